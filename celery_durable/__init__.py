@@ -1,0 +1,21 @@
+"""celery_durable: DBOS-style durable workflows and steps on Celery.
+
+The public surface is what this module exports; everything else is internal.
+"""
+
+from celery_durable.context import StepContext, StepStatus
+from celery_durable.dbos import DBOS, DBOSConfig, SetWorkflowID
+from celery_durable.handle import WorkflowHandle, WorkflowHandleAsync
+from celery_durable.records import WorkflowStatus, WorkflowStatusString
+
+__all__ = [
+    "DBOS",
+    "DBOSConfig",
+    "SetWorkflowID",
+    "StepContext",
+    "StepStatus",
+    "WorkflowHandle",
+    "WorkflowHandleAsync",
+    "WorkflowStatus",
+    "WorkflowStatusString",
+]

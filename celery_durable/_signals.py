@@ -1,0 +1,30 @@
+"""Control-flow signals that unwind a workflow through user code.
+
+They derive from ``BaseException`` so that a workflow's ``except Exception:`` cannot
+swallow them, as DBOS does for its own cancellation signal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class RescheduleWorkflow(BaseException):  # noqa: N818 - a signal, not an error
+    """Stop this execution; run the workflow again in ``countdown_seconds``.
+
+    The engine raises it when a step has failed with attempts left (after recording the
+    attempt) or when a step's next attempt is not yet due. The Celery integration turns
+    it into ``Task.retry(countdown=...)``; a direct in-process call sleeps instead.
+
+    Attributes:
+        countdown_seconds: How long to wait before the next execution.
+        reason: One line for operators: step, attempt, error and delay.
+    """
+
+    def __init__(self, countdown_seconds: float, reason: str) -> None:
+        self.countdown_seconds = countdown_seconds
+        self.reason = reason
+        super().__init__(countdown_seconds, reason)
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.countdown_seconds, self.reason))

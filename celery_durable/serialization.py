@@ -1,0 +1,218 @@
+"""Serialization of inputs, outputs and errors for checkpoints.
+
+JSON by default. Values JSON cannot carry are written as tagged objects
+(``{"__cd__": "datetime", "v": "..."}``) so that datetimes, dates, times, timedeltas,
+UUIDs, Decimals, bytes, tuples, sets and dicts with non-string keys round-trip exactly.
+Exceptions are recorded as their class's import path, constructor arguments and
+message; on replay they are rebuilt as their own class where possible, otherwise as
+:class:`~celery_durable.error.RecordedError`.
+
+Pickle is available only by explicit opt-in (``config["serializer"] = "pickle"``); a
+JSON-configured process refuses to unpickle anything it reads.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import importlib
+import json
+import pickle
+import uuid
+from decimal import Decimal
+from typing import Any, Literal, Protocol
+
+from celery_durable.error import DBOSSerializationError, RecordedError
+
+_TAG = "__cd__"
+_PICKLE_PREFIX = "!pickle:"
+_SCALARS = (str, int, float, bool, type(None))
+
+SerializerName = Literal["json", "pickle"]
+
+
+class Serializer(Protocol):
+    """Turns values into the text stored in PostgreSQL, and back."""
+
+    def dumps(self, value: Any) -> str: ...
+
+    def loads(self, text: str) -> Any: ...
+
+
+def to_jsonable(value: Any) -> Any:
+    """Converts ``value`` to plain JSON types, tagging what JSON cannot carry.
+
+    Raises:
+        DBOSSerializationError: ``value`` contains an object of an unsupported type.
+    """
+    if isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, list):
+        return [to_jsonable(item) for item in value]
+    if isinstance(value, dict):
+        if all(type(key) is str for key in value) and _TAG not in value:
+            return {key: to_jsonable(item) for key, item in value.items()}
+        return {_TAG: "dict", "v": [[to_jsonable(k), to_jsonable(v)] for k, v in value.items()]}
+    if isinstance(value, tuple):
+        return {_TAG: "tuple", "v": [to_jsonable(item) for item in value]}
+    if isinstance(value, BaseException):
+        return _exception_to_jsonable(value)
+    # datetime is a subclass of date: test it first.
+    if isinstance(value, dt.datetime):
+        return {_TAG: "datetime", "v": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {_TAG: "date", "v": value.isoformat()}
+    if isinstance(value, dt.time):
+        return {_TAG: "time", "v": value.isoformat()}
+    if isinstance(value, dt.timedelta):
+        return {_TAG: "timedelta", "v": [value.days, value.seconds, value.microseconds]}
+    if isinstance(value, uuid.UUID):
+        return {_TAG: "uuid", "v": str(value)}
+    if isinstance(value, Decimal):
+        return {_TAG: "decimal", "v": str(value)}
+    if isinstance(value, bytes | bytearray):
+        return {_TAG: "bytes", "v": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, set | frozenset):
+        return {_TAG: type(value).__name__, "v": [to_jsonable(item) for item in value]}
+    raise DBOSSerializationError(
+        f"Object of type {type(value).__module__}.{type(value).__qualname__} is not "
+        "serializable to JSON (use JSON types, datetime, UUID, Decimal or bytes, or opt in "
+        'to config["serializer"] = "pickle")'
+    )
+
+
+def from_jsonable(value: Any) -> Any:
+    """Inverse of :func:`to_jsonable` for values already parsed from JSON."""
+    if isinstance(value, list):
+        return [from_jsonable(item) for item in value]
+    if isinstance(value, dict):
+        return _decode_object({key: from_jsonable(item) for key, item in value.items()})
+    return value
+
+
+def _decode_object(obj: dict[str, Any]) -> Any:
+    """``json.loads`` object hook: rebuilds one tagged object (children are done)."""
+    tag = obj.get(_TAG)
+    if tag is None:
+        return obj
+    payload = obj.get("v")
+    match tag:
+        case "dict":
+            return {_freeze(key): value for key, value in payload}
+        case "tuple":
+            return tuple(payload)
+        case "datetime":
+            return dt.datetime.fromisoformat(payload)
+        case "date":
+            return dt.date.fromisoformat(payload)
+        case "time":
+            return dt.time.fromisoformat(payload)
+        case "timedelta":
+            days, seconds, microseconds = payload
+            return dt.timedelta(days=days, seconds=seconds, microseconds=microseconds)
+        case "uuid":
+            return uuid.UUID(payload)
+        case "decimal":
+            return Decimal(payload)
+        case "bytes":
+            return base64.b64decode(payload)
+        case "set":
+            return set(payload)
+        case "frozenset":
+            return frozenset(payload)
+        case "exception":
+            return _exception_from_jsonable(obj)
+    raise DBOSSerializationError(f"Unknown serialized type tag {tag!r}")
+
+
+def _freeze(key: Any) -> Any:
+    # A dict key that came back as a list was a tuple key (lists are unhashable).
+    return tuple(key) if isinstance(key, list) else key
+
+
+def _exception_to_jsonable(exc: BaseException) -> dict[str, Any]:
+    cls = type(exc)
+    args: Any = None
+    try:
+        reduced = exc.__reduce__()
+        if isinstance(reduced, tuple) and reduced[0] is cls:
+            args = to_jsonable(list(reduced[1]))
+    except (DBOSSerializationError, TypeError):
+        args = None  # Rebuilt as RecordedError on replay; the message is kept.
+    return {
+        _TAG: "exception",
+        "type": f"{cls.__module__}:{cls.__qualname__}",
+        "args": args,
+        "message": str(exc),
+    }
+
+
+def _exception_from_jsonable(obj: dict[str, Any]) -> BaseException:
+    type_name: str = obj["type"]
+    message: str = obj.get("message", "")
+    args = obj.get("args")
+    cls = _import_exception_class(type_name)
+    if cls is None or args is None:
+        return RecordedError(type_name, message)
+    try:
+        return cls(*args)
+    except Exception:
+        return RecordedError(type_name, message)
+
+
+def _import_exception_class(type_name: str) -> type[BaseException] | None:
+    module_name, _, qualname = type_name.partition(":")
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError, ValueError):
+        return None
+    if isinstance(target, type) and issubclass(target, BaseException):
+        return target
+    return None
+
+
+class JsonSerializer:
+    """The default: JSON text with tagged extensions; never unpickles."""
+
+    def dumps(self, value: Any) -> str:
+        return json.dumps(to_jsonable(value), separators=(",", ":"), allow_nan=True)
+
+    def loads(self, text: str) -> Any:
+        if text.startswith(_PICKLE_PREFIX):
+            raise DBOSSerializationError(
+                "Refusing to unpickle a checkpoint: this process is configured for JSON "
+                '(set config["serializer"] = "pickle" to read pickled checkpoints)'
+            )
+        try:
+            return json.loads(text, object_hook=_decode_object)
+        except ValueError as exc:
+            raise DBOSSerializationError(f"Cannot deserialize checkpoint: {exc}") from exc
+
+
+class PickleSerializer:
+    """Opt-in pickle (any picklable object); reads JSON checkpoints too."""
+
+    _json = JsonSerializer()
+
+    def dumps(self, value: Any) -> str:
+        try:
+            data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:
+            raise DBOSSerializationError(f"Cannot pickle value: {exc}") from exc
+        return _PICKLE_PREFIX + base64.b64encode(data).decode("ascii")
+
+    def loads(self, text: str) -> Any:
+        if text.startswith(_PICKLE_PREFIX):
+            return pickle.loads(base64.b64decode(text[len(_PICKLE_PREFIX) :]))
+        return self._json.loads(text)
+
+
+def make_serializer(name: SerializerName) -> Serializer:
+    """Returns the serializer configured by ``config["serializer"]``."""
+    if name == "json":
+        return JsonSerializer()
+    if name == "pickle":
+        return PickleSerializer()
+    raise DBOSSerializationError(f'Unknown serializer {name!r}: use "json" or "pickle"')

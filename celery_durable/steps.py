@@ -1,0 +1,264 @@
+"""Running one step call: replay its checkpoint, or attempt it and record the outcome.
+
+The engine knows nothing of Celery. When a step must wait before its next attempt, a
+workflow under Celery raises :class:`RescheduleWorkflow` (the Celery integration turns
+it into ``Task.retry(countdown=...)``); a direct in-process call, or a step called
+outside any workflow, sleeps instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from celery_durable._signals import RescheduleWorkflow
+from celery_durable.context import StepContext, WorkflowContext, current_step, current_workflow
+from celery_durable.error import (
+    DBOSMaxStepRetriesExceeded,
+    DBOSSerializationError,
+    DBOSSystemDatabaseError,
+    DBOSUnexpectedStepError,
+)
+from celery_durable.records import Checkpoint, StepOutcome
+from celery_durable.retry import RetryPolicy
+from celery_durable.store import now_epoch_ms
+
+logger = logging.getLogger("celery_durable.steps")
+
+# How long a workflow waits before trying again when the system database failed.
+SYSTEM_DATABASE_RETRY_SECONDS = 2.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepSpec:
+    name: str
+    policy: RetryPolicy
+
+
+class _StepRun:
+    """The attempts of one step call; recording is skipped outside a workflow."""
+
+    def __init__(self, spec: StepSpec, workflow: WorkflowContext | None) -> None:
+        self.spec = spec
+        self.workflow = workflow
+        self.function_id: int | None = None
+        self.checkpoint: Checkpoint | None = None
+        self.attempts_made = 0
+        self.attempt_log: list[dict[str, Any]] = []
+        self.first_started_at_epoch_ms: int | None = None
+        self.due_at_epoch_ms = 0
+        self.last_error: Exception | None = None
+        if workflow is not None:
+            self.function_id = workflow.next_function_id()
+            self.checkpoint = workflow.checkpoints.get(self.function_id)
+            if self.checkpoint is not None:
+                self._resume_from(self.checkpoint, workflow)
+
+    def _resume_from(self, checkpoint: Checkpoint, workflow: WorkflowContext) -> None:
+        if checkpoint.function_name != self.spec.name:
+            raise DBOSUnexpectedStepError(
+                workflow.workflow_id,
+                checkpoint.function_id,
+                self.spec.name,
+                checkpoint.function_name,
+            )
+        self.attempts_made = checkpoint.attempts
+        self.first_started_at_epoch_ms = checkpoint.started_at_epoch_ms
+        if checkpoint.attempt_log is not None:
+            self.attempt_log = workflow.serializer.loads(checkpoint.attempt_log)
+        self.due_at_epoch_ms = checkpoint.retry_due_at_epoch_ms or 0
+
+    @property
+    def replayed(self) -> bool:
+        return self.checkpoint is not None and self.checkpoint.completed
+
+    def replay(self) -> Any:
+        """Returns the recorded output or raises the recorded error."""
+        assert self.workflow is not None and self.checkpoint is not None
+        if self.checkpoint.error is not None:
+            raise self.workflow.serializer.loads(self.checkpoint.error)
+        if self.checkpoint.output is None:
+            return None
+        return self.workflow.serializer.loads(self.checkpoint.output)
+
+    def seconds_until_due(self) -> float:
+        return max(0.0, (self.due_at_epoch_ms - now_epoch_ms()) / 1000)
+
+    def reschedule(self, wait_seconds: float) -> RescheduleWorkflow:
+        """The signal that frees the worker until the next attempt is due."""
+        attempt = self.attempts_made
+        budget = self.spec.policy.attempts_allowed
+        if self.last_error is not None:
+            reason = (
+                f"step '{self.spec.name}' attempt {attempt}/{budget} failed: "
+                f"{self.last_error!r}; next attempt in {wait_seconds:.1f}s"
+            )
+        else:
+            reason = (
+                f"step '{self.spec.name}' attempt {attempt + 1}/{budget} is not due yet; "
+                f"next attempt in {wait_seconds:.1f}s"
+            )
+        return RescheduleWorkflow(wait_seconds, reason)
+
+    @contextmanager
+    def attempt(self) -> Any:
+        """Marks the running attempt in the step context (``DBOS.get_context()``)."""
+        started = now_epoch_ms()
+        if self.first_started_at_epoch_ms is None:
+            self.first_started_at_epoch_ms = started
+        self._attempt_started_at_epoch_ms = started
+        workflow = self.workflow
+        token = current_step.set(
+            StepContext(
+                name=self.spec.name,
+                workflow_id=workflow.workflow_id if workflow else None,
+                step_id=self.function_id,
+                attempt=self.attempts_made + 1,
+                max_attempts=self.spec.policy.attempts_allowed,
+                authenticated_user=workflow.authenticated_user if workflow else None,
+            )
+        )
+        try:
+            yield
+        finally:
+            current_step.reset(token)
+
+    def succeeded(self, value: Any) -> Any:
+        self.attempts_made += 1
+        if self.workflow is None:
+            return value
+        serializer = self.workflow.serializer
+        try:
+            output = serializer.dumps(value)
+        except DBOSSerializationError as error:
+            self._record(error=error, final=True)
+            raise
+        self._record(output=output, final=True)
+        return value
+
+    def failed(self, error: Exception) -> None:
+        """Records a failed attempt; raises the final error when no attempt is left."""
+        self.attempts_made += 1
+        self.last_error = error
+        self.attempt_log.append(
+            {
+                "started_at_epoch_ms": self._attempt_started_at_epoch_ms,
+                "completed_at_epoch_ms": now_epoch_ms(),
+                "error": error,
+            }
+        )
+        policy = self.spec.policy
+        if not policy.retries(error):
+            self._record(error=error, final=True)
+            raise error
+        if self.attempts_made >= policy.max_attempts:
+            errors: list[BaseException] = [entry["error"] for entry in self.attempt_log]
+            final = DBOSMaxStepRetriesExceeded(self.spec.name, policy.max_attempts, errors)
+            self._record(error=final, final=True)
+            raise final from error
+        delay = policy.delay_after(self.attempts_made)
+        self.due_at_epoch_ms = now_epoch_ms() + round(delay * 1000)
+        logger.warning(
+            "Workflow %s step '%s' attempt %d/%d failed: %r; next attempt in %.1fs",
+            self.workflow.workflow_id if self.workflow else "-",
+            self.spec.name,
+            self.attempts_made,
+            policy.max_attempts,
+            error,
+            delay,
+        )
+        self._record(final=False)
+
+    def _record(
+        self, *, output: str | None = None, error: BaseException | None = None, final: bool
+    ) -> None:
+        workflow = self.workflow
+        if workflow is None:
+            return
+        assert self.function_id is not None and self.first_started_at_epoch_ms is not None
+        serializer = workflow.serializer
+        # A first-try success carries no log: its one attempt is (started, completed).
+        log = self.attempt_log if self.attempt_log else None
+        if log is not None and final and error is None:
+            log = [
+                *log,
+                {
+                    "started_at_epoch_ms": self._attempt_started_at_epoch_ms,
+                    "completed_at_epoch_ms": now_epoch_ms(),
+                    "error": None,
+                },
+            ]
+        outcome = StepOutcome(
+            function_id=self.function_id,
+            function_name=self.spec.name,
+            output=output,
+            error=serializer.dumps(error) if error is not None else None,
+            attempts=self.attempts_made,
+            attempt_log=serializer.dumps(log) if log is not None else None,
+            retry_due_at_epoch_ms=None if final else self.due_at_epoch_ms,
+            started_at_epoch_ms=self.first_started_at_epoch_ms,
+            completed_at_epoch_ms=now_epoch_ms() if final else None,
+        )
+        try:
+            workflow.execution.record_step(outcome)
+        except DBOSSystemDatabaseError as db_error:
+            # Not the step's failure: unwind past user code and run the workflow again
+            # later. The step body may run again (at-least-once).
+            raise RescheduleWorkflow(
+                SYSTEM_DATABASE_RETRY_SECONDS, f"system database unavailable: {db_error}"
+            ) from db_error
+
+
+def run_step(spec: StepSpec, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+    """Calls a synchronous step with checkpointing and retries."""
+    if current_step.get() is not None:
+        return fn(*args, **kwargs)  # A step inside a step is a plain call.
+    workflow = current_workflow.get()
+    run = _StepRun(spec, workflow)
+    if run.replayed:
+        return run.replay()
+    while True:
+        wait = run.seconds_until_due()
+        if wait > 0:
+            if workflow is not None and not workflow.inline_retries:
+                raise run.reschedule(wait)
+            time.sleep(wait)
+        with run.attempt():
+            try:
+                value = fn(*args, **kwargs)
+            except Exception as error:
+                run.failed(error)
+                continue
+        return run.succeeded(value)
+
+
+async def run_step_async(
+    spec: StepSpec, fn: Callable[..., Awaitable[Any]], args: Any, kwargs: Any
+) -> Any:
+    """Calls an ``async def`` step with checkpointing and retries."""
+    if current_step.get() is not None:
+        return await fn(*args, **kwargs)
+    workflow = current_workflow.get()
+    # The step id is taken here, before the first await, so that steps started
+    # together (asyncio.gather) take ids in the order they were called.
+    run = _StepRun(spec, workflow)
+    if run.replayed:
+        return run.replay()
+    while True:
+        wait = run.seconds_until_due()
+        if wait > 0:
+            if workflow is not None and not workflow.inline_retries:
+                raise run.reschedule(wait)
+            await asyncio.sleep(wait)
+        with run.attempt():
+            try:
+                value = await fn(*args, **kwargs)
+            except Exception as error:
+                run.failed(error)
+                continue
+        return run.succeeded(value)

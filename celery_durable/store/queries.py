@@ -1,0 +1,112 @@
+"""Every SQL statement the library issues against the system database, named once.
+
+Only :mod:`celery_durable.store.system` executes them. Parameters are always bound.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import TextClause, text
+
+from celery_durable.store.migrations import MIGRATION_LOCK_KEY, SCHEMA
+
+LOCK_MIGRATIONS = text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=MIGRATION_LOCK_KEY)
+
+CURRENT_VERSION = text(f"SELECT COALESCE(MAX(version), 0) FROM {SCHEMA}.schema_version")
+
+RECORD_VERSION = text(
+    f"INSERT INTO {SCHEMA}.schema_version (version, applied_at_epoch_ms) VALUES (:version, :now)"
+)
+
+INSERT_WORKFLOW = text(
+    f"""
+    INSERT INTO {SCHEMA}.workflow_status (
+        workflow_uuid, name, status, queue_name, inputs, authenticated_user,
+        max_recovery_attempts, created_at_epoch_ms, updated_at_epoch_ms)
+    VALUES (:workflow_uuid, :name, :status, :queue_name, :inputs, :authenticated_user,
+            :max_recovery_attempts, :now, :now)
+    ON CONFLICT (workflow_uuid) DO NOTHING
+    RETURNING workflow_uuid
+    """
+)
+
+CLAIM_WORKFLOW = text(
+    f"SELECT outcome, name, status, inputs, authenticated_user, checkpoints "
+    f"FROM {SCHEMA}.claim_workflow(:workflow_uuid, :executor_id, :now)"
+)
+
+RELEASE_FENCE = text("SELECT pg_advisory_unlock(hashtextextended(:workflow_uuid, 0))")
+
+# One statement, one transaction: the whole cost of a step's first execution.
+RECORD_STEP = text(
+    f"""
+    INSERT INTO {SCHEMA}.operation_outputs AS o (
+        workflow_uuid, function_id, function_name, output, error, attempts, attempt_log,
+        retry_due_at_epoch_ms, started_at_epoch_ms, completed_at_epoch_ms)
+    VALUES (:workflow_uuid, :function_id, :function_name, :output, :error, :attempts,
+            :attempt_log, :retry_due_at_epoch_ms, :started_at_epoch_ms,
+            :completed_at_epoch_ms)
+    ON CONFLICT (workflow_uuid, function_id) DO UPDATE
+    SET output = excluded.output,
+        error = excluded.error,
+        attempts = excluded.attempts,
+        attempt_log = excluded.attempt_log,
+        retry_due_at_epoch_ms = excluded.retry_due_at_epoch_ms,
+        completed_at_epoch_ms = excluded.completed_at_epoch_ms
+    WHERE o.completed_at_epoch_ms IS NULL
+    """
+)
+
+# Records the outcome and lets go of the fence in the same statement. The unlock runs
+# before the commit; a claimer that gets the lock in between blocks on this row and
+# then sees the finished status (see claim_workflow).
+COMPLETE_WORKFLOW = text(
+    f"""
+    UPDATE {SCHEMA}.workflow_status
+    SET status = :status, output = :output, error = :error,
+        updated_at_epoch_ms = :now, completed_at_epoch_ms = :now
+    WHERE workflow_uuid = :workflow_uuid AND status = 'PENDING'
+    RETURNING pg_advisory_unlock(hashtextextended(:workflow_uuid, 0))
+    """
+)
+
+_WORKFLOW_COLUMNS = """
+    workflow_uuid, status, name, queue_name, inputs, output, error, authenticated_user,
+    executor_id, recovery_attempts, max_recovery_attempts, created_at_epoch_ms,
+    updated_at_epoch_ms, started_at_epoch_ms, completed_at_epoch_ms
+"""
+
+GET_WORKFLOW = text(
+    f"SELECT {_WORKFLOW_COLUMNS} FROM {SCHEMA}.workflow_status WHERE workflow_uuid = :workflow_uuid"
+)
+
+GET_OUTCOME = text(
+    f"SELECT name, status, output, error FROM {SCHEMA}.workflow_status "
+    "WHERE workflow_uuid = :workflow_uuid"
+)
+
+LIST_STEPS = text(
+    f"""
+    SELECT function_id, function_name, output, error, child_workflow_id, attempts,
+           attempt_log, retry_due_at_epoch_ms, started_at_epoch_ms, completed_at_epoch_ms
+    FROM {SCHEMA}.operation_outputs
+    WHERE workflow_uuid = :workflow_uuid
+    ORDER BY function_id
+    """
+)
+
+
+def list_workflows(
+    *, conditions: list[str], descending: bool, limit: bool, offset: bool
+) -> TextClause:
+    """Builds the workflow listing from fixed condition fragments (values stay bound)."""
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    order = "DESC" if descending else "ASC"
+    sql = (
+        f"SELECT {_WORKFLOW_COLUMNS} FROM {SCHEMA}.workflow_status {where} "
+        f"ORDER BY created_at_epoch_ms {order}, workflow_uuid {order}"
+    )
+    if limit:
+        sql += " LIMIT :limit"
+    if offset:
+        sql += " OFFSET :offset"
+    return text(sql)

@@ -1,0 +1,380 @@
+"""The system database: the only code that touches a connection.
+
+Public methods own their transaction. Driver errors are turned into
+:class:`~celery_durable.error.DBOSSystemDatabaseError` so callers see one error type
+with a message that never contains credentials.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import Connection, Engine, create_engine, exc
+from sqlalchemy.engine import make_url
+
+from celery_durable.error import DBOSSystemDatabaseError
+from celery_durable.records import Checkpoint, RawWorkflowRow, StepOutcome
+from celery_durable.store import queries
+from celery_durable.store.migrations import BOOTSTRAP, MIGRATIONS
+
+
+def now_epoch_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Maps ``postgresql://`` URLs onto the psycopg 3 driver."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        raise DBOSSystemDatabaseError(
+            f"celery_durable supports PostgreSQL only, not {parsed.get_backend_name()!r}"
+        )
+    return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+def redact(url: str) -> str:
+    """The URL with its password hidden, for messages and logs."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@contextlib.contextmanager
+def _wrap_errors(action: str) -> Iterator[None]:
+    try:
+        yield
+    except exc.DBAPIError as error:
+        # str(error.orig) is the server's message; it never includes the password.
+        raise DBOSSystemDatabaseError(f"System database error while {action}: {error.orig}") from (
+            error
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewWorkflow:
+    workflow_uuid: str
+    name: str
+    status: Literal["ENQUEUED", "PENDING"]
+    queue_name: str | None
+    inputs: str
+    authenticated_user: str | None
+    max_recovery_attempts: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Claim:
+    """The result of trying to claim a workflow for one execution.
+
+    ``outcome`` is ``claimed`` (this execution owns the fence), ``busy`` (another
+    execution owns it), ``finished`` (not runnable: terminal or cancelled) or
+    ``missing`` (no such workflow).
+    """
+
+    outcome: Literal["claimed", "busy", "finished", "missing"]
+    name: str | None
+    status: str | None
+    inputs: str | None
+    authenticated_user: str | None
+    checkpoints: dict[int, Checkpoint]
+
+
+class WorkflowExecution:
+    """One execution of one workflow: a connection holding the workflow's fence.
+
+    Statements run in autocommit mode, so each one is its own transaction.
+    """
+
+    def __init__(self, connection: Connection, workflow_uuid: str, claim: Claim) -> None:
+        self._connection = connection
+        self.workflow_uuid = workflow_uuid
+        self.claim = claim
+        self.fenced = claim.outcome == "claimed"
+
+    def record_step(self, step: StepOutcome) -> None:
+        """Writes a step's checkpoint (one INSERT, or an upsert after a retry)."""
+        with _wrap_errors(f"recording step {step.function_id} of {self.workflow_uuid}"):
+            self._connection.execute(
+                queries.RECORD_STEP,
+                {
+                    "workflow_uuid": self.workflow_uuid,
+                    "function_id": step.function_id,
+                    "function_name": step.function_name,
+                    "output": step.output,
+                    "error": step.error,
+                    "attempts": step.attempts,
+                    "attempt_log": step.attempt_log,
+                    "retry_due_at_epoch_ms": step.retry_due_at_epoch_ms,
+                    "started_at_epoch_ms": step.started_at_epoch_ms,
+                    "completed_at_epoch_ms": step.completed_at_epoch_ms,
+                },
+            )
+
+    def complete(self, status: str, *, output: str | None, error: str | None) -> bool:
+        """Records the workflow's outcome and releases the fence.
+
+        Returns:
+            False if the workflow was no longer PENDING (for example cancelled), in
+            which case nothing was written.
+        """
+        with _wrap_errors(f"completing workflow {self.workflow_uuid}"):
+            row = self._connection.execute(
+                queries.COMPLETE_WORKFLOW,
+                {
+                    "workflow_uuid": self.workflow_uuid,
+                    "status": status,
+                    "output": output,
+                    "error": error,
+                    "now": now_epoch_ms(),
+                },
+            ).first()
+        if row is not None:
+            self.fenced = False
+        return row is not None
+
+    def release(self) -> None:
+        """Releases the fence if this execution still holds it."""
+        if not self.fenced:
+            return
+        with _wrap_errors(f"releasing workflow {self.workflow_uuid}"):
+            self._connection.execute(queries.RELEASE_FENCE, {"workflow_uuid": self.workflow_uuid})
+        self.fenced = False
+
+
+class SystemStore:
+    """The system database of one process (a pool created lazily, per process).
+
+    Args:
+        url: A ``postgresql://`` URL.
+        pool_size: Connections kept open per process.
+    """
+
+    def __init__(self, url: str, *, pool_size: int = 5) -> None:
+        self.url = url
+        self._pool_size = pool_size
+        self._engine: Engine | None = None
+        self._engine_pid = 0
+
+    @property
+    def engine(self) -> Engine:
+        """The process's SQLAlchemy engine; a forked child gets a fresh pool."""
+        if self._engine is None or self._engine_pid != os.getpid():
+            if self._engine is not None:
+                # Inherited across fork: drop the parent's connections without closing
+                # them (they still belong to the parent).
+                self._engine.dispose(close=False)
+            self._engine = create_engine(
+                sqlalchemy_url(self.url),
+                pool_size=self._pool_size,
+                max_overflow=self._pool_size,
+                pool_pre_ping=True,
+                isolation_level="AUTOCOMMIT",
+            )
+            self._engine_pid = os.getpid()
+        return self._engine
+
+    def dispose(self) -> None:
+        if self._engine is not None and self._engine_pid == os.getpid():
+            self._engine.dispose()
+        self._engine = None
+
+    @contextlib.contextmanager
+    def _transaction(self, action: str) -> Iterator[Connection]:
+        with (
+            _wrap_errors(action),
+            self.engine.connect() as connection,
+        ):
+            connection = connection.execution_options(isolation_level="READ COMMITTED")
+            with connection.begin():
+                yield connection
+
+    @contextlib.contextmanager
+    def _autocommit(self, action: str) -> Iterator[Connection]:
+        with _wrap_errors(action), self.engine.connect() as connection:
+            yield connection
+
+    # -- schema -----------------------------------------------------------------------
+
+    def migrate(self) -> int:
+        """Creates or upgrades the schema; safe to run twice or concurrently.
+
+        Returns:
+            The schema version now in place.
+        """
+        with self._transaction("migrating the schema") as connection:
+            connection.execute(queries.LOCK_MIGRATIONS)
+            connection.exec_driver_sql(BOOTSTRAP)
+            current = int(connection.execute(queries.CURRENT_VERSION).scalar_one())
+            for version, sql in MIGRATIONS:
+                if version <= current:
+                    continue
+                connection.exec_driver_sql(sql)
+                connection.execute(
+                    queries.RECORD_VERSION, {"version": version, "now": now_epoch_ms()}
+                )
+                current = version
+            return current
+
+    def schema_version(self) -> int:
+        with self._autocommit("reading the schema version") as connection:
+            return int(connection.execute(queries.CURRENT_VERSION).scalar_one())
+
+    # -- workflows --------------------------------------------------------------------
+
+    def insert_workflow(self, workflow: NewWorkflow) -> bool:
+        """Inserts a workflow row; returns False if the id already existed."""
+        with self._autocommit(f"inserting workflow {workflow.workflow_uuid}") as connection:
+            row = connection.execute(
+                queries.INSERT_WORKFLOW,
+                {
+                    "workflow_uuid": workflow.workflow_uuid,
+                    "name": workflow.name,
+                    "status": workflow.status,
+                    "queue_name": workflow.queue_name,
+                    "inputs": workflow.inputs,
+                    "authenticated_user": workflow.authenticated_user,
+                    "max_recovery_attempts": workflow.max_recovery_attempts,
+                    "now": now_epoch_ms(),
+                },
+            ).first()
+        return row is not None
+
+    @contextlib.contextmanager
+    def execute_workflow(self, workflow_uuid: str, executor_id: str) -> Iterator[WorkflowExecution]:
+        """Claims a workflow and yields its execution; the fence is released on exit.
+
+        Claiming, loading the inputs and loading every checkpoint is one round trip.
+        """
+        with self._autocommit(f"claiming workflow {workflow_uuid}") as connection:
+            row = connection.execute(
+                queries.CLAIM_WORKFLOW,
+                {"workflow_uuid": workflow_uuid, "executor_id": executor_id, "now": now_epoch_ms()},
+            ).one()
+            claim = Claim(
+                outcome=row.outcome,
+                name=row.name,
+                status=row.status,
+                inputs=row.inputs,
+                authenticated_user=row.authenticated_user,
+                checkpoints=_checkpoints(row.checkpoints),
+            )
+            execution = WorkflowExecution(connection, workflow_uuid, claim)
+            try:
+                yield execution
+            finally:
+                try:
+                    execution.release()
+                except DBOSSystemDatabaseError:
+                    # The connection is gone, and with it the server-side lock; make
+                    # sure the pool does not hand this connection out again.
+                    connection.invalidate()
+
+    def get_workflow(self, workflow_uuid: str) -> RawWorkflowRow | None:
+        with self._autocommit(f"reading workflow {workflow_uuid}") as connection:
+            row = connection.execute(queries.GET_WORKFLOW, {"workflow_uuid": workflow_uuid}).first()
+        return None if row is None else RawWorkflowRow(**row._asdict())
+
+    def get_outcome(self, workflow_uuid: str) -> tuple[str, str, str | None, str | None] | None:
+        """``(name, status, output, error)`` of a workflow, or None if it does not exist."""
+        with self._autocommit(f"reading workflow {workflow_uuid}") as connection:
+            row = connection.execute(queries.GET_OUTCOME, {"workflow_uuid": workflow_uuid}).first()
+        return None if row is None else (row.name, row.status, row.output, row.error)
+
+    def list_workflows(
+        self,
+        *,
+        workflow_ids: list[str] | None = None,
+        status: list[str] | None = None,
+        name: str | None = None,
+        queue_name: str | None = None,
+        start_epoch_ms: int | None = None,
+        end_epoch_ms: int | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        sort_desc: bool = False,
+    ) -> list[RawWorkflowRow]:
+        conditions: list[str] = []
+        params: dict[str, Any] = {}
+        if workflow_ids is not None:
+            conditions.append("workflow_uuid = ANY(:workflow_ids)")
+            params["workflow_ids"] = list(workflow_ids)
+        if status is not None:
+            conditions.append("status = ANY(:status)")
+            params["status"] = list(status)
+        if name is not None:
+            conditions.append("name = :name")
+            params["name"] = name
+        if queue_name is not None:
+            conditions.append("queue_name = :queue_name")
+            params["queue_name"] = queue_name
+        if start_epoch_ms is not None:
+            conditions.append("created_at_epoch_ms >= :start")
+            params["start"] = start_epoch_ms
+        if end_epoch_ms is not None:
+            conditions.append("created_at_epoch_ms <= :end")
+            params["end"] = end_epoch_ms
+        params["limit"] = limit
+        params["offset"] = offset
+        statement = queries.list_workflows(
+            conditions=conditions,
+            descending=sort_desc,
+            limit=limit is not None,
+            offset=offset is not None,
+        )
+        with self._autocommit("listing workflows") as connection:
+            rows = connection.execute(statement, params).all()
+        return [RawWorkflowRow(**row._asdict()) for row in rows]
+
+    def list_steps(self, workflow_uuid: str) -> list[tuple[Checkpoint, str | None]]:
+        """Every checkpoint of a workflow with its child workflow id, by function_id."""
+        with self._autocommit(f"listing steps of {workflow_uuid}") as connection:
+            rows = connection.execute(queries.LIST_STEPS, {"workflow_uuid": workflow_uuid}).all()
+        return [
+            (
+                Checkpoint(
+                    function_id=row.function_id,
+                    function_name=row.function_name,
+                    output=row.output,
+                    error=row.error,
+                    attempts=row.attempts,
+                    attempt_log=row.attempt_log,
+                    retry_due_at_epoch_ms=row.retry_due_at_epoch_ms,
+                    started_at_epoch_ms=row.started_at_epoch_ms,
+                    completed_at_epoch_ms=row.completed_at_epoch_ms,
+                ),
+                row.child_workflow_id,
+            )
+            for row in rows
+        ]
+
+
+def _checkpoints(aggregated: list[list[Any]] | None) -> dict[int, Checkpoint]:
+    """Parses the ``json_agg`` of ``claim_workflow`` (column order fixed there)."""
+    if not aggregated:
+        return {}
+    checkpoints: dict[int, Checkpoint] = {}
+    for (
+        function_id,
+        function_name,
+        output,
+        error,
+        attempts,
+        attempt_log,
+        retry_due_at_epoch_ms,
+        started_at_epoch_ms,
+        completed_at_epoch_ms,
+    ) in aggregated:
+        checkpoints[function_id] = Checkpoint(
+            function_id=function_id,
+            function_name=function_name,
+            output=output,
+            error=error,
+            attempts=attempts,
+            attempt_log=attempt_log,
+            retry_due_at_epoch_ms=retry_due_at_epoch_ms,
+            started_at_epoch_ms=started_at_epoch_ms,
+            completed_at_epoch_ms=completed_at_epoch_ms,
+        )
+    return checkpoints

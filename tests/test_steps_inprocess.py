@@ -1,0 +1,385 @@
+"""The step specification, on workflows called directly (in-process, durable).
+
+Every rule is checked with exact invocation counts against the real system database.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from celery_durable import DBOS, SetWorkflowID
+from celery_durable.error import (
+    DBOSException,
+    DBOSMaxStepRetriesExceeded,
+    DBOSUnexpectedStepError,
+    RecordedError,
+)
+
+calls: Counter[str] = Counter()
+seen: dict[str, Any] = {}
+
+
+@pytest.fixture(autouse=True)
+def _reset(dbos: type[DBOS]) -> None:
+    calls.clear()
+    seen.clear()
+
+
+def new_id() -> str:
+    return f"inproc-{uuid.uuid4()}"
+
+
+class SimulatedCrash(BaseException):
+    """Stands in for a process dying mid-workflow: nothing catches it."""
+
+
+class PaymentDeclined(Exception):
+    def __init__(self, order_id: str, amount: int) -> None:
+        super().__init__(order_id, amount)
+        self.order_id = order_id
+        self.amount = amount
+
+
+class KeywordOnlyError(Exception):
+    """Cannot be rebuilt from its args: replays as RecordedError."""
+
+    def __init__(self, *, code: int) -> None:
+        super().__init__(f"code {code}")
+
+
+# -- retries -------------------------------------------------------------------------
+
+
+@DBOS.step(max_attempts=4, interval_seconds=0.05, backoff_rate=2.0)
+def fails_twice(value: int) -> int:
+    calls["fails_twice"] += 1
+    if calls["fails_twice"] <= 2:
+        raise ConnectionError(f"attempt {calls['fails_twice']}")
+    return value * 2
+
+
+@DBOS.step(max_attempts=3, interval_seconds=0.01)
+def always_fails() -> None:
+    calls["always_fails"] += 1
+    raise ValueError(f"failure {calls['always_fails']}")
+
+
+@DBOS.step(retries_allowed=False)
+def no_retries() -> None:
+    calls["no_retries"] += 1
+    raise PaymentDeclined("o-1", 5)
+
+
+@DBOS.step(max_attempts=5, interval_seconds=0.01, should_retry=lambda e: isinstance(e, TimeoutError))
+def selective() -> None:
+    calls["selective"] += 1
+    if calls["selective"] == 1:
+        raise TimeoutError("transient")
+    raise PermissionError("permanent")
+
+
+@DBOS.workflow()
+def retrying_workflow(value: int) -> int:
+    return fails_twice(value)
+
+
+@DBOS.workflow()
+def compensating_workflow() -> str:
+    try:
+        always_fails()
+    except DBOSMaxStepRetriesExceeded as error:
+        seen["error"] = error
+        return "compensated"
+    return "unreachable"
+
+
+@DBOS.workflow()
+def no_retry_workflow() -> None:
+    no_retries()
+
+
+@DBOS.workflow()
+def selective_workflow() -> None:
+    selective()
+
+
+def test_a_step_is_retried_until_it_succeeds() -> None:
+    assert retrying_workflow(21) == 42
+    assert calls["fails_twice"] == 3
+
+
+def test_exhausted_attempts_raise_max_step_retries_exceeded_at_the_call_site() -> None:
+    workflow_id = new_id()
+    with SetWorkflowID(workflow_id):
+        assert compensating_workflow() == "compensated"
+    assert calls["always_fails"] == 3
+    error = seen["error"]
+    assert str(error) == "DBOS Error 7: Step always_fails has exceeded its maximum of 3 retries"
+    assert error.step_name == "always_fails"
+    assert error.max_retries == 3
+    assert [str(e) for e in error.errors] == ["failure 1", "failure 2", "failure 3"]
+    assert all(isinstance(e, ValueError) for e in error.errors)
+    [step] = DBOS.list_workflow_steps(workflow_id)
+    assert step["attempts"] == 3
+    assert isinstance(step["error"], DBOSMaxStepRetriesExceeded)
+    assert [str(a["error"]) for a in step["attempt_history"]] == [
+        "failure 1",
+        "failure 2",
+        "failure 3",
+    ]
+
+
+def test_retries_allowed_false_raises_the_steps_own_error_at_once() -> None:
+    with pytest.raises(PaymentDeclined) as raised:
+        no_retry_workflow()
+    assert raised.value.order_id == "o-1" and raised.value.amount == 5
+    assert calls["no_retries"] == 1
+
+
+def test_should_retry_false_raises_the_steps_own_error_at_once() -> None:
+    with pytest.raises(PermissionError, match="permanent"):
+        selective_workflow()
+    assert calls["selective"] == 2
+
+
+def test_a_step_outside_a_workflow_retries_in_process() -> None:
+    assert fails_twice(5) == 10
+    assert calls["fails_twice"] == 3
+    with pytest.raises(DBOSMaxStepRetriesExceeded) as raised:
+        always_fails()
+    assert calls["always_fails"] == 3
+    assert len(raised.value.errors) == 3
+
+
+@DBOS.step(max_attempts=3, interval_seconds=0.01)
+def inner_step() -> None:
+    calls["inner"] += 1
+    raise KeyError("inner")
+
+
+@DBOS.step(max_attempts=2, interval_seconds=0.01)
+def outer_step() -> str:
+    calls["outer"] += 1
+    try:
+        inner_step()
+    except KeyError:
+        return "inner raised its own error once"
+    return "unreachable"
+
+
+@DBOS.workflow()
+def nested_steps_workflow() -> str:
+    return outer_step()
+
+
+def test_a_step_inside_a_step_is_a_plain_call() -> None:
+    workflow_id = new_id()
+    with SetWorkflowID(workflow_id):
+        assert nested_steps_workflow() == "inner raised its own error once"
+    assert calls == Counter({"outer": 1, "inner": 1})
+    assert [s["function_name"] for s in DBOS.list_workflow_steps(workflow_id)] == ["outer_step"]
+
+
+# -- replay --------------------------------------------------------------------------
+
+crash_at: dict[str, bool] = {}
+
+
+@DBOS.step()
+def record_side_effect(name: str) -> str:
+    calls[name] += 1
+    return f"{name}-done"
+
+
+@DBOS.step()
+def maybe_crash() -> None:
+    if crash_at.pop("now", False):
+        raise SimulatedCrash()
+
+
+@DBOS.workflow()
+def interrupted_workflow() -> list[str]:
+    first = record_side_effect("first")
+    maybe_crash()
+    second = record_side_effect("second")
+    return [first, second]
+
+
+def test_replay_after_an_interruption_does_not_rerun_completed_steps() -> None:
+    workflow_id = new_id()
+    crash_at["now"] = True
+    with SetWorkflowID(workflow_id), pytest.raises(SimulatedCrash):
+        interrupted_workflow()
+    assert DBOS.retrieve_workflow(workflow_id).get_status().status == "PENDING"
+    assert calls == Counter({"first": 1})
+    with SetWorkflowID(workflow_id):
+        assert interrupted_workflow() == ["first-done", "second-done"]
+    assert calls == Counter({"first": 1, "second": 1})
+    # Finished: a third call returns the recorded result and runs nothing.
+    with SetWorkflowID(workflow_id):
+        assert interrupted_workflow() == ["first-done", "second-done"]
+    assert calls == Counter({"first": 1, "second": 1})
+
+
+@DBOS.workflow()
+def catches_a_recorded_error() -> str:
+    try:
+        no_retries()
+    except PaymentDeclined as error:
+        outcome = f"declined {error.order_id} {error.amount}"
+    maybe_crash()
+    return outcome
+
+
+def test_a_recorded_error_is_reraised_as_its_own_class_without_running_the_step() -> None:
+    workflow_id = new_id()
+    crash_at["now"] = True
+    with SetWorkflowID(workflow_id), pytest.raises(SimulatedCrash):
+        catches_a_recorded_error()
+    with SetWorkflowID(workflow_id):
+        assert catches_a_recorded_error() == "declined o-1 5"
+    assert calls["no_retries"] == 1
+
+
+@DBOS.step(retries_allowed=False)
+def raises_keyword_only() -> None:
+    raise KeywordOnlyError(code=7)
+
+
+@DBOS.workflow()
+def unrebuildable_error_workflow() -> None:
+    raises_keyword_only()
+
+
+def test_an_error_that_cannot_be_rebuilt_replays_as_recorded_error() -> None:
+    workflow_id = new_id()
+    with SetWorkflowID(workflow_id), pytest.raises(KeywordOnlyError):
+        unrebuildable_error_workflow()
+    with pytest.raises(RecordedError) as raised:
+        DBOS.retrieve_workflow(workflow_id).get_result()
+    assert raised.value.type_name == f"{__name__}:KeywordOnlyError"
+    assert raised.value.original_message == "code 7"
+
+
+branch: dict[str, str] = {}
+
+
+@DBOS.step()
+def step_a() -> str:
+    return "a"
+
+
+@DBOS.step()
+def step_b() -> str:
+    return "b"
+
+
+@DBOS.workflow()
+def nondeterministic_workflow() -> str:
+    result = step_a() if branch.get("take") == "a" else step_b()
+    maybe_crash()
+    return result
+
+
+def test_a_changed_step_name_on_replay_is_a_clear_nondeterminism_error() -> None:
+    workflow_id = new_id()
+    branch["take"] = "a"
+    crash_at["now"] = True
+    with SetWorkflowID(workflow_id), pytest.raises(SimulatedCrash):
+        nondeterministic_workflow()
+    branch["take"] = "b"
+    with SetWorkflowID(workflow_id), pytest.raises(DBOSUnexpectedStepError) as raised:
+        nondeterministic_workflow()
+    message = str(raised.value)
+    assert f"workflow {workflow_id} step 0" in message
+    assert "function step_a was recorded when step_b was expected" in message
+
+
+# -- context -------------------------------------------------------------------------
+
+
+@DBOS.step(max_attempts=3, interval_seconds=0.01)
+def contextual_step(item_id: str) -> dict[str, Any]:
+    ctx = DBOS.get_context()
+    assert ctx is not None
+    status = DBOS.step_status
+    assert status is not None
+    DBOS.logger.info("Processing item %s in step %s", item_id, ctx.name)
+    if ctx.attempt == 1:
+        raise TimeoutError("first attempt fails")
+    return {
+        "name": ctx.name,
+        "workflow_id": ctx.workflow_id,
+        "step_id": ctx.step_id,
+        "attempt": ctx.attempt,
+        "max_attempts": ctx.max_attempts,
+        "user": ctx.authenticated_user,
+        "status": (status.step_id, status.current_attempt, status.max_attempts),
+        "dbos_step_id": DBOS.step_id,
+        "dbos_workflow_id": DBOS.workflow_id,
+    }
+
+
+@DBOS.workflow(name="contextual")
+def contextual_workflow() -> dict[str, Any]:
+    record_side_effect("before")
+    seen["outside_step"] = (DBOS.workflow_id, DBOS.step_id, DBOS.step_status)
+    seen["workflow_context"] = DBOS.get_context()
+    return contextual_step("item-9")
+
+
+def test_context_inside_and_outside_steps(caplog: pytest.LogCaptureFixture) -> None:
+    workflow_id = new_id()
+    caplog.set_level(logging.INFO, logger="dbos")
+    with SetWorkflowID(workflow_id):
+        result = contextual_workflow()
+    assert result == {
+        "name": "contextual_step",
+        "workflow_id": workflow_id,
+        "step_id": 1,
+        "attempt": 2,
+        "max_attempts": 3,
+        "user": None,
+        "status": (1, 1, 3),
+        "dbos_step_id": 1,
+        "dbos_workflow_id": workflow_id,
+    }
+    assert seen["outside_step"] == (workflow_id, None, None)
+    assert seen["workflow_context"].name == "contextual"
+    assert DBOS.workflow_id is None and DBOS.step_id is None and DBOS.get_context() is None
+    records = [r for r in caplog.records if r.name == "dbos"]
+    assert records and all(r.workflow_id == workflow_id for r in records)  # type: ignore[attr-defined]
+    assert {r.step_name for r in records} == {"contextual_step"}  # type: ignore[attr-defined]
+
+
+# -- identity and inputs -------------------------------------------------------------
+
+
+def test_set_workflow_id_runs_the_body_once() -> None:
+    workflow_id = new_id()
+    for _ in range(3):
+        with SetWorkflowID(workflow_id):
+            assert interrupted_workflow() == ["first-done", "second-done"]
+    assert calls == Counter({"first": 1, "second": 1})
+
+
+def test_calling_a_workflow_inside_a_workflow_is_refused_clearly() -> None:
+    @DBOS.workflow(name="calls_another")
+    def calls_another() -> None:
+        retrying_workflow(1)
+
+    with pytest.raises(DBOSException, match="child workflows are not supported yet"):
+        calls_another()
+
+
+def test_reusing_an_id_for_another_workflow_is_a_conflict() -> None:
+    workflow_id = new_id()
+    with SetWorkflowID(workflow_id):
+        retrying_workflow(1)
+    with SetWorkflowID(workflow_id), pytest.raises(DBOSException, match="Conflicting workflow"):
+        interrupted_workflow()
