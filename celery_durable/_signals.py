@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 
-class RescheduleWorkflow(BaseException):  # noqa: N818 - a signal, not an error
+class RescheduleWorkflow(BaseException):
     """Stop this execution; run the workflow again in ``countdown_seconds``.
 
     The engine raises it when a step has failed with attempts left (after recording the

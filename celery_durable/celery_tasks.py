@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from celery import Celery, Task
 from celery.exceptions import Ignore
@@ -42,10 +42,10 @@ WORKFLOW_TASK_OPTIONS: dict[str, Any] = {
 def register_workflow_task(
     app: Celery, spec: WorkflowSpec, engine: Callable[[], Engine]
 ) -> Task[Any, Any]:
-    """Registers (idempotently) the Celery task that executes ``spec``."""
-    existing = app.tasks.get(spec.name) if app.finalized else None
-    if existing is not None:
-        return existing
+    """Registers the Celery task that executes ``spec``.
+
+    Idempotent: Celery keeps the first task registered under a name.
+    """
 
     def execute_workflow(task: Task[Any, Any], workflow_id: str) -> Any:
         try:
@@ -75,14 +75,20 @@ def register_workflow_task(
     execute_workflow.__qualname__ = spec.name
     execute_workflow.__module__ = spec.function.__module__
     execute_workflow.__doc__ = spec.function.__doc__
-    task: Task[Any, Any] = app.task(name=spec.name, bind=True, **WORKFLOW_TASK_OPTIONS)(
-        execute_workflow
+    decorate = cast(
+        Callable[[Callable[..., Any]], "Task[Any, Any]"],
+        app.task(name=spec.name, bind=True, **WORKFLOW_TASK_OPTIONS),
     )
-    return task
+    return decorate(execute_workflow)
 
 
 def publish_workflow(
-    app: Celery, name: str, workflow_id: str, *, queue: str | None = None, priority: int | None = None
+    app: Celery,
+    name: str,
+    workflow_id: str,
+    *,
+    queue: str | None = None,
+    priority: int | None = None,
 ) -> None:
     """Publishes a workflow's message by task name (routes apply as for any task)."""
     options: dict[str, Any] = {}

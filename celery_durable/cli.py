@@ -68,7 +68,7 @@ def demo(database_url: str | None, broker_url: str | None, timeout: float) -> No
     click.echo(f"System database: {redact(database_url)}")
     click.echo(f"Broker:          {redact(broker_url)}")
 
-    from celery_durable import DBOS
+    from celery_durable import DBOS, WorkflowHandle
     from celery_durable import demo as demo_app
 
     DBOS.launch()
@@ -90,7 +90,7 @@ def demo(database_url: str | None, broker_url: str | None, timeout: float) -> No
         env=os.environ.copy(),
     )
     try:
-        handles = [
+        handles: list[WorkflowHandle[Any]] = [
             DBOS.start_workflow(demo_app.flaky_order, "order-1"),
             DBOS.start_workflow(demo_app.compensated_order, "order-2"),
         ]

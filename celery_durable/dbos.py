@@ -39,13 +39,18 @@ from celery_durable.error import (
     DBOSInitializationError,
     DBOSNonExistentWorkflowError,
 )
-from celery_durable.handle import WorkflowHandle, WorkflowHandleAsync, decode_status
-from celery_durable.records import WorkflowStatus
+from celery_durable.handle import (
+    WorkflowHandle,
+    WorkflowHandleAsync,
+    decode_outcome,
+    decode_status,
+)
+from celery_durable.records import TERMINAL_STATUSES, WorkflowStatus
 from celery_durable.registry import DEFAULT_MAX_RECOVERY_ATTEMPTS, Registry, WorkflowSpec
 from celery_durable.retry import RetryPolicy
 from celery_durable.serialization import SerializerName, make_serializer
 from celery_durable.steps import StepSpec, run_step, run_step_async
-from celery_durable.store import NewWorkflow, SystemStore, redact
+from celery_durable.store import InsertedWorkflow, NewWorkflow, SystemStore, redact
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -305,7 +310,10 @@ class DBOS(metaclass=_DBOSMeta):
 
     @classmethod
     def start_workflow(
-        cls, workflow: Callable[P, R] | Callable[P, Coroutine[Any, Any, R]], /, *args: P.args,
+        cls,
+        workflow: Callable[P, R] | Callable[P, Coroutine[Any, Any, R]],
+        /,
+        *args: P.args,
         **kwargs: P.kwargs,
     ) -> WorkflowHandle[R]:
         """Enqueues a workflow for a Celery worker and returns its handle at once.
@@ -317,14 +325,17 @@ class DBOS(metaclass=_DBOSMeta):
         """
         dbos = cls._require()
         spec = _spec_of(workflow)
-        workflow_id, inserted = dbos._insert(spec, args, kwargs, status="ENQUEUED")
-        if inserted:
+        workflow_id, row = dbos._insert(spec, args, kwargs, status="ENQUEUED")
+        if row.inserted:
             dbos._publish(spec, workflow_id)
         return WorkflowHandle(workflow_id, dbos.store, dbos.serializer)
 
     @classmethod
     async def start_workflow_async(
-        cls, workflow: Callable[P, Awaitable[R]] | Callable[P, R], /, *args: P.args,
+        cls,
+        workflow: Callable[P, Awaitable[R]] | Callable[P, R],
+        /,
+        *args: P.args,
         **kwargs: P.kwargs,
     ) -> WorkflowHandleAsync[R]:
         """``start_workflow`` for async callers (the database work runs in a thread)."""
@@ -336,10 +347,10 @@ class DBOS(metaclass=_DBOSMeta):
         def enqueue() -> str:
             token = next_workflow_id.set(workflow_id_now)
             try:
-                workflow_id, inserted = dbos._insert(spec, args, kwargs, status="ENQUEUED")
+                workflow_id, row = dbos._insert(spec, args, kwargs, status="ENQUEUED")
             finally:
                 next_workflow_id.reset(token)
-            if inserted:
+            if row.inserted:
                 dbos._publish(spec, workflow_id)
             return workflow_id
 
@@ -353,13 +364,13 @@ class DBOS(metaclass=_DBOSMeta):
         kwargs: dict[str, Any],
         *,
         status: Literal["ENQUEUED", "PENDING"],
-    ) -> tuple[str, bool]:
+    ) -> tuple[str, InsertedWorkflow]:
         # Serialize first: bad input fails here, before anything is written.
         inputs = self.serializer.dumps({"args": list(args), "kwargs": kwargs})
         workflow_id = next_workflow_id.get() or str(uuid.uuid4())
         next_workflow_id.set(None)  # SetWorkflowID names one workflow only.
         engine = self.engine()
-        inserted = engine.store.insert_workflow(
+        row = engine.store.insert_workflow(
             NewWorkflow(
                 workflow_uuid=workflow_id,
                 name=spec.name,
@@ -370,14 +381,11 @@ class DBOS(metaclass=_DBOSMeta):
                 max_recovery_attempts=spec.max_recovery_attempts,
             )
         )
-        if not inserted:
-            existing = self.store.get_outcome(workflow_id)
-            if existing is not None and existing[0] != spec.name:
-                raise DBOSConflictingWorkflowError(
-                    workflow_id,
-                    f"workflow {existing[0]!r} already uses this id, not {spec.name!r}",
-                )
-        return workflow_id, inserted
+        if not row.inserted and row.name != spec.name:
+            raise DBOSConflictingWorkflowError(
+                workflow_id, f"workflow {row.name!r} already uses this id, not {spec.name!r}"
+            )
+        return workflow_id, row
 
     def _publish(self, spec: WorkflowSpec, workflow_id: str) -> None:
         celery_tasks.publish_workflow(self.celery, spec.name, workflow_id)
@@ -386,7 +394,11 @@ class DBOS(metaclass=_DBOSMeta):
 
     def _call_workflow(self, spec: WorkflowSpec, args: Any, kwargs: Any) -> Any:
         _refuse_nested(spec)
-        workflow_id, _ = self._insert(spec, args, kwargs, status="PENDING")
+        workflow_id, row = self._insert(spec, args, kwargs, status="PENDING")
+        if row.status in TERMINAL_STATUSES:
+            return decode_outcome(workflow_id, row.status, row.output, row.error, self.serializer)[
+                1
+            ]
         engine = self.engine()
         while True:
             try:
@@ -398,7 +410,11 @@ class DBOS(metaclass=_DBOSMeta):
 
     async def _call_workflow_async(self, spec: WorkflowSpec, args: Any, kwargs: Any) -> Any:
         _refuse_nested(spec)
-        workflow_id, _ = self._insert(spec, args, kwargs, status="PENDING")
+        workflow_id, row = self._insert(spec, args, kwargs, status="PENDING")
+        if row.status in TERMINAL_STATUSES:
+            return decode_outcome(workflow_id, row.status, row.output, row.error, self.serializer)[
+                1
+            ]
         engine = self.engine()
         while True:
             try:
@@ -504,7 +520,9 @@ class DBOS(metaclass=_DBOSMeta):
                     "output": None
                     if checkpoint.output is None
                     else serializer.loads(checkpoint.output),
-                    "error": None if checkpoint.error is None else serializer.loads(checkpoint.error),
+                    "error": None
+                    if checkpoint.error is None
+                    else serializer.loads(checkpoint.error),
                     "child_workflow_id": child_workflow_id,
                     "attempts": checkpoint.attempts,
                     "started_at_epoch_ms": checkpoint.started_at_epoch_ms,

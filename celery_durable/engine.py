@@ -136,9 +136,7 @@ class Engine:
                 error = serialization_error
         if error is not None:
             status = WorkflowStatusString.ERROR
-            written = execution.complete(
-                status, output=None, error=self.serializer.dumps(error)
-            )
+            written = execution.complete(status, output=None, error=self.serializer.dumps(error))
         else:
             status = WorkflowStatusString.SUCCESS
             written = execution.complete(status, output=encoded_output, error=None)

@@ -36,15 +36,7 @@ class _Outcome:
         if row is None:
             raise DBOSNonExistentWorkflowError(self.workflow_id)
         _, status, output, error = row
-        if status == WorkflowStatusString.SUCCESS:
-            return True, None if output is None else self.serializer.loads(output)
-        if status == WorkflowStatusString.ERROR:
-            raise self.serializer.loads(error) if error is not None else RuntimeError(status)
-        if status == WorkflowStatusString.CANCELLED:
-            raise DBOSAwaitedWorkflowCancelledError(self.workflow_id)
-        if status == WorkflowStatusString.MAX_RECOVERY_ATTEMPTS_EXCEEDED:
-            raise DBOSWorkflowMaxRecoveryAttemptsExceededError(self.workflow_id)
-        return False, None
+        return decode_outcome(self.workflow_id, status, output, error, self.serializer)
 
     def timeout_error(self, timeout: float) -> TimeoutError:
         return TimeoutError(f"Workflow {self.workflow_id} did not finish within {timeout}s")
@@ -126,6 +118,23 @@ class WorkflowHandleAsync(Generic[R]):
 
     async def get_status(self) -> WorkflowStatus:
         return await asyncio.to_thread(self._outcome.status)
+
+
+def decode_outcome(
+    workflow_id: str, status: str, output: str | None, error: str | None, serializer: Serializer
+) -> tuple[bool, Any]:
+    """``(True, output)`` for SUCCESS, ``(False, None)`` while running; raises failures."""
+    if status == WorkflowStatusString.SUCCESS:
+        return True, None if output is None else serializer.loads(output)
+    if status == WorkflowStatusString.ERROR:
+        if error is None:
+            raise RuntimeError(f"Workflow {workflow_id} failed without a recorded error")
+        raise serializer.loads(error)
+    if status == WorkflowStatusString.CANCELLED:
+        raise DBOSAwaitedWorkflowCancelledError(workflow_id)
+    if status == WorkflowStatusString.MAX_RECOVERY_ATTEMPTS_EXCEEDED:
+        raise DBOSWorkflowMaxRecoveryAttemptsExceededError(workflow_id)
+    return False, None
 
 
 def decode_status(row: RawWorkflowRow, serializer: Serializer) -> WorkflowStatus:

@@ -95,7 +95,7 @@ def _decode_object(obj: dict[str, Any]) -> Any:
     tag = obj.get(_TAG)
     if tag is None:
         return obj
-    payload = obj.get("v")
+    payload: Any = obj.get("v")
     match tag:
         case "dict":
             return {_freeze(key): value for key, value in payload}

@@ -75,7 +75,9 @@ def no_retries() -> None:
     raise PaymentDeclined("o-1", 5)
 
 
-@DBOS.step(max_attempts=5, interval_seconds=0.01, should_retry=lambda e: isinstance(e, TimeoutError))
+@DBOS.step(
+    max_attempts=5, interval_seconds=0.01, should_retry=lambda e: isinstance(e, TimeoutError)
+)
 def selective() -> None:
     calls["selective"] += 1
     if calls["selective"] == 1:
@@ -383,3 +385,33 @@ def test_reusing_an_id_for_another_workflow_is_a_conflict() -> None:
         retrying_workflow(1)
     with SetWorkflowID(workflow_id), pytest.raises(DBOSException, match="Conflicting workflow"):
         interrupted_workflow()
+
+
+# -- inspection ----------------------------------------------------------------------
+
+
+def test_list_and_retrieve_workflows() -> None:
+    import datetime as dt
+
+    from celery_durable.error import DBOSNonExistentWorkflowError
+
+    before = dt.datetime.now(dt.UTC)
+    ids = [new_id() for _ in range(3)]
+    for workflow_id in ids:
+        with SetWorkflowID(workflow_id):
+            retrying_workflow(2)
+        calls.clear()
+    listed = DBOS.list_workflows(workflow_ids=ids)
+    assert [w.workflow_id for w in listed] == ids
+    assert {(w.name, w.status, w.output) for w in listed} == {("retrying_workflow", "SUCCESS", 4)}
+    assert listed[0].input == {"args": [2], "kwargs": {}}
+    assert listed[0].created_at <= listed[0].updated_at
+    newest = DBOS.list_workflows(
+        name="retrying_workflow", start_time=before.isoformat(), sort_desc=True, limit=2
+    )
+    assert [w.workflow_id for w in newest] == ids[:0:-1]
+    assert DBOS.list_workflows(workflow_ids=ids, status="ERROR") == []
+    status = DBOS.retrieve_workflow(ids[0]).get_status()
+    assert status.status == "SUCCESS" and status.max_recovery_attempts == 100
+    with pytest.raises(DBOSNonExistentWorkflowError, match="does not exist"):
+        DBOS.retrieve_workflow("no-such-workflow")

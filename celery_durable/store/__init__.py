@@ -2,6 +2,7 @@
 
 from celery_durable.store.system import (
     Claim,
+    InsertedWorkflow,
     NewWorkflow,
     SystemStore,
     WorkflowExecution,
@@ -11,6 +12,7 @@ from celery_durable.store.system import (
 
 __all__ = [
     "Claim",
+    "InsertedWorkflow",
     "NewWorkflow",
     "SystemStore",
     "WorkflowExecution",

@@ -17,15 +17,24 @@ RECORD_VERSION = text(
     f"INSERT INTO {SCHEMA}.schema_version (version, applied_at_epoch_ms) VALUES (:version, :now)"
 )
 
+# Inserts a workflow, or reports the one that already has this id, in one statement.
+# (If a concurrent insert of the same id commits after this statement's snapshot, no
+# row comes back; the caller then reads the row on its own.)
 INSERT_WORKFLOW = text(
     f"""
-    INSERT INTO {SCHEMA}.workflow_status (
-        workflow_uuid, name, status, queue_name, inputs, authenticated_user,
-        max_recovery_attempts, created_at_epoch_ms, updated_at_epoch_ms)
-    VALUES (:workflow_uuid, :name, :status, :queue_name, :inputs, :authenticated_user,
-            :max_recovery_attempts, :now, :now)
-    ON CONFLICT (workflow_uuid) DO NOTHING
-    RETURNING workflow_uuid
+    WITH inserted AS (
+        INSERT INTO {SCHEMA}.workflow_status (
+            workflow_uuid, name, status, queue_name, inputs, authenticated_user,
+            max_recovery_attempts, created_at_epoch_ms, updated_at_epoch_ms)
+        VALUES (:workflow_uuid, :name, :status, :queue_name, :inputs, :authenticated_user,
+                :max_recovery_attempts, :now, :now)
+        ON CONFLICT (workflow_uuid) DO NOTHING
+        RETURNING name, status
+    )
+    SELECT true AS inserted, name, status, NULL AS output, NULL AS error FROM inserted
+    UNION ALL
+    SELECT false, name, status, output, error FROM {SCHEMA}.workflow_status
+    WHERE workflow_uuid = :workflow_uuid AND NOT EXISTS (SELECT 1 FROM inserted)
     """
 )
 

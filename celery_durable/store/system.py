@@ -65,6 +65,17 @@ class NewWorkflow:
 
 
 @dataclass(frozen=True, kw_only=True)
+class InsertedWorkflow:
+    """The result of inserting a workflow: the new row, or the one already there."""
+
+    inserted: bool
+    name: str
+    status: str
+    output: str | None
+    error: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Claim:
     """The result of trying to claim a workflow for one execution.
 
@@ -223,8 +234,8 @@ class SystemStore:
 
     # -- workflows --------------------------------------------------------------------
 
-    def insert_workflow(self, workflow: NewWorkflow) -> bool:
-        """Inserts a workflow row; returns False if the id already existed."""
+    def insert_workflow(self, workflow: NewWorkflow) -> InsertedWorkflow:
+        """Inserts a workflow row, or reports the workflow that already has its id."""
         with self._autocommit(f"inserting workflow {workflow.workflow_uuid}") as connection:
             row = connection.execute(
                 queries.INSERT_WORKFLOW,
@@ -239,7 +250,23 @@ class SystemStore:
                     "now": now_epoch_ms(),
                 },
             ).first()
-        return row is not None
+        if row is None:
+            outcome = self.get_outcome(workflow.workflow_uuid)
+            if outcome is None:
+                raise DBOSSystemDatabaseError(
+                    f"Workflow {workflow.workflow_uuid} was neither inserted nor found"
+                )
+            name, status, output, error = outcome
+            return InsertedWorkflow(
+                inserted=False, name=name, status=status, output=output, error=error
+            )
+        return InsertedWorkflow(
+            inserted=row.inserted,
+            name=row.name,
+            status=row.status,
+            output=row.output,
+            error=row.error,
+        )
 
     @contextlib.contextmanager
     def execute_workflow(self, workflow_uuid: str, executor_id: str) -> Iterator[WorkflowExecution]:

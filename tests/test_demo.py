@@ -1,0 +1,37 @@
+"""The README's first command: the demo on embedded servers, with a real worker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_demo_runs_on_embedded_servers(tmp_path: Path) -> None:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key
+        not in {"CELERY_DURABLE_DATABASE_URL", "CELERY_DURABLE_BROKER_URL", "CELERY_BROKER_URL"}
+    }
+    env["CELERY_DURABLE_HOME"] = str(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "celery_durable.cli", "demo", "--timeout", "90"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    output = result.stdout
+    assert result.returncode == 0, output + result.stderr
+    assert "starting embedded PostgreSQL" in output and "starting embedded Redis" in output
+    assert (
+        "flaky_order" in output and "SUCCESS -> {'order_id': 'order-1', 'charged': 'yes'}" in output
+    )
+    assert "compensated_order" in output and "SUCCESS -> 'refunded order-2'" in output
+    assert (
+        "raised: DBOS Error 7: Step reserve_stock has exceeded its maximum of 3 retries" in output
+    )
+    # The worker's log shows the step retries as Celery retries.
+    assert "retry: Retry in" in result.stderr and "StepRetry" in result.stderr

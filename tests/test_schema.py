@@ -1,0 +1,76 @@
+"""The system schema: created by launch and by `celery-durable migrate`, idempotently."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from celery_durable.store import SystemStore
+from celery_durable.store.migrations import LATEST_VERSION, SCHEMA
+from tests.conftest import DATABASE_URL, recreate_database
+
+MIGRATE_URL = (
+    make_url(DATABASE_URL)
+    .set(database="celery_durable_migrate_test")
+    .render_as_string(hide_password=False)
+)
+
+
+@pytest.fixture
+def fresh_database() -> Iterator[str]:
+    recreate_database(MIGRATE_URL)
+    yield MIGRATE_URL
+
+
+def tables(url: str) -> set[str]:
+    with psycopg.connect(url) as connection:
+        rows = connection.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (SCHEMA,)
+        ).fetchall()
+    return {row[0] for row in rows}
+
+
+def test_migrating_twice_is_harmless(fresh_database: str) -> None:
+    store = SystemStore(fresh_database)
+    try:
+        assert store.migrate() == LATEST_VERSION
+        assert store.migrate() == LATEST_VERSION
+        assert store.schema_version() == LATEST_VERSION
+    finally:
+        store.dispose()
+    assert tables(fresh_database) == {"schema_version", "workflow_status", "operation_outputs"}
+
+
+def test_the_cli_migrates_from_many_processes_at_once(fresh_database: str) -> None:
+    command = [sys.executable, "-m", "celery_durable.cli", "migrate"]
+    env = {**os.environ, "CELERY_DURABLE_DATABASE_URL": fresh_database}
+    processes = [
+        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(4)
+    ]
+    results = [process.communicate(timeout=60) for process in processes]
+    assert [process.returncode for process in processes] == [0, 0, 0, 0], results
+    for stdout, _ in results:
+        assert f"schema version {LATEST_VERSION}" in stdout.decode()
+    with psycopg.connect(fresh_database) as connection:
+        versions = connection.execute(f"SELECT version FROM {SCHEMA}.schema_version").fetchall()
+    assert versions == [(LATEST_VERSION,)]
+
+
+def test_a_bad_database_url_is_a_clear_error_without_credentials() -> None:
+    url = "postgresql://someone:s3cret@127.0.0.1:5432/no_such_database_here"
+    result = subprocess.run(
+        [sys.executable, "-m", "celery_durable.cli", "migrate", "--database-url", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "System database error while migrating the schema" in result.stderr
+    assert "s3cret" not in result.stderr + result.stdout
