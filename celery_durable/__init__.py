@@ -3,6 +3,7 @@
 The public surface is what this module exports; everything else is internal.
 """
 
+from celery_durable.client import DBOSClient, EnqueueOptions
 from celery_durable.context import StepContext, StepStatus
 from celery_durable.dbos import DBOS, DBOSConfig, SetWorkflowID
 from celery_durable.handle import WorkflowHandle, WorkflowHandleAsync
@@ -10,7 +11,9 @@ from celery_durable.records import WorkflowStatus, WorkflowStatusString
 
 __all__ = [
     "DBOS",
+    "DBOSClient",
     "DBOSConfig",
+    "EnqueueOptions",
     "SetWorkflowID",
     "StepContext",
     "StepStatus",

@@ -22,8 +22,9 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, ClassVar, Literal, ParamSpec, TypedDict, TypeVar, cast
 
 from celery import Celery
+from celery.signals import worker_ready
 
-from celery_durable import celery_tasks
+from celery_durable import celery_tasks, inspection
 from celery_durable._signals import RescheduleWorkflow
 from celery_durable.context import (
     StepContext,
@@ -33,24 +34,20 @@ from celery_durable.context import (
     next_workflow_id,
 )
 from celery_durable.engine import Engine, RunResult
+from celery_durable.enqueue import insert_workflow, publish_new_workflow
 from celery_durable.error import (
-    DBOSConflictingWorkflowError,
     DBOSException,
     DBOSInitializationError,
     DBOSNonExistentWorkflowError,
 )
-from celery_durable.handle import (
-    WorkflowHandle,
-    WorkflowHandleAsync,
-    decode_outcome,
-    decode_status,
-)
+from celery_durable.handle import WorkflowHandle, WorkflowHandleAsync, decode_outcome
 from celery_durable.records import TERMINAL_STATUSES, WorkflowStatus
+from celery_durable.recovery import RECOVERY_TASK_NAME, recover
 from celery_durable.registry import DEFAULT_MAX_RECOVERY_ATTEMPTS, Registry, WorkflowSpec
 from celery_durable.retry import RetryPolicy
 from celery_durable.serialization import SerializerName, make_serializer
 from celery_durable.steps import StepSpec, run_step, run_step_async
-from celery_durable.store import InsertedWorkflow, NewWorkflow, SystemStore, redact
+from celery_durable.store import InsertedWorkflow, Redispatch, SystemStore, redact
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -71,6 +68,14 @@ class DBOSConfig(TypedDict, total=False):
         sys_db_pool_size: Connections per process to the system database (default 5).
         executor_id: This process's name in ``workflow_status.executor_id``
             (default ``host:pid``).
+        recovery_interval_seconds: How often Celery beat runs the recovery sweep
+            (default 10).
+        recovery_grace_seconds: How late a delivery may be before the sweep publishes
+            the workflow again (default 30).
+        max_broker_delay_seconds: Longest retry delay held as a Celery countdown;
+            longer ones are parked in PostgreSQL (default: half the Redis
+            ``visibility_timeout``, or 900 s on RabbitMQ).
+        recover_on_worker_start: Run the sweep when a worker starts (default True).
     """
 
     name: str
@@ -79,9 +84,19 @@ class DBOSConfig(TypedDict, total=False):
     serializer: SerializerName
     sys_db_pool_size: int
     executor_id: str
+    recovery_interval_seconds: float
+    recovery_grace_seconds: float
+    max_broker_delay_seconds: float
+    recover_on_worker_start: bool
 
 
-DEFAULT_CONFIG: DBOSConfig = {"serializer": "json", "sys_db_pool_size": 5}
+DEFAULT_CONFIG: DBOSConfig = {
+    "serializer": "json",
+    "sys_db_pool_size": 5,
+    "recovery_interval_seconds": 10.0,
+    "recovery_grace_seconds": 30.0,
+    "recover_on_worker_start": True,
+}
 
 
 class _ContextFilter(logging.Filter):
@@ -163,11 +178,60 @@ class DBOS(metaclass=_DBOSMeta):
             DBOS._instance.store.dispose()
         DBOS._instance = self
         DBOS._registry.subscribe(self._register_task)
+        self._register_recovery()
         DBOS.logger.debug("celery_durable configured: system database %s", redact(url))
 
     def _register_task(self, spec: WorkflowSpec) -> None:
         if DBOS._instance is self:
-            celery_tasks.register_workflow_task(self.celery, spec, self.engine)
+            celery_tasks.register_workflow_task(
+                self.celery, spec, self.engine, self._max_countdown_seconds
+            )
+
+    def _max_countdown_seconds(self) -> float:
+        return celery_tasks.max_countdown_seconds(
+            self.celery, self.config.get("max_broker_delay_seconds")
+        )
+
+    def _register_recovery(self) -> None:
+        """The beat-scheduled sweep task, and the sweep at worker start-up."""
+        interval = self.config["recovery_interval_seconds"]
+        sweep_task = self.celery.task(name=RECOVERY_TASK_NAME, ignore_result=True)(_recovery_task)
+        self.celery.add_periodic_task(
+            interval,
+            sweep_task.s(),
+            name=RECOVERY_TASK_NAME,
+            # Sweeps that no worker took in time are useless: the next one comes.
+            expires=interval,
+        )
+        if self.config["recover_on_worker_start"]:
+            worker_ready.connect(self._recover_on_start, weak=False)
+
+    def _recover_on_start(self, sender: Any = None, **_: Any) -> None:
+        app = getattr(sender, "app", None)
+        if DBOS._instance is not self or app is not self.celery:
+            return
+        # In the background: a worker must not wait on the database to start consuming.
+        threading.Thread(target=self._recover_logged, name="celery-durable-recovery").start()
+
+    def _recover_logged(self) -> None:
+        try:
+            recovered = DBOS.recover()
+        except DBOSException as error:
+            DBOS.logger.warning("Start-up recovery failed: %s", error)
+            return
+        DBOS.logger.info("Start-up recovery published %d workflow(s) again", len(recovered))
+
+    @classmethod
+    def recover(cls) -> list[Redispatch]:
+        """Runs one recovery sweep now (beat runs it every ``recovery_interval_seconds``).
+
+        Returns:
+            The workflows published again, each with its new generation and the reason.
+        """
+        dbos = cls._require()
+        return recover(
+            dbos.engine().store, dbos.celery, grace_seconds=dbos.config["recovery_grace_seconds"]
+        )
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -365,30 +429,28 @@ class DBOS(metaclass=_DBOSMeta):
         *,
         status: Literal["ENQUEUED", "PENDING"],
     ) -> tuple[str, InsertedWorkflow]:
-        # Serialize first: bad input fails here, before anything is written.
-        inputs = self.serializer.dumps({"args": list(args), "kwargs": kwargs})
         workflow_id = next_workflow_id.get() or str(uuid.uuid4())
         next_workflow_id.set(None)  # SetWorkflowID names one workflow only.
-        engine = self.engine()
-        row = engine.store.insert_workflow(
-            NewWorkflow(
-                workflow_uuid=workflow_id,
-                name=spec.name,
-                status=status,
-                queue_name=None,
-                inputs=inputs,
-                authenticated_user=None,
-                max_recovery_attempts=spec.max_recovery_attempts,
-            )
+        row = insert_workflow(
+            self.engine().store,
+            self.serializer,
+            workflow_id=workflow_id,
+            name=spec.name,
+            args=args,
+            kwargs=kwargs,
+            status=status,
+            queue_name=celery_tasks.resolve_queue(self.celery, spec.name),
+            max_recovery_attempts=spec.max_recovery_attempts,
         )
-        if not row.inserted and row.name != spec.name:
-            raise DBOSConflictingWorkflowError(
-                workflow_id, f"workflow {row.name!r} already uses this id, not {spec.name!r}"
-            )
         return workflow_id, row
 
     def _publish(self, spec: WorkflowSpec, workflow_id: str) -> None:
-        celery_tasks.publish_workflow(self.celery, spec.name, workflow_id)
+        publish_new_workflow(
+            self.celery,
+            spec.name,
+            workflow_id,
+            queue=celery_tasks.resolve_queue(self.celery, spec.name),
+        )
 
     # -- direct calls: the workflow runs in this process ------------------------------
 
@@ -475,65 +537,28 @@ class DBOS(metaclass=_DBOSMeta):
         datetimes); ``status`` is one status or a list.
         """
         dbos = cls._require()
-        rows = dbos.engine().store.list_workflows(
+        return inspection.list_workflows(
+            dbos.engine().store,
+            dbos.serializer,
             workflow_ids=workflow_ids,
-            status=[status] if isinstance(status, str) else status,
+            status=status,
+            start_time=start_time,
+            end_time=end_time,
             name=name,
             queue_name=queue_name,
-            start_epoch_ms=_epoch_ms(start_time),
-            end_epoch_ms=_epoch_ms(end_time),
             limit=limit,
             offset=offset,
             sort_desc=sort_desc,
         )
-        return [decode_status(row, dbos.serializer) for row in rows]
 
     @classmethod
     def list_workflow_steps(cls, workflow_id: str) -> list[dict[str, Any]]:
         """Every recorded step of a workflow, ordered by ``function_id``.
 
-        Each dict has ``function_id``, ``function_name``, ``output``, ``error`` (the
-        exception), ``child_workflow_id``, ``attempts``, ``started_at_epoch_ms``,
-        ``completed_at_epoch_ms`` (None while the step waits for its next attempt),
-        ``retry_due_at_epoch_ms`` and ``attempt_history``: one dict per attempt with
-        ``attempt``, ``started_at_epoch_ms``, ``completed_at_epoch_ms`` and ``error``.
+        See :func:`celery_durable.inspection.list_workflow_steps` for the keys.
         """
         dbos = cls._require()
-        serializer = dbos.serializer
-        steps: list[dict[str, Any]] = []
-        for checkpoint, child_workflow_id in dbos.engine().store.list_steps(workflow_id):
-            log = (
-                serializer.loads(checkpoint.attempt_log)
-                if checkpoint.attempt_log is not None
-                else [
-                    {
-                        "started_at_epoch_ms": checkpoint.started_at_epoch_ms,
-                        "completed_at_epoch_ms": checkpoint.completed_at_epoch_ms,
-                        "error": None,
-                    }
-                ]
-            )
-            steps.append(
-                {
-                    "function_id": checkpoint.function_id,
-                    "function_name": checkpoint.function_name,
-                    "output": None
-                    if checkpoint.output is None
-                    else serializer.loads(checkpoint.output),
-                    "error": None
-                    if checkpoint.error is None
-                    else serializer.loads(checkpoint.error),
-                    "child_workflow_id": child_workflow_id,
-                    "attempts": checkpoint.attempts,
-                    "started_at_epoch_ms": checkpoint.started_at_epoch_ms,
-                    "completed_at_epoch_ms": checkpoint.completed_at_epoch_ms,
-                    "retry_due_at_epoch_ms": checkpoint.retry_due_at_epoch_ms,
-                    "attempt_history": [
-                        {"attempt": number, **entry} for number, entry in enumerate(log, start=1)
-                    ],
-                }
-            )
-        return steps
+        return inspection.list_workflow_steps(dbos.engine().store, dbos.serializer, workflow_id)
 
     @staticmethod
     def get_context() -> StepContext | None:
@@ -552,6 +577,11 @@ class DBOS(metaclass=_DBOSMeta):
             max_attempts=None,
             authenticated_user=workflow.authenticated_user,
         )
+
+
+def _recovery_task() -> int:
+    """The body of the beat-scheduled ``celery_durable.recover`` task."""
+    return len(DBOS.recover())
 
 
 class SetWorkflowID:
@@ -592,12 +622,3 @@ def _refuse_nested(spec: WorkflowSpec) -> None:
             f"Workflow {spec.name!r} was called from inside workflow {workflow.workflow_id}: "
             "child workflows are not supported yet; call its steps from the parent instead"
         )
-
-
-def _epoch_ms(value: str | dt.datetime | None) -> int | None:
-    if value is None:
-        return None
-    moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return int(moment.timestamp() * 1000)

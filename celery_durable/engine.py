@@ -14,12 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from celery_durable._signals import RescheduleWorkflow
 from celery_durable.context import WorkflowContext, current_workflow
-from celery_durable.error import DBOSSerializationError, DBOSWorkflowFunctionNotFoundError
+from celery_durable.error import (
+    DBOSSerializationError,
+    DBOSSystemDatabaseError,
+    DBOSWorkflowFunctionNotFoundError,
+)
 from celery_durable.records import WorkflowStatusString
 from celery_durable.registry import WorkflowSpec
 from celery_durable.serialization import Serializer
-from celery_durable.store import SystemStore, WorkflowExecution
+from celery_durable.store import SystemStore, WorkflowExecution, now_epoch_ms
 
 logger = logging.getLogger("celery_durable.engine")
 
@@ -30,10 +35,11 @@ class RunResult:
 
     ``outcome`` is ``completed`` when this execution ran the workflow to its end (then
     ``status`` is SUCCESS or ERROR with ``output`` or ``error``); otherwise it is the
-    claim's outcome (``busy``, ``finished`` or ``missing``) and nothing ran.
+    claim's outcome (``busy``, ``stale``, ``finished``, ``missing`` or ``exceeded``)
+    and nothing ran.
     """
 
-    outcome: Literal["completed", "busy", "finished", "missing"]
+    outcome: Literal["completed", "busy", "stale", "finished", "missing", "exceeded"]
     status: str | None
     output: Any = None
     error: BaseException | None = None
@@ -55,14 +61,31 @@ class Engine:
         self.executor_id = executor_id
         self._lookup = lookup
 
-    def run(self, workflow_id: str, *, inline_retries: bool) -> RunResult:
+    def run(
+        self,
+        workflow_id: str,
+        *,
+        inline_retries: bool,
+        generation: int | None = None,
+        max_countdown_seconds: float | None = None,
+    ) -> RunResult:
         """Executes (or replays) a workflow once, in this thread.
 
+        Args:
+            inline_retries: Step retries sleep in this thread (a direct call) instead
+                of raising :class:`RescheduleWorkflow`.
+            generation: The delivery's dispatch generation (None: not a delivery).
+            max_countdown_seconds: Longer waits are parked in PostgreSQL for the
+                recovery sweep instead of riding the broker.
+
         Raises:
-            RescheduleWorkflow: a step waits for its next attempt; the fence has been
-                released and the workflow must be executed again after the countdown.
+            RescheduleWorkflow: the workflow must run again after the countdown; it has
+                been released (its ``generation``, ``parked`` and ``due_at_epoch_ms``
+                say how).
         """
-        with self.store.execute_workflow(workflow_id, self.executor_id) as execution:
+        with self.store.execute_workflow(
+            workflow_id, self.executor_id, generation=generation
+        ) as execution:
             prepared = self._prepare(execution, inline_retries)
             if isinstance(prepared, RunResult):
                 return prepared
@@ -73,6 +96,9 @@ class Engine:
                     output = asyncio.run(spec.function(*args, **kwargs))
                 else:
                     output = spec.function(*args, **kwargs)
+            except RescheduleWorkflow as signal:
+                self._reschedule(execution, signal, max_countdown_seconds)
+                raise
             except Exception as error:
                 return self._finish(execution, error=error)
             finally:
@@ -89,11 +115,33 @@ class Engine:
             token = current_workflow.set(context)
             try:
                 output = await spec.function(*args, **kwargs)
+            except RescheduleWorkflow as signal:
+                self._reschedule(execution, signal, None)
+                raise
             except Exception as error:
                 return self._finish(execution, error=error)
             finally:
                 current_workflow.reset(token)
             return self._finish(execution, output=output)
+
+    def _reschedule(
+        self,
+        execution: WorkflowExecution,
+        signal: RescheduleWorkflow,
+        max_countdown_seconds: float | None,
+    ) -> None:
+        signal.due_at_epoch_ms = now_epoch_ms() + round(signal.countdown_seconds * 1000)
+        signal.parked = (
+            max_countdown_seconds is not None and signal.countdown_seconds > max_countdown_seconds
+        )
+        try:
+            signal.generation = execution.reschedule(
+                due_at_epoch_ms=signal.due_at_epoch_ms, parked=signal.parked
+            )
+        except DBOSSystemDatabaseError:
+            # The database is gone, and with it the fence. A later delivery (this
+            # retry's, or the sweep's) runs the workflow again.
+            logger.warning("Workflow %s: could not record its reschedule", execution.workflow_uuid)
 
     def _prepare(
         self, execution: WorkflowExecution, inline_retries: bool
@@ -110,7 +158,13 @@ class Engine:
                 f"Workflow {execution.workflow_uuid} calls {claim.name!r}, which this process "
                 "has not registered (is the module that defines it imported by the worker?)",
             )
-        inputs = self.serializer.loads(claim.inputs)
+        try:
+            inputs = self.serializer.loads(claim.inputs)
+        except DBOSSerializationError as error:
+            failure = DBOSSerializationError(
+                f"Workflow {execution.workflow_uuid}: cannot deserialize its inputs: {error}"
+            )
+            return self._finish(execution, error=failure)
         context = WorkflowContext(
             workflow_id=execution.workflow_uuid,
             workflow_name=claim.name,

@@ -70,7 +70,7 @@ class _StepRun:
         self.attempts_made = checkpoint.attempts
         self.first_started_at_epoch_ms = checkpoint.started_at_epoch_ms
         if checkpoint.attempt_log is not None:
-            self.attempt_log = workflow.serializer.loads(checkpoint.attempt_log)
+            self.attempt_log = self._load(checkpoint.attempt_log)
         self.due_at_epoch_ms = checkpoint.retry_due_at_epoch_ms or 0
 
     @property
@@ -81,10 +81,20 @@ class _StepRun:
         """Returns the recorded output or raises the recorded error."""
         assert self.workflow is not None and self.checkpoint is not None
         if self.checkpoint.error is not None:
-            raise self.workflow.serializer.loads(self.checkpoint.error)
+            raise self._load(self.checkpoint.error)
         if self.checkpoint.output is None:
             return None
-        return self.workflow.serializer.loads(self.checkpoint.output)
+        return self._load(self.checkpoint.output)
+
+    def _load(self, text: str) -> Any:
+        assert self.workflow is not None
+        try:
+            return self.workflow.serializer.loads(text)
+        except DBOSSerializationError as error:
+            raise DBOSSerializationError(
+                f"Workflow {self.workflow.workflow_id} step {self.function_id} "
+                f"({self.spec.name}): cannot deserialize its checkpoint: {error.message}"
+            ) from error
 
     def seconds_until_due(self) -> float:
         return max(0.0, (self.due_at_epoch_ms - now_epoch_ms()) / 1000)

@@ -25,9 +25,10 @@ INSERT_WORKFLOW = text(
     WITH inserted AS (
         INSERT INTO {SCHEMA}.workflow_status (
             workflow_uuid, name, status, queue_name, inputs, authenticated_user,
-            max_recovery_attempts, created_at_epoch_ms, updated_at_epoch_ms)
+            max_recovery_attempts, created_at_epoch_ms, updated_at_epoch_ms,
+            next_dispatch_at_epoch_ms, execution_active)
         VALUES (:workflow_uuid, :name, :status, :queue_name, :inputs, :authenticated_user,
-                :max_recovery_attempts, :now, :now)
+                :max_recovery_attempts, :now, :now, :now, false)
         ON CONFLICT (workflow_uuid) DO NOTHING
         RETURNING name, status
     )
@@ -40,10 +41,45 @@ INSERT_WORKFLOW = text(
 
 CLAIM_WORKFLOW = text(
     f"SELECT outcome, name, status, inputs, authenticated_user, checkpoints "
-    f"FROM {SCHEMA}.claim_workflow(:workflow_uuid, :executor_id, :now)"
+    f"FROM {SCHEMA}.claim_workflow(:workflow_uuid, :executor_id, :now, :generation)"
 )
 
+# The releases below update the workflow's row and unlock in the same statement: a
+# claimer that gets the lock before the commit waits on the row (see claim_workflow).
+
+# An execution that ends without an outcome (interrupted): the next delivery, or the
+# sweep after its grace period, runs it again.
+RELEASE_WORKFLOW = text(
+    f"""
+    UPDATE {SCHEMA}.workflow_status
+    SET execution_active = false, next_dispatch_at_epoch_ms = :now, updated_at_epoch_ms = :now
+    WHERE workflow_uuid = :workflow_uuid AND status = 'PENDING'
+    RETURNING pg_advisory_unlock(hashtextextended(:workflow_uuid, 0))
+    """
+)
+
+# An execution that waits for a step's next attempt: a new dispatch generation, due at
+# :due (parked: the sweep publishes it then; otherwise a Celery countdown does).
+RESCHEDULE_WORKFLOW = text(
+    f"""
+    UPDATE {SCHEMA}.workflow_status
+    SET execution_active = false,
+        dispatch_generation = dispatch_generation + 1,
+        next_dispatch_at_epoch_ms = :due,
+        dispatch_parked = :parked,
+        updated_at_epoch_ms = :now
+    WHERE workflow_uuid = :workflow_uuid AND status = 'PENDING'
+    RETURNING dispatch_generation, pg_advisory_unlock(hashtextextended(:workflow_uuid, 0))
+    """
+)
+
+# Only when the workflow's row could not be updated (it is no longer PENDING).
 RELEASE_FENCE = text("SELECT pg_advisory_unlock(hashtextextended(:workflow_uuid, 0))")
+
+RECOVER_WORKFLOWS = text(
+    f"SELECT workflow_uuid, name, queue_name, generation, reason "
+    f"FROM {SCHEMA}.recover_workflows(:now, :grace_ms, :limit)"
+)
 
 # One statement, one transaction: the whole cost of a step's first execution.
 RECORD_STEP = text(
@@ -71,7 +107,7 @@ RECORD_STEP = text(
 COMPLETE_WORKFLOW = text(
     f"""
     UPDATE {SCHEMA}.workflow_status
-    SET status = :status, output = :output, error = :error,
+    SET status = :status, output = :output, error = :error, execution_active = false,
         updated_at_epoch_ms = :now, completed_at_epoch_ms = :now
     WHERE workflow_uuid = :workflow_uuid AND status = 'PENDING'
     RETURNING pg_advisory_unlock(hashtextextended(:workflow_uuid, 0))

@@ -64,6 +64,20 @@ class NewWorkflow:
     max_recovery_attempts: int
 
 
+ClaimOutcome = Literal["claimed", "busy", "stale", "finished", "missing", "exceeded"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Redispatch:
+    """A workflow the recovery sweep publishes again, with its new generation."""
+
+    workflow_uuid: str
+    name: str
+    queue_name: str | None
+    generation: int
+    reason: str
+
+
 @dataclass(frozen=True, kw_only=True)
 class InsertedWorkflow:
     """The result of inserting a workflow: the new row, or the one already there."""
@@ -80,11 +94,13 @@ class Claim:
     """The result of trying to claim a workflow for one execution.
 
     ``outcome`` is ``claimed`` (this execution owns the fence), ``busy`` (another
-    execution owns it), ``finished`` (not runnable: terminal or cancelled) or
-    ``missing`` (no such workflow).
+    execution owns it), ``stale`` (the delivery is older than the workflow's current
+    dispatch), ``finished`` (not runnable: terminal or cancelled), ``missing`` (no such
+    workflow) or ``exceeded`` (its owners died too often: now
+    MAX_RECOVERY_ATTEMPTS_EXCEEDED).
     """
 
-    outcome: Literal["claimed", "busy", "finished", "missing"]
+    outcome: ClaimOutcome
     name: str | None
     status: str | None
     inputs: str | None
@@ -141,16 +157,47 @@ class WorkflowExecution:
                     "now": now_epoch_ms(),
                 },
             ).first()
-        if row is not None:
-            self.fenced = False
-        return row is not None
+        if row is None:
+            self.release()
+            return False
+        self.fenced = False
+        return True
+
+    def reschedule(self, *, due_at_epoch_ms: int, parked: bool) -> int | None:
+        """Releases the workflow until ``due_at_epoch_ms``; returns its new generation.
+
+        Returns:
+            None if the workflow was no longer PENDING (nothing to run later).
+        """
+        with _wrap_errors(f"rescheduling workflow {self.workflow_uuid}"):
+            row = self._connection.execute(
+                queries.RESCHEDULE_WORKFLOW,
+                {
+                    "workflow_uuid": self.workflow_uuid,
+                    "due": due_at_epoch_ms,
+                    "parked": parked,
+                    "now": now_epoch_ms(),
+                },
+            ).first()
+        if row is None:
+            self.release()
+            return None
+        self.fenced = False
+        return int(row.dispatch_generation)
 
     def release(self) -> None:
-        """Releases the fence if this execution still holds it."""
+        """Releases the workflow if this execution still owns it (no outcome)."""
         if not self.fenced:
             return
         with _wrap_errors(f"releasing workflow {self.workflow_uuid}"):
-            self._connection.execute(queries.RELEASE_FENCE, {"workflow_uuid": self.workflow_uuid})
+            row = self._connection.execute(
+                queries.RELEASE_WORKFLOW,
+                {"workflow_uuid": self.workflow_uuid, "now": now_epoch_ms()},
+            ).first()
+            if row is None:
+                self._connection.execute(
+                    queries.RELEASE_FENCE, {"workflow_uuid": self.workflow_uuid}
+                )
         self.fenced = False
 
 
@@ -269,15 +316,26 @@ class SystemStore:
         )
 
     @contextlib.contextmanager
-    def execute_workflow(self, workflow_uuid: str, executor_id: str) -> Iterator[WorkflowExecution]:
+    def execute_workflow(
+        self, workflow_uuid: str, executor_id: str, *, generation: int | None = None
+    ) -> Iterator[WorkflowExecution]:
         """Claims a workflow and yields its execution; the fence is released on exit.
 
         Claiming, loading the inputs and loading every checkpoint is one round trip.
+
+        Args:
+            generation: The delivery's dispatch generation (Celery's ``retries``);
+                None for an in-process call.
         """
         with self._autocommit(f"claiming workflow {workflow_uuid}") as connection:
             row = connection.execute(
                 queries.CLAIM_WORKFLOW,
-                {"workflow_uuid": workflow_uuid, "executor_id": executor_id, "now": now_epoch_ms()},
+                {
+                    "workflow_uuid": workflow_uuid,
+                    "executor_id": executor_id,
+                    "now": now_epoch_ms(),
+                    "generation": generation,
+                },
             ).one()
             claim = Claim(
                 outcome=row.outcome,
@@ -297,6 +355,15 @@ class SystemStore:
                     # The connection is gone, and with it the server-side lock; make
                     # sure the pool does not hand this connection out again.
                     connection.invalidate()
+
+    def recover_workflows(self, *, grace_ms: int, limit: int) -> list[Redispatch]:
+        """Picks workflows to publish again (see ``recover_workflows`` in the schema)."""
+        with self._autocommit("recovering workflows") as connection:
+            rows = connection.execute(
+                queries.RECOVER_WORKFLOWS,
+                {"now": now_epoch_ms(), "grace_ms": grace_ms, "limit": limit},
+            ).all()
+        return [Redispatch(**row._asdict()) for row in rows]
 
     def get_workflow(self, workflow_uuid: str) -> RawWorkflowRow | None:
         with self._autocommit(f"reading workflow {workflow_uuid}") as connection:

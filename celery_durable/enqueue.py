@@ -1,0 +1,73 @@
+"""Creating a workflow: its row first, then its Celery message (DBOS and DBOSClient)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+from celery import Celery
+
+from celery_durable.celery_tasks import publish_workflow
+from celery_durable.error import DBOSConflictingWorkflowError
+from celery_durable.serialization import Serializer
+from celery_durable.store import InsertedWorkflow, NewWorkflow, SystemStore
+
+logger = logging.getLogger("celery_durable.enqueue")
+
+
+def insert_workflow(
+    store: SystemStore,
+    serializer: Serializer,
+    *,
+    workflow_id: str,
+    name: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    status: Literal["ENQUEUED", "PENDING"],
+    queue_name: str | None,
+    max_recovery_attempts: int,
+) -> InsertedWorkflow:
+    """Writes the workflow's row, or returns the one that already has its id.
+
+    Raises:
+        DBOSSerializationError: an argument cannot be serialized (nothing is written).
+        DBOSConflictingWorkflowError: the id belongs to another workflow function.
+        DBOSSystemDatabaseError: the database cannot be reached.
+    """
+    # Serialize first: bad input fails here, before anything is written.
+    inputs = serializer.dumps({"args": list(args), "kwargs": kwargs})
+    row = store.insert_workflow(
+        NewWorkflow(
+            workflow_uuid=workflow_id,
+            name=name,
+            status=status,
+            queue_name=queue_name,
+            inputs=inputs,
+            authenticated_user=None,
+            max_recovery_attempts=max_recovery_attempts,
+        )
+    )
+    if not row.inserted and row.name != name:
+        raise DBOSConflictingWorkflowError(
+            workflow_id, f"workflow {row.name!r} already uses this id, not {name!r}"
+        )
+    return row
+
+
+def publish_new_workflow(
+    app: Celery, name: str, workflow_id: str, *, queue: str | None, priority: int | None = None
+) -> None:
+    """Publishes a just-inserted workflow; a broker failure is left to the sweep.
+
+    The workflow exists once its row is committed: if the message cannot be sent, the
+    recovery sweep publishes it when its delivery is overdue.
+    """
+    try:
+        publish_workflow(app, name, workflow_id, queue=queue, priority=priority)
+    except Exception as error:
+        logger.warning(
+            "Workflow %s is ENQUEUED but its message could not be published (%r); the "
+            "recovery sweep will publish it",
+            workflow_id,
+            error,
+        )
