@@ -10,9 +10,9 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, exc
 from sqlalchemy.engine import make_url
@@ -42,15 +42,20 @@ def redact(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+T = TypeVar("T")
+
+
+def _system_error(action: str, error: exc.DBAPIError) -> DBOSSystemDatabaseError:
+    # str(error.orig) is the driver's message; it never includes the password.
+    return DBOSSystemDatabaseError(f"System database error while {action}: {error.orig}")
+
+
 @contextlib.contextmanager
 def _wrap_errors(action: str) -> Iterator[None]:
     try:
         yield
     except exc.DBAPIError as error:
-        # str(error.orig) is the server's message; it never includes the password.
-        raise DBOSSystemDatabaseError(f"System database error while {action}: {error.orig}") from (
-            error
-        )
+        raise _system_error(action, error) from error
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -227,7 +232,8 @@ class SystemStore:
                 sqlalchemy_url(self.url),
                 pool_size=self._pool_size,
                 max_overflow=self._pool_size,
-                pool_pre_ping=True,
+                # No pre-ping (a round trip per checkout): a connection that died with
+                # a server restart fails once and the statement is retried (_run).
                 isolation_level="AUTOCOMMIT",
             )
             self._engine_pid = os.getpid()
@@ -248,10 +254,22 @@ class SystemStore:
             with connection.begin():
                 yield connection
 
-    @contextlib.contextmanager
-    def _autocommit(self, action: str) -> Iterator[Connection]:
-        with _wrap_errors(action), self.engine.connect() as connection:
-            yield connection
+    def _run(self, action: str, work: Callable[[Connection], T]) -> T:
+        """Runs ``work`` on a pooled autocommit connection.
+
+        If the pooled connection turns out dead (the server restarted since it was
+        opened), SQLAlchemy invalidates the pool and the work runs once more on a fresh
+        connection. Every caller's work is safe to repeat.
+        """
+        for attempt in (1, 2):
+            try:
+                with self.engine.connect() as connection:
+                    return work(connection)
+            except exc.DBAPIError as error:
+                if attempt == 1 and error.connection_invalidated:
+                    continue
+                raise _system_error(action, error) from error
+        raise AssertionError("unreachable")
 
     # -- schema -----------------------------------------------------------------------
 
@@ -276,15 +294,18 @@ class SystemStore:
             return current
 
     def schema_version(self) -> int:
-        with self._autocommit("reading the schema version") as connection:
-            return int(connection.execute(queries.CURRENT_VERSION).scalar_one())
+        return self._run(
+            "reading the schema version",
+            lambda connection: int(connection.execute(queries.CURRENT_VERSION).scalar_one()),
+        )
 
     # -- workflows --------------------------------------------------------------------
 
     def insert_workflow(self, workflow: NewWorkflow) -> InsertedWorkflow:
         """Inserts a workflow row, or reports the workflow that already has its id."""
-        with self._autocommit(f"inserting workflow {workflow.workflow_uuid}") as connection:
-            row = connection.execute(
+        row = self._run(
+            f"inserting workflow {workflow.workflow_uuid}",
+            lambda connection: connection.execute(
                 queries.INSERT_WORKFLOW,
                 {
                     "workflow_uuid": workflow.workflow_uuid,
@@ -296,7 +317,8 @@ class SystemStore:
                     "max_recovery_attempts": workflow.max_recovery_attempts,
                     "now": now_epoch_ms(),
                 },
-            ).first()
+            ).first(),
+        )
         if row is None:
             outcome = self.get_outcome(workflow.workflow_uuid)
             if outcome is None:
@@ -327,53 +349,71 @@ class SystemStore:
             generation: The delivery's dispatch generation (Celery's ``retries``);
                 None for an in-process call.
         """
-        with self._autocommit(f"claiming workflow {workflow_uuid}") as connection:
-            row = connection.execute(
-                queries.CLAIM_WORKFLOW,
-                {
-                    "workflow_uuid": workflow_uuid,
-                    "executor_id": executor_id,
-                    "now": now_epoch_ms(),
-                    "generation": generation,
-                },
-            ).one()
-            claim = Claim(
-                outcome=row.outcome,
-                name=row.name,
-                status=row.status,
-                inputs=row.inputs,
-                authenticated_user=row.authenticated_user,
-                checkpoints=_checkpoints(row.checkpoints),
-            )
-            execution = WorkflowExecution(connection, workflow_uuid, claim)
+        action = f"claiming workflow {workflow_uuid}"
+        params = {
+            "workflow_uuid": workflow_uuid,
+            "executor_id": executor_id,
+            "now": now_epoch_ms(),
+            "generation": generation,
+        }
+        for attempt in (1, 2):
+            connection = self.engine.connect()
             try:
-                yield execution
-            finally:
-                try:
-                    execution.release()
-                except DBOSSystemDatabaseError:
-                    # The connection is gone, and with it the server-side lock; make
-                    # sure the pool does not hand this connection out again.
-                    connection.invalidate()
+                row = connection.execute(queries.CLAIM_WORKFLOW, params).one()
+                break
+            except exc.DBAPIError as error:
+                connection.close()
+                if attempt == 1 and error.connection_invalidated:
+                    continue  # a pooled connection that died with a server restart
+                raise _system_error(action, error) from error
+        claim = Claim(
+            outcome=row.outcome,
+            name=row.name,
+            status=row.status,
+            inputs=row.inputs,
+            authenticated_user=row.authenticated_user,
+            checkpoints=_checkpoints(row.checkpoints),
+        )
+        execution = WorkflowExecution(connection, workflow_uuid, claim)
+        try:
+            yield execution
+        finally:
+            try:
+                execution.release()
+            except DBOSSystemDatabaseError:
+                # The connection is gone, and with it the server-side lock; make sure
+                # the pool does not hand this connection out again.
+                connection.invalidate()
+            connection.close()
 
     def recover_workflows(self, *, grace_ms: int, limit: int) -> list[Redispatch]:
         """Picks workflows to publish again (see ``recover_workflows`` in the schema)."""
-        with self._autocommit("recovering workflows") as connection:
-            rows = connection.execute(
+        rows = self._run(
+            "recovering workflows",
+            lambda connection: connection.execute(
                 queries.RECOVER_WORKFLOWS,
                 {"now": now_epoch_ms(), "grace_ms": grace_ms, "limit": limit},
-            ).all()
+            ).all(),
+        )
         return [Redispatch(**row._asdict()) for row in rows]
 
     def get_workflow(self, workflow_uuid: str) -> RawWorkflowRow | None:
-        with self._autocommit(f"reading workflow {workflow_uuid}") as connection:
-            row = connection.execute(queries.GET_WORKFLOW, {"workflow_uuid": workflow_uuid}).first()
+        row = self._run(
+            f"reading workflow {workflow_uuid}",
+            lambda connection: connection.execute(
+                queries.GET_WORKFLOW, {"workflow_uuid": workflow_uuid}
+            ).first(),
+        )
         return None if row is None else RawWorkflowRow(**row._asdict())
 
     def get_outcome(self, workflow_uuid: str) -> tuple[str, str, str | None, str | None] | None:
         """``(name, status, output, error)`` of a workflow, or None if it does not exist."""
-        with self._autocommit(f"reading workflow {workflow_uuid}") as connection:
-            row = connection.execute(queries.GET_OUTCOME, {"workflow_uuid": workflow_uuid}).first()
+        row = self._run(
+            f"reading workflow {workflow_uuid}",
+            lambda connection: connection.execute(
+                queries.GET_OUTCOME, {"workflow_uuid": workflow_uuid}
+            ).first(),
+        )
         return None if row is None else (row.name, row.status, row.output, row.error)
 
     def list_workflows(
@@ -417,14 +457,19 @@ class SystemStore:
             limit=limit is not None,
             offset=offset is not None,
         )
-        with self._autocommit("listing workflows") as connection:
-            rows = connection.execute(statement, params).all()
+        rows = self._run(
+            "listing workflows", lambda connection: connection.execute(statement, params).all()
+        )
         return [RawWorkflowRow(**row._asdict()) for row in rows]
 
     def list_steps(self, workflow_uuid: str) -> list[tuple[Checkpoint, str | None]]:
         """Every checkpoint of a workflow with its child workflow id, by function_id."""
-        with self._autocommit(f"listing steps of {workflow_uuid}") as connection:
-            rows = connection.execute(queries.LIST_STEPS, {"workflow_uuid": workflow_uuid}).all()
+        rows = self._run(
+            f"listing steps of {workflow_uuid}",
+            lambda connection: connection.execute(
+                queries.LIST_STEPS, {"workflow_uuid": workflow_uuid}
+            ).all(),
+        )
         return [
             (
                 Checkpoint(
