@@ -88,6 +88,7 @@ def register_workflow_task(
                 inline_retries=False,
                 generation=generation,
                 max_countdown_seconds=max_countdown(),
+                max_recovery_attempts=spec.max_recovery_attempts,
             )
         except RescheduleWorkflow as signal:
             reason = StepRetry(signal.reason)

@@ -19,6 +19,7 @@ from celery_durable.store import SystemStore, redact
 
 DATABASE_ENV = "CELERY_DURABLE_DATABASE_URL"
 BROKER_ENV = "CELERY_DURABLE_BROKER_URL"
+IMPORTS_ENV = "CELERY_DURABLE_IMPORTS"
 
 
 def _broker_from_env() -> str | None:
@@ -42,6 +43,65 @@ def migrate(database_url: str) -> None:
     finally:
         store.dispose()
     click.echo(f"{redact(database_url)}: schema version {version}")
+
+
+@main.command()
+@click.option("--database-url", envvar=DATABASE_ENV, required=True, help="System database URL.")
+@click.option("--broker-url", default=_broker_from_env, help="Celery broker URL.")
+@click.option(
+    "--grace",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds a delivery may be late before its workflow is published again.",
+)
+def recover(database_url: str, broker_url: str | None, grace: float) -> None:
+    """Publish again the workflows that should be running but are not.
+
+    Workflows whose owner died, whose delivery is overdue, or whose parked delay has
+    come due. With CELERY_DURABLE_IMPORTS set, the app those modules configure is used
+    (its broker settings and routing); otherwise a plain app on --broker-url.
+    """
+    from celery import Celery
+
+    from celery_durable.recovery import recover as sweep
+
+    app = _imported_app()
+    if app is None:
+        if not broker_url:
+            raise click.ClickException(
+                f"No broker: pass --broker-url or set {BROKER_ENV} or CELERY_BROKER_URL"
+            )
+        app = Celery("celery_durable_cli", broker=broker_url)
+    store = SystemStore(database_url, pool_size=1)
+    try:
+        redispatches = sweep(store, app, grace_seconds=grace)
+    except DBOSException as error:
+        raise click.ClickException(str(error)) from error
+    finally:
+        store.dispose()
+    for redispatch in redispatches:
+        click.echo(
+            f"{redispatch.workflow_uuid}  {redispatch.name}  "
+            f"generation {redispatch.generation}: {redispatch.reason}"
+        )
+    click.echo(f"Published {len(redispatches)} workflow(s) again")
+
+
+def _imported_app() -> Any:
+    """Imports CELERY_DURABLE_IMPORTS; returns the Celery app of the DBOS they set up."""
+    modules = [m.strip() for m in os.environ.get(IMPORTS_ENV, "").split(",") if m.strip()]
+    if not modules:
+        return None
+    import importlib
+
+    from celery_durable.dbos import DBOS
+
+    for module in modules:
+        importlib.import_module(module)
+    if DBOS._instance is None:
+        raise click.ClickException(f"{IMPORTS_ENV} ({', '.join(modules)}) configured no DBOS")
+    return DBOS._instance.celery
 
 
 @main.command()

@@ -464,7 +464,11 @@ class DBOS(metaclass=_DBOSMeta):
         engine = self.engine()
         while True:
             try:
-                result = engine.run(workflow_id, inline_retries=True)
+                result = engine.run(
+                    workflow_id,
+                    inline_retries=True,
+                    max_recovery_attempts=spec.max_recovery_attempts,
+                )
             except RescheduleWorkflow as signal:
                 time.sleep(signal.countdown_seconds)
                 continue

@@ -68,6 +68,7 @@ class Engine:
         inline_retries: bool,
         generation: int | None = None,
         max_countdown_seconds: float | None = None,
+        max_recovery_attempts: int | None = None,
     ) -> RunResult:
         """Executes (or replays) a workflow once, in this thread.
 
@@ -77,6 +78,8 @@ class Engine:
             generation: The delivery's dispatch generation (None: not a delivery).
             max_countdown_seconds: Longer waits are parked in PostgreSQL for the
                 recovery sweep instead of riding the broker.
+            max_recovery_attempts: The workflow code's declaration, which overrides
+                the one recorded when the workflow was enqueued.
 
         Raises:
             RescheduleWorkflow: the workflow must run again after the countdown; it has
@@ -84,7 +87,10 @@ class Engine:
                 say how).
         """
         with self.store.execute_workflow(
-            workflow_id, self.executor_id, generation=generation
+            workflow_id,
+            self.executor_id,
+            generation=generation,
+            max_recovery_attempts=max_recovery_attempts,
         ) as execution:
             prepared = self._prepare(execution, inline_retries)
             if isinstance(prepared, RunResult):

@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar
 from celery_durable.error import (
     DBOSAwaitedWorkflowCancelledError,
     DBOSNonExistentWorkflowError,
+    DBOSSystemDatabaseError,
     DBOSWorkflowMaxRecoveryAttemptsExceededError,
 )
 from celery_durable.records import RawWorkflowRow, WorkflowStatus, WorkflowStatusString
@@ -71,8 +72,16 @@ class WorkflowHandle(Generic[R]):
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = _FIRST_POLL_SECONDS
+        first = True
         while True:
-            done, output = self._outcome.poll()
+            try:
+                done, output = self._outcome.poll()
+            except DBOSSystemDatabaseError:
+                if first:
+                    raise
+                # A database restart while waiting: keep waiting (and polling).
+                done, output = False, None
+            first = False
             if done:
                 return output  # type: ignore[no-any-return]
             if deadline is not None:

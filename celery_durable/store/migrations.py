@@ -85,11 +85,13 @@ CREATE TABLE {SCHEMA}.operation_outputs (
 -- the checkpoints are read by a later statement, whose fresh snapshot includes
 -- everything the previous owner committed.
 --
--- p_generation is the delivery's Celery `retries` (NULL for an in-process call).
+-- p_generation is the delivery's Celery `retries` (NULL for an in-process call);
+-- p_max_recovery_attempts is the executing code's declaration (NULL: keep the row's).
 -- Outcomes: claimed, busy (fence taken), stale (an older message), finished (not
 -- runnable), missing, exceeded (this claim made it MAX_RECOVERY_ATTEMPTS_EXCEEDED).
 CREATE FUNCTION {SCHEMA}.claim_workflow(
-    p_workflow_uuid text, p_executor_id text, p_now_epoch_ms bigint, p_generation integer
+    p_workflow_uuid text, p_executor_id text, p_now_epoch_ms bigint, p_generation integer,
+    p_max_recovery_attempts integer
 ) RETURNS TABLE (
     outcome text, name text, status text, inputs text, authenticated_user text,
     checkpoints json
@@ -112,7 +114,8 @@ BEGIN
         recovery_attempts = w.recovery_attempts + (CASE WHEN w.execution_active THEN 1 ELSE 0 END),
         execution_active = true,
         dispatch_parked = false,
-        dispatch_generation = GREATEST(w.dispatch_generation, COALESCE(p_generation, 0))
+        dispatch_generation = GREATEST(w.dispatch_generation, COALESCE(p_generation, 0)),
+        max_recovery_attempts = COALESCE(p_max_recovery_attempts, w.max_recovery_attempts)
     WHERE w.workflow_uuid = p_workflow_uuid
       AND w.status IN ('ENQUEUED', 'PENDING')
       AND (p_generation IS NULL OR w.dispatch_generation <= p_generation)

@@ -41,7 +41,8 @@ INSERT_WORKFLOW = text(
 
 CLAIM_WORKFLOW = text(
     f"SELECT outcome, name, status, inputs, authenticated_user, checkpoints "
-    f"FROM {SCHEMA}.claim_workflow(:workflow_uuid, :executor_id, :now, :generation)"
+    f"FROM {SCHEMA}.claim_workflow("
+    ":workflow_uuid, :executor_id, :now, :generation, :max_recovery_attempts)"
 )
 
 # The releases below update the workflow's row and unlock in the same statement: a

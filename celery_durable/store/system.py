@@ -339,7 +339,12 @@ class SystemStore:
 
     @contextlib.contextmanager
     def execute_workflow(
-        self, workflow_uuid: str, executor_id: str, *, generation: int | None = None
+        self,
+        workflow_uuid: str,
+        executor_id: str,
+        *,
+        generation: int | None = None,
+        max_recovery_attempts: int | None = None,
     ) -> Iterator[WorkflowExecution]:
         """Claims a workflow and yields its execution; the fence is released on exit.
 
@@ -348,6 +353,7 @@ class SystemStore:
         Args:
             generation: The delivery's dispatch generation (Celery's ``retries``);
                 None for an in-process call.
+            max_recovery_attempts: The workflow code's limit (None: the row's).
         """
         action = f"claiming workflow {workflow_uuid}"
         params = {
@@ -355,6 +361,7 @@ class SystemStore:
             "executor_id": executor_id,
             "now": now_epoch_ms(),
             "generation": generation,
+            "max_recovery_attempts": max_recovery_attempts,
         }
         for attempt in (1, 2):
             connection = self.engine.connect()

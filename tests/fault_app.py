@@ -1,0 +1,139 @@
+"""The worker app of the fault-injection tests (and of ``bench/chaos.py``).
+
+Run as ``celery -A tests.fault_app worker`` in a subprocess, configured from
+``CD_FAULT_*`` environment variables. Side effects and kill switches live in
+PostgreSQL tables, outside the worker, so a test can count what happened after the
+worker is gone:
+
+- ``fault_effects(workflow_id, step, pid)``: one row each time a step body's side
+  effect runs;
+- ``fault_triggers(point, action)``: the first execution to reach ``point`` deletes the
+  row and performs ``action`` (``kill-worker``: SIGKILL the whole worker, main process
+  included; ``exit-child``: ``os._exit`` the pool child).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any
+
+import psycopg
+from celery import Celery
+
+from celery_durable import DBOS
+
+DATABASE_URL = os.environ["CD_FAULT_DATABASE_URL"]
+BROKER_URL = os.environ["CD_FAULT_BROKER_URL"]
+QUEUE = os.environ.get("CD_FAULT_QUEUE", "faults")
+STEP_SECONDS = float(os.environ.get("CD_FAULT_STEP_SECONDS", "0"))
+BACKOFF_SECONDS = float(os.environ.get("CD_FAULT_BACKOFF_SECONDS", "3"))
+
+app = Celery("fault_app", broker=BROKER_URL)
+app.conf.update(
+    task_default_queue=QUEUE,
+    worker_prefetch_multiplier=1,
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+    broker_transport_options={
+        "visibility_timeout": float(os.environ.get("CD_FAULT_VISIBILITY_TIMEOUT", "3600"))
+    },
+)
+DBOS(
+    celery=app,
+    config={
+        "name": "fault_app",
+        "system_database_url": DATABASE_URL,
+        "recovery_interval_seconds": float(os.environ.get("CD_FAULT_SWEEP_SECONDS", "1")),
+        "recovery_grace_seconds": float(os.environ.get("CD_FAULT_GRACE_SECONDS", "2")),
+    },
+)
+
+_connection: tuple[int, psycopg.Connection[Any]] | None = None
+
+
+def _db() -> psycopg.Connection[Any]:
+    global _connection
+    if _connection is None or _connection[0] != os.getpid() or _connection[1].closed:
+        _connection = (os.getpid(), psycopg.connect(DATABASE_URL, autocommit=True))
+    return _connection[1]
+
+
+def _execute(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    # The side-effect table must survive a PostgreSQL restart too: reconnect and retry.
+    global _connection
+    for attempt in range(30):
+        try:
+            cursor = _db().execute(sql, params)
+            return cursor.fetchall() if cursor.description else []
+        except psycopg.OperationalError:
+            _connection = None
+            if attempt == 29:
+                raise
+            time.sleep(0.5)
+    raise AssertionError("unreachable")
+
+
+def effect(workflow_id: str | None, step: str) -> None:
+    _execute(
+        "INSERT INTO fault_effects (workflow_id, step, pid) VALUES (%s, %s, %s)",
+        (workflow_id, step, os.getpid()),
+    )
+
+
+def trigger(point: str) -> None:
+    rows = _execute("DELETE FROM fault_triggers WHERE point = %s RETURNING action", (point,))
+    if not rows:
+        return
+    action = rows[0][0]
+    if action == "kill-worker":
+        os.killpg(os.getpgid(0), signal.SIGKILL)
+    elif action == "exit-child":
+        os._exit(1)
+    time.sleep(60)  # never reached
+
+
+@DBOS.step()
+def side_effect(index: int) -> int:
+    trigger(f"before-effect:{index}")
+    effect(DBOS.workflow_id, str(index))
+    trigger(f"after-effect:{index}")
+    if STEP_SECONDS:
+        time.sleep(STEP_SECONDS)
+    return index
+
+
+@DBOS.workflow()
+def steps(count: int) -> int:
+    for index in range(count):
+        side_effect(index)
+        trigger(f"after-checkpoint:{index}")
+    return count
+
+
+@DBOS.step(max_attempts=3, interval_seconds=BACKOFF_SECONDS, backoff_rate=1.0)
+def fails_first_attempt(index: int) -> int:
+    status = DBOS.step_status
+    assert status is not None
+    effect(DBOS.workflow_id, f"{index}:attempt{status.current_attempt}")
+    if status.current_attempt == 0:
+        raise ConnectionError("first attempt fails")
+    return index
+
+
+@DBOS.workflow()
+def with_backoff() -> list[int]:
+    return [side_effect(0), fails_first_attempt(1), side_effect(2)]
+
+
+@DBOS.step()
+def dies() -> None:
+    os._exit(1)
+
+
+@DBOS.workflow(max_recovery_attempts=2)
+def always_dies() -> None:
+    # Workflow code, not a step: it runs once per execution.
+    effect(DBOS.workflow_id, "execution")
+    dies()
