@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import weakref
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -42,6 +43,10 @@ WORKFLOW_TASK_OPTIONS: dict[str, Any] = {
     # The body takes the workflow id, not the workflow's own arguments.
     "typing": False,
 }
+
+# Workflow names already registered on each app (the app's own registry is only
+# complete once the app is finalized).
+_registered: weakref.WeakKeyDictionary[Celery, set[str]] = weakref.WeakKeyDictionary()
 
 # How long a workflow task waits when the system database cannot be reached.
 SYSTEM_DATABASE_RETRY_SECONDS = 2.0
@@ -74,11 +79,12 @@ def register_workflow_task(
     spec: WorkflowSpec,
     engine: Callable[[], Engine],
     max_countdown: Callable[[], float],
-) -> Task[Any, Any]:
-    """Registers the Celery task that executes ``spec``.
-
-    Idempotent: Celery keeps the first task registered under a name.
-    """
+) -> Task[Any, Any] | None:
+    """Registers the Celery task that executes ``spec`` (once per app and name)."""
+    registered = _registered.setdefault(app, set())
+    if spec.name in registered:
+        return None
+    registered.add(spec.name)
 
     def execute_workflow(task: Task[Any, Any], workflow_id: str) -> Any:
         generation = int(task.request.retries or 0)

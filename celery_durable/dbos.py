@@ -183,8 +183,13 @@ class DBOS(metaclass=_DBOSMeta):
 
     def _register_task(self, spec: WorkflowSpec) -> None:
         if DBOS._instance is self:
+            # The task finds the configuration of the moment it runs, not of the
+            # moment it was registered (Celery keeps the first task of a name).
             celery_tasks.register_workflow_task(
-                self.celery, spec, self.engine, self._max_countdown_seconds
+                self.celery,
+                spec,
+                lambda: DBOS._require().engine(),
+                lambda: DBOS._require()._max_countdown_seconds(),
             )
 
     def _max_countdown_seconds(self) -> float:

@@ -77,7 +77,11 @@ class Worker:
             command += ["--beat", f"--schedule={log.parent / f'beat-{uuid.uuid4().hex}'}"]
         self._log = log.open("ab")
         self.process = subprocess.Popen(
-            command, env=env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
+            command,
+            env=env,
+            cwd=ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
@@ -308,8 +312,10 @@ def test_bad_messages_are_dropped_or_left_visible(redis_faults: Faults) -> None:
     unregistered = faults.enqueue("nobody_registered_this")
     assert faults.enqueue("steps", 1).get_result(timeout=30) == 1
     wait_until(
-        lambda: "Received unregistered task of type 'nobody_registered_this'" in faults.worker_log()
-        and "Workflow no-such-workflow does not exist: message dropped" in faults.worker_log(),
+        lambda: (
+            "Received unregistered task of type 'nobody_registered_this'" in faults.worker_log()
+            and "Workflow no-such-workflow does not exist: message dropped" in faults.worker_log()
+        ),
         30,
         "the worker to log both bad messages",
     )
@@ -343,6 +349,8 @@ def test_postgresql_restart_while_workflows_run(redis_faults: Faults) -> None:
         60,
         "workflows to be under way",
     )
+    finished_before = len(faults.client.list_workflows(status="SUCCESS"))
+    assert finished_before < len(handles)  # the restart interrupts work under way
     subprocess.run(
         ["pg_ctlcluster", "--skip-systemctl-redirect", _cluster_version(), "main", "restart"],
         check=True,

@@ -415,3 +415,59 @@ def test_list_and_retrieve_workflows() -> None:
     assert status.status == "SUCCESS" and status.max_recovery_attempts == 100
     with pytest.raises(DBOSNonExistentWorkflowError, match="does not exist"):
         DBOS.retrieve_workflow("no-such-workflow")
+
+
+# -- bad data, unreachable database --------------------------------------------------
+
+
+def test_a_corrupt_checkpoint_fails_only_its_workflow_naming_it() -> None:
+    import psycopg
+
+    from celery_durable.error import DBOSSerializationError
+    from tests.conftest import DATABASE_URL
+
+    workflow_id = new_id()
+    crash_at["now"] = True
+    with SetWorkflowID(workflow_id), pytest.raises(SimulatedCrash):
+        interrupted_workflow()
+    with psycopg.connect(DATABASE_URL, autocommit=True) as connection:
+        connection.execute(
+            "UPDATE celery_durable.operation_outputs SET output = '{not json' "
+            "WHERE workflow_uuid = %s AND function_id = 0",
+            (workflow_id,),
+        )
+    with SetWorkflowID(workflow_id), pytest.raises(DBOSSerializationError) as raised:
+        interrupted_workflow()
+    assert f"Workflow {workflow_id} step 0 (record_side_effect)" in str(raised.value)
+    assert DBOS.retrieve_workflow(workflow_id).get_status().status == "ERROR"
+    assert calls == Counter({"first": 1})  # the corrupt step was not run again
+    assert interrupted_workflow() == ["first-done", "second-done"]  # others unaffected
+
+
+def test_an_unreachable_database_fails_start_workflow_clearly_and_publishes_nothing(
+    celery_app: Any,
+) -> None:
+    from celery.signals import before_task_publish
+
+    from celery_durable.error import DBOSSystemDatabaseError
+    from tests.conftest import DATABASE_URL
+
+    published: list[Any] = []
+
+    def on_publish(**kwargs: Any) -> None:
+        published.append(kwargs)
+
+    before_task_publish.connect(on_publish)
+    DBOS(
+        celery=celery_app,
+        config={"name": "tests", "system_database_url": "postgresql://u:pw@127.0.0.1:1/nowhere"},
+    )
+    try:
+        with pytest.raises(DBOSSystemDatabaseError) as raised:
+            DBOS.start_workflow(retrying_workflow, 1)
+        assert "System database error" in str(raised.value) and "pw" not in str(raised.value)
+        assert published == []
+    finally:
+        before_task_publish.disconnect(on_publish)
+        DBOS(celery=celery_app, config={"name": "tests", "system_database_url": DATABASE_URL})
+        DBOS.launch()
