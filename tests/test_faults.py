@@ -215,8 +215,7 @@ def test_sigkill_right_after_a_checkpoint_commits(faults: Faults) -> None:
     assert faults.effects(handle.workflow_id) == Counter({"0": 1, "1": 1, "2": 1})
 
 
-def test_sigkill_during_backoff_keeps_the_attempt_count(redis_faults: Faults) -> None:
-    faults = redis_faults
+def test_sigkill_during_backoff_keeps_the_attempt_count(faults: Faults) -> None:
     first = faults.start_worker()
     handle = faults.enqueue("with_backoff")
 
