@@ -51,6 +51,7 @@ def _prepare() -> None:
     with psycopg.connect(DATABASE_URL, autocommit=True) as connection:
         connection.execute("CREATE TABLE fault_effects (workflow_id text, step text, pid integer)")
         connection.execute("CREATE TABLE fault_triggers (point text PRIMARY KEY, action text)")
+        connection.execute("CREATE TABLE fault_payments (id text PRIMARY KEY)")
     redis.Redis.from_url(BROKER_URL).flushdb()
 
 

@@ -48,7 +48,16 @@ from celery_durable.retry import RetryPolicy
 from celery_durable.serialization import SerializerName, make_serializer
 from celery_durable.steps import StepSpec, run_step, run_step_async
 from celery_durable.store import InsertedWorkflow, Redispatch, SystemStore, redact
+from celery_durable.store.application import ISOLATION_LEVELS, ApplicationStore
+from celery_durable.transactions import (
+    DBOSSqlSession,
+    TransactionSpec,
+    current_session,
+    run_transaction,
+    run_transaction_async,
+)
 
+IsolationLevel = Literal["SERIALIZABLE", "REPEATABLE READ", "READ COMMITTED"]
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -132,6 +141,18 @@ class _DBOSMeta(type):
         return step.step_id if step else None
 
     @property
+    def sql_session(cls) -> DBOSSqlSession:
+        """The running ``@DBOS.transaction``'s SQLAlchemy ``Session``.
+
+        Raises:
+            DBOSException: outside a transaction.
+        """
+        session = current_session.get()
+        if session is None:
+            raise DBOSException("DBOS.sql_session is only available inside a @DBOS.transaction")
+        return session
+
+    @property
     def step_status(cls) -> StepStatus | None:
         """The running step's id, 0-based attempt and attempt budget; None outside."""
         step = current_step.get()
@@ -171,11 +192,14 @@ class DBOS(metaclass=_DBOSMeta):
         self.config = merged
         self.serializer = make_serializer(merged["serializer"])
         self.store = SystemStore(url, pool_size=merged["sys_db_pool_size"])
+        self.application_store = ApplicationStore(
+            merged.get("application_database_url") or url, pool_size=merged["sys_db_pool_size"]
+        )
         self._engine: Engine | None = None
         self._engine_pid = 0
         self._launch_lock = threading.Lock()
         if DBOS._instance is not None:
-            DBOS._instance.store.dispose()
+            DBOS._instance._dispose()
         DBOS._instance = self
         DBOS._registry.subscribe(self._register_task)
         self._register_recovery()
@@ -257,8 +281,12 @@ class DBOS(metaclass=_DBOSMeta):
     def destroy(cls) -> None:
         """Closes this process's connections and forgets the configuration."""
         if cls._instance is not None:
-            cls._instance.store.dispose()
+            cls._instance._dispose()
             cls._instance = None
+
+    def _dispose(self) -> None:
+        self.store.dispose()
+        self.application_store.dispose()
 
     def engine(self) -> Engine:
         """This process's engine; the schema is migrated on first use in each process."""
@@ -267,6 +295,7 @@ class DBOS(metaclass=_DBOSMeta):
             with self._launch_lock:
                 if self._engine is None or self._engine_pid != pid:
                     self.store.migrate()
+                    self.application_store.migrate()
                     self._engine = Engine(
                         store=self.store,
                         serializer=self.serializer,
@@ -374,6 +403,57 @@ class DBOS(metaclass=_DBOSMeta):
             return cast(Callable[P, R], wrapper)
 
         return decorator
+
+    @staticmethod
+    def transaction(
+        *, isolation_level: IsolationLevel = "SERIALIZABLE", name: str | None = None
+    ) -> Callable[[Callable[P, R]], Callable[P, R]]:
+        """Declares a database transaction, executed exactly once per workflow call.
+
+        Inside it, ``DBOS.sql_session`` is a SQLAlchemy ``Session`` on the application
+        database. Its outcome is recorded in the same database transaction as its
+        writes. Serialization failures and deadlocks are retried in-process; other
+        errors are recorded and raised.
+
+        Args:
+            isolation_level: ``SERIALIZABLE`` (default, as in DBOS), ``REPEATABLE READ``
+                or ``READ COMMITTED``.
+            name: Defaults to the function's ``__qualname__``.
+        """
+        if isolation_level not in ISOLATION_LEVELS:
+            raise ValueError(
+                f"isolation_level must be one of {sorted(ISOLATION_LEVELS)}, "
+                f"not {isolation_level!r}"
+            )
+
+        def decorator(function: Callable[P, R]) -> Callable[P, R]:
+            spec = TransactionSpec(
+                name=name or function.__qualname__,
+                isolation_level=isolation_level,
+                store=lambda: DBOS._require()._ready_application_store(),
+            )
+            wrapper: Callable[..., Any]
+            if inspect.iscoroutinefunction(function):
+
+                @functools.wraps(function)
+                async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                    return await run_transaction_async(spec, function, args, kwargs)
+
+                wrapper = async_wrapper
+            else:
+
+                @functools.wraps(function)
+                def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+                    return run_transaction(spec, function, args, kwargs)
+
+                wrapper = sync_wrapper
+            return cast(Callable[P, R], wrapper)
+
+        return decorator
+
+    def _ready_application_store(self) -> ApplicationStore:
+        self.engine()  # migrates both databases once per process
+        return self.application_store
 
     # -- starting workflows -----------------------------------------------------------
 

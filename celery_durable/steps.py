@@ -16,22 +16,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from celery_durable import checkpoints
 from celery_durable._signals import RescheduleWorkflow
 from celery_durable.context import StepContext, WorkflowContext, current_step, current_workflow
 from celery_durable.error import (
     DBOSMaxStepRetriesExceeded,
     DBOSSerializationError,
-    DBOSSystemDatabaseError,
-    DBOSUnexpectedStepError,
 )
 from celery_durable.records import Checkpoint, StepOutcome
 from celery_durable.retry import RetryPolicy
 from celery_durable.store import now_epoch_ms
 
 logger = logging.getLogger("celery_durable.steps")
-
-# How long a workflow waits before trying again when the system database failed.
-SYSTEM_DATABASE_RETRY_SECONDS = 2.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,17 +56,15 @@ class _StepRun:
                 self._resume_from(self.checkpoint, workflow)
 
     def _resume_from(self, checkpoint: Checkpoint, workflow: WorkflowContext) -> None:
-        if checkpoint.function_name != self.spec.name:
-            raise DBOSUnexpectedStepError(
-                workflow.workflow_id,
-                checkpoint.function_id,
-                self.spec.name,
-                checkpoint.function_name,
-            )
+        checkpoints.expect_name(
+            workflow, checkpoint.function_id, self.spec.name, checkpoint.function_name
+        )
         self.attempts_made = checkpoint.attempts
         self.first_started_at_epoch_ms = checkpoint.started_at_epoch_ms
         if checkpoint.attempt_log is not None:
-            self.attempt_log = self._load(checkpoint.attempt_log)
+            self.attempt_log = checkpoints.load(
+                workflow, checkpoint.function_id, self.spec.name, checkpoint.attempt_log
+            )
         self.due_at_epoch_ms = checkpoint.retry_due_at_epoch_ms or 0
 
     @property
@@ -80,21 +74,7 @@ class _StepRun:
     def replay(self) -> Any:
         """Returns the recorded output or raises the recorded error."""
         assert self.workflow is not None and self.checkpoint is not None
-        if self.checkpoint.error is not None:
-            raise self._load(self.checkpoint.error)
-        if self.checkpoint.output is None:
-            return None
-        return self._load(self.checkpoint.output)
-
-    def _load(self, text: str) -> Any:
-        assert self.workflow is not None
-        try:
-            return self.workflow.serializer.loads(text)
-        except DBOSSerializationError as error:
-            raise DBOSSerializationError(
-                f"Workflow {self.workflow.workflow_id} step {self.function_id} "
-                f"({self.spec.name}): cannot deserialize its checkpoint: {error.message}"
-            ) from error
+        return checkpoints.replay(self.workflow, self.checkpoint)
 
     def seconds_until_due(self) -> float:
         return max(0.0, (self.due_at_epoch_ms - now_epoch_ms()) / 1000)
@@ -214,14 +194,7 @@ class _StepRun:
             started_at_epoch_ms=self.first_started_at_epoch_ms,
             completed_at_epoch_ms=now_epoch_ms() if final else None,
         )
-        try:
-            workflow.execution.record_step(outcome)
-        except DBOSSystemDatabaseError as db_error:
-            # Not the step's failure: unwind past user code and run the workflow again
-            # later. The step body may run again (at-least-once).
-            raise RescheduleWorkflow(
-                SYSTEM_DATABASE_RETRY_SECONDS, f"system database unavailable: {db_error}"
-            ) from db_error
+        checkpoints.record(workflow, outcome)
 
 
 def run_step(spec: StepSpec, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:

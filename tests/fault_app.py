@@ -7,6 +7,7 @@ worker is gone:
 
 - ``fault_effects(workflow_id, step, pid)``: one row each time a step body's side
   effect runs;
+- ``fault_payments(id)``: rows inserted by a ``@DBOS.transaction``;
 - ``fault_triggers(point, action)``: the first execution to reach ``point`` deletes the
   row and performs ``action`` (``kill-worker``: SIGKILL the whole worker, main process
   included; ``exit-child``: ``os._exit`` the pool child).
@@ -21,8 +22,10 @@ from typing import Any
 
 import psycopg
 from celery import Celery
+from sqlalchemy import text
 
 from celery_durable import DBOS
+from celery_durable.transactions import transaction_committed
 
 DATABASE_URL = os.environ["CD_FAULT_DATABASE_URL"]
 BROKER_URL = os.environ["CD_FAULT_BROKER_URL"]
@@ -137,3 +140,26 @@ def always_dies() -> None:
     # Workflow code, not a step: it runs once per execution.
     effect(DBOS.workflow_id, "execution")
     dies()
+
+
+@DBOS.transaction()
+def record_payment(payment_id: str) -> str:
+    effect(DBOS.workflow_id, "record_payment")
+    DBOS.sql_session.execute(
+        text("INSERT INTO fault_payments (id) VALUES (:id)"), {"id": payment_id}
+    )
+    return payment_id
+
+
+def _after_commit(sender: Any = None, **_: Any) -> None:
+    trigger("after-commit")
+
+
+transaction_committed.connect(_after_commit, weak=False)
+
+
+@DBOS.workflow()
+def pays(payment_id: str) -> str:
+    record_payment(payment_id)
+    side_effect(1)
+    return payment_id

@@ -163,6 +163,7 @@ def fault_database() -> str:
             "at timestamptz DEFAULT clock_timestamp())"
         )
         connection.execute("CREATE TABLE fault_triggers (point text PRIMARY KEY, action text)")
+        connection.execute("CREATE TABLE fault_payments (id text PRIMARY KEY)")
     return FAULT_DATABASE_URL
 
 
@@ -213,6 +214,17 @@ def test_sigkill_right_after_a_checkpoint_commits(faults: Faults) -> None:
     faults.start_worker()
     assert handle.get_result(timeout=60) == 3
     assert faults.effects(handle.workflow_id) == Counter({"0": 1, "1": 1, "2": 1})
+
+
+def test_sigkill_right_after_a_transaction_commits(faults: Faults) -> None:
+    faults.add_trigger("after-commit", "kill-worker")
+    first = faults.start_worker()
+    handle = faults.enqueue("pays", "p-1")
+    first.process.wait(timeout=60)
+    faults.start_worker()
+    assert handle.get_result(timeout=60) == "p-1"
+    assert faults.db.execute("SELECT id FROM fault_payments").fetchall() == [("p-1",)]
+    assert faults.effects(handle.workflow_id) == Counter({"record_payment": 1, "1": 1})
 
 
 def test_sigkill_during_backoff_keeps_the_attempt_count(faults: Faults) -> None:

@@ -1,5 +1,6 @@
 """The PostgreSQL store: schema, statements and the connection-owning store class."""
 
+from celery_durable.store.engines import now_epoch_ms, redact
 from celery_durable.store.system import (
     Claim,
     InsertedWorkflow,
@@ -7,8 +8,6 @@ from celery_durable.store.system import (
     Redispatch,
     SystemStore,
     WorkflowExecution,
-    now_epoch_ms,
-    redact,
 )
 
 __all__ = [

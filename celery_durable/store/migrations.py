@@ -208,3 +208,20 @@ $$;
 MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1),)
 
 LATEST_VERSION = MIGRATIONS[-1][0]
+
+# The application database holds one table of ours: the outcome of every
+# @DBOS.transaction, written in the same database transaction as the user's writes.
+# Idempotent DDL under a transaction-level advisory lock (the application database may
+# be the system database, or another one).
+APPLICATION_SCHEMA = f"""
+CREATE SCHEMA IF NOT EXISTS {SCHEMA};
+CREATE TABLE IF NOT EXISTS {SCHEMA}.transaction_outputs (
+    workflow_uuid text NOT NULL,
+    function_id integer NOT NULL,
+    function_name text NOT NULL,
+    output text,
+    error text,
+    created_at_epoch_ms bigint NOT NULL,
+    PRIMARY KEY (workflow_uuid, function_id)
+);
+"""

@@ -156,3 +156,20 @@ def list_workflows(
     if offset:
         sql += " OFFSET :offset"
     return text(sql)
+
+
+# -- the application database --------------------------------------------------------
+
+GET_TRANSACTION_OUTPUT = text(
+    f"SELECT function_name, output, error FROM {SCHEMA}.transaction_outputs "
+    "WHERE workflow_uuid = :workflow_uuid AND function_id = :function_id"
+)
+
+# Inside the user's transaction: the outcome commits with the user's writes, or not at all.
+RECORD_TRANSACTION_OUTPUT = text(
+    f"""
+    INSERT INTO {SCHEMA}.transaction_outputs (
+        workflow_uuid, function_id, function_name, output, error, created_at_epoch_ms)
+    VALUES (:workflow_uuid, :function_id, :function_name, :output, :error, :now)
+    """
+)

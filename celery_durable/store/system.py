@@ -8,39 +8,17 @@ with a message that never contains credentials.
 from __future__ import annotations
 
 import contextlib
-import os
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, exc
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, Engine, exc
 
 from celery_durable.error import DBOSSystemDatabaseError
 from celery_durable.records import Checkpoint, RawWorkflowRow, StepOutcome
 from celery_durable.store import queries
+from celery_durable.store.engines import ProcessEngine, now_epoch_ms
 from celery_durable.store.migrations import BOOTSTRAP, MIGRATIONS
-
-
-def now_epoch_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def sqlalchemy_url(url: str) -> str:
-    """Maps ``postgresql://`` URLs onto the psycopg 3 driver."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "postgresql":
-        raise DBOSSystemDatabaseError(
-            f"celery_durable supports PostgreSQL only, not {parsed.get_backend_name()!r}"
-        )
-    return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-
-
-def redact(url: str) -> str:
-    """The URL with its password hidden, for messages and logs."""
-    return make_url(url).render_as_string(hide_password=True)
-
 
 T = TypeVar("T")
 
@@ -216,33 +194,15 @@ class SystemStore:
 
     def __init__(self, url: str, *, pool_size: int = 5) -> None:
         self.url = url
-        self._pool_size = pool_size
-        self._engine: Engine | None = None
-        self._engine_pid = 0
+        self._engines = ProcessEngine(url, pool_size=pool_size, isolation_level="AUTOCOMMIT")
 
     @property
     def engine(self) -> Engine:
-        """The process's SQLAlchemy engine; a forked child gets a fresh pool."""
-        if self._engine is None or self._engine_pid != os.getpid():
-            if self._engine is not None:
-                # Inherited across fork: drop the parent's connections without closing
-                # them (they still belong to the parent).
-                self._engine.dispose(close=False)
-            self._engine = create_engine(
-                sqlalchemy_url(self.url),
-                pool_size=self._pool_size,
-                max_overflow=self._pool_size,
-                # No pre-ping (a round trip per checkout): a connection that died with
-                # a server restart fails once and the statement is retried (_run).
-                isolation_level="AUTOCOMMIT",
-            )
-            self._engine_pid = os.getpid()
-        return self._engine
+        """The process's SQLAlchemy engine (autocommit: one statement, one transaction)."""
+        return self._engines.get()
 
     def dispose(self) -> None:
-        if self._engine is not None and self._engine_pid == os.getpid():
-            self._engine.dispose()
-        self._engine = None
+        self._engines.dispose()
 
     @contextlib.contextmanager
     def _transaction(self, action: str) -> Iterator[Connection]:

@@ -1,0 +1,58 @@
+"""Reading and writing one function's checkpoint inside a workflow (steps, transactions)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery_durable._signals import RescheduleWorkflow
+from celery_durable.context import WorkflowContext
+from celery_durable.error import (
+    DBOSSerializationError,
+    DBOSSystemDatabaseError,
+    DBOSUnexpectedStepError,
+)
+from celery_durable.records import Checkpoint, StepOutcome
+
+# How long a workflow waits before trying again when the system database failed.
+SYSTEM_DATABASE_RETRY_SECONDS = 2.0
+
+
+def expect_name(workflow: WorkflowContext, function_id: int, expected: str, recorded: str) -> None:
+    """Replay must call the same function at the same position, or the code changed."""
+    if recorded != expected:
+        raise DBOSUnexpectedStepError(workflow.workflow_id, function_id, expected, recorded)
+
+
+def load(workflow: WorkflowContext, function_id: int, name: str, text: str) -> Any:
+    """Deserializes a recorded value; a corrupt one is an error naming its step."""
+    try:
+        return workflow.serializer.loads(text)
+    except DBOSSerializationError as error:
+        raise DBOSSerializationError(
+            f"Workflow {workflow.workflow_id} step {function_id} ({name}): cannot "
+            f"deserialize its checkpoint: {error.message}"
+        ) from error
+
+
+def replay(workflow: WorkflowContext, checkpoint: Checkpoint) -> Any:
+    """Returns a completed checkpoint's output, or raises its error."""
+    name = checkpoint.function_name
+    if checkpoint.error is not None:
+        raise load(workflow, checkpoint.function_id, name, checkpoint.error)
+    if checkpoint.output is None:
+        return None
+    return load(workflow, checkpoint.function_id, name, checkpoint.output)
+
+
+def record(workflow: WorkflowContext, outcome: StepOutcome) -> None:
+    """Writes a checkpoint; a database failure unwinds the workflow to run it later.
+
+    The failure is not the function's: it must pass through user code, so it becomes a
+    reschedule signal. The function may then run again (at-least-once).
+    """
+    try:
+        workflow.execution.record_step(outcome)
+    except DBOSSystemDatabaseError as error:
+        raise RescheduleWorkflow(
+            SYSTEM_DATABASE_RETRY_SECONDS, f"system database unavailable: {error}"
+        ) from error

@@ -1,0 +1,104 @@
+"""The application database: where ``@DBOS.transaction`` functions run.
+
+Each transaction's outcome is recorded in ``celery_durable.transaction_outputs`` inside
+the same database transaction as the user's writes, so that a transaction that
+committed is never executed again, even if the worker dies right after the commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, exc
+
+from celery_durable.error import DBOSException
+from celery_durable.store import queries
+from celery_durable.store.engines import ProcessEngine, now_epoch_ms
+from celery_durable.store.migrations import APPLICATION_SCHEMA
+
+ISOLATION_LEVELS = frozenset({"SERIALIZABLE", "REPEATABLE READ", "READ COMMITTED"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransactionOutput:
+    function_name: str
+    output: str | None
+    error: str | None
+
+
+class ApplicationStore:
+    """The application database of one process (a pool created lazily, per process)."""
+
+    def __init__(self, url: str, *, pool_size: int = 5) -> None:
+        self.url = url
+        self._engines = ProcessEngine(url, pool_size=pool_size, isolation_level=None)
+        self._migrated_pid = 0
+
+    def dispose(self) -> None:
+        self._engines.dispose()
+
+    def migrate(self) -> None:
+        """Creates ``transaction_outputs``; safe to run twice or concurrently."""
+        with self._engines.get().begin() as connection:
+            connection.execute(queries.LOCK_MIGRATIONS)
+            connection.exec_driver_sql(APPLICATION_SCHEMA)
+
+    @contextlib.contextmanager
+    def transaction(self, isolation_level: str) -> Iterator[Connection]:
+        """A connection in a new transaction; commits on success, rolls back on error.
+
+        Driver errors propagate as SQLAlchemy errors: the caller decides which are
+        retried (serialization failures, deadlocks) and which are the user's.
+        """
+        if isolation_level not in ISOLATION_LEVELS:
+            raise DBOSException(
+                f"isolation_level must be one of {sorted(ISOLATION_LEVELS)}, "
+                f"not {isolation_level!r}"
+            )
+        with self._engines.get().connect() as connection:
+            connection = connection.execution_options(isolation_level=isolation_level)
+            with connection.begin():
+                yield connection
+
+    @staticmethod
+    def recorded_output(
+        connection: Connection, workflow_uuid: str, function_id: int
+    ) -> TransactionOutput | None:
+        row = connection.execute(
+            queries.GET_TRANSACTION_OUTPUT,
+            {"workflow_uuid": workflow_uuid, "function_id": function_id},
+        ).first()
+        if row is None:
+            return None
+        return TransactionOutput(
+            function_name=row.function_name, output=row.output, error=row.error
+        )
+
+    @staticmethod
+    def record_output(
+        connection: Connection,
+        *,
+        workflow_uuid: str,
+        function_id: int,
+        function_name: str,
+        output: str | None,
+        error: str | None,
+    ) -> None:
+        connection.execute(
+            queries.RECORD_TRANSACTION_OUTPUT,
+            {
+                "workflow_uuid": workflow_uuid,
+                "function_id": function_id,
+                "function_name": function_name,
+                "output": output,
+                "error": error,
+                "now": now_epoch_ms(),
+            },
+        )
+
+
+def is_retryable(error: exc.DBAPIError) -> bool:
+    """Serialization failures (40001) and deadlocks (40P01): retry the transaction."""
+    return getattr(error.orig, "sqlstate", None) in {"40001", "40P01"}

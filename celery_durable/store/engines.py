@@ -1,0 +1,69 @@
+"""Connection plumbing shared by the system and application stores."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import make_url
+
+from celery_durable.error import DBOSInitializationError
+
+
+def now_epoch_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Maps ``postgresql://`` URLs onto the psycopg 3 driver."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        raise DBOSInitializationError(
+            f"celery_durable supports PostgreSQL only, not {parsed.get_backend_name()!r}"
+        )
+    return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+def redact(url: str) -> str:
+    """The URL with its password hidden, for messages and logs."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+class ProcessEngine:
+    """One SQLAlchemy engine per process: a forked worker child gets a fresh pool.
+
+    There is no pre-ping (a round trip on every checkout): a pooled connection that died
+    with a server restart fails once, SQLAlchemy invalidates the pool, and the stores
+    retry on a fresh connection.
+    """
+
+    def __init__(self, url: str, *, pool_size: int, isolation_level: str | None) -> None:
+        self.url = url
+        self._pool_size = pool_size
+        self._isolation_level = isolation_level
+        self._engine: Engine | None = None
+        self._pid = 0
+
+    def get(self) -> Engine:
+        if self._engine is None or self._pid != os.getpid():
+            if self._engine is not None:
+                # Inherited across fork: drop the parent's connections without closing
+                # them (they still belong to the parent).
+                self._engine.dispose(close=False)
+            options = (
+                {} if self._isolation_level is None else {"isolation_level": self._isolation_level}
+            )
+            self._engine = create_engine(
+                sqlalchemy_url(self.url),
+                pool_size=self._pool_size,
+                max_overflow=self._pool_size,
+                **options,
+            )
+            self._pid = os.getpid()
+        return self._engine
+
+    def dispose(self) -> None:
+        if self._engine is not None and self._pid == os.getpid():
+            self._engine.dispose()
+        self._engine = None
