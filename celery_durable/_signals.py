@@ -32,3 +32,14 @@ class RescheduleWorkflow(BaseException):
 
     def __reduce__(self) -> Any:
         return (self.__class__, (self.countdown_seconds, self.reason))
+
+
+class WorkflowCancelled(BaseException):
+    """The workflow was cancelled: stop at this step boundary, record nothing more."""
+
+    def __init__(self, workflow_id: str) -> None:
+        self.workflow_id = workflow_id
+        super().__init__(workflow_id)
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.workflow_id,))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import random
 import weakref
 from collections.abc import Callable
 from typing import Any, cast
@@ -30,7 +31,7 @@ from celery.exceptions import Ignore, Retry
 
 from celery_durable._signals import RescheduleWorkflow
 from celery_durable.engine import Engine
-from celery_durable.error import DBOSSystemDatabaseError, StepRetry
+from celery_durable.error import DBOSSystemDatabaseError, QueueWait, StepRetry
 from celery_durable.registry import WorkflowSpec
 from celery_durable.serialization import to_jsonable
 
@@ -95,6 +96,8 @@ def register_workflow_task(
                 generation=generation,
                 max_countdown_seconds=max_countdown(),
                 max_recovery_attempts=spec.max_recovery_attempts,
+                # The worker node: queues' worker_concurrency counts per node.
+                executor_id=task.request.hostname or None,
             )
         except RescheduleWorkflow as signal:
             reason = StepRetry(signal.reason)
@@ -112,6 +115,13 @@ def register_workflow_task(
             raise task.retry(
                 countdown=SYSTEM_DATABASE_RETRY_SECONDS, exc=error, max_retries=None
             ) from None
+        if result.outcome == "throttled":
+            # Its queue's limits hold it ENQUEUED: ask again later (a Celery retry).
+            raise task.retry(
+                countdown=_throttle_countdown(result.wait_seconds),
+                exc=QueueWait(f"queue limits hold workflow {workflow_id}"),
+                max_retries=None,
+            )
         if result.outcome != "completed":
             _log_ignored(workflow_id, generation, result.outcome, result.status)
             raise Ignore()
@@ -130,10 +140,17 @@ def register_workflow_task(
     return decorate(execute_workflow)
 
 
+def _throttle_countdown(wait_seconds: float) -> float:
+    # Spread out the workflows that wait for the same free slot.
+    return wait_seconds * random.uniform(1.0, 1.5) + 0.05
+
+
 def _log_ignored(workflow_id: str, generation: int, outcome: str, status: str | None) -> None:
     # The message is acknowledged and the task's state left alone (Celery's Ignore).
     if outcome == "missing":
         logger.warning("Workflow %s does not exist: message dropped", workflow_id)
+    elif outcome == "cancelled":
+        logger.info("Workflow %s was cancelled: stopped at a step boundary", workflow_id)
     elif outcome == "exceeded":
         logger.error(
             "Workflow %s is now MAX_RECOVERY_ATTEMPTS_EXCEEDED: its executions died too "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery_durable._signals import RescheduleWorkflow
+from celery_durable._signals import RescheduleWorkflow, WorkflowCancelled
 from celery_durable.context import WorkflowContext
 from celery_durable.error import (
     DBOSSerializationError,
@@ -45,14 +45,17 @@ def replay(workflow: WorkflowContext, checkpoint: Checkpoint) -> Any:
 
 
 def record(workflow: WorkflowContext, outcome: StepOutcome) -> None:
-    """Writes a checkpoint; a database failure unwinds the workflow to run it later.
+    """Writes a checkpoint, and stops the workflow there if it was cancelled.
 
-    The failure is not the function's: it must pass through user code, so it becomes a
-    reschedule signal. The function may then run again (at-least-once).
+    A database failure is not the function's: it must pass through user code, so it
+    becomes a reschedule signal. The function may then run again (at-least-once).
     """
     try:
-        workflow.execution.record_step(outcome)
+        status = workflow.execution.record_step(outcome)
     except DBOSSystemDatabaseError as error:
         raise RescheduleWorkflow(
             SYSTEM_DATABASE_RETRY_SECONDS, f"system database unavailable: {error}"
         ) from error
+    if status is not None and status != "PENDING":
+        # Cancelled (or resumed under us): the outcome is kept, the execution stops.
+        raise WorkflowCancelled(workflow.workflow_id)

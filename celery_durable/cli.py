@@ -101,7 +101,7 @@ def _imported_app() -> Any:
         importlib.import_module(module)
     if DBOS._instance is None:
         raise click.ClickException(f"{IMPORTS_ENV} ({', '.join(modules)}) configured no DBOS")
-    return DBOS._instance.celery
+    return DBOS._instance.runtime.celery
 
 
 @main.command()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
 from celery_durable.records import Checkpoint
 from celery_durable.serialization import Serializer
@@ -71,3 +72,8 @@ current_workflow: ContextVar[WorkflowContext | None] = ContextVar(
 current_step: ContextVar[StepContext | None] = ContextVar("celery_durable_step", default=None)
 # The id the next started workflow takes (``SetWorkflowID``).
 next_workflow_id: ContextVar[str | None] = ContextVar("celery_durable_next_id", default=None)
+# Deduplication id and priority of workflows enqueued in this block
+# (``SetEnqueueOptions``).
+enqueue_options: ContextVar[dict[str, Any] | None] = ContextVar(
+    "celery_durable_enqueue_options", default=None
+)

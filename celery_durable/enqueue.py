@@ -26,12 +26,20 @@ def insert_workflow(
     status: Literal["ENQUEUED", "PENDING"],
     queue_name: str | None,
     max_recovery_attempts: int,
+    parent_workflow_id: str | None = None,
+    deduplication_id: str | None = None,
+    priority: int = 0,
+    require_registered: bool = False,
 ) -> InsertedWorkflow:
     """Writes the workflow's row, or returns the one that already has its id.
 
     Raises:
         DBOSSerializationError: an argument cannot be serialized (nothing is written).
         DBOSConflictingWorkflowError: the id belongs to another workflow function.
+        DBOSQueueDeduplicatedError: an active workflow of the queue has the same
+            deduplication id.
+        DBOSWorkflowFunctionNotFoundError: ``require_registered`` and no worker has
+            registered the name.
         DBOSSystemDatabaseError: the database cannot be reached.
     """
     # Serialize first: bad input fails here, before anything is written.
@@ -45,6 +53,10 @@ def insert_workflow(
             inputs=inputs,
             authenticated_user=None,
             max_recovery_attempts=max_recovery_attempts,
+            parent_workflow_id=parent_workflow_id,
+            deduplication_id=deduplication_id,
+            priority=priority,
+            require_registered=require_registered,
         )
     )
     if not row.inserted and row.name != name:

@@ -27,6 +27,7 @@ class DBOSErrorCode:
     WorkflowCancelled = 12
     ConflictingWorkflowError = 10
     SerializationError = 14
+    QueueDeduplicated = 18
 
 
 class DBOSException(Exception):
@@ -197,6 +198,23 @@ class DBOSWorkflowMaxRecoveryAttemptsExceededError(DBOSException):
         return (self.__class__, (self.workflow_id,))
 
 
+class DBOSQueueDeduplicatedError(DBOSException):
+    """Another active workflow of the queue has the same deduplication id."""
+
+    def __init__(self, workflow_id: str, queue_name: str, deduplication_id: str) -> None:
+        self.workflow_id = workflow_id
+        self.queue_name = queue_name
+        self.deduplication_id = deduplication_id
+        super().__init__(
+            f"Workflow {workflow_id} was deduplicated due to an existing workflow in queue "
+            f"{queue_name} with deduplication ID {deduplication_id}.",
+            DBOSErrorCode.QueueDeduplicated,
+        )
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.workflow_id, self.queue_name, self.deduplication_id))
+
+
 class RecordedError(DBOSException):
     """A recorded exception that could not be rebuilt as its own class on replay.
 
@@ -223,6 +241,17 @@ class StepRetry(Exception):
     Not raised to user code: it is the ``exc`` of ``Task.retry`` so that Celery's RETRY
     state and ``task-retried`` event name the step, the attempt and the delay.
     """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.reason,))
+
+
+class QueueWait(Exception):
+    """The reason of a workflow task's Celery retry while its queue's limits hold it."""
 
     def __init__(self, reason: str) -> None:
         self.reason = reason

@@ -65,11 +65,21 @@ class WorkflowHandle(Generic[R]):
     def get_result(self, timeout: float | None = None) -> R:
         """Waits for the workflow to finish and returns its output.
 
+        Inside a workflow's code this is a durable wait: the result is checkpointed,
+        and under Celery the worker is free while the awaited workflow runs.
+
         Raises:
             Exception: the workflow's own error, if it ended in ERROR.
             DBOSAwaitedWorkflowCancelledError: the workflow was cancelled.
             TimeoutError: ``timeout`` seconds passed first (the workflow goes on).
         """
+        from celery_durable import children
+        from celery_durable.dbos import DBOS
+
+        parent = children.in_workflow_code()
+        if parent is not None:
+            result: R = children.await_result(DBOS._runtime(), parent, self.workflow_id)
+            return result
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = _FIRST_POLL_SECONDS
         first = True
@@ -164,4 +174,7 @@ def decode_status(row: RawWorkflowRow, serializer: Serializer) -> WorkflowStatus
         updated_at=row.updated_at_epoch_ms,
         started_at_epoch_ms=row.started_at_epoch_ms,
         completed_at_epoch_ms=row.completed_at_epoch_ms,
+        parent_workflow_id=row.parent_workflow_id,
+        deduplication_id=row.deduplication_id,
+        priority=row.priority,
     )

@@ -52,6 +52,9 @@ class WorkflowStatus:
     updated_at: int
     started_at_epoch_ms: int | None
     completed_at_epoch_ms: int | None
+    parent_workflow_id: str | None
+    deduplication_id: str | None
+    priority: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,6 +76,9 @@ class RawWorkflowRow:
     updated_at_epoch_ms: int
     started_at_epoch_ms: int | None
     completed_at_epoch_ms: int | None
+    parent_workflow_id: str | None
+    deduplication_id: str | None
+    priority: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,6 +98,7 @@ class Checkpoint:
     retry_due_at_epoch_ms: int | None
     started_at_epoch_ms: int
     completed_at_epoch_ms: int | None
+    child_workflow_id: str | None = None
 
     @property
     def completed(self) -> bool:
@@ -111,3 +118,4 @@ class StepOutcome:
     retry_due_at_epoch_ms: int | None
     started_at_epoch_ms: int
     completed_at_epoch_ms: int | None
+    child_workflow_id: str | None = None

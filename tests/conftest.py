@@ -93,7 +93,7 @@ class StatementCounter:
 
 @pytest.fixture
 def count_statements(dbos: type[DBOS]) -> Iterator[StatementCounter]:
-    engine = DBOS._require().store.engine
+    engine = DBOS._runtime().store.engine
     counter = StatementCounter()
     event.listen(engine, "before_cursor_execute", counter)
     yield counter

@@ -44,7 +44,13 @@ def test_migrating_twice_is_harmless(fresh_database: str) -> None:
         assert store.schema_version() == LATEST_VERSION
     finally:
         store.dispose()
-    assert tables(fresh_database) == {"schema_version", "workflow_status", "operation_outputs"}
+    assert tables(fresh_database) == {
+        "schema_version",
+        "workflow_status",
+        "operation_outputs",
+        "queues",
+        "registered_workflows",
+    }
 
 
 def test_the_cli_migrates_from_many_processes_at_once(fresh_database: str) -> None:

