@@ -115,7 +115,9 @@ def run(
     kills = 0
     try:
         for _ in range(workflows):
-            client.enqueue({"workflow_name": "steps", "queue_name": QUEUE}, steps)
+            client.enqueue(
+                {"workflow_name": "steps", "queue_name": QUEUE, "allow_unregistered": True}, steps
+            )
         deadline = time.monotonic() + timeout
         next_kill = time.monotonic() + kill_every
         while time.monotonic() < deadline:

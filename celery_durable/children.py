@@ -38,8 +38,12 @@ def in_workflow_code() -> WorkflowContext | None:
 def start_child(
     runtime: Runtime, parent: WorkflowContext, spec: WorkflowSpec, args: Any, kwargs: Any
 ) -> WorkflowHandle[Any]:
-    """``DBOS.start_workflow`` inside a workflow: a child with a deterministic id."""
-    function_id, child_id, recorded = _child(runtime, parent, spec, args, kwargs)
+    """``DBOS.start_workflow`` inside a workflow: a child with a deterministic id.
+
+    It is published to the workers even from a direct call: started means "runs in
+    the background".
+    """
+    function_id, child_id, recorded = _child(runtime, parent, spec, args, kwargs, publish=True)
     if recorded is None:
         _record(parent, function_id, spec.name, child_id, output=None, error=None, final=True)
     return runtime.handle(child_id)
@@ -49,7 +53,9 @@ def call_child(
     runtime: Runtime, parent: WorkflowContext, spec: WorkflowSpec, args: Any, kwargs: Any
 ) -> Any:
     """Calling a workflow from a workflow: start it as a child and wait for its result."""
-    function_id, child_id, recorded = _child(runtime, parent, spec, args, kwargs)
+    function_id, child_id, recorded = _child(
+        runtime, parent, spec, args, kwargs, publish=not parent.inline_retries
+    )
     if recorded is not None and recorded.completed:
         return checkpoints.replay(parent, recorded)
     if recorded is None:
@@ -113,7 +119,13 @@ def sleep_remaining(seconds: float) -> float:
 
 
 def _child(
-    runtime: Runtime, parent: WorkflowContext, spec: WorkflowSpec, args: Any, kwargs: Any
+    runtime: Runtime,
+    parent: WorkflowContext,
+    spec: WorkflowSpec,
+    args: Any,
+    kwargs: Any,
+    *,
+    publish: bool,
 ) -> tuple[int, str, Any]:
     """Takes the call's function id and makes sure the child exists (and is published)."""
     function_id = parent.next_function_id()
@@ -131,7 +143,7 @@ def _child(
         workflow_id=child_id,
         parent_workflow_id=parent.workflow_id,
     )
-    if row.inserted and not parent.inline_retries:
+    if row.inserted and publish:
         runtime.publish_new(spec, child_id, queue=None)
     return function_id, child_id, None
 
@@ -162,9 +174,12 @@ def _await(
     _, status, output, error = outcome
     if status not in TERMINAL_STATUSES:
         if parent.inline_retries:
-            # Run elsewhere (it was started before): wait for it here.
-            result = runtime.handle(child_id).get_result()
-            output, error = parent.serializer.dumps(result), None
+            # Run elsewhere (started, or by another process): a direct call waits here.
+            try:
+                result = runtime.handle(child_id).wait()
+                output, error = parent.serializer.dumps(result), None
+            except Exception as failure:
+                output, error = None, parent.serializer.dumps(failure)
         else:
             raise RescheduleWorkflow(
                 runtime.config["child_poll_seconds"], f"waiting for workflow {child_id}"

@@ -1,4 +1,4 @@
-"""DBOSClient: enqueue and inspect workflows by name, without their code.
+"""DBOSClient: enqueue and operate workflows by name, without their code.
 
 A producer (a web app, a script) needs only the system database and the broker: it
 writes the workflow's row and publishes its Celery message by task name.
@@ -7,20 +7,17 @@ writes the workflow's row and publishes its Celery message by task name.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
-from typing import Any, NotRequired, TypedDict
+from typing import Any, NoReturn, NotRequired, TypedDict
 
 from celery import Celery
 
 from celery_durable import inspection
-from celery_durable.celery_tasks import resolve_queue
-from celery_durable.enqueue import insert_workflow, publish_new_workflow
 from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
 from celery_durable.handle import WorkflowHandle
 from celery_durable.records import WorkflowStatus
-from celery_durable.registry import DEFAULT_MAX_RECOVERY_ATTEMPTS
-from celery_durable.serialization import SerializerName, make_serializer
-from celery_durable.store import SystemStore
+from celery_durable.registry import DEFAULT_MAX_RECOVERY_ATTEMPTS, Registry, WorkflowSpec
+from celery_durable.runtime import Runtime
+from celery_durable.serialization import SerializerName
 
 
 class EnqueueOptions(TypedDict):
@@ -30,19 +27,28 @@ class EnqueueOptions(TypedDict):
         workflow_name: The workflow's registered name (its Celery task name).
         queue_name: The Celery queue (default: Celery's routing for the name).
         workflow_id: Makes the enqueue idempotent (default: a new UUID).
-        priority: The message's priority (broker-dependent).
-        max_recovery_attempts: As ``@DBOS.workflow(max_recovery_attempts=...)``.
+        deduplication_id: At most one ENQUEUED or PENDING workflow of the queue has it.
+        priority: Lower runs first, on queues with ``priority_enabled``.
+        max_recovery_attempts: Used until a worker's code declares its own.
+        allow_unregistered: Enqueue a name no worker has registered yet (ahead of a
+            deployment); it waits ENQUEUED until a worker that knows it starts.
     """
 
     workflow_name: str
     queue_name: NotRequired[str]
     workflow_id: NotRequired[str]
+    deduplication_id: NotRequired[str]
     priority: NotRequired[int]
     max_recovery_attempts: NotRequired[int]
+    allow_unregistered: NotRequired[bool]
+
+
+def _code_elsewhere(*args: Any, **kwargs: Any) -> NoReturn:
+    raise DBOSException("DBOSClient cannot run workflows: workers run them")
 
 
 class DBOSClient:
-    """Enqueues and inspects workflows from a process that does not import them.
+    """Enqueues and operates workflows from a process that does not import them.
 
     Args:
         system_database_url: The workers' system database.
@@ -61,50 +67,73 @@ class DBOSClient:
     ) -> None:
         if celery is None and not broker_url:
             raise DBOSException("DBOSClient needs a broker_url (or a celery app)")
-        self.celery = celery or Celery("celery_durable_client", broker=broker_url)
-        self.serializer = make_serializer(serializer)
-        self.store = SystemStore(system_database_url, pool_size=2)
-        self._migrated = False
-
-    def _ready_store(self) -> SystemStore:
-        if not self._migrated:
-            self.store.migrate()
-            self._migrated = True
-        return self.store
+        self._runtime = Runtime(
+            celery=celery or Celery("celery_durable_client", broker=broker_url),
+            config={
+                "name": "celery_durable_client",
+                "system_database_url": system_database_url,
+                "serializer": serializer,
+                "sys_db_pool_size": 2,
+            },
+            registry=Registry(),
+            queues={},
+        )
 
     def enqueue(self, options: EnqueueOptions, *args: Any, **kwargs: Any) -> WorkflowHandle[Any]:
         """Starts workflow ``options["workflow_name"]`` with these arguments.
 
         Idempotent on ``workflow_id``: a second enqueue returns the first's handle.
+
+        Raises:
+            DBOSWorkflowFunctionNotFoundError: no worker has registered the name (and
+                ``allow_unregistered`` is not set).
+            DBOSQueueDeduplicatedError: the deduplication id is taken in the queue.
         """
         name = options.get("workflow_name")
         if not isinstance(name, str) or not name:
             raise DBOSException('enqueue options need "workflow_name" (a non-empty string)')
-        workflow_id = options.get("workflow_id") or str(uuid.uuid4())
-        queue = options.get("queue_name") or resolve_queue(self.celery, name)
-        row = insert_workflow(
-            self._ready_store(),
-            self.serializer,
-            workflow_id=workflow_id,
+        spec = WorkflowSpec(
             name=name,
-            args=args,
-            kwargs=kwargs,
-            status="ENQUEUED",
-            queue_name=queue,
+            function=_code_elsewhere,
+            is_async=False,
             max_recovery_attempts=options.get(
                 "max_recovery_attempts", DEFAULT_MAX_RECOVERY_ATTEMPTS
             ),
         )
+        queue = options.get("queue_name")
+        workflow_id, row = self._runtime.insert(
+            spec,
+            args,
+            kwargs,
+            status="ENQUEUED",
+            queue_name=queue,
+            workflow_id=options.get("workflow_id"),
+            options={
+                "deduplication_id": options.get("deduplication_id"),
+                "priority": options.get("priority"),
+            },
+            require_registered=not options.get("allow_unregistered", False),
+        )
         if row.inserted:
-            publish_new_workflow(
-                self.celery, name, workflow_id, queue=queue, priority=options.get("priority")
-            )
-        return WorkflowHandle(workflow_id, self.store, self.serializer)
+            self._runtime.publish_new(spec, workflow_id, queue=queue)
+        return self._runtime.handle(workflow_id)
 
     def retrieve_workflow(self, workflow_id: str) -> WorkflowHandle[Any]:
-        if self._ready_store().get_outcome(workflow_id) is None:
+        if self._runtime.engine().store.get_outcome(workflow_id) is None:
             raise DBOSNonExistentWorkflowError(workflow_id)
-        return WorkflowHandle(workflow_id, self.store, self.serializer)
+        return self._runtime.handle(workflow_id)
+
+    def cancel_workflow(self, workflow_id: str) -> None:
+        """As ``DBOS.cancel_workflow``."""
+        self._runtime.cancel(workflow_id)
+
+    def resume_workflow(self, workflow_id: str) -> WorkflowHandle[Any]:
+        """As ``DBOS.resume_workflow``."""
+        return self._runtime.resume(workflow_id)
+
+    def fork_workflow(self, workflow_id: str, start_step: int) -> WorkflowHandle[Any]:
+        """As ``DBOS.fork_workflow``."""
+        return self._runtime.fork(workflow_id, start_step)
 
     def list_workflows(
         self,
@@ -120,8 +149,8 @@ class DBOSClient:
         sort_desc: bool = False,
     ) -> list[WorkflowStatus]:
         return inspection.list_workflows(
-            self._ready_store(),
-            self.serializer,
+            self._runtime.engine().store,
+            self._runtime.serializer,
             workflow_ids=workflow_ids,
             status=status,
             start_time=start_time,
@@ -134,8 +163,10 @@ class DBOSClient:
         )
 
     def list_workflow_steps(self, workflow_id: str) -> list[dict[str, Any]]:
-        return inspection.list_workflow_steps(self._ready_store(), self.serializer, workflow_id)
+        return inspection.list_workflow_steps(
+            self._runtime.engine().store, self._runtime.serializer, workflow_id
+        )
 
     def destroy(self) -> None:
         """Closes the client's database connections."""
-        self.store.dispose()
+        self._runtime.dispose()

@@ -74,6 +74,4 @@ current_step: ContextVar[StepContext | None] = ContextVar("celery_durable_step",
 next_workflow_id: ContextVar[str | None] = ContextVar("celery_durable_next_id", default=None)
 # Deduplication id and priority of workflows enqueued in this block
 # (``SetEnqueueOptions``).
-enqueue_options: ContextVar[dict[str, Any] | None] = ContextVar(
-    "celery_durable_enqueue_options", default=None
-)
+enqueue_options: ContextVar[Any] = ContextVar("celery_durable_enqueue_options", default=None)

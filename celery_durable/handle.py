@@ -80,6 +80,10 @@ class WorkflowHandle(Generic[R]):
         if parent is not None:
             result: R = children.await_result(DBOS._runtime(), parent, self.workflow_id)
             return result
+        return self.wait(timeout)
+
+    def wait(self, timeout: float | None = None) -> R:
+        """Polls the workflow's row until it finishes (``get_result`` outside a workflow)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = _FIRST_POLL_SECONDS
         first = True

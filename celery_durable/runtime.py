@@ -39,6 +39,11 @@ from celery_durable.store.application import ApplicationStore
 logger = logging.getLogger("celery_durable.runtime")
 
 
+class EnqueueSettings(TypedDict, total=False):
+    deduplication_id: str | None
+    priority: int | None
+
+
 class DBOSConfig(TypedDict, total=False):
     """Configuration of ``DBOS(celery=..., config=...)``.
 
@@ -187,20 +192,24 @@ class Runtime:
         queue_name: str | None = None,
         workflow_id: str | None = None,
         parent_workflow_id: str | None = None,
+        options: EnqueueSettings | None = None,
+        require_registered: bool = False,
     ) -> tuple[str, InsertedWorkflow]:
-        """Writes a workflow's row (``SetWorkflowID`` and ``SetEnqueueOptions`` apply)."""
+        """Writes a workflow's row.
+
+        ``SetWorkflowID`` names it unless ``workflow_id`` does; ``SetEnqueueOptions``
+        gives its deduplication id and priority unless ``options`` does.
+        """
         chosen_id = workflow_id or next_workflow_id.get() or str(uuid.uuid4())
         next_workflow_id.set(None)  # SetWorkflowID names one workflow only.
-        options = enqueue_options.get() or {}
+        settings: EnqueueSettings = options or enqueue_options.get() or EnqueueSettings()
         queue = queue_name or celery_tasks.resolve_queue(self.celery, spec.name)
-        priority = options.get("priority")
-        if priority is not None:
-            limits = self.queues.get(queue)
-            if limits is None or not limits.priority_enabled:
-                raise DBOSException(
-                    f"Workflow priority needs a queue with priority_enabled=True; {queue!r} "
-                    "is not one"
-                )
+        priority = settings.get("priority")
+        limits = self.queues.get(queue)
+        if priority is not None and limits is not None and not limits.priority_enabled:
+            raise DBOSException(
+                f"Workflow priority needs a queue with priority_enabled=True; {queue!r} is not one"
+            )
         row = insert_workflow(
             self.engine().store,
             self.serializer,
@@ -212,8 +221,9 @@ class Runtime:
             queue_name=queue,
             max_recovery_attempts=spec.max_recovery_attempts,
             parent_workflow_id=parent_workflow_id,
-            deduplication_id=options.get("deduplication_id"),
+            deduplication_id=settings.get("deduplication_id"),
             priority=priority or 0,
+            require_registered=require_registered,
         )
         return chosen_id, row
 

@@ -15,6 +15,7 @@ worker is gone:
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -24,7 +25,7 @@ import psycopg
 from celery import Celery
 from sqlalchemy import text
 
-from celery_durable import DBOS
+from celery_durable import DBOS, Queue
 from celery_durable.transactions import transaction_committed
 
 DATABASE_URL = os.environ["CD_FAULT_DATABASE_URL"]
@@ -163,3 +164,44 @@ def pays(payment_id: str) -> str:
     record_payment(payment_id)
     side_effect(1)
     return payment_id
+
+
+# -- queues and children (tests/test_operations.py) ------------------------------------
+
+_limits = json.loads(os.environ.get("CD_FAULT_QUEUE_LIMITS", "{}"))
+if _limits:
+    # The worker's default queue, with the limits the test asks for.
+    Queue(
+        QUEUE,
+        concurrency=_limits.get("concurrency"),
+        limiter=_limits.get("limiter"),
+        worker_concurrency=_limits.get("worker_concurrency"),
+        priority_enabled=bool(_limits.get("priority_enabled", False)),
+    )
+
+
+@DBOS.step()
+def hold(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+@DBOS.workflow()
+def occupy(seconds: float) -> str:
+    hold(seconds)
+    return str(DBOS.workflow_id)
+
+
+@DBOS.workflow()
+def child(value: int) -> int:
+    side_effect(value)
+    return value * 10
+
+
+@DBOS.workflow()
+def parent_of_children() -> list[int]:
+    # Called children: the parent waits for each without holding the worker's slot.
+    results = [child(1), child(2)]
+    # A started child, awaited later.
+    handle = DBOS.start_workflow(child, 3)
+    results.append(handle.get_result())
+    return results
