@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 
+from celery_durable import tables
+from celery_durable.cli_workflows import workflows
 from celery_durable.error import DBOSException
 from celery_durable.store import SystemStore, redact
 
@@ -29,6 +31,9 @@ def _broker_from_env() -> str | None:
 @click.group()
 def main() -> None:
     """Operate celery_durable workflows."""
+
+
+main.add_command(workflows)
 
 
 @main.command()
@@ -166,42 +171,9 @@ def demo(database_url: str | None, broker_url: str | None, timeout: float) -> No
     for workflow_id, output in outcomes:
         status = DBOS.retrieve_workflow(workflow_id).get_status()
         click.echo(f"Workflow {status.name} {workflow_id}: {status.status} -> {output!r}")
-        click.echo(_step_table(DBOS.list_workflow_steps(workflow_id)))
+        click.echo(tables.steps_table(DBOS.list_workflow_steps(workflow_id)))
         click.echo()
     DBOS.destroy()
-
-
-def _step_table(steps: list[dict[str, Any]]) -> str:
-    """One row per attempt, with its start offset from the step's first attempt."""
-    rows = [("id", "step", "attempt", "starts at", "took", "outcome")]
-    for step in steps:
-        first = step["started_at_epoch_ms"]
-        for entry in step["attempt_history"]:
-            started = entry["started_at_epoch_ms"]
-            completed = entry["completed_at_epoch_ms"]
-            took = "-" if completed is None else f"{(completed - started) / 1000:.3f}s"
-            error = entry["error"]
-            if error is None and entry is step["attempt_history"][-1]:
-                outcome = "error" if step["error"] is not None else f"ok: {step['output']!r}"
-            else:
-                outcome = f"failed: {error!r}"
-            rows.append(
-                (
-                    str(step["function_id"]),
-                    step["function_name"],
-                    f"{entry['attempt']}/{step['attempts']}",
-                    f"+{(started - first) / 1000:.3f}s",
-                    took,
-                    outcome,
-                )
-            )
-        if step["error"] is not None:
-            rows.append(("", "", "", "", "", f"raised: {step['error']}"))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    )
 
 
 if __name__ == "__main__":  # pragma: no cover
