@@ -380,3 +380,24 @@ def test_priorities_are_honoured_under_a_concurrency_limit(
             handle.get_result(timeout=90)
         started = {p: h.get_status().started_at_epoch_ms for p, h in handles.items()}
         assert sorted(started, key=lambda p: started[p] or 0) == [1, 2, 3, 4, 5]
+
+
+def test_an_hour_long_sleep_holds_no_worker_slot_and_no_broker_eta() -> None:
+    import psycopg
+
+    handle = DBOS.start_workflow(sleeper, 3600.0)
+
+    def parked() -> bool:
+        with psycopg.connect(DATABASE_URL) as connection:
+            row = connection.execute(
+                "SELECT dispatch_parked, next_dispatch_at_epoch_ms - updated_at_epoch_ms "
+                "FROM celery_durable.workflow_status WHERE workflow_uuid = %s",
+                (handle.workflow_id,),
+            ).fetchone()
+        return bool(row and row[0] and row[1] > 3_500_000)
+
+    # Parked in PostgreSQL (the sweep publishes it when due): no countdown message.
+    wait_until(parked, 30, "the hour-long sleep to be parked")
+    assert DBOS.start_workflow(five_steps).get_result(timeout=20)  # the worker is free
+    DBOS.cancel_workflow(handle.workflow_id)
+    assert handle.get_status().status == "CANCELLED"
