@@ -6,14 +6,14 @@ writes the workflow's row and publishes its Celery message by task name.
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any, NoReturn, NotRequired, TypedDict
+from typing import Any, NoReturn, NotRequired, TypedDict, Unpack
 
 from celery import Celery
 
 from celery_durable import inspection
 from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
 from celery_durable.handle import WorkflowHandle
+from celery_durable.inspection import WorkflowFilters
 from celery_durable.records import WorkflowStatus
 from celery_durable.registry import DEFAULT_MAX_RECOVERY_ATTEMPTS, Registry, WorkflowSpec
 from celery_durable.runtime import Runtime
@@ -135,31 +135,10 @@ class DBOSClient:
         """As ``DBOS.fork_workflow``."""
         return self._runtime.fork(workflow_id, start_step)
 
-    def list_workflows(
-        self,
-        *,
-        workflow_ids: list[str] | None = None,
-        status: str | list[str] | None = None,
-        start_time: str | dt.datetime | None = None,
-        end_time: str | dt.datetime | None = None,
-        name: str | None = None,
-        queue_name: str | None = None,
-        limit: int | None = None,
-        offset: int | None = None,
-        sort_desc: bool = False,
-    ) -> list[WorkflowStatus]:
+    def list_workflows(self, **filters: Unpack[WorkflowFilters]) -> list[WorkflowStatus]:
+        """As ``DBOS.list_workflows``."""
         return inspection.list_workflows(
-            self._runtime.engine().store,
-            self._runtime.serializer,
-            workflow_ids=workflow_ids,
-            status=status,
-            start_time=start_time,
-            end_time=end_time,
-            name=name,
-            queue_name=queue_name,
-            limit=limit,
-            offset=offset,
-            sort_desc=sort_desc,
+            self._runtime.engine().store, self._runtime.serializer, **filters
         )
 
     def list_workflow_steps(self, workflow_id: str) -> list[dict[str, Any]]:

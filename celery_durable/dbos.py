@@ -10,14 +10,13 @@ its collaborators explicitly.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import functools
 import inspect
 import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, ParamSpec, TypeVar, Unpack, cast
 
 from celery import Celery
 from celery.signals import worker_ready
@@ -36,6 +35,7 @@ from celery_durable.error import (
     DBOSNonExistentWorkflowError,
 )
 from celery_durable.handle import WorkflowHandle, WorkflowHandleAsync
+from celery_durable.inspection import WorkflowFilters
 from celery_durable.records import WorkflowStatus
 from celery_durable.recovery import RECOVERY_TASK_NAME
 from celery_durable.registry import DEFAULT_MAX_RECOVERY_ATTEMPTS, Registry, WorkflowSpec
@@ -499,38 +499,15 @@ class DBOS(metaclass=_DBOSMeta):
         return runtime.handle(workflow_id)
 
     @classmethod
-    def list_workflows(
-        cls,
-        *,
-        workflow_ids: list[str] | None = None,
-        status: str | list[str] | None = None,
-        start_time: str | dt.datetime | None = None,
-        end_time: str | dt.datetime | None = None,
-        name: str | None = None,
-        queue_name: str | None = None,
-        limit: int | None = None,
-        offset: int | None = None,
-        sort_desc: bool = False,
-    ) -> list[WorkflowStatus]:
+    def list_workflows(cls, **filters: Unpack[WorkflowFilters]) -> list[WorkflowStatus]:
         """Workflows matching every given filter, oldest first (as in DBOS).
 
-        ``start_time`` and ``end_time`` bound the creation time (ISO-8601 strings or
-        datetimes); ``status`` is one status or a list.
+        Filters: ``workflow_ids``, ``status`` (one or a list), ``start_time`` and
+        ``end_time`` (creation time, ISO-8601 strings or datetimes), ``name``,
+        ``queue_name``, ``limit``, ``offset``, ``sort_desc``.
         """
         runtime = cls._runtime()
-        return inspection.list_workflows(
-            runtime.engine().store,
-            runtime.serializer,
-            workflow_ids=workflow_ids,
-            status=status,
-            start_time=start_time,
-            end_time=end_time,
-            name=name,
-            queue_name=queue_name,
-            limit=limit,
-            offset=offset,
-            sort_desc=sort_desc,
-        )
+        return inspection.list_workflows(runtime.engine().store, runtime.serializer, **filters)
 
     @classmethod
     def list_workflow_steps(cls, workflow_id: str) -> list[dict[str, Any]]:

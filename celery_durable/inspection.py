@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from celery_durable.handle import decode_status
 from celery_durable.records import WorkflowStatus
@@ -11,35 +11,39 @@ from celery_durable.serialization import Serializer
 from celery_durable.store import SystemStore
 
 
-def list_workflows(
-    store: SystemStore,
-    serializer: Serializer,
-    *,
-    workflow_ids: list[str] | None = None,
-    status: str | list[str] | None = None,
-    start_time: str | dt.datetime | None = None,
-    end_time: str | dt.datetime | None = None,
-    name: str | None = None,
-    queue_name: str | None = None,
-    limit: int | None = None,
-    offset: int | None = None,
-    sort_desc: bool = False,
-) -> list[WorkflowStatus]:
-    """Workflows matching every given filter, oldest first (as in DBOS).
+class WorkflowFilters(TypedDict, total=False):
+    """Filters of ``list_workflows`` (all optional; None or absent: no filter).
 
-    ``start_time`` and ``end_time`` bound the creation time (ISO-8601 strings or
-    datetimes; naive ones are UTC); ``status`` is one status or a list.
+    ``status`` is one status or a list; ``start_time`` and ``end_time`` bound the
+    creation time (ISO-8601 strings or datetimes; naive ones are UTC).
     """
+
+    workflow_ids: list[str] | None
+    status: str | list[str] | None
+    start_time: str | dt.datetime | None
+    end_time: str | dt.datetime | None
+    name: str | None
+    queue_name: str | None
+    limit: int | None
+    offset: int | None
+    sort_desc: bool
+
+
+def list_workflows(
+    store: SystemStore, serializer: Serializer, **filters: Unpack[WorkflowFilters]
+) -> list[WorkflowStatus]:
+    """Workflows matching every given filter, oldest first (as in DBOS)."""
+    status = filters.get("status")
     rows = store.list_workflows(
-        workflow_ids=workflow_ids,
+        workflow_ids=filters.get("workflow_ids"),
         status=[status] if isinstance(status, str) else status,
-        name=name,
-        queue_name=queue_name,
-        start_epoch_ms=epoch_ms(start_time),
-        end_epoch_ms=epoch_ms(end_time),
-        limit=limit,
-        offset=offset,
-        sort_desc=sort_desc,
+        name=filters.get("name"),
+        queue_name=filters.get("queue_name"),
+        start_epoch_ms=epoch_ms(filters.get("start_time")),
+        end_epoch_ms=epoch_ms(filters.get("end_time")),
+        limit=filters.get("limit"),
+        offset=filters.get("offset"),
+        sort_desc=filters.get("sort_desc", False),
     )
     return [decode_status(row, serializer) for row in rows]
 
