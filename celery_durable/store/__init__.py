@@ -1,7 +1,8 @@
-"""The PostgreSQL store: schema, statements and the connection-owning store class."""
+"""The PostgreSQL store: schema, statements, and the classes that own connections."""
 
 from celery_durable.store.engines import now_epoch_ms, redact
-from celery_durable.store.system import (
+from celery_durable.store.execution import WorkflowExecution
+from celery_durable.store.rows import (
     Claim,
     Dispatch,
     InsertedWorkflow,
@@ -9,9 +10,8 @@ from celery_durable.store.system import (
     QueueLimits,
     Redispatch,
     Rescheduled,
-    SystemStore,
-    WorkflowExecution,
 )
+from celery_durable.store.system import SystemStore
 
 __all__ = [
     "Claim",

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, exc
 
@@ -20,226 +19,22 @@ from celery_durable.error import (
     DBOSSystemDatabaseError,
     DBOSWorkflowFunctionNotFoundError,
 )
-from celery_durable.records import Checkpoint, RawWorkflowRow, StepOutcome
+from celery_durable.records import Checkpoint, RawWorkflowRow
 from celery_durable.store import queries
 from celery_durable.store.engines import ProcessEngine, now_epoch_ms
+from celery_durable.store.errors import system_error, violates, wrap_errors
+from celery_durable.store.execution import WorkflowExecution, parse_checkpoints
 from celery_durable.store.migrations import BOOTSTRAP, MIGRATIONS
+from celery_durable.store.rows import (
+    Claim,
+    Dispatch,
+    InsertedWorkflow,
+    NewWorkflow,
+    QueueLimits,
+    Redispatch,
+)
 
 T = TypeVar("T")
-
-
-def _system_error(action: str, error: exc.DBAPIError) -> DBOSSystemDatabaseError:
-    # str(error.orig) is the driver's message; it never includes the password.
-    return DBOSSystemDatabaseError(f"System database error while {action}: {error.orig}")
-
-
-def _violates(error: exc.DBAPIError, index: str) -> bool:
-    """Whether ``error`` is a unique violation of our index whose name ends so."""
-    diag = getattr(error.orig, "diag", None)
-    constraint = getattr(diag, "constraint_name", None) or ""
-    return getattr(error.orig, "sqlstate", None) == "23505" and constraint.endswith(index)
-
-
-@contextlib.contextmanager
-def _wrap_errors(action: str) -> Iterator[None]:
-    try:
-        yield
-    except exc.DBAPIError as error:
-        raise _system_error(action, error) from error
-
-
-@dataclass(frozen=True, kw_only=True)
-class NewWorkflow:
-    workflow_uuid: str
-    name: str
-    status: Literal["ENQUEUED", "PENDING"]
-    queue_name: str | None
-    inputs: str
-    authenticated_user: str | None
-    max_recovery_attempts: int
-    parent_workflow_id: str | None = None
-    deduplication_id: str | None = None
-    priority: int = 0
-    # A producer without the workflow code: refuse names no worker has registered.
-    require_registered: bool = False
-
-
-ClaimOutcome = Literal["claimed", "busy", "stale", "finished", "missing", "exceeded", "throttled"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class Dispatch:
-    """Where and how to publish a workflow's next message."""
-
-    name: str
-    queue_name: str | None
-    generation: int
-
-
-@dataclass(frozen=True, kw_only=True)
-class Rescheduled:
-    """The release of a waiting workflow: its new generation and due time."""
-
-    generation: int
-    due_at_epoch_ms: int
-    parked: bool
-
-
-@dataclass(frozen=True, kw_only=True)
-class QueueLimits:
-    name: str
-    concurrency: int | None
-    worker_concurrency: int | None
-    limiter_limit: int | None
-    limiter_period_ms: int | None
-    priority_enabled: bool
-
-
-@dataclass(frozen=True, kw_only=True)
-class Redispatch:
-    """A workflow the recovery sweep publishes again, with its new generation."""
-
-    workflow_uuid: str
-    name: str
-    queue_name: str | None
-    generation: int
-    reason: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class InsertedWorkflow:
-    """The result of inserting a workflow: the new row, or the one already there."""
-
-    inserted: bool
-    name: str
-    status: str
-    output: str | None
-    error: str | None
-
-
-@dataclass(frozen=True, kw_only=True)
-class Claim:
-    """The result of trying to claim a workflow for one execution.
-
-    ``outcome`` is ``claimed`` (this execution owns the fence), ``busy`` (another
-    execution owns it), ``stale`` (the delivery is older than the workflow's current
-    dispatch), ``finished`` (not runnable: terminal or cancelled), ``missing`` (no such
-    workflow) or ``exceeded`` (its owners died too often: now
-    MAX_RECOVERY_ATTEMPTS_EXCEEDED).
-    """
-
-    outcome: ClaimOutcome
-    name: str | None
-    status: str | None
-    inputs: str | None
-    authenticated_user: str | None
-    checkpoints: dict[int, Checkpoint]
-    wait_ms: int | None = None
-    parent_workflow_id: str | None = None
-
-
-class WorkflowExecution:
-    """One execution of one workflow: a connection holding the workflow's fence.
-
-    Statements run in autocommit mode, so each one is its own transaction.
-    """
-
-    def __init__(self, connection: Connection, workflow_uuid: str, claim: Claim) -> None:
-        self._connection = connection
-        self.workflow_uuid = workflow_uuid
-        self.claim = claim
-        self.fenced = claim.outcome == "claimed"
-
-    def record_step(self, step: StepOutcome) -> str | None:
-        """Writes a step's checkpoint (one INSERT, or an upsert after a retry).
-
-        Returns:
-            The workflow's status at that moment (CANCELLED means: stop here), or None
-            if the checkpoint was already complete.
-        """
-        with _wrap_errors(f"recording step {step.function_id} of {self.workflow_uuid}"):
-            row = self._connection.execute(
-                queries.RECORD_STEP,
-                {
-                    "workflow_uuid": self.workflow_uuid,
-                    "function_id": step.function_id,
-                    "function_name": step.function_name,
-                    "output": step.output,
-                    "error": step.error,
-                    "attempts": step.attempts,
-                    "attempt_log": step.attempt_log,
-                    "retry_due_at_epoch_ms": step.retry_due_at_epoch_ms,
-                    "started_at_epoch_ms": step.started_at_epoch_ms,
-                    "completed_at_epoch_ms": step.completed_at_epoch_ms,
-                    "child_workflow_id": step.child_workflow_id,
-                },
-            ).first()
-        return None if row is None else str(row.workflow_status)
-
-    def complete(self, status: str, *, output: str | None, error: str | None) -> bool:
-        """Records the workflow's outcome and releases the fence.
-
-        Returns:
-            False if the workflow was no longer PENDING (for example cancelled), in
-            which case nothing was written.
-        """
-        with _wrap_errors(f"completing workflow {self.workflow_uuid}"):
-            row = self._connection.execute(
-                queries.COMPLETE_WORKFLOW,
-                {
-                    "workflow_uuid": self.workflow_uuid,
-                    "status": status,
-                    "output": output,
-                    "error": error,
-                    "now": now_epoch_ms(),
-                },
-            ).first()
-        if row is None:
-            self.release()
-            return False
-        self.fenced = False
-        return True
-
-    def reschedule(self, *, due_at_epoch_ms: int, parked: bool) -> Rescheduled | None:
-        """Releases the workflow until ``due_at_epoch_ms`` (sooner if a child woke it).
-
-        Returns:
-            None if the workflow was no longer PENDING (nothing to run later).
-        """
-        with _wrap_errors(f"rescheduling workflow {self.workflow_uuid}"):
-            row = self._connection.execute(
-                queries.RESCHEDULE_WORKFLOW,
-                {
-                    "workflow_uuid": self.workflow_uuid,
-                    "due": due_at_epoch_ms,
-                    "parked": parked,
-                    "now": now_epoch_ms(),
-                },
-            ).first()
-        if row is None:
-            self.release()
-            return None
-        self.fenced = False
-        return Rescheduled(
-            generation=int(row.dispatch_generation),
-            due_at_epoch_ms=int(row.next_dispatch_at_epoch_ms),
-            parked=bool(row.dispatch_parked),
-        )
-
-    def release(self) -> None:
-        """Releases the workflow if this execution still owns it (no outcome)."""
-        if not self.fenced:
-            return
-        with _wrap_errors(f"releasing workflow {self.workflow_uuid}"):
-            row = self._connection.execute(
-                queries.RELEASE_WORKFLOW,
-                {"workflow_uuid": self.workflow_uuid, "now": now_epoch_ms()},
-            ).first()
-            if row is None:
-                self._connection.execute(
-                    queries.RELEASE_FENCE, {"workflow_uuid": self.workflow_uuid}
-                )
-        self.fenced = False
 
 
 class SystemStore:
@@ -265,7 +60,7 @@ class SystemStore:
     @contextlib.contextmanager
     def _transaction(self, action: str) -> Iterator[Connection]:
         with (
-            _wrap_errors(action),
+            wrap_errors(action),
             self.engine.connect() as connection,
         ):
             connection = connection.execution_options(isolation_level="READ COMMITTED")
@@ -291,9 +86,9 @@ class SystemStore:
             except exc.DBAPIError as error:
                 if attempt == 1 and error.connection_invalidated:
                     continue
-                if deduplicated is not None and _violates(error, "deduplication_idx"):
+                if deduplicated is not None and violates(error, "deduplication_idx"):
                     raise deduplicated() from error
-                raise _system_error(action, error) from error
+                raise system_error(action, error) from error
         raise AssertionError("unreachable")
 
     # -- schema -----------------------------------------------------------------------
@@ -411,14 +206,14 @@ class SystemStore:
                 connection.close()
                 if attempt == 1 and error.connection_invalidated:
                     continue  # a pooled connection that died with a server restart
-                raise _system_error(action, error) from error
+                raise system_error(action, error) from error
         claim = Claim(
             outcome=row.outcome,
             name=row.name,
             status=row.status,
             inputs=row.inputs,
             authenticated_user=row.authenticated_user,
-            checkpoints=_checkpoints(row.checkpoints),
+            checkpoints=parse_checkpoints(row.checkpoints),
             wait_ms=row.wait_ms,
             parent_workflow_id=row.parent_workflow_id,
         )
@@ -622,35 +417,3 @@ class SystemStore:
             )
             for row in rows
         ]
-
-
-def _checkpoints(aggregated: list[list[Any]] | None) -> dict[int, Checkpoint]:
-    """Parses the ``json_agg`` of ``claim_workflow`` (column order fixed there)."""
-    if not aggregated:
-        return {}
-    checkpoints: dict[int, Checkpoint] = {}
-    for (
-        function_id,
-        function_name,
-        output,
-        error,
-        attempts,
-        attempt_log,
-        retry_due_at_epoch_ms,
-        started_at_epoch_ms,
-        completed_at_epoch_ms,
-        child_workflow_id,
-    ) in aggregated:
-        checkpoints[function_id] = Checkpoint(
-            function_id=function_id,
-            function_name=function_name,
-            output=output,
-            error=error,
-            attempts=attempts,
-            attempt_log=attempt_log,
-            retry_due_at_epoch_ms=retry_due_at_epoch_ms,
-            started_at_epoch_ms=started_at_epoch_ms,
-            completed_at_epoch_ms=completed_at_epoch_ms,
-            child_workflow_id=child_workflow_id,
-        )
-    return checkpoints

@@ -1,0 +1,30 @@
+"""Turning driver errors into the library's own (messages never carry credentials)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from sqlalchemy import exc
+
+from celery_durable.error import DBOSSystemDatabaseError
+
+
+def system_error(action: str, error: exc.DBAPIError) -> DBOSSystemDatabaseError:
+    # str(error.orig) is the driver's message; it never includes the password.
+    return DBOSSystemDatabaseError(f"System database error while {action}: {error.orig}")
+
+
+def violates(error: exc.DBAPIError, index: str) -> bool:
+    """Whether ``error`` is a unique violation of our index whose name ends so."""
+    diag = getattr(error.orig, "diag", None)
+    constraint = getattr(diag, "constraint_name", None) or ""
+    return getattr(error.orig, "sqlstate", None) == "23505" and constraint.endswith(index)
+
+
+@contextlib.contextmanager
+def wrap_errors(action: str) -> Iterator[None]:
+    try:
+        yield
+    except exc.DBAPIError as error:
+        raise system_error(action, error) from error

@@ -1,0 +1,149 @@
+"""One execution of one workflow: the connection that holds its fence."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection
+
+from celery_durable.records import Checkpoint, StepOutcome
+from celery_durable.store import queries
+from celery_durable.store.engines import now_epoch_ms
+from celery_durable.store.errors import wrap_errors
+from celery_durable.store.rows import Claim, Rescheduled
+
+
+class WorkflowExecution:
+    """One execution of one workflow: a connection holding the workflow's fence.
+
+    Statements run in autocommit mode, so each one is its own transaction.
+    """
+
+    def __init__(self, connection: Connection, workflow_uuid: str, claim: Claim) -> None:
+        self._connection = connection
+        self.workflow_uuid = workflow_uuid
+        self.claim = claim
+        self.fenced = claim.outcome == "claimed"
+
+    def record_step(self, step: StepOutcome) -> str | None:
+        """Writes a step's checkpoint (one INSERT, or an upsert after a retry).
+
+        Returns:
+            The workflow's status at that moment (CANCELLED means: stop here), or None
+            if the checkpoint was already complete.
+        """
+        with wrap_errors(f"recording step {step.function_id} of {self.workflow_uuid}"):
+            row = self._connection.execute(
+                queries.RECORD_STEP,
+                {
+                    "workflow_uuid": self.workflow_uuid,
+                    "function_id": step.function_id,
+                    "function_name": step.function_name,
+                    "output": step.output,
+                    "error": step.error,
+                    "attempts": step.attempts,
+                    "attempt_log": step.attempt_log,
+                    "retry_due_at_epoch_ms": step.retry_due_at_epoch_ms,
+                    "started_at_epoch_ms": step.started_at_epoch_ms,
+                    "completed_at_epoch_ms": step.completed_at_epoch_ms,
+                    "child_workflow_id": step.child_workflow_id,
+                },
+            ).first()
+        return None if row is None else str(row.workflow_status)
+
+    def complete(self, status: str, *, output: str | None, error: str | None) -> bool:
+        """Records the workflow's outcome and releases the fence.
+
+        Returns:
+            False if the workflow was no longer PENDING (for example cancelled), in
+            which case nothing was written.
+        """
+        with wrap_errors(f"completing workflow {self.workflow_uuid}"):
+            row = self._connection.execute(
+                queries.COMPLETE_WORKFLOW,
+                {
+                    "workflow_uuid": self.workflow_uuid,
+                    "status": status,
+                    "output": output,
+                    "error": error,
+                    "now": now_epoch_ms(),
+                },
+            ).first()
+        if row is None:
+            self.release()
+            return False
+        self.fenced = False
+        return True
+
+    def reschedule(self, *, due_at_epoch_ms: int, parked: bool) -> Rescheduled | None:
+        """Releases the workflow until ``due_at_epoch_ms`` (sooner if a child woke it).
+
+        Returns:
+            None if the workflow was no longer PENDING (nothing to run later).
+        """
+        with wrap_errors(f"rescheduling workflow {self.workflow_uuid}"):
+            row = self._connection.execute(
+                queries.RESCHEDULE_WORKFLOW,
+                {
+                    "workflow_uuid": self.workflow_uuid,
+                    "due": due_at_epoch_ms,
+                    "parked": parked,
+                    "now": now_epoch_ms(),
+                },
+            ).first()
+        if row is None:
+            self.release()
+            return None
+        self.fenced = False
+        return Rescheduled(
+            generation=int(row.dispatch_generation),
+            due_at_epoch_ms=int(row.next_dispatch_at_epoch_ms),
+            parked=bool(row.dispatch_parked),
+        )
+
+    def release(self) -> None:
+        """Releases the workflow if this execution still owns it (no outcome)."""
+        if not self.fenced:
+            return
+        with wrap_errors(f"releasing workflow {self.workflow_uuid}"):
+            row = self._connection.execute(
+                queries.RELEASE_WORKFLOW,
+                {"workflow_uuid": self.workflow_uuid, "now": now_epoch_ms()},
+            ).first()
+            if row is None:
+                self._connection.execute(
+                    queries.RELEASE_FENCE, {"workflow_uuid": self.workflow_uuid}
+                )
+        self.fenced = False
+
+
+def parse_checkpoints(aggregated: list[list[Any]] | None) -> dict[int, Checkpoint]:
+    """Parses the ``json_agg`` of ``claim_workflow`` (column order fixed there)."""
+    if not aggregated:
+        return {}
+    checkpoints: dict[int, Checkpoint] = {}
+    for (
+        function_id,
+        function_name,
+        output,
+        error,
+        attempts,
+        attempt_log,
+        retry_due_at_epoch_ms,
+        started_at_epoch_ms,
+        completed_at_epoch_ms,
+        child_workflow_id,
+    ) in aggregated:
+        checkpoints[function_id] = Checkpoint(
+            function_id=function_id,
+            function_name=function_name,
+            output=output,
+            error=error,
+            attempts=attempts,
+            attempt_log=attempt_log,
+            retry_due_at_epoch_ms=retry_due_at_epoch_ms,
+            started_at_epoch_ms=started_at_epoch_ms,
+            completed_at_epoch_ms=completed_at_epoch_ms,
+            child_workflow_id=child_workflow_id,
+        )
+    return checkpoints

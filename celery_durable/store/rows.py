@@ -1,0 +1,98 @@
+"""What the system store takes and returns: frozen, keyword-only dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from celery_durable.records import Checkpoint
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewWorkflow:
+    workflow_uuid: str
+    name: str
+    status: Literal["ENQUEUED", "PENDING"]
+    queue_name: str | None
+    inputs: str
+    authenticated_user: str | None
+    max_recovery_attempts: int
+    parent_workflow_id: str | None = None
+    deduplication_id: str | None = None
+    priority: int = 0
+    # A producer without the workflow code: refuse names no worker has registered.
+    require_registered: bool = False
+
+
+ClaimOutcome = Literal["claimed", "busy", "stale", "finished", "missing", "exceeded", "throttled"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dispatch:
+    """Where and how to publish a workflow's next message."""
+
+    name: str
+    queue_name: str | None
+    generation: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rescheduled:
+    """The release of a waiting workflow: its new generation and due time."""
+
+    generation: int
+    due_at_epoch_ms: int
+    parked: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueLimits:
+    name: str
+    concurrency: int | None
+    worker_concurrency: int | None
+    limiter_limit: int | None
+    limiter_period_ms: int | None
+    priority_enabled: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class Redispatch:
+    """A workflow the recovery sweep publishes again, with its new generation."""
+
+    workflow_uuid: str
+    name: str
+    queue_name: str | None
+    generation: int
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class InsertedWorkflow:
+    """The result of inserting a workflow: the new row, or the one already there."""
+
+    inserted: bool
+    name: str
+    status: str
+    output: str | None
+    error: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Claim:
+    """The result of trying to claim a workflow for one execution.
+
+    ``outcome`` is ``claimed`` (this execution owns the fence), ``busy`` (another
+    execution owns it), ``stale`` (the delivery is older than the workflow's current
+    dispatch), ``finished`` (not runnable: terminal or cancelled), ``missing`` (no such
+    workflow) or ``exceeded`` (its owners died too often: now
+    MAX_RECOVERY_ATTEMPTS_EXCEEDED).
+    """
+
+    outcome: ClaimOutcome
+    name: str | None
+    status: str | None
+    inputs: str | None
+    authenticated_user: str | None
+    checkpoints: dict[int, Checkpoint]
+    wait_ms: int | None = None
+    parent_workflow_id: str | None = None
