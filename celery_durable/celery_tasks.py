@@ -105,8 +105,12 @@ def register_workflow_task(
                 # Too long for the broker: the sweep publishes it when due. Raising
                 # Retry without publishing still marks the task RETRY (and Flower
                 # shows the reason and when).
+                # No message carries an eta here: the reason says when.
                 when = dt.datetime.fromtimestamp(signal.due_at_epoch_ms / 1000, tz=dt.UTC)
-                raise Retry(exc=reason, when=when) from None
+                parked = StepRetry(
+                    f"{signal.reason} (parked until {when.isoformat(timespec='seconds')})"
+                )
+                raise Retry(exc=parked, when=when) from None
             raise task.retry(
                 countdown=signal.countdown_seconds, exc=reason, max_retries=None
             ) from None

@@ -235,27 +235,31 @@ class RecordedError(DBOSException):
         return (self.__class__, (self.type_name, self.original_message))
 
 
-class StepRetry(Exception):
-    """The reason attached to a workflow task's Celery retry (what Flower shows).
+class _RetryReason(Exception):
+    """The ``exc`` of a workflow task's Celery retry: one line for operators."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+    def __repr__(self) -> str:
+        # Celery puts repr(exc) in the task-retried event (Request.on_retry, safe_repr)
+        # and in the worker's "retry: Retry in Ns: ..." line; Flower shows it.
+        return f"{type(self).__name__}: {self.reason}"
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.reason,))
+
+
+class StepRetry(_RetryReason):
+    """Why a workflow task is retried: a step's attempt failed, or a wait (sleep, child).
 
     Not raised to user code: it is the ``exc`` of ``Task.retry`` so that Celery's RETRY
-    state and ``task-retried`` event name the step, the attempt and the delay.
+    state and ``task-retried`` event name the step, the attempt and the delay, e.g.
+    ``StepRetry: step 'charge' attempt 2/5 failed: ConnectionError('timeout'); next
+    attempt in 4.0s``.
     """
 
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(reason)
 
-    def __reduce__(self) -> Any:
-        return (self.__class__, (self.reason,))
-
-
-class QueueWait(Exception):
-    """The reason of a workflow task's Celery retry while its queue's limits hold it."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(reason)
-
-    def __reduce__(self) -> Any:
-        return (self.__class__, (self.reason,))
+class QueueWait(_RetryReason):
+    """Why a workflow task is retried while its queue's limits hold it ENQUEUED."""

@@ -1,14 +1,15 @@
-"""Flower shows step retries: a real worker, a real ``celery flower``, its API and metrics.
+"""Flower shows step retries: the deployable worker, a real ``celery flower``, its API.
 
-What Flower can show is fixed by Celery's events (see docs/_issue6_readme_sections.md):
-the ``task-retried`` event carries only ``exception`` (``repr`` of the retry's ``exc``,
-our ``StepRetry``) and ``traceback``; the next attempt's ``retries`` and ``eta`` arrive
-with the retry message's ``task-sent``/``task-received`` events. Flower keeps one
-record per task id, so the RETRY state lasts until the next event about the workflow:
-the whole wait when the worker had a free prefetch slot for the retry message (or the
-delay is parked), otherwise a moment, after which the row reads RECEIVED with the
-reason, ``retries`` and ``eta`` kept. The test therefore records every distinct state
-it sees while polling, and counts RETRY transitions with Flower's own
+The worker is ``celery -A worker.app worker`` serving ``tests.flower_app``, as the stack
+runs it. What Flower can show is fixed by Celery's events (see
+docs/_issue6_readme_sections.md): the ``task-retried`` event carries only ``exception``
+(``repr`` of the retry's ``exc``, our ``StepRetry``) and ``traceback``; the next
+attempt's ``retries`` and ``eta`` arrive with the retry message's ``task-received``
+event. Flower keeps one record per task id, so the RETRY state lasts until the next
+event about the workflow: the whole wait when the worker had a free prefetch slot for
+the retry's message (or the delay is parked), otherwise a moment, after which the row
+reads RECEIVED with the reason kept. The test therefore records every distinct state it
+sees while polling, and counts RETRY transitions with Flower's own
 ``flower_events_total{type="task-retried"}`` counter, which is exact.
 """
 
@@ -44,7 +45,14 @@ FLOWER_DATABASE_URL = (
 )
 REDIS_URL = os.environ.get("CELERY_DURABLE_TEST_FLOWER_REDIS_URL", "redis://127.0.0.1:6379/12")
 STEP = "charge_payment"
-PARKED_DELAY_SECONDS = 2.5  # tests.flower_app's default
+# tests.flower_app's parked delay (not imported: its workflows would register here).
+PARKED_DELAY_SECONDS = 2.5
+# The settings of worker.app, from the environment; nothing else of ours leaks in.
+ENV = {
+    **{k: v for k, v in os.environ.items() if not k.startswith("CELERY_DURABLE_")},
+    "CELERY_DURABLE_DATABASE_URL": FLOWER_DATABASE_URL,
+    "CELERY_DURABLE_BROKER_URL": REDIS_URL,
+}
 
 
 @dataclass(frozen=True)
@@ -59,16 +67,18 @@ class Seen:
 
 
 class Stack:
-    """A ``celery worker`` of ``tests.flower_app`` and a ``celery flower``, both real."""
+    """``celery -A worker.app worker`` serving ``tests.flower_app``, and ``celery flower``."""
 
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         self.worker_name = f"flower-test-{uuid.uuid4().hex[:8]}@localhost"
         self.port = free_port()
         self.env = {
-            **os.environ,
-            "CD_FLOWER_DATABASE_URL": FLOWER_DATABASE_URL,
-            "CD_FLOWER_BROKER_URL": REDIS_URL,
+            **ENV,
+            "CELERY_DURABLE_IMPORTS": "tests.flower_app",
+            # Between charge_payment's waits (held by the broker) and reserve_stock's
+            # (parked in PostgreSQL).
+            "CELERY_DURABLE_MAX_BROKER_DELAY_SECONDS": "2",
             "FLOWER_UNAUTHENTICATED_API": "true",
         }
         self.processes: list[Process] = []
@@ -81,7 +91,7 @@ class Stack:
             [
                 *CELERY,
                 "-A",
-                "tests.flower_app",
+                "worker.app",
                 "worker",
                 "--loglevel=INFO",
                 "--concurrency=2",
@@ -183,7 +193,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("flower")
     migrate = subprocess.run(
         [sys.executable, "-m", "celery_durable.cli", "migrate"],
-        env={**os.environ, "CELERY_DURABLE_DATABASE_URL": FLOWER_DATABASE_URL},
+        env=ENV,
         capture_output=True,
         text=True,
         timeout=60,
@@ -210,7 +220,10 @@ def _eta_epoch(eta: str) -> float:
 
 def test_flower_shows_each_step_retry_then_success(stack: Stack) -> None:
     retried_before = stack.retried_events("flower_checkout")
-    handle = stack.client.enqueue({"workflow_name": "flower_checkout"}, "o-1")
+    # The worker registers its workflows just after it is ready: don't race it.
+    handle = stack.client.enqueue(
+        {"workflow_name": "flower_checkout", "allow_unregistered": True}, "o-1"
+    )
     seen = stack.watch(handle.workflow_id, "SUCCESS", timeout=30)
     assert handle.get_result(timeout=5) == "charged o-1"
 
@@ -220,20 +233,21 @@ def test_flower_shows_each_step_retry_then_success(stack: Stack) -> None:
 
     # While each attempt waited, Flower showed its reason (naming the step, the attempt
     # and budget, the error and the delay), the dispatch count and the next attempt's
-    # time: a snapshot of the wait is RETRY or, once the worker received the retry's
-    # message, RECEIVED; both keep the fields.
+    # time: the wait reads RETRY or, when the worker reported the retry before it
+    # received the retry's message, RECEIVED; both keep the reason.
     for attempt, delay in ((1, 0.5), (2, 1.0)):
         waits = [
             s
             for s in seen
             if s.exception is not None
-            and s.exception.startswith("StepRetry")
+            and s.exception.startswith(f"StepRetry: {_reason(attempt, delay)}")
             and _reason(attempt, delay) in s.exception
             and s.state in ("RETRY", "RECEIVED")
+            and s.retries == attempt
         ]
         assert waits, f"attempt {attempt}'s wait never seen: {seen}"
         wait = waits[0]
-        assert wait.retries == attempt and wait.eta is not None and wait.retried is not None
+        assert wait.eta is not None and wait.retried is not None
         # The eta is when the next attempt is due: the delay after the retry was sent.
         assert abs(_eta_epoch(wait.eta) - wait.retried - delay) < 0.3, wait
     # The order of what Flower showed follows the attempts.
@@ -263,7 +277,9 @@ def test_flower_shows_each_step_retry_then_success(stack: Stack) -> None:
 
 def test_flower_shows_a_parked_retry_as_retry_until_it_is_published(stack: Stack) -> None:
     retried_before = stack.retried_events("flower_parked_checkout")
-    handle = stack.client.enqueue({"workflow_name": "flower_parked_checkout"}, "o-2")
+    handle = stack.client.enqueue(
+        {"workflow_name": "flower_parked_checkout", "allow_unregistered": True}, "o-2"
+    )
     seen = stack.watch(handle.workflow_id, "RETRY", timeout=20)
     reason = (
         "step 'reserve_stock' attempt 1/2 failed: ConnectionError('warehouse offline'); "
@@ -284,11 +300,7 @@ def test_flower_shows_a_parked_retry_as_retry_until_it_is_published(stack: Stack
     time.sleep(max(0.0, due + 0.1 - time.time()))
     recover = subprocess.run(
         [sys.executable, "-m", "celery_durable.cli", "recover", "--grace", "30"],
-        env={
-            **{k: v for k, v in os.environ.items() if k != "CELERY_DURABLE_IMPORTS"},
-            "CELERY_DURABLE_DATABASE_URL": FLOWER_DATABASE_URL,
-            "CELERY_DURABLE_BROKER_URL": REDIS_URL,
-        },
+        env=ENV,
         capture_output=True,
         text=True,
         timeout=60,

@@ -1,0 +1,142 @@
+"""Enqueues the example workflows by name, as a producer that does not import them would.
+
+    python -m worker.producer [--rounds N | --forever] [--interval-seconds S] [--wait]
+
+Each round enqueues one of each example (``worker.examples``) with ``DBOSClient``: a
+payment that succeeds, one whose provider is unreachable (it retries, compensates and
+ends in ERROR), a flaky API call, and an order fulfilment. Reads
+``CELERY_DURABLE_DATABASE_URL`` and ``CELERY_DURABLE_BROKER_URL`` (or
+``CELERY_BROKER_URL``), like the workers.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import click
+from celery import Celery
+
+from celery_durable import DBOSClient, WorkflowHandle
+from celery_durable.error import DBOSException, DBOSWorkflowFunctionNotFoundError
+from worker.settings import broker_url_from, database_url_from
+
+
+@dataclass(frozen=True)
+class Example:
+    """A workflow to enqueue, by the name the workers registered it under."""
+
+    workflow_name: str
+    args: tuple[Any, ...]
+
+
+def examples(tag: str) -> list[Example]:
+    """One round of examples; ``tag`` keeps each round's order ids apart."""
+    return [
+        Example("resilient_workflow", (f"order-{tag}",)),
+        Example("resilient_workflow", (f"unreachable-{tag}",)),
+        Example("fetch_with_backoff", (f"https://api.example.com/reports/{tag}?fail_times=2",)),
+        Example("fulfil_order", (f"order-{tag}-f", ["book", "lamp"])),
+    ]
+
+
+def _client() -> DBOSClient:
+    try:
+        database_url = database_url_from(os.environ)
+        broker_url = broker_url_from(os.environ)
+    except DBOSException as error:
+        raise click.ClickException(str(error)) from error
+    # task-sent events let Flower list a workflow (PENDING) before a worker takes it.
+    celery = Celery("celery_durable_producer", broker=broker_url)
+    celery.conf.update(task_send_sent_event=True, broker_connection_retry_on_startup=True)
+    return DBOSClient(database_url, celery=celery)
+
+
+def _enqueue(client: DBOSClient, example: Example, worker_timeout: float) -> WorkflowHandle[Any]:
+    """Enqueues once some worker has registered the name (the stack starts together)."""
+    deadline = time.monotonic() + worker_timeout
+    waiting = False
+    while True:
+        try:
+            return client.enqueue({"workflow_name": example.workflow_name}, *example.args)
+        except DBOSWorkflowFunctionNotFoundError as error:
+            if time.monotonic() > deadline:
+                raise click.ClickException(
+                    f"{error}: no worker serves it after {worker_timeout:.0f}s (do the "
+                    "workers import worker.examples, in CELERY_DURABLE_IMPORTS?)"
+                ) from error
+            if not waiting:
+                click.echo(f"waiting for a worker that serves {example.workflow_name} ...")
+                waiting = True
+            time.sleep(1.0)
+
+
+def _report(example: Example, handle: WorkflowHandle[Any], deadline: float) -> bool:
+    """Waits for one workflow; prints its outcome. False if it did not finish in time."""
+    try:
+        output = handle.get_result(timeout=max(0.1, deadline - time.monotonic()))
+    except TimeoutError:
+        click.echo(f"{example.workflow_name} {handle.workflow_id}: not finished in time")
+        return False
+    except Exception as error:
+        # The workflow's own failure (the unreachable payment's, for one) is an outcome.
+        status = handle.get_status().status
+        click.echo(
+            f"{example.workflow_name} {handle.workflow_id}: {status} -> "
+            f"{type(error).__name__}: {error}"
+        )
+        return True
+    click.echo(f"{example.workflow_name} {handle.workflow_id}: SUCCESS -> {output!r}")
+    return True
+
+
+@click.command()
+@click.option("--rounds", default=1, show_default=True, help="Rounds of examples to enqueue.")
+@click.option("--forever", is_flag=True, help="Keep enqueuing rounds until stopped.")
+@click.option("--interval-seconds", default=10.0, show_default=True, help="Between rounds.")
+@click.option("--wait", is_flag=True, help="Wait for each round's workflows and print them.")
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait per round.")
+@click.option(
+    "--worker-timeout",
+    default=120.0,
+    show_default=True,
+    help="Seconds to wait for a worker that serves the examples.",
+)
+def main(
+    rounds: int,
+    forever: bool,
+    interval_seconds: float,
+    wait: bool,
+    timeout: float,
+    worker_timeout: float,
+) -> None:
+    """Enqueue the example workflows by name."""
+    client = _client()
+    finished = True
+    try:
+        done = 0
+        while forever or done < rounds:
+            if done:
+                time.sleep(interval_seconds)
+            tag = uuid.uuid4().hex[:8]
+            enqueued = []
+            for example in examples(tag):
+                handle = _enqueue(client, example, worker_timeout)
+                click.echo(f"enqueued {example.workflow_name} {handle.workflow_id}")
+                enqueued.append((example, handle))
+            if wait:
+                deadline = time.monotonic() + timeout
+                for example, handle in enqueued:
+                    finished = _report(example, handle, deadline) and finished
+            done += 1
+    finally:
+        client.destroy()
+    if not finished:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
