@@ -1,0 +1,125 @@
+"""Counting what the library sends to PostgreSQL while some work runs.
+
+Two counts, because they answer different questions:
+
+- client side, SQLAlchemy events on the system store's engine: statements
+  (``before_cursor_execute``), ``commit``/``rollback`` events and pool checkouts;
+- server side, ``pg_stat_database.xact_commit + xact_rollback`` of the benchmark's
+  database: the transactions PostgreSQL actually ran. The system store runs in
+  AUTOCOMMIT, where every statement is its own transaction and SQLAlchemy's
+  ``commit`` event never fires, so only the server can tell how many transactions
+  there were. A backend reports its counts when it exits, so the store's connections
+  are closed before and after the work (see :func:`bench.db.settled_transactions`).
+  Each connection the work opens also costs its backend's start-up transaction(s);
+  differences between two counted runs (a "marginal" figure) cancel them, and
+  :attr:`Counts.work_transactions` subtracts one per connection opened (what a backend's
+  start-up counts on PostgreSQL 15).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Engine, event
+
+from bench.db import settled_transactions
+from celery_durable import DBOS
+
+
+@dataclass(frozen=True, kw_only=True)
+class Counts:
+    statements: int
+    commit_events: int
+    rollback_events: int
+    checkouts: int
+    connections: int  # opened by the work
+    server_transactions: int
+    statement_log: list[str]
+
+    @property
+    def work_transactions(self) -> int:
+        """Server transactions less one start-up transaction per connection opened."""
+        return self.server_transactions - self.connections
+
+
+def stores() -> Any:
+    """What holds the configured DBOS's ``store`` and ``application_store``.
+
+    ``DBOS._runtime()``, or ``DBOS._require()`` in versions before the runtime object.
+    """
+    runtime = getattr(DBOS, "_runtime", None)
+    return runtime() if runtime is not None else DBOS._require()
+
+
+def system_engine() -> Engine:
+    """The system store's SQLAlchemy engine in this process."""
+    return cast(Engine, stores().store.engine)
+
+
+def _close_connections() -> None:
+    # Closes the pooled connections but keeps the engine, whose dialect is initialized
+    # (a new engine would send its start-up queries, uncounted by the events).
+    system_engine().dispose()
+    stores().application_store.dispose()
+
+
+def count(database_url: str, work: Callable[[], object]) -> Counts:
+    """Runs ``work`` (which must use only the configured DBOS) and counts its SQL.
+
+    Every other connection to the database must be closed.
+    """
+    _close_connections()
+    before = settled_transactions(database_url)
+    engine = system_engine()
+    statements: list[str] = []
+    tallies = {"commit": 0, "rollback": 0, "checkout": 0, "connect": 0}
+
+    def on_statement(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    def tally(name: str) -> Callable[..., None]:
+        def listener(*args: Any) -> None:
+            tallies[name] += 1
+
+        return listener
+
+    listeners: list[tuple[str, Callable[..., None]]] = [
+        ("before_cursor_execute", on_statement),
+        ("commit", tally("commit")),
+        ("rollback", tally("rollback")),
+        ("checkout", tally("checkout")),
+        ("connect", tally("connect")),
+    ]
+    for name, listener in listeners:
+        event.listen(engine, name, listener)
+    try:
+        work()
+    finally:
+        for name, listener in listeners:
+            event.remove(engine, name, listener)
+    _close_connections()
+    after = settled_transactions(database_url)
+    return Counts(
+        statements=len(statements),
+        commit_events=tallies["commit"],
+        rollback_events=tallies["rollback"],
+        checkouts=tallies["checkout"],
+        connections=tallies["connect"],
+        server_transactions=after - before,
+        statement_log=statements,
+    )
+
+
+def statement_kind(statement: str) -> str:
+    """A short name for one of the library's statements (for notes and JSON)."""
+    if "claim_workflow(" in statement:
+        return "claim"
+    if "INSERT INTO celery_durable.workflow_status" in statement:
+        return "insert workflow"
+    if statement.startswith("INSERT INTO celery_durable.operation_outputs"):
+        return "insert step"
+    if statement.startswith("UPDATE celery_durable.workflow_status SET status"):
+        return "complete"
+    return statement[:60]

@@ -1,0 +1,59 @@
+"""The workers' app: ``celery -A bench.worker_app worker``, started by ``bench.workers``.
+
+Configured from ``CD_BENCH_DATABASE_URL`` (the benchmark's database),
+``CD_BENCH_READY_KEY`` (a Redis key set to the time the worker became ready) and,
+optionally, ``CD_BENCH_COUNT_DIR``: each pool process then counts the statements it
+sends to the system database and, after every task, writes its running total to a
+file of that directory named after its pid (a local write: no round trip is added).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from celery.signals import task_postrun, worker_process_init, worker_ready
+from sqlalchemy import event
+
+from bench.workflows import app, broker_redis
+from celery_durable import DBOS
+
+__all__ = ["app"]
+
+DBOS(
+    celery=app,
+    config={
+        "name": "celery_durable_bench",
+        "system_database_url": os.environ["CD_BENCH_DATABASE_URL"],
+    },
+)
+
+
+@worker_ready.connect(weak=False)
+def _announce_ready(sender: Any = None, **_: Any) -> None:
+    broker_redis().set(os.environ["CD_BENCH_READY_KEY"], repr(time.time()))
+
+
+_COUNT_DIR = os.environ.get("CD_BENCH_COUNT_DIR")
+_statements = 0
+
+
+def _count_statement(*args: Any) -> None:
+    global _statements
+    _statements += 1
+
+
+@worker_process_init.connect(weak=False)
+def _start_counting(**_: Any) -> None:
+    if _COUNT_DIR:
+        from bench.counting import system_engine
+
+        event.listen(system_engine(), "before_cursor_execute", _count_statement)
+
+
+@task_postrun.connect(weak=False)
+def _write_count(**_: Any) -> None:
+    if _COUNT_DIR:
+        (Path(_COUNT_DIR) / str(os.getpid())).write_text(str(_statements))

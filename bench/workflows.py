@@ -1,0 +1,173 @@
+"""The Celery app, workflows and plain tasks that every benchmark uses.
+
+Imported by the benchmark process (which configures ``DBOS`` for each benchmark's
+database with :func:`configure`) and by the workers (``bench.worker_app``). Step and
+workflow names carry a ``bench.`` prefix so they never meet the tests' registrations.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+import redis
+from celery import Celery
+
+from bench.settings import BROKER_URL, IDLE_QUEUE
+from celery_durable import DBOS
+
+app = Celery("celery_durable_bench", broker=BROKER_URL)
+app.conf.update(
+    task_default_queue=IDLE_QUEUE,
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+)
+
+
+def configure(database_url: str) -> None:
+    """Points ``DBOS`` at a benchmark database and creates its tables."""
+    DBOS(celery=app, config={"name": "celery_durable_bench", "system_database_url": database_url})
+    DBOS.launch()
+
+
+_redis: tuple[int, redis.Redis] | None = None
+
+
+def broker_redis() -> redis.Redis:
+    """A Redis client of this process (a forked worker child opens its own)."""
+    global _redis
+    if _redis is None or _redis[0] != os.getpid():
+        _redis = (os.getpid(), redis.Redis.from_url(BROKER_URL))
+    return _redis[1]
+
+
+# -- per-step overhead, throughput, enqueue -------------------------------------------
+
+
+def plain_noop(index: int) -> int:
+    return index
+
+
+def plain_ten() -> int:
+    return sum(plain_noop(index) for index in range(10))
+
+
+@DBOS.step(name="bench.noop")
+def noop(index: int) -> int:
+    return index
+
+
+@DBOS.workflow(name="bench.ten_steps")
+def ten_steps() -> int:
+    return sum(noop(index) for index in range(10))
+
+
+@DBOS.workflow(name="bench.zero_steps")
+def zero_steps() -> int:
+    return 0
+
+
+@DBOS.workflow(name="bench.one_step")
+def one_step() -> int:
+    return noop(0)
+
+
+@app.task(name="bench.plain_ten_task", ignore_result=True)
+def plain_ten_task(counter_key: str, total: int) -> None:
+    """The plain Celery baseline: the same ten calls, then one Redis INCR.
+
+    Plain tasks have no result; the INCR is the cheapest way to know when a batch is
+    done. The first and the last task to finish also record the time.
+    """
+    plain_ten()
+    client = broker_redis()
+    done = client.incr(counter_key)
+    if done == 1:
+        client.set(f"{counter_key}:first", repr(time.time()))
+    if done == total:
+        client.set(f"{counter_key}:last", repr(time.time()))
+
+
+# -- replay ----------------------------------------------------------------------------
+
+
+class SimulatedCrash(BaseException):
+    """Stands for a process dying in a step: not an error the workflow records."""
+
+
+# Workflow ids whose next call of ``crash_once`` crashes (an in-process benchmark).
+crash_next: set[str] = set()
+
+
+@DBOS.step(name="bench.crash_once")
+def crash_once() -> str:
+    workflow_id = DBOS.workflow_id
+    if workflow_id in crash_next:
+        crash_next.discard(workflow_id)
+        raise SimulatedCrash(workflow_id)
+    return "done"
+
+
+@DBOS.workflow(name="bench.hundred_steps_then_crash_once")
+def hundred_steps_then_crash_once() -> str:
+    for index in range(100):
+        noop(index)
+    return crash_once()
+
+
+# -- retry timing ----------------------------------------------------------------------
+
+RETRY_INTERVALS_MS = (1000, 100)
+
+
+def retry_workflow_name(interval_ms: int) -> str:
+    return f"bench.retry_timing_{interval_ms}ms"
+
+
+def _retry_workflow(interval_ms: int) -> Callable[[], int]:
+    @DBOS.step(
+        name=f"bench.fails_three_times_{interval_ms}ms",
+        max_attempts=4,
+        interval_seconds=interval_ms / 1000,
+        backoff_rate=2.0,
+    )
+    def fails_three_times() -> int:
+        status = DBOS.step_status
+        assert status is not None and status.current_attempt is not None
+        if status.current_attempt < 3:
+            raise ConnectionError(f"attempt {status.current_attempt + 1} fails")
+        return status.current_attempt + 1
+
+    @DBOS.workflow(name=retry_workflow_name(interval_ms))
+    def retry_timing() -> int:
+        return fails_three_times()
+
+    return retry_timing
+
+
+retry_workflows = {interval_ms: _retry_workflow(interval_ms) for interval_ms in RETRY_INTERVALS_MS}
+
+
+# -- recovery --------------------------------------------------------------------------
+
+
+def started_key(workflow_id: str) -> str:
+    return f"bench:started:{workflow_id}"
+
+
+@DBOS.step(name="bench.hang_first_time")
+def hang_first_time() -> str:
+    """Hangs (until the worker is killed) the first time it runs for a workflow."""
+    workflow_id = DBOS.workflow_id
+    client = broker_redis()
+    if client.set(f"bench:hung:{workflow_id}", "1", nx=True):
+        client.set(started_key(str(workflow_id)), repr(time.time()))
+        time.sleep(600)
+    return "resumed"
+
+
+@DBOS.workflow(name="bench.hangs_once")
+def hangs_once() -> str:
+    noop(0)
+    return hang_first_time()
