@@ -45,12 +45,8 @@ class Counts:
 
 
 def stores() -> Any:
-    """What holds the configured DBOS's ``store`` and ``application_store``.
-
-    ``DBOS._runtime()``, or ``DBOS._require()`` in versions before the runtime object.
-    """
-    runtime = getattr(DBOS, "_runtime", None)
-    return runtime() if runtime is not None else DBOS._require()
+    """What holds the configured DBOS's ``store`` and ``application_store``."""
+    return DBOS._runtime()
 
 
 def system_engine() -> Engine:
@@ -76,8 +72,11 @@ def count(database_url: str, work: Callable[[], object]) -> Counts:
     statements: list[str] = []
     tallies = {"commit": 0, "rollback": 0, "checkout": 0, "connect": 0}
 
-    def on_statement(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+    def record(statement: str) -> None:
         statements.append(" ".join(statement.split()))
+
+    def on_statement(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        record(statement)
 
     def tally(name: str) -> Callable[..., None]:
         def listener(*args: Any) -> None:
@@ -94,9 +93,13 @@ def count(database_url: str, work: Callable[[], object]) -> Counts:
     ]
     for name, listener in listeners:
         event.listen(engine, name, listener)
+    # The per-step checkpoint goes to the driver directly: the store reports it.
+    store = stores().store
+    store.statement_listeners.append(record)
     try:
         work()
     finally:
+        store.statement_listeners.remove(record)
         for name, listener in listeners:
             event.remove(engine, name, listener)
     _close_connections()

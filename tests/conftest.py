@@ -87,14 +87,20 @@ class StatementCounter:
         self._thread = threading.get_ident()
 
     def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        self.record(statement)
+
+    def record(self, statement: str) -> None:
         if threading.get_ident() == self._thread:
             self.statements.append(" ".join(statement.split()))
 
 
 @pytest.fixture
 def count_statements(dbos: type[DBOS]) -> Iterator[StatementCounter]:
-    engine = DBOS._runtime().store.engine
+    store = DBOS._runtime().store
     counter = StatementCounter()
-    event.listen(engine, "before_cursor_execute", counter)
+    event.listen(store.engine, "before_cursor_execute", counter)
+    # The per-step checkpoint goes to the driver directly: the store reports it.
+    store.statement_listeners.append(counter.record)
     yield counter
-    event.remove(engine, "before_cursor_execute", counter)
+    store.statement_listeners.remove(counter.record)
+    event.remove(store.engine, "before_cursor_execute", counter)

@@ -23,7 +23,11 @@ from celery_durable.records import Checkpoint, RawWorkflowRow
 from celery_durable.store import queries
 from celery_durable.store.engines import ProcessEngine, now_epoch_ms
 from celery_durable.store.errors import system_error, violates, wrap_errors
-from celery_durable.store.execution import WorkflowExecution, parse_checkpoints
+from celery_durable.store.execution import (
+    StatementListener,
+    WorkflowExecution,
+    parse_checkpoints,
+)
 from celery_durable.store.migrations import BOOTSTRAP, MIGRATIONS
 from celery_durable.store.rows import (
     Claim,
@@ -48,6 +52,8 @@ class SystemStore:
     def __init__(self, url: str, *, pool_size: int = 5) -> None:
         self.url = url
         self._engines = ProcessEngine(url, pool_size=pool_size, isolation_level="AUTOCOMMIT")
+        # Observers of the statements sent past SQLAlchemy (see WorkflowExecution).
+        self.statement_listeners: list[StatementListener] = []
 
     @property
     def engine(self) -> Engine:
@@ -200,7 +206,7 @@ class SystemStore:
         for attempt in (1, 2):
             connection = self.engine.connect()
             try:
-                row = connection.execute(queries.CLAIM_WORKFLOW, params).one()
+                row = connection.exec_driver_sql(queries.CLAIM_WORKFLOW_SQL, params).one()
                 break
             except exc.DBAPIError as error:
                 connection.close()
@@ -217,7 +223,7 @@ class SystemStore:
             wait_ms=row.wait_ms,
             parent_workflow_id=row.parent_workflow_id,
         )
-        execution = WorkflowExecution(connection, workflow_uuid, claim)
+        execution = WorkflowExecution(connection, workflow_uuid, claim, self.statement_listeners)
         try:
             yield execution
         finally:
