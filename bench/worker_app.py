@@ -48,9 +48,11 @@ def _count_statement(*args: Any) -> None:
 @worker_process_init.connect(weak=False)
 def _start_counting(**_: Any) -> None:
     if _COUNT_DIR:
-        from bench.counting import system_engine
+        from bench.counting import stores, system_engine
 
         event.listen(system_engine(), "before_cursor_execute", _count_statement)
+        # The per-step checkpoint goes to the driver directly: the store reports it.
+        stores().store.statement_listeners.append(_count_statement)
 
 
 @task_postrun.connect(weak=False)

@@ -65,6 +65,10 @@ class DBOSConfig(TypedDict, total=False):
             are parked in PostgreSQL (default: half the Redis ``visibility_timeout``,
             or 900 s on RabbitMQ).
         recover_on_worker_start: Run the sweep when a worker starts (default True).
+        synchronous_checkpoints: False opts in to asynchronous commit for executions'
+            statements (claim, step checkpoints, outcome): faster, but a *PostgreSQL
+            server* crash may forget the last ~0.6 s of them, whose steps then run
+            again. Creating workflows and transactions stay synchronous (default True).
         child_poll_seconds: How often a parent waiting on a child checks on it, in
             case the child's wake-up message is lost (default 30).
     """
@@ -80,6 +84,7 @@ class DBOSConfig(TypedDict, total=False):
     max_broker_delay_seconds: float
     recover_on_worker_start: bool
     child_poll_seconds: float
+    synchronous_checkpoints: bool
 
 
 DEFAULT_CONFIG: DBOSConfig = {
@@ -89,6 +94,7 @@ DEFAULT_CONFIG: DBOSConfig = {
     "recovery_grace_seconds": 30.0,
     "recover_on_worker_start": True,
     "child_poll_seconds": 30.0,
+    "synchronous_checkpoints": True,
 }
 
 # How long a direct call waits for its queue's limits before asking again, at most.
@@ -122,7 +128,11 @@ class Runtime:
         self.registry = registry
         self.queues = queues
         self.serializer = make_serializer(merged["serializer"])
-        self.store = SystemStore(url, pool_size=merged["sys_db_pool_size"])
+        self.store = SystemStore(
+            url,
+            pool_size=merged["sys_db_pool_size"],
+            synchronous_checkpoints=merged["synchronous_checkpoints"],
+        )
         self.application_store = ApplicationStore(
             merged.get("application_database_url") or url, pool_size=merged["sys_db_pool_size"]
         )

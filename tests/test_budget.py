@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from celery_durable import DBOS, SetWorkflowID
+from celery_durable.store import SystemStore
 from tests.conftest import StatementCounter
 
 
@@ -57,3 +60,21 @@ def test_calling_a_finished_workflow_costs_one_statement(
         assert ten_steps() == 45
     # The insert finds the finished row and returns its outcome: nothing else runs.
     assert [kind(s) for s in count_statements.statements] == ["insert workflow"]
+
+
+@pytest.mark.parametrize(("synchronous", "expected"), [(True, "on"), (False, "off")])
+def test_asynchronous_commit_is_opt_in_and_only_for_executions(
+    dbos: type[DBOS], synchronous: bool, expected: str
+) -> None:
+    from tests.conftest import DATABASE_URL
+
+    store = SystemStore(DATABASE_URL, pool_size=1, synchronous_checkpoints=synchronous)
+    try:
+        with store.execute_workflow("no-such-workflow", "tests") as execution:
+            setting = execution._driver.execute("SHOW synchronous_commit").fetchone()[0]
+        assert setting == expected
+        # Creating workflows always commits synchronously.
+        with store.engine.connect() as connection:
+            assert connection.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+    finally:
+        store.dispose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
@@ -38,10 +39,19 @@ class ProcessEngine:
     retry on a fresh connection.
     """
 
-    def __init__(self, url: str, *, pool_size: int, isolation_level: str | None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int,
+        isolation_level: str | None,
+        server_options: str | None = None,
+    ) -> None:
         self.url = url
         self._pool_size = pool_size
         self._isolation_level = isolation_level
+        # libpq "options" (e.g. "-c synchronous_commit=off"), set when connecting.
+        self._server_options = server_options
         self._engine: Engine | None = None
         self._pid = 0
 
@@ -51,9 +61,11 @@ class ProcessEngine:
                 # Inherited across fork: drop the parent's connections without closing
                 # them (they still belong to the parent).
                 self._engine.dispose(close=False)
-            options = (
-                {} if self._isolation_level is None else {"isolation_level": self._isolation_level}
-            )
+            options: dict[str, Any] = {}
+            if self._isolation_level is not None:
+                options["isolation_level"] = self._isolation_level
+            if self._server_options is not None:
+                options["connect_args"] = {"options": self._server_options}
             self._engine = create_engine(
                 sqlalchemy_url(self.url),
                 pool_size=self._pool_size,

@@ -49,9 +49,24 @@ class SystemStore:
         pool_size: Connections kept open per process.
     """
 
-    def __init__(self, url: str, *, pool_size: int = 5) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 5, synchronous_checkpoints: bool = True
+    ) -> None:
         self.url = url
         self._engines = ProcessEngine(url, pool_size=pool_size, isolation_level="AUTOCOMMIT")
+        # Executions (claim, checkpoints, outcome) use connections of their own, with
+        # asynchronous commit when configured so (see DBOSConfig); creating workflows
+        # always commits synchronously.
+        self._execution_engines = (
+            self._engines
+            if synchronous_checkpoints
+            else ProcessEngine(
+                url,
+                pool_size=pool_size,
+                isolation_level="AUTOCOMMIT",
+                server_options="-c synchronous_commit=off",
+            )
+        )
         # Observers of the statements sent past SQLAlchemy (see WorkflowExecution).
         self.statement_listeners: list[StatementListener] = []
 
@@ -62,6 +77,7 @@ class SystemStore:
 
     def dispose(self) -> None:
         self._engines.dispose()
+        self._execution_engines.dispose()
 
     @contextlib.contextmanager
     def _transaction(self, action: str) -> Iterator[Connection]:
@@ -204,7 +220,7 @@ class SystemStore:
             "max_recovery_attempts": max_recovery_attempts,
         }
         for attempt in (1, 2):
-            connection = self.engine.connect()
+            connection = self._execution_engines.get().connect()
             try:
                 row = connection.exec_driver_sql(queries.CLAIM_WORKFLOW_SQL, params).one()
                 break
