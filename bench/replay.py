@@ -63,17 +63,24 @@ class _Replays:
         self.first_runs.append((time.perf_counter_ns() - started) / 1000)
         statements: list[str] = []
 
-        def on_statement(conn: object, cursor: object, statement: str, *args: object) -> None:
+        def record(statement: str) -> None:
             statements.append(" ".join(statement.split()))
+
+        def on_statement(conn: object, cursor: object, statement: str, *args: object) -> None:
+            record(statement)
 
         engine = counting.system_engine()
         event.listen(engine, "before_cursor_execute", on_statement)
+        # The per-step checkpoint and the outcome go to the driver: the store reports them.
+        listeners = counting.stores().store.statement_listeners
+        listeners.append(record)
         try:
             started = time.perf_counter_ns()
             with SetWorkflowID(workflow_id):
                 result = hundred_steps_then_crash_once()
             elapsed = (time.perf_counter_ns() - started) / 1000
         finally:
+            listeners.remove(record)
             event.remove(engine, "before_cursor_execute", on_statement)
         assert result == "done"
         self.statements.append(statements)
