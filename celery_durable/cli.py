@@ -124,7 +124,7 @@ def demo(database_url: str | None, broker_url: str | None, timeout: float) -> No
 
     if not database_url:
         click.echo("No database configured: starting embedded PostgreSQL ...")
-        database_url = embedded.start_postgres("celery_durable_demo")
+        database_url = embedded.start_postgres("celery_durable_demo", scratch=True)
     if not broker_url:
         click.echo("No broker configured: starting embedded Redis ...")
         broker_url = embedded.start_redis()

