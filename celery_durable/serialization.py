@@ -81,15 +81,6 @@ def to_jsonable(value: Any) -> Any:
     )
 
 
-def from_jsonable(value: Any) -> Any:
-    """Inverse of :func:`to_jsonable` for values already parsed from JSON."""
-    if isinstance(value, list):
-        return [from_jsonable(item) for item in value]
-    if isinstance(value, dict):
-        return _decode_object({key: from_jsonable(item) for key, item in value.items()})
-    return value
-
-
 def _decode_object(obj: dict[str, Any]) -> Any:
     """``json.loads`` object hook: rebuilds one tagged object (children are done)."""
     tag = obj.get(_TAG)
