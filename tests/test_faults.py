@@ -33,8 +33,8 @@ from celery_durable.error import (
 )
 from celery_durable.store import SystemStore
 from tests.conftest import DATABASE_URL, recreate_database
+from tests.subprocesses import CELERY, ROOT, spawn
 
-ROOT = Path(__file__).resolve().parent.parent
 FAULT_DATABASE_URL = (
     make_url(DATABASE_URL)
     .set(database="celery_durable_faults_test")
@@ -56,13 +56,11 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
 
 
 class Worker:
-    """A real ``celery worker`` subprocess in its own process group."""
+    """A real ``celery worker`` subprocess (tests.fault_app) in its own process group."""
 
     def __init__(self, env: dict[str, str], log: Path, *, beat: bool, concurrency: int) -> None:
         command = [
-            sys.executable,
-            "-m",
-            "celery",
+            *CELERY,
             "-A",
             "tests.fault_app",
             "worker",
@@ -75,15 +73,8 @@ class Worker:
         ]
         if beat:
             command += ["--beat", f"--schedule={log.parent / f'beat-{uuid.uuid4().hex}'}"]
-        self._log = log.open("ab")
-        self.process = subprocess.Popen(
-            command,
-            env=env,
-            cwd=ROOT,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self._subprocess = spawn(command, env, log)
+        self.process = self._subprocess.popen
 
     def kill(self) -> None:
         """SIGKILL the whole worker (main process, pool children, embedded beat)."""
@@ -92,13 +83,7 @@ class Worker:
         self.process.wait(timeout=30)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self._log.close()
+        self._subprocess.stop()
 
 
 class Faults:
