@@ -145,6 +145,16 @@ class _Call:
             ),
         )
 
+    def finish(self, prior: TransactionOutput | None, *, output: str | None, value: Any) -> Any:
+        """After a successful database transaction: the value, checkpointed.
+
+        ``prior`` is the outcome found already recorded (then nothing ran this time).
+        """
+        if prior is not None:
+            return self.replay(prior)
+        self.checkpoint(output=output, error=None)
+        return value
+
     def replay(self, prior: TransactionOutput) -> Any:
         """A transaction that committed before: its recorded outcome, not a new run."""
         assert self.workflow is not None and self.function_id is not None
@@ -218,6 +228,8 @@ def run_transaction(
         return replayed[0]
     while True:
         call.attempts += 1
+        output: str | None = None
+        value: Any = None
         try:
             with spec.store().transaction(spec.isolation_level) as connection:
                 prior = call.recorded(connection)
@@ -225,18 +237,11 @@ def run_transaction(
                     with _session(connection):
                         value = function(*args, **kwargs)
                     output = call.record(connection, value=value)
-        except exc.DBAPIError as error:
-            delay = call.backoff(error)
-            if delay is not None:
-                time.sleep(delay)
-                continue
-            _raise_failure(call, error)
         except Exception as error:
-            _raise_failure(call, error)
-        if prior is not None:
-            return call.replay(prior)
-        call.checkpoint(output=output, error=None)
-        return value
+            delay = _retry_delay_or_raise(call, error)
+            time.sleep(delay)
+            continue
+        return call.finish(prior, output=output, value=value)
 
 
 async def run_transaction_async(
@@ -254,6 +259,8 @@ async def run_transaction_async(
         return replayed[0]
     while True:
         call.attempts += 1
+        output: str | None = None
+        value: Any = None
         try:
             with spec.store().transaction(spec.isolation_level) as connection:
                 prior = call.recorded(connection)
@@ -261,18 +268,23 @@ async def run_transaction_async(
                     with _session(connection):
                         value = await function(*args, **kwargs)
                     output = call.record(connection, value=value)
-        except exc.DBAPIError as error:
-            delay = call.backoff(error)
-            if delay is not None:
-                await asyncio.sleep(delay)
-                continue
-            _raise_failure(call, error)
         except Exception as error:
-            _raise_failure(call, error)
-        if prior is not None:
-            return call.replay(prior)
-        call.checkpoint(output=output, error=None)
-        return value
+            delay = _retry_delay_or_raise(call, error)
+            await asyncio.sleep(delay)
+            continue
+        return call.finish(prior, output=output, value=value)
+
+
+def _retry_delay_or_raise(call: _Call, error: Exception) -> float:
+    """A serialization failure or deadlock: how long to wait before the retry.
+
+    Any other error is recorded (inside a workflow) and raised at the call site.
+    """
+    if isinstance(error, exc.DBAPIError):
+        delay = call.backoff(error)
+        if delay is not None:
+            return delay
+    _raise_failure(call, error)
 
 
 def _raise_failure(call: _Call, error: Exception) -> NoReturn:

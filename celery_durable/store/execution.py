@@ -41,14 +41,19 @@ class WorkflowExecution:
         self.claim = claim
         self.fenced = claim.outcome == "claimed"
 
-    def _send(self, action: str, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
-        """One statement on the driver's connection; returns its first row."""
+    def _send(
+        self, action: Callable[[], str], sql: str, params: dict[str, Any]
+    ) -> tuple[Any, ...] | None:
+        """One statement on the driver's connection; returns its first row.
+
+        ``action`` describes the statement for an error message (built only then).
+        """
         for listener in self._listeners:
             listener(sql)
         try:
             row: tuple[Any, ...] | None = self._driver.execute(sql, params).fetchone()
         except psycopg.Error as error:
-            raise DBOSSystemDatabaseError(f"System database error while {action}: {error}") from (
+            raise DBOSSystemDatabaseError(f"System database error while {action()}: {error}") from (
                 error
             )
         return row
@@ -61,7 +66,7 @@ class WorkflowExecution:
             if the checkpoint was already complete.
         """
         row = self._send(
-            f"recording step {step.function_id} of {self.workflow_uuid}",
+            lambda: f"recording step {step.function_id} of {self.workflow_uuid}",
             queries.RECORD_STEP_SQL,
             {
                 "workflow_uuid": self.workflow_uuid,
@@ -87,7 +92,7 @@ class WorkflowExecution:
             which case nothing was written.
         """
         row = self._send(
-            f"completing workflow {self.workflow_uuid}",
+            lambda: f"completing workflow {self.workflow_uuid}",
             queries.COMPLETE_WORKFLOW_SQL,
             {
                 "workflow_uuid": self.workflow_uuid,
