@@ -183,7 +183,7 @@ class DBOS(metaclass=_DBOSMeta):
 
     def _worker_started(self, hostname: str) -> None:
         try:
-            self.runtime.register_served(hostname, workflows=True)
+            self.runtime.register_served(hostname)
             if self.runtime.config["recover_on_worker_start"]:
                 recovered = self.runtime.recover()
                 DBOS.logger.info("Start-up recovery published %d workflow(s) again", len(recovered))
@@ -207,8 +207,7 @@ class DBOS(metaclass=_DBOSMeta):
     @classmethod
     def launch(cls) -> None:
         """Creates or migrates the tables and records the queues. Idempotent."""
-        runtime = cls._runtime()
-        runtime.register_served(runtime.engine().executor_id, workflows=False)
+        cls._runtime().engine()
 
     @classmethod
     def destroy(cls) -> None:

@@ -150,11 +150,19 @@ class Runtime:
                 if self._engine is None or self._engine_pid != pid:
                     self.store.migrate()
                     self.application_store.migrate()
+                    executor_id = self.config.get("executor_id") or f"{socket.gethostname()}:{pid}"
+                    if self.queues:
+                        # Before this process claims anything: a claim admits workflows
+                        # by the limits in the queues table, so they must be there.
+                        self.store.register(
+                            workflow_names=[],
+                            queues=list(self.queues.values()),
+                            executor_id=executor_id,
+                        )
                     self._engine = Engine(
                         store=self.store,
                         serializer=self.serializer,
-                        executor_id=self.config.get("executor_id")
-                        or f"{socket.gethostname()}:{pid}",
+                        executor_id=executor_id,
                         lookup=self.registry.get,
                         dispatch=self.publish,
                     )
@@ -174,11 +182,11 @@ class Runtime:
             self.celery, self.config.get("max_broker_delay_seconds")
         )
 
-    def register_served(self, executor_id: str, *, workflows: bool) -> None:
-        """Records the queues (and the workflows, for a worker) this process serves."""
+    def register_served(self, executor_id: str) -> None:
+        """Records the workflow names a worker serves (its queues: see ``engine``)."""
         self.engine().store.register(
-            workflow_names=[spec.name for spec in self.registry.all()] if workflows else [],
-            queues=list(self.queues.values()),
+            workflow_names=[spec.name for spec in self.registry.all()],
+            queues=[],
             executor_id=executor_id,
         )
 
