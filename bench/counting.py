@@ -117,6 +117,8 @@ def count(database_url: str, work: Callable[[], object]) -> Counts:
 
 def statement_kind(statement: str) -> str:
     """A short name for one of the library's statements (for notes and JSON)."""
+    if "call_workflow(" in statement:
+        return "insert + claim"
     if "claim_workflow(" in statement:
         return "claim"
     if "INSERT INTO celery_durable.workflow_status" in statement:

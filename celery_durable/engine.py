@@ -2,8 +2,8 @@
 
 The engine knows nothing of Celery (see :mod:`celery_durable.celery_tasks`). One
 execution costs one round trip to claim the workflow and load its inputs and
-checkpoints, one INSERT per step that runs, and one UPDATE that records the outcome
-and releases the fence.
+checkpoints (a direct call writes the workflow's row in the same one), one INSERT per
+step that runs, and one UPDATE that records the outcome and releases the fence.
 """
 
 from __future__ import annotations
@@ -24,7 +24,13 @@ from celery_durable.error import (
 from celery_durable.records import WorkflowStatusString
 from celery_durable.registry import WorkflowSpec
 from celery_durable.serialization import Serializer
-from celery_durable.store import Dispatch, SystemStore, WorkflowExecution, now_epoch_ms
+from celery_durable.store import (
+    Dispatch,
+    NewWorkflow,
+    SystemStore,
+    WorkflowExecution,
+    now_epoch_ms,
+)
 
 logger = logging.getLogger("celery_durable.engine")
 
@@ -50,6 +56,8 @@ class RunResult:
     output: Any = None
     error: BaseException | None = None
     wait_seconds: float = 0.0
+    # A direct call that found its workflow finished: the recorded (output, error).
+    recorded: tuple[str | None, str | None] | None = None
 
 
 class Engine:
@@ -84,6 +92,7 @@ class Engine:
         max_countdown_seconds: float | None = None,
         max_recovery_attempts: int | None = None,
         executor_id: str | None = None,
+        new: NewWorkflow | None = None,
     ) -> RunResult:
         """Executes (or replays) a workflow once, in this thread.
 
@@ -97,6 +106,7 @@ class Engine:
                 the one recorded when the workflow was enqueued.
             executor_id: Who runs it (default: this process); queues'
                 ``worker_concurrency`` counts per executor.
+            new: A direct call's new workflow: written in the claim's round trip.
 
         Raises:
             RescheduleWorkflow: the workflow must run again after the countdown; it has
@@ -108,6 +118,7 @@ class Engine:
             executor_id or self.executor_id,
             generation=generation,
             max_recovery_attempts=max_recovery_attempts,
+            new=new,
         ) as execution:
             prepared = self._prepare(execution, inline_retries)
             if isinstance(prepared, RunResult):
@@ -130,9 +141,11 @@ class Engine:
                 current_workflow.reset(token)
             return self._finish(execution, output=output)
 
-    async def run_async(self, workflow_id: str, *, inline_retries: bool) -> RunResult:
+    async def run_async(
+        self, workflow_id: str, *, inline_retries: bool, new: NewWorkflow | None = None
+    ) -> RunResult:
         """Executes an ``async def`` workflow in the running event loop."""
-        with self.store.execute_workflow(workflow_id, self.executor_id) as execution:
+        with self.store.execute_workflow(workflow_id, self.executor_id, new=new) as execution:
             prepared = self._prepare(execution, inline_retries)
             if isinstance(prepared, RunResult):
                 return prepared
@@ -187,6 +200,7 @@ class Engine:
                 outcome=claim.outcome,
                 status=claim.status,
                 wait_seconds=(claim.wait_ms or 0) / 1000,
+                recorded=claim.recorded,
             )
         assert claim.name is not None and claim.inputs is not None
         spec = self._lookup(claim.name)

@@ -15,8 +15,7 @@ from celery_durable.store import InsertedWorkflow, NewWorkflow, SystemStore
 logger = logging.getLogger("celery_durable.enqueue")
 
 
-def insert_workflow(
-    store: SystemStore,
+def new_workflow(
     serializer: Serializer,
     *,
     workflow_id: str,
@@ -30,11 +29,31 @@ def insert_workflow(
     deduplication_id: str | None = None,
     priority: int = 0,
     require_registered: bool = False,
-) -> InsertedWorkflow:
-    """Writes the workflow's row, or returns the one that already has its id.
+) -> NewWorkflow:
+    """The row of a workflow to create, its arguments serialized.
 
     Raises:
         DBOSSerializationError: an argument cannot be serialized (nothing is written).
+    """
+    return NewWorkflow(
+        workflow_uuid=workflow_id,
+        name=name,
+        status=status,
+        queue_name=queue_name,
+        inputs=serializer.dumps({"args": list(args), "kwargs": kwargs}),
+        authenticated_user=None,
+        max_recovery_attempts=max_recovery_attempts,
+        parent_workflow_id=parent_workflow_id,
+        deduplication_id=deduplication_id,
+        priority=priority,
+        require_registered=require_registered,
+    )
+
+
+def insert_workflow(store: SystemStore, workflow: NewWorkflow) -> InsertedWorkflow:
+    """Writes the workflow's row, or returns the one that already has its id.
+
+    Raises:
         DBOSConflictingWorkflowError: the id belongs to another workflow function.
         DBOSQueueDeduplicatedError: an active workflow of the queue has the same
             deduplication id.
@@ -42,26 +61,11 @@ def insert_workflow(
             registered the name.
         DBOSSystemDatabaseError: the database cannot be reached.
     """
-    # Serialize first: bad input fails here, before anything is written.
-    inputs = serializer.dumps({"args": list(args), "kwargs": kwargs})
-    row = store.insert_workflow(
-        NewWorkflow(
-            workflow_uuid=workflow_id,
-            name=name,
-            status=status,
-            queue_name=queue_name,
-            inputs=inputs,
-            authenticated_user=None,
-            max_recovery_attempts=max_recovery_attempts,
-            parent_workflow_id=parent_workflow_id,
-            deduplication_id=deduplication_id,
-            priority=priority,
-            require_registered=require_registered,
-        )
-    )
-    if not row.inserted and row.name != name:
+    row = store.insert_workflow(workflow)
+    if not row.inserted and row.name != workflow.name:
         raise DBOSConflictingWorkflowError(
-            workflow_id, f"workflow {row.name!r} already uses this id, not {name!r}"
+            workflow.workflow_uuid,
+            f"workflow {row.name!r} already uses this id, not {workflow.name!r}",
         )
     return row
 

@@ -21,7 +21,7 @@ from celery_durable import celery_tasks
 from celery_durable._signals import RescheduleWorkflow
 from celery_durable.context import enqueue_options, next_workflow_id
 from celery_durable.engine import Engine, RunResult
-from celery_durable.enqueue import insert_workflow, publish_new_workflow
+from celery_durable.enqueue import insert_workflow, new_workflow, publish_new_workflow
 from celery_durable.error import (
     DBOSAwaitedWorkflowCancelledError,
     DBOSException,
@@ -29,11 +29,17 @@ from celery_durable.error import (
     DBOSNonExistentWorkflowError,
 )
 from celery_durable.handle import WorkflowHandle, WorkflowHandleAsync, decode_outcome
-from celery_durable.records import TERMINAL_STATUSES
 from celery_durable.recovery import recover
 from celery_durable.registry import Registry, WorkflowSpec
 from celery_durable.serialization import SerializerName, make_serializer
-from celery_durable.store import Dispatch, InsertedWorkflow, QueueLimits, Redispatch, SystemStore
+from celery_durable.store import (
+    Dispatch,
+    InsertedWorkflow,
+    NewWorkflow,
+    QueueLimits,
+    Redispatch,
+    SystemStore,
+)
 from celery_durable.store.application import ApplicationStore
 
 logger = logging.getLogger("celery_durable.runtime")
@@ -213,7 +219,34 @@ class Runtime:
         options: EnqueueSettings | None = None,
         require_registered: bool = False,
     ) -> tuple[str, InsertedWorkflow]:
-        """Writes a workflow's row.
+        """Writes a workflow's row (see :meth:`new_row`)."""
+        row = self.new_row(
+            spec,
+            args,
+            kwargs,
+            status=status,
+            queue_name=queue_name,
+            workflow_id=workflow_id,
+            parent_workflow_id=parent_workflow_id,
+            options=options,
+            require_registered=require_registered,
+        )
+        return row.workflow_uuid, insert_workflow(self.engine().store, row)
+
+    def new_row(
+        self,
+        spec: WorkflowSpec,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        status: Literal["ENQUEUED", "PENDING"],
+        queue_name: str | None = None,
+        workflow_id: str | None = None,
+        parent_workflow_id: str | None = None,
+        options: EnqueueSettings | None = None,
+        require_registered: bool = False,
+    ) -> NewWorkflow:
+        """A workflow's row, not yet written.
 
         ``SetWorkflowID`` names it unless ``workflow_id`` does; ``SetEnqueueOptions``
         gives its deduplication id and priority unless ``options`` does.
@@ -228,8 +261,7 @@ class Runtime:
             raise DBOSException(
                 f"Workflow priority needs a queue with priority_enabled=True; {queue!r} is not one"
             )
-        row = insert_workflow(
-            self.engine().store,
+        return new_workflow(
             self.serializer,
             workflow_id=chosen_id,
             name=spec.name,
@@ -243,7 +275,6 @@ class Runtime:
             priority=priority or 0,
             require_registered=require_registered,
         )
-        return chosen_id, row
 
     def start(
         self,
@@ -327,15 +358,18 @@ class Runtime:
     # -- direct calls: the workflow runs in this process ------------------------------
 
     def call(self, spec: WorkflowSpec, args: Any, kwargs: Any) -> Any:
-        workflow_id, row = self.insert(spec, args, kwargs, status="PENDING")
-        if row.status in TERMINAL_STATUSES:
-            return decode_outcome(workflow_id, row.status, row.output, row.error, self.serializer)[
-                1
-            ]
-        return self.run_inline(workflow_id, spec)
+        """A direct call: the workflow's row is written in the round trip that claims
+        it; calling a finished workflow again returns its recorded outcome."""
+        row = self.new_row(spec, args, kwargs, status="PENDING")
+        return self.run_inline(row.workflow_uuid, spec, new=row)
 
-    def run_inline(self, workflow_id: str, spec: WorkflowSpec) -> Any:
-        """Runs a workflow to its end in this thread (retries and sleeps wait here)."""
+    def run_inline(
+        self, workflow_id: str, spec: WorkflowSpec, *, new: NewWorkflow | None = None
+    ) -> Any:
+        """Runs a workflow to its end in this thread (retries and sleeps wait here).
+
+        ``new`` (a direct call's row) is written by the first claim only.
+        """
         engine = self.engine()
         while True:
             try:
@@ -343,32 +377,35 @@ class Runtime:
                     workflow_id,
                     inline_retries=True,
                     max_recovery_attempts=spec.max_recovery_attempts,
+                    new=new,
                 )
             except RescheduleWorkflow as signal:
+                new = None
                 time.sleep(signal.countdown_seconds)
                 continue
+            new = None
             if result.outcome == "throttled":
                 time.sleep(min(result.wait_seconds, _MAX_THROTTLE_WAIT_SECONDS))
                 continue
             return self._direct_result(workflow_id, result)
 
     async def call_async(self, spec: WorkflowSpec, args: Any, kwargs: Any) -> Any:
-        workflow_id, row = self.insert(spec, args, kwargs, status="PENDING")
-        if row.status in TERMINAL_STATUSES:
-            return decode_outcome(workflow_id, row.status, row.output, row.error, self.serializer)[
-                1
-            ]
+        row = self.new_row(spec, args, kwargs, status="PENDING")
+        workflow_id = row.workflow_uuid
+        new: NewWorkflow | None = row
         engine = self.engine()
         while True:
             try:
-                result = await engine.run_async(workflow_id, inline_retries=True)
+                result = await engine.run_async(workflow_id, inline_retries=True, new=new)
             except RescheduleWorkflow as signal:
+                new = None
                 await asyncio.sleep(signal.countdown_seconds)
                 continue
+            new = None
             if result.outcome == "throttled":
                 await asyncio.sleep(min(result.wait_seconds, _MAX_THROTTLE_WAIT_SECONDS))
                 continue
-            if result.outcome == "completed":
+            if result.outcome in ("completed", "finished"):
                 return self._direct_result(workflow_id, result)
             handle: WorkflowHandleAsync[Any] = WorkflowHandleAsync(
                 workflow_id, self.store, self.serializer
@@ -380,6 +417,9 @@ class Runtime:
             if result.error is not None:
                 raise result.error
             return result.output
+        if result.recorded is not None and result.status is not None:
+            output, error = result.recorded
+            return decode_outcome(workflow_id, result.status, output, error, self.serializer)[1]
         if result.outcome == "missing":
             raise DBOSNonExistentWorkflowError(workflow_id)
         if result.outcome == "cancelled":

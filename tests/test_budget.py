@@ -5,13 +5,16 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from sqlalchemy import event
 
 from celery_durable import DBOS, SetWorkflowID
-from celery_durable.store import SystemStore
+from celery_durable.store import NewWorkflow, SystemStore
 from tests.conftest import StatementCounter
 
 
 def kind(statement: str) -> str:
+    if "call_workflow(" in statement:
+        return "insert + claim"
     if "claim_workflow(" in statement:
         return "claim"
     if "INSERT INTO celery_durable.workflow_status" in statement:
@@ -42,10 +45,26 @@ def test_a_ten_step_workflow_costs_one_statement_per_step(
     with SetWorkflowID(workflow_id):
         assert ten_steps() == 45
     assert [kind(s) for s in count_statements.statements] == [
-        "insert workflow",  # start: the workflow's row
-        "claim",  # fence + inputs + every checkpoint, one round trip
+        # A direct call: the workflow's row, the fence, its inputs and every
+        # checkpoint, in one round trip.
+        "insert + claim",
         *["insert step"] * 10,  # one per step
         "complete",  # the outcome, releasing the fence in the same statement
+    ]
+
+
+def test_an_enqueued_workflow_costs_the_same_on_the_worker(
+    count_statements: StatementCounter,
+) -> None:
+    handle = DBOS.start_workflow(ten_steps)
+    assert [kind(s) for s in count_statements.statements] == ["insert workflow"]
+    count_statements.statements.clear()
+    # What a worker does with the message, run here so that it can be counted.
+    assert DBOS._runtime().engine().run(handle.workflow_id, inline_retries=False).output == 45
+    assert [kind(s) for s in count_statements.statements] == [
+        "claim",
+        *["insert step"] * 10,
+        "complete",
     ]
 
 
@@ -59,7 +78,37 @@ def test_calling_a_finished_workflow_costs_one_statement(
     with SetWorkflowID(workflow_id):
         assert ten_steps() == 45
     # The insert finds the finished row and returns its outcome: nothing else runs.
-    assert [kind(s) for s in count_statements.statements] == ["insert workflow"]
+    assert [kind(s) for s in count_statements.statements] == ["insert + claim"]
+
+
+def test_with_asynchronous_checkpoints_a_direct_call_still_creates_its_row_synchronously(
+    dbos: type[DBOS],
+) -> None:
+    from tests.conftest import DATABASE_URL
+
+    store = SystemStore(DATABASE_URL, pool_size=1, synchronous_checkpoints=False)
+    synchronous, executions = StatementCounter(), StatementCounter()
+    event.listen(store.engine, "before_cursor_execute", synchronous)
+    event.listen(store._execution_engines.get(), "before_cursor_execute", executions)
+    row = NewWorkflow(
+        workflow_uuid=f"budget-{uuid.uuid4()}",
+        name="tests.budget.async_call",
+        status="PENDING",
+        queue_name=None,
+        inputs='{"args": [], "kwargs": {}}',
+        authenticated_user=None,
+        max_recovery_attempts=3,
+    )
+    try:
+        with store.execute_workflow(row.workflow_uuid, "tests", new=row) as execution:
+            assert execution.claim.outcome == "claimed"
+            execution.complete("SUCCESS", output="45", error=None)
+        # The row on a synchronous connection first, then the usual claim.
+        assert [kind(s) for s in synchronous.statements] == ["insert workflow"]
+        assert [kind(s) for s in executions.statements] == ["claim"]
+        assert store.get_outcome(row.workflow_uuid) == (row.name, "SUCCESS", "45", None)
+    finally:
+        store.dispose()
 
 
 @pytest.mark.parametrize(("synchronous", "expected"), [(True, "on"), (False, "off")])

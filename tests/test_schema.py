@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from celery_durable.store import SystemStore
-from celery_durable.store.migrations import LATEST_VERSION, SCHEMA
+from celery_durable.store.migrations import BOOTSTRAP, LATEST_VERSION, MIGRATIONS, SCHEMA
 from tests.conftest import DATABASE_URL, recreate_database
 
 MIGRATE_URL = (
@@ -66,7 +66,26 @@ def test_the_cli_migrates_from_many_processes_at_once(fresh_database: str) -> No
         assert f"schema version {LATEST_VERSION}" in stdout.decode()
     with psycopg.connect(fresh_database) as connection:
         versions = connection.execute(f"SELECT version FROM {SCHEMA}.schema_version").fetchall()
-    assert versions == [(LATEST_VERSION,)]
+    assert versions == [(version,) for version, _ in MIGRATIONS]
+
+
+def test_a_database_of_an_older_version_is_upgraded_in_place(fresh_database: str) -> None:
+    first_version, first_sql = MIGRATIONS[0]
+    with psycopg.connect(fresh_database, autocommit=True) as connection:
+        connection.execute(BOOTSTRAP)
+        connection.execute(first_sql)
+        connection.execute(f"INSERT INTO {SCHEMA}.schema_version VALUES (%s, 0)", (first_version,))
+        connection.execute(
+            f"INSERT INTO {SCHEMA}.workflow_status (workflow_uuid, name, status, inputs, "
+            "max_recovery_attempts, created_at_epoch_ms, updated_at_epoch_ms, "
+            "next_dispatch_at_epoch_ms) VALUES ('kept', 'old', 'SUCCESS', '{}', 1, 0, 0, 0)"
+        )
+    store = SystemStore(fresh_database)
+    try:
+        assert store.migrate() == LATEST_VERSION
+        assert store.get_outcome("kept") == ("old", "SUCCESS", None, None)
+    finally:
+        store.dispose()
 
 
 def test_a_bad_database_url_is_a_clear_error_without_credentials() -> None:

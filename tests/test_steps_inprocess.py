@@ -373,9 +373,14 @@ def test_set_workflow_id_runs_the_body_once() -> None:
 def test_reusing_an_id_for_another_workflow_is_a_conflict() -> None:
     workflow_id = new_id()
     with SetWorkflowID(workflow_id):
-        retrying_workflow(1)
+        result = retrying_workflow(1)
     with SetWorkflowID(workflow_id), pytest.raises(DBOSException, match="Conflicting workflow"):
         interrupted_workflow()
+    # Nothing ran and nothing changed.
+    assert calls["first"] == 0
+    assert DBOS.retrieve_workflow(workflow_id).get_status().status == "SUCCESS"
+    with SetWorkflowID(workflow_id):
+        assert retrying_workflow(1) == result
 
 
 # -- inspection ----------------------------------------------------------------------

@@ -53,6 +53,16 @@ CLAIM_WORKFLOW = text(
     ":workflow_uuid, :executor_id, :now, :generation, :max_recovery_attempts)"
 )
 
+# A direct call: insert the workflow's row and claim it in one round trip.
+CALL_WORKFLOW = text(
+    f"SELECT outcome, name, status, inputs, authenticated_user, checkpoints, wait_ms, "
+    f"parent_workflow_id, inserted, output, error "
+    f"FROM {SCHEMA}.call_workflow("
+    ":workflow_uuid, :name, :queue_name, :inputs, :authenticated_user, "
+    ":max_recovery_attempts, :parent_workflow_id, :deduplication_id, :priority, "
+    ":executor_id, :now)"
+)
+
 # The releases below update the workflow's row and unlock in the same statement: a
 # claimer that gets the lock before the commit waits on the row (see claim_workflow).
 
@@ -303,3 +313,4 @@ def driver_sql(clause: TextClause) -> str:
 RECORD_STEP_SQL = driver_sql(RECORD_STEP)
 COMPLETE_WORKFLOW_SQL = driver_sql(COMPLETE_WORKFLOW)
 CLAIM_WORKFLOW_SQL = driver_sql(CLAIM_WORKFLOW)
+CALL_WORKFLOW_SQL = driver_sql(CALL_WORKFLOW)

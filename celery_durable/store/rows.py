@@ -96,3 +96,5 @@ class Claim:
     checkpoints: dict[int, Checkpoint]
     wait_ms: int | None = None
     parent_workflow_id: str | None = None
+    # A direct call that found its workflow finished: the recorded (output, error).
+    recorded: tuple[str | None, str | None] | None = None

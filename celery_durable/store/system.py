@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, exc
 
 from celery_durable.error import (
+    DBOSConflictingWorkflowError,
     DBOSNonExistentWorkflowError,
     DBOSQueueDeduplicatedError,
     DBOSSystemDatabaseError,
@@ -57,6 +58,7 @@ class SystemStore:
         # Executions (claim, checkpoints, outcome) use connections of their own, with
         # asynchronous commit when configured so (see DBOSConfig); creating workflows
         # always commits synchronously.
+        self._synchronous_checkpoints = synchronous_checkpoints
         self._execution_engines = (
             self._engines
             if synchronous_checkpoints
@@ -149,24 +151,14 @@ class SystemStore:
             f"inserting workflow {workflow.workflow_uuid}",
             lambda connection: connection.execute(
                 queries.INSERT_WORKFLOW,
-                {
-                    "workflow_uuid": workflow.workflow_uuid,
-                    "name": workflow.name,
+                _new_workflow_params(workflow)
+                | {
                     "status": workflow.status,
-                    "queue_name": workflow.queue_name,
-                    "inputs": workflow.inputs,
-                    "authenticated_user": workflow.authenticated_user,
-                    "max_recovery_attempts": workflow.max_recovery_attempts,
                     "now": now_epoch_ms(),
-                    "parent_workflow_id": workflow.parent_workflow_id,
-                    "deduplication_id": workflow.deduplication_id,
-                    "priority": workflow.priority,
                     "require_registered": workflow.require_registered,
                 },
             ).first(),
-            deduplicated=lambda: DBOSQueueDeduplicatedError(
-                workflow.workflow_uuid, str(workflow.queue_name), str(workflow.deduplication_id)
-            ),
+            deduplicated=lambda: _deduplicated(workflow),
         )
         if row is None:
             outcome = self.get_outcome(workflow.workflow_uuid)
@@ -201,6 +193,7 @@ class SystemStore:
         *,
         generation: int | None = None,
         max_recovery_attempts: int | None = None,
+        new: NewWorkflow | None = None,
     ) -> Iterator[WorkflowExecution]:
         """Claims a workflow and yields its execution; the fence is released on exit.
 
@@ -210,25 +203,48 @@ class SystemStore:
             generation: The delivery's dispatch generation (Celery's ``retries``);
                 None for an in-process call.
             max_recovery_attempts: The workflow code's limit (None: the row's).
+            new: A direct call's workflow (status PENDING): its row is inserted, unless
+                one has its id, in the same round trip as the claim. A finished
+                workflow's claim then carries its recorded outcome.
+
+        Raises:
+            DBOSConflictingWorkflowError: ``new``'s id belongs to a workflow of another
+                name (nothing was claimed).
         """
         action = f"claiming workflow {workflow_uuid}"
-        params = {
+        sql = queries.CLAIM_WORKFLOW_SQL
+        params: dict[str, Any] = {
             "workflow_uuid": workflow_uuid,
             "executor_id": executor_id,
             "now": now_epoch_ms(),
             "generation": generation,
             "max_recovery_attempts": max_recovery_attempts,
         }
+        if new is not None and not self._synchronous_checkpoints:
+            # Executions commit asynchronously; a workflow's creation never does.
+            existing = self.insert_workflow(new)
+            if existing.name != new.name:
+                raise _conflict(workflow_uuid, existing.name, new.name)
+            new = None
+        if new is not None:
+            sql = queries.CALL_WORKFLOW_SQL
+            params |= _new_workflow_params(new)
         for attempt in (1, 2):
             connection = self._execution_engines.get().connect()
             try:
-                row = connection.exec_driver_sql(queries.CLAIM_WORKFLOW_SQL, params).one()
+                row = connection.exec_driver_sql(sql, params).one()
                 break
             except exc.DBAPIError as error:
                 connection.close()
                 if attempt == 1 and error.connection_invalidated:
                     continue  # a pooled connection that died with a server restart
+                if new is not None and violates(error, "deduplication_idx"):
+                    raise _deduplicated(new) from error
                 raise system_error(action, error) from error
+        if row.outcome == "conflict":
+            assert new is not None
+            connection.close()
+            raise _conflict(workflow_uuid, row.name, new.name)
         claim = Claim(
             outcome=row.outcome,
             name=row.name,
@@ -238,6 +254,9 @@ class SystemStore:
             checkpoints=parse_checkpoints(row.checkpoints),
             wait_ms=row.wait_ms,
             parent_workflow_id=row.parent_workflow_id,
+            recorded=(
+                (row.output, row.error) if new is not None and row.outcome == "finished" else None
+            ),
         )
         execution = WorkflowExecution(connection, workflow_uuid, claim, self.statement_listeners)
         try:
@@ -439,3 +458,30 @@ class SystemStore:
             )
             for row in rows
         ]
+
+
+def _new_workflow_params(workflow: NewWorkflow) -> dict[str, Any]:
+    """The parameters INSERT_WORKFLOW and CALL_WORKFLOW share."""
+    return {
+        "workflow_uuid": workflow.workflow_uuid,
+        "name": workflow.name,
+        "queue_name": workflow.queue_name,
+        "inputs": workflow.inputs,
+        "authenticated_user": workflow.authenticated_user,
+        "max_recovery_attempts": workflow.max_recovery_attempts,
+        "parent_workflow_id": workflow.parent_workflow_id,
+        "deduplication_id": workflow.deduplication_id,
+        "priority": workflow.priority,
+    }
+
+
+def _deduplicated(workflow: NewWorkflow) -> DBOSQueueDeduplicatedError:
+    return DBOSQueueDeduplicatedError(
+        workflow.workflow_uuid, str(workflow.queue_name), str(workflow.deduplication_id)
+    )
+
+
+def _conflict(workflow_uuid: str, existing_name: str, wanted: str) -> DBOSConflictingWorkflowError:
+    return DBOSConflictingWorkflowError(
+        workflow_uuid, f"workflow {existing_name!r} already uses this id, not {wanted!r}"
+    )
