@@ -11,7 +11,13 @@ up to a second after the command, which must not count):
 - workflows (enqueued with ``DBOSClient``): ``completed_at_epoch_ms`` in PostgreSQL,
   read once the whole batch is SUCCESS;
 - plain tasks (the same ten no-op calls, no result backend): each INCRs a Redis
-  counter; the first and the last to finish record the time.
+  counter; the first and the last to finish record the time;
+- the ceiling: plain tasks that also send the twelve synchronous INSERTs of the floor
+  (:mod:`bench.floor`) that a ten-step workflow's budget allows on a worker (claim, ten
+  checkpoints, outcome), on one connection per pool process, and nothing else. No
+  design within the budget can beat it, so ``ceiling ÷ plain`` bounds the ratio that
+  durability with synchronous commits allows on the machine, and ``celery_durable ÷
+  ceiling`` is what the library's own code costs.
 """
 
 from __future__ import annotations
@@ -25,13 +31,15 @@ from typing import Any
 
 import psycopg
 import redis
+from celery import Task
 
 from bench.db import recreate_database
+from bench.floor import InsertFloor
 from bench.report import Figure, Result
 from bench.settings import BROKER_URL, IDLE_QUEUE, database_url
 from bench.stats import interleaved, pairwise_ratios
 from bench.workers import Worker, counted_statements, kill_worker, start_worker, wait_ready
-from bench.workflows import app, plain_ten_task, ten_steps
+from bench.workflows import FLOOR_STATEMENTS, app, floor_ten_task, plain_ten_task, ten_steps
 from celery_durable import DBOSClient
 
 NAME = "throughput"
@@ -118,12 +126,12 @@ class _Batches:
                     )
                 time.sleep(0.2)
 
-    def plain(self, size: int) -> float:
+    def plain(self, size: int, task: Task[Any, Any] = plain_ten_task) -> float:
         """Plain tasks per second for one batch of ``size``."""
         queue = f"bench-tp-plain-{uuid.uuid4().hex[:8]}"
         counter = f"bench:done:{queue}"
         for _ in range(size):
-            plain_ten_task.apply_async(args=(counter, size), queue=queue)
+            task.apply_async(args=(counter, size), queue=queue)
         self._consume(queue)
         try:
             first, last = self._wait_plain(counter, size)
@@ -156,18 +164,21 @@ def run(params: Params = FULL, *, log_dir: Path | None = None) -> Result:
     count_dir = logs / f"{NAME}-statements"
     client = DBOSClient(url, celery=app)
     client.list_workflows(limit=1)  # creates the tables before the worker starts
+    InsertFloor(url).close()  # and the floor's table
     worker = start_worker(database_url=url, queues=[IDLE_QUEUE], log=log, count_dir=count_dir)
     try:
         wait_ready(worker)
         batches = _Batches(worker, client, url, params.timeout_seconds, count_dir)
         batches.workflows(params.warmup)  # every pool process opens its connections
         batches.plain(params.warmup)
+        batches.plain(params.warmup, floor_ten_task)
         batches.statements_per_workflow.clear()
         rates = interleaved(
             params.repetitions,
             {
                 "workflows": lambda: batches.workflows(params.batch),
                 "plain": lambda: batches.plain(params.batch),
+                "floor": lambda: batches.plain(params.batch, floor_ten_task),
             },
         )
     finally:
@@ -189,8 +200,26 @@ def run(params: Params = FULL, *, log_dir: Path | None = None) -> Result:
                 "same worker",
             ),
             Figure.of(
+                f"ceiling: plain tasks + {FLOOR_STATEMENTS} synchronous INSERTs",
+                rates["floor"],
+                "tasks/s",
+                "same worker; the floor of the budget",
+            ),
+            Figure.of(
                 "celery_durable ÷ plain Celery",
                 pairwise_ratios(rates["workflows"], rates["plain"]),
+                "x",
+                "pairwise",
+            ),
+            Figure.of(
+                "ceiling ÷ plain Celery",
+                pairwise_ratios(rates["floor"], rates["plain"]),
+                "x",
+                "pairwise: the best any 12-statement design could do",
+            ),
+            Figure.of(
+                "celery_durable ÷ ceiling",
+                pairwise_ratios(rates["workflows"], rates["floor"]),
                 "x",
                 "pairwise",
             ),

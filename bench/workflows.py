@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from typing import Any
 
+import psycopg
 import redis
 from celery import Celery
 
@@ -83,11 +85,13 @@ def one_step() -> int:
 
 @app.task(name="bench.plain_ten_task", ignore_result=True)
 def plain_ten_task(counter_key: str, total: int) -> None:
-    """The plain Celery baseline: the same ten calls, then one Redis INCR.
+    """The plain Celery baseline: the same ten calls, then one Redis INCR."""
+    _ten_calls_then_count(counter_key, total)
 
-    Plain tasks have no result; the INCR is the cheapest way to know when a batch is
-    done. The first and the last task to finish also record the time.
-    """
+
+def _ten_calls_then_count(counter_key: str, total: int) -> None:
+    """Plain tasks have no result; the INCR is the cheapest way to know when a batch
+    is done. The first and the last task to finish also record the time."""
     plain_ten()
     client = broker_redis()
     done = client.incr(counter_key)
@@ -95,6 +99,33 @@ def plain_ten_task(counter_key: str, total: int) -> None:
         client.set(f"{counter_key}:first", repr(time.time()))
     if done == total:
         client.set(f"{counter_key}:last", repr(time.time()))
+
+
+_floor_connection: tuple[int, Any] | None = None
+_floor_next_id = 0
+FLOOR_STATEMENTS = 12  # what a ten-step workflow costs on a worker: claim, 10 steps, outcome
+
+
+def _floor_insert() -> None:
+    """One autocommit INSERT with a synchronous commit, as :mod:`bench.floor` measures."""
+    global _floor_connection, _floor_next_id
+    if _floor_connection is None or _floor_connection[0] != os.getpid():
+        url = os.environ["CD_BENCH_DATABASE_URL"]
+        _floor_connection = (os.getpid(), psycopg.connect(url, autocommit=True))
+    _floor_next_id += 1
+    _floor_connection[1].execute(
+        "INSERT INTO bench_floor (id, payload) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+        ((os.getpid() << 32) + _floor_next_id, "42"),
+    )
+
+
+@app.task(name="bench.floor_ten_task", ignore_result=True)
+def floor_ten_task(counter_key: str, total: int) -> None:
+    """The ceiling of any ten-step workflow with this budget: plain_ten_task plus the
+    twelve synchronous INSERTs of the floor, and nothing else."""
+    for _ in range(FLOOR_STATEMENTS):
+        _floor_insert()
+    _ten_calls_then_count(counter_key, total)
 
 
 # -- replay ----------------------------------------------------------------------------
