@@ -36,6 +36,8 @@ class WorkflowExecution:
     ) -> None:
         self._connection = connection
         self._driver: Any = connection.connection.driver_connection
+        # One cursor for every statement of the execution (prepared on the server).
+        self._cursor: Any = self._driver.cursor()
         self._listeners = listeners
         self.workflow_uuid = workflow_uuid
         self.claim = claim
@@ -51,7 +53,7 @@ class WorkflowExecution:
         for listener in self._listeners:
             listener(sql)
         try:
-            row: tuple[Any, ...] | None = self._driver.execute(sql, params).fetchone()
+            row: tuple[Any, ...] | None = self._cursor.execute(sql, params).fetchone()
         except psycopg.Error as error:
             raise DBOSSystemDatabaseError(f"System database error while {action()}: {error}") from (
                 error
