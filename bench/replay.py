@@ -130,7 +130,7 @@ def run(params: Params = FULL) -> Result:
                 "statements issued by the resume",
                 float(len(replays.statements[0])),
                 "stmt",
-                " + ".join(kinds),
+                ", ".join(kinds),
             ),
         ],
         params={**asdict(params), "resume_statement_counts": [len(s) for s in replays.statements]},

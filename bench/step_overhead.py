@@ -141,7 +141,7 @@ def _figures(
             "statements per 10-step workflow",
             ten.statements / workflows,
             "stmt",
-            "start + claim + 10 steps + complete",
+            "insert + claim (one statement), 10 steps, complete",
         ),
         Figure.count("statements per step (workflow ÷ 10)", ten.statements / per_step, "stmt"),
         Figure.count(
