@@ -23,6 +23,7 @@ up to a second after the command, which must not count):
 from __future__ import annotations
 
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass
@@ -67,6 +68,9 @@ class _Batches:
         self.worker = worker
         self.count_dir = count_dir
         self.statements_per_workflow: list[float] = []
+        # The machine's idle share between the batch's first and last completion.
+        self.idle_fractions: dict[str, list[float]] = {}
+        self._cpu: CpuSampler | None = None
         self.client = client
         self.url = url
         self.timeout = timeout
@@ -74,11 +78,23 @@ class _Batches:
         assert ten_steps is not None  # registered: the worker imports the same module
 
     def _consume(self, queue: str) -> None:
+        if self._cpu is not None:
+            self._cpu.stop()
+        self._cpu = CpuSampler()
         replies = app.control.add_consumer(
             queue, destination=[self.worker.hostname], reply=True, timeout=10
         )
         if not replies:
             raise RuntimeError(f"worker did not answer add_consumer:\n{self.worker.log_tail()}")
+
+    def _record_idle(self, kind: str, first: float, last: float) -> None:
+        assert self._cpu is not None
+        samples, self._cpu = self._cpu.stop(), None
+        inside = [sample for sample in samples if first <= sample[0] <= last]
+        if len(inside) >= 2:
+            (_, busy_0, idle_0), (_, busy_1, idle_1) = inside[0], inside[-1]
+            idle = idle_1 - idle_0
+            self.idle_fractions.setdefault(kind, []).append(idle / (busy_1 - busy_0 + idle))
 
     def _stop_consuming(self, queue: str) -> None:
         app.control.cancel_consumer(
@@ -100,6 +116,7 @@ class _Batches:
             self._stop_consuming(queue)
         counted = counted_statements(self.count_dir) - counted
         self.statements_per_workflow.append(counted / size)
+        self._record_idle("workflows", first, last)
         return (size - 1) / (last - first)
 
     def _wait_workflows(self, queue: str, size: int) -> tuple[float, float]:
@@ -137,6 +154,7 @@ class _Batches:
             first, last = self._wait_plain(counter, size)
         finally:
             self._stop_consuming(queue)
+        self._record_idle(task.name, first, last)
         return (size - 1) / (last - first)
 
     def _wait_plain(self, counter: str, size: int) -> tuple[float, float]:
@@ -173,6 +191,7 @@ def run(params: Params = FULL, *, log_dir: Path | None = None) -> Result:
         batches.plain(params.warmup)
         batches.plain(params.warmup, floor_ten_task)
         batches.statements_per_workflow.clear()
+        batches.idle_fractions.clear()
         rates = interleaved(
             params.repetitions,
             {
@@ -223,6 +242,20 @@ def run(params: Params = FULL, *, log_dir: Path | None = None) -> Result:
                 "x",
                 "pairwise",
             ),
+            *(
+                Figure.of(
+                    f"idle CPU while draining: {label}",
+                    [100 * fraction for fraction in batches.idle_fractions[kind]],
+                    "%",
+                    "/proc/stat, both cores",
+                )
+                for label, kind in (
+                    ("workflows", "workflows"),
+                    ("plain", plain_ten_task.name),
+                    ("ceiling", floor_ten_task.name),
+                )
+                if batches.idle_fractions.get(kind)  # a tiny batch drains between samples
+            ),
             Figure.of(
                 "statements per workflow, in the worker",
                 batches.statements_per_workflow,
@@ -232,3 +265,31 @@ def run(params: Params = FULL, *, log_dir: Path | None = None) -> Result:
         ],
         params={**asdict(params), "worker_log": str(log)},
     )
+
+
+class CpuSampler:
+    """Samples the machine's CPU times every 50 ms in a thread, until stopped."""
+
+    def __init__(self) -> None:
+        self._samples: list[tuple[float, float, float]] = []
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(0.05):
+            self._samples.append((time.time(), *cpu_times()))
+
+    def stop(self) -> list[tuple[float, float, float]]:
+        """Stops sampling; returns ``(epoch seconds, busy, idle)`` samples."""
+        self._stopped.set()
+        self._thread.join()
+        return self._samples
+
+
+def cpu_times() -> tuple[float, float]:
+    """The machine's (busy, idle) CPU time so far, in clock ticks (``/proc/stat``)."""
+    with open("/proc/stat") as stat:
+        fields = [float(value) for value in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, idle
