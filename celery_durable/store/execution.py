@@ -35,9 +35,11 @@ class WorkflowExecution:
         listeners: Sequence[StatementListener] = (),
     ) -> None:
         self._connection = connection
-        self._driver: Any = connection.connection.driver_connection
+        driver = connection.connection.driver_connection
+        assert driver is not None  # a checked-out connection has its driver's
+        self._driver: Any = driver
         # One cursor for every statement of the execution (prepared on the server).
-        self._cursor: Any = self._driver.cursor()
+        self._cursor: Any = driver.cursor()
         self._listeners = listeners
         self.workflow_uuid = workflow_uuid
         self.claim = claim
