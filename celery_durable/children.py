@@ -135,7 +135,7 @@ def _child(
         next_workflow_id.set(None)
         return function_id, str(recorded.child_workflow_id), recorded
     child_id = next_workflow_id.get() or f"{parent.workflow_id}-{function_id}"
-    child_id, row = runtime.insert(
+    row = runtime.new_row(
         spec,
         tuple(args),
         dict(kwargs),
@@ -143,7 +143,7 @@ def _child(
         workflow_id=child_id,
         parent_workflow_id=parent.workflow_id,
     )
-    if row.inserted and publish:
+    if runtime.insert(row).inserted and publish:
         runtime.publish_new(spec, child_id, queue=None)
     return function_id, child_id, None
 

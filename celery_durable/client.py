@@ -101,7 +101,7 @@ class DBOSClient:
             ),
         )
         queue = options.get("queue_name")
-        workflow_id, row = self._runtime.insert(
+        row = self._runtime.new_row(
             spec,
             args,
             kwargs,
@@ -114,9 +114,9 @@ class DBOSClient:
             },
             require_registered=not options.get("allow_unregistered", False),
         )
-        if row.inserted:
-            self._runtime.publish_new(spec, workflow_id, queue=queue)
-        return self._runtime.handle(workflow_id)
+        if self._runtime.insert(row).inserted:
+            self._runtime.publish_new(spec, row.workflow_uuid, queue=queue)
+        return self._runtime.handle(row.workflow_uuid)
 
     def retrieve_workflow(self, workflow_id: str) -> WorkflowHandle[Any]:
         if self._runtime.engine().store.get_outcome(workflow_id) is None:

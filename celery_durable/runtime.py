@@ -206,32 +206,9 @@ class Runtime:
     def handle(self, workflow_id: str) -> WorkflowHandle[Any]:
         return WorkflowHandle(workflow_id, self.store, self.serializer)
 
-    def insert(
-        self,
-        spec: WorkflowSpec,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        *,
-        status: Literal["ENQUEUED", "PENDING"],
-        queue_name: str | None = None,
-        workflow_id: str | None = None,
-        parent_workflow_id: str | None = None,
-        options: EnqueueSettings | None = None,
-        require_registered: bool = False,
-    ) -> tuple[str, InsertedWorkflow]:
-        """Writes a workflow's row (see :meth:`new_row`)."""
-        row = self.new_row(
-            spec,
-            args,
-            kwargs,
-            status=status,
-            queue_name=queue_name,
-            workflow_id=workflow_id,
-            parent_workflow_id=parent_workflow_id,
-            options=options,
-            require_registered=require_registered,
-        )
-        return row.workflow_uuid, insert_workflow(self.engine().store, row)
+    def insert(self, row: NewWorkflow) -> InsertedWorkflow:
+        """Writes a workflow's row (see :meth:`new_row`), or finds the one with its id."""
+        return insert_workflow(self.engine().store, row)
 
     def new_row(
         self,
@@ -284,10 +261,10 @@ class Runtime:
         *,
         queue: str | None,
     ) -> WorkflowHandle[Any]:
-        workflow_id, row = self.insert(spec, args, kwargs, status="ENQUEUED", queue_name=queue)
-        if row.inserted:
-            self.publish_new(spec, workflow_id, queue=queue)
-        return self.handle(workflow_id)
+        row = self.new_row(spec, args, kwargs, status="ENQUEUED", queue_name=queue)
+        if self.insert(row).inserted:
+            self.publish_new(spec, row.workflow_uuid, queue=queue)
+        return self.handle(row.workflow_uuid)
 
     def publish_new(self, spec: WorkflowSpec, workflow_id: str, *, queue: str | None) -> None:
         """Publishes a just-inserted workflow (a broker failure is left to the sweep)."""
