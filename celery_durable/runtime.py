@@ -382,7 +382,7 @@ class Runtime:
             if result.outcome == "throttled":
                 await asyncio.sleep(min(result.wait_seconds, _MAX_THROTTLE_WAIT_SECONDS))
                 continue
-            if result.outcome in ("completed", "finished"):
+            if result.outcome == "completed" or result.recorded is not None:
                 return self._direct_result(workflow_id, result)
             handle: WorkflowHandleAsync[Any] = WorkflowHandleAsync(
                 workflow_id, self.store, self.serializer

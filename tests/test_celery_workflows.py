@@ -241,6 +241,14 @@ def test_async_workflow_called_directly() -> None:
     assert calls["fetch:b"] == 2
 
 
+def test_an_async_workflow_called_again_returns_its_recorded_result() -> None:
+    workflow_id = f"async-again-{uuid.uuid4()}"
+    for _ in range(2):
+        with SetWorkflowID(workflow_id):
+            assert asyncio.run(async_gather_workflow()) == ["A", "B", "C", "D"]
+    assert calls == Counter({"fetch:a": 1, "fetch:b": 2, "fetch:c": 1, "fetch:d": 1})
+
+
 def test_start_workflow_async() -> None:
     async def main() -> Any:
         handle = await DBOS.start_workflow_async(quick_workflow, 7)
