@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Engine, event
 
@@ -49,15 +49,18 @@ def stores() -> Any:
     return DBOS._runtime()
 
 
-def system_engine() -> Engine:
-    """The system store's SQLAlchemy engine in this process."""
-    return cast(Engine, stores().store.engine)
+def system_engines() -> list[Engine]:
+    """The system store's engines in this process: one, or two when executions commit
+    asynchronously (``synchronous_checkpoints=False``)."""
+    store = stores().store
+    return list({id(engine): engine for engine in (store.engine, store.execution_engine)}.values())
 
 
 def _close_connections() -> None:
-    # Closes the pooled connections but keeps the engine, whose dialect is initialized
-    # (a new engine would send its start-up queries, uncounted by the events).
-    system_engine().dispose()
+    # Closes the pooled connections but keeps the engines, whose dialects are
+    # initialized (a new engine would send its start-up queries, uncounted by the events).
+    for engine in system_engines():
+        engine.dispose()
     stores().application_store.dispose()
 
 
@@ -68,7 +71,7 @@ def count(database_url: str, work: Callable[[], object]) -> Counts:
     """
     _close_connections()
     before = settled_transactions(database_url)
-    engine = system_engine()
+    engines = system_engines()
     statements: list[str] = []
     tallies = {"commit": 0, "rollback": 0, "checkout": 0, "connect": 0}
 
@@ -91,8 +94,9 @@ def count(database_url: str, work: Callable[[], object]) -> Counts:
         ("checkout", tally("checkout")),
         ("connect", tally("connect")),
     ]
-    for name, listener in listeners:
-        event.listen(engine, name, listener)
+    for engine in engines:
+        for name, listener in listeners:
+            event.listen(engine, name, listener)
     # The per-step checkpoint goes to the driver directly: the store reports it.
     store = stores().store
     store.statement_listeners.append(record)
@@ -100,8 +104,9 @@ def count(database_url: str, work: Callable[[], object]) -> Counts:
         work()
     finally:
         store.statement_listeners.remove(record)
-        for name, listener in listeners:
-            event.remove(engine, name, listener)
+        for engine in engines:
+            for name, listener in listeners:
+                event.remove(engine, name, listener)
     _close_connections()
     after = settled_transactions(database_url)
     return Counts(
@@ -128,3 +133,14 @@ def statement_kind(statement: str) -> str:
     if statement.startswith("UPDATE celery_durable.workflow_status SET status"):
         return "complete"
     return statement[:60]
+
+
+def summary(statements: list[str]) -> str:
+    """The kinds of ``statements`` in order, runs counted: ``claim, 10 x insert step``."""
+    runs: list[tuple[str, int]] = []
+    for kind in map(statement_kind, statements):
+        if runs and runs[-1][0] == kind:
+            runs[-1] = (kind, runs[-1][1] + 1)
+        else:
+            runs.append((kind, 1))
+    return ", ".join(kind if times == 1 else f"{times} x {kind}" for kind, times in runs)

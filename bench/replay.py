@@ -69,8 +69,9 @@ class _Replays:
         def on_statement(conn: object, cursor: object, statement: str, *args: object) -> None:
             record(statement)
 
-        engine = counting.system_engine()
-        event.listen(engine, "before_cursor_execute", on_statement)
+        engines = counting.system_engines()
+        for engine in engines:
+            event.listen(engine, "before_cursor_execute", on_statement)
         # The per-step checkpoint and the outcome go to the driver: the store reports them.
         listeners = counting.stores().store.statement_listeners
         listeners.append(record)
@@ -81,7 +82,8 @@ class _Replays:
             elapsed = (time.perf_counter_ns() - started) / 1000
         finally:
             listeners.remove(record)
-            event.remove(engine, "before_cursor_execute", on_statement)
+            for engine in engines:
+                event.remove(engine, "before_cursor_execute", on_statement)
         assert result == "done"
         self.statements.append(statements)
         return elapsed

@@ -141,7 +141,7 @@ def _figures(
             "statements per 10-step workflow",
             ten.statements / workflows,
             "stmt",
-            "insert + claim (one statement), 10 steps, complete",
+            counting.summary(ten.statement_log[: len(ten.statement_log) // workflows]),
         ),
         Figure.count("statements per step (workflow ÷ 10)", ten.statements / per_step, "stmt"),
         Figure.count(

@@ -17,7 +17,7 @@ from typing import Any
 from celery.signals import task_postrun, worker_process_init, worker_ready
 from sqlalchemy import event
 
-from bench.workflows import app, broker_redis
+from bench.workflows import app, broker_redis, synchronous_checkpoints
 from celery_durable import DBOS
 
 __all__ = ["app"]
@@ -27,6 +27,7 @@ DBOS(
     config={
         "name": "celery_durable_bench",
         "system_database_url": os.environ["CD_BENCH_DATABASE_URL"],
+        "synchronous_checkpoints": synchronous_checkpoints(),
     },
 )
 
@@ -48,9 +49,10 @@ def _count_statement(*args: Any) -> None:
 @worker_process_init.connect(weak=False)
 def _start_counting(**_: Any) -> None:
     if _COUNT_DIR:
-        from bench.counting import stores, system_engine
+        from bench.counting import stores, system_engines
 
-        event.listen(system_engine(), "before_cursor_execute", _count_statement)
+        for engine in system_engines():
+            event.listen(engine, "before_cursor_execute", _count_statement)
         # The per-step checkpoint goes to the driver directly: the store reports it.
         stores().store.statement_listeners.append(_count_statement)
 

@@ -77,6 +77,12 @@ class SystemStore:
         """The process's SQLAlchemy engine (autocommit: one statement, one transaction)."""
         return self._engines.get()
 
+    @property
+    def execution_engine(self) -> Engine:
+        """The engine of executions: ``engine`` itself unless checkpoints commit
+        asynchronously (see ``DBOSConfig``)."""
+        return self._execution_engines.get()
+
     def dispose(self) -> None:
         self._engines.dispose()
         self._execution_engines.dispose()
