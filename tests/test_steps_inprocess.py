@@ -6,6 +6,8 @@ Every rule is checked with exact invocation counts against the real system datab
 from __future__ import annotations
 
 import logging
+import threading
+import time
 import uuid
 from collections import Counter
 from typing import Any
@@ -381,6 +383,42 @@ def test_reusing_an_id_for_another_workflow_is_a_conflict() -> None:
     assert DBOS.retrieve_workflow(workflow_id).get_status().status == "SUCCESS"
     with SetWorkflowID(workflow_id):
         assert retrying_workflow(1) == result
+
+
+@DBOS.step()
+def slow_side_effect(name: str) -> str:
+    calls[name] += 1
+    started.set()
+    time.sleep(0.5)
+    return f"{name}-done"
+
+
+@DBOS.workflow()
+def slow_workflow(name: str) -> str:
+    return slow_side_effect(name)
+
+
+started = threading.Event()
+
+
+def test_two_direct_calls_of_one_id_at_once_run_it_once() -> None:
+    workflow_id = new_id()
+    started.clear()
+    results: list[str] = []
+
+    def call() -> None:
+        with SetWorkflowID(workflow_id):
+            results.append(slow_workflow("slow"))
+
+    first = threading.Thread(target=call)
+    first.start()
+    assert started.wait(10)
+    second = threading.Thread(target=call)  # its row exists and is being executed
+    second.start()
+    first.join(30)
+    second.join(30)
+    assert results == ["slow-done", "slow-done"]
+    assert calls["slow"] == 1
 
 
 # -- inspection ----------------------------------------------------------------------
