@@ -121,7 +121,8 @@ def count(database_url: str, work: Callable[[], object]) -> Counts:
 
 
 def statement_kind(statement: str) -> str:
-    """A short name for one of the library's statements (for notes and JSON)."""
+    """A short name for one of the library's statements (for notes, JSON and
+    ``tests/test_budget.py``); any other statement is returned whole."""
     if "call_workflow(" in statement:
         return "insert + claim"
     if "claim_workflow(" in statement:
@@ -132,7 +133,9 @@ def statement_kind(statement: str) -> str:
         return "insert step"
     if statement.startswith("UPDATE celery_durable.workflow_status SET status"):
         return "complete"
-    return statement[:60]
+    if statement.startswith("SELECT name, status, output, error"):
+        return "read outcome"
+    return statement
 
 
 def summary(statements: list[str]) -> str:

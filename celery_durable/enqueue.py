@@ -8,9 +8,8 @@ from typing import Any, Literal
 from celery import Celery
 
 from celery_durable.celery_tasks import publish_workflow
-from celery_durable.error import DBOSConflictingWorkflowError
 from celery_durable.serialization import Serializer
-from celery_durable.store import InsertedWorkflow, NewWorkflow, SystemStore
+from celery_durable.store import NewWorkflow
 
 logger = logging.getLogger("celery_durable.enqueue")
 
@@ -48,26 +47,6 @@ def new_workflow(
         priority=priority,
         require_registered=require_registered,
     )
-
-
-def insert_workflow(store: SystemStore, workflow: NewWorkflow) -> InsertedWorkflow:
-    """Writes the workflow's row, or returns the one that already has its id.
-
-    Raises:
-        DBOSConflictingWorkflowError: the id belongs to another workflow function.
-        DBOSQueueDeduplicatedError: an active workflow of the queue has the same
-            deduplication id.
-        DBOSWorkflowFunctionNotFoundError: ``require_registered`` and no worker has
-            registered the name.
-        DBOSSystemDatabaseError: the database cannot be reached.
-    """
-    row = store.insert_workflow(workflow)
-    if not row.inserted and row.name != workflow.name:
-        raise DBOSConflictingWorkflowError(
-            workflow.workflow_uuid,
-            f"workflow {row.name!r} already uses this id, not {workflow.name!r}",
-        )
-    return row
 
 
 def publish_new_workflow(

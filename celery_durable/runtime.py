@@ -21,7 +21,7 @@ from celery_durable import celery_tasks
 from celery_durable._signals import RescheduleWorkflow
 from celery_durable.context import enqueue_options, next_workflow_id
 from celery_durable.engine import Engine, RunResult
-from celery_durable.enqueue import insert_workflow, new_workflow, publish_new_workflow
+from celery_durable.enqueue import new_workflow, publish_new_workflow
 from celery_durable.error import (
     DBOSAwaitedWorkflowCancelledError,
     DBOSException,
@@ -208,7 +208,7 @@ class Runtime:
 
     def insert(self, row: NewWorkflow) -> InsertedWorkflow:
         """Writes a workflow's row (see :meth:`new_row`), or finds the one with its id."""
-        return insert_workflow(self.engine().store, row)
+        return self.engine().store.insert_workflow(row)
 
     def new_row(
         self,
@@ -357,10 +357,10 @@ class Runtime:
                     new=new,
                 )
             except RescheduleWorkflow as signal:
-                new = None
                 time.sleep(signal.countdown_seconds)
                 continue
-            new = None
+            finally:
+                new = None  # written by the first claim
             if result.outcome == "throttled":
                 time.sleep(min(result.wait_seconds, _MAX_THROTTLE_WAIT_SECONDS))
                 continue
@@ -375,10 +375,10 @@ class Runtime:
             try:
                 result = await engine.run_async(workflow_id, inline_retries=True, new=new)
             except RescheduleWorkflow as signal:
-                new = None
                 await asyncio.sleep(signal.countdown_seconds)
                 continue
-            new = None
+            finally:
+                new = None  # written by the first claim
             if result.outcome == "throttled":
                 await asyncio.sleep(min(result.wait_seconds, _MAX_THROTTLE_WAIT_SECONDS))
                 continue

@@ -7,25 +7,10 @@ import uuid
 import pytest
 from sqlalchemy import event
 
-from celery_durable import DBOS, SetWorkflowID
+from bench.counting import statement_kind as kind
+from celery_durable import DBOS, Queue, SetWorkflowID
 from celery_durable.store import NewWorkflow, SystemStore
 from tests.conftest import StatementCounter
-
-
-def kind(statement: str) -> str:
-    if "call_workflow(" in statement:
-        return "insert + claim"
-    if "claim_workflow(" in statement:
-        return "claim"
-    if "INSERT INTO celery_durable.workflow_status" in statement:
-        return "insert workflow"
-    if statement.startswith("INSERT INTO celery_durable.operation_outputs"):
-        return "insert step"
-    if statement.startswith("UPDATE celery_durable.workflow_status SET status"):
-        return "complete"
-    if statement.startswith("SELECT name, status, output, error"):
-        return "read outcome"
-    return statement
 
 
 @DBOS.step()
@@ -36,6 +21,9 @@ def noop(i: int) -> int:
 @DBOS.workflow()
 def ten_steps() -> int:
     return sum(noop(i) for i in range(10))
+
+
+UNCONSUMED = Queue("budget-unconsumed")
 
 
 def test_a_ten_step_workflow_costs_one_statement_per_step(
@@ -56,7 +44,8 @@ def test_a_ten_step_workflow_costs_one_statement_per_step(
 def test_an_enqueued_workflow_costs_the_same_on_the_worker(
     count_statements: StatementCounter,
 ) -> None:
-    handle = DBOS.start_workflow(ten_steps)
+    # A queue no worker consumes: the session's worker must not run it first.
+    handle = UNCONSUMED.enqueue(ten_steps)
     assert [kind(s) for s in count_statements.statements] == ["insert workflow"]
     count_statements.statements.clear()
     # What a worker does with the message, run here so that it can be counted.

@@ -152,7 +152,16 @@ class SystemStore:
     # -- workflows --------------------------------------------------------------------
 
     def insert_workflow(self, workflow: NewWorkflow) -> InsertedWorkflow:
-        """Inserts a workflow row, or reports the workflow that already has its id."""
+        """Inserts a workflow row, or reports the workflow that already has its id.
+
+        Raises:
+            DBOSConflictingWorkflowError: the id belongs to another workflow function.
+            DBOSQueueDeduplicatedError: an active workflow of the queue has the same
+                deduplication id.
+            DBOSWorkflowFunctionNotFoundError: ``require_registered`` and no worker has
+                registered the name.
+            DBOSSystemDatabaseError: the database cannot be reached.
+        """
         row = self._run(
             f"inserting workflow {workflow.workflow_uuid}",
             lambda connection: connection.execute(
@@ -180,16 +189,20 @@ class SystemStore:
                     f"Workflow {workflow.workflow_uuid} was neither inserted nor found"
                 )
             name, status, output, error = outcome
-            return InsertedWorkflow(
+            found = InsertedWorkflow(
                 inserted=False, name=name, status=status, output=output, error=error
             )
-        return InsertedWorkflow(
-            inserted=row.inserted,
-            name=row.name,
-            status=row.status,
-            output=row.output,
-            error=row.error,
-        )
+        else:
+            found = InsertedWorkflow(
+                inserted=row.inserted,
+                name=row.name,
+                status=row.status,
+                output=row.output,
+                error=row.error,
+            )
+        if not found.inserted and found.name != workflow.name:
+            raise _conflict(workflow.workflow_uuid, found.name, workflow.name)
+        return found
 
     @contextlib.contextmanager
     def execute_workflow(
@@ -228,9 +241,7 @@ class SystemStore:
         }
         if new is not None and not self._synchronous_checkpoints:
             # Executions commit asynchronously; a workflow's creation never does.
-            existing = self.insert_workflow(new)
-            if existing.name != new.name:
-                raise _conflict(workflow_uuid, existing.name, new.name)
+            self.insert_workflow(new)
             new = None
         if new is not None:
             sql = queries.CALL_WORKFLOW_SQL
