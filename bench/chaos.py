@@ -29,6 +29,8 @@ import psycopg
 import redis
 from sqlalchemy.engine import make_url
 
+from bench.db import create_tables
+
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE_URL = (
     make_url(
@@ -52,6 +54,7 @@ def _prepare() -> None:
         connection.execute("CREATE TABLE fault_effects (workflow_id text, step text, pid integer)")
         connection.execute("CREATE TABLE fault_triggers (point text PRIMARY KEY, action text)")
         connection.execute("CREATE TABLE fault_payments (id text PRIMARY KEY)")
+    create_tables(DATABASE_URL)
     redis.Redis.from_url(BROKER_URL).flushdb()
 
 

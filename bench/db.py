@@ -9,6 +9,7 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from bench.settings import admin_url
+from celery_durable.store import SystemStore
 
 
 def database_name(url: str) -> str:
@@ -24,6 +25,16 @@ def recreate_database(url: str) -> None:
     with psycopg.connect(admin_url(), autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def create_tables(url: str) -> None:
+    """celery_durable's tables, as ``celery-durable migrate`` creates them (reading
+    never does: the workers' tables must exist before a producer writes to them)."""
+    store = SystemStore(url, pool_size=1)
+    try:
+        store.migrate()
+    finally:
+        store.dispose()
 
 
 def drop_database(url: str) -> None:

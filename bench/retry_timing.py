@@ -17,7 +17,7 @@ from pathlib import Path
 
 import redis
 
-from bench.db import recreate_database
+from bench.db import create_tables, recreate_database
 from bench.report import Figure, Result
 from bench.settings import BROKER_URL, IDLE_QUEUE, database_url
 from bench.workers import kill_worker, start_worker, wait_ready
@@ -53,7 +53,7 @@ def run(params: Params = FULL, *, log_dir: Path | None = None) -> Result:
     redis.Redis.from_url(BROKER_URL).flushdb()
     log = (log_dir or Path(tempfile.mkdtemp(prefix="bench-"))) / f"{NAME}-worker.log"
     client = DBOSClient(url, celery=app)
-    client.list_workflows(limit=1)  # creates the tables before the worker starts
+    create_tables(url)  # before the worker starts
     worker = start_worker(database_url=url, queues=[IDLE_QUEUE], log=log)
     try:
         wait_ready(worker)

@@ -34,7 +34,7 @@ import psycopg
 import redis
 from celery import Task
 
-from bench.db import recreate_database
+from bench.db import create_tables, recreate_database
 from bench.floor import InsertFloor
 from bench.report import Figure, Result
 from bench.settings import BROKER_URL, IDLE_QUEUE, database_url
@@ -181,7 +181,7 @@ def run(params: Params = FULL, *, log_dir: Path | None = None) -> Result:
     log = logs / f"{NAME}-worker.log"
     count_dir = logs / f"{NAME}-statements"
     client = DBOSClient(url, celery=app)
-    client.list_workflows(limit=1)  # creates the tables before the worker starts
+    create_tables(url)  # before the worker starts
     InsertFloor(url).close()  # and the floor's table
     worker = start_worker(database_url=url, queues=[IDLE_QUEUE], log=log, count_dir=count_dir)
     try:

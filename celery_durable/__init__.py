@@ -1,15 +1,20 @@
 """celery_durable: DBOS-style durable workflows and steps on Celery.
 
-The public surface is what this module exports; everything else is internal.
+The public surface is what this module exports (and :mod:`celery_durable.error`);
+everything else is internal. The package is layered, each layer importing only from the
+ones before it: ``core`` (records, serialization, signals) -> ``store`` (all SQL) ->
+``engine`` (replay, steps, transactions, waits; no Celery) -> ``integration`` (Celery
+tasks, publishing, recovery) -> ``api`` (this surface) -> ``cli``.
 """
 
-from celery_durable.client import DBOSClient, EnqueueOptions
-from celery_durable.context import StepContext, StepStatus
-from celery_durable.dbos import DBOS, SetWorkflowID
-from celery_durable.handle import WorkflowHandle, WorkflowHandleAsync
-from celery_durable.queues import Queue, SetEnqueueOptions
-from celery_durable.records import WorkflowStatus, WorkflowStatusString
-from celery_durable.runtime import DBOSConfig
+from celery_durable.api.client import DBOSClient, EnqueueOptions
+from celery_durable.api.dbos import DBOS
+from celery_durable.api.handle import WorkflowHandle, WorkflowHandleAsync
+from celery_durable.api.options import SetEnqueueOptions, SetWorkflowID
+from celery_durable.api.queues import Queue
+from celery_durable.core.records import WorkflowStatus, WorkflowStatusString
+from celery_durable.engine.context import StepContext, StepStatus
+from celery_durable.integration.config import DBOSConfig
 
 __all__ = [
     "DBOS",

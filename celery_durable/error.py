@@ -3,7 +3,7 @@
 Everything users may catch derives from :class:`DBOSException`, with DBOS Transact's
 names and messages. Control-flow signals that must pass through user code (an
 ``except Exception:`` in a workflow must not swallow them) derive from
-``BaseException`` and live in :mod:`celery_durable._signals`.
+``BaseException`` and live in :mod:`celery_durable.core.signals`.
 
 Every exception here defines ``__reduce__`` so that it survives pickling, and is
 constructible from the arguments ``__reduce__`` returns so that the JSON serializer can
@@ -70,6 +70,14 @@ class DBOSSystemDatabaseError(DBOSException):
 
     def __reduce__(self) -> Any:
         return (self.__class__, (self.message,))
+
+
+class DBOSSchemaMissingError(DBOSSystemDatabaseError):
+    """The database has no celery_durable tables, or older ones than this code needs.
+
+    Only ``DBOS.launch()``, ``celery-durable migrate`` and a starting worker create or
+    upgrade them; reading never does.
+    """
 
 
 class DBOSWorkflowFunctionNotFoundError(DBOSException):
@@ -233,33 +241,3 @@ class RecordedError(DBOSException):
 
     def __reduce__(self) -> Any:
         return (self.__class__, (self.type_name, self.original_message))
-
-
-class _RetryReason(Exception):
-    """The ``exc`` of a workflow task's Celery retry: one line for operators."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(reason)
-
-    def __repr__(self) -> str:
-        # Celery puts repr(exc) in the task-retried event (Request.on_retry, safe_repr)
-        # and in the worker's "retry: Retry in Ns: ..." line; Flower shows it.
-        return f"{type(self).__name__}: {self.reason}"
-
-    def __reduce__(self) -> Any:
-        return (self.__class__, (self.reason,))
-
-
-class StepRetry(_RetryReason):
-    """Why a workflow task is retried: a step's attempt failed, or a wait (sleep, child).
-
-    Not raised to user code: it is the ``exc`` of ``Task.retry`` so that Celery's RETRY
-    state and ``task-retried`` event name the step, the attempt and the delay, e.g.
-    ``StepRetry: step 'charge' attempt 2/5 failed: ConnectionError('timeout'); next
-    attempt in 4.0s``.
-    """
-
-
-class QueueWait(_RetryReason):
-    """Why a workflow task is retried while its queue's limits hold it ENQUEUED."""

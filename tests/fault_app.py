@@ -26,7 +26,7 @@ from celery import Celery
 from sqlalchemy import text
 
 from celery_durable import DBOS, Queue
-from celery_durable.transactions import transaction_committed
+from celery_durable.engine.transactions import transaction_committed
 
 DATABASE_URL = os.environ["CD_FAULT_DATABASE_URL"]
 BROKER_URL = os.environ["CD_FAULT_BROKER_URL"]
@@ -156,7 +156,7 @@ def _after_commit(sender: Any = None, **_: Any) -> None:
     trigger("after-commit")
 
 
-transaction_committed.connect(_after_commit, weak=False)
+transaction_committed.connect(_after_commit)
 
 
 @DBOS.workflow()
@@ -205,3 +205,11 @@ def parent_of_children() -> list[int]:
     handle = DBOS.start_workflow(child, 3)
     results.append(handle.get_result())
     return results
+
+
+@DBOS.workflow()
+async def async_parent_of_child() -> int:
+    # The async handle's get_result inside a workflow is a durable wait too.
+    handle = await DBOS.start_workflow_async(child, 4)
+    result: int = await handle.get_result()
+    return result

@@ -9,6 +9,7 @@ from sqlalchemy import event
 
 from bench.counting import statement_kind as kind
 from celery_durable import DBOS, Queue, SetWorkflowID
+from celery_durable.engine.executor import RunOptions
 from celery_durable.store import NewWorkflow, SystemStore
 from tests.conftest import StatementCounter
 
@@ -49,7 +50,8 @@ def test_an_enqueued_workflow_costs_the_same_on_the_worker(
     assert [kind(s) for s in count_statements.statements] == ["insert workflow"]
     count_statements.statements.clear()
     # What a worker does with the message, run here so that it can be counted.
-    assert DBOS._runtime().engine().run(handle.workflow_id, inline_retries=False).output == 45
+    options = RunOptions(inline_retries=False)
+    assert DBOS._runtime().engine().run(handle.workflow_id, options).output == 45
     assert [kind(s) for s in count_statements.statements] == [
         "claim",
         *["insert step"] * 10,

@@ -14,8 +14,8 @@ from celery import Celery
 from celery.signals import before_task_publish
 
 from celery_durable import DBOS, SetWorkflowID
-from celery_durable.celery_tasks import publish_workflow
 from celery_durable.error import DBOSMaxStepRetriesExceeded, DBOSSerializationError
+from celery_durable.integration.publishing import publish_workflow
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -226,10 +226,10 @@ def test_async_steps_gathered_in_an_async_workflow_on_celery() -> None:
     assert handle.get_result(timeout=30) == ["A", "B", "C", "D"]
     steps = DBOS.list_workflow_steps(handle.workflow_id)
     assert [(s["function_id"], s["output"]) for s in steps] == [
-        (0, "A"),
-        (1, "B"),
-        (2, "C"),
-        (3, "D"),
+        (1, "A"),
+        (2, "B"),
+        (3, "C"),
+        (4, "D"),
     ]
     assert steps[1]["attempts"] == 2
     # c and d succeeded in the first pass and were not run again on the retry.

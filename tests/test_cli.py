@@ -71,9 +71,9 @@ def test_list_get_and_steps_as_tables_and_json() -> None:
     steps: list[dict[str, Any]] = json.loads(
         cli("workflows", "steps", workflow_id, "--json").stdout
     )
-    assert [(s["function_name"], s["attempts"]) for s in steps] == [
-        ("cli_flaky", 2),
-        ("cli_waits", 2),
+    assert [(s["function_id"], s["function_name"], s["attempts"]) for s in steps] == [
+        (1, "cli_flaky", 2),
+        (2, "cli_waits", 2),
     ]
     assert steps[0]["attempt_history"][0]["error"] == {
         "type": "ConnectionError",
@@ -81,6 +81,13 @@ def test_list_get_and_steps_as_tables_and_json() -> None:
     }
     table = cli("workflows", "steps", workflow_id).stdout
     assert "waited" in table and "failed: ConnectionError('first attempt')" in table
+    # One row per attempt; the id column counts from 1, as DBOS does.
+    assert [line.split()[:2] for line in table.splitlines()[1:5]] == [
+        ["1", "cli_flaky"],
+        ["1", "cli_flaky"],
+        ["2", "cli_waits"],
+        ["2", "cli_waits"],
+    ]
 
     listed = json.loads(
         cli("workflows", "list", "--name", "cli_workflow", "--status", "SUCCESS", "--json").stdout
@@ -102,10 +109,14 @@ def test_cancel_resume_and_fork_from_the_command_line() -> None:
     assert handle.get_result(timeout=30) == ["t2-a", "t2-b"]
     assert (calls["t2-a"], calls["t2-b"]) == (2, 2)
 
-    forked_id = cli("workflows", "fork", workflow_id, "--step", "1").stdout.strip()
+    forked_id = cli("workflows", "fork", workflow_id, "--step", "2").stdout.strip()
     assert forked_id and forked_id != workflow_id
     assert DBOS.retrieve_workflow(forked_id).get_result(timeout=30) == ["t2-a", "t2-b"]
-    assert (calls["t2-a"], calls["t2-b"]) == (2, 3)  # only step 1 ran again
+    assert (calls["t2-a"], calls["t2-b"]) == (2, 3)  # only step 2 ran again
+    # Without --step, as `dbos workflow fork`: from step 1, everything runs again.
+    everything = cli("workflows", "fork", workflow_id).stdout.strip()
+    assert DBOS.retrieve_workflow(everything).get_result(timeout=30) == ["t2-a", "t2-b"]
+    assert (calls["t2-a"], calls["t2-b"]) == (3, 4)
 
 
 def test_a_missing_workflow_is_a_clear_error() -> None:

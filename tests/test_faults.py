@@ -26,18 +26,18 @@ from celery import Celery
 from sqlalchemy.engine import make_url
 
 from celery_durable import DBOSClient
-from celery_durable.celery_tasks import publish_workflow
 from celery_durable.error import (
     DBOSSystemDatabaseError,
     DBOSWorkflowMaxRecoveryAttemptsExceededError,
 )
+from celery_durable.integration.publishing import publish_workflow
 from celery_durable.store import SystemStore
 from tests.conftest import DATABASE_URL, recreate_database
 from tests.subprocesses import CELERY, ROOT, spawn
 
 FAULT_DATABASE_URL = (
     make_url(DATABASE_URL)
-    .set(database="celery_durable_faults_test")
+    .set(database=f"{make_url(DATABASE_URL).database}_faults")
     .render_as_string(hide_password=False)
 )
 REDIS_URL = os.environ.get("CELERY_DURABLE_TEST_FAULT_REDIS_URL", "redis://127.0.0.1:6379/14")

@@ -40,7 +40,7 @@ from tests.subprocesses import CELERY, Process, free_port, spawn, wait_for
 
 FLOWER_DATABASE_URL = (
     make_url(DATABASE_URL)
-    .set(database="celery_durable_flower_test")
+    .set(database=f"{make_url(DATABASE_URL).database}_flower")
     .render_as_string(hide_password=False)
 )
 REDIS_URL = os.environ.get("CELERY_DURABLE_TEST_FLOWER_REDIS_URL", "redis://127.0.0.1:6379/12")

@@ -167,10 +167,14 @@ def test_fork_from_step_3_of_5_reruns_steps_3_to_5_only() -> None:
     workflow_id = f"fork-{uuid.uuid4()}"
     with SetWorkflowID(workflow_id):
         assert DBOS.start_workflow(five_steps).get_result(timeout=30)
-    forked = DBOS.fork_workflow(workflow_id, start_step=2)  # function ids are 0-based
+    # As in DBOS: steps are numbered from 1, and forking from step 3 re-runs 3, 4 and 5.
+    forked = DBOS.fork_workflow(workflow_id, start_step=3)
     assert forked.workflow_id != workflow_id
     assert forked.get_result(timeout=30) == [f"step{i}" for i in range(5)]
     assert calls == Counter({"step0": 1, "step1": 1, "step2": 2, "step3": 2, "step4": 2})
+    # Step 1 (or anything below it) re-runs everything.
+    assert DBOS.fork_workflow(workflow_id, start_step=1).get_result(timeout=30)
+    assert calls == Counter({"step0": 2, "step1": 2, "step2": 3, "step3": 3, "step4": 3})
 
 
 # -- durable sleep -------------------------------------------------------------------
@@ -258,12 +262,12 @@ def test_child_workflows_called_directly_get_deterministic_ids() -> None:
     assert calls == Counter({"child1": 1, "child2": 1, "child3": 1})
     steps = DBOS.list_workflow_steps(workflow_id)
     assert [(s["function_name"], s["child_workflow_id"]) for s in steps] == [
-        ("child_wf", f"{workflow_id}-0"),
         ("child_wf", f"{workflow_id}-1"),
         ("child_wf", f"{workflow_id}-2"),
-        ("DBOS.getResult", f"{workflow_id}-2"),
+        ("child_wf", f"{workflow_id}-3"),
+        ("DBOS.getResult", f"{workflow_id}-3"),
     ]
-    child = DBOS.retrieve_workflow(f"{workflow_id}-0").get_status()
+    child = DBOS.retrieve_workflow(f"{workflow_id}-1").get_status()
     assert child.parent_workflow_id == workflow_id and child.output == 10
 
 
@@ -274,9 +278,25 @@ def test_a_parent_with_children_on_one_worker_process_does_not_deadlock(
         faults.start_worker(concurrency=1)
         handle = faults.enqueue("parent_of_children")
         assert handle.get_result(timeout=60) == [10, 20, 30]
-        for index in range(3):
-            child = faults.client.retrieve_workflow(f"{handle.workflow_id}-{index}")
+        for function_id in (1, 2, 3):
+            child = faults.client.retrieve_workflow(f"{handle.workflow_id}-{function_id}")
             assert child.get_status().parent_workflow_id == handle.workflow_id
+
+
+def test_an_async_parent_awaiting_a_started_child_frees_the_only_slot(
+    fault_database: str, tmp_path: Path
+) -> None:
+    # With one slot, a parent that held it while polling would starve its own child.
+    for faults in _faults(REDIS_URL, tmp_path):
+        faults.start_worker(concurrency=1)
+        handle = faults.enqueue("async_parent_of_child")
+        assert handle.get_result(timeout=60) == 40
+        steps = faults.client.list_workflow_steps(handle.workflow_id)
+        assert [(s["function_id"], s["function_name"]) for s in steps] == [
+            (1, "child"),
+            (2, "DBOS.getResult"),
+        ]
+        assert steps[1]["child_workflow_id"] == f"{handle.workflow_id}-1"
 
 
 # -- queues --------------------------------------------------------------------------

@@ -11,13 +11,15 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+from celery_durable import DBOSClient
+from celery_durable.error import DBOSSchemaMissingError
 from celery_durable.store import SystemStore
 from celery_durable.store.migrations import BOOTSTRAP, LATEST_VERSION, MIGRATIONS, SCHEMA
 from tests.conftest import DATABASE_URL, recreate_database
 
 MIGRATE_URL = (
     make_url(DATABASE_URL)
-    .set(database="celery_durable_migrate_test")
+    .set(database=f"{make_url(DATABASE_URL).database}_migrate")
     .render_as_string(hide_password=False)
 )
 
@@ -99,3 +101,34 @@ def test_a_bad_database_url_is_a_clear_error_without_credentials() -> None:
     assert result.returncode == 1
     assert "System database error while migrating the schema" in result.stderr
     assert "s3cret" not in result.stderr + result.stdout
+
+
+def test_reading_never_migrates_and_names_the_command_that_does(fresh_database: str) -> None:
+    client = DBOSClient(fresh_database, "memory://")
+    try:
+        for read in (
+            lambda: client.list_workflows(),
+            lambda: client.retrieve_workflow("any"),
+            lambda: client.list_workflow_steps("any"),
+        ):
+            with pytest.raises(DBOSSchemaMissingError, match="celery-durable migrate"):
+                read()
+    finally:
+        client.destroy()
+    env = {**os.environ, "CELERY_DURABLE_DATABASE_URL": fresh_database}
+    for command in (["list"], ["get", "any"], ["steps", "any"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "celery_durable.cli", "workflows", *command],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 1
+        assert "celery-durable migrate" in result.stderr
+    assert tables(fresh_database) == set()  # nothing was created on the way
+    # `celery-durable migrate` creates both databases' tables (here one database).
+    subprocess.run(
+        [sys.executable, "-m", "celery_durable.cli", "migrate"], env=env, check=True, timeout=60
+    )
+    assert {"workflow_status", "transaction_outputs"} <= tables(fresh_database)

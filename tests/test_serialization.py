@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
+from celery_durable.core.serialization import JsonSerializer, PickleSerializer, make_serializer
 from celery_durable.error import (
     DBOSMaxStepRetriesExceeded,
     DBOSSerializationError,
     RecordedError,
 )
-from celery_durable.serialization import JsonSerializer, PickleSerializer, make_serializer
 
 json = JsonSerializer()
 

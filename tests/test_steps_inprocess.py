@@ -5,6 +5,7 @@ Every rule is checked with exact invocation counts against the real system datab
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from celery_durable import DBOS, SetWorkflowID
+from celery_durable import DBOS, DBOSClient, SetWorkflowID
 from celery_durable.error import (
     DBOSException,
     DBOSMaxStepRetriesExceeded,
@@ -300,7 +301,7 @@ def test_a_changed_step_name_on_replay_is_a_clear_nondeterminism_error() -> None
     with SetWorkflowID(workflow_id), pytest.raises(DBOSUnexpectedStepError) as raised:
         nondeterministic_workflow()
     message = str(raised.value)
-    assert f"workflow {workflow_id} step 0" in message
+    assert f"workflow {workflow_id} step 1" in message
     assert "function step_a was recorded when step_b was expected" in message
 
 
@@ -345,12 +346,12 @@ def test_context_inside_and_outside_steps(caplog: pytest.LogCaptureFixture) -> N
     assert result == {
         "name": "contextual_step",
         "workflow_id": workflow_id,
-        "step_id": 1,
+        "step_id": 2,  # the second operation (DBOS numbers them from 1)
         "attempt": 2,
         "max_attempts": 3,
         "user": None,
-        "status": (1, 1, 3),
-        "dbos_step_id": 1,
+        "status": (2, 1, 3),
+        "dbos_step_id": 2,
         "dbos_workflow_id": workflow_id,
     }
     assert seen["outside_step"] == (workflow_id, None, None)
@@ -467,12 +468,12 @@ def test_a_corrupt_checkpoint_fails_only_its_workflow_naming_it() -> None:
     with psycopg.connect(DATABASE_URL, autocommit=True) as connection:
         connection.execute(
             "UPDATE celery_durable.operation_outputs SET output = '{not json' "
-            "WHERE workflow_uuid = %s AND function_id = 0",
+            "WHERE workflow_uuid = %s AND function_id = 1",
             (workflow_id,),
         )
     with SetWorkflowID(workflow_id), pytest.raises(DBOSSerializationError) as raised:
         interrupted_workflow()
-    assert f"Workflow {workflow_id} step 0 (record_side_effect)" in str(raised.value)
+    assert f"Workflow {workflow_id} step 1 (record_side_effect)" in str(raised.value)
     assert DBOS.retrieve_workflow(workflow_id).get_status().status == "ERROR"
     assert calls == Counter({"first": 1})  # the corrupt step was not run again
     assert interrupted_workflow() == ["first-done", "second-done"]  # others unaffected
@@ -505,3 +506,96 @@ def test_an_unreachable_database_fails_start_workflow_clearly_and_publishes_noth
         before_task_publish.disconnect(on_publish)
         DBOS(celery=celery_app, config={"name": "tests", "system_database_url": DATABASE_URL})
         DBOS.launch()
+
+
+# -- DBOS's numbering: a workflow's operations are 1, 2, 3, ... ----------------------
+
+
+@DBOS.step()
+def step_ids() -> tuple[int | None, int | None, int | None]:
+    status = DBOS.step_status
+    context = DBOS.get_context()
+    return (
+        DBOS.step_id,
+        None if status is None else status.step_id,
+        None if context is None else context.step_id,
+    )
+
+
+@DBOS.workflow()
+def numbered_operations() -> list[Any]:
+    first = step_ids()
+    DBOS.sleep(0)
+    third = step_ids()
+    return [first, third]
+
+
+def test_operations_are_numbered_from_1_as_in_dbos() -> None:
+    workflow_id = new_id()
+    with SetWorkflowID(workflow_id):
+        assert numbered_operations() == [(1, 1, 1), (3, 3, 3)]
+    steps = DBOS.list_workflow_steps(workflow_id)
+    assert [(s["function_id"], s["function_name"]) for s in steps] == [
+        (1, "step_ids"),
+        (2, "DBOS.sleep"),
+        (3, "step_ids"),
+    ]
+
+
+# -- the sync and async direct calls behave alike -----------------------------------
+
+
+@DBOS.workflow(max_recovery_attempts=3)
+async def async_with_recovery_budget() -> str:
+    return "done"
+
+
+@DBOS.workflow(max_recovery_attempts=3)
+def sync_with_recovery_budget() -> str:
+    return "done"
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+def test_a_direct_call_applies_the_codes_recovery_budget(is_async: bool) -> None:
+    # Enqueued by a producer that does not know the code (the default budget, 100) to a
+    # queue nobody consumes, then called directly: the code's declaration wins, as on a
+    # worker.
+    from tests.conftest import BROKER_URL, DATABASE_URL
+
+    name = "async_with_recovery_budget" if is_async else "sync_with_recovery_budget"
+    client = DBOSClient(DATABASE_URL, BROKER_URL)
+    try:
+        handle = client.enqueue(
+            {"workflow_name": name, "queue_name": "nobody", "allow_unregistered": True}
+        )
+    finally:
+        client.destroy()
+    assert handle.get_status().max_recovery_attempts == 100
+    with SetWorkflowID(handle.workflow_id):
+        if is_async:
+            assert asyncio.run(async_with_recovery_budget()) == "done"
+        else:
+            assert sync_with_recovery_budget() == "done"
+    assert handle.get_status().max_recovery_attempts == 3
+
+
+class Abort(BaseException):
+    """Not an Exception: no workflow records it as its outcome."""
+
+
+@DBOS.workflow()
+def aborting_child() -> None:
+    raise Abort("the child stopped before recording anything")
+
+
+@DBOS.workflow()
+def parent_of_aborting_child() -> None:
+    aborting_child()
+
+
+@pytest.mark.timeout(60)
+def test_an_inline_child_that_records_no_outcome_raises_in_its_parent() -> None:
+    # A direct call runs its children in-process; one that ends without an outcome must
+    # not leave the parent waiting for a row that will never finish.
+    with SetWorkflowID(new_id()), pytest.raises(Abort, match="before recording"):
+        parent_of_aborting_child()

@@ -16,8 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from celery_durable import DBOS, SetWorkflowID
+from celery_durable.engine.transactions import transaction_committed
 from celery_durable.error import DBOSException, RecordedError
-from celery_durable.transactions import transaction_committed
 from tests.conftest import DATABASE_URL
 
 calls: Counter[str] = Counter()
@@ -105,8 +105,8 @@ def test_the_seeds_payment_example_runs_once_and_only_once() -> None:
     assert calls == Counter({"charge": 1, "record_payment": 1})
     steps = DBOS.list_workflow_steps(workflow_id)
     assert [(s["function_id"], s["function_name"]) for s in steps] == [
-        (0, "call_payment_processor"),
-        (1, "record_payment"),
+        (1, "call_payment_processor"),
+        (2, "record_payment"),
     ]
 
 
@@ -139,7 +139,7 @@ def test_a_transaction_committed_before_a_crash_is_not_executed_again() -> None:
     def crash_after_commit(sender: Any = None, **_: Any) -> None:
         raise SimulatedCrash()
 
-    transaction_committed.connect(crash_after_commit, weak=False)
+    transaction_committed.connect(crash_after_commit)
     try:
         with SetWorkflowID(workflow_id), pytest.raises(SimulatedCrash):
             step_transaction_step("p-1")

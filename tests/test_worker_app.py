@@ -26,7 +26,7 @@ from worker.settings import from_environ
 
 WORKER_DATABASE_URL = (
     make_url(DATABASE_URL)
-    .set(database="celery_durable_flower_worker_test")
+    .set(database=f"{make_url(DATABASE_URL).database}_worker_app")
     .render_as_string(hide_password=False)
 )
 REDIS_URL = os.environ.get("CELERY_DURABLE_TEST_FLOWER_REDIS_URL", "redis://127.0.0.1:6379/12")

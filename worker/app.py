@@ -21,8 +21,9 @@ import os
 from celery import Celery
 
 from celery_durable import DBOS
+from celery_durable.core.environment import IMPORTS as IMPORTS_ENV
 from celery_durable.error import DBOSInitializationError
-from worker.settings import IMPORTS_ENV, WorkerSettings, from_environ
+from worker.settings import WorkerSettings, from_environ
 
 
 def build(settings: WorkerSettings) -> Celery:

@@ -21,7 +21,11 @@ import click
 from celery import Celery
 
 from celery_durable import DBOSClient, WorkflowHandle
-from celery_durable.error import DBOSException, DBOSWorkflowFunctionNotFoundError
+from celery_durable.error import (
+    DBOSException,
+    DBOSSchemaMissingError,
+    DBOSWorkflowFunctionNotFoundError,
+)
 from worker.settings import broker_url_from, database_url_from
 
 
@@ -62,7 +66,7 @@ def _enqueue(client: DBOSClient, example: Example, worker_timeout: float) -> Wor
     while True:
         try:
             return client.enqueue({"workflow_name": example.workflow_name}, *example.args)
-        except DBOSWorkflowFunctionNotFoundError as error:
+        except (DBOSWorkflowFunctionNotFoundError, DBOSSchemaMissingError) as error:
             if time.monotonic() > deadline:
                 raise click.ClickException(
                     f"{error}: no worker serves it after {worker_timeout:.0f}s (do the "

@@ -11,13 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from celery_durable import DBOSConfig
+from celery_durable.core import environment as env
 from celery_durable.error import DBOSInitializationError
 
-DATABASE_ENV = "CELERY_DURABLE_DATABASE_URL"
-APP_DATABASE_ENV = "CELERY_DURABLE_APP_DATABASE_URL"
-BROKER_ENV = "CELERY_DURABLE_BROKER_URL"
-CELERY_BROKER_ENV = "CELERY_BROKER_URL"
-IMPORTS_ENV = "CELERY_DURABLE_IMPORTS"
 DEFAULT_IMPORTS = "worker.examples"
 
 
@@ -76,20 +72,20 @@ class WorkerSettings:
 
 def broker_url_from(environ: Mapping[str, str]) -> str:
     """``CELERY_DURABLE_BROKER_URL``, else Celery's own ``CELERY_BROKER_URL``."""
-    url = environ.get(BROKER_ENV) or environ.get(CELERY_BROKER_ENV)
+    url = env.broker_url(environ)
     if not url:
         raise DBOSInitializationError(
-            f"{BROKER_ENV} (or {CELERY_BROKER_ENV}) is not set: the Celery broker URL, "
+            f"{env.BROKER_URL} (or {env.CELERY_BROKER_URL}) is not set: the Celery broker URL, "
             "e.g. redis://redis:6379/0 or amqp://guest:guest@rabbitmq:5672//"
         )
     return url
 
 
 def database_url_from(environ: Mapping[str, str]) -> str:
-    url = environ.get(DATABASE_ENV)
+    url = environ.get(env.DATABASE_URL)
     if not url:
         raise DBOSInitializationError(
-            f"{DATABASE_ENV} is not set: the PostgreSQL system database URL, "
+            f"{env.DATABASE_URL} is not set: the PostgreSQL system database URL, "
             "e.g. postgresql://user:password@postgres:5432/celery_durable"
         )
     return url
@@ -121,25 +117,17 @@ def _flag(environ: Mapping[str, str], name: str, default: bool) -> bool:
 
 def from_environ(environ: Mapping[str, str]) -> WorkerSettings:
     """Reads the settings; raises ``DBOSInitializationError`` naming a bad variable."""
-    imports = tuple(
-        module.strip()
-        for module in environ.get(IMPORTS_ENV, DEFAULT_IMPORTS).split(",")
-        if module.strip()
-    )
+    imports = tuple(env.imports(environ, DEFAULT_IMPORTS))
     return WorkerSettings(
-        app_name=environ.get("CELERY_DURABLE_APP_NAME") or "celery_durable",
+        app_name=environ.get(env.APP_NAME) or "celery_durable",
         database_url=database_url_from(environ),
-        app_database_url=environ.get(APP_DATABASE_ENV) or None,
+        app_database_url=environ.get(env.APP_DATABASE_URL) or None,
         broker_url=broker_url_from(environ),
         imports=imports,
-        sys_db_pool_size=_number(environ, "CELERY_DURABLE_SYS_DB_POOL_SIZE", int),
-        recovery_interval_seconds=_number(
-            environ, "CELERY_DURABLE_RECOVERY_INTERVAL_SECONDS", float
-        ),
-        recovery_grace_seconds=_number(environ, "CELERY_DURABLE_RECOVERY_GRACE_SECONDS", float),
-        max_broker_delay_seconds=_number(environ, "CELERY_DURABLE_MAX_BROKER_DELAY_SECONDS", float),
-        visibility_timeout_seconds=_number(
-            environ, "CELERY_DURABLE_VISIBILITY_TIMEOUT_SECONDS", float
-        ),
-        task_events=_flag(environ, "CELERY_DURABLE_TASK_EVENTS", True),
+        sys_db_pool_size=_number(environ, env.SYS_DB_POOL_SIZE, int),
+        recovery_interval_seconds=_number(environ, env.RECOVERY_INTERVAL_SECONDS, float),
+        recovery_grace_seconds=_number(environ, env.RECOVERY_GRACE_SECONDS, float),
+        max_broker_delay_seconds=_number(environ, env.MAX_BROKER_DELAY_SECONDS, float),
+        visibility_timeout_seconds=_number(environ, env.VISIBILITY_TIMEOUT_SECONDS, float),
+        task_events=_flag(environ, env.TASK_EVENTS, True),
     )

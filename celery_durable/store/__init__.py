@@ -1,6 +1,6 @@
 """The PostgreSQL store: schema, statements, and the classes that own connections."""
 
-from celery_durable.store.engines import now_epoch_ms, redact
+from celery_durable.store.engines import redact
 from celery_durable.store.execution import WorkflowExecution
 from celery_durable.store.rows import (
     Claim,
@@ -23,6 +23,5 @@ __all__ = [
     "Rescheduled",
     "SystemStore",
     "WorkflowExecution",
-    "now_epoch_ms",
     "redact",
 ]

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 
 from celery_durable.error import DBOSInitializationError
-
-
-def now_epoch_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def sqlalchemy_url(url: str) -> str:

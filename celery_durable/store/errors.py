@@ -7,11 +7,20 @@ from collections.abc import Iterator
 
 from sqlalchemy import exc
 
-from celery_durable.error import DBOSSystemDatabaseError
+from celery_durable.error import DBOSSchemaMissingError, DBOSSystemDatabaseError
+
+# undefined_table, invalid_schema_name, undefined_function: the schema is not there.
+_SCHEMA_MISSING = frozenset({"42P01", "3F000", "42883"})
 
 
 def system_error(action: str, error: exc.DBAPIError) -> DBOSSystemDatabaseError:
     # str(error.orig) is the driver's message; it never includes the password.
+    if getattr(error.orig, "sqlstate", None) in _SCHEMA_MISSING:
+        return DBOSSchemaMissingError(
+            f"System database error while {action}: the celery_durable tables are missing "
+            f"or out of date ({error.orig}). Create or upgrade them with `celery-durable "
+            "migrate` (or DBOS.launch(), or by starting a worker)"
+        )
     return DBOSSystemDatabaseError(f"System database error while {action}: {error.orig}")
 
 

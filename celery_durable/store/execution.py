@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
 from sqlalchemy import Connection
 
+from celery_durable.core.clock import now_epoch_ms
+from celery_durable.core.records import StepRecord
 from celery_durable.error import DBOSSystemDatabaseError
-from celery_durable.records import Checkpoint, StepOutcome
 from celery_durable.store import queries
-from celery_durable.store.engines import now_epoch_ms
 from celery_durable.store.errors import wrap_errors
 from celery_durable.store.rows import Claim, Rescheduled
 
@@ -62,7 +63,7 @@ class WorkflowExecution:
             )
         return row
 
-    def record_step(self, step: StepOutcome) -> str | None:
+    def record_step(self, step: StepRecord) -> str | None:
         """Writes a step's checkpoint (one INSERT, or an upsert after a retry).
 
         Returns:
@@ -72,19 +73,7 @@ class WorkflowExecution:
         row = self._send(
             lambda: f"recording step {step.function_id} of {self.workflow_uuid}",
             queries.RECORD_STEP_SQL,
-            {
-                "workflow_uuid": self.workflow_uuid,
-                "function_id": step.function_id,
-                "function_name": step.function_name,
-                "output": step.output,
-                "error": step.error,
-                "attempts": step.attempts,
-                "attempt_log": step.attempt_log,
-                "retry_due_at_epoch_ms": step.retry_due_at_epoch_ms,
-                "started_at_epoch_ms": step.started_at_epoch_ms,
-                "completed_at_epoch_ms": step.completed_at_epoch_ms,
-                "child_workflow_id": step.child_workflow_id,
-            },
+            {"workflow_uuid": self.workflow_uuid, **dataclasses.asdict(step)},
         )
         return None if row is None else str(row[0])
 
@@ -154,33 +143,13 @@ class WorkflowExecution:
         self.fenced = False
 
 
-def parse_checkpoints(aggregated: list[list[Any]] | None) -> dict[int, Checkpoint]:
-    """Parses the ``json_agg`` of ``claim_workflow`` (column order fixed there)."""
-    if not aggregated:
-        return {}
-    checkpoints: dict[int, Checkpoint] = {}
-    for (
-        function_id,
-        function_name,
-        output,
-        error,
-        attempts,
-        attempt_log,
-        retry_due_at_epoch_ms,
-        started_at_epoch_ms,
-        completed_at_epoch_ms,
-        child_workflow_id,
-    ) in aggregated:
-        checkpoints[function_id] = Checkpoint(
-            function_id=function_id,
-            function_name=function_name,
-            output=output,
-            error=error,
-            attempts=attempts,
-            attempt_log=attempt_log,
-            retry_due_at_epoch_ms=retry_due_at_epoch_ms,
-            started_at_epoch_ms=started_at_epoch_ms,
-            completed_at_epoch_ms=completed_at_epoch_ms,
-            child_workflow_id=child_workflow_id,
-        )
-    return checkpoints
+def parse_checkpoints(aggregated: list[list[Any]] | None) -> dict[int, StepRecord]:
+    """Parses the ``json_agg`` of ``claim_workflow``: one array per step, its columns
+    in ``StepRecord``'s field order."""
+    records = (
+        StepRecord(**dict(zip(_STEP_FIELDS, columns, strict=True))) for columns in aggregated or ()
+    )
+    return {record.function_id: record for record in records}
+
+
+_STEP_FIELDS = tuple(field.name for field in dataclasses.fields(StepRecord))

@@ -19,6 +19,15 @@ RECORD_VERSION = text(
     f"INSERT INTO {SCHEMA}.schema_version (version, applied_at_epoch_ms) VALUES (:version, :now)"
 )
 
+CURRENT_APPLICATION_VERSION = text(
+    f"SELECT COALESCE(MAX(version), 0) FROM {SCHEMA}.application_schema_version"
+)
+
+RECORD_APPLICATION_VERSION = text(
+    f"INSERT INTO {SCHEMA}.application_schema_version (version, applied_at_epoch_ms) "
+    "VALUES (:version, :now)"
+)
+
 # Inserts a workflow, or reports the one that already has this id, in one statement.
 # (If a concurrent insert of the same id commits after this statement's snapshot, no
 # row comes back; the caller then reads the row on its own.)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from celery_durable.records import Checkpoint
+from celery_durable.core.records import StepRecord
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,7 +93,7 @@ class Claim:
     status: str | None
     inputs: str | None
     authenticated_user: str | None
-    checkpoints: dict[int, Checkpoint]
+    checkpoints: dict[int, StepRecord]
     wait_ms: int | None = None
     parent_workflow_id: str | None = None
     # A direct call that found its workflow finished: the recorded (output, error).

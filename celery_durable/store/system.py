@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, exc
 
+from celery_durable.core.clock import now_epoch_ms
+from celery_durable.core.records import RawWorkflowRow, StepRecord
 from celery_durable.error import (
     DBOSConflictingWorkflowError,
     DBOSNonExistentWorkflowError,
@@ -20,9 +22,8 @@ from celery_durable.error import (
     DBOSSystemDatabaseError,
     DBOSWorkflowFunctionNotFoundError,
 )
-from celery_durable.records import Checkpoint, RawWorkflowRow
 from celery_durable.store import queries
-from celery_durable.store.engines import ProcessEngine, now_epoch_ms
+from celery_durable.store.engines import ProcessEngine
 from celery_durable.store.errors import system_error, violates, wrap_errors
 from celery_durable.store.execution import (
     StatementListener,
@@ -230,8 +231,6 @@ class SystemStore:
             DBOSConflictingWorkflowError: ``new``'s id belongs to a workflow of another
                 name (nothing was claimed).
         """
-        action = f"claiming workflow {workflow_uuid}"
-        sql = queries.CLAIM_WORKFLOW_SQL
         params: dict[str, Any] = {
             "workflow_uuid": workflow_uuid,
             "executor_id": executor_id,
@@ -243,9 +242,28 @@ class SystemStore:
             # Executions commit asynchronously; a workflow's creation never does.
             self.insert_workflow(new)
             new = None
+        connection, claim = self._claim(workflow_uuid, params, new)
+        execution = WorkflowExecution(connection, workflow_uuid, claim, self.statement_listeners)
+        try:
+            yield execution
+        finally:
+            try:
+                execution.release()
+            except DBOSSystemDatabaseError:
+                # The connection is gone, and with it the server-side lock; make sure
+                # the pool does not hand this connection out again.
+                connection.invalidate()
+            connection.close()
+
+    def _claim(
+        self, workflow_uuid: str, params: dict[str, Any], new: NewWorkflow | None
+    ) -> tuple[Connection, Claim]:
+        """Sends the claim (or a direct call's insert-and-claim) on a connection that
+        the execution then keeps: it holds the fence."""
+        sql = queries.CLAIM_WORKFLOW_SQL
         if new is not None:
             sql = queries.CALL_WORKFLOW_SQL
-            params |= _new_workflow_params(new)
+            params = params | _new_workflow_params(new)
         for attempt in (1, 2):
             connection = self._execution_engines.get().connect()
             try:
@@ -257,7 +275,7 @@ class SystemStore:
                     continue  # a pooled connection that died with a server restart
                 if new is not None and violates(error, "deduplication_idx"):
                     raise _deduplicated(new) from error
-                raise system_error(action, error) from error
+                raise system_error(f"claiming workflow {workflow_uuid}", error) from error
         if row.outcome == "conflict":
             assert new is not None
             connection.close()
@@ -275,17 +293,7 @@ class SystemStore:
                 (row.output, row.error) if new is not None and row.outcome == "finished" else None
             ),
         )
-        execution = WorkflowExecution(connection, workflow_uuid, claim, self.statement_listeners)
-        try:
-            yield execution
-        finally:
-            try:
-                execution.release()
-            except DBOSSystemDatabaseError:
-                # The connection is gone, and with it the server-side lock; make sure
-                # the pool does not hand this connection out again.
-                connection.invalidate()
-            connection.close()
+        return connection, claim
 
     def recover_workflows(self, *, grace_ms: int, limit: int) -> list[Redispatch]:
         """Picks workflows to publish again (see ``recover_workflows`` in the schema)."""
@@ -450,31 +458,15 @@ class SystemStore:
         )
         return [RawWorkflowRow(**row._asdict()) for row in rows]
 
-    def list_steps(self, workflow_uuid: str) -> list[tuple[Checkpoint, str | None]]:
-        """Every checkpoint of a workflow with its child workflow id, by function_id."""
+    def list_steps(self, workflow_uuid: str) -> list[StepRecord]:
+        """Every checkpoint of a workflow, by function_id."""
         rows = self._run(
             f"listing steps of {workflow_uuid}",
             lambda connection: connection.execute(
                 queries.LIST_STEPS, {"workflow_uuid": workflow_uuid}
             ).all(),
         )
-        return [
-            (
-                Checkpoint(
-                    function_id=row.function_id,
-                    function_name=row.function_name,
-                    output=row.output,
-                    error=row.error,
-                    attempts=row.attempts,
-                    attempt_log=row.attempt_log,
-                    retry_due_at_epoch_ms=row.retry_due_at_epoch_ms,
-                    started_at_epoch_ms=row.started_at_epoch_ms,
-                    completed_at_epoch_ms=row.completed_at_epoch_ms,
-                ),
-                row.child_workflow_id,
-            )
-            for row in rows
-        ]
+        return [StepRecord(**row._asdict()) for row in rows]
 
 
 def _new_workflow_params(workflow: NewWorkflow) -> dict[str, Any]:

@@ -1,0 +1,151 @@
+"""DBOSClient: enqueue and operate workflows by name, without their code.
+
+A producer (a web app, a script) needs only the system database and the broker: it
+writes the workflow's row and publishes its Celery message by task name.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn, NotRequired, TypedDict, Unpack
+
+from celery import Celery
+
+from celery_durable.api import inspection
+from celery_durable.api.handle import WorkflowHandle
+from celery_durable.api.inspection import WorkflowFilters
+from celery_durable.core.records import WorkflowStatus
+from celery_durable.core.serialization import SerializerName
+from celery_durable.engine.registry import DEFAULT_MAX_RECOVERY_ATTEMPTS, Registry, WorkflowSpec
+from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
+from celery_durable.integration.runtime import Runtime
+
+
+class EnqueueOptions(TypedDict):
+    """Options of :meth:`DBOSClient.enqueue`, as in DBOS.
+
+    Keys:
+        workflow_name: The workflow's registered name (its Celery task name).
+        queue_name: The Celery queue (default: Celery's routing for the name).
+        workflow_id: Makes the enqueue idempotent (default: a new UUID).
+        deduplication_id: At most one ENQUEUED or PENDING workflow of the queue has it.
+        priority: Lower runs first, on queues with ``priority_enabled``.
+        max_recovery_attempts: Used until a worker's code declares its own.
+        allow_unregistered: Enqueue a name no worker has registered yet (ahead of a
+            deployment); it waits ENQUEUED until a worker that knows it starts.
+    """
+
+    workflow_name: str
+    queue_name: NotRequired[str]
+    workflow_id: NotRequired[str]
+    deduplication_id: NotRequired[str]
+    priority: NotRequired[int]
+    max_recovery_attempts: NotRequired[int]
+    allow_unregistered: NotRequired[bool]
+
+
+def _code_elsewhere(*args: Any, **kwargs: Any) -> NoReturn:
+    raise DBOSException("DBOSClient cannot run workflows: workers run them")
+
+
+class DBOSClient:
+    """Enqueues and operates workflows from a process that does not import them.
+
+    Args:
+        system_database_url: The workers' system database.
+        broker_url: The workers' broker (or pass ``celery``, to reuse its routing).
+        celery: A Celery app to publish with, instead of one built from ``broker_url``.
+        serializer: Must match the workers' (``"json"`` by default).
+    """
+
+    def __init__(
+        self,
+        system_database_url: str,
+        broker_url: str | None = None,
+        *,
+        celery: Celery | None = None,
+        serializer: SerializerName = "json",
+    ) -> None:
+        if celery is None and not broker_url:
+            raise DBOSException("DBOSClient needs a broker_url (or a celery app)")
+        self._runtime = Runtime(
+            celery=celery or Celery("celery_durable_client", broker=broker_url),
+            config={
+                "name": "celery_durable_client",
+                "system_database_url": system_database_url,
+                "serializer": serializer,
+                "sys_db_pool_size": 2,
+            },
+            registry=Registry(),
+            queues={},
+        )
+
+    def enqueue(self, options: EnqueueOptions, *args: Any, **kwargs: Any) -> WorkflowHandle[Any]:
+        """Starts workflow ``options["workflow_name"]`` with these arguments.
+
+        Idempotent on ``workflow_id``: a second enqueue returns the first's handle.
+
+        Raises:
+            DBOSWorkflowFunctionNotFoundError: no worker has registered the name (and
+                ``allow_unregistered`` is not set).
+            DBOSQueueDeduplicatedError: the deduplication id is taken in the queue.
+        """
+        name = options.get("workflow_name")
+        if not isinstance(name, str) or not name:
+            raise DBOSException('enqueue options need "workflow_name" (a non-empty string)')
+        spec = WorkflowSpec(
+            name=name,
+            function=_code_elsewhere,
+            is_async=False,
+            max_recovery_attempts=options.get(
+                "max_recovery_attempts", DEFAULT_MAX_RECOVERY_ATTEMPTS
+            ),
+        )
+        queue = options.get("queue_name")
+        row = self._runtime.new_row(
+            spec,
+            args,
+            kwargs,
+            status="ENQUEUED",
+            queue_name=queue,
+            workflow_id=options.get("workflow_id"),
+            options={
+                "deduplication_id": options.get("deduplication_id"),
+                "priority": options.get("priority"),
+            },
+            require_registered=not options.get("allow_unregistered", False),
+        )
+        return self._handle(self._runtime.enqueue(row))
+
+    def _handle(self, workflow_id: str) -> WorkflowHandle[Any]:
+        return WorkflowHandle(workflow_id, self._runtime.store, self._runtime.serializer)
+
+    def retrieve_workflow(self, workflow_id: str) -> WorkflowHandle[Any]:
+        if self._runtime.store.get_outcome(workflow_id) is None:
+            raise DBOSNonExistentWorkflowError(workflow_id)
+        return self._handle(workflow_id)
+
+    def cancel_workflow(self, workflow_id: str) -> None:
+        """As ``DBOS.cancel_workflow``."""
+        self._runtime.cancel(workflow_id)
+
+    def resume_workflow(self, workflow_id: str) -> WorkflowHandle[Any]:
+        """As ``DBOS.resume_workflow``."""
+        self._runtime.resume(workflow_id)
+        return self._handle(workflow_id)
+
+    def fork_workflow(self, workflow_id: str, start_step: int) -> WorkflowHandle[Any]:
+        """As ``DBOS.fork_workflow`` (operations are numbered from 1)."""
+        return self._handle(self._runtime.fork(workflow_id, start_step))
+
+    def list_workflows(self, **filters: Unpack[WorkflowFilters]) -> list[WorkflowStatus]:
+        """As ``DBOS.list_workflows``."""
+        return inspection.list_workflows(self._runtime.store, self._runtime.serializer, **filters)
+
+    def list_workflow_steps(self, workflow_id: str) -> list[dict[str, Any]]:
+        return inspection.list_workflow_steps(
+            self._runtime.store, self._runtime.serializer, workflow_id
+        )
+
+    def destroy(self) -> None:
+        """Closes the client's database connections."""
+        self._runtime.dispose()

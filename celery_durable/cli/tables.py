@@ -1,0 +1,125 @@
+"""Plain-text tables and JSON documents for the command line."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from celery_durable.core.records import WorkflowStatus
+from celery_durable.core.serialization import to_jsonable
+
+
+def render(rows: Sequence[Sequence[str]]) -> str:
+    """Left-aligned columns; the first row is the header."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+def iso(epoch_ms: int | None) -> str:
+    if epoch_ms is None:
+        return "-"
+    moment = dt.datetime.fromtimestamp(epoch_ms / 1000, tz=dt.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def workflows_table(workflows: Sequence[WorkflowStatus]) -> str:
+    rows = [("workflow id", "name", "status", "queue", "created", "recoveries")]
+    for workflow in workflows:
+        rows.append(
+            (
+                workflow.workflow_id,
+                workflow.name,
+                workflow.status,
+                workflow.queue_name or "-",
+                iso(workflow.created_at),
+                str(workflow.recovery_attempts),
+            )
+        )
+    return render(rows)
+
+
+def steps_table(steps: Sequence[dict[str, Any]]) -> str:
+    """One row per attempt: when it started (from the first attempt), how long it took,
+    how long the workflow waited before it (the backoff), and how it ended."""
+    rows = [("id", "step", "attempt", "starts at", "waited", "took", "outcome")]
+    for step in steps:
+        first = step["started_at_epoch_ms"]
+        previous_end: int | None = None
+        history = step["attempt_history"]
+        for entry in history:
+            started = entry["started_at_epoch_ms"]
+            completed = entry["completed_at_epoch_ms"]
+            waited = "-" if previous_end is None else f"{(started - previous_end) / 1000:.3f}s"
+            took = "-" if completed is None else f"{(completed - started) / 1000:.3f}s"
+            if entry["error"] is not None:
+                outcome = f"failed: {entry['error']!r}"
+            elif completed is None:
+                outcome = "running"
+            elif step["error"] is not None:
+                outcome = "error"
+            else:
+                outcome = f"ok: {step['output']!r}"
+            rows.append(
+                (
+                    str(step["function_id"]),
+                    step["function_name"],
+                    f"{entry['attempt']}/{step['attempts']}",
+                    f"+{(started - first) / 1000:.3f}s",
+                    waited,
+                    took,
+                    outcome,
+                )
+            )
+            previous_end = completed
+        if step["completed_at_epoch_ms"] is None and step["retry_due_at_epoch_ms"] is not None:
+            rows.append(
+                ("", "", "", "", "", "", f"next attempt at {iso(step['retry_due_at_epoch_ms'])}")
+            )
+        if step["child_workflow_id"]:
+            rows.append(("", "", "", "", "", "", f"child workflow {step['child_workflow_id']}"))
+        if step["error"] is not None:
+            rows.append(("", "", "", "", "", "", f"raised: {step['error']}"))
+    return render(rows)
+
+
+def jsonable_error(error: BaseException | None) -> dict[str, str] | None:
+    if error is None:
+        return None
+    return {"type": type(error).__name__, "message": str(error)}
+
+
+def workflow_document(workflow: WorkflowStatus) -> dict[str, Any]:
+    return {
+        "workflow_id": workflow.workflow_id,
+        "name": workflow.name,
+        "status": workflow.status,
+        "queue_name": workflow.queue_name,
+        "input": to_jsonable(workflow.input),
+        "output": to_jsonable(workflow.output),
+        "error": jsonable_error(workflow.error),
+        "executor_id": workflow.executor_id,
+        "recovery_attempts": workflow.recovery_attempts,
+        "max_recovery_attempts": workflow.max_recovery_attempts,
+        "parent_workflow_id": workflow.parent_workflow_id,
+        "deduplication_id": workflow.deduplication_id,
+        "priority": workflow.priority,
+        "created_at": workflow.created_at,
+        "updated_at": workflow.updated_at,
+        "started_at_epoch_ms": workflow.started_at_epoch_ms,
+        "completed_at_epoch_ms": workflow.completed_at_epoch_ms,
+    }
+
+
+def step_document(step: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **step,
+        "output": to_jsonable(step["output"]),
+        "error": jsonable_error(step["error"]),
+        "attempt_history": [
+            {**entry, "error": jsonable_error(entry["error"])} for entry in step["attempt_history"]
+        ],
+    }

@@ -1,0 +1,151 @@
+"""``celery-durable workflows ...``: list, inspect and operate workflows."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from celery_durable.api.client import DBOSClient
+from celery_durable.cli import options, tables
+from celery_durable.error import DBOSException
+
+
+@contextmanager
+def _client(database_url: str, broker_url: str | None) -> Iterator[DBOSClient]:
+    # Reading needs no broker; a placeholder URL is never connected to.
+    client = DBOSClient(database_url, broker_url or "memory://")
+    try:
+        yield client
+    except DBOSException as error:
+        raise click.ClickException(str(error)) from error
+    finally:
+        client.destroy()
+
+
+def _emit(as_json: bool, document: Any, text: Callable[[], str]) -> None:
+    click.echo(json.dumps(document, indent=2) if as_json else text())
+
+
+@click.group()
+def workflows() -> None:
+    """List, inspect and operate workflows."""
+
+
+@workflows.command("list")
+@options.database
+@click.option("--status", multiple=True, help="ENQUEUED, PENDING, SUCCESS, ERROR, ...")
+@click.option("--name", help="Workflow name.")
+@click.option("--queue", help="Queue name.")
+@click.option("--since", help="Created at or after (ISO-8601).")
+@click.option("--until", help="Created at or before (ISO-8601).")
+@click.option("--limit", type=int, default=100, show_default=True)
+@options.as_json
+def list_workflows(
+    database_url: str,
+    status: tuple[str, ...],
+    name: str | None,
+    queue: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Workflows, newest first."""
+    with _client(database_url, None) as client:
+        try:
+            found = client.list_workflows(
+                status=list(status) or None,
+                name=name,
+                queue_name=queue,
+                start_time=since,
+                end_time=until,
+                limit=limit,
+                sort_desc=True,
+            )
+        except ValueError as error:
+            raise click.BadParameter(str(error)) from error
+    _emit(
+        as_json,
+        [tables.workflow_document(w) for w in found],
+        lambda: tables.workflows_table(found),
+    )
+
+
+@workflows.command("get")
+@options.database
+@click.argument("workflow_id")
+@options.as_json
+def get_workflow(database_url: str, workflow_id: str, as_json: bool) -> None:
+    """One workflow's status, inputs and outcome."""
+    with _client(database_url, None) as client:
+        status = client.retrieve_workflow(workflow_id).get_status()
+    document = tables.workflow_document(status)
+
+    def text() -> str:
+        return "\n".join(f"{key}: {value}" for key, value in document.items())
+
+    _emit(as_json, document, text)
+
+
+@workflows.command("steps")
+@options.database
+@click.argument("workflow_id")
+@options.as_json
+def workflow_steps(database_url: str, workflow_id: str, as_json: bool) -> None:
+    """One row per step attempt, with the backoff waits between attempts."""
+    with _client(database_url, None) as client:
+        client.retrieve_workflow(workflow_id)
+        steps = client.list_workflow_steps(workflow_id)
+    _emit(
+        as_json,
+        [tables.step_document(step) for step in steps],
+        lambda: tables.steps_table(steps) if steps else "(no steps recorded)",
+    )
+
+
+@workflows.command("cancel")
+@options.database
+@click.argument("workflow_id")
+def cancel_workflow(database_url: str, workflow_id: str) -> None:
+    """Stop a workflow at its next step boundary (and drop its pending wait)."""
+    with _client(database_url, None) as client:
+        client.cancel_workflow(workflow_id)
+        status = client.retrieve_workflow(workflow_id).get_status().status
+    click.echo(f"{workflow_id}: {status}")
+
+
+@workflows.command("resume")
+@options.database
+@options.broker
+@click.argument("workflow_id")
+def resume_workflow(database_url: str, broker_url: str | None, workflow_id: str) -> None:
+    """Run a cancelled or failed workflow again from its checkpoints."""
+    with _client(database_url, options.require_broker(broker_url)) as client:
+        handle = client.resume_workflow(workflow_id)
+        status = handle.get_status().status
+    click.echo(f"{workflow_id}: {status}")
+
+
+@workflows.command("fork")
+@options.database
+@options.broker
+@click.argument("workflow_id")
+@click.option(
+    "--step",
+    "start_step",
+    type=int,
+    default=1,
+    show_default=True,
+    help="First step id to re-run (steps are numbered from 1; 1 re-runs everything).",
+)
+def fork_workflow(
+    database_url: str, broker_url: str | None, workflow_id: str, start_step: int
+) -> None:
+    """Start a copy of a workflow that re-runs it from step --step."""
+    with _client(database_url, options.require_broker(broker_url)) as client:
+        handle = client.fork_workflow(workflow_id, start_step)
+    click.echo(handle.workflow_id)

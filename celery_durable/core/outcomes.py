@@ -1,0 +1,53 @@
+"""Decoding a workflow's recorded outcome and status row into Python values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery_durable.core.records import RawWorkflowRow, WorkflowStatus, WorkflowStatusString
+from celery_durable.core.serialization import Serializer
+from celery_durable.error import (
+    DBOSAwaitedWorkflowCancelledError,
+    DBOSWorkflowMaxRecoveryAttemptsExceededError,
+)
+
+
+def decode_outcome(
+    workflow_id: str, status: str, output: str | None, error: str | None, serializer: Serializer
+) -> tuple[bool, Any]:
+    """``(True, output)`` for SUCCESS, ``(False, None)`` while running; raises failures."""
+    if status == WorkflowStatusString.SUCCESS:
+        return True, None if output is None else serializer.loads(output)
+    if status == WorkflowStatusString.ERROR:
+        if error is None:
+            raise RuntimeError(f"Workflow {workflow_id} failed without a recorded error")
+        raise serializer.loads(error)
+    if status == WorkflowStatusString.CANCELLED:
+        raise DBOSAwaitedWorkflowCancelledError(workflow_id)
+    if status == WorkflowStatusString.MAX_RECOVERY_ATTEMPTS_EXCEEDED:
+        raise DBOSWorkflowMaxRecoveryAttemptsExceededError(workflow_id)
+    return False, None
+
+
+def decode_status(row: RawWorkflowRow, serializer: Serializer) -> WorkflowStatus:
+    """Turns a stored row into the public record, decoding its serialized columns."""
+    return WorkflowStatus(
+        workflow_id=row.workflow_uuid,
+        status=row.status,
+        name=row.name,
+        queue_name=row.queue_name,
+        input=serializer.loads(row.inputs),
+        output=None if row.output is None else serializer.loads(row.output),
+        error=None if row.error is None else serializer.loads(row.error),
+        authenticated_user=row.authenticated_user,
+        executor_id=row.executor_id,
+        recovery_attempts=row.recovery_attempts,
+        max_recovery_attempts=row.max_recovery_attempts,
+        created_at=row.created_at_epoch_ms,
+        updated_at=row.updated_at_epoch_ms,
+        started_at_epoch_ms=row.started_at_epoch_ms,
+        completed_at_epoch_ms=row.completed_at_epoch_ms,
+        parent_workflow_id=row.parent_workflow_id,
+        deduplication_id=row.deduplication_id,
+        priority=row.priority,
+    )

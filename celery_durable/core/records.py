@@ -1,0 +1,108 @@
+"""Records read from the system database: frozen, keyword-only dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class WorkflowStatusString(StrEnum):
+    """The states of a workflow, with DBOS's names."""
+
+    ENQUEUED = "ENQUEUED"
+    PENDING = "PENDING"
+    SUCCESS = "SUCCESS"
+    ERROR = "ERROR"
+    CANCELLED = "CANCELLED"
+    MAX_RECOVERY_ATTEMPTS_EXCEEDED = "MAX_RECOVERY_ATTEMPTS_EXCEEDED"
+
+
+TERMINAL_STATUSES = frozenset(
+    {
+        WorkflowStatusString.SUCCESS,
+        WorkflowStatusString.ERROR,
+        WorkflowStatusString.CANCELLED,
+        WorkflowStatusString.MAX_RECOVERY_ATTEMPTS_EXCEEDED,
+    }
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkflowStatus:
+    """One workflow, as ``DBOS.retrieve_workflow(...).get_status()`` returns it.
+
+    Field names follow DBOS Transact's ``WorkflowStatus``; times are epoch milliseconds.
+    ``input`` is ``{"args": [...], "kwargs": {...}}``; ``output`` and ``error`` are the
+    deserialized outcome (``error`` is the exception instance).
+    """
+
+    workflow_id: str
+    status: str
+    name: str
+    queue_name: str | None
+    input: dict[str, Any] | None
+    output: Any
+    error: BaseException | None
+    authenticated_user: str | None
+    executor_id: str | None
+    recovery_attempts: int
+    max_recovery_attempts: int
+    created_at: int
+    updated_at: int
+    started_at_epoch_ms: int | None
+    completed_at_epoch_ms: int | None
+    parent_workflow_id: str | None
+    deduplication_id: str | None
+    priority: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class RawWorkflowRow:
+    """A ``workflow_status`` row before its serialized columns are decoded."""
+
+    workflow_uuid: str
+    status: str
+    name: str
+    queue_name: str | None
+    inputs: str
+    output: str | None
+    error: str | None
+    authenticated_user: str | None
+    executor_id: str | None
+    recovery_attempts: int
+    max_recovery_attempts: int
+    created_at_epoch_ms: int
+    updated_at_epoch_ms: int
+    started_at_epoch_ms: int | None
+    completed_at_epoch_ms: int | None
+    parent_workflow_id: str | None
+    deduplication_id: str | None
+    priority: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepRecord:
+    """One durable operation of a workflow (step, transaction, child, sleep, ...) as
+    ``operation_outputs`` holds it: written after each attempt, loaded for replay.
+
+    ``function_id`` is DBOS's: a workflow's operations are numbered 1, 2, 3, ... in
+    call order. ``completed_at_epoch_ms`` is None while a step is between attempts (in
+    backoff); ``retry_due_at_epoch_ms`` then says when its next attempt may start.
+    ``output``, ``error`` and ``attempt_log`` are serialized text.
+    """
+
+    function_id: int
+    function_name: str
+    output: str | None
+    error: str | None
+    attempts: int
+    attempt_log: str | None
+    retry_due_at_epoch_ms: int | None
+    started_at_epoch_ms: int
+    completed_at_epoch_ms: int | None
+    child_workflow_id: str | None = None
+
+    @property
+    def completed(self) -> bool:
+        return self.completed_at_epoch_ms is not None

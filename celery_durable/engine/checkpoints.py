@@ -1,0 +1,59 @@
+"""Reading and writing one function's checkpoint inside a workflow (steps, transactions)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery_durable.core.records import StepRecord
+from celery_durable.core.retry import SYSTEM_DATABASE_RETRY_SECONDS
+from celery_durable.core.signals import RescheduleWorkflow, WorkflowCancelled
+from celery_durable.engine.context import WorkflowContext
+from celery_durable.error import (
+    DBOSSerializationError,
+    DBOSSystemDatabaseError,
+    DBOSUnexpectedStepError,
+)
+
+
+def expect_name(workflow: WorkflowContext, function_id: int, expected: str, recorded: str) -> None:
+    """Replay must call the same function at the same position, or the code changed."""
+    if recorded != expected:
+        raise DBOSUnexpectedStepError(workflow.workflow_id, function_id, expected, recorded)
+
+
+def load(workflow: WorkflowContext, function_id: int, name: str, text: str) -> Any:
+    """Deserializes a recorded value; a corrupt one is an error naming its step."""
+    try:
+        return workflow.serializer.loads(text)
+    except DBOSSerializationError as error:
+        raise DBOSSerializationError(
+            f"Workflow {workflow.workflow_id} step {function_id} ({name}): cannot "
+            f"deserialize its checkpoint: {error.message}"
+        ) from error
+
+
+def replay(workflow: WorkflowContext, checkpoint: StepRecord) -> Any:
+    """Returns a completed checkpoint's output, or raises its error."""
+    name = checkpoint.function_name
+    if checkpoint.error is not None:
+        raise load(workflow, checkpoint.function_id, name, checkpoint.error)
+    if checkpoint.output is None:
+        return None
+    return load(workflow, checkpoint.function_id, name, checkpoint.output)
+
+
+def record(workflow: WorkflowContext, outcome: StepRecord) -> None:
+    """Writes a checkpoint, and stops the workflow there if it was cancelled.
+
+    A database failure is not the function's: it must pass through user code, so it
+    becomes a reschedule signal. The function may then run again (at-least-once).
+    """
+    try:
+        status = workflow.execution.record_step(outcome)
+    except DBOSSystemDatabaseError as error:
+        raise RescheduleWorkflow(
+            SYSTEM_DATABASE_RETRY_SECONDS, f"system database unavailable: {error}"
+        ) from error
+    if status is not None and status != "PENDING":
+        # Cancelled (or resumed under us): the outcome is kept, the execution stops.
+        raise WorkflowCancelled(workflow.workflow_id)

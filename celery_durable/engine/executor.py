@@ -1,0 +1,297 @@
+"""Executing a workflow durably: claim, replay, record the outcome.
+
+The engine knows nothing of Celery (see :mod:`celery_durable.integration.tasks`). One
+execution costs one round trip to claim the workflow and load its inputs and
+checkpoints (a direct call writes the workflow's row in the same one), one INSERT per
+step that runs, and one UPDATE that records the outcome and releases the fence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from celery_durable.core.clock import now_epoch_ms
+from celery_durable.core.records import WorkflowStatusString
+from celery_durable.core.serialization import Serializer
+from celery_durable.core.signals import RescheduleWorkflow, WorkflowCancelled
+from celery_durable.engine.context import WorkflowContext, current_workflow
+from celery_durable.engine.launcher import Launcher
+from celery_durable.engine.registry import WorkflowSpec
+from celery_durable.error import (
+    DBOSSerializationError,
+    DBOSSystemDatabaseError,
+    DBOSWorkflowFunctionNotFoundError,
+)
+from celery_durable.store import Dispatch, NewWorkflow, SystemStore, WorkflowExecution
+
+logger = logging.getLogger("celery_durable.engine")
+
+
+RunOutcome = Literal[
+    "completed", "busy", "stale", "finished", "missing", "exceeded", "throttled", "cancelled"
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    """How one execution runs.
+
+    Attributes:
+        inline_retries: Step retries sleep in this thread (a direct call) instead of
+            raising :class:`RescheduleWorkflow`.
+        generation: The delivery's dispatch generation (None: not a delivery).
+        max_countdown_seconds: Longer waits are parked in PostgreSQL for the recovery
+            sweep instead of riding the broker.
+        max_recovery_attempts: The workflow code's declaration, which overrides the one
+            recorded when the workflow was enqueued.
+        executor_id: Who runs it (default: the engine's); queues' ``worker_concurrency``
+            counts per executor.
+        new: A direct call's new workflow: written in the claim's round trip.
+    """
+
+    inline_retries: bool
+    generation: int | None = None
+    max_countdown_seconds: float | None = None
+    max_recovery_attempts: int | None = None
+    executor_id: str | None = None
+    new: NewWorkflow | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunResult:
+    """What one execution attempt came to.
+
+    ``outcome`` is ``completed`` when this execution ran the workflow to its end (then
+    ``status`` is SUCCESS or ERROR with ``output`` or ``error``); ``cancelled`` when it
+    stopped at a step boundary because the workflow was cancelled; otherwise it is the
+    claim's outcome (``busy``, ``stale``, ``finished``, ``missing``, ``exceeded``, or
+    ``throttled``: its queue's limits hold it for ``wait_seconds``) and nothing ran.
+    """
+
+    outcome: RunOutcome
+    status: str | None
+    output: Any = None
+    error: BaseException | None = None
+    wait_seconds: float = 0.0
+    # A direct call that found its workflow finished: the recorded (output, error).
+    recorded: tuple[str | None, str | None] | None = None
+
+
+class _Run:
+    """One claimed execution: the workflow's function, its inputs and its context."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        execution: WorkflowExecution,
+        spec: WorkflowSpec,
+        context: WorkflowContext,
+        inputs: dict[str, Any],
+    ) -> None:
+        self._engine = engine
+        self.execution = execution
+        self.spec = spec
+        self.context = context
+        self.args: list[Any] = list(inputs["args"])
+        self.kwargs: dict[str, Any] = dict(inputs["kwargs"])
+        self.output: Any = None
+        self.result: RunResult | None = None
+
+    @contextlib.contextmanager
+    def running(self, max_countdown_seconds: float | None) -> Iterator[None]:
+        """Runs the body as the workflow's code; its outcome is recorded on the way out.
+
+        A reschedule signal releases the workflow until its due time and propagates; a
+        cancellation stops here; any other exception is the workflow's error.
+        """
+        token = current_workflow.set(self.context)
+        try:
+            yield
+        except RescheduleWorkflow as signal:
+            self._engine.reschedule(self.execution, signal, max_countdown_seconds)
+            raise
+        except WorkflowCancelled:
+            self.result = RunResult(outcome="cancelled", status="CANCELLED")
+        except Exception as error:
+            self.result = self._engine.finish(self.execution, error=error)
+        finally:
+            current_workflow.reset(token)
+        if self.result is None:
+            self.result = self._engine.finish(self.execution, output=self.output)
+
+
+class Engine:
+    """Runs workflows of one process against its system database.
+
+    Args:
+        launcher: Starts and runs child workflows (the layer above implements it).
+        dispatch: Publishes a workflow's next message; the engine calls it to wake a
+            parent when its child finishes.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: SystemStore,
+        serializer: Serializer,
+        executor_id: str,
+        lookup: Callable[[str], WorkflowSpec | None],
+        launcher: Launcher,
+        dispatch: Callable[[str, Dispatch], None],
+    ) -> None:
+        self.store = store
+        self.serializer = serializer
+        self.executor_id = executor_id
+        self._lookup = lookup
+        self._launcher = launcher
+        self._dispatch = dispatch
+
+    def run(self, workflow_id: str, options: RunOptions) -> RunResult:
+        """Executes (or replays) a workflow once, in this thread (an ``async def``
+        workflow in an event loop of its own).
+
+        Raises:
+            RescheduleWorkflow: the workflow must run again after the countdown; it has
+                been released (its ``generation``, ``parked`` and ``due_at_epoch_ms``
+                say how).
+        """
+        with self._claimed(workflow_id, options) as claimed:
+            if isinstance(claimed, RunResult):
+                return claimed
+            with claimed.running(options.max_countdown_seconds):
+                function = claimed.spec.function
+                if claimed.spec.is_async:
+                    claimed.output = asyncio.run(function(*claimed.args, **claimed.kwargs))
+                else:
+                    claimed.output = function(*claimed.args, **claimed.kwargs)
+            assert claimed.result is not None
+            return claimed.result
+
+    async def run_async(self, workflow_id: str, options: RunOptions) -> RunResult:
+        """``run`` for an ``async def`` workflow, in the running event loop."""
+        with self._claimed(workflow_id, options) as claimed:
+            if isinstance(claimed, RunResult):
+                return claimed
+            with claimed.running(options.max_countdown_seconds):
+                claimed.output = await claimed.spec.function(*claimed.args, **claimed.kwargs)
+            assert claimed.result is not None
+            return claimed.result
+
+    @contextlib.contextmanager
+    def _claimed(self, workflow_id: str, options: RunOptions) -> Iterator[_Run | RunResult]:
+        """Claims the workflow; yields its run, or the claim's result if nothing runs."""
+        with self.store.execute_workflow(
+            workflow_id,
+            options.executor_id or self.executor_id,
+            generation=options.generation,
+            max_recovery_attempts=options.max_recovery_attempts,
+            new=options.new,
+        ) as execution:
+            yield self._prepare(execution, options.inline_retries)
+
+    def _prepare(self, execution: WorkflowExecution, inline_retries: bool) -> _Run | RunResult:
+        claim = execution.claim
+        if claim.outcome != "claimed":
+            return RunResult(
+                outcome=claim.outcome,
+                status=claim.status,
+                wait_seconds=(claim.wait_ms or 0) / 1000,
+                recorded=claim.recorded,
+            )
+        assert claim.name is not None and claim.inputs is not None
+        spec = self._lookup(claim.name)
+        if spec is None:
+            # Leave the workflow as it is: a process that knows it can run it later.
+            raise DBOSWorkflowFunctionNotFoundError(
+                claim.name,
+                f"Workflow {execution.workflow_uuid} calls {claim.name!r}, which this process "
+                "has not registered (is the module that defines it imported by the worker?)",
+            )
+        try:
+            inputs = self.serializer.loads(claim.inputs)
+        except DBOSSerializationError as error:
+            failure = DBOSSerializationError(
+                f"Workflow {execution.workflow_uuid}: cannot deserialize its inputs: {error}"
+            )
+            return self.finish(execution, error=failure)
+        context = WorkflowContext(
+            workflow_id=execution.workflow_uuid,
+            workflow_name=claim.name,
+            authenticated_user=claim.authenticated_user,
+            checkpoints=claim.checkpoints,
+            execution=execution,
+            store=self.store,
+            serializer=self.serializer,
+            launcher=self._launcher,
+            inline_retries=inline_retries,
+        )
+        return _Run(self, execution, spec, context, inputs)
+
+    def reschedule(
+        self,
+        execution: WorkflowExecution,
+        signal: RescheduleWorkflow,
+        max_countdown_seconds: float | None,
+    ) -> None:
+        """Releases the workflow until the signal's due time; fills in how it is due."""
+        now = now_epoch_ms()
+        due = now + round(signal.countdown_seconds * 1000)
+        parked = (
+            max_countdown_seconds is not None and signal.countdown_seconds > max_countdown_seconds
+        )
+        signal.due_at_epoch_ms, signal.parked = due, parked
+        try:
+            rescheduled = execution.reschedule(due_at_epoch_ms=due, parked=parked)
+        except DBOSSystemDatabaseError:
+            # The database is gone, and with it the fence. A later delivery (this
+            # retry's, or the sweep's) runs the workflow again.
+            logger.warning("Workflow %s: could not record its reschedule", execution.workflow_uuid)
+            return
+        if rescheduled is None:
+            return
+        signal.generation = rescheduled.generation
+        signal.parked = rescheduled.parked
+        if rescheduled.due_at_epoch_ms < due:  # a child finished meanwhile: go at once
+            signal.due_at_epoch_ms = rescheduled.due_at_epoch_ms
+            signal.countdown_seconds = max(0.0, (rescheduled.due_at_epoch_ms - now) / 1000)
+
+    def finish(
+        self,
+        execution: WorkflowExecution,
+        *,
+        output: Any = None,
+        error: BaseException | None = None,
+    ) -> RunResult:
+        """Records the workflow's outcome (and wakes its parent, if it has one)."""
+        if error is None:
+            try:
+                encoded_output = self.serializer.dumps(output)
+            except DBOSSerializationError as serialization_error:
+                error = serialization_error
+        if error is not None:
+            status = WorkflowStatusString.ERROR
+            written = execution.complete(status, output=None, error=self.serializer.dumps(error))
+        else:
+            status = WorkflowStatusString.SUCCESS
+            written = execution.complete(status, output=encoded_output, error=None)
+        if not written:
+            # Someone else changed the workflow's status (for example cancelled it).
+            return RunResult(outcome="finished", status=None)
+        parent = execution.claim.parent_workflow_id
+        if parent is not None:
+            self.wake(parent)
+        return RunResult(outcome="completed", status=status, output=output, error=error)
+
+    def wake(self, parent_workflow_id: str) -> None:
+        """Lets a parent waiting on a child run now (best effort: it also polls)."""
+        try:
+            dispatch = self.store.wake_parent(parent_workflow_id)
+            if dispatch is not None:
+                self._dispatch(parent_workflow_id, dispatch)
+        except Exception:
+            logger.warning("Could not wake parent workflow %s", parent_workflow_id, exc_info=True)

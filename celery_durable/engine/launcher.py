@@ -1,0 +1,39 @@
+"""What the engine needs from the layer above it to start and run child workflows.
+
+The engine knows nothing of Celery: the Celery integration's ``Runtime`` implements
+this protocol, and the engine reaches it through the running workflow's context.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from celery_durable.engine.registry import WorkflowSpec
+
+
+class Launcher(Protocol):
+    """Starts child workflows and runs them in-process."""
+
+    @property
+    def child_poll_seconds(self) -> float:
+        """How often a parent waiting on a child checks on it (in case the child's
+        wake-up message was lost)."""
+        ...
+
+    def start_child(
+        self,
+        spec: WorkflowSpec,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        workflow_id: str,
+        parent_workflow_id: str,
+        publish: bool,
+    ) -> None:
+        """Creates the child's row unless it exists; publishes it if it is new and
+        ``publish`` (a direct call's awaited child runs in-process instead)."""
+        ...
+
+    def run_inline(self, workflow_id: str, spec: WorkflowSpec) -> Any:
+        """Runs a workflow to its end in this thread; returns its output or raises."""
+        ...

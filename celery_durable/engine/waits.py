@@ -1,0 +1,218 @@
+"""Durable waits inside a workflow: child workflows, their results, and sleep.
+
+None of them holds a worker slot. A parent waiting on a child, or a sleeping workflow,
+records what it waits for as a checkpoint and unwinds with :class:`RescheduleWorkflow`:
+its task is retried when the wait is over (a child that finishes wakes its parent at
+once; the parent also checks every ``child_poll_seconds`` in case that message is
+lost). A direct in-process call waits in-process instead: its children run inline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from typing import Any
+
+from celery_durable.core.clock import now_epoch_ms
+from celery_durable.core.outcomes import decode_outcome
+from celery_durable.core.records import TERMINAL_STATUSES, StepRecord, WorkflowStatusString
+from celery_durable.core.signals import RescheduleWorkflow
+from celery_durable.engine import checkpoints, waiting
+from celery_durable.engine.context import WorkflowContext, in_workflow_code, next_workflow_id
+from celery_durable.engine.registry import WorkflowSpec
+from celery_durable.error import DBOSAwaitedWorkflowCancelledError, DBOSNonExistentWorkflowError
+
+SLEEP_NAME = "DBOS.sleep"
+GET_RESULT_NAME = "DBOS.getResult"
+
+
+def start_child(parent: WorkflowContext, spec: WorkflowSpec, args: Any, kwargs: Any) -> str:
+    """``DBOS.start_workflow`` inside a workflow: a child with a deterministic id.
+
+    It is published to the workers even from a direct call: started means "runs in
+    the background".
+
+    Returns:
+        The child's workflow id.
+    """
+    function_id, child_id, recorded = _child(parent, spec, args, kwargs, publish=True)
+    if recorded is None:
+        _record(parent, function_id, spec.name, child_id, output=None, error=None, final=True)
+    return child_id
+
+
+def call_child(parent: WorkflowContext, spec: WorkflowSpec, args: Any, kwargs: Any) -> Any:
+    """Calling a workflow from a workflow: start it as a child and wait for its result."""
+    function_id, child_id, recorded = _child(
+        parent, spec, args, kwargs, publish=not parent.inline_retries
+    )
+    if recorded is not None and recorded.completed:
+        return checkpoints.replay(parent, recorded)
+    if recorded is None:
+        _record(parent, function_id, spec.name, child_id, output=None, error=None, final=False)
+    if parent.inline_retries:
+        _run_inline_child(parent, child_id, spec)
+    return _await(parent, function_id, spec.name, child_id)
+
+
+def await_result(parent: WorkflowContext, workflow_id: str) -> Any:
+    """``handle.get_result()`` inside a workflow: a durable wait, recorded once done."""
+    function_id = parent.next_function_id()
+    recorded = parent.checkpoints.get(function_id)
+    if recorded is not None:
+        checkpoints.expect_name(parent, function_id, GET_RESULT_NAME, recorded.function_name)
+        if recorded.completed:
+            return checkpoints.replay(parent, recorded)
+    else:
+        _record(
+            parent, function_id, GET_RESULT_NAME, workflow_id, output=None, error=None, final=False
+        )
+    return _await(parent, function_id, GET_RESULT_NAME, workflow_id)
+
+
+def sleep_remaining(seconds: float) -> float:
+    """``DBOS.sleep``'s durable part: the wake-up time is recorded once.
+
+    Returns:
+        How long the caller must still wait in-process (outside a workflow, or in a
+        direct call); 0 once the wake-up time has passed.
+
+    Raises:
+        RescheduleWorkflow: under Celery, to free the worker until the wake-up time.
+    """
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
+        raise ValueError(f"sleep seconds must be a number >= 0, not {seconds!r}")
+    workflow = in_workflow_code()
+    if workflow is None:
+        return float(seconds)
+    function_id = workflow.next_function_id()
+    recorded = workflow.checkpoints.get(function_id)
+    if recorded is not None:
+        checkpoints.expect_name(workflow, function_id, SLEEP_NAME, recorded.function_name)
+        wake_at_epoch_ms = int(checkpoints.replay(workflow, recorded))
+    else:
+        wake_at_epoch_ms = now_epoch_ms() + round(seconds * 1000)
+        _record(
+            workflow,
+            function_id,
+            SLEEP_NAME,
+            None,
+            output=workflow.serializer.dumps(wake_at_epoch_ms),
+            error=None,
+            final=True,
+        )
+    remaining = max(0.0, (wake_at_epoch_ms - now_epoch_ms()) / 1000)
+    if remaining == 0 or workflow.inline_retries:
+        return remaining
+    wake = dt.datetime.fromtimestamp(wake_at_epoch_ms / 1000, tz=dt.UTC)
+    raise RescheduleWorkflow(remaining, f"sleeping until {wake.isoformat(timespec='seconds')}")
+
+
+def _child(
+    parent: WorkflowContext, spec: WorkflowSpec, args: Any, kwargs: Any, *, publish: bool
+) -> tuple[int, str, StepRecord | None]:
+    """Takes the call's function id and makes sure the child exists (and is published)."""
+    function_id = parent.next_function_id()
+    recorded = parent.checkpoints.get(function_id)
+    if recorded is not None:
+        checkpoints.expect_name(parent, function_id, spec.name, recorded.function_name)
+        next_workflow_id.set(None)
+        return function_id, str(recorded.child_workflow_id), recorded
+    child_id = next_workflow_id.get() or f"{parent.workflow_id}-{function_id}"
+    next_workflow_id.set(None)  # SetWorkflowID names one workflow only.
+    parent.launcher.start_child(
+        spec,
+        tuple(args),
+        dict(kwargs),
+        workflow_id=child_id,
+        parent_workflow_id=parent.workflow_id,
+        publish=publish,
+    )
+    return function_id, child_id, None
+
+
+def _run_inline_child(parent: WorkflowContext, child_id: str, spec: WorkflowSpec) -> None:
+    """A direct call's child runs in-process too, while the parent waits.
+
+    In a thread of its own: it starts with no workflow context, and an ``async def``
+    child gets an event loop of its own. The child's own outcome, error included, is
+    recorded and read back by ``_await``; a failure that left no outcome (the system
+    database, an unregistered name, ...) is raised here rather than waited on.
+    """
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            parent.launcher.run_inline(child_id, spec)
+        except BaseException as failure:
+            failures.append(failure)
+
+    thread = threading.Thread(target=run, name=f"child-{child_id}")
+    thread.start()
+    thread.join()
+    if failures:
+        outcome = parent.store.get_outcome(child_id)
+        if outcome is None or outcome[1] not in TERMINAL_STATUSES:
+            raise failures[0]
+
+
+def _await(parent: WorkflowContext, function_id: int, name: str, child_id: str) -> Any:
+    outcome = parent.store.get_outcome(child_id)
+    if outcome is None:
+        raise DBOSNonExistentWorkflowError(child_id)
+    _, status, output, error = outcome
+    if status not in TERMINAL_STATUSES:
+        if not parent.inline_retries:
+            raise RescheduleWorkflow(
+                parent.launcher.child_poll_seconds, f"waiting for workflow {child_id}"
+            )
+        # Run elsewhere (started, or by another process): a direct call waits here.
+        try:
+            result = waiting.wait_for(parent.store, parent.serializer, child_id)
+            output, error = parent.serializer.dumps(result), None
+        except Exception as failure:
+            output, error = None, parent.serializer.dumps(failure)
+    elif status == WorkflowStatusString.CANCELLED:
+        output, error = None, parent.serializer.dumps(DBOSAwaitedWorkflowCancelledError(child_id))
+    elif status == WorkflowStatusString.MAX_RECOVERY_ATTEMPTS_EXCEEDED:
+        try:
+            decode_outcome(child_id, status, output, error, parent.serializer)
+        except Exception as failure:
+            output, error = None, parent.serializer.dumps(failure)
+    _record(parent, function_id, name, child_id, output=output, error=error, final=True)
+    return decode_outcome(
+        child_id,
+        WorkflowStatusString.ERROR if error is not None else WorkflowStatusString.SUCCESS,
+        output,
+        error,
+        parent.serializer,
+    )[1]
+
+
+def _record(
+    workflow: WorkflowContext,
+    function_id: int,
+    name: str,
+    child_id: str | None,
+    *,
+    output: str | None,
+    error: str | None,
+    final: bool,
+) -> None:
+    now = now_epoch_ms()
+    recorded = workflow.checkpoints.get(function_id)
+    checkpoints.record(
+        workflow,
+        StepRecord(
+            function_id=function_id,
+            function_name=name,
+            output=output,
+            error=error,
+            attempts=1,
+            attempt_log=None,
+            retry_due_at_epoch_ms=None,
+            started_at_epoch_ms=recorded.started_at_epoch_ms if recorded else now,
+            completed_at_epoch_ms=now if final else None,
+            child_workflow_id=child_id,
+        ),
+    )

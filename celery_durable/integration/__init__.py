@@ -1,0 +1,1 @@
+"""The Celery integration: workflow tasks, publishing, recovery, worker hooks, runtime."""

