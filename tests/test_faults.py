@@ -7,10 +7,12 @@ a step interrupted mid-execution may run again).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -25,7 +27,7 @@ import redis
 from celery import Celery
 from sqlalchemy.engine import make_url
 
-from celery_durable import DBOSClient
+from celery_durable import DBOSClient, WorkflowHandleAsync
 from celery_durable.error import (
     DBOSSystemDatabaseError,
     DBOSWorkflowMaxRecoveryAttemptsExceededError,
@@ -350,6 +352,16 @@ def test_postgresql_restart_while_workflows_run(redis_faults: Faults) -> None:
     )
     finished_before = len(faults.client.list_workflows(status="SUCCESS"))
     assert finished_before < len(handles)  # the restart interrupts work under way
+    # Handles already waiting, sync and async, wait the restart out.
+    last = handles[-1].workflow_id
+    waited: dict[str, Any] = {}
+    waiters = [
+        threading.Thread(target=_wait_sync, args=(faults.client, last, waited)),
+        threading.Thread(target=_wait_async, args=(faults.client, last, waited)),
+    ]
+    for waiter in waiters:
+        waiter.start()
+    time.sleep(0.5)
     subprocess.run(
         ["pg_ctlcluster", "--skip-systemctl-redirect", _cluster_version(), "main", "restart"],
         check=True,
@@ -359,6 +371,9 @@ def test_postgresql_restart_while_workflows_run(redis_faults: Faults) -> None:
     faults.db = psycopg.connect(FAULT_DATABASE_URL, autocommit=True)
     for handle in handles:
         assert _result_through_outages(handle) == 5
+    for waiter in waiters:
+        waiter.join(timeout=120)
+    assert waited == {"sync": 5, "async": 5}
     duplicated = 0
     for handle in handles:
         counts = faults.effects(handle.workflow_id)
@@ -367,6 +382,24 @@ def test_postgresql_restart_while_workflows_run(redis_faults: Faults) -> None:
         assert all(n in (1, 2) for n in counts.values()), counts
         duplicated += sum(n - 1 for n in counts.values())
     assert duplicated <= len(handles)
+
+
+def _wait_sync(client: DBOSClient, workflow_id: str, waited: dict[str, Any]) -> None:
+    try:
+        waited["sync"] = client.retrieve_workflow(workflow_id).get_result(timeout=120)
+    except Exception as error:
+        waited["sync"] = error
+
+
+def _wait_async(client: DBOSClient, workflow_id: str, waited: dict[str, Any]) -> None:
+    runtime = client._runtime
+    handle: WorkflowHandleAsync[int] = WorkflowHandleAsync(
+        workflow_id, runtime.store, runtime.serializer
+    )
+    try:
+        waited["async"] = asyncio.run(handle.get_result(timeout=120))
+    except Exception as error:
+        waited["async"] = error
 
 
 def _cluster_version() -> str:

@@ -10,7 +10,6 @@ its collaborators explicitly.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -22,9 +21,9 @@ from celery_durable.api import inspection
 from celery_durable.api.ambient import AmbientProperties, make_logger
 from celery_durable.api.decorators import (
     WORKFLOW_ATTRIBUTE,
-    step_wrapper,
-    transaction_wrapper,
-    workflow_wrapper,
+    declare_step,
+    declare_transaction,
+    declare_workflow,
 )
 from celery_durable.api.handle import WorkflowHandle, WorkflowHandleAsync
 from celery_durable.api.inspection import WorkflowFilters
@@ -37,9 +36,7 @@ from celery_durable.engine.context import (
     current_workflow,
     in_workflow_code,
 )
-from celery_durable.engine.registry import DEFAULT_MAX_RECOVERY_ATTEMPTS, Registry, WorkflowSpec
-from celery_durable.engine.steps import StepSpec
-from celery_durable.engine.transactions import TransactionSpec
+from celery_durable.engine.registry import Registry, WorkflowSpec
 from celery_durable.error import (
     DBOSException,
     DBOSInitializationError,
@@ -50,7 +47,6 @@ from celery_durable.integration.lifecycle import WorkerHooks, register_recovery_
 from celery_durable.integration.runtime import Runtime
 from celery_durable.integration.tasks import register_workflow_task
 from celery_durable.store import QueueLimits, Redispatch, redact
-from celery_durable.store.application import ISOLATION_LEVELS
 
 if TYPE_CHECKING:
     from celery_durable.api.queues import Queue
@@ -171,28 +167,7 @@ class DBOS(metaclass=AmbientProperties):
             max_recovery_attempts: How often a workflow's executions may die before it
                 becomes MAX_RECOVERY_ATTEMPTS_EXCEEDED (default 100).
         """
-        if max_recovery_attempts is not None and (
-            not isinstance(max_recovery_attempts, int) or max_recovery_attempts < 0
-        ):
-            raise ValueError(
-                f"max_recovery_attempts must be an integer >= 0, not {max_recovery_attempts!r}"
-            )
-
-        def decorator(function: Callable[P, R]) -> Callable[P, R]:
-            spec = WorkflowSpec(
-                name=name or function.__qualname__,
-                function=function,
-                is_async=inspect.iscoroutinefunction(function),
-                max_recovery_attempts=(
-                    DEFAULT_MAX_RECOVERY_ATTEMPTS
-                    if max_recovery_attempts is None
-                    else max_recovery_attempts
-                ),
-            )
-            DBOS._registry.register(spec)
-            return workflow_wrapper(spec, function, DBOS._runtime)
-
-        return decorator
+        return declare_workflow(DBOS._registry, DBOS._runtime, name, max_recovery_attempts)
 
     @staticmethod
     def step(
@@ -218,13 +193,7 @@ class DBOS(metaclass=AmbientProperties):
             backoff_rate=backoff_rate,
             should_retry=should_retry,
         )
-
-        def decorator(function: Callable[P, R]) -> Callable[P, R]:
-            return step_wrapper(
-                StepSpec(name=name or function.__qualname__, policy=policy), function
-            )
-
-        return decorator
+        return declare_step(name, policy)
 
     @staticmethod
     def transaction(
@@ -242,21 +211,7 @@ class DBOS(metaclass=AmbientProperties):
                 or ``READ COMMITTED``.
             name: Defaults to the function's ``__qualname__``.
         """
-        if isolation_level not in ISOLATION_LEVELS:
-            raise ValueError(
-                f"isolation_level must be one of {sorted(ISOLATION_LEVELS)}, "
-                f"not {isolation_level!r}"
-            )
-
-        def decorator(function: Callable[P, R]) -> Callable[P, R]:
-            spec = TransactionSpec(
-                name=name or function.__qualname__,
-                isolation_level=isolation_level,
-                store=lambda: DBOS._runtime().application_store,
-            )
-            return transaction_wrapper(spec, function)
-
-        return decorator
+        return declare_transaction(name, isolation_level, lambda: DBOS._runtime().application_store)
 
     # -- starting workflows -----------------------------------------------------------
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
+from celery_durable.core.retry import RetryPolicy
 from celery_durable.engine import waits
 from celery_durable.engine.context import in_workflow_code
-from celery_durable.engine.registry import WorkflowSpec
+from celery_durable.engine.registry import DEFAULT_MAX_RECOVERY_ATTEMPTS, Registry, WorkflowSpec
 from celery_durable.engine.steps import StepSpec, run_step, run_step_async
 from celery_durable.engine.transactions import (
     TransactionSpec,
@@ -22,11 +23,76 @@ from celery_durable.engine.transactions import (
     run_transaction_async,
 )
 from celery_durable.integration.runtime import Runtime
+from celery_durable.store.application import ISOLATION_LEVELS, ApplicationStore
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 WORKFLOW_ATTRIBUTE = "__celery_durable_workflow__"
+
+
+class Decorator(Protocol):
+    """What ``@DBOS.workflow()`` and friends return: keeps the function's signature."""
+
+    def __call__(self, function: Callable[P, R], /) -> Callable[P, R]: ...
+
+
+def declare_workflow(
+    registry: Registry,
+    runtime: Callable[[], Runtime],
+    name: str | None,
+    max_recovery_attempts: int | None,
+) -> Decorator:
+    """``@DBOS.workflow(...)``: validates the options, then registers each function."""
+    if max_recovery_attempts is not None and (
+        not isinstance(max_recovery_attempts, int) or max_recovery_attempts < 0
+    ):
+        raise ValueError(
+            f"max_recovery_attempts must be an integer >= 0, not {max_recovery_attempts!r}"
+        )
+
+    def decorator(function: Callable[P, R]) -> Callable[P, R]:
+        spec = WorkflowSpec(
+            name=name or function.__qualname__,
+            function=function,
+            is_async=inspect.iscoroutinefunction(function),
+            max_recovery_attempts=(
+                DEFAULT_MAX_RECOVERY_ATTEMPTS
+                if max_recovery_attempts is None
+                else max_recovery_attempts
+            ),
+        )
+        registry.register(spec)
+        return workflow_wrapper(spec, function, runtime)
+
+    return decorator
+
+
+def declare_step(name: str | None, policy: RetryPolicy) -> Decorator:
+    """``@DBOS.step(...)``."""
+
+    def decorator(function: Callable[P, R]) -> Callable[P, R]:
+        return step_wrapper(StepSpec(name=name or function.__qualname__, policy=policy), function)
+
+    return decorator
+
+
+def declare_transaction(
+    name: str | None, isolation_level: str, store: Callable[[], ApplicationStore]
+) -> Decorator:
+    """``@DBOS.transaction(...)``: validates the isolation level first."""
+    if isolation_level not in ISOLATION_LEVELS:
+        raise ValueError(
+            f"isolation_level must be one of {sorted(ISOLATION_LEVELS)}, not {isolation_level!r}"
+        )
+
+    def decorator(function: Callable[P, R]) -> Callable[P, R]:
+        spec = TransactionSpec(
+            name=name or function.__qualname__, isolation_level=isolation_level, store=store
+        )
+        return transaction_wrapper(spec, function)
+
+    return decorator
 
 
 def workflow_wrapper(

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-PREFIX = "CELERY_DURABLE_"
-
 DATABASE_URL = "CELERY_DURABLE_DATABASE_URL"
 """The system database."""
 

@@ -1,5 +1,5 @@
 """Retry timing: the step retry policy (a pure function of the attempt number) and how
-long a workflow waits when the system database cannot be reached."""
+long a workflow waits when a database cannot be reached."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-# A workflow whose system database failed runs again after this many seconds (the
-# failure is the database's, not the workflow's: no attempt is counted).
-SYSTEM_DATABASE_RETRY_SECONDS = 2.0
+# A workflow whose system or application database failed runs again after this many
+# seconds (the failure is the database's, not the workflow's: no attempt is counted).
+DATABASE_RETRY_SECONDS = 2.0
 
 
 @dataclass(frozen=True, kw_only=True)

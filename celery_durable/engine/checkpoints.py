@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery_durable.core.records import StepRecord
-from celery_durable.core.retry import SYSTEM_DATABASE_RETRY_SECONDS
+from celery_durable.core.retry import DATABASE_RETRY_SECONDS
 from celery_durable.core.signals import RescheduleWorkflow, WorkflowCancelled
 from celery_durable.engine.context import WorkflowContext
 from celery_durable.error import (
@@ -52,7 +52,7 @@ def record(workflow: WorkflowContext, outcome: StepRecord) -> None:
         status = workflow.execution.record_step(outcome)
     except DBOSSystemDatabaseError as error:
         raise RescheduleWorkflow(
-            SYSTEM_DATABASE_RETRY_SECONDS, f"system database unavailable: {error}"
+            DATABASE_RETRY_SECONDS, f"system database unavailable: {error}"
         ) from error
     if status is not None and status != "PENDING":
         # Cancelled (or resumed under us): the outcome is kept, the execution stops.

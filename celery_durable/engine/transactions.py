@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.core.hooks import Hook
 from celery_durable.core.records import StepRecord
+from celery_durable.core.retry import DATABASE_RETRY_SECONDS
 from celery_durable.core.signals import RescheduleWorkflow
 from celery_durable.engine import checkpoints
 from celery_durable.engine.context import WorkflowContext, current_step, current_workflow
@@ -42,7 +43,6 @@ transaction_committed = Hook("transaction_committed")
 MAX_SERIALIZATION_RETRIES = 30
 _FIRST_BACKOFF_SECONDS = 0.002
 _MAX_BACKOFF_SECONDS = 0.25
-APPLICATION_DATABASE_RETRY_SECONDS = 2.0
 
 
 class DBOSSqlSession(Session):
@@ -206,7 +206,7 @@ class _Call:
         if not error.connection_invalidated:
             return None
         return RescheduleWorkflow(
-            APPLICATION_DATABASE_RETRY_SECONDS, f"application database unavailable: {error.orig}"
+            DATABASE_RETRY_SECONDS, f"application database unavailable: {error.orig}"
         )
 
 

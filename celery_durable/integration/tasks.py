@@ -29,7 +29,7 @@ from typing import Any, Protocol, cast
 from celery import Celery, Task
 from celery.exceptions import Ignore, Retry
 
-from celery_durable.core.retry import SYSTEM_DATABASE_RETRY_SECONDS
+from celery_durable.core.retry import DATABASE_RETRY_SECONDS
 from celery_durable.core.serialization import to_jsonable
 from celery_durable.core.signals import RescheduleWorkflow
 from celery_durable.engine.executor import Engine, RunOptions, RunResult
@@ -120,7 +120,7 @@ def register_workflow_task(
         except DBOSSystemDatabaseError as error:
             logger.warning("Workflow %s: %s; retrying", workflow_id, error)
             raise task.retry(
-                countdown=SYSTEM_DATABASE_RETRY_SECONDS, exc=error, max_retries=None
+                countdown=DATABASE_RETRY_SECONDS, exc=error, max_retries=None
             ) from None
         return _task_result(task, workflow_id, options, result)
 

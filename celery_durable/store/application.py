@@ -15,9 +15,8 @@ from sqlalchemy import Connection, exc
 
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.error import DBOSException
-from celery_durable.store import queries
+from celery_durable.store import migrator, queries
 from celery_durable.store.engines import ProcessEngine
-from celery_durable.store.migrations import APPLICATION_BOOTSTRAP, APPLICATION_MIGRATIONS
 
 ISOLATION_LEVELS = frozenset({"SERIALIZABLE", "REPEATABLE READ", "READ COMMITTED"})
 
@@ -47,18 +46,7 @@ class ApplicationStore:
             The application schema version now in place.
         """
         with self._engines.get().begin() as connection:
-            connection.execute(queries.LOCK_MIGRATIONS)
-            connection.exec_driver_sql(APPLICATION_BOOTSTRAP)
-            current = int(connection.execute(queries.CURRENT_APPLICATION_VERSION).scalar_one())
-            for version, sql in APPLICATION_MIGRATIONS:
-                if version <= current:
-                    continue
-                connection.exec_driver_sql(sql)
-                connection.execute(
-                    queries.RECORD_APPLICATION_VERSION, {"version": version, "now": now_epoch_ms()}
-                )
-                current = version
-            return current
+            return migrator.migrate(connection, migrator.APPLICATION_SCHEMA)
 
     @contextlib.contextmanager
     def transaction(self, isolation_level: str) -> Iterator[Connection]:

@@ -8,119 +8,41 @@ with a message that never contains credentials.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, exc
+from sqlalchemy import Connection, exc
 
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.core.records import RawWorkflowRow, StepRecord
 from celery_durable.error import (
     DBOSConflictingWorkflowError,
-    DBOSNonExistentWorkflowError,
     DBOSQueueDeduplicatedError,
     DBOSSystemDatabaseError,
     DBOSWorkflowFunctionNotFoundError,
 )
-from celery_durable.store import queries
-from celery_durable.store.engines import ProcessEngine
-from celery_durable.store.errors import system_error, violates, wrap_errors
+from celery_durable.store import migrator, queries
+from celery_durable.store.errors import system_error, violates
 from celery_durable.store.execution import (
-    StatementListener,
     WorkflowExecution,
     parse_checkpoints,
 )
-from celery_durable.store.migrations import BOOTSTRAP, MIGRATIONS
+from celery_durable.store.operations import WorkflowOperations
 from celery_durable.store.rows import (
     Claim,
-    Dispatch,
     InsertedWorkflow,
     NewWorkflow,
-    QueueLimits,
-    Redispatch,
 )
 
 T = TypeVar("T")
 
 
-class SystemStore:
-    """The system database of one process (a pool created lazily, per process).
+class SystemStore(WorkflowOperations):
+    """The system database of one process: schema, creating, executing and reading
+    workflows (operations on whole workflows: :class:`WorkflowOperations`).
 
-    Args:
-        url: A ``postgresql://`` URL.
-        pool_size: Connections kept open per process.
+    Public methods own their transaction.
     """
-
-    def __init__(
-        self, url: str, *, pool_size: int = 5, synchronous_checkpoints: bool = True
-    ) -> None:
-        self.url = url
-        self._engines = ProcessEngine(url, pool_size=pool_size, isolation_level="AUTOCOMMIT")
-        # Executions (claim, checkpoints, outcome) use connections of their own, with
-        # asynchronous commit when configured so (see DBOSConfig); creating workflows
-        # always commits synchronously.
-        self._synchronous_checkpoints = synchronous_checkpoints
-        self._execution_engines = (
-            self._engines
-            if synchronous_checkpoints
-            else ProcessEngine(
-                url,
-                pool_size=pool_size,
-                isolation_level="AUTOCOMMIT",
-                server_options="-c synchronous_commit=off",
-            )
-        )
-        # Observers of the statements sent past SQLAlchemy (see WorkflowExecution).
-        self.statement_listeners: list[StatementListener] = []
-
-    @property
-    def engine(self) -> Engine:
-        """The process's SQLAlchemy engine (autocommit: one statement, one transaction)."""
-        return self._engines.get()
-
-    @property
-    def execution_engine(self) -> Engine:
-        """The engine of executions: ``engine`` itself unless checkpoints commit
-        asynchronously (see ``DBOSConfig``)."""
-        return self._execution_engines.get()
-
-    def dispose(self) -> None:
-        self._engines.dispose()
-        self._execution_engines.dispose()
-
-    @contextlib.contextmanager
-    def _transaction(self, action: str) -> Iterator[Connection]:
-        with (
-            wrap_errors(action),
-            self.engine.connect() as connection,
-        ):
-            connection = connection.execution_options(isolation_level="READ COMMITTED")
-            with connection.begin():
-                yield connection
-
-    def _run(
-        self,
-        action: str,
-        work: Callable[[Connection], T],
-        deduplicated: Callable[[], Exception] | None = None,
-    ) -> T:
-        """Runs ``work`` on a pooled autocommit connection.
-
-        If the pooled connection turns out dead (the server restarted since it was
-        opened), SQLAlchemy invalidates the pool and the work runs once more on a fresh
-        connection. Every caller's work is safe to repeat.
-        """
-        for attempt in (1, 2):
-            try:
-                with self.engine.connect() as connection:
-                    return work(connection)
-            except exc.DBAPIError as error:
-                if attempt == 1 and error.connection_invalidated:
-                    continue
-                if deduplicated is not None and violates(error, "deduplication_idx"):
-                    raise deduplicated() from error
-                raise system_error(action, error) from error
-        raise AssertionError("unreachable")
 
     # -- schema -----------------------------------------------------------------------
 
@@ -131,18 +53,7 @@ class SystemStore:
             The schema version now in place.
         """
         with self._transaction("migrating the schema") as connection:
-            connection.execute(queries.LOCK_MIGRATIONS)
-            connection.exec_driver_sql(BOOTSTRAP)
-            current = int(connection.execute(queries.CURRENT_VERSION).scalar_one())
-            for version, sql in MIGRATIONS:
-                if version <= current:
-                    continue
-                connection.exec_driver_sql(sql)
-                connection.execute(
-                    queries.RECORD_VERSION, {"version": version, "now": now_epoch_ms()}
-                )
-                current = version
-            return current
+            return migrator.migrate(connection, migrator.SYSTEM_SCHEMA)
 
     def schema_version(self) -> int:
         return self._run(
@@ -294,104 +205,6 @@ class SystemStore:
             ),
         )
         return connection, claim
-
-    def recover_workflows(self, *, grace_ms: int, limit: int) -> list[Redispatch]:
-        """Picks workflows to publish again (see ``recover_workflows`` in the schema)."""
-        rows = self._run(
-            "recovering workflows",
-            lambda connection: connection.execute(
-                queries.RECOVER_WORKFLOWS,
-                {"now": now_epoch_ms(), "grace_ms": grace_ms, "limit": limit},
-            ).all(),
-        )
-        return [Redispatch(**row._asdict()) for row in rows]
-
-    def cancel_workflow(self, workflow_uuid: str) -> bool:
-        """Marks an ENQUEUED or PENDING workflow CANCELLED; False if it was not."""
-        row = self._run(
-            f"cancelling workflow {workflow_uuid}",
-            lambda connection: connection.execute(
-                queries.CANCEL_WORKFLOW, {"workflow_uuid": workflow_uuid, "now": now_epoch_ms()}
-            ).first(),
-        )
-        return row is not None
-
-    def resume_workflow(self, workflow_uuid: str) -> Dispatch | None:
-        """Makes a CANCELLED, ERROR or MAX_RECOVERY_ATTEMPTS_EXCEEDED workflow ENQUEUED."""
-        row = self._run(
-            f"resuming workflow {workflow_uuid}",
-            lambda connection: connection.execute(
-                queries.RESUME_WORKFLOW, {"workflow_uuid": workflow_uuid, "now": now_epoch_ms()}
-            ).first(),
-        )
-        if row is None:
-            return None
-        return Dispatch(
-            name=row.name, queue_name=row.queue_name, generation=row.dispatch_generation
-        )
-
-    def fork_workflow(self, workflow_uuid: str, forked_uuid: str, start_step: int) -> Dispatch:
-        """Copies a workflow and its checkpoints before ``start_step`` into a new one."""
-        row = self._run(
-            f"forking workflow {workflow_uuid}",
-            lambda connection: connection.execute(
-                queries.FORK_WORKFLOW,
-                {
-                    "workflow_uuid": workflow_uuid,
-                    "forked_uuid": forked_uuid,
-                    "start_step": start_step,
-                    "now": now_epoch_ms(),
-                },
-            ).first(),
-        )
-        if row is None:
-            raise DBOSNonExistentWorkflowError(workflow_uuid)
-        return Dispatch(name=row.name, queue_name=row.queue_name, generation=0)
-
-    def wake_parent(self, parent_uuid: str) -> Dispatch | None:
-        """After a child finished: the parent's dispatch, if it must be published."""
-        row = self._run(
-            f"waking workflow {parent_uuid}",
-            lambda connection: connection.execute(
-                queries.WAKE_PARENT, {"workflow_uuid": parent_uuid, "now": now_epoch_ms()}
-            ).first(),
-        )
-        if row is None or not row.publish:
-            return None
-        return Dispatch(
-            name=row.name, queue_name=row.queue_name, generation=row.dispatch_generation
-        )
-
-    def register(
-        self, *, workflow_names: list[str], queues: list[QueueLimits], executor_id: str
-    ) -> None:
-        """Records the workflows and queues a worker serves (at worker start)."""
-
-        def work(connection: Connection) -> None:
-            now = now_epoch_ms()
-            if workflow_names:
-                connection.execute(
-                    queries.REGISTER_WORKFLOW,
-                    [{"name": n, "now": now, "executor_id": executor_id} for n in workflow_names],
-                )
-            if queues:
-                connection.execute(
-                    queries.REGISTER_QUEUE,
-                    [
-                        {
-                            "name": q.name,
-                            "concurrency": q.concurrency,
-                            "worker_concurrency": q.worker_concurrency,
-                            "limiter_limit": q.limiter_limit,
-                            "limiter_period_ms": q.limiter_period_ms,
-                            "priority_enabled": q.priority_enabled,
-                            "now": now,
-                        }
-                        for q in queues
-                    ],
-                )
-
-        self._run("registering workflows and queues", work)
 
     def get_workflow(self, workflow_uuid: str) -> RawWorkflowRow | None:
         row = self._run(

@@ -1,0 +1,96 @@
+"""The system database's connections: the pools and the retry on a dead one."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+from sqlalchemy import Connection, Engine, exc
+
+from celery_durable.store.engines import ProcessEngine
+from celery_durable.store.errors import system_error, violates, wrap_errors
+from celery_durable.store.execution import StatementListener
+
+T = TypeVar("T")
+
+
+class Connections:
+    """The system database of one process (pools created lazily, per process).
+
+    Args:
+        url: A ``postgresql://`` URL.
+        pool_size: Connections kept open per process.
+        synchronous_checkpoints: False: executions commit asynchronously.
+    """
+
+    def __init__(
+        self, url: str, *, pool_size: int = 5, synchronous_checkpoints: bool = True
+    ) -> None:
+        self.url = url
+        self._engines = ProcessEngine(url, pool_size=pool_size, isolation_level="AUTOCOMMIT")
+        # Executions (claim, checkpoints, outcome) use connections of their own, with
+        # asynchronous commit when configured so (see DBOSConfig); creating workflows
+        # always commits synchronously.
+        self._synchronous_checkpoints = synchronous_checkpoints
+        self._execution_engines = (
+            self._engines
+            if synchronous_checkpoints
+            else ProcessEngine(
+                url,
+                pool_size=pool_size,
+                isolation_level="AUTOCOMMIT",
+                server_options="-c synchronous_commit=off",
+            )
+        )
+        # Observers of the statements sent past SQLAlchemy (see WorkflowExecution).
+        self.statement_listeners: list[StatementListener] = []
+
+    @property
+    def engine(self) -> Engine:
+        """The process's SQLAlchemy engine (autocommit: one statement, one transaction)."""
+        return self._engines.get()
+
+    @property
+    def execution_engine(self) -> Engine:
+        """The engine of executions: ``engine`` itself unless checkpoints commit
+        asynchronously (see ``DBOSConfig``)."""
+        return self._execution_engines.get()
+
+    def dispose(self) -> None:
+        self._engines.dispose()
+        self._execution_engines.dispose()
+
+    @contextlib.contextmanager
+    def _transaction(self, action: str) -> Iterator[Connection]:
+        with (
+            wrap_errors(action),
+            self.engine.connect() as connection,
+        ):
+            connection = connection.execution_options(isolation_level="READ COMMITTED")
+            with connection.begin():
+                yield connection
+
+    def _run(
+        self,
+        action: str,
+        work: Callable[[Connection], T],
+        deduplicated: Callable[[], Exception] | None = None,
+    ) -> T:
+        """Runs ``work`` on a pooled autocommit connection.
+
+        If the pooled connection turns out dead (the server restarted since it was
+        opened), SQLAlchemy invalidates the pool and the work runs once more on a fresh
+        connection. Every caller's work is safe to repeat.
+        """
+        for attempt in (1, 2):
+            try:
+                with self.engine.connect() as connection:
+                    return work(connection)
+            except exc.DBAPIError as error:
+                if attempt == 1 and error.connection_invalidated:
+                    continue
+                if deduplicated is not None and violates(error, "deduplication_idx"):
+                    raise deduplicated() from error
+                raise system_error(action, error) from error
+        raise AssertionError("unreachable")

@@ -1,0 +1,113 @@
+"""Operations on workflows as a whole: recovery, cancel, resume, fork, wake, register."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from celery_durable.core.clock import now_epoch_ms
+from celery_durable.error import DBOSNonExistentWorkflowError
+from celery_durable.store import queries
+from celery_durable.store.connections import Connections
+from celery_durable.store.rows import Dispatch, QueueLimits, Redispatch
+
+
+class WorkflowOperations(Connections):
+    """What operators and the recovery sweep do to workflows (one statement each)."""
+
+    def recover_workflows(self, *, grace_ms: int, limit: int) -> list[Redispatch]:
+        """Picks workflows to publish again (see ``recover_workflows`` in the schema)."""
+        rows = self._run(
+            "recovering workflows",
+            lambda connection: connection.execute(
+                queries.RECOVER_WORKFLOWS,
+                {"now": now_epoch_ms(), "grace_ms": grace_ms, "limit": limit},
+            ).all(),
+        )
+        return [Redispatch(**row._asdict()) for row in rows]
+
+    def cancel_workflow(self, workflow_uuid: str) -> bool:
+        """Marks an ENQUEUED or PENDING workflow CANCELLED; False if it was not."""
+        row = self._run(
+            f"cancelling workflow {workflow_uuid}",
+            lambda connection: connection.execute(
+                queries.CANCEL_WORKFLOW, {"workflow_uuid": workflow_uuid, "now": now_epoch_ms()}
+            ).first(),
+        )
+        return row is not None
+
+    def resume_workflow(self, workflow_uuid: str) -> Dispatch | None:
+        """Makes a CANCELLED, ERROR or MAX_RECOVERY_ATTEMPTS_EXCEEDED workflow ENQUEUED."""
+        row = self._run(
+            f"resuming workflow {workflow_uuid}",
+            lambda connection: connection.execute(
+                queries.RESUME_WORKFLOW, {"workflow_uuid": workflow_uuid, "now": now_epoch_ms()}
+            ).first(),
+        )
+        if row is None:
+            return None
+        return Dispatch(
+            name=row.name, queue_name=row.queue_name, generation=row.dispatch_generation
+        )
+
+    def fork_workflow(self, workflow_uuid: str, forked_uuid: str, start_step: int) -> Dispatch:
+        """Copies a workflow and its checkpoints before ``start_step`` into a new one."""
+        row = self._run(
+            f"forking workflow {workflow_uuid}",
+            lambda connection: connection.execute(
+                queries.FORK_WORKFLOW,
+                {
+                    "workflow_uuid": workflow_uuid,
+                    "forked_uuid": forked_uuid,
+                    "start_step": start_step,
+                    "now": now_epoch_ms(),
+                },
+            ).first(),
+        )
+        if row is None:
+            raise DBOSNonExistentWorkflowError(workflow_uuid)
+        return Dispatch(name=row.name, queue_name=row.queue_name, generation=0)
+
+    def wake_parent(self, parent_uuid: str) -> Dispatch | None:
+        """After a child finished: the parent's dispatch, if it must be published."""
+        row = self._run(
+            f"waking workflow {parent_uuid}",
+            lambda connection: connection.execute(
+                queries.WAKE_PARENT, {"workflow_uuid": parent_uuid, "now": now_epoch_ms()}
+            ).first(),
+        )
+        if row is None or not row.publish:
+            return None
+        return Dispatch(
+            name=row.name, queue_name=row.queue_name, generation=row.dispatch_generation
+        )
+
+    def register(
+        self, *, workflow_names: list[str], queues: list[QueueLimits], executor_id: str
+    ) -> None:
+        """Records the workflows and queues a worker serves (at worker start)."""
+
+        def work(connection: Connection) -> None:
+            now = now_epoch_ms()
+            if workflow_names:
+                connection.execute(
+                    queries.REGISTER_WORKFLOW,
+                    [{"name": n, "now": now, "executor_id": executor_id} for n in workflow_names],
+                )
+            if queues:
+                connection.execute(
+                    queries.REGISTER_QUEUE,
+                    [
+                        {
+                            "name": q.name,
+                            "concurrency": q.concurrency,
+                            "worker_concurrency": q.worker_concurrency,
+                            "limiter_limit": q.limiter_limit,
+                            "limiter_period_ms": q.limiter_period_ms,
+                            "priority_enabled": q.priority_enabled,
+                            "now": now,
+                        }
+                        for q in queues
+                    ],
+                )
+
+        self._run("registering workflows and queues", work)
