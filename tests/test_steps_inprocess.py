@@ -22,6 +22,7 @@ from celery_durable.error import (
     DBOSUnexpectedStepError,
     RecordedError,
 )
+from celery_durable.integration.runtime import Runtime
 
 calls: Counter[str] = Counter()
 seen: dict[str, Any] = {}
@@ -555,11 +556,15 @@ def sync_with_recovery_budget() -> str:
     return "done"
 
 
+@pytest.mark.parametrize("synchronous_checkpoints", [True, False])
 @pytest.mark.parametrize("is_async", [False, True])
-def test_a_direct_call_applies_the_codes_recovery_budget(is_async: bool) -> None:
+def test_a_direct_call_applies_the_codes_recovery_budget(
+    is_async: bool, synchronous_checkpoints: bool
+) -> None:
     # Enqueued by a producer that does not know the code (the default budget, 100) to a
     # queue nobody consumes, then called directly: the code's declaration wins, as on a
-    # worker.
+    # worker, whichever way the call's claim is sent (with asynchronous checkpoints the
+    # row is written apart from the claim).
     from tests.conftest import BROKER_URL, DATABASE_URL
 
     name = "async_with_recovery_budget" if is_async else "sync_with_recovery_budget"
@@ -571,11 +576,23 @@ def test_a_direct_call_applies_the_codes_recovery_budget(is_async: bool) -> None
     finally:
         client.destroy()
     assert handle.get_status().max_recovery_attempts == 100
-    with SetWorkflowID(handle.workflow_id):
-        if is_async:
-            assert asyncio.run(async_with_recovery_budget()) == "done"
-        else:
-            assert sync_with_recovery_budget() == "done"
+    session = DBOS._runtime()
+    runtime = Runtime(
+        celery=session.celery,
+        config={**session.config, "synchronous_checkpoints": synchronous_checkpoints},
+        registry=DBOS._registry,
+        queues={},
+    )
+    spec = DBOS._registry.get(name)
+    assert spec is not None
+    try:
+        with SetWorkflowID(handle.workflow_id):
+            if is_async:
+                assert asyncio.run(runtime.call_async(spec, (), {})) == "done"
+            else:
+                assert runtime.call(spec, (), {}) == "done"
+    finally:
+        runtime.dispose()
     assert handle.get_status().max_recovery_attempts == 3
 
 
