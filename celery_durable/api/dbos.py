@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, ParamSpec, TypeVar, Unpack, cast
+from typing import Any, ClassVar, Literal, ParamSpec, TypeVar, Unpack, cast
 
 from celery import Celery
 
@@ -47,9 +47,6 @@ from celery_durable.integration.lifecycle import WorkerHooks, register_recovery_
 from celery_durable.integration.runtime import Runtime
 from celery_durable.integration.tasks import register_workflow_task
 from celery_durable.store import QueueLimits, Redispatch, redact
-
-if TYPE_CHECKING:
-    from celery_durable.api.queues import Queue
 
 IsolationLevel = Literal["SERIALIZABLE", "REPEATABLE READ", "READ COMMITTED"]
 P = ParamSpec("P")
@@ -147,8 +144,9 @@ class DBOS(metaclass=AmbientProperties):
         return cls._runtime().recover()
 
     @classmethod
-    def _register_queue(cls, queue: Queue) -> None:
-        cls._queues[queue.name] = queue.limits
+    def _register_queue(cls, limits: QueueLimits) -> None:
+        """A ``Queue``'s limits, written to PostgreSQL when a process's engine starts."""
+        cls._queues[limits.name] = limits
 
     # -- decorators -------------------------------------------------------------------
 

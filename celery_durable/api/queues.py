@@ -60,7 +60,7 @@ class Queue:
         self.worker_concurrency = worker_concurrency
         self.limiter = limiter
         self.priority_enabled = priority_enabled
-        DBOS._register_queue(self)
+        DBOS._register_queue(self.limits)
 
     @property
     def limits(self) -> QueueLimits:
