@@ -149,7 +149,7 @@ class Runtime:
     def recover(self) -> list[Redispatch]:
         """One recovery sweep (skipped, with an empty result, while another runs)."""
         return recover(
-            self.engine().store, self.celery, grace_seconds=self.config["recovery_grace_seconds"]
+            self.store, self.celery, grace_seconds=self.config["recovery_grace_seconds"]
         )
 
     # -- creating and publishing workflows --------------------------------------------
@@ -185,7 +185,7 @@ class Runtime:
 
     def insert(self, row: NewWorkflow) -> InsertedWorkflow:
         """Writes a workflow's row (see :meth:`new_row`), or finds the one with its id."""
-        return self.engine().store.insert_workflow(row)
+        return self.store.insert_workflow(row)
 
     def enqueue(self, row: NewWorkflow) -> str:
         """Writes the row, then publishes it if it is new; returns the workflow id."""
