@@ -15,7 +15,7 @@ from celery_durable import DBOSClient
 from celery_durable.error import DBOSSchemaMissingError
 from celery_durable.store import SystemStore
 from celery_durable.store.migrations import BOOTSTRAP, LATEST_VERSION, MIGRATIONS, SCHEMA
-from tests.conftest import DATABASE_URL, recreate_database
+from tests.conftest import DATABASE_URL, admin_url, recreate_database
 
 MIGRATE_URL = (
     make_url(DATABASE_URL)
@@ -132,3 +132,42 @@ def test_reading_never_migrates_and_names_the_command_that_does(fresh_database: 
         [sys.executable, "-m", "celery_durable.cli", "migrate"], env=env, check=True, timeout=60
     )
     assert {"workflow_status", "transaction_outputs"} <= tables(fresh_database)
+
+
+def _catalog(url: str) -> dict[str, list[tuple[object, ...]]]:
+    """The schema's tables, columns, indexes and functions, as PostgreSQL reports them."""
+    queries = {
+        "columns": "SELECT table_name, column_name, data_type, is_nullable, column_default "
+        "FROM information_schema.columns WHERE table_schema = %s",
+        "indexes": "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s",
+        "functions": "SELECT p.proname, pg_get_functiondef(p.oid) FROM pg_proc AS p "
+        "JOIN pg_namespace AS n ON n.oid = p.pronamespace WHERE n.nspname = %s",
+    }
+    with psycopg.connect(url) as connection:
+        return {
+            name: sorted(connection.execute(sql, (SCHEMA,)).fetchall())
+            for name, sql in queries.items()
+        }
+
+
+def test_a_migrated_database_equals_a_fresh_one(fresh_database: str) -> None:
+    upgraded = make_url(fresh_database).set(database=f"{make_url(fresh_database).database}_up")
+    upgraded_url = upgraded.render_as_string(hide_password=False)
+    recreate_database(upgraded_url)
+    first_version, first_sql = MIGRATIONS[0]
+    with psycopg.connect(upgraded_url, autocommit=True) as connection:
+        connection.execute(BOOTSTRAP)
+        connection.execute(first_sql)
+        connection.execute(f"INSERT INTO {SCHEMA}.schema_version VALUES (%s, 0)", (first_version,))
+    for url in (fresh_database, upgraded_url):
+        store = SystemStore(url)
+        try:
+            assert store.migrate() == LATEST_VERSION
+        finally:
+            store.dispose()
+    try:
+        assert _catalog(upgraded_url) == _catalog(fresh_database)
+        assert _catalog(fresh_database)["functions"]  # the comparison saw something
+    finally:
+        with psycopg.connect(admin_url(upgraded_url), autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{upgraded.database}" WITH (FORCE)')

@@ -3,7 +3,7 @@
 This is the one module with module-level state: decorators run at import time, before
 (or after) ``DBOS(celery=..., config=...)`` is constructed, so they register into
 process-wide registries, and the single ``DBOS`` instance wires them into its Celery
-app. The machinery lives in :class:`~celery_durable.runtime.Runtime`, which receives
+app. The machinery lives in :class:`~celery_durable.integration.runtime.Runtime`, which receives
 its collaborators explicitly.
 """
 
@@ -157,8 +157,8 @@ class DBOS(metaclass=AmbientProperties):
         """Declares a durable workflow; its name is also its Celery task name.
 
         Called from another workflow's code, a workflow runs as its child (id
-        ``{parent_id}-{step_id}``) and the parent waits for it without holding a
-        worker slot.
+        ``{parent_id}-{function_id}``, the call's 1-based operation number) and the
+        parent waits for it without holding a worker slot.
 
         Args:
             name: Defaults to the function's ``__qualname__``.

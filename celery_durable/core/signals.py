@@ -27,7 +27,6 @@ class RescheduleWorkflow(BaseException):
         # Set by the engine once it has released the workflow until the due time:
         self.due_at_epoch_ms: int | None = None
         self.parked = False  # the sweep, not a Celery countdown, will dispatch it
-        self.generation: int | None = None  # the dispatch generation of the next run
         super().__init__(countdown_seconds, reason)
 
     def __reduce__(self) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from celery_durable.core.records import StepRecord
@@ -42,18 +44,26 @@ def replay(workflow: WorkflowContext, checkpoint: StepRecord) -> Any:
     return load(workflow, checkpoint.function_id, name, checkpoint.output)
 
 
-def record(workflow: WorkflowContext, outcome: StepRecord) -> None:
-    """Writes a checkpoint, and stops the workflow there if it was cancelled.
-
-    A database failure is not the function's: it must pass through user code, so it
-    becomes a reschedule signal. The function may then run again (at-least-once).
-    """
+@contextlib.contextmanager
+def system_database_failure_reschedules() -> Iterator[None]:
+    """A system database failure inside a workflow is not the workflow's: it must pass
+    through user code (``except Exception`` must not see it), so it becomes a reschedule
+    signal and the workflow runs again from its checkpoints."""
     try:
-        status = workflow.execution.record_step(outcome)
+        yield
     except DBOSSystemDatabaseError as error:
         raise RescheduleWorkflow(
             DATABASE_RETRY_SECONDS, f"system database unavailable: {error}"
         ) from error
+
+
+def record(workflow: WorkflowContext, outcome: StepRecord) -> None:
+    """Writes a checkpoint, and stops the workflow there if it was cancelled.
+
+    The function whose outcome could not be recorded may run again (at-least-once).
+    """
+    with system_database_failure_reschedules():
+        status = workflow.execution.record_step(outcome)
     if status is not None and status != "PENDING":
         # Cancelled (or resumed under us): the outcome is kept, the execution stops.
         raise WorkflowCancelled(workflow.workflow_id)

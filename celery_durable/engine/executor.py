@@ -157,8 +157,9 @@ class Engine:
 
         Raises:
             RescheduleWorkflow: the workflow must run again after the countdown; it has
-                been released (its ``generation``, ``parked`` and ``due_at_epoch_ms``
-                say how).
+                been released (its ``parked`` and ``due_at_epoch_ms`` say how; the
+                next delivery's generation is this one's plus one, as Celery's retry
+                count).
         """
         with self._claimed(workflow_id, options) as claimed:
             if isinstance(claimed, RunResult):
@@ -254,7 +255,6 @@ class Engine:
             return
         if rescheduled is None:
             return
-        signal.generation = rescheduled.generation
         signal.parked = rescheduled.parked
         if rescheduled.due_at_epoch_ms < due:  # a child finished meanwhile: go at once
             signal.due_at_epoch_ms = rescheduled.due_at_epoch_ms

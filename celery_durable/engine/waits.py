@@ -120,14 +120,15 @@ def _child(
         return function_id, str(recorded.child_workflow_id), recorded
     child_id = next_workflow_id.get() or f"{parent.workflow_id}-{function_id}"
     next_workflow_id.set(None)  # SetWorkflowID names one workflow only.
-    parent.launcher.start_child(
-        spec,
-        tuple(args),
-        dict(kwargs),
-        workflow_id=child_id,
-        parent_workflow_id=parent.workflow_id,
-        publish=publish,
-    )
+    with checkpoints.system_database_failure_reschedules():
+        parent.launcher.start_child(
+            spec,
+            tuple(args),
+            dict(kwargs),
+            workflow_id=child_id,
+            parent_workflow_id=parent.workflow_id,
+            publish=publish,
+        )
     return function_id, child_id, None
 
 
@@ -151,13 +152,15 @@ def _run_inline_child(parent: WorkflowContext, child_id: str, spec: WorkflowSpec
     thread.start()
     thread.join()
     if failures:
-        outcome = parent.store.get_outcome(child_id)
+        with checkpoints.system_database_failure_reschedules():
+            outcome = parent.store.get_outcome(child_id)
         if outcome is None or outcome[1] not in TERMINAL_STATUSES:
             raise failures[0]
 
 
 def _await(parent: WorkflowContext, function_id: int, name: str, child_id: str) -> Any:
-    outcome = parent.store.get_outcome(child_id)
+    with checkpoints.system_database_failure_reschedules():
+        outcome = parent.store.get_outcome(child_id)
     if outcome is None:
         raise DBOSNonExistentWorkflowError(child_id)
     _, status, output, error = outcome

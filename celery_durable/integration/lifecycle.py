@@ -124,7 +124,7 @@ class WorkerHooks:
     def _start(self, runtime: WorkerRuntime, hostname: str) -> None:
         try:
             runtime.register_served(hostname)
-        except DBOSException as error:
+        except Exception as error:  # the sweeper must start whatever happened here
             logger.warning("Worker start-up registration failed: %s", error)
         if self._recover_on_start:
             sweep_once(runtime.recover, "Start-up recovery")

@@ -47,7 +47,6 @@ def publish_workflow(
     *,
     queue: str | None = None,
     generation: int = 0,
-    priority: int | None = None,
 ) -> None:
     """Publishes a workflow's message by task name, carrying its dispatch generation.
 
@@ -59,8 +58,6 @@ def publish_workflow(
     options: dict[str, Any] = {}
     if queue is not None:
         options["queue"] = queue
-    if priority is not None:
-        options["priority"] = priority
     app.send_task(name, args=[workflow_id], task_id=workflow_id, retries=generation, **options)
 
 

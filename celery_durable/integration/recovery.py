@@ -5,8 +5,10 @@ persistence, a dropped connection), redelivered late, or never sent (a crash bet
 the commit and the publish). The sweep finds, in one statement, the workflows whose
 delivery is overdue, whose owner died, or whose parked delay has come due, advances
 their dispatch generation (older copies of their message become stale) and publishes
-each once more. It runs from Celery beat, at worker start-up, and from
-``celery-durable recover``.
+each once more. Every worker runs it at start-up and then every
+``recovery_interval_seconds`` (:mod:`~celery_durable.integration.lifecycle`), one sweep
+at a time across the fleet; beat's ``celery_durable.recover`` task and ``celery-durable
+recover`` run the same sweep.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from celery_durable.store import Redispatch, SystemStore
 
 logger = logging.getLogger("celery_durable.recovery")
 
-RECOVERY_TASK_NAME = "celery_durable.recover"
 DEFAULT_BATCH = 1000
 
 

@@ -148,9 +148,7 @@ class Runtime:
 
     def recover(self) -> list[Redispatch]:
         """One recovery sweep (skipped, with an empty result, while another runs)."""
-        return recover(
-            self.store, self.celery, grace_seconds=self.config["recovery_grace_seconds"]
-        )
+        return recover(self.store, self.celery, grace_seconds=self.config["recovery_grace_seconds"])
 
     # -- creating and publishing workflows --------------------------------------------
 

@@ -17,6 +17,7 @@ from celery_durable.core.clock import now_epoch_ms
 from celery_durable.error import DBOSException
 from celery_durable.store import migrator, queries
 from celery_durable.store.engines import ProcessEngine
+from celery_durable.store.errors import wrap_errors
 
 ISOLATION_LEVELS = frozenset({"SERIALIZABLE", "REPEATABLE READ", "READ COMMITTED"})
 
@@ -34,7 +35,6 @@ class ApplicationStore:
     def __init__(self, url: str, *, pool_size: int = 5) -> None:
         self.url = url
         self._engines = ProcessEngine(url, pool_size=pool_size, isolation_level=None)
-        self._migrated_pid = 0
 
     def dispose(self) -> None:
         self._engines.dispose()
@@ -45,8 +45,11 @@ class ApplicationStore:
         Returns:
             The application schema version now in place.
         """
-        with self._engines.get().begin() as connection:
-            return migrator.migrate(connection, migrator.APPLICATION_SCHEMA)
+        with (
+            wrap_errors("migrating the application database's table", database="Application"),
+            self._engines.get().begin() as connection,
+        ):
+            return migrator.migrate(connection, migrator.APPLICATION)
 
     @contextlib.contextmanager
     def transaction(self, isolation_level: str) -> Iterator[Connection]:

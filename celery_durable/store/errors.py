@@ -13,15 +13,22 @@ from celery_durable.error import DBOSSchemaMissingError, DBOSSystemDatabaseError
 _SCHEMA_MISSING = frozenset({"42P01", "3F000", "42883"})
 
 
-def system_error(action: str, error: exc.DBAPIError) -> DBOSSystemDatabaseError:
+def system_error(
+    action: str, error: exc.DBAPIError, *, database: str = "System"
+) -> DBOSSystemDatabaseError:
+    """The library's error for a driver error (``database``: which one, for the message).
+
+    Both databases' failures are :class:`DBOSSystemDatabaseError`: a workflow that meets
+    one waits and runs again.
+    """
     # str(error.orig) is the driver's message; it never includes the password.
     if getattr(error.orig, "sqlstate", None) in _SCHEMA_MISSING:
         return DBOSSchemaMissingError(
-            f"System database error while {action}: the celery_durable tables are missing "
-            f"or out of date ({error.orig}). Create or upgrade them with `celery-durable "
-            "migrate` (or DBOS.launch(), or by starting a worker)"
+            f"{database} database error while {action}: the celery_durable tables are "
+            f"missing or out of date ({error.orig}). Create or upgrade them with "
+            "`celery-durable migrate` (or DBOS.launch(), or by starting a worker)"
         )
-    return DBOSSystemDatabaseError(f"System database error while {action}: {error.orig}")
+    return DBOSSystemDatabaseError(f"{database} database error while {action}: {error.orig}")
 
 
 def violates(error: exc.DBAPIError, index: str) -> bool:
@@ -32,8 +39,8 @@ def violates(error: exc.DBAPIError, index: str) -> bool:
 
 
 @contextlib.contextmanager
-def wrap_errors(action: str) -> Iterator[None]:
+def wrap_errors(action: str, *, database: str = "System") -> Iterator[None]:
     try:
         yield
     except exc.DBAPIError as error:
-        raise system_error(action, error) from error
+        raise system_error(action, error, database=database) from error

@@ -26,14 +26,14 @@ class VersionedSchema:
     migrations: tuple[tuple[int, str], ...]
 
 
-SYSTEM_SCHEMA = VersionedSchema(
+SYSTEM = VersionedSchema(
     bootstrap=BOOTSTRAP,
     current_version=queries.CURRENT_VERSION,
     record_version=queries.RECORD_VERSION,
     migrations=MIGRATIONS,
 )
 
-APPLICATION_SCHEMA = VersionedSchema(
+APPLICATION = VersionedSchema(
     bootstrap=APPLICATION_BOOTSTRAP,
     current_version=queries.CURRENT_APPLICATION_VERSION,
     record_version=queries.RECORD_APPLICATION_VERSION,

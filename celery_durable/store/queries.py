@@ -1,6 +1,7 @@
-"""Every SQL statement the library issues against the system database, named once.
+"""Every SQL statement the library issues, named once (the system database's, then the
+application database's).
 
-Only :mod:`celery_durable.store.system` executes them. Parameters are always bound.
+Only the store's modules execute them. Parameters are always bound.
 """
 
 from __future__ import annotations
@@ -313,12 +314,14 @@ def driver_sql(clause: TextClause) -> str:
     """The statement with the driver's placeholders, for ``exec_driver_sql``.
 
     The hot statements of an execution skip SQLAlchemy's compilation and parameter
-    processing (tens of microseconds a statement); SQLAlchemy's events still see them.
+    processing (tens of microseconds a statement). The claim goes through
+    ``exec_driver_sql`` (SQLAlchemy's events see it); the step checkpoint and the outcome
+    go to the driver's cursor directly (``WorkflowExecution``'s listeners see them).
     """
     return re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", clause.text)
 
 
-# Per step and per execution: sent with exec_driver_sql.
+# Per step and per execution, in the driver's placeholder style.
 RECORD_STEP_SQL = driver_sql(RECORD_STEP)
 COMPLETE_WORKFLOW_SQL = driver_sql(COMPLETE_WORKFLOW)
 CLAIM_WORKFLOW_SQL = driver_sql(CLAIM_WORKFLOW)

@@ -1,6 +1,8 @@
-"""The system database: the only code that touches a connection.
+"""The system database: its schema, creating, executing and reading workflows.
 
-Public methods own their transaction. Driver errors are turned into
+With :mod:`~celery_durable.store.operations` and :mod:`~celery_durable.store.connections`
+it is the only code that touches a system-database connection. Public methods own
+their transaction. Driver errors are turned into
 :class:`~celery_durable.error.DBOSSystemDatabaseError` so callers see one error type
 with a message that never contains credentials.
 """
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Connection, exc
 
@@ -34,8 +36,6 @@ from celery_durable.store.rows import (
     NewWorkflow,
 )
 
-T = TypeVar("T")
-
 
 class SystemStore(WorkflowOperations):
     """The system database of one process: schema, creating, executing and reading
@@ -53,7 +53,7 @@ class SystemStore(WorkflowOperations):
             The schema version now in place.
         """
         with self._transaction("migrating the schema") as connection:
-            return migrator.migrate(connection, migrator.SYSTEM_SCHEMA)
+            return migrator.migrate(connection, migrator.SYSTEM)
 
     def schema_version(self) -> int:
         return self._run(

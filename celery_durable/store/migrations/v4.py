@@ -3,9 +3,10 @@
 Every worker now runs the sweep periodically. ``recover_workflows`` returns nothing
 while another sweep holds the fleet-wide sweep lock, so that two workers never publish
 the same workflow for one sweep. A workflow whose owner died is counted as a recovery
-attempt by the sweep that publishes it again (no longer by the next claim), and stops
-being "owned": a later sweep does not publish it again unless its new delivery is
-itself overdue.
+attempt by the sweep that publishes it again, and stops being "owned": a later sweep
+does not publish it again unless its new delivery is itself overdue. (A redelivered
+message that claims it before any sweep does still counts it, in the claim: either
+way, once.)
 
 Shipped: never edit; append a new version instead.
 """
