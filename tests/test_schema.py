@@ -9,10 +9,13 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from celery import Celery
 from sqlalchemy.engine import make_url
 
 from celery_durable import DBOSClient
+from celery_durable.engine.registry import Registry
 from celery_durable.error import DBOSSchemaMissingError
+from celery_durable.integration.runtime import Runtime
 from celery_durable.store import SystemStore
 from celery_durable.store.migrations import BOOTSTRAP, LATEST_VERSION, MIGRATIONS, SCHEMA
 from tests.conftest import DATABASE_URL, admin_url, recreate_database
@@ -171,3 +174,27 @@ def test_a_migrated_database_equals_a_fresh_one(fresh_database: str) -> None:
     finally:
         with psycopg.connect(admin_url(upgraded_url), autocommit=True) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{upgraded.database}" WITH (FORCE)')
+
+
+def test_executing_on_an_older_schema_is_refused_until_migrated(fresh_database: str) -> None:
+    first_version, first_sql = MIGRATIONS[0]
+    with psycopg.connect(fresh_database, autocommit=True) as connection:
+        connection.execute(BOOTSTRAP)
+        connection.execute(first_sql)
+        connection.execute(f"INSERT INTO {SCHEMA}.schema_version VALUES (%s, 0)", (first_version,))
+    runtime = Runtime(
+        celery=Celery("schema_check"),
+        config={"name": "schema_check", "system_database_url": fresh_database},
+        registry=Registry(),
+        queues={},
+    )
+    try:
+        with pytest.raises(
+            DBOSSchemaMissingError,
+            match=r"version 1; this code needs version \d+\. Upgrade it with `celery-durable",
+        ):
+            runtime.engine()
+        runtime.migrate()
+        assert runtime.engine().store.schema_version() == LATEST_VERSION
+    finally:
+        runtime.dispose()

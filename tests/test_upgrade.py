@@ -586,14 +586,6 @@ def test_a_step_waiting_for_its_retry_fails_when_its_budget_runs_out(
     assert status(url, "wf-exhaust") == ("ERROR", None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: a child whose row the released code wrote (id {parent}-0) but whose "
-    "parent crashed before checkpointing it is started again as {parent}-1 after the "
-    "upgrade: nothing in the parent's checkpoints names the old id (migration v3 could "
-    "write the missing checkpoint, child_workflow_id = the old id, completed NULL)",
-)
 def test_a_child_started_just_before_a_crash_is_not_started_again(
     replayed: tuple[str, dict[str, Any]],
 ) -> None:

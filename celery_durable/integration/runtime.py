@@ -94,7 +94,8 @@ class Runtime:
         return version
 
     def engine(self) -> Engine:
-        """This process's engine. It does not migrate (see :meth:`migrate`)."""
+        """This process's engine. It does not migrate (see :meth:`migrate`): it checks,
+        once per process, that the schema is current."""
         pid = os.getpid()
         if self._engine is None or self._engine_pid != pid:
             with self._lock:
@@ -112,6 +113,7 @@ class Runtime:
         return self.engine()
 
     def _new_engine(self, pid: int) -> Engine:
+        self.store.require_current_schema()
         executor_id = self.config.get("executor_id") or f"{socket.gethostname()}:{pid}"
         if self.queues:
             # Before this process claims anything: a claim admits workflows by the

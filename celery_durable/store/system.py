@@ -20,6 +20,7 @@ from celery_durable.core.records import RawWorkflowRow, StepRecord
 from celery_durable.error import (
     DBOSConflictingWorkflowError,
     DBOSQueueDeduplicatedError,
+    DBOSSchemaMissingError,
     DBOSSystemDatabaseError,
     DBOSWorkflowFunctionNotFoundError,
 )
@@ -29,6 +30,7 @@ from celery_durable.store.execution import (
     WorkflowExecution,
     parse_checkpoints,
 )
+from celery_durable.store.migrations import LATEST_VERSION
 from celery_durable.store.operations import WorkflowOperations
 from celery_durable.store.rows import (
     Claim,
@@ -60,6 +62,22 @@ class SystemStore(WorkflowOperations):
             "reading the schema version",
             lambda connection: int(connection.execute(queries.CURRENT_VERSION).scalar_one()),
         )
+
+    def require_current_schema(self) -> None:
+        """Checks, before this process executes any workflow, that the schema is the one
+        this code writes (executions against an older one would record what a later
+        migration then misreads).
+
+        Raises:
+            DBOSSchemaMissingError: no tables, or an older schema version.
+        """
+        version = self.schema_version()
+        if version < LATEST_VERSION:
+            raise DBOSSchemaMissingError(
+                f"The system database's celery_durable schema is at version {version}; "
+                f"this code needs version {LATEST_VERSION}. Upgrade it with `celery-durable "
+                "migrate` (or DBOS.launch(), or by starting a worker)"
+            )
 
     # -- workflows --------------------------------------------------------------------
 
