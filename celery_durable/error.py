@@ -16,18 +16,23 @@ from typing import Any
 
 
 class DBOSErrorCode:
-    """DBOS Transact's numeric error codes, used in ``str()`` of the errors."""
+    """DBOS Transact 3.4's numeric error codes, used in ``str()`` of the errors."""
 
-    NotAuthorized = 1
+    ConflictingIDError = 1
     InitializationError = 3
     WorkflowFunctionNotFound = 4
     NonExistentWorkflowError = 5
+    MaxRecoveryAttemptsExceeded = 6
     MaxStepRetriesExceeded = 7
+    NotAuthorized = 8
+    ConflictingWorkflowError = 9
+    WorkflowCancelled = 10
     UnexpectedStep = 11
-    WorkflowCancelled = 12
-    ConflictingWorkflowError = 10
-    SerializationError = 14
-    QueueDeduplicated = 18
+    QueueDeduplicated = 12
+    AwaitedWorkflowCancelled = 13
+    AwaitedWorkflowMaxRecoveryAttemptsExceeded = 14
+    StreamTimeout = 16
+    StreamNondeterminism = 17
 
 
 class DBOSException(Exception):
@@ -95,16 +100,26 @@ class DBOSWorkflowFunctionNotFoundError(DBOSException):
 
 
 class DBOSNonExistentWorkflowError(DBOSException):
-    """No workflow with this id exists."""
+    """No workflow with this id exists.
 
-    def __init__(self, workflow_id: str) -> None:
+    ``destination`` says which role the id had, in DBOS's words (for example
+    ``"`send` destination"``: "Non-existent `send` destination workflow ID: ...").
+    ``destination_id`` is DBOS's name for the id.
+    """
+
+    def __init__(self, workflow_id: str, destination: str | None = None) -> None:
         self.workflow_id = workflow_id
-        super().__init__(
-            f"Workflow {workflow_id} does not exist", DBOSErrorCode.NonExistentWorkflowError
+        self.destination_id = workflow_id
+        self.destination = destination
+        message = (
+            f"Workflow {workflow_id} does not exist"
+            if destination is None
+            else f"Non-existent {destination} workflow ID: {workflow_id}"
         )
+        super().__init__(message, DBOSErrorCode.NonExistentWorkflowError)
 
     def __reduce__(self) -> Any:
-        return (self.__class__, (self.workflow_id,))
+        return (self.__class__, (self.workflow_id, self.destination))
 
 
 class DBOSConflictingWorkflowError(DBOSException):
@@ -174,7 +189,7 @@ class DBOSSerializationError(DBOSException):
     """A value could not be serialized or deserialized."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(message, DBOSErrorCode.SerializationError)
+        super().__init__(message)
 
     def __reduce__(self) -> Any:
         return (self.__class__, (self.message,))
@@ -186,7 +201,8 @@ class DBOSAwaitedWorkflowCancelledError(DBOSException):
     def __init__(self, workflow_id: str) -> None:
         self.workflow_id = workflow_id
         super().__init__(
-            f"Awaited workflow {workflow_id} was cancelled", DBOSErrorCode.WorkflowCancelled
+            f"Awaited workflow {workflow_id} was cancelled",
+            DBOSErrorCode.AwaitedWorkflowCancelled,
         )
 
     def __reduce__(self) -> Any:
@@ -199,7 +215,8 @@ class DBOSWorkflowMaxRecoveryAttemptsExceededError(DBOSException):
     def __init__(self, workflow_id: str) -> None:
         self.workflow_id = workflow_id
         super().__init__(
-            f"Workflow {workflow_id} has exceeded its maximum number of recovery attempts"
+            f"Workflow {workflow_id} has exceeded its maximum number of recovery attempts",
+            DBOSErrorCode.AwaitedWorkflowMaxRecoveryAttemptsExceeded,
         )
 
     def __reduce__(self) -> Any:
