@@ -213,3 +213,49 @@ async def async_parent_of_child() -> int:
     handle = await DBOS.start_workflow_async(child, 4)
     result: int = await handle.get_result()
     return result
+
+
+# -- recovery without beat (tests/test_recovery.py) ------------------------------------
+
+SLEEP_SECONDS = float(os.environ.get("CD_FAULT_SLEEP_SECONDS", "5"))
+
+
+def held(point: str) -> bool:
+    """Whether the test holds ``point`` closed (a ``fault_triggers`` row, action 'hold')."""
+    rows = _execute("SELECT 1 FROM fault_triggers WHERE point = %s AND action = 'hold'", (point,))
+    return bool(rows)
+
+
+@DBOS.step()
+def gated(point: str) -> str:
+    # The side effect first, then wait until the test opens the gate.
+    effect(DBOS.workflow_id, point)
+    while held(point):
+        time.sleep(0.1)
+    return point
+
+
+@DBOS.workflow()
+def gated_child() -> str:
+    return gated("child")
+
+
+@DBOS.workflow()
+def gated_occupant() -> str:
+    return gated("occupant")
+
+
+@DBOS.workflow()
+def survives(state: str) -> list[int]:
+    """A workflow that a test kills in ``state``: a step, a sleep or a child, then a
+    flaky step (its backoff: the "backoff" and "parked" states) and a last step."""
+    done = [side_effect(0)]
+    if state == "step":
+        gated("step")
+    elif state == "sleep":
+        DBOS.sleep(SLEEP_SECONDS)
+    elif state == "child":
+        gated_child()
+    done.append(fails_first_attempt(1))
+    done.append(side_effect(2))
+    return done
