@@ -240,6 +240,23 @@ class DBOSQueueDeduplicatedError(DBOSException):
         return (self.__class__, (self.workflow_id, self.queue_name, self.deduplication_id))
 
 
+class DBOSStreamTimeoutError(DBOSException):
+    """No value arrived on a stream within the reader's timeout."""
+
+    def __init__(self, workflow_id: str, key: str, timeout_seconds: float) -> None:
+        self.workflow_id = workflow_id
+        self.key = key
+        self.timeout_seconds = timeout_seconds
+        super().__init__(
+            f"No value arrived on stream {key} of workflow {workflow_id} within "
+            f"{timeout_seconds} seconds",
+            DBOSErrorCode.StreamTimeout,
+        )
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.workflow_id, self.key, self.timeout_seconds))
+
+
 class RecordedError(DBOSException):
     """A recorded exception that could not be rebuilt as its own class on replay.
 

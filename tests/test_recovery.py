@@ -332,6 +332,28 @@ def test_no_sweep_publishes_anything_while_another_holds_the_sweep_lock(
         app.close()
 
 
+def test_live_executions_do_not_use_up_a_sweeps_batch(fault_database: str) -> None:
+    # Five running workflows whose owners are alive (their fences held here), then one
+    # lost delivery: a sweep limited to five must still find the lost one.
+    store = SystemStore(fault_database, pool_size=1)
+    running = _due_workflows(store, 5, "live")
+    (lost,) = _due_workflows(store, 1, "live")
+    with psycopg.connect(fault_database, autocommit=True) as owner:
+        owner.execute(
+            "UPDATE celery_durable.workflow_status SET status = 'PENDING', "
+            "execution_active = true, next_dispatch_at_epoch_ms = -1 "
+            "WHERE workflow_uuid = ANY(%s)",
+            (running,),
+        )
+        for workflow_id in running:
+            owner.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (workflow_id,))
+        try:
+            redispatched = store.recover_workflows(grace_ms=0, limit=5)
+        finally:
+            store.dispose()
+    assert [r.workflow_uuid for r in redispatched] == [lost]
+
+
 def _sweep_concurrently(stores: list[SystemStore], count: int) -> list[str]:
     """Every store sweeps at once, in small batches, until ``count`` were returned."""
     returned: list[list[str]] = [[] for _ in stores]

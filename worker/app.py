@@ -1,4 +1,5 @@
-"""The deployable worker: ``celery -A worker.app worker`` (and ``beat``) for any workflows.
+"""The deployable worker: ``celery -A worker.app worker`` for any workflows (``beat`` too,
+optionally: the workers run the recovery sweep themselves).
 
 Builds the Celery app and DBOS from environment variables (see ``worker.settings``),
 then imports the modules named in ``CELERY_DURABLE_IMPORTS`` (default:

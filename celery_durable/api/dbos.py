@@ -27,6 +27,7 @@ from celery_durable.api.decorators import (
 )
 from celery_durable.api.handle import WorkflowHandle, WorkflowHandleAsync
 from celery_durable.api.inspection import WorkflowFilters
+from celery_durable.api.messages import WorkflowMessaging
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.core.retry import RetryPolicy
 from celery_durable.engine import waits
@@ -53,7 +54,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class DBOS(metaclass=AmbientProperties):
+class DBOS(WorkflowMessaging, metaclass=AmbientProperties):
     """Durable workflows on a Celery app.
 
     Args:

@@ -106,3 +106,13 @@ class StepRecord:
     @property
     def completed(self) -> bool:
         return self.completed_at_epoch_ms is not None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Wait:
+    """What a rescheduled workflow waits for: a message on ``key`` (``kind`` "msg",
+    ``target`` itself) or the event ``key`` of ``target`` (``kind`` "event")."""
+
+    kind: str
+    target: str
+    key: str

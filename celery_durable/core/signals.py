@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery_durable.core.records import Wait
+
 
 class RescheduleWorkflow(BaseException):
     """Stop this execution; run the workflow again in ``countdown_seconds``.
@@ -27,6 +29,8 @@ class RescheduleWorkflow(BaseException):
         # Set by the engine once it has released the workflow until the due time:
         self.due_at_epoch_ms: int | None = None
         self.parked = False  # the sweep, not a Celery countdown, will dispatch it
+        # What the workflow waits for, if a message or an event can end the wait early.
+        self.wait: Wait | None = None
         super().__init__(countdown_seconds, reason)
 
     def __reduce__(self) -> Any:

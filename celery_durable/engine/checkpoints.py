@@ -64,6 +64,11 @@ def record(workflow: WorkflowContext, outcome: StepRecord) -> None:
     """
     with system_database_failure_reschedules():
         status = workflow.execution.record_step(outcome)
+    stop_if_cancelled(workflow, status)
+
+
+def stop_if_cancelled(workflow: WorkflowContext, status: str | None) -> None:
+    """A status read back by a checkpoint's statement: anything but PENDING (cancelled,
+    or resumed under us) stops the execution there; what was recorded is kept."""
     if status is not None and status != "PENDING":
-        # Cancelled (or resumed under us): the outcome is kept, the execution stops.
         raise WorkflowCancelled(workflow.workflow_id)

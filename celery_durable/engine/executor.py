@@ -247,7 +247,7 @@ class Engine:
         )
         signal.due_at_epoch_ms, signal.parked = due, parked
         try:
-            rescheduled = execution.reschedule(due_at_epoch_ms=due, parked=parked)
+            rescheduled = execution.reschedule(due_at_epoch_ms=due, parked=parked, wait=signal.wait)
         except DBOSSystemDatabaseError:
             # The database is gone, and with it the fence. A later delivery (this
             # retry's, or the sweep's) runs the workflow again.

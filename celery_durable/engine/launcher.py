@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from celery_durable.engine.registry import WorkflowSpec
+from celery_durable.store import Dispatch
 
 
 class Launcher(Protocol):
@@ -36,4 +37,8 @@ class Launcher(Protocol):
 
     def run_inline(self, workflow_id: str, spec: WorkflowSpec) -> Any:
         """Runs a workflow to its end in this thread; returns its output or raises."""
+        ...
+
+    def publish(self, workflow_id: str, dispatch: Dispatch) -> None:
+        """Publishes a workflow that a message or an event made due."""
         ...

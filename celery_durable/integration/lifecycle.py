@@ -102,6 +102,8 @@ class WorkerHooks:
         self._interval_seconds = interval_seconds
         self._recover_on_start = recover_on_start
         self._sweeper: Sweeper | None = None
+        self._shut_down = False
+        self._lock = threading.Lock()
         worker_ready.connect(self._on_ready, weak=False)
         worker_shutdown.connect(self._on_shutdown, weak=False)
 
@@ -117,6 +119,8 @@ class WorkerHooks:
         if runtime is None:
             return
         hostname = str(getattr(sender, "hostname", "") or "worker")
+        with self._lock:
+            self._shut_down = False
         threading.Thread(
             target=self._start, args=(runtime, hostname), name="celery-durable-start"
         ).start()
@@ -128,13 +132,18 @@ class WorkerHooks:
             logger.warning("Worker start-up registration failed: %s", error)
         if self._recover_on_start:
             sweep_once(runtime.recover, "Start-up recovery")
-        self._sweeper = Sweeper(runtime.recover, self._interval_seconds)
-        self._sweeper.start()
+        with self._lock:
+            if self._shut_down:  # the worker stopped while this thread started up
+                return
+            self._sweeper = Sweeper(runtime.recover, self._interval_seconds)
+            self._sweeper.start()
 
     def _on_shutdown(self, sender: Any = None, **_: Any) -> None:
-        if self._sweeper is not None:
-            self._sweeper.stop()
-            self._sweeper = None
+        with self._lock:
+            self._shut_down = True
+            sweeper, self._sweeper = self._sweeper, None
+        if sweeper is not None:
+            sweeper.stop()
 
     def disconnect(self) -> None:
         """Stops the sweeper and forgets the signals (a configuration replaced)."""

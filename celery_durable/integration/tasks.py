@@ -156,7 +156,7 @@ def _task_result(
     if result.outcome == "throttled":
         # Its queue's limits hold it ENQUEUED: ask again later (a Celery retry).
         raise task.retry(
-            countdown=_throttle_countdown(result.wait_seconds),
+            countdown=_throttle_countdown(result.wait_seconds, options.max_countdown_seconds),
             exc=QueueWait(f"queue limits hold workflow {workflow_id}"),
             max_retries=None,
         )
@@ -168,9 +168,14 @@ def _task_result(
     return to_jsonable(result.output)
 
 
-def _throttle_countdown(wait_seconds: float) -> float:
-    # Spread out the workflows that wait for the same free slot.
-    return wait_seconds * random.uniform(1.0, 1.5) + 0.05
+def _throttle_countdown(wait_seconds: float, max_countdown_seconds: float | None) -> float:
+    # Spread out the workflows that wait for the same free slot. A wait longer than the
+    # broker may hold (a long rate-limit period) asks again sooner instead: the queue's
+    # admission is re-checked then, so nothing rides the broker past its limit.
+    countdown = wait_seconds * random.uniform(1.0, 1.5) + 0.05
+    if max_countdown_seconds is not None:
+        countdown = min(countdown, max_countdown_seconds)
+    return countdown
 
 
 def _log_ignored(workflow_id: str, generation: int, outcome: str, status: str | None) -> None:

@@ -8,8 +8,11 @@ from celery_durable.store.rows import (
     InsertedWorkflow,
     NewWorkflow,
     QueueLimits,
+    Received,
     Redispatch,
     Rescheduled,
+    Sent,
+    Woken,
 )
 from celery_durable.store.system import SystemStore
 
@@ -19,9 +22,12 @@ __all__ = [
     "InsertedWorkflow",
     "NewWorkflow",
     "QueueLimits",
+    "Received",
     "Redispatch",
     "Rescheduled",
+    "Sent",
     "SystemStore",
+    "Woken",
     "WorkflowExecution",
     "redact",
 ]

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine, exc
 from celery_durable.store.engines import ProcessEngine
 from celery_durable.store.errors import system_error, violates, wrap_errors
 from celery_durable.store.execution import StatementListener
+from celery_durable.store.listener import NotificationListener
 
 T = TypeVar("T")
 
@@ -45,6 +46,8 @@ class Connections:
         )
         # Observers of the statements sent past SQLAlchemy (see WorkflowExecution).
         self.statement_listeners: list[StatementListener] = []
+        # Notifications for waiters outside any workflow (started on first use).
+        self.notifications = NotificationListener(url)
 
     @property
     def engine(self) -> Engine:
@@ -60,6 +63,7 @@ class Connections:
     def dispose(self) -> None:
         self._engines.dispose()
         self._execution_engines.dispose()
+        self.notifications.stop()
 
     @contextlib.contextmanager
     def _transaction(self, action: str) -> Iterator[Connection]:

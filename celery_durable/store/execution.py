@@ -10,11 +10,18 @@ import psycopg
 from sqlalchemy import Connection
 
 from celery_durable.core.clock import now_epoch_ms
-from celery_durable.core.records import StepRecord
+from celery_durable.core.records import StepRecord, Wait
 from celery_durable.error import DBOSSystemDatabaseError
-from celery_durable.store import queries
+from celery_durable.store import messaging_queries, queries
 from celery_durable.store.errors import wrap_errors
-from celery_durable.store.rows import Claim, Rescheduled
+from celery_durable.store.rows import (
+    Claim,
+    Dispatch,
+    Received,
+    Rescheduled,
+    Sent,
+    Woken,
+)
 
 StatementListener = Callable[[str], None]
 
@@ -63,6 +70,20 @@ class WorkflowExecution:
             )
         return row
 
+    def _send_all(
+        self, action: Callable[[], str], sql: str, params: dict[str, Any]
+    ) -> list[tuple[Any, ...]]:
+        """As ``_send``, returning every row."""
+        for listener in self._listeners:
+            listener(sql)
+        try:
+            rows: list[tuple[Any, ...]] = self._cursor.execute(sql, params).fetchall()
+        except psycopg.Error as error:
+            raise DBOSSystemDatabaseError(f"System database error while {action()}: {error}") from (
+                error
+            )
+        return rows
+
     def record_step(self, step: StepRecord) -> str | None:
         """Writes a step's checkpoint (one INSERT, or an upsert after a retry).
 
@@ -76,6 +97,109 @@ class WorkflowExecution:
             {"workflow_uuid": self.workflow_uuid, **dataclasses.asdict(step)},
         )
         return None if row is None else str(row[0])
+
+    # -- messages, events, streams (each one round trip, with its checkpoint) ---------
+
+    def send_message(
+        self, destination: str, topic: str, message_uuid: str, message: str, function_id: int
+    ) -> Sent:
+        """Sends a message from workflow code; the send and its checkpoint commit together."""
+        row = self._send(
+            lambda: f"sending a message from {self.workflow_uuid} to {destination}",
+            messaging_queries.SEND_MESSAGE_SQL,
+            {
+                "destination": destination,
+                "topic": topic,
+                "message_uuid": message_uuid,
+                "message": message,
+                "now": now_epoch_ms(),
+                "sender": self.workflow_uuid,
+                "sender_function_id": function_id,
+            },
+        )
+        assert row is not None
+        return sent_from_row(row)
+
+    def receive(
+        self, *, function_id: int, topic: str, deadline_function_id: int, deadline: str
+    ) -> Received:
+        """Takes the oldest message of ``topic``, checkpointed (see ``RECV_MESSAGE``)."""
+        row = self._send(
+            lambda: f"receiving a message in {self.workflow_uuid}",
+            messaging_queries.RECV_MESSAGE_SQL,
+            {
+                "workflow_uuid": self.workflow_uuid,
+                "function_id": function_id,
+                "topic": topic,
+                "deadline_function_id": deadline_function_id,
+                "deadline": deadline,
+                "now": now_epoch_ms(),
+            },
+        )
+        assert row is not None
+        return Received(found=bool(row[1]), value=row[0], workflow_status=row[2])
+
+    def get_event(
+        self, *, function_id: int, target: str, key: str, deadline_function_id: int, deadline: str
+    ) -> Received:
+        """Reads another workflow's event, checkpointed if set (``GET_EVENT_IN_WORKFLOW``)."""
+        row = self._send(
+            lambda: f"reading event {key!r} of {target} in {self.workflow_uuid}",
+            messaging_queries.GET_EVENT_IN_WORKFLOW_SQL,
+            {
+                "workflow_uuid": self.workflow_uuid,
+                "function_id": function_id,
+                "target": target,
+                "key": key,
+                "deadline_function_id": deadline_function_id,
+                "deadline": deadline,
+                "now": now_epoch_ms(),
+            },
+        )
+        assert row is not None
+        return Received(found=bool(row[1]), value=row[0], workflow_status=row[2])
+
+    def set_event(self, *, function_id: int, key: str, value: str, record: bool) -> list[Woken]:
+        """Sets an event of this workflow (checkpointed when ``record``: in workflow code;
+        a step's is part of the step). Returns the workflows waiting for it."""
+        rows = self._send_all(
+            lambda: f"setting event {key!r} of {self.workflow_uuid}",
+            messaging_queries.SET_EVENT_SQL,
+            {
+                "workflow_uuid": self.workflow_uuid,
+                "function_id": function_id,
+                "key": key,
+                "value": value,
+                "now": now_epoch_ms(),
+                "record": record,
+            },
+        )
+        return [
+            Woken(
+                workflow_uuid=row[1],
+                dispatch=Dispatch(name=row[2], queue_name=row[3], generation=row[4]),
+            )
+            for row in rows
+            if row[0] == "woken"
+        ]
+
+    def write_stream(
+        self, *, key: str, value: str, function_id: int, record_name: str | None
+    ) -> int | None:
+        """Appends to a stream of this workflow; returns the offset (None: a replay)."""
+        row = self._send(
+            lambda: f"writing stream {key!r} of {self.workflow_uuid}",
+            messaging_queries.WRITE_STREAM_SQL,
+            {
+                "workflow_uuid": self.workflow_uuid,
+                "key": key,
+                "value": value,
+                "function_id": function_id,
+                "now": now_epoch_ms(),
+                "record_name": record_name,
+            },
+        )
+        return None if row is None or row[0] is None else int(row[0])
 
     def complete(self, status: str, *, output: str | None, error: str | None) -> bool:
         """Records the workflow's outcome and releases the fence.
@@ -101,22 +225,27 @@ class WorkflowExecution:
         self.fenced = False
         return True
 
-    def reschedule(self, *, due_at_epoch_ms: int, parked: bool) -> Rescheduled | None:
-        """Releases the workflow until ``due_at_epoch_ms`` (sooner if a child woke it).
+    def reschedule(
+        self, *, due_at_epoch_ms: int, parked: bool, wait: Wait | None = None
+    ) -> Rescheduled | None:
+        """Releases the workflow until ``due_at_epoch_ms`` (sooner if a child woke it, or
+        if what it waits for, ``wait``, is already there).
 
         Returns:
             None if the workflow was no longer PENDING (nothing to run later).
         """
+        params: dict[str, Any] = {
+            "workflow_uuid": self.workflow_uuid,
+            "due": due_at_epoch_ms,
+            "parked": parked,
+            "now": now_epoch_ms(),
+        }
+        statement = queries.RESCHEDULE_WORKFLOW
+        if wait is not None:
+            statement = messaging_queries.RESCHEDULE_TO_WAIT
+            params |= {"wait_kind": wait.kind, "target": wait.target, "wait_key": wait.key}
         with wrap_errors(f"rescheduling workflow {self.workflow_uuid}"):
-            row = self._connection.execute(
-                queries.RESCHEDULE_WORKFLOW,
-                {
-                    "workflow_uuid": self.workflow_uuid,
-                    "due": due_at_epoch_ms,
-                    "parked": parked,
-                    "now": now_epoch_ms(),
-                },
-            ).first()
+            row = self._connection.execute(statement, params).first()
         if row is None:
             self.release()
             return None
@@ -153,3 +282,12 @@ def parse_checkpoints(aggregated: list[list[Any]] | None) -> dict[int, StepRecor
 
 
 _STEP_FIELDS = tuple(field.name for field in dataclasses.fields(StepRecord))
+
+
+def sent_from_row(row: Any) -> Sent:
+    """``send_message``'s row: (outcome, name, queue_name, generation, sender_status)."""
+    outcome, name, queue_name, generation, sender_status = tuple(row)
+    wake = None
+    if name is not None:
+        wake = Dispatch(name=name, queue_name=queue_name, generation=generation)
+    return Sent(outcome=outcome, wake=wake, sender_status=sender_status)

@@ -7,11 +7,11 @@ from sqlalchemy import Connection
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.error import DBOSNonExistentWorkflowError
 from celery_durable.store import queries
-from celery_durable.store.connections import Connections
+from celery_durable.store.messaging import MessagingOperations
 from celery_durable.store.rows import Dispatch, QueueLimits, Redispatch
 
 
-class WorkflowOperations(Connections):
+class WorkflowOperations(MessagingOperations):
     """What operators and the recovery sweep do to workflows (one statement each)."""
 
     def recover_workflows(self, *, grace_ms: int, limit: int) -> list[Redispatch]:

@@ -98,6 +98,7 @@ RESCHEDULE_WORKFLOW = text(
         next_dispatch_at_epoch_ms = CASE WHEN wake_requested THEN :now ELSE :due END,
         dispatch_parked = :parked AND NOT wake_requested,
         wake_requested = false,
+        wait_key = NULL,
         updated_at_epoch_ms = :now
     WHERE workflow_uuid = :workflow_uuid AND status = 'PENDING'
     RETURNING dispatch_generation, next_dispatch_at_epoch_ms, dispatch_parked,
@@ -129,7 +130,8 @@ RESUME_WORKFLOW = text(
     """
 )
 
-# A new workflow with the same inputs and the checkpoints before :start_step.
+# A new workflow with the same inputs and the checkpoints before :start_step, and the
+# events and stream values those operations wrote (messages are not copied, as in DBOS).
 FORK_WORKFLOW = text(
     f"""
     WITH source AS (
@@ -154,6 +156,26 @@ FORK_WORKFLOW = text(
         FROM {SCHEMA}.operation_outputs
         WHERE workflow_uuid = :workflow_uuid AND function_id < :start_step
           AND completed_at_epoch_ms IS NOT NULL
+          AND EXISTS (SELECT 1 FROM forked)
+    ), copied_history AS (
+        INSERT INTO {SCHEMA}.workflow_events_history (workflow_uuid, function_id, key, value)
+        SELECT :forked_uuid, function_id, key, value
+        FROM {SCHEMA}.workflow_events_history
+        WHERE workflow_uuid = :workflow_uuid AND function_id < :start_step
+          AND EXISTS (SELECT 1 FROM forked)
+    ), copied_events AS (
+        -- Each key's latest value among the copied history (as DBOS rebuilds it).
+        INSERT INTO {SCHEMA}.workflow_events (workflow_uuid, key, value)
+        SELECT DISTINCT ON (key) :forked_uuid, key, value
+        FROM {SCHEMA}.workflow_events_history
+        WHERE workflow_uuid = :workflow_uuid AND function_id < :start_step
+          AND EXISTS (SELECT 1 FROM forked)
+        ORDER BY key, function_id DESC
+    ), copied_streams AS (
+        INSERT INTO {SCHEMA}.streams (workflow_uuid, key, "offset", value, function_id)
+        SELECT :forked_uuid, key, "offset", value, function_id
+        FROM {SCHEMA}.streams
+        WHERE workflow_uuid = :workflow_uuid AND function_id < :start_step
           AND EXISTS (SELECT 1 FROM forked)
     )
     SELECT name, queue_name FROM forked

@@ -37,6 +37,38 @@ class Dispatch:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Woken:
+    """A waiting workflow that a message or an event made due: publish it."""
+
+    workflow_uuid: str
+    dispatch: Dispatch
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sent:
+    """The result of sending a message.
+
+    ``outcome`` is ``sent``, ``duplicate`` (its message id was sent before: nothing
+    was added), ``missing`` (no such destination) or ``replayed`` (an in-workflow send
+    whose checkpoint existed). ``sender_status`` is the sending workflow's status (a
+    cancelled sender stops there).
+    """
+
+    outcome: str
+    wake: Dispatch | None
+    sender_status: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Received:
+    """One attempt to take a message or an event in workflow code."""
+
+    found: bool
+    value: str | None
+    workflow_status: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Rescheduled:
     """The release of a waiting workflow: its new generation and due time."""
 

@@ -12,6 +12,7 @@ from celery_durable.store.migrations.v1 import V1
 from celery_durable.store.migrations.v2 import V2
 from celery_durable.store.migrations.v3 import V3
 from celery_durable.store.migrations.v4 import V4
+from celery_durable.store.migrations.v5 import V5
 
 # Serializes concurrent migrations (an arbitrary constant: "cd-migrate").
 MIGRATION_LOCK_KEY = 0x63642D6D69677261
@@ -30,6 +31,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (2, V2),
     (3, V3),
     (4, V4),
+    (5, V5),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

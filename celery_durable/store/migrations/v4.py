@@ -6,7 +6,9 @@ the same workflow for one sweep. A workflow whose owner died is counted as a rec
 attempt by the sweep that publishes it again, and stops being "owned": a later sweep
 does not publish it again unless its new delivery is itself overdue. (A redelivered
 message that claims it before any sweep does still counts it, in the claim: either
-way, once.)
+way, once.) The batch limit counts only workflows published: lost and parked
+deliveries are looked at first, and live executions are passed over without locking
+their rows, however many there are.
 
 Shipped: never edit; append a new version instead.
 """
@@ -28,23 +30,25 @@ CREATE OR REPLACE FUNCTION {SCHEMA}.recover_workflows(
 DECLARE
     candidate record;
     why text;
+    published integer := 0;
 BEGIN
     -- Held until this statement's transaction ends: one sweep at a time, fleet-wide.
     IF NOT pg_try_advisory_xact_lock({SWEEP_LOCK_KEY}) THEN
         RETURN;
     END IF;
+    -- Lost and parked deliveries first, then executions that may have died. Live
+    -- executions are skipped without counting against p_limit, and no row is locked
+    -- until its fence is ours (a running workflow's completion never waits on a sweep).
     FOR candidate IN
-        SELECT w.workflow_uuid, w.dispatch_parked, w.execution_active,
-               w.next_dispatch_at_epoch_ms
+        SELECT w.workflow_uuid, w.dispatch_parked, w.execution_active
         FROM {SCHEMA}.workflow_status AS w
         WHERE w.status IN ('ENQUEUED', 'PENDING')
           AND (w.execution_active
                OR (w.dispatch_parked AND w.next_dispatch_at_epoch_ms <= p_now_epoch_ms)
                OR w.next_dispatch_at_epoch_ms <= p_now_epoch_ms - p_grace_ms)
-        ORDER BY w.next_dispatch_at_epoch_ms
-        LIMIT p_limit
-        FOR UPDATE SKIP LOCKED
+        ORDER BY w.execution_active, w.next_dispatch_at_epoch_ms
     LOOP
+        EXIT WHEN published >= p_limit;
         IF NOT pg_try_advisory_lock(hashtextextended(candidate.workflow_uuid, 0)) THEN
             CONTINUE;  -- a live execution owns it
         END IF;
@@ -61,7 +65,14 @@ BEGIN
             execution_active = false,
             updated_at_epoch_ms = p_now_epoch_ms
         WHERE w.workflow_uuid = candidate.workflow_uuid
+          AND w.status IN ('ENQUEUED', 'PENDING')
+          AND (w.execution_active
+               OR (w.dispatch_parked AND w.next_dispatch_at_epoch_ms <= p_now_epoch_ms)
+               OR w.next_dispatch_at_epoch_ms <= p_now_epoch_ms - p_grace_ms)
         RETURNING w.workflow_uuid, w.name, w.queue_name, w.dispatch_generation, why;
+        IF FOUND THEN
+            published := published + 1;
+        END IF;
         PERFORM pg_advisory_unlock(hashtextextended(candidate.workflow_uuid, 0));
     END LOOP;
 END;

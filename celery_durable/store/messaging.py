@@ -1,0 +1,65 @@
+"""Messages, events and streams outside any workflow's execution (pooled connections)."""
+
+from __future__ import annotations
+
+from celery_durable.core.clock import now_epoch_ms
+from celery_durable.store import messaging_queries
+from celery_durable.store.connections import Connections
+from celery_durable.store.execution import sent_from_row
+from celery_durable.store.rows import Sent
+
+
+class MessagingOperations(Connections):
+    """What producers and readers do with messages, events and streams."""
+
+    def send_message(self, destination: str, topic: str, message_uuid: str, message: str) -> Sent:
+        """Sends a message (idempotent on ``message_uuid``)."""
+        row = self._run(
+            f"sending a message to {destination}",
+            lambda connection: connection.execute(
+                messaging_queries.SEND_MESSAGE,
+                {
+                    "destination": destination,
+                    "topic": topic,
+                    "message_uuid": message_uuid,
+                    "message": message,
+                    "now": now_epoch_ms(),
+                    "sender": None,
+                    "sender_function_id": None,
+                },
+            ).one(),
+        )
+        return sent_from_row(row)
+
+    def get_event(self, workflow_uuid: str, key: str) -> str | None:
+        """The event's latest value (serialized), or None if it is not set."""
+        value = self._run(
+            f"reading event {key!r} of {workflow_uuid}",
+            lambda connection: connection.execute(
+                messaging_queries.GET_EVENT, {"workflow_uuid": workflow_uuid, "key": key}
+            ).scalar(),
+        )
+        return None if value is None else str(value)
+
+    def get_all_events(self, workflow_uuid: str) -> dict[str, str]:
+        """Every event's latest value (serialized), by key."""
+        rows = self._run(
+            f"reading the events of {workflow_uuid}",
+            lambda connection: connection.execute(
+                messaging_queries.GET_ALL_EVENTS, {"workflow_uuid": workflow_uuid}
+            ).all(),
+        )
+        return {str(row.key): str(row.value) for row in rows}
+
+    def read_stream(
+        self, workflow_uuid: str, key: str, offset: int
+    ) -> tuple[str, str | None] | None:
+        """``(workflow status, value at offset or None)``; None if no such workflow."""
+        row = self._run(
+            f"reading stream {key!r} of {workflow_uuid}",
+            lambda connection: connection.execute(
+                messaging_queries.READ_STREAM,
+                {"workflow_uuid": workflow_uuid, "key": key, "offset": offset},
+            ).first(),
+        )
+        return None if row is None else (str(row.status), row.value)
