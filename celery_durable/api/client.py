@@ -6,6 +6,8 @@ writes the workflow's row and publishes its Celery message by task name.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, NoReturn, NotRequired, TypedDict, Unpack
 
 from celery import Celery
@@ -15,6 +17,7 @@ from celery_durable.api.handle import WorkflowHandle
 from celery_durable.api.inspection import WorkflowFilters
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.core.serialization import SerializerName
+from celery_durable.engine import events, messaging, streams
 from celery_durable.engine.registry import DEFAULT_MAX_RECOVERY_ATTEMPTS, Registry, WorkflowSpec
 from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
 from celery_durable.integration.runtime import Runtime
@@ -144,6 +147,79 @@ class DBOSClient:
     def list_workflow_steps(self, workflow_id: str) -> list[dict[str, Any]]:
         return inspection.list_workflow_steps(
             self._runtime.store, self._runtime.serializer, workflow_id
+        )
+
+    # -- messages, events, streams (as DBOS's DBOSClient) -------------------------------
+
+    def send(
+        self,
+        destination_id: str,
+        message: Any,
+        topic: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> None:
+        """As ``DBOS.send`` (outside a workflow): ``idempotency_key`` makes a repeated
+        send deliver once."""
+        runtime = self._runtime
+        messaging.send(
+            runtime.store,
+            runtime.serializer,
+            runtime.publish,
+            destination_id,
+            message,
+            topic,
+            idempotency_key,
+        )
+
+    async def send_async(
+        self,
+        destination_id: str,
+        message: Any,
+        topic: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> None:
+        await asyncio.to_thread(self.send, destination_id, message, topic, idempotency_key)
+
+    def get_event(self, workflow_id: str, key: str, timeout_seconds: float = 60) -> Any:
+        """As ``DBOS.get_event``: waits up to ``timeout_seconds`` (then None)."""
+        runtime = self._runtime
+        return events.get_event(
+            runtime.store, runtime.serializer, workflow_id, key, timeout_seconds
+        )
+
+    async def get_event_async(self, workflow_id: str, key: str, timeout_seconds: float = 60) -> Any:
+        return await asyncio.to_thread(self.get_event, workflow_id, key, timeout_seconds)
+
+    def get_all_events(self, workflow_id: str) -> dict[str, Any]:
+        """As ``DBOS.get_all_events``."""
+        return events.get_all_events(self._runtime.store, self._runtime.serializer, workflow_id)
+
+    async def get_all_events_async(self, workflow_id: str) -> dict[str, Any]:
+        return await asyncio.to_thread(self.get_all_events, workflow_id)
+
+    def read_stream(
+        self, workflow_id: str, key: str, *, offset: int = 0, timeout_seconds: float | None = None
+    ) -> Iterator[Any]:
+        """As ``DBOS.read_stream``."""
+        return streams.read_stream(
+            self._runtime.store,
+            self._runtime.serializer,
+            workflow_id,
+            key,
+            offset=offset,
+            timeout_seconds=timeout_seconds,
+        )
+
+    def read_stream_async(
+        self, workflow_id: str, key: str, *, offset: int = 0, timeout_seconds: float | None = None
+    ) -> AsyncIterator[Any]:
+        return streams.read_stream_async(
+            self._runtime.store,
+            self._runtime.serializer,
+            workflow_id,
+            key,
+            offset=offset,
+            timeout_seconds=timeout_seconds,
         )
 
     def destroy(self) -> None:
