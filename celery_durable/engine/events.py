@@ -24,6 +24,7 @@ from celery_durable.engine.context import (
 )
 from celery_durable.engine.messaging import (
     durable_wait,
+    publish_wake,
     record_outcome,
     require_id,
     require_timeout,
@@ -67,7 +68,7 @@ def set_event(key: str, value: Any) -> None:
             function_id=function_id, key=key, value=text, record=record
         )
     for waiter in woken:
-        workflow.launcher.publish(waiter.workflow_uuid, waiter.dispatch)
+        publish_wake(workflow.launcher.publish, waiter.workflow_uuid, waiter.dispatch)
 
 
 def get_event(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,6 +28,8 @@ from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
 from celery_durable.store import Dispatch, Received, SystemStore
 from celery_durable.store.listener import FALLBACK_SECONDS
 from celery_durable.store.messaging_queries import MESSAGES_CHANNEL, NULL_TOPIC
+
+logger = logging.getLogger("celery_durable.messaging")
 
 SEND_NAME = "DBOS.send"
 RECV_NAME = "DBOS.recv"
@@ -92,7 +95,7 @@ def send(
     if sent.outcome == "missing":
         raise DBOSNonExistentWorkflowError(destination_id, "`send` destination")
     if sent.wake is not None:
-        publish(destination_id, sent.wake)
+        publish_wake(publish, destination_id, sent.wake)
 
 
 def _send_from_workflow(
@@ -114,8 +117,22 @@ def _send_from_workflow(
         record_outcome(workflow, function_id, SEND_NAME, error=error)
         raise error
     if sent.wake is not None:
-        workflow.launcher.publish(destination_id, sent.wake)
+        publish_wake(workflow.launcher.publish, destination_id, sent.wake)
     checkpoints.stop_if_cancelled(workflow, sent.sender_status)
+
+
+def publish_wake(
+    publish: Callable[[str, Dispatch], None], workflow_id: str, dispatch: Dispatch
+) -> None:
+    """Publishes a workflow a message or an event made due. Best effort: what was sent is
+    committed, and the row says the workflow is due, so if the broker fails the
+    recovery sweep publishes it after its grace period."""
+    try:
+        publish(workflow_id, dispatch)
+    except Exception:
+        logger.warning(
+            "Could not publish workflow %s now; the sweep will", workflow_id, exc_info=True
+        )
 
 
 def recv(topic: str | None = None, timeout_seconds: float = 60) -> Any:
