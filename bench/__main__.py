@@ -30,6 +30,7 @@ from bench import (
     comparison,
     dbos_transact,
     enqueue,
+    messaging,
     recovery,
     replay,
     retry_timing,
@@ -60,6 +61,7 @@ MODULES: dict[str, Any] = {
         throughput,
         retry_timing,
         recovery,
+        messaging,
         dbos_transact,
     )
 }

@@ -96,43 +96,52 @@ def ensure_venv() -> str | None:
     return None
 
 
-def run(params: Params = FULL) -> Result:
+def run_script(arguments: list[str], timeout: float) -> tuple[dict[str, Any] | None, str]:
+    """Runs :mod:`bench.dbos_transact_script` in the DBOS virtualenv (made if needed)
+    against a fresh ``celery_durable_bench_dbos``.
+
+    Returns:
+        ``(its JSON document, "")``, or ``(None, why it could not be measured)``.
+    """
     reason = ensure_venv()
     if reason is not None:
-        return Result(benchmark=NAME, skipped=reason, params=asdict(params))
+        return None, reason
     url = database_url("dbos")
     recreate_database(url)
-    command = [
-        str(VENV / "bin" / "python"),
-        str(SCRIPT),
-        f"--database-url={url}",
-        f"--repetitions={params.repetitions}",
-        f"--workflows={params.workflows}",
-        f"--inserts={params.inserts}",
-        f"--plain-loops={params.plain_loops}",
-        f"--counted-workflows={params.counted_workflows}",
-        f"--batch={params.batch}",
-        f"--batches={params.batches}",
-        f"--timeout={params.timeout_seconds}",
-    ]
+    command = [str(VENV / "bin" / "python"), str(SCRIPT), f"--database-url={url}", *arguments]
     try:
         completed = subprocess.run(
             command,
             capture_output=True,
             text=True,
             check=True,
-            timeout=params.timeout_seconds * (params.batches + 1),
+            timeout=timeout,
             cwd=ROOT / "bench",  # not ROOT: the script must not import this repository
         )
     except subprocess.CalledProcessError as error:
-        return Result(
-            benchmark=NAME,
-            skipped=f"the DBOS script failed: {_tail(error.stderr)}",
-            params=asdict(params),
-        )
+        return None, f"the DBOS script failed: {_tail(error.stderr)}"
     except subprocess.TimeoutExpired:
-        return Result(benchmark=NAME, skipped="the DBOS script timed out", params=asdict(params))
+        return None, "the DBOS script timed out"
     measured: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return measured, ""
+
+
+def run(params: Params = FULL) -> Result:
+    measured, reason = run_script(
+        [
+            f"--repetitions={params.repetitions}",
+            f"--workflows={params.workflows}",
+            f"--inserts={params.inserts}",
+            f"--plain-loops={params.plain_loops}",
+            f"--counted-workflows={params.counted_workflows}",
+            f"--batch={params.batch}",
+            f"--batches={params.batches}",
+            f"--timeout={params.timeout_seconds}",
+        ],
+        timeout=params.timeout_seconds * (params.batches + 1),
+    )
+    if measured is None:
+        return Result(benchmark=NAME, skipped=reason, params=asdict(params))
     return Result(
         benchmark=NAME,
         figures=_figures(measured, params),

@@ -11,6 +11,15 @@ imports only DBOS and its dependencies, and prints one JSON document on stdout:
 - throughput: batches of 10-step workflows enqueued with ``DBOSClient`` on a queue no
   process listens to yet, then drained by this process once the queue is registered;
   the rate is ``(batch - 1)`` over the time from the first completion to the last.
+
+With ``--mode=messaging`` it measures what :mod:`bench.messaging` measures instead, in
+this one process (DBOS runs workflows in threads of the process that launched it): a
+workflow started in the background waits in ``DBOS.recv``; the main thread sends it a
+message and the step after ``recv`` records when it started; and a ``DBOS.get_event``
+waiting in a thread for the event a workflow sets once it receives a message. DBOS
+wakes both through LISTEN/NOTIFY with its defaults (messages: a trigger's
+``pg_notify`` at the sender's commit; events: notified after the commit by a thread
+that coalesces them every ``notification_coalesce_sec``, 10 ms).
 """
 
 from __future__ import annotations
@@ -43,6 +52,31 @@ def ten_steps() -> int:
 @DBOS.workflow()
 def zero_steps() -> int:
     return 0
+
+
+MESSAGE_TOPIC = "bench.ping"
+EVENT_TOPIC = "bench.go"
+EVENT_KEY = "bench.done"
+RECV_TIMEOUT_SECONDS = 300
+
+
+@DBOS.step()
+def started_at() -> float:
+    return time.time()
+
+
+@DBOS.workflow()
+def recv_then_step() -> dict[str, Any]:
+    message = DBOS.recv(MESSAGE_TOPIC, timeout_seconds=RECV_TIMEOUT_SECONDS)
+    return {"message": message, "started_at": started_at()}
+
+
+@DBOS.workflow()
+def recv_then_set_event() -> dict[str, Any]:
+    message = DBOS.recv(EVENT_TOPIC, timeout_seconds=RECV_TIMEOUT_SECONDS)
+    set_at = time.time()  # the benchmark's probe, as in bench.workflows
+    DBOS.set_event(EVENT_KEY, set_at)
+    return {"message": message, "set_at": set_at}
 
 
 def plain_noop(index: int) -> int:
@@ -146,26 +180,77 @@ def drain_rate(client: DBOSClient, batch: int, timeout: float) -> float:
     return (batch - 1) / ((max(completed) - min(completed)) / 1000)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url", required=True)
-    parser.add_argument("--repetitions", type=int, default=9)
-    parser.add_argument("--workflows", type=int, default=10)
-    parser.add_argument("--inserts", type=int, default=200)
-    parser.add_argument("--plain-loops", type=int, default=20_000)
-    parser.add_argument("--counted-workflows", type=int, default=20)
-    parser.add_argument("--batch", type=int, default=300)
-    parser.add_argument("--batches", type=int, default=2)
-    parser.add_argument("--timeout", type=float, default=600)
-    args = parser.parse_args()
+def wait_in_recv(workflow_id: str, timeout: float) -> None:
+    """Until the workflow waits in ``recv``: DBOS records the wait's deadline (a
+    ``DBOS.sleep`` operation) after registering the waiter."""
+    deadline = time.monotonic() + timeout
+    while not any(
+        step["function_name"] == "DBOS.sleep" for step in DBOS.list_workflow_steps(workflow_id)
+    ):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"DBOS workflow {workflow_id} never waited in recv")
+        time.sleep(0.005)
 
-    config: DBOSConfig = {
-        "name": "celery_durable_bench_dbos",
-        "system_database_url": args.database_url,
-        "log_level": "WARNING",
+
+def message_sample(settle: float, timeout: float) -> dict[str, float]:
+    handle = DBOS.start_workflow(recv_then_step)
+    wait_in_recv(handle.workflow_id, timeout)
+    time.sleep(settle)
+    sent_at = time.time()
+    DBOS.send(handle.workflow_id, "ping", MESSAGE_TOPIC)
+    returned_at = time.time()
+    time.sleep(settle)  # get_result polls: not while the wake is measured
+    result = handle.get_result()
+    if result["message"] != "ping":
+        raise RuntimeError(f"DBOS workflow {handle.workflow_id} received {result!r}")
+    return {
+        "step_ms": (result["started_at"] - sent_at) * 1000,
+        "send_call_ms": (returned_at - sent_at) * 1000,
     }
-    dbos = DBOS(config=config)
-    DBOS.launch()
+
+
+def event_sample(settle: float, timeout: float) -> dict[str, float]:
+    handle = DBOS.start_workflow(recv_then_set_event)
+    wait_in_recv(handle.workflow_id, timeout)
+    got: dict[str, Any] = {}
+
+    def wait_for_event() -> None:
+        got["value"] = DBOS.get_event(handle.workflow_id, EVENT_KEY, timeout_seconds=timeout)
+        got["at"] = time.time()
+
+    waiter = threading.Thread(target=wait_for_event)
+    waiter.start()
+    time.sleep(settle)  # the waiter has subscribed and found nothing yet
+    sent_at = time.time()
+    DBOS.send(handle.workflow_id, "go", EVENT_TOPIC)
+    waiter.join(timeout)
+    if got.get("value") is None:
+        raise RuntimeError(f"DBOS get_event on {handle.workflow_id} returned nothing")
+    result = handle.get_result()
+    if result["message"] != "go":
+        raise RuntimeError(f"DBOS workflow {handle.workflow_id} received {result!r}")
+    return {
+        "set_to_get_ms": (got["at"] - got["value"]) * 1000,
+        "send_to_get_ms": (got["at"] - sent_at) * 1000,
+    }
+
+
+def measure_messaging(samples: int, warmup: int, settle: float, timeout: float) -> dict[str, Any]:
+    """Message and event samples alternate (the order swapped every other pair)."""
+    variants = {"message": message_sample, "event": event_sample}
+    for _ in range(warmup):
+        for variant in variants.values():
+            variant(settle, timeout)
+    measured: dict[str, dict[str, list[float]]] = {name: {} for name in variants}
+    for index in range(samples):
+        names = list(variants) if index % 2 == 0 else list(reversed(variants))
+        for name in names:
+            for figure, value in variants[name](settle, timeout).items():
+                measured[name].setdefault(figure, []).append(value)
+    return measured
+
+
+def measure_overhead(dbos: DBOS, args: argparse.Namespace) -> dict[str, Any]:
     floor = Floor(args.database_url)
     try:
         for _ in range(5):
@@ -189,18 +274,42 @@ def main() -> None:
             client.destroy()
     finally:
         floor.connection.close()
+    return {"times_us": times, "counts_per_workflow": counts, "rates": rates}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--mode", choices=("overhead", "messaging"), default="overhead")
+    parser.add_argument("--repetitions", type=int, default=9)
+    parser.add_argument("--workflows", type=int, default=10)
+    parser.add_argument("--inserts", type=int, default=200)
+    parser.add_argument("--plain-loops", type=int, default=20_000)
+    parser.add_argument("--counted-workflows", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=300)
+    parser.add_argument("--batches", type=int, default=2)
+    parser.add_argument("--samples", type=int, default=50, help="messaging: per figure")
+    parser.add_argument("--warmup", type=int, default=5, help="messaging: unmeasured samples")
+    parser.add_argument("--settle", type=float, default=0.05, help="messaging: seconds")
+    parser.add_argument("--timeout", type=float, default=600)
+    args = parser.parse_args()
+
+    config: DBOSConfig = {
+        "name": "celery_durable_bench_dbos",
+        "system_database_url": args.database_url,
+        "log_level": "WARNING",
+    }
+    dbos = DBOS(config=config)
+    DBOS.launch()
+    try:
+        if args.mode == "messaging":
+            measured = measure_messaging(args.samples, args.warmup, args.settle, args.timeout)
+        else:
+            measured = measure_overhead(dbos, args)
+    finally:
         DBOS.destroy()
 
-    print(
-        json.dumps(
-            {
-                "version": version("dbos"),
-                "times_us": times,
-                "counts_per_workflow": counts,
-                "rates": rates,
-            }
-        )
-    )
+    print(json.dumps({"version": version("dbos"), **measured}))
 
 
 if __name__ == "__main__":

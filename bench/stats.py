@@ -45,3 +45,17 @@ def interleaved(
         for name in names[shift:] + names[:shift]:
             values[name].append(variants[name]())
     return values
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The ``fraction`` quantile (0.9: the 90th percentile), interpolated linearly between
+    the sorted values (the "inclusive" method: the minimum is 0, the maximum 1)."""
+    if not values:
+        raise ValueError("percentile of no values")
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"fraction must be within [0, 1], not {fraction}")
+    ordered = sorted(values)
+    position = fraction * (len(ordered) - 1)
+    below = int(position)
+    above = min(below + 1, len(ordered) - 1)
+    return float(ordered[below] + (ordered[above] - ordered[below]) * (position - below))

@@ -215,3 +215,37 @@ def hang_first_time() -> str:
 def hangs_once() -> str:
     noop(0)
     return hang_first_time()
+
+
+# -- messaging -------------------------------------------------------------------------
+
+MESSAGE_TOPIC = "bench.ping"
+EVENT_TOPIC = "bench.go"
+EVENT_KEY = "bench.done"
+# Far longer than any sample: a workflow is woken by the send, never by its timeout.
+RECV_TIMEOUT_SECONDS = 300
+
+
+@DBOS.step(name="bench.started_at")
+def started_at() -> float:
+    """When this step started (epoch seconds): where a wake-up is measured to."""
+    return time.time()
+
+
+@DBOS.workflow(name="bench.recv_then_step")
+def recv_then_step() -> dict[str, Any]:
+    """Waits in ``recv`` (the worker is free meanwhile), then runs a step."""
+    message = DBOS.recv(MESSAGE_TOPIC, timeout_seconds=RECV_TIMEOUT_SECONDS)
+    return {"message": message, "started_at": started_at()}
+
+
+@DBOS.workflow(name="bench.recv_then_set_event")
+def recv_then_set_event() -> dict[str, Any]:
+    """Waits in ``recv`` (so the benchmark decides when), then sets an event whose value
+    is the time just before ``set_event``. That clock read is the benchmark's probe, not
+    deterministic workflow code: a replay past it would read another time (nothing
+    depends on it)."""
+    message = DBOS.recv(EVENT_TOPIC, timeout_seconds=RECV_TIMEOUT_SECONDS)
+    set_at = time.time()
+    DBOS.set_event(EVENT_KEY, set_at)
+    return {"message": message, "set_at": set_at}

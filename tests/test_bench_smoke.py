@@ -4,7 +4,8 @@
 configures ``DBOS`` for databases of its own and defines a Celery app and workflows,
 none of which may leak into this process), against the same PostgreSQL and Redis as
 the other tests. The DBOS Transact comparison is left out, not skipped: it installs
-DBOS from the network into a virtualenv of its own.
+DBOS from the network into a virtualenv of its own (``messaging`` measures DBOS only
+without ``--quick``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,15 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = {"step_overhead", "enqueue", "replay", "throughput", "retry_timing", "recovery"}
+BENCHMARKS = {
+    "step_overhead",
+    "enqueue",
+    "replay",
+    "throughput",
+    "retry_timing",
+    "recovery",
+    "messaging",
+}
 
 
 def test_every_benchmark_runs_with_tiny_sizes(tmp_path: Path) -> None:
