@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -22,12 +24,16 @@ pytestmark = pytest.mark.usefixtures("worker")
 calls: Counter[str] = Counter()
 
 
-def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def cli_env() -> dict[str, str]:
     env = {**os.environ, "CELERY_DURABLE_DATABASE_URL": DATABASE_URL}
     env["CELERY_DURABLE_BROKER_URL"] = BROKER_URL
+    return env
+
+
+def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         [sys.executable, "-m", "celery_durable.cli", *args],
-        env=env,
+        env=cli_env(),
         capture_output=True,
         text=True,
         timeout=60,
@@ -123,3 +129,134 @@ def test_a_missing_workflow_is_a_clear_error() -> None:
     result = cli("workflows", "get", "no-such-workflow", check=False)
     assert result.returncode == 1
     assert "Workflow no-such-workflow does not exist" in result.stderr
+
+
+@DBOS.workflow()
+def cli_talker(tag: str) -> str:
+    DBOS.set_event("payment_url", f"https://pay.example.com/{tag}")
+    DBOS.set_event("detail", {"amount": 12.5, "items": ["a", "b"]})
+    DBOS.write_stream("progress", "started")
+    DBOS.write_stream("progress", {"done": 1})
+    DBOS.write_stream("log", "never closed")
+    DBOS.set_event("stage", "waiting")
+    go = DBOS.recv("go", timeout_seconds=60)
+    DBOS.set_event("payment_url", "paid")  # the last write wins
+    DBOS.write_stream("progress", go)
+    DBOS.close_stream("progress")
+    return str(go)
+
+
+class Follower:
+    """``workflows stream ... --follow`` running, its lines collected as they arrive."""
+
+    def __init__(self, *args: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery_durable.cli", "workflows", "stream", *args],
+            env=cli_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def next_lines(self, count: int, timeout: float = 20) -> list[str]:
+        return [self.lines.get(timeout=timeout) for _ in range(count)]
+
+    def finish(self, timeout: float = 20) -> int:
+        try:
+            return self.process.wait(timeout)
+        finally:
+            self.process.kill()
+            self.process.wait()
+
+
+def test_events_and_streams_from_the_command_line() -> None:
+    workflow_id = f"cli-{uuid.uuid4()}"
+    with SetWorkflowID(workflow_id):
+        handle = DBOS.start_workflow(cli_talker, "t3")
+    assert DBOS.get_event(workflow_id, "stage", timeout_seconds=30) == "waiting"
+
+    events = {
+        "payment_url": "https://pay.example.com/t3",
+        "detail": {"amount": 12.5, "items": ["a", "b"]},
+    }
+    assert json.loads(cli("workflows", "events", workflow_id, "--json").stdout) == {
+        **events,
+        "stage": "waiting",
+    }
+    table = cli("workflows", "events", workflow_id).stdout.splitlines()
+    assert table[0].split() == ["key", "value"]
+    assert [row.split(maxsplit=1) for row in table[1:]] == [  # ordered by key
+        ["detail", '{"amount": 12.5, "items": ["a", "b"]}'],
+        ["payment_url", '"https://pay.example.com/t3"'],
+        ["stage", '"waiting"'],
+    ]
+    document = json.loads(cli("workflows", "get", workflow_id, "--json").stdout)
+    assert document["status"] == "PENDING" and document["events"]["detail"] == events["detail"]
+    text = cli("workflows", "get", workflow_id).stdout
+    assert '\nevents:\n  detail: {"amount": 12.5, "items": ["a", "b"]}\n' in text
+
+    # Without --follow: what is there now, at once, while the workflow still waits.
+    started = time.monotonic()
+    now = cli("workflows", "stream", workflow_id, "progress").stdout
+    assert now.splitlines() == ['"started"', '{"done": 1}']
+    assert time.monotonic() - started < 15
+    listed = json.loads(cli("workflows", "stream", workflow_id, "progress", "--json").stdout)
+    assert listed == ["started", {"done": 1}]
+    assert cli("workflows", "stream", workflow_id, "nothing").stdout == ""
+
+    # --follow: each value as it is written; ends when the stream is closed ...
+    progress = Follower(workflow_id, "progress", "--follow")
+    log = Follower(workflow_id, "log", "--follow", "--json")
+    assert progress.next_lines(2) == ['"started"', '{"done": 1}']
+    time.sleep(0.5)
+    assert progress.process.poll() is None and log.process.poll() is None
+    DBOS.send(workflow_id, {"paid": True}, "go")
+    assert progress.next_lines(1) == ['{"paid": true}']
+    assert progress.finish() == 0
+    # ... or, for a stream never closed, when the workflow finishes.
+    assert handle.get_result(timeout=30) == "{'paid': True}"
+    assert log.finish() == 0
+    assert json.loads("\n".join(log.next_lines(3))) == ["never closed"]
+
+    assert json.loads(cli("workflows", "events", workflow_id, "--json").stdout) == {
+        **events,
+        "stage": "waiting",
+        "payment_url": "paid",
+    }
+    followed = cli("workflows", "stream", workflow_id, "progress", "--follow", "--json").stdout
+    assert json.loads(followed) == ["started", {"done": 1}, {"paid": True}]
+    assert "(no events)" in cli("workflows", "events", _finished_without_events()).stdout
+
+
+@DBOS.workflow()
+def cli_quiet() -> int:
+    return 1
+
+
+def _finished_without_events() -> str:
+    handle = DBOS.start_workflow(cli_quiet)
+    assert handle.get_result(timeout=30) == 1
+    return handle.workflow_id
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("workflows", "events", "no-such-workflow"),
+        ("workflows", "stream", "no-such-workflow", "progress"),
+        ("workflows", "stream", "no-such-workflow", "progress", "--follow", "--json"),
+    ],
+)
+def test_an_unknown_id_is_a_one_line_error(command: tuple[str, ...]) -> None:
+    result = cli(*command, check=False)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "Error: DBOS Error 5: Workflow no-such-workflow does not exist"
+    ]

@@ -1,8 +1,9 @@
 """The deployable worker: ``celery -A worker.app worker``/``beat`` built from the environment.
 
 A real worker and a real beat run the examples (``worker.examples``, the default
-imports), enqueued by name by ``python -m worker.producer``; a worker whose database
-is not configured refuses to start and names the variable.
+imports), enqueued by name by ``python -m worker.producer``, which also talks to the
+running checkout and report (events, messages, streams); a worker whose database is
+not configured refuses to start and names the variable.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 import redis
 from sqlalchemy.engine import make_url
@@ -100,11 +102,14 @@ def test_worker_and_beat_run_the_examples(
         "resilient_workflow",
         "fetch_with_backoff",
         "fulfil_order",
+        "build_report",
+        "checkout",
+        "checkout",
     ]
 
     client = DBOSClient(WORKER_DATABASE_URL, REDIS_URL)
     try:
-        (_, paid), (_, unreachable), (_, fetched), (_, fulfilled) = enqueued
+        (_, paid), (_, unreachable), (_, fetched), (_, fulfilled) = enqueued[:4]
         assert client.retrieve_workflow(paid).get_result(timeout=5) == "completed"
         # Payment with compensation: 3 attempts, then cancel_order, then ERROR.
         assert client.retrieve_workflow(unreachable).get_status().status == "ERROR"
@@ -124,6 +129,7 @@ def test_worker_and_beat_run_the_examples(
             f"{fulfilment['order_id']}:book",
             f"{fulfilment['order_id']}:lamp",
         ]
+        _check_talking_examples(client, producer.stdout, [w for _, w in enqueued[4:]])
     finally:
         client.destroy()
 
@@ -137,6 +143,80 @@ def test_worker_and_beat_run_the_examples(
         "beat to send the recovery sweep to the worker",
         processes,
     )
+
+
+def _check_talking_examples(client: DBOSClient, output: str, workflow_ids: list[str]) -> None:
+    report, paid, unpaid = workflow_ids
+    _check_report(client, output, report)
+    _check_checkouts(client, output, paid, unpaid)
+
+
+def _check_report(client: DBOSClient, output: str, report: str) -> None:
+    """The report streamed its progress to the producer as it went."""
+    records = [
+        {"section": "sales", "rows": 500, "done": 1, "of": 3},
+        {"section": "returns", "rows": 700, "done": 2, "of": 3},
+        {"section": "stock", "rows": 500, "done": 3, "of": 3},
+    ]
+    assert client.retrieve_workflow(report).get_result(timeout=5) == {
+        "sales": 500,
+        "returns": 700,
+        "stock": 500,
+    }
+    printed = [
+        line for line in output.splitlines() if line.startswith(f"build_report {report}: progress")
+    ]
+    assert printed == [f"build_report {report}: progress {record!r}" for record in records]
+    assert list(client.read_stream(report, "progress")) == records
+
+
+def _check_checkouts(client: DBOSClient, output: str, paid: str, unpaid: str) -> None:
+    """The paid checkout had its payment URL read and its webhook delivered twice but
+    received once, then published its order; the unpaid one was cancelled when its
+    payment window closed."""
+    assert client.retrieve_workflow(paid).get_result(timeout=5) == "paid"
+    inputs = client.retrieve_workflow(paid).get_status().input
+    assert inputs is not None
+    order_id = inputs["args"][0]
+    assert client.get_all_events(paid) == {
+        "payment_url": f"https://pay.example.com/session/ps-{order_id}",
+        "order_url": f"https://shop.example.com/orders/{order_id}",
+        "order_status": "paid",
+    }
+    assert f"checkout {paid}: webhook delivery 2 sent" in output
+    assert f"checkout {paid}: order_status 'paid'" in output
+    # DBOS numbering: set_event takes one id, recv two (its own and its timeout's sleep).
+    steps = client.list_workflow_steps(paid)
+    assert [(s["function_id"], s["function_name"]) for s in steps] == [
+        (1, "open_payment_session"),
+        (2, "DBOS.setEvent"),
+        (3, "DBOS.recv"),
+        (4, "DBOS.sleep"),
+        (5, "confirm_order"),
+        (6, "DBOS.setEvent"),
+        (7, "DBOS.setEvent"),
+    ]
+    assert steps[2]["output"] == {"payment_id": f"pay-{paid}", "status": "succeeded"}
+    # The second delivery of the webhook (same idempotency key) added no message.
+    with psycopg.connect(WORKER_DATABASE_URL) as connection:
+        (messages,) = connection.execute(
+            "SELECT count(*) FROM celery_durable.notifications WHERE destination_uuid = %s",
+            (paid,),
+        ).fetchone() or (None,)
+    assert messages == 1
+
+    assert client.retrieve_workflow(unpaid).get_result(timeout=5) == "cancelled"
+    assert client.get_all_events(unpaid)["order_status"] == "cancelled"
+    steps = client.list_workflow_steps(unpaid)
+    assert [s["function_name"] for s in steps] == [
+        "open_payment_session",
+        "DBOS.setEvent",
+        "DBOS.recv",
+        "DBOS.sleep",
+        "cancel_unpaid_order",
+        "DBOS.setEvent",
+    ]
+    assert steps[2]["output"] is None  # the payment window closed
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,13 @@
 
 Each round enqueues one of each example (``worker.examples``) with ``DBOSClient``: a
 payment that succeeds, one whose provider is unreachable (it retries, compensates and
-ends in ERROR), a flaky API call, and an order fulfilment. Reads
-``CELERY_DURABLE_DATABASE_URL`` and ``CELERY_DURABLE_BROKER_URL`` (or
-``CELERY_BROKER_URL``), like the workers.
+ends in ERROR), a flaky API call, an order fulfilment, a report that streams its
+progress, a checkout that gets paid and one whose buyer never pays. Then it talks to
+the running workflows as a web app would: it prints the report's progress as it
+streams (``read_stream``); it reads the checkout's payment URL (``get_event``), delivers
+the payment provider's webhook twice with one idempotency key (``send``: it counts
+once) and reads the order's final events. Reads ``CELERY_DURABLE_DATABASE_URL`` and
+``CELERY_DURABLE_BROKER_URL`` (or ``CELERY_BROKER_URL``), like the workers.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,9 +29,14 @@ from celery_durable import DBOSClient, WorkflowHandle
 from celery_durable.error import (
     DBOSException,
     DBOSSchemaMissingError,
+    DBOSStreamTimeoutError,
     DBOSWorkflowFunctionNotFoundError,
 )
 from worker.settings import broker_url_from, database_url_from
+
+# What a running workflow is told or asked, after it is enqueued; False: it did not
+# answer in time. Arguments: the client, the workflow id and the round's deadline.
+Conversation = Callable[[DBOSClient, str, float], bool]
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,51 @@ class Example:
 
     workflow_name: str
     args: tuple[Any, ...]
+    talk: Conversation | None = None
+
+
+# The names the workflows use (worker/examples/checkout.py and progress.py): a producer
+# shares names with the workers, not code.
+PAYMENT_TOPIC = "payment"
+PAYMENT_URL = "payment_url"
+ORDER_STATUS = "order_status"
+PROGRESS = "progress"
+
+
+def _seconds_left(deadline: float) -> float:
+    return max(0.0, deadline - time.monotonic())
+
+
+def watch_progress(client: DBOSClient, workflow_id: str, deadline: float) -> bool:
+    """Prints each progress record as the report writes it, until it closes the stream."""
+    try:
+        for record in client.read_stream(
+            workflow_id, PROGRESS, timeout_seconds=_seconds_left(deadline)
+        ):
+            click.echo(f"build_report {workflow_id}: progress {record}")
+    except DBOSStreamTimeoutError:
+        click.echo(f"build_report {workflow_id}: no progress in time")
+        return False
+    return True
+
+
+def pay(client: DBOSClient, workflow_id: str, deadline: float) -> bool:
+    """The web app's side of a checkout: it reads the page to send the buyer to, then
+    forwards the payment provider's webhook, which the provider delivers twice here;
+    the provider's event id, as the idempotency key, makes it count once."""
+    url = client.get_event(workflow_id, PAYMENT_URL, timeout_seconds=_seconds_left(deadline))
+    if url is None:
+        click.echo(f"checkout {workflow_id}: no payment URL in time")
+        return False
+    click.echo(f"checkout {workflow_id}: pay at {url}")
+    webhook = {"payment_id": f"pay-{workflow_id}", "status": "succeeded"}
+    for delivery in (1, 2):
+        client.send(workflow_id, webhook, PAYMENT_TOPIC, idempotency_key=f"evt-{workflow_id}")
+        click.echo(f"checkout {workflow_id}: webhook delivery {delivery} sent")
+    status = client.get_event(workflow_id, ORDER_STATUS, timeout_seconds=_seconds_left(deadline))
+    click.echo(f"checkout {workflow_id}: {ORDER_STATUS} {status!r}")
+    click.echo(f"checkout {workflow_id}: events {client.get_all_events(workflow_id)!r}")
+    return status is not None
 
 
 def examples(tag: str) -> list[Example]:
@@ -44,6 +99,10 @@ def examples(tag: str) -> list[Example]:
         Example("resilient_workflow", (f"unreachable-{tag}",)),
         Example("fetch_with_backoff", (f"https://api.example.com/reports/{tag}?fail_times=2",)),
         Example("fulfil_order", (f"order-{tag}-f", ["book", "lamp"])),
+        Example("build_report", (f"report-{tag}", ["sales", "returns", "stock"]), watch_progress),
+        Example("checkout", (f"order-{tag}-c",), pay),
+        # Nobody pays: the order is cancelled when the 3-second payment window closes.
+        Example("checkout", (f"order-{tag}-unpaid", 3.0)),
     ]
 
 
@@ -125,21 +184,31 @@ def main(
         while forever or done < rounds:
             if done:
                 time.sleep(interval_seconds)
-            tag = uuid.uuid4().hex[:8]
-            enqueued = []
-            for example in examples(tag):
-                handle = _enqueue(client, example, worker_timeout)
-                click.echo(f"enqueued {example.workflow_name} {handle.workflow_id}")
-                enqueued.append((example, handle))
-            if wait:
-                deadline = time.monotonic() + timeout
-                for example, handle in enqueued:
-                    finished = _report(example, handle, deadline) and finished
+            finished = _round(client, wait, timeout, worker_timeout) and finished
             done += 1
     finally:
         client.destroy()
     if not finished:
         raise SystemExit(1)
+
+
+def _round(client: DBOSClient, wait: bool, timeout: float, worker_timeout: float) -> bool:
+    """Enqueues one round, talks to the workflows that expect it, and with ``wait``
+    reports every outcome. False if something did not happen in time."""
+    enqueued = []
+    for example in examples(uuid.uuid4().hex[:8]):
+        handle = _enqueue(client, example, worker_timeout)
+        click.echo(f"enqueued {example.workflow_name} {handle.workflow_id}")
+        enqueued.append((example, handle))
+    deadline = time.monotonic() + timeout
+    finished = True
+    for example, handle in enqueued:
+        if example.talk is not None:
+            finished = example.talk(client, handle.workflow_id, deadline) and finished
+    if wait:
+        for example, handle in enqueued:
+            finished = _report(example, handle, deadline) and finished
+    return finished
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -112,6 +113,20 @@ def workflow_document(workflow: WorkflowStatus) -> dict[str, Any]:
         "started_at_epoch_ms": workflow.started_at_epoch_ms,
         "completed_at_epoch_ms": workflow.completed_at_epoch_ms,
     }
+
+
+def json_value(value: Any) -> str:
+    """One value as a line of JSON (tagged, like the documents, where JSON cannot carry it)."""
+    return json.dumps(to_jsonable(value))
+
+
+def events_document(events: dict[str, Any]) -> dict[str, Any]:
+    return {key: to_jsonable(value) for key, value in events.items()}
+
+
+def events_table(events: dict[str, Any]) -> str:
+    """One row per event key, its latest value as JSON."""
+    return render([("key", "value"), *((key, json_value(v)) for key, v in events.items())])
 
 
 def step_document(step: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,8 @@ import click
 
 from celery_durable.api.client import DBOSClient
 from celery_durable.cli import options, tables
-from celery_durable.error import DBOSException
+from celery_durable.core.serialization import to_jsonable
+from celery_durable.error import DBOSException, DBOSStreamTimeoutError
 
 
 @contextmanager
@@ -80,15 +81,71 @@ def list_workflows(
 @click.argument("workflow_id")
 @options.as_json
 def get_workflow(database_url: str, workflow_id: str, as_json: bool) -> None:
-    """One workflow's status, inputs and outcome."""
+    """One workflow's status, inputs, outcome and events."""
     with _client(database_url, None) as client:
         status = client.retrieve_workflow(workflow_id).get_status()
+        events = client.get_all_events(workflow_id)
     document = tables.workflow_document(status)
 
     def text() -> str:
-        return "\n".join(f"{key}: {value}" for key, value in document.items())
+        lines = [f"{key}: {value}" for key, value in document.items()]
+        lines.append("events:" if events else "events: (none)")
+        lines.extend(f"  {key}: {tables.json_value(value)}" for key, value in events.items())
+        return "\n".join(lines)
 
-    _emit(as_json, document, text)
+    _emit(as_json, {**document, "events": tables.events_document(events)}, text)
+
+
+@workflows.command("events")
+@options.database
+@click.argument("workflow_id")
+@options.as_json
+def workflow_events(database_url: str, workflow_id: str, as_json: bool) -> None:
+    """A workflow's events: each key with its latest value (JSON)."""
+    with _client(database_url, None) as client:
+        client.retrieve_workflow(workflow_id)
+        events = client.get_all_events(workflow_id)
+    _emit(
+        as_json,
+        tables.events_document(events),
+        lambda: tables.events_table(events) if events else "(no events)",
+    )
+
+
+@workflows.command("stream")
+@options.database
+@click.argument("workflow_id")
+@click.argument("key")
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="Keep reading until the stream is closed or the workflow finishes.",
+)
+@options.as_json
+def workflow_stream(
+    database_url: str, workflow_id: str, key: str, follow: bool, as_json: bool
+) -> None:
+    """The values of a workflow's stream KEY, in order, one JSON value per line (--json:
+    one JSON list). Without --follow, the values written so far."""
+    with _client(database_url, None) as client:
+        client.retrieve_workflow(workflow_id)
+        values = _stream_values(client, workflow_id, key, follow)
+        if as_json:
+            click.echo(json.dumps([to_jsonable(value) for value in values], indent=2))
+        else:
+            for value in values:
+                click.echo(tables.json_value(value))  # flushed: --follow shows each at once
+
+
+def _stream_values(client: DBOSClient, workflow_id: str, key: str, follow: bool) -> Iterator[Any]:
+    if follow:
+        yield from client.read_stream(workflow_id, key)
+        return
+    # A zero timeout reads what is there: the reader raises where it would have waited.
+    try:
+        yield from client.read_stream(workflow_id, key, timeout_seconds=0)
+    except DBOSStreamTimeoutError:
+        return
 
 
 @workflows.command("steps")

@@ -1,14 +1,22 @@
-"""The specification's examples, served by the stack (``CELERY_DURABLE_IMPORTS=worker.examples``).
+"""The examples served by the stack (``CELERY_DURABLE_IMPORTS=worker.examples``).
+
+The specification's:
 
 - :mod:`worker.examples.payment`: payment with compensation (``resilient_workflow``);
 - :mod:`worker.examples.flaky_api`: a flaky API retried with backoff
   (``fetch_with_backoff``, step ``robust_api_call``);
 - :mod:`worker.examples.fulfilment`: order fulfilment in focused steps (``fulfil_order``).
 
+Talking to running workflows:
+
+- :mod:`worker.examples.checkout`: a checkout that publishes its payment URL as an event
+  and waits for the payment provider's webhook as a message (``checkout``);
+- :mod:`worker.examples.progress`: a report that streams its progress (``build_report``).
+
 Workflow and step names are the functions' ``__qualname__``, shared by every module a
 worker imports: keep function names unique across these modules.
 """
 
-from worker.examples import flaky_api, fulfilment, payment
+from worker.examples import checkout, flaky_api, fulfilment, payment, progress
 
-__all__ = ["flaky_api", "fulfilment", "payment"]
+__all__ = ["checkout", "flaky_api", "fulfilment", "payment", "progress"]

@@ -1,4 +1,4 @@
-"""Deterministic stand-ins for the services the specification's examples call.
+"""Deterministic stand-ins for the services the examples call.
 
 The examples must run anywhere (CI, the compose stack) without the internet, and fail
 the same way on every worker: each failure depends only on the input and on the step's
@@ -8,6 +8,7 @@ in process memory would not do: the next attempt may run in another worker proce
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -50,3 +51,19 @@ def reserve(order_id: str, items: list[str]) -> list[str]:
 def send(message: str) -> dict[str, bool]:
     """A notification service: accepts everything."""
     return {"sent": bool(message)}
+
+
+def payment_page(order_id: str) -> str:
+    """A payment provider's hosted page, where the buyer pays for ``order_id``."""
+    return f"https://pay.example.com/session/ps-{order_id}"
+
+
+def order_page(order_id: str) -> str:
+    """The shop's page for a confirmed order."""
+    return f"https://shop.example.com/orders/{order_id}"
+
+
+def count_rows(report_id: str, section: str) -> int:
+    """A data warehouse query that takes a moment: 100 rows per letter of the section."""
+    time.sleep(0.3)
+    return 100 * len(section)
