@@ -10,7 +10,7 @@ tasks, publishing, recovery) -> ``api`` (this surface) -> ``cli``.
 from celery_durable.api.client import DBOSClient, EnqueueOptions
 from celery_durable.api.dbos import DBOS
 from celery_durable.api.handle import WorkflowHandle, WorkflowHandleAsync
-from celery_durable.api.options import SetEnqueueOptions, SetWorkflowID
+from celery_durable.api.options import SetEnqueueOptions, SetWorkflowID, SetWorkflowTimeout
 from celery_durable.api.queues import Queue
 from celery_durable.core.records import WorkflowStatus, WorkflowStatusString
 from celery_durable.engine.context import StepContext, StepStatus
@@ -24,6 +24,7 @@ __all__ = [
     "Queue",
     "SetEnqueueOptions",
     "SetWorkflowID",
+    "SetWorkflowTimeout",
     "StepContext",
     "StepStatus",
     "WorkflowHandle",

@@ -20,6 +20,7 @@ from celery_durable.core.serialization import SerializerName
 from celery_durable.engine import events, messaging, streams
 from celery_durable.engine.registry import DEFAULT_MAX_RECOVERY_ATTEMPTS, Registry, WorkflowSpec
 from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
+from celery_durable.integration.enqueue import EnqueueSettings
 from celery_durable.integration.runtime import Runtime
 
 
@@ -35,6 +36,9 @@ class EnqueueOptions(TypedDict):
         max_recovery_attempts: Used until a worker's code declares its own.
         allow_unregistered: Enqueue a name no worker has registered yet (ahead of a
             deployment); it waits ENQUEUED until a worker that knows it starts.
+        workflow_timeout: Seconds; the workflow is CANCELLED once its deadline passes
+            (fixed when its queue first admits it).
+        delay_seconds: DELAYED that long before it is ENQUEUED.
     """
 
     workflow_name: str
@@ -44,6 +48,29 @@ class EnqueueOptions(TypedDict):
     priority: NotRequired[int]
     max_recovery_attempts: NotRequired[int]
     allow_unregistered: NotRequired[bool]
+    workflow_timeout: NotRequired[float]
+    delay_seconds: NotRequired[float]
+
+
+def _settings(options: EnqueueOptions) -> EnqueueSettings:
+    """The row's options from the client's, validated as ``SetEnqueueOptions`` and
+    ``SetWorkflowTimeout`` validate theirs."""
+    settings = EnqueueSettings(
+        deduplication_id=options.get("deduplication_id"), priority=options.get("priority")
+    )
+    delay = options.get("delay_seconds")
+    if delay is not None:
+        if not isinstance(delay, int | float) or isinstance(delay, bool) or delay < 0:
+            raise DBOSException(f"delay_seconds must be a number >= 0, not {delay!r}")
+        settings["delay_seconds"] = delay
+    if "workflow_timeout" in options:
+        timeout = options["workflow_timeout"]
+        if timeout is not None and (
+            not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0
+        ):
+            raise DBOSException(f"Invalid workflow timeout {timeout!r}. Timeouts must be positive.")
+        settings["workflow_timeout_seconds"] = timeout
+    return settings
 
 
 def _code_elsewhere(*args: Any, **kwargs: Any) -> NoReturn:
@@ -111,10 +138,7 @@ class DBOSClient:
             status="ENQUEUED",
             queue_name=queue,
             workflow_id=options.get("workflow_id"),
-            options={
-                "deduplication_id": options.get("deduplication_id"),
-                "priority": options.get("priority"),
-            },
+            options=_settings(options),
             require_registered=not options.get("allow_unregistered", False),
         )
         return self._handle(self._runtime.enqueue(row))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
 from typing import Any
 
-from celery_durable.engine.context import enqueue_options, next_workflow_id
+from celery_durable.engine.context import enqueue_options, next_workflow_id, workflow_timeout
 from celery_durable.error import DBOSException
 
 MAX_PRIORITY = 2**31 - 1
@@ -35,7 +36,10 @@ class SetWorkflowID:
 
 @contextlib.contextmanager
 def SetEnqueueOptions(
-    *, deduplication_id: str | None = None, priority: int | None = None
+    *,
+    deduplication_id: str | None = None,
+    priority: int | None = None,
+    delay_seconds: float | None = None,
 ) -> Iterator[None]:
     """Enqueue options for workflows started in this block (as in DBOS).
 
@@ -43,6 +47,8 @@ def SetEnqueueOptions(
         deduplication_id: While a workflow of the queue with this id is ENQUEUED or
             PENDING, enqueuing another raises ``DBOSQueueDeduplicatedError``.
         priority: 0 to 2**31-1; lower runs first on queues with ``priority_enabled``.
+        delay_seconds: The workflow is DELAYED that long before it is ENQUEUED (it waits
+            in PostgreSQL, not on the broker; ``cancel_workflow`` works meanwhile).
     """
     if deduplication_id is not None and (
         not isinstance(deduplication_id, str) or not deduplication_id
@@ -58,8 +64,51 @@ def SetEnqueueOptions(
         raise DBOSException(
             f"priority must be an integer from 0 to {MAX_PRIORITY}, not {priority!r}"
         )
-    token = enqueue_options.set({"deduplication_id": deduplication_id, "priority": priority})
+    if delay_seconds is not None and not _non_negative(delay_seconds):
+        raise DBOSException(f"delay_seconds must be a number >= 0, not {delay_seconds!r}")
+    token = enqueue_options.set(
+        {"deduplication_id": deduplication_id, "priority": priority, "delay_seconds": delay_seconds}
+    )
     try:
         yield
     finally:
         enqueue_options.reset(token)
+
+
+class SetWorkflowTimeout:
+    """Gives workflows started in this block a timeout, as DBOS does.
+
+    ``with SetWorkflowTimeout(30): DBOS.start_workflow(...)`` (or ``Queue.enqueue``, or a
+    direct call): once the deadline passes the workflow becomes CANCELLED within about a
+    second, whatever it is doing (a running step finishes first); its children share its
+    deadline. The deadline is fixed at start, or when a queue first admits the workflow.
+
+    Args:
+        workflow_timeout_sec: Seconds (> 0), or None for no timeout.
+    """
+
+    def __init__(self, workflow_timeout_sec: float | None) -> None:
+        if workflow_timeout_sec is not None and (
+            not _non_negative(workflow_timeout_sec) or not workflow_timeout_sec > 0
+        ):
+            raise DBOSException(
+                f"Invalid workflow timeout {workflow_timeout_sec!r}. Timeouts must be positive."
+            )
+        self.workflow_timeout_sec = workflow_timeout_sec
+        self._token: Any = None
+
+    def __enter__(self) -> SetWorkflowTimeout:
+        self._token = workflow_timeout.set(self.workflow_timeout_sec)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        workflow_timeout.reset(self._token)
+
+
+def _non_negative(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )

@@ -50,4 +50,6 @@ def decode_status(row: RawWorkflowRow, serializer: Serializer) -> WorkflowStatus
         parent_workflow_id=row.parent_workflow_id,
         deduplication_id=row.deduplication_id,
         priority=row.priority,
+        workflow_timeout_ms=row.workflow_timeout_ms,
+        workflow_deadline_epoch_ms=row.workflow_deadline_epoch_ms,
     )

@@ -10,6 +10,7 @@ from typing import Any
 class WorkflowStatusString(StrEnum):
     """The states of a workflow, with DBOS's names."""
 
+    DELAYED = "DELAYED"
     ENQUEUED = "ENQUEUED"
     PENDING = "PENDING"
     SUCCESS = "SUCCESS"
@@ -55,6 +56,8 @@ class WorkflowStatus:
     parent_workflow_id: str | None
     deduplication_id: str | None
     priority: int
+    workflow_timeout_ms: int | None = None
+    workflow_deadline_epoch_ms: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,6 +82,8 @@ class RawWorkflowRow:
     parent_workflow_id: str | None
     deduplication_id: str | None
     priority: int
+    workflow_timeout_ms: int | None = None
+    workflow_deadline_epoch_ms: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

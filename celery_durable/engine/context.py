@@ -79,7 +79,11 @@ current_workflow: ContextVar[WorkflowContext | None] = ContextVar(
 current_step: ContextVar[StepContext | None] = ContextVar("celery_durable_step", default=None)
 # The id the next started workflow takes (``SetWorkflowID``).
 next_workflow_id: ContextVar[str | None] = ContextVar("celery_durable_next_id", default=None)
-# Deduplication id and priority of workflows enqueued in this block
+# The timeout in seconds of workflows started in this block (``SetWorkflowTimeout``).
+workflow_timeout: ContextVar[float | None] = ContextVar(
+    "celery_durable_workflow_timeout", default=None
+)
+# Deduplication id, priority and delay of workflows enqueued in this block
 # (``SetEnqueueOptions``).
 enqueue_options: ContextVar[Any] = ContextVar("celery_durable_enqueue_options", default=None)
 

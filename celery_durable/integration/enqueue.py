@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal, TypedDict
 
+from celery_durable.core.clock import now_epoch_ms
 from celery_durable.core.serialization import Serializer
-from celery_durable.engine.context import enqueue_options, next_workflow_id
+from celery_durable.engine.context import enqueue_options, next_workflow_id, workflow_timeout
 from celery_durable.engine.registry import WorkflowSpec
 from celery_durable.error import DBOSException
 from celery_durable.store import NewWorkflow, QueueLimits
@@ -15,6 +16,9 @@ from celery_durable.store import NewWorkflow, QueueLimits
 class EnqueueSettings(TypedDict, total=False):
     deduplication_id: str | None
     priority: int | None
+    delay_seconds: float | None
+    # Given by DBOSClient's options; otherwise SetWorkflowTimeout's block decides.
+    workflow_timeout_seconds: float | None
 
 
 def new_workflow_row(
@@ -30,11 +34,14 @@ def new_workflow_row(
     parent_workflow_id: str | None = None,
     options: EnqueueSettings | None = None,
     require_registered: bool = False,
+    admitted_later: bool = False,
 ) -> NewWorkflow:
     """A workflow's row, not yet written.
 
     ``SetWorkflowID`` names it unless ``workflow_id`` does; ``SetEnqueueOptions`` gives
-    its deduplication id and priority unless ``options`` does.
+    its deduplication id, priority and delay unless ``options`` does;
+    ``SetWorkflowTimeout`` its timeout. The deadline is fixed now, or, for a workflow
+    ``admitted_later`` by a queue, when the queue first admits it (as DBOS does).
 
     Raises:
         DBOSSerializationError: an argument cannot be serialized (nothing is written).
@@ -48,6 +55,12 @@ def new_workflow_row(
         raise DBOSException(
             f"Workflow priority needs a queue with priority_enabled=True; {queue_name!r} is not one"
         )
+    timeout_seconds = settings.get("workflow_timeout_seconds", workflow_timeout.get())
+    timeout_ms = None if timeout_seconds is None else round(timeout_seconds * 1000)
+    now = now_epoch_ms()
+    delay = settings.get("delay_seconds")
+    if delay is not None and status != "ENQUEUED":
+        raise DBOSException("delay_seconds applies to enqueued workflows, not to a direct call")
     return NewWorkflow(
         workflow_uuid=chosen_id,
         name=spec.name,
@@ -60,4 +73,9 @@ def new_workflow_row(
         deduplication_id=settings.get("deduplication_id"),
         priority=priority or 0,
         require_registered=require_registered,
+        workflow_timeout_ms=timeout_ms,
+        workflow_deadline_epoch_ms=(
+            None if timeout_ms is None or admitted_later else now + timeout_ms
+        ),
+        delay_until_epoch_ms=None if delay is None else now + round(delay * 1000),
     )

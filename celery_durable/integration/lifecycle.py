@@ -1,9 +1,10 @@
 """What a Celery worker does for celery_durable besides running workflow tasks.
 
-When a worker is ready, its main process (in a background thread: a worker must not
-wait on the database to start consuming) migrates the schema, records the workflows it
-serves, runs one recovery sweep, and then sweeps every ``recovery_interval_seconds``
-until it shuts down. Sweeps are serialized fleet-wide in PostgreSQL, so any number of
+When a worker starts (a bootstep after its pool), its main process (in a background
+thread: a worker must not wait on the database to start consuming) migrates the schema,
+records the workflows it serves, runs one recovery sweep, and then sweeps every
+``recovery_interval_seconds`` until it shuts down, keeping time (workflow deadlines,
+delayed starts) every second. Sweeps are serialized fleet-wide in PostgreSQL, so any number of
 workers may run them; no beat is needed. Beat may still run the
 ``celery_durable.recover`` task: it is the same sweep, under the same lock.
 """
@@ -12,12 +13,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from celery import Celery
-from celery.signals import worker_ready, worker_shutdown
+from celery import Celery, bootsteps
 
 from celery_durable.error import DBOSException
 from celery_durable.store import Redispatch
@@ -25,6 +26,9 @@ from celery_durable.store import Redispatch
 logger = logging.getLogger("celery_durable.recovery")
 
 RECOVERY_TASK_NAME = "celery_durable.recover"
+
+# How often a worker cancels workflows past their deadline and starts delayed ones.
+TIMEKEEPING_SECONDS = 1.0
 
 # Apps that have the recovery task already (Celery keeps the first task of a name).
 _apps_with_recovery: weakref.WeakSet[Celery] = weakref.WeakSet()
@@ -39,17 +43,26 @@ class WorkerRuntime(Protocol):
 
     def recover(self) -> list[Redispatch]: ...
 
+    def keep_time(self) -> int: ...
+
 
 class Sweeper:
-    """Runs the recovery sweep every ``interval_seconds`` in a daemon thread.
+    """Runs the recovery sweep every ``interval_seconds``, and timekeeping (deadlines,
+    delayed starts) every ``TIMEKEEPING_SECONDS``, in a daemon thread.
 
-    A failed sweep is logged and the next one comes on time: the rows say what is due.
+    A failed pass is logged and the next one comes on time: the rows say what is due.
     """
 
-    def __init__(self, sweep: Callable[[], list[Redispatch]], interval_seconds: float) -> None:
+    def __init__(
+        self,
+        sweep: Callable[[], list[Redispatch]],
+        interval_seconds: float,
+        keep_time: Callable[[], int] | None = None,
+    ) -> None:
         if interval_seconds <= 0:
             raise DBOSException(f"recovery_interval_seconds must be > 0, not {interval_seconds!r}")
         self._sweep = sweep
+        self._keep_time = keep_time
         self.interval_seconds = interval_seconds
         self._stopped = threading.Event()
         self._thread = threading.Thread(
@@ -65,8 +78,21 @@ class Sweeper:
             self._thread.join(timeout)
 
     def _loop(self) -> None:
-        while not self._stopped.wait(self.interval_seconds):
-            sweep_once(self._sweep, "Periodic recovery")
+        tick = min(self.interval_seconds, TIMEKEEPING_SECONDS)
+        next_sweep = time.monotonic() + self.interval_seconds
+        while not self._stopped.wait(tick):
+            if self._keep_time is not None:
+                keep_time_once(self._keep_time)
+            if time.monotonic() >= next_sweep:
+                next_sweep = time.monotonic() + self.interval_seconds
+                sweep_once(self._sweep, "Periodic recovery")
+
+
+def keep_time_once(keep_time: Callable[[], int]) -> None:
+    try:
+        keep_time()
+    except Exception as error:
+        logger.warning("Timekeeping failed (the next pass retries): %s", error)
 
 
 def sweep_once(sweep: Callable[[], list[Redispatch]], label: str) -> None:
@@ -79,11 +105,36 @@ def sweep_once(sweep: Callable[[], list[Redispatch]], label: str) -> None:
         logger.info("%s published %d workflow(s) again", label, len(recovered))
 
 
+class _DurableStep(bootsteps.StartStopStep):
+    """A worker bootstep (after the pool): what every worker of the app does for
+    celery_durable. Unlike ``worker_ready``, it runs in every kind of worker, the
+    embedded test worker included, and is stopped on warm and cold shutdown."""
+
+    requires = ("celery.worker.components:Pool",)
+
+    def start(self, worker: Any) -> None:
+        hooks = _hooks_by_app.get(worker.app)
+        if hooks is not None:
+            hooks.on_ready(worker)
+
+    def stop(self, worker: Any) -> None:
+        hooks = _hooks_by_app.get(worker.app)
+        if hooks is not None:
+            hooks.on_shutdown()
+
+    def terminate(self, worker: Any) -> None:
+        self.stop(worker)
+
+
+# The hooks of each app's current configuration (the step is added once per app).
+_hooks_by_app: weakref.WeakKeyDictionary[Celery, WorkerHooks] = weakref.WeakKeyDictionary()
+
+
 class WorkerHooks:
-    """Connects a configuration to its Celery app's worker signals.
+    """Connects a configuration to its Celery app's workers (a worker bootstep).
 
     Args:
-        runtime: Returns the configuration current when a signal fires (a process may
+        runtime: Returns the configuration current when a worker starts (a process may
             configure DBOS again: the hooks of the old one then do nothing).
         interval_seconds: The periodic sweep's interval.
         recover_on_start: Run a sweep as soon as the worker is ready.
@@ -104,8 +155,10 @@ class WorkerHooks:
         self._sweeper: Sweeper | None = None
         self._shut_down = False
         self._lock = threading.Lock()
-        worker_ready.connect(self._on_ready, weak=False)
-        worker_shutdown.connect(self._on_shutdown, weak=False)
+        app = owner.celery
+        if app not in _hooks_by_app:
+            app.steps["worker"].add(_DurableStep)
+        _hooks_by_app[app] = self
 
     def _current(self, sender: Any) -> WorkerRuntime | None:
         runtime = self._runtime()
@@ -114,7 +167,7 @@ class WorkerHooks:
             return None
         return runtime
 
-    def _on_ready(self, sender: Any = None, **_: Any) -> None:
+    def on_ready(self, sender: Any) -> None:
         runtime = self._current(sender)
         if runtime is None:
             return
@@ -135,10 +188,10 @@ class WorkerHooks:
         with self._lock:
             if self._shut_down:  # the worker stopped while this thread started up
                 return
-            self._sweeper = Sweeper(runtime.recover, self._interval_seconds)
+            self._sweeper = Sweeper(runtime.recover, self._interval_seconds, runtime.keep_time)
             self._sweeper.start()
 
-    def _on_shutdown(self, sender: Any = None, **_: Any) -> None:
+    def on_shutdown(self) -> None:
         with self._lock:
             self._shut_down = True
             sweeper, self._sweeper = self._sweeper, None
@@ -146,10 +199,10 @@ class WorkerHooks:
             sweeper.stop()
 
     def disconnect(self) -> None:
-        """Stops the sweeper and forgets the signals (a configuration replaced)."""
-        self._on_shutdown()
-        worker_ready.disconnect(self._on_ready)
-        worker_shutdown.disconnect(self._on_shutdown)
+        """Stops the sweeper and lets go of the app (a configuration replaced)."""
+        self.on_shutdown()
+        if _hooks_by_app.get(self._owner.celery) is self:
+            del _hooks_by_app[self._owner.celery]
 
 
 def register_recovery_task(

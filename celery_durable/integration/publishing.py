@@ -61,14 +61,17 @@ def publish_workflow(
     app.send_task(name, args=[workflow_id], task_id=workflow_id, retries=generation, **options)
 
 
-def publish_new_workflow(app: Celery, name: str, workflow_id: str, *, queue: str | None) -> None:
-    """Publishes a just-inserted workflow; a broker failure is left to the sweep.
+def publish_new_workflow(
+    app: Celery, name: str, workflow_id: str, *, queue: str | None, generation: int = 0
+) -> None:
+    """Publishes a just-inserted (or just-released) workflow; a broker failure is left to
+    the sweep.
 
     The workflow exists once its row is committed: if the message cannot be sent, the
     recovery sweep publishes it when its delivery is overdue.
     """
     try:
-        publish_workflow(app, name, workflow_id, queue=queue)
+        publish_workflow(app, name, workflow_id, queue=queue, generation=generation)
     except Exception as error:
         logger.warning(
             "Workflow %s is ENQUEUED but its message could not be published (%r); the "

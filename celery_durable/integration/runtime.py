@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import os
 import socket
 import threading
@@ -45,6 +46,8 @@ from celery_durable.store import (
 )
 from celery_durable.store.application import ApplicationStore
 from celery_durable.store.embedded import start_postgres
+
+logger = logging.getLogger("celery_durable.runtime")
 
 
 class Runtime:
@@ -148,6 +151,25 @@ class Runtime:
             executor_id=executor_id,
         )
 
+    def keep_time(self) -> int:
+        """One timekeeping pass: cancels workflows past their deadline (waking their
+        parents) and publishes DELAYED workflows that are due. Returns how many."""
+        passed = self.store.keep_time(limit=1000)
+        for workflow_id, parent in passed.cancelled:
+            logger.info("Workflow %s reached its deadline: CANCELLED", workflow_id)
+            if parent is not None:
+                self.engine().wake(parent)
+        for due in passed.due:
+            # A failed publish is left to the recovery sweep: the row is ENQUEUED and due.
+            publishing.publish_new_workflow(
+                self.celery,
+                due.name,
+                due.workflow_uuid,
+                queue=due.queue_name,
+                generation=due.generation,
+            )
+        return len(passed.cancelled) + len(passed.due)
+
     def recover(self) -> list[Redispatch]:
         """One recovery sweep (skipped, with an empty result, while another runs)."""
         return recover(self.store, self.celery, grace_seconds=self.config["recovery_grace_seconds"])
@@ -168,6 +190,9 @@ class Runtime:
         require_registered: bool = False,
     ) -> NewWorkflow:
         """A workflow's row, not yet written; its queue is resolved here, once."""
+        # A queue named by the caller (Queue.enqueue, DBOSClient) admits the workflow
+        # later: its timeout's deadline is fixed then.
+        admitted_later = queue_name is not None and status == "ENQUEUED"
         queue = queue_name or publishing.resolve_queue(self.celery, spec.name)
         return new_workflow_row(
             self.serializer,
@@ -181,6 +206,7 @@ class Runtime:
             parent_workflow_id=parent_workflow_id,
             options=options,
             require_registered=require_registered,
+            admitted_later=admitted_later,
         )
 
     def insert(self, row: NewWorkflow) -> InsertedWorkflow:
@@ -188,8 +214,9 @@ class Runtime:
         return self.store.insert_workflow(row)
 
     def enqueue(self, row: NewWorkflow) -> str:
-        """Writes the row, then publishes it if it is new; returns the workflow id."""
-        if self.insert(row).inserted:
+        """Writes the row, then publishes it if it is new (a delayed one is published by
+        timekeeping when it is due); returns the workflow id."""
+        if self.insert(row).inserted and row.delay_until_epoch_ms is None:
             publishing.publish_new_workflow(
                 self.celery, row.name, row.workflow_uuid, queue=row.queue_name
             )

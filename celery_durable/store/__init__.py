@@ -12,6 +12,7 @@ from celery_durable.store.rows import (
     Redispatch,
     Rescheduled,
     Sent,
+    Timekeeping,
     Woken,
 )
 from celery_durable.store.system import SystemStore
@@ -27,6 +28,7 @@ __all__ = [
     "Rescheduled",
     "Sent",
     "SystemStore",
+    "Timekeeping",
     "Woken",
     "WorkflowExecution",
     "redact",

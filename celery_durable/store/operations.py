@@ -8,7 +8,7 @@ from celery_durable.core.clock import now_epoch_ms
 from celery_durable.error import DBOSNonExistentWorkflowError
 from celery_durable.store import queries
 from celery_durable.store.messaging import MessagingOperations
-from celery_durable.store.rows import Dispatch, QueueLimits, Redispatch
+from celery_durable.store.rows import Dispatch, QueueLimits, Redispatch, Timekeeping
 
 
 class WorkflowOperations(MessagingOperations):
@@ -24,6 +24,32 @@ class WorkflowOperations(MessagingOperations):
             ).all(),
         )
         return [Redispatch(**row._asdict()) for row in rows]
+
+    def keep_time(self, *, limit: int) -> Timekeeping:
+        """Cancels workflows past their deadline and releases DELAYED ones that are due
+        (see ``keep_time`` in the schema); one pass at a time across the fleet."""
+        rows = self._run(
+            "keeping time",
+            lambda connection: connection.execute(
+                queries.KEEP_TIME, {"now": now_epoch_ms(), "limit": limit}
+            ).all(),
+        )
+        return Timekeeping(
+            cancelled=[
+                (r.workflow_uuid, r.parent_workflow_id) for r in rows if r.kind == "cancelled"
+            ],
+            due=[
+                Redispatch(
+                    workflow_uuid=r.workflow_uuid,
+                    name=r.name,
+                    queue_name=r.queue_name,
+                    generation=r.generation,
+                    reason="delay over",
+                )
+                for r in rows
+                if r.kind == "due"
+            ],
+        )
 
     def cancel_workflow(self, workflow_uuid: str) -> bool:
         """Marks an ENQUEUED or PENDING workflow CANCELLED; False if it was not."""

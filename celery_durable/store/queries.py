@@ -39,10 +39,19 @@ INSERT_WORKFLOW = text(
             workflow_uuid, name, status, queue_name, inputs, authenticated_user,
             max_recovery_attempts, created_at_epoch_ms, updated_at_epoch_ms,
             next_dispatch_at_epoch_ms, execution_active, parent_workflow_id,
-            deduplication_id, priority)
-        SELECT :workflow_uuid, :name, :status, :queue_name, :inputs, :authenticated_user,
-               :max_recovery_attempts, :now, :now, :now, false, :parent_workflow_id,
-               :deduplication_id, :priority
+            deduplication_id, priority, workflow_timeout_ms, workflow_deadline_epoch_ms)
+        SELECT :workflow_uuid, :name,
+               CASE WHEN CAST(:delay_until AS bigint) IS NULL THEN :status ELSE 'DELAYED' END,
+               :queue_name, :inputs, :authenticated_user, :max_recovery_attempts, :now, :now,
+               COALESCE(CAST(:delay_until AS bigint), :now), false, :parent_workflow_id,
+               :deduplication_id, :priority, :workflow_timeout_ms,
+               -- Without a timeout of its own, a child inherits its parent's deadline.
+               CASE WHEN CAST(:workflow_timeout_ms AS bigint) IS NOT NULL
+                    THEN CAST(:deadline AS bigint)
+                    ELSE (SELECT COALESCE(p.workflow_deadline_epoch_ms,
+                                          p.started_at_epoch_ms + p.workflow_timeout_ms)
+                          FROM {SCHEMA}.workflow_status AS p
+                          WHERE p.workflow_uuid = :parent_workflow_id) END
         -- A producer without the code may only start names some worker has served.
         WHERE NOT :require_registered
            OR EXISTS (SELECT 1 FROM {SCHEMA}.registered_workflows WHERE name = :name)
@@ -110,7 +119,7 @@ CANCEL_WORKFLOW = text(
     f"""
     UPDATE {SCHEMA}.workflow_status
     SET status = 'CANCELLED', dispatch_parked = false, updated_at_epoch_ms = :now
-    WHERE workflow_uuid = :workflow_uuid AND status IN ('ENQUEUED', 'PENDING')
+    WHERE workflow_uuid = :workflow_uuid AND status IN ('ENQUEUED', 'PENDING', 'DELAYED')
     RETURNING workflow_uuid
     """
 )
@@ -227,6 +236,11 @@ REGISTER_QUEUE = text(
 # Only when the workflow's row could not be updated (it is no longer PENDING).
 RELEASE_FENCE = text("SELECT pg_advisory_unlock(hashtextextended(:workflow_uuid, 0))")
 
+KEEP_TIME = text(
+    f"SELECT kind, workflow_uuid, parent_workflow_id, name, queue_name, generation "
+    f"FROM {SCHEMA}.keep_time(:now, :limit)"
+)
+
 RECOVER_WORKFLOWS = text(
     f"SELECT workflow_uuid, name, queue_name, generation, reason "
     f"FROM {SCHEMA}.recover_workflows(:now, :grace_ms, :limit)"
@@ -275,7 +289,9 @@ _WORKFLOW_COLUMNS = """
     workflow_uuid, status, name, queue_name, inputs, output, error, authenticated_user,
     executor_id, recovery_attempts, max_recovery_attempts, created_at_epoch_ms,
     updated_at_epoch_ms, started_at_epoch_ms, completed_at_epoch_ms, parent_workflow_id,
-    deduplication_id, priority
+    deduplication_id, priority, workflow_timeout_ms,
+    COALESCE(workflow_deadline_epoch_ms, started_at_epoch_ms + workflow_timeout_ms)
+        AS workflow_deadline_epoch_ms
 """
 
 GET_WORKFLOW = text(

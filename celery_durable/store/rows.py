@@ -20,8 +20,15 @@ class NewWorkflow:
     parent_workflow_id: str | None = None
     deduplication_id: str | None = None
     priority: int = 0
-    # A producer without the workflow code: refuse names no worker has registered.
+    # A producer without the code: refuse names no worker has registered.
     require_registered: bool = False
+    # SetWorkflowTimeout: the timeout, and the deadline when it is fixed at creation
+    # (None with a timeout: fixed when a queue first admits it). A child without its
+    # own timeout inherits its parent's deadline.
+    workflow_timeout_ms: int | None = None
+    workflow_deadline_epoch_ms: int | None = None
+    # A delayed start: the workflow is DELAYED until then (status must be ENQUEUED).
+    delay_until_epoch_ms: int | None = None
 
 
 ClaimOutcome = Literal["claimed", "busy", "stale", "finished", "missing", "exceeded", "throttled"]
@@ -96,6 +103,15 @@ class Redispatch:
     queue_name: str | None
     generation: int
     reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Timekeeping:
+    """What one timekeeping pass did: workflows cancelled at their deadline (with their
+    parents, to wake), and DELAYED workflows now due (to publish)."""
+
+    cancelled: list[tuple[str, str | None]]
+    due: list[Redispatch]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -167,8 +167,11 @@ class SystemStore(WorkflowOperations):
             "generation": generation,
             "max_recovery_attempts": max_recovery_attempts,
         }
-        if new is not None and not self._synchronous_checkpoints:
-            # Executions commit asynchronously; a workflow's creation never does.
+        if new is not None and (
+            not self._synchronous_checkpoints or new.workflow_timeout_ms is not None
+        ):
+            # Executions commit asynchronously, but a workflow's creation never does; and
+            # the combined call does not carry a timeout.
             self.insert_workflow(new)
             new = None
         connection, claim = self._claim(workflow_uuid, params, new)
@@ -312,6 +315,9 @@ def _new_workflow_params(workflow: NewWorkflow) -> dict[str, Any]:
         "parent_workflow_id": workflow.parent_workflow_id,
         "deduplication_id": workflow.deduplication_id,
         "priority": workflow.priority,
+        "workflow_timeout_ms": workflow.workflow_timeout_ms,
+        "deadline": workflow.workflow_deadline_epoch_ms,
+        "delay_until": workflow.delay_until_epoch_ms,
     }
 
 
