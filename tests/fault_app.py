@@ -259,3 +259,27 @@ def survives(state: str) -> list[int]:
     done.append(fails_first_attempt(1))
     done.append(side_effect(2))
     return done
+
+
+# -- messages (tests/test_messaging_faults.py) ------------------------------------------
+
+RECV_SECONDS = float(os.environ.get("CD_FAULT_RECV_SECONDS", "300"))
+
+
+@DBOS.step()
+def took(message: Any) -> Any:
+    # The side effect of a received message: counted once per message.
+    effect(DBOS.workflow_id, f"took:{message}")
+    return message
+
+
+@DBOS.workflow()
+def receives(count: int) -> list[Any]:
+    """Receives ``count`` messages on topic "pay" (each: recv, then a step that records
+    it); ``after-recv:{i}`` triggers right after the i-th recv's checkpoint."""
+    received = []
+    for index in range(count):
+        message = DBOS.recv("pay", timeout_seconds=RECV_SECONDS)
+        trigger(f"after-recv:{index}")
+        received.append(took(message))
+    return received

@@ -118,3 +118,63 @@ def test_asynchronous_commit_is_opt_in_and_only_for_executions(
             assert connection.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
     finally:
         store.dispose()
+
+
+# -- messages (issue 13): a recv that finds its message costs one round trip -----------------
+
+
+@DBOS.workflow()
+def budget_receives() -> str:
+    return str(DBOS.recv("budget", timeout_seconds=60))
+
+
+@DBOS.workflow()
+def budget_sends(destination: str) -> None:
+    DBOS.send(destination, "hello", "budget")
+
+
+def messaging_kind(statement: str) -> str:
+    if "send_message(" in statement:
+        return "send"  # the message, the wake-up and (in a workflow) its checkpoint
+    if "'DBOS.recv'" in statement:
+        return "recv"  # the deadline, the oldest message consumed and checkpointed
+    return kind(statement)
+
+
+def test_a_recv_that_finds_its_message_costs_one_statement(
+    count_statements: StatementCounter,
+) -> None:
+    handle = UNCONSUMED.enqueue(budget_receives)
+    DBOS.send(handle.workflow_id, "waiting", "budget")
+    # Sending from outside a workflow: one statement.
+    assert [messaging_kind(s) for s in count_statements.statements] == ["insert workflow", "send"]
+    count_statements.statements.clear()
+    options = RunOptions(inline_retries=False)
+    assert DBOS._runtime().engine().run(handle.workflow_id, options).output == "waiting"
+    # The recv is its own checkpoint: no round trip beyond it.
+    assert [messaging_kind(s) for s in count_statements.statements] == [
+        "claim",
+        "recv",
+        "complete",
+    ]
+
+
+def test_a_send_in_a_workflow_costs_one_statement(count_statements: StatementCounter) -> None:
+    destination = UNCONSUMED.enqueue(budget_receives).workflow_id
+    handle = UNCONSUMED.enqueue(budget_sends, destination)
+    count_statements.statements.clear()
+    DBOS._runtime().engine().run(handle.workflow_id, RunOptions(inline_retries=False))
+    # The message and the send's checkpoint commit in one statement.
+    assert [messaging_kind(s) for s in count_statements.statements] == [
+        "claim",
+        "send",
+        "complete",
+    ]
+    count_statements.statements.clear()
+    with SetWorkflowID(f"budget-{uuid.uuid4()}"):
+        budget_sends(destination)
+    assert [messaging_kind(s) for s in count_statements.statements] == [
+        "insert + claim",
+        "send",
+        "complete",
+    ]
