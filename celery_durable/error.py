@@ -49,9 +49,10 @@ class DBOSException(Exception):
         super().__init__(message)
 
     def __str__(self) -> str:
+        # As DBOS: "DBOS Error 5: ..." with a code, "DBOS Error: ..." without one.
         if self.dbos_error_code is not None:
             return f"DBOS Error {self.dbos_error_code}: {self.message}"
-        return self.message
+        return f"DBOS Error: {self.message}"
 
     def __reduce__(self) -> Any:
         return (self.__class__, (self.message, self.dbos_error_code))
@@ -120,6 +121,17 @@ class DBOSNonExistentWorkflowError(DBOSException):
 
     def __reduce__(self) -> Any:
         return (self.__class__, (self.workflow_id, self.destination))
+
+
+class DBOSNotAuthorizedError(DBOSException):
+    """The caller's roles include none of a function's ``@DBOS.required_roles``."""
+
+    def __init__(self, msg: str) -> None:
+        self.msg = msg
+        super().__init__(msg, DBOSErrorCode.NotAuthorized)
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.msg,))
 
 
 class DBOSConflictingWorkflowError(DBOSException):
@@ -272,6 +284,9 @@ class RecordedError(DBOSException):
         self.type_name = type_name
         self.original_message = original_message
         super().__init__(f"{type_name}: {original_message}")
+
+    def __str__(self) -> str:
+        return self.message  # the original exception's words, not a DBOS error's
 
     def __reduce__(self) -> Any:
         return (self.__class__, (self.type_name, self.original_message))

@@ -39,10 +39,14 @@ INSERT_WORKFLOW = text(
             workflow_uuid, name, status, queue_name, inputs, authenticated_user,
             max_recovery_attempts, created_at_epoch_ms, updated_at_epoch_ms,
             next_dispatch_at_epoch_ms, execution_active, parent_workflow_id,
-            deduplication_id, priority, workflow_timeout_ms, workflow_deadline_epoch_ms)
+            deduplication_id, priority, workflow_timeout_ms, workflow_deadline_epoch_ms,
+            authenticated_roles, assumed_role)
         SELECT :workflow_uuid, :name,
                CASE WHEN CAST(:delay_until AS bigint) IS NULL THEN :status ELSE 'DELAYED' END,
-               :queue_name, :inputs, :authenticated_user, :max_recovery_attempts, :now, :now,
+               :queue_name, :inputs,
+               CASE WHEN :inherit_identity THEN parent.authenticated_user
+                    ELSE :authenticated_user END,
+               :max_recovery_attempts, :now, :now,
                COALESCE(CAST(:delay_until AS bigint), :now), false, :parent_workflow_id,
                :deduplication_id, :priority, :workflow_timeout_ms,
                -- Without a timeout of its own, a child inherits its parent's deadline.
@@ -51,7 +55,14 @@ INSERT_WORKFLOW = text(
                     ELSE (SELECT COALESCE(p.workflow_deadline_epoch_ms,
                                           p.started_at_epoch_ms + p.workflow_timeout_ms)
                           FROM {SCHEMA}.workflow_status AS p
-                          WHERE p.workflow_uuid = :parent_workflow_id) END
+                          WHERE p.workflow_uuid = :parent_workflow_id) END,
+               CASE WHEN :inherit_identity THEN parent.authenticated_roles
+                    ELSE :authenticated_roles END,
+               CASE WHEN :inherit_identity THEN parent.assumed_role ELSE :assumed_role END
+        -- A child that inherits its parent's identity copies it from the parent's row.
+        FROM (SELECT 1) AS one
+        LEFT JOIN {SCHEMA}.workflow_status AS parent
+               ON :inherit_identity AND parent.workflow_uuid = :parent_workflow_id
         -- A producer without the code may only start names some worker has served.
         WHERE NOT :require_registered
            OR EXISTS (SELECT 1 FROM {SCHEMA}.registered_workflows WHERE name = :name)
@@ -90,7 +101,8 @@ CALL_WORKFLOW = text(
 RELEASE_WORKFLOW = text(
     f"""
     UPDATE {SCHEMA}.workflow_status
-    SET execution_active = false, next_dispatch_at_epoch_ms = :now, updated_at_epoch_ms = :now
+    SET execution_active = false, next_dispatch_at_epoch_ms = :now, updated_at_epoch_ms = :now,
+        wait_key = NULL
     WHERE workflow_uuid = :workflow_uuid AND status = 'PENDING'
     RETURNING pg_advisory_unlock(hashtextextended(:workflow_uuid, 0))
     """
@@ -149,9 +161,10 @@ FORK_WORKFLOW = text(
         INSERT INTO {SCHEMA}.workflow_status (
             workflow_uuid, name, status, queue_name, inputs, authenticated_user,
             max_recovery_attempts, created_at_epoch_ms, updated_at_epoch_ms,
-            next_dispatch_at_epoch_ms, priority)
+            next_dispatch_at_epoch_ms, priority, authenticated_roles, assumed_role)
         SELECT :forked_uuid, name, 'ENQUEUED', queue_name, inputs, authenticated_user,
-               max_recovery_attempts, :now, :now, :now, priority
+               max_recovery_attempts, :now, :now, :now, priority, authenticated_roles,
+               assumed_role
         FROM source
         RETURNING name, queue_name
     ), copied AS (
@@ -291,8 +304,15 @@ _WORKFLOW_COLUMNS = """
     updated_at_epoch_ms, started_at_epoch_ms, completed_at_epoch_ms, parent_workflow_id,
     deduplication_id, priority, workflow_timeout_ms,
     COALESCE(workflow_deadline_epoch_ms, started_at_epoch_ms + workflow_timeout_ms)
-        AS workflow_deadline_epoch_ms
+        AS workflow_deadline_epoch_ms,
+    authenticated_roles, assumed_role
 """
+
+# The roles and assumed role of a running workflow, read when its code first asks.
+GET_IDENTITY = text(
+    f"SELECT authenticated_roles, assumed_role FROM {SCHEMA}.workflow_status "
+    "WHERE workflow_uuid = :workflow_uuid"
+)
 
 GET_WORKFLOW = text(
     f"SELECT {_WORKFLOW_COLUMNS} FROM {SCHEMA}.workflow_status WHERE workflow_uuid = :workflow_uuid"
