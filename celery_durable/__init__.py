@@ -10,7 +10,12 @@ tasks, publishing, recovery) -> ``api`` (this surface) -> ``cli``.
 from celery_durable.api.client import DBOSClient, EnqueueOptions
 from celery_durable.api.dbos import DBOS
 from celery_durable.api.handle import WorkflowHandle, WorkflowHandleAsync
-from celery_durable.api.options import SetEnqueueOptions, SetWorkflowID, SetWorkflowTimeout
+from celery_durable.api.options import (
+    DBOSContextSetAuth,
+    SetEnqueueOptions,
+    SetWorkflowID,
+    SetWorkflowTimeout,
+)
 from celery_durable.api.queues import Queue
 from celery_durable.core.records import WorkflowStatus, WorkflowStatusString
 from celery_durable.engine.context import StepContext, StepStatus
@@ -20,6 +25,7 @@ __all__ = [
     "DBOS",
     "DBOSClient",
     "DBOSConfig",
+    "DBOSContextSetAuth",
     "EnqueueOptions",
     "Queue",
     "SetEnqueueOptions",

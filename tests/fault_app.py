@@ -283,3 +283,36 @@ def receives(count: int) -> list[Any]:
         trigger(f"after-recv:{index}")
         received.append(took(message))
     return received
+
+
+# -- the authenticated user (tests/test_identity.py) ------------------------------------
+
+
+def _identity() -> list[Any]:
+    context = DBOS.get_context()
+    return [
+        DBOS.authenticated_user,
+        DBOS.authenticated_roles,
+        DBOS.assumed_role,
+        None if context is None else context.authenticated_user,
+    ]
+
+
+@DBOS.step()
+def identity_step(point: str) -> list[Any]:
+    effect(DBOS.workflow_id, point)
+    trigger(point)
+    return _identity()
+
+
+@DBOS.workflow()
+def identity_child() -> dict[str, Any]:
+    return {"workflow": _identity(), "step": identity_step("identity-child")}
+
+
+@DBOS.required_roles(["admin"])
+@DBOS.workflow()
+def identity_parent() -> dict[str, Any]:
+    # The test kills the worker in the step, once: the replacement recovers it.
+    step = identity_step("identity-step")
+    return {"workflow": _identity(), "step": step, "child": identity_child()}

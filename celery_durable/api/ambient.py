@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import logging
 
-from celery_durable.engine.context import StepStatus, current_step, current_workflow
+from celery_durable.engine.context import (
+    StepStatus,
+    current_assumed_role,
+    current_roles,
+    current_step,
+    current_user,
+    current_workflow,
+)
 from celery_durable.engine.transactions import DBOSSqlSession, current_session
 from celery_durable.error import DBOSException
 
@@ -41,6 +48,23 @@ class AmbientProperties(type):
         """The running step's id; None outside a step."""
         step = current_step.get()
         return step.step_id if step else None
+
+    @property
+    def authenticated_user(cls) -> str | None:
+        """The authenticated user: the ``DBOSContextSetAuth`` block's, else the one
+        recorded on the running workflow (its steps and children see it too)."""
+        return current_user()
+
+    @property
+    def authenticated_roles(cls) -> list[str] | None:
+        """The roles granted to the authenticated user (as ``authenticated_user``)."""
+        return current_roles()
+
+    @property
+    def assumed_role(cls) -> str | None:
+        """The role the running code assumed: the one a ``@DBOS.required_roles`` check
+        chose, else the one recorded on the running workflow."""
+        return current_assumed_role()
 
     @property
     def sql_session(cls) -> DBOSSqlSession:

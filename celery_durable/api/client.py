@@ -15,6 +15,7 @@ from celery import Celery
 from celery_durable.api import inspection
 from celery_durable.api.handle import WorkflowHandle
 from celery_durable.api.inspection import WorkflowFilters
+from celery_durable.api.options import validate_identity
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.core.serialization import SerializerName
 from celery_durable.engine import events, messaging, streams
@@ -39,6 +40,8 @@ class EnqueueOptions(TypedDict):
         workflow_timeout: Seconds; the workflow is CANCELLED once its deadline passes
             (fixed when its queue first admits it).
         delay_seconds: DELAYED that long before it is ENQUEUED.
+        authenticated_user: The user it runs as (``DBOS.authenticated_user``).
+        authenticated_roles: The roles granted to that user (a list of strings).
     """
 
     workflow_name: str
@@ -50,6 +53,8 @@ class EnqueueOptions(TypedDict):
     allow_unregistered: NotRequired[bool]
     workflow_timeout: NotRequired[float]
     delay_seconds: NotRequired[float]
+    authenticated_user: NotRequired[str]
+    authenticated_roles: NotRequired[list[str]]
 
 
 def _settings(options: EnqueueOptions) -> EnqueueSettings:
@@ -70,6 +75,12 @@ def _settings(options: EnqueueOptions) -> EnqueueSettings:
         ):
             raise DBOSException(f"Invalid workflow timeout {timeout!r}. Timeouts must be positive.")
         settings["workflow_timeout_seconds"] = timeout
+    if "authenticated_user" in options or "authenticated_roles" in options:
+        user, roles = validate_identity(
+            options.get("authenticated_user"), options.get("authenticated_roles")
+        )
+        settings["authenticated_user"] = user
+        settings["authenticated_roles"] = roles
     return settings
 
 

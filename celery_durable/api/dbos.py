@@ -21,6 +21,7 @@ from celery_durable.api import inspection
 from celery_durable.api.ambient import AmbientProperties, make_logger
 from celery_durable.api.decorators import (
     WORKFLOW_ATTRIBUTE,
+    declare_required_roles,
     declare_step,
     declare_transaction,
     declare_workflow,
@@ -193,6 +194,14 @@ class DBOS(WorkflowMessaging, metaclass=AmbientProperties):
             should_retry=should_retry,
         )
         return declare_step(name, policy)
+
+    @staticmethod
+    def required_roles(roles: list[str]) -> Callable[[Callable[P, R]], Callable[P, R]]:
+        """Lets only callers with one of ``roles`` (``DBOSContextSetAuth``) call a
+        workflow or step; others get ``DBOSNotAuthorizedError``. The role found is
+        ``DBOS.assumed_role`` while it runs. Put it above ``@DBOS.workflow()``.
+        """
+        return declare_required_roles(DBOS._registry, roles)
 
     @staticmethod
     def transaction(

@@ -7,14 +7,16 @@ lazily: decorators run at import time, before ``DBOS(...)`` may be configured.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
 from celery_durable.core.retry import RetryPolicy
 from celery_durable.engine import waits
-from celery_durable.engine.context import in_workflow_code
+from celery_durable.engine.context import assumed_role, current_roles, in_workflow_code
 from celery_durable.engine.registry import DEFAULT_MAX_RECOVERY_ATTEMPTS, Registry, WorkflowSpec
 from celery_durable.engine.steps import StepSpec, run_step, run_step_async
 from celery_durable.engine.transactions import (
@@ -22,6 +24,7 @@ from celery_durable.engine.transactions import (
     run_transaction,
     run_transaction_async,
 )
+from celery_durable.error import DBOSNotAuthorizedError
 from celery_durable.integration.runtime import Runtime
 from celery_durable.store.application import ISOLATION_LEVELS, ApplicationStore
 
@@ -93,6 +96,91 @@ def declare_transaction(
         return transaction_wrapper(spec, function)
 
     return decorator
+
+
+def declare_required_roles(registry: Registry, roles: list[str]) -> Decorator:
+    """``@DBOS.required_roles(roles)`` on a workflow, a step or any function: the caller
+    must have one of ``roles`` (``DBOSContextSetAuth``), which it assumes while the
+    function runs.
+
+    Above ``@DBOS.workflow()`` the check runs where the workflow is called (a direct
+    call or a child call that is refused writes nothing) and again each time it
+    executes, before its code: a workflow started or enqueued for a caller without the
+    role ends in ERROR with ``DBOSNotAuthorizedError``, as DBOS does.
+    """
+    if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
+        raise ValueError(f"required_roles takes a list of strings, not {roles!r}")
+    required = list(roles)
+
+    def decorator(function: Callable[P, R]) -> Callable[P, R]:
+        spec = getattr(function, WORKFLOW_ATTRIBUTE, None)
+        name = function.__qualname__
+        if isinstance(spec, WorkflowSpec):
+            name = spec.name
+            spec = dataclasses.replace(spec, function=_role_checked(spec.function, required, name))
+            registry.register(spec)  # executions run the checked function
+        wrapper = _role_checked(function, required, name)
+        if isinstance(spec, WorkflowSpec):
+            setattr(wrapper, WORKFLOW_ATTRIBUTE, spec)
+        return wrapper
+
+    return decorator
+
+
+def check_required_roles(required: list[str], name: str) -> str | None:
+    """The role the running code assumes to call ``name``: the first of ``required``
+    granted to it (None when nothing is required). DBOS's check and messages.
+
+    Raises:
+        DBOSNotAuthorizedError: none of ``required`` is granted, or no roles are known.
+    """
+    if not required:
+        return None
+    granted = current_roles()
+    if granted is None:
+        raise DBOSNotAuthorizedError(
+            f"Function {name} requires a role, but was called in a context without "
+            "authentication information"
+        )
+    for role in required:
+        if role in granted:
+            return role
+    raise DBOSNotAuthorizedError(
+        f"Function {name} has required roles, but user is not authenticated for any of them"
+    )
+
+
+@contextlib.contextmanager
+def _assuming(role: str | None) -> Iterator[None]:
+    if role is None:
+        yield
+        return
+    token = assumed_role.set(role)
+    try:
+        yield
+    finally:
+        assumed_role.reset(token)
+
+
+def _role_checked(function: Callable[P, R], required: list[str], name: str) -> Callable[P, R]:
+    wrapper: Callable[..., Any]
+    if inspect.iscoroutinefunction(function):
+
+        @functools.wraps(function)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            with _assuming(check_required_roles(required, name)):
+                return await function(*args, **kwargs)
+
+        wrapper = async_wrapper
+    else:
+
+        @functools.wraps(function)
+        def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+            with _assuming(check_required_roles(required, name)):
+                return function(*args, **kwargs)
+
+        wrapper = sync_wrapper
+    return cast(Callable[P, R], wrapper)
 
 
 def workflow_wrapper(

@@ -7,7 +7,13 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-from celery_durable.engine.context import enqueue_options, next_workflow_id, workflow_timeout
+from celery_durable.engine.context import (
+    Identity,
+    authentication,
+    enqueue_options,
+    next_workflow_id,
+    workflow_timeout,
+)
 from celery_durable.error import DBOSException
 
 MAX_PRIORITY = 2**31 - 1
@@ -103,6 +109,55 @@ class SetWorkflowTimeout:
 
     def __exit__(self, *exc_info: object) -> None:
         workflow_timeout.reset(self._token)
+
+
+class DBOSContextSetAuth:
+    """Acts as an authenticated user in this block, as DBOS does.
+
+    Workflows started, enqueued or called in the block record ``user`` and ``roles``
+    (``WorkflowStatus.authenticated_user``, ``authenticated_roles``); their code, their
+    steps and their children (which inherit them) read them as
+    ``DBOS.authenticated_user`` and ``DBOS.authenticated_roles``, after a recovery too.
+    ``@DBOS.required_roles`` checks ``roles``.
+
+    Args:
+        user: The user's name, or None.
+        roles: The roles granted to the user (a list of strings), or None.
+
+    Raises:
+        DBOSException: ``user`` is not a string or ``roles`` not a list of strings.
+    """
+
+    def __init__(self, user: str | None, roles: list[str] | None) -> None:
+        self.user, self.roles = validate_identity(user, roles)
+        self._token: Any = None
+
+    def __enter__(self) -> DBOSContextSetAuth:
+        self._token = authentication.set(
+            Identity(user=self.user, roles=self.roles, assumed_role=None)
+        )
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        authentication.reset(self._token)
+
+
+def validate_identity(user: object, roles: object) -> tuple[str | None, list[str] | None]:
+    """An authenticated user and roles, checked (DBOSContextSetAuth, DBOSClient).
+
+    Raises:
+        DBOSException: ``user`` is not a string or None, or ``roles`` not a list of
+            strings or None.
+    """
+    if user is not None and not isinstance(user, str):
+        raise DBOSException(f"The authenticated user must be a string or None, not {user!r}")
+    if roles is not None and (
+        not isinstance(roles, list) or not all(isinstance(role, str) for role in roles)
+    ):
+        raise DBOSException(
+            f"The authenticated roles must be a list of strings or None, not {roles!r}"
+        )
+    return user, None if roles is None else list(roles)
 
 
 def _non_negative(value: object) -> bool:

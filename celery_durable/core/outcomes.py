@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from celery_durable.core.records import RawWorkflowRow, WorkflowStatus, WorkflowStatusString
@@ -40,6 +41,8 @@ def decode_status(row: RawWorkflowRow, serializer: Serializer) -> WorkflowStatus
         output=None if row.output is None else serializer.loads(row.output),
         error=None if row.error is None else serializer.loads(row.error),
         authenticated_user=row.authenticated_user,
+        authenticated_roles=decode_roles(row.authenticated_roles),
+        assumed_role=row.assumed_role,
         executor_id=row.executor_id,
         recovery_attempts=row.recovery_attempts,
         max_recovery_attempts=row.max_recovery_attempts,
@@ -53,3 +56,16 @@ def decode_status(row: RawWorkflowRow, serializer: Serializer) -> WorkflowStatus
         workflow_timeout_ms=row.workflow_timeout_ms,
         workflow_deadline_epoch_ms=row.workflow_deadline_epoch_ms,
     )
+
+
+def decode_roles(recorded: str | None) -> list[str] | None:
+    """The roles column (a JSON list, as DBOS stores it) as a list; None when unset."""
+    if recorded is None:
+        return None
+    roles = json.loads(recorded)
+    return [str(role) for role in roles] if isinstance(roles, list) else None
+
+
+def encode_roles(roles: list[str] | None) -> str | None:
+    """Roles as the roles column holds them: a JSON list, NULL for none (as DBOS)."""
+    return json.dumps(list(roles)) if roles else None

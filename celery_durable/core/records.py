@@ -58,6 +58,10 @@ class WorkflowStatus:
     priority: int
     workflow_timeout_ms: int | None = None
     workflow_deadline_epoch_ms: int | None = None
+    # DBOSContextSetAuth: the roles granted to ``authenticated_user``, and the role
+    # assumed by the code that started the workflow.
+    authenticated_roles: list[str] | None = None
+    assumed_role: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,6 +88,8 @@ class RawWorkflowRow:
     priority: int
     workflow_timeout_ms: int | None = None
     workflow_deadline_epoch_ms: int | None = None
+    authenticated_roles: str | None = None  # a JSON list
+    assumed_role: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

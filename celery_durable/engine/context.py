@@ -11,10 +11,21 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from celery_durable.core.outcomes import decode_roles
 from celery_durable.core.records import StepRecord
 from celery_durable.core.serialization import Serializer
 from celery_durable.engine.launcher import Launcher
 from celery_durable.store import SystemStore, WorkflowExecution
+
+
+@dataclass(frozen=True, kw_only=True)
+class Identity:
+    """Who code acts as, in DBOS's terms: the authenticated user, the roles granted to
+    them, and the role assumed (the one a ``@DBOS.required_roles`` check chose)."""
+
+    user: str | None
+    roles: list[str] | None
+    assumed_role: str | None
 
 
 @dataclass(eq=False, kw_only=True)
@@ -37,6 +48,26 @@ class WorkflowContext:
     launcher: Launcher
     inline_retries: bool
     _function_id: int = field(default=0)
+    _identity: Identity | None = field(default=None)
+
+    def identity(self) -> Identity:
+        """The identity recorded on the workflow (``DBOSContextSetAuth``, inherited by
+        children), read from its row the first time it is asked for.
+
+        The claim returns only the user: reading the roles lazily keeps the claim, the
+        hot path, unchanged, and costs one SELECT only to workflows whose code asks
+        (``DBOS.authenticated_roles``, ``DBOS.assumed_role``, ``@DBOS.required_roles``).
+        """
+        if self._identity is None:
+            roles, assumed = self.store.get_identity(self.workflow_id)
+            self._identity = Identity(
+                user=self.authenticated_user, roles=decode_roles(roles), assumed_role=assumed
+            )
+        return self._identity
+
+    @property
+    def identity_loaded(self) -> bool:
+        return self._identity is not None
 
     def next_function_id(self) -> int:
         """Takes the next operation's id, as DBOS does: the first is 1.
@@ -86,6 +117,12 @@ workflow_timeout: ContextVar[float | None] = ContextVar(
 # Deduplication id, priority and delay of workflows enqueued in this block
 # (``SetEnqueueOptions``).
 enqueue_options: ContextVar[Any] = ContextVar("celery_durable_enqueue_options", default=None)
+# The user and roles of a ``DBOSContextSetAuth`` block (None outside one).
+authentication: ContextVar[Identity | None] = ContextVar(
+    "celery_durable_authentication", default=None
+)
+# The role a ``@DBOS.required_roles`` check chose for the code running under it.
+assumed_role: ContextVar[str | None] = ContextVar("celery_durable_assumed_role", default=None)
 
 
 def in_workflow_code() -> WorkflowContext | None:
@@ -93,3 +130,69 @@ def in_workflow_code() -> WorkflowContext | None:
     if current_step.get() is not None:
         return None
     return current_workflow.get()
+
+
+def current_user() -> str | None:
+    """``DBOS.authenticated_user``: the enclosing ``DBOSContextSetAuth`` block's user,
+    else the running workflow's."""
+    scope = authentication.get()
+    if scope is not None:
+        return scope.user
+    workflow = current_workflow.get()
+    return workflow.authenticated_user if workflow is not None else None
+
+
+def current_roles() -> list[str] | None:
+    """``DBOS.authenticated_roles``: the block's roles, else the running workflow's."""
+    scope = authentication.get()
+    if scope is not None:
+        return None if scope.roles is None else list(scope.roles)
+    workflow = current_workflow.get()
+    if workflow is None:
+        return None
+    roles = workflow.identity().roles
+    return None if roles is None else list(roles)
+
+
+def current_assumed_role() -> str | None:
+    """``DBOS.assumed_role``: the role a ``required_roles`` check chose for the running
+    code, else the one recorded on the running workflow (inherited from its starter)."""
+    role = assumed_role.get()
+    if role is not None:
+        return role
+    workflow = current_workflow.get()
+    return workflow.identity().assumed_role if workflow is not None else None
+
+
+def starting_identity(parent_workflow_id: str | None) -> Identity | None:
+    """The identity a workflow started now records, as DBOS: the enclosing
+    ``DBOSContextSetAuth`` block's user and roles, else those of the running workflow,
+    with the running code's assumed role.
+
+    Returns None for a child that inherits its parent's recorded identity unchanged:
+    the insert copies it from the parent's row, so starting a child reads nothing.
+    """
+    scope = authentication.get()
+    role = assumed_role.get()
+    workflow = current_workflow.get()
+    if workflow is None:
+        if scope is None and role is None:
+            return Identity(user=None, roles=None, assumed_role=None)
+        return Identity(
+            user=None if scope is None else scope.user,
+            roles=None if scope is None else scope.roles,
+            assumed_role=role,
+        )
+    if (
+        scope is None
+        and role is None
+        and not workflow.identity_loaded
+        and parent_workflow_id == workflow.workflow_id
+    ):
+        return None
+    recorded = workflow.identity()
+    return Identity(
+        user=recorded.user if scope is None else scope.user,
+        roles=recorded.roles if scope is None else scope.roles,
+        assumed_role=role if role is not None else recorded.assumed_role,
+    )

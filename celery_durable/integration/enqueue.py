@@ -6,8 +6,15 @@ import uuid
 from typing import Any, Literal, TypedDict
 
 from celery_durable.core.clock import now_epoch_ms
+from celery_durable.core.outcomes import encode_roles
 from celery_durable.core.serialization import Serializer
-from celery_durable.engine.context import enqueue_options, next_workflow_id, workflow_timeout
+from celery_durable.engine.context import (
+    Identity,
+    enqueue_options,
+    next_workflow_id,
+    starting_identity,
+    workflow_timeout,
+)
 from celery_durable.engine.registry import WorkflowSpec
 from celery_durable.error import DBOSException
 from celery_durable.store import NewWorkflow, QueueLimits
@@ -19,6 +26,10 @@ class EnqueueSettings(TypedDict, total=False):
     delay_seconds: float | None
     # Given by DBOSClient's options; otherwise SetWorkflowTimeout's block decides.
     workflow_timeout_seconds: float | None
+    # Given by DBOSClient's options; otherwise DBOSContextSetAuth's block (or the
+    # starting workflow) decides.
+    authenticated_user: str | None
+    authenticated_roles: list[str] | None
 
 
 def new_workflow_row(
@@ -40,8 +51,10 @@ def new_workflow_row(
 
     ``SetWorkflowID`` names it unless ``workflow_id`` does; ``SetEnqueueOptions`` gives
     its deduplication id, priority and delay unless ``options`` does;
-    ``SetWorkflowTimeout`` its timeout. The deadline is fixed now, or, for a workflow
-    ``admitted_later`` by a queue, when the queue first admits it (as DBOS does).
+    ``SetWorkflowTimeout`` its timeout; ``DBOSContextSetAuth`` (or the running workflow,
+    for a child) its authenticated user and roles unless ``options`` names them. The
+    deadline is fixed now, or, for a workflow ``admitted_later`` by a queue, when the
+    queue first admits it (as DBOS does).
 
     Raises:
         DBOSSerializationError: an argument cannot be serialized (nothing is written).
@@ -61,13 +74,25 @@ def new_workflow_row(
     delay = settings.get("delay_seconds")
     if delay is not None and status != "ENQUEUED":
         raise DBOSException("delay_seconds applies to enqueued workflows, not to a direct call")
+    identity: Identity | None
+    if "authenticated_user" in settings or "authenticated_roles" in settings:
+        identity = Identity(
+            user=settings.get("authenticated_user"),
+            roles=settings.get("authenticated_roles"),
+            assumed_role=None,
+        )
+    else:
+        identity = starting_identity(parent_workflow_id)
     return NewWorkflow(
         workflow_uuid=chosen_id,
         name=spec.name,
         status=status,
         queue_name=queue_name,
         inputs=serializer.dumps({"args": list(args), "kwargs": kwargs}),
-        authenticated_user=None,
+        authenticated_user=None if identity is None else identity.user,
+        authenticated_roles=None if identity is None else encode_roles(identity.roles),
+        assumed_role=None if identity is None else identity.assumed_role,
+        inherit_identity=identity is None,
         max_recovery_attempts=spec.max_recovery_attempts,
         parent_workflow_id=parent_workflow_id,
         deduplication_id=settings.get("deduplication_id"),

@@ -29,6 +29,12 @@ class NewWorkflow:
     workflow_deadline_epoch_ms: int | None = None
     # A delayed start: the workflow is DELAYED until then (status must be ENQUEUED).
     delay_until_epoch_ms: int | None = None
+    # DBOSContextSetAuth: the roles granted to authenticated_user (a JSON list) and the
+    # assumed role. With inherit_identity (a child), the user, roles and assumed role
+    # are copied from the parent's row instead.
+    authenticated_roles: str | None = None
+    assumed_role: str | None = None
+    inherit_identity: bool = False
 
 
 ClaimOutcome = Literal["claimed", "busy", "stale", "finished", "missing", "exceeded", "throttled"]

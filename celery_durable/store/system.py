@@ -168,10 +168,13 @@ class SystemStore(WorkflowOperations):
             "max_recovery_attempts": max_recovery_attempts,
         }
         if new is not None and (
-            not self._synchronous_checkpoints or new.workflow_timeout_ms is not None
+            not self._synchronous_checkpoints
+            or new.workflow_timeout_ms is not None
+            or new.authenticated_roles is not None
+            or new.assumed_role is not None
         ):
             # Executions commit asynchronously, but a workflow's creation never does; and
-            # the combined call does not carry a timeout.
+            # the combined call carries neither a timeout nor roles.
             self.insert_workflow(new)
             new = None
         connection, claim = self._claim(workflow_uuid, params, new)
@@ -235,6 +238,17 @@ class SystemStore(WorkflowOperations):
             ).first(),
         )
         return None if row is None else RawWorkflowRow(**row._asdict())
+
+    def get_identity(self, workflow_uuid: str) -> tuple[str | None, str | None]:
+        """``(authenticated_roles, assumed_role)`` of a workflow (roles: a JSON list);
+        ``(None, None)`` if it does not exist."""
+        row = self._run(
+            f"reading the identity of workflow {workflow_uuid}",
+            lambda connection: connection.execute(
+                queries.GET_IDENTITY, {"workflow_uuid": workflow_uuid}
+            ).first(),
+        )
+        return (None, None) if row is None else (row.authenticated_roles, row.assumed_role)
 
     def get_outcome(self, workflow_uuid: str) -> tuple[str, str, str | None, str | None] | None:
         """``(name, status, output, error)`` of a workflow, or None if it does not exist."""
@@ -311,6 +325,9 @@ def _new_workflow_params(workflow: NewWorkflow) -> dict[str, Any]:
         "queue_name": workflow.queue_name,
         "inputs": workflow.inputs,
         "authenticated_user": workflow.authenticated_user,
+        "authenticated_roles": workflow.authenticated_roles,
+        "assumed_role": workflow.assumed_role,
+        "inherit_identity": workflow.inherit_identity,
         "max_recovery_attempts": workflow.max_recovery_attempts,
         "parent_workflow_id": workflow.parent_workflow_id,
         "deduplication_id": workflow.deduplication_id,
