@@ -17,6 +17,7 @@ from celery_durable.api.options import (
     SetWorkflowTimeout,
 )
 from celery_durable.api.queues import Queue
+from celery_durable.api.schedules import WorkflowSchedule
 from celery_durable.core.records import WorkflowStatus, WorkflowStatusString
 from celery_durable.engine.context import StepContext, StepStatus
 from celery_durable.integration.config import DBOSConfig
@@ -35,6 +36,7 @@ __all__ = [
     "StepStatus",
     "WorkflowHandle",
     "WorkflowHandleAsync",
+    "WorkflowSchedule",
     "WorkflowStatus",
     "WorkflowStatusString",
 ]

@@ -59,6 +59,8 @@ def test_migrating_twice_is_harmless(fresh_database: str) -> None:
         "workflow_events",
         "workflow_events_history",
         "streams",
+        "workflow_schedules",
+        "schedule_clock",
     }
 
 

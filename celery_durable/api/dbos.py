@@ -29,6 +29,7 @@ from celery_durable.api.decorators import (
 from celery_durable.api.handle import WorkflowHandle, WorkflowHandleAsync
 from celery_durable.api.inspection import WorkflowFilters
 from celery_durable.api.messages import WorkflowMessaging
+from celery_durable.api.schedules import WorkflowSchedules
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.core.retry import RetryPolicy
 from celery_durable.engine import waits
@@ -55,7 +56,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class DBOS(WorkflowMessaging, metaclass=AmbientProperties):
+class DBOS(WorkflowMessaging, WorkflowSchedules, metaclass=AmbientProperties):
     """Durable workflows on a Celery app.
 
     Args:
@@ -66,6 +67,7 @@ class DBOS(WorkflowMessaging, metaclass=AmbientProperties):
     logger: ClassVar[logging.Logger] = make_logger()
     _registry: ClassVar[Registry] = Registry()
     _queues: ClassVar[dict[str, QueueLimits]] = {}
+    _scheduled_workflows: ClassVar[dict[str, str]] = {}
     _instance: ClassVar[DBOS | None] = None
 
     def __init__(self, *, celery: Celery, config: DBOSConfig) -> None:
@@ -76,6 +78,8 @@ class DBOS(WorkflowMessaging, metaclass=AmbientProperties):
             DBOS._instance._release()
         DBOS._instance = self
         DBOS._registry.subscribe(self._register_task)
+        for name, cron in DBOS._scheduled_workflows.items():
+            self.runtime.schedules.declare(name, cron)
         register_recovery_task(
             celery, DBOS.recover, self.runtime.config["recovery_interval_seconds"]
         )
@@ -119,7 +123,8 @@ class DBOS(WorkflowMessaging, metaclass=AmbientProperties):
 
     @classmethod
     def launch(cls) -> None:
-        """Creates or migrates the tables and records the queues. Idempotent.
+        """Creates or migrates the tables, records the queues and writes the
+        ``@DBOS.scheduled`` schedules. Idempotent.
 
         Migrations run only here, in ``celery-durable migrate`` and when a worker
         starts; reading workflows never changes the schema.
@@ -127,6 +132,7 @@ class DBOS(WorkflowMessaging, metaclass=AmbientProperties):
         runtime = cls._runtime()
         runtime.migrate()
         runtime.engine()
+        runtime.schedules.write_declared()
 
     @classmethod
     def destroy(cls) -> None:

@@ -11,6 +11,7 @@ import click
 
 from celery_durable.cli.admin import migrate, recover
 from celery_durable.cli.demo import demo
+from celery_durable.cli.schedules import schedules
 from celery_durable.cli.workflows import workflows
 
 
@@ -20,6 +21,7 @@ def main() -> None:
 
 
 main.add_command(workflows)
+main.add_command(schedules)
 main.add_command(migrate)
 main.add_command(recover)
 main.add_command(demo)

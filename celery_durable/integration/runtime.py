@@ -36,6 +36,7 @@ from celery_durable.integration.config import DEFAULT_CONFIG, DBOSConfig
 from celery_durable.integration.direct import DirectCall
 from celery_durable.integration.enqueue import EnqueueSettings, new_workflow_row
 from celery_durable.integration.recovery import recover
+from celery_durable.integration.schedules import ScheduleKeeper
 from celery_durable.store import (
     Dispatch,
     InsertedWorkflow,
@@ -151,9 +152,15 @@ class Runtime:
             executor_id=executor_id,
         )
 
+    @functools.cached_property
+    def schedules(self) -> ScheduleKeeper:
+        """The cron schedules, fired by :meth:`keep_time`."""
+        return ScheduleKeeper(self)
+
     def keep_time(self) -> int:
         """One timekeeping pass: cancels workflows past their deadline (waking their
-        parents) and publishes DELAYED workflows that are due. Returns how many."""
+        parents), publishes DELAYED workflows that are due, and fires the cron schedules'
+        due ticks. Returns how many."""
         passed = self.store.keep_time(limit=1000)
         for workflow_id, parent in passed.cancelled:
             logger.info("Workflow %s reached its deadline: CANCELLED", workflow_id)
@@ -168,7 +175,7 @@ class Runtime:
                 queue=due.queue_name,
                 generation=due.generation,
             )
-        return len(passed.cancelled) + len(passed.due)
+        return len(passed.cancelled) + len(passed.due) + self.schedules.fire()
 
     def recover(self) -> list[Redispatch]:
         """One recovery sweep (skipped, with an empty result, while another runs)."""

@@ -14,6 +14,7 @@ from celery_durable.store.migrations.v3 import V3
 from celery_durable.store.migrations.v4 import V4
 from celery_durable.store.migrations.v5 import V5
 from celery_durable.store.migrations.v6 import V6
+from celery_durable.store.migrations.v7 import V7
 from celery_durable.store.migrations.v8 import V8
 
 # Serializes concurrent migrations (an arbitrary constant: "cd-migrate").
@@ -35,6 +36,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (4, V4),
     (5, V5),
     (6, V6),
+    (7, V7),
     (8, V8),
 )
 

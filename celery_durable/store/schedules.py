@@ -1,0 +1,244 @@
+"""Cron schedules in the system database: their rows, and the pass that fires them.
+
+The store never computes a cron: the pass hands each due schedule to a planner from
+the layer above, which returns the tick workflows to create and the next tick.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import Connection
+
+from celery_durable.core.clock import now_epoch_ms
+from celery_durable.store import queries, schedule_queries
+from celery_durable.store.errors import wrap_errors
+from celery_durable.store.rows import NewWorkflow
+from celery_durable.store.system import SystemStore, _new_workflow_params
+
+ScheduleKind = Literal["schedule", "decorator"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewSchedule:
+    schedule_name: str
+    schedule_id: str
+    kind: ScheduleKind
+    workflow_name: str
+    schedule: str
+    context: str  # serialized
+    automatic_backfill: bool
+    cron_timezone: str | None
+    queue_name: str | None
+    next_fire_epoch_ms: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScheduleRow:
+    schedule_id: str
+    schedule_name: str
+    kind: ScheduleKind
+    workflow_name: str
+    schedule: str
+    status: str
+    context: str
+    automatic_backfill: bool
+    cron_timezone: str | None
+    queue_name: str | None
+    next_fire_epoch_ms: int
+    last_fired_at: str | None
+    created_at_epoch_ms: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class DueSchedule:
+    """A schedule whose next tick has passed, and when the previous pass ran (None:
+    never)."""
+
+    schedule_name: str
+    kind: ScheduleKind
+    workflow_name: str
+    schedule: str
+    context: str
+    automatic_backfill: bool
+    cron_timezone: str | None
+    queue_name: str | None
+    next_fire_epoch_ms: int
+    previous_pass_epoch_ms: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TickPlan:
+    """What a pass does for one due schedule: create ``ticks`` (each a workflow whose
+    id names the tick), then move the next tick to ``next_fire_epoch_ms``."""
+
+    ticks: list[NewWorkflow]
+    next_fire_epoch_ms: int
+    last_fired_at: str | None
+
+
+class ScheduleStore:
+    """The schedules of one system database (it uses the store's pools)."""
+
+    def __init__(self, store: SystemStore) -> None:
+        self._store = store
+
+    @contextlib.contextmanager
+    def _transaction(self, action: str) -> Iterator[Connection]:
+        with wrap_errors(action), self._store.engine.connect() as connection:
+            connection = connection.execution_options(isolation_level="READ COMMITTED")
+            with connection.begin():
+                yield connection
+
+    def _one(self, action: str, statement: Any, params: dict[str, Any]) -> Any:
+        with self._transaction(action) as connection:
+            return connection.execute(statement, params).first()
+
+    def create(self, schedule: NewSchedule) -> bool:
+        """Inserts a schedule; False if its name is taken (nothing written)."""
+        row = self._one(
+            f"creating schedule {schedule.schedule_name!r}",
+            schedule_queries.CREATE_SCHEDULE,
+            _params(schedule),
+        )
+        return row is not None
+
+    def declare(self, schedules: list[NewSchedule]) -> None:
+        """Creates or updates the ``@DBOS.scheduled`` schedules of this code."""
+        if not schedules:
+            return
+        with self._transaction("declaring scheduled workflows") as connection:
+            connection.execute(
+                schedule_queries.UPSERT_DECORATED_SCHEDULE, [_params(s) for s in schedules]
+            )
+
+    def list_all(
+        self,
+        *,
+        statuses: list[str] | None = None,
+        workflow_names: list[str] | None = None,
+        prefixes: list[str] | None = None,
+    ) -> list[ScheduleRow]:
+        with self._transaction("listing schedules") as connection:
+            rows = connection.execute(
+                schedule_queries.LIST_SCHEDULES,
+                {"statuses": statuses, "workflow_names": workflow_names, "prefixes": prefixes},
+            ).all()
+        return [ScheduleRow(**row._asdict()) for row in rows]
+
+    def get(self, schedule_name: str) -> ScheduleRow | None:
+        row = self._one(
+            f"reading schedule {schedule_name!r}",
+            schedule_queries.GET_SCHEDULE,
+            {"schedule_name": schedule_name},
+        )
+        return None if row is None else ScheduleRow(**row._asdict())
+
+    def pause(self, schedule_name: str) -> bool:
+        """False if there is no such schedule."""
+        row = self._one(
+            f"pausing schedule {schedule_name!r}",
+            schedule_queries.PAUSE_SCHEDULE,
+            {"schedule_name": schedule_name, "now": now_epoch_ms()},
+        )
+        return row is not None
+
+    def resume(self, schedule_name: str, next_fire_epoch_ms: int) -> bool:
+        """Makes a schedule ACTIVE; a paused one's next tick becomes
+        ``next_fire_epoch_ms`` unless it backfills automatically. False if there is no
+        such schedule."""
+        row = self._one(
+            f"resuming schedule {schedule_name!r}",
+            schedule_queries.RESUME_SCHEDULE,
+            {
+                "schedule_name": schedule_name,
+                "next_fire": next_fire_epoch_ms,
+                "now": now_epoch_ms(),
+            },
+        )
+        return row is not None
+
+    def delete(self, schedule_name: str) -> bool:
+        """False if there is no such schedule."""
+        row = self._one(
+            f"deleting schedule {schedule_name!r}",
+            schedule_queries.DELETE_SCHEDULE,
+            {"schedule_name": schedule_name},
+        )
+        return row is not None
+
+    def fire_due(
+        self,
+        plan: Callable[[DueSchedule, int], TickPlan | None],
+        *,
+        workflow_names: list[str],
+        decorated: list[str],
+        limit: int,
+    ) -> list[NewWorkflow]:
+        """One schedule pass, in one transaction: locks the due schedules, creates the
+        tick workflows ``plan`` asks for (a tick that exists already is skipped: each
+        runs once) and moves each schedule's next tick. Nothing while another pass runs.
+
+        Args:
+            plan: For each due schedule and the pass's time (epoch ms), what to do
+                (None: leave it due).
+            workflow_names: The workflows this process can start (others are left to a
+                process that has their code).
+            decorated: The ``@DBOS.scheduled`` schedules this process's code declares.
+
+        Returns:
+            The tick workflows created (ENQUEUED): publish them.
+        """
+        created: list[NewWorkflow] = []
+        with self._transaction("firing schedules") as connection:
+            now = now_epoch_ms()
+            due = connection.execute(
+                schedule_queries.DUE_SCHEDULES,
+                {
+                    "now": now,
+                    "workflow_names": workflow_names,
+                    "decorated": decorated,
+                    "limit": limit,
+                },
+            ).all()
+            for row in due:
+                planned = plan(DueSchedule(**row._asdict()), now)
+                if planned is None:
+                    continue
+                for tick in planned.ticks:
+                    inserted = connection.execute(
+                        queries.INSERT_WORKFLOW,
+                        _new_workflow_params(tick)
+                        | {"status": tick.status, "now": now, "require_registered": False},
+                    ).first()
+                    if inserted is not None and inserted.inserted:
+                        created.append(tick)
+                connection.execute(
+                    schedule_queries.ADVANCE_SCHEDULE,
+                    {
+                        "schedule_name": row.schedule_name,
+                        "next_fire": planned.next_fire_epoch_ms,
+                        "last_fired_at": planned.last_fired_at,
+                        "now": now,
+                    },
+                )
+        return created
+
+
+def _params(schedule: NewSchedule) -> dict[str, Any]:
+    return {
+        "schedule_name": schedule.schedule_name,
+        "schedule_id": schedule.schedule_id,
+        "kind": schedule.kind,
+        "workflow_name": schedule.workflow_name,
+        "schedule": schedule.schedule,
+        "context": schedule.context,
+        "automatic_backfill": schedule.automatic_backfill,
+        "cron_timezone": schedule.cron_timezone,
+        "queue_name": schedule.queue_name,
+        "next_fire": schedule.next_fire_epoch_ms,
+        "now": now_epoch_ms(),
+    }
