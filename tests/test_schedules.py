@@ -55,7 +55,8 @@ def on_tick(scheduled_time: dt.datetime, context: Any) -> str:
     return scheduled_time.isoformat()
 
 
-@DBOS.scheduled("*/2 * * * * *")
+# Decorated with @DBOS.scheduled in its test (at import it would tick through every
+# other test module of the session).
 @DBOS.workflow()
 def decorated_tick(scheduled_time: dt.datetime, actual_time: dt.datetime) -> None:
     workflow_id = DBOS.workflow_id
@@ -373,24 +374,38 @@ def test_pause_resume_trigger_and_delete() -> None:
 
 
 def test_the_decorator_form_runs_with_scheduled_and_actual_time() -> None:
+    """``@DBOS.scheduled`` above ``@DBOS.workflow()``; applied here after DBOS is
+    configured, so the worker's next pass writes the schedule (at import time,
+    ``DBOS(...)`` and ``DBOS.launch()`` write it)."""
     name = decorated_tick.__qualname__
-    wait_until(lambda: len(tick_ids(name)) >= 2, 20, "two decorated ticks")
-    ids = tick_ids(name)[:2]
-    wait_until(lambda: finished(ids), 20, "their runs")
-    for workflow_id in ids:
-        tick = tick_time(name, workflow_id)
-        assert workflow_id == f"sched-{name}-{tick.isoformat()}"
-        assert tick.second % 2 == 0
-        scheduled_time, actual_time = received[workflow_id]
-        assert scheduled_time == tick
-        assert isinstance(actual_time, dt.datetime) and actual_time >= tick
-    schedule = DBOS.get_schedule(name)
-    assert schedule is not None and schedule["schedule"] == "*/2 * * * * *"
-    with pytest.raises(DBOSException, match="Invalid cron"):
-        DBOS.scheduled("every day")
-    with pytest.raises(DBOSException, match="not registered"):
-        DBOS.scheduled("* * * * *")(not_a_workflow)
-    DBOS.pause_schedule(name)
+    assert DBOS.scheduled("*/2 * * * * *")(decorated_tick) is decorated_tick
+    try:
+        wait_until(lambda: len(tick_ids(name)) >= 2, 20, "two decorated ticks")
+        ids = tick_ids(name)[:2]
+        wait_until(lambda: finished(ids), 20, "their runs")
+        for workflow_id in ids:
+            tick = tick_time(name, workflow_id)
+            # DBOS 2.x's id: sched-{workflow name}-{scheduled time ISO}.
+            assert workflow_id == f"sched-{name}-{tick.isoformat()}"
+            assert tick.second % 2 == 0
+            scheduled_time, actual_time = received[workflow_id]
+            assert scheduled_time == tick
+            assert isinstance(actual_time, dt.datetime) and actual_time >= tick
+        schedule = DBOS.get_schedule(name)
+        assert schedule is not None and schedule["schedule"] == "*/2 * * * * *"
+        assert schedule["workflow_name"] == name
+        # DBOS.launch() writes it again unchanged (the next tick does not move).
+        DBOS.launch()
+        again = DBOS.get_schedule(name)
+        assert again is not None and again["schedule_id"] == schedule["schedule_id"]
+        with pytest.raises(DBOSException, match="Invalid cron"):
+            DBOS.scheduled("every day")
+        with pytest.raises(DBOSException, match="not registered"):
+            DBOS.scheduled("* * * * *")(not_a_workflow)
+    finally:
+        DBOS._scheduled_workflows.pop(name, None)
+        DBOS._runtime().schedules.decorated.pop(name, None)
+        DBOS.delete_schedule(name)
 
 
 def test_bad_input_is_a_clear_error_and_writes_nothing() -> None:
