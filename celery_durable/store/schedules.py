@@ -94,8 +94,8 @@ class ScheduleStore:
                 yield connection
 
     def _one(self, action: str, statement: Any, params: dict[str, Any]) -> Any:
-        with self._transaction(action) as connection:
-            return connection.execute(statement, params).first()
+        # One autocommit statement, sent again once on a pooled connection that died.
+        return self._store._run(action, lambda c: c.execute(statement, params).first())
 
     def create(self, schedule: NewSchedule) -> bool:
         """Inserts a schedule; False if its name is taken (nothing written)."""
@@ -122,11 +122,11 @@ class ScheduleStore:
         workflow_names: list[str] | None = None,
         prefixes: list[str] | None = None,
     ) -> list[ScheduleRow]:
-        with self._transaction("listing schedules") as connection:
-            rows = connection.execute(
-                schedule_queries.LIST_SCHEDULES,
-                {"statuses": statuses, "workflow_names": workflow_names, "prefixes": prefixes},
-            ).all()
+        params = {"statuses": statuses, "workflow_names": workflow_names, "prefixes": prefixes}
+        rows = self._store._run(
+            "listing schedules",
+            lambda c: c.execute(schedule_queries.LIST_SCHEDULES, params).all(),
+        )
         return [ScheduleRow(**row._asdict()) for row in rows]
 
     def get(self, schedule_name: str) -> ScheduleRow | None:
