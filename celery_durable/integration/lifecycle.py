@@ -113,11 +113,13 @@ class _DurableStep(bootsteps.StartStopStep):
     requires = ("celery.worker.components:Pool",)
 
     def start(self, worker: Any) -> None:
+        _running_workers[worker.app] = worker
         hooks = _hooks_by_app.get(worker.app)
         if hooks is not None:
             hooks.on_ready(worker)
 
     def stop(self, worker: Any) -> None:
+        _running_workers.pop(worker.app, None)
         hooks = _hooks_by_app.get(worker.app)
         if hooks is not None:
             hooks.on_shutdown()
@@ -126,8 +128,10 @@ class _DurableStep(bootsteps.StartStopStep):
         self.stop(worker)
 
 
-# The hooks of each app's current configuration (the step is added once per app).
+# The hooks of each app's current configuration (the step is added once per app), and
+# the worker of each app running in this process, if any.
 _hooks_by_app: weakref.WeakKeyDictionary[Celery, WorkerHooks] = weakref.WeakKeyDictionary()
+_running_workers: weakref.WeakKeyDictionary[Celery, Any] = weakref.WeakKeyDictionary()
 
 
 class WorkerHooks:
@@ -159,6 +163,11 @@ class WorkerHooks:
         if app not in _hooks_by_app:
             app.steps["worker"].add(_DurableStep)
         _hooks_by_app[app] = self
+        running = _running_workers.get(app)
+        if running is not None:
+            # DBOS configured again while this process runs a worker of the app: the
+            # new configuration takes over its sweeping and timekeeping.
+            self.on_ready(running)
 
     def _current(self, sender: Any) -> WorkerRuntime | None:
         runtime = self._runtime()
