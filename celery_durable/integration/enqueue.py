@@ -68,21 +68,8 @@ def new_workflow_row(
         raise DBOSException(
             f"Workflow priority needs a queue with priority_enabled=True; {queue_name!r} is not one"
         )
-    timeout_seconds = settings.get("workflow_timeout_seconds", workflow_timeout.get())
-    timeout_ms = None if timeout_seconds is None else round(timeout_seconds * 1000)
-    now = now_epoch_ms()
-    delay = settings.get("delay_seconds")
-    if delay is not None and status != "ENQUEUED":
-        raise DBOSException("delay_seconds applies to enqueued workflows, not to a direct call")
-    identity: Identity | None
-    if "authenticated_user" in settings or "authenticated_roles" in settings:
-        identity = Identity(
-            user=settings.get("authenticated_user"),
-            roles=settings.get("authenticated_roles"),
-            assumed_role=None,
-        )
-    else:
-        identity = starting_identity(parent_workflow_id)
+    timing = _timing(settings, status, admitted_later)
+    identity = _identity(settings, parent_workflow_id)
     return NewWorkflow(
         workflow_uuid=chosen_id,
         name=spec.name,
@@ -98,9 +85,33 @@ def new_workflow_row(
         deduplication_id=settings.get("deduplication_id"),
         priority=priority or 0,
         require_registered=require_registered,
-        workflow_timeout_ms=timeout_ms,
-        workflow_deadline_epoch_ms=(
+        **timing,
+    )
+
+
+def _timing(settings: EnqueueSettings, status: str, admitted_later: bool) -> dict[str, int | None]:
+    """The row's timeout, deadline (fixed now unless a queue admits it later) and delay."""
+    timeout_seconds = settings.get("workflow_timeout_seconds", workflow_timeout.get())
+    timeout_ms = None if timeout_seconds is None else round(timeout_seconds * 1000)
+    now = now_epoch_ms()
+    delay = settings.get("delay_seconds")
+    if delay is not None and status != "ENQUEUED":
+        raise DBOSException("delay_seconds applies to enqueued workflows, not to a direct call")
+    return {
+        "workflow_timeout_ms": timeout_ms,
+        "workflow_deadline_epoch_ms": (
             None if timeout_ms is None or admitted_later else now + timeout_ms
         ),
-        delay_until_epoch_ms=None if delay is None else now + round(delay * 1000),
-    )
+        "delay_until_epoch_ms": None if delay is None else now + round(delay * 1000),
+    }
+
+
+def _identity(settings: EnqueueSettings, parent_workflow_id: str | None) -> Identity | None:
+    """Who starts it: the options' user and roles, or the starting code's identity."""
+    if "authenticated_user" in settings or "authenticated_roles" in settings:
+        return Identity(
+            user=settings.get("authenticated_user"),
+            roles=settings.get("authenticated_roles"),
+            assumed_role=None,
+        )
+    return starting_identity(parent_workflow_id)
