@@ -17,7 +17,7 @@ from celery_durable.core.clock import now_epoch_ms
 from celery_durable.error import DBOSException
 from celery_durable.store import migrator, queries
 from celery_durable.store.engines import ProcessEngine
-from celery_durable.store.errors import wrap_errors
+from celery_durable.store.errors import system_error
 
 ISOLATION_LEVELS = frozenset({"SERIALIZABLE", "REPEATABLE READ", "READ COMMITTED"})
 
@@ -45,11 +45,17 @@ class ApplicationStore:
         Returns:
             The application schema version now in place.
         """
-        with (
-            wrap_errors("migrating the application database's table", database="Application"),
-            self._engines.get().begin() as connection,
-        ):
-            return migrator.migrate(connection, migrator.APPLICATION)
+        action = "migrating the application database's table"
+        for attempt in (1, 2):
+            try:
+                with self._engines.get().begin() as connection:
+                    return migrator.migrate(connection, migrator.APPLICATION)
+            except exc.DBAPIError as error:
+                # A pooled connection that died with a server restart: once more, fresh.
+                if attempt == 1 and error.connection_invalidated:
+                    continue
+                raise system_error(action, error, database="Application") from error
+        raise AssertionError("unreachable")
 
     @contextlib.contextmanager
     def transaction(self, isolation_level: str) -> Iterator[Connection]:

@@ -54,8 +54,14 @@ class SystemStore(WorkflowOperations):
         Returns:
             The schema version now in place.
         """
-        with self._transaction("migrating the schema") as connection:
-            return migrator.migrate(connection, migrator.SYSTEM)
+
+        def work(connection: Connection) -> int:
+            connection = connection.execution_options(isolation_level="READ COMMITTED")
+            with connection.begin():
+                return migrator.migrate(connection, migrator.SYSTEM)
+
+        # Through _run: a pooled connection that died with a server restart is retried.
+        return self._run("migrating the schema", work)
 
     def schema_version(self) -> int:
         return self._run(
