@@ -37,18 +37,21 @@ RESCHEDULE_TO_WAIT = text(
     ":workflow_uuid, :due, :parked, :now, :wait_kind, :target, :wait_key)"
 )
 
-# In workflow code, one round trip: records the wait's deadline (once: a replay keeps
-# the first), consumes the oldest unconsumed message of the topic and checkpoints it.
-# Returns the message's text and whether one was received.
-RECV_MESSAGE = text(
-    f"""
-    WITH deadline AS (
+# A wait's deadline, recorded once as its DBOS.sleep (a replay keeps the first).
+_RECORD_DEADLINE = f"""
         INSERT INTO {SCHEMA}.operation_outputs (
             workflow_uuid, function_id, function_name, output, attempts,
             started_at_epoch_ms, completed_at_epoch_ms)
         VALUES (:workflow_uuid, :deadline_function_id, 'DBOS.sleep', :deadline, 1, :now, :now)
         ON CONFLICT (workflow_uuid, function_id) DO NOTHING
-    ), consumed AS (
+    """
+
+# In workflow code, one round trip: records the wait's deadline (once: a replay keeps
+# the first), consumes the oldest unconsumed message of the topic and checkpoints it.
+# Returns the message's text and whether one was received.
+RECV_MESSAGE = text(
+    f"""
+    WITH deadline AS ({_RECORD_DEADLINE}), consumed AS (
         UPDATE {SCHEMA}.notifications
         SET consumed_by_function_id = :function_id
         WHERE message_id = (
@@ -78,13 +81,7 @@ RECV_MESSAGE = text(
 # event and, if it is set, checkpoints it.
 GET_EVENT_IN_WORKFLOW = text(
     f"""
-    WITH deadline AS (
-        INSERT INTO {SCHEMA}.operation_outputs (
-            workflow_uuid, function_id, function_name, output, attempts,
-            started_at_epoch_ms, completed_at_epoch_ms)
-        VALUES (:workflow_uuid, :deadline_function_id, 'DBOS.sleep', :deadline, 1, :now, :now)
-        ON CONFLICT (workflow_uuid, function_id) DO NOTHING
-    ), event AS (
+    WITH deadline AS ({_RECORD_DEADLINE}), event AS (
         SELECT value FROM {SCHEMA}.workflow_events WHERE workflow_uuid = :target AND key = :key
     ), recorded AS (
         INSERT INTO {SCHEMA}.operation_outputs (
