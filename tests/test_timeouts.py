@@ -33,6 +33,8 @@ pytestmark = pytest.mark.usefixtures("worker")
 calls: Counter[str] = Counter()
 
 TIMED = Queue(TEST_QUEUE)
+# No worker consumes it: a workflow enqueued there waits, ENQUEUED, for good.
+UNCONSUMED = Queue("celery_durable_tests_unconsumed")
 
 
 @pytest.fixture(autouse=True)
@@ -116,6 +118,27 @@ def test_a_workflow_past_its_deadline_is_cancelled_whatever_it_waits_for(state: 
 @DBOS.workflow()
 def quick(name: str) -> str:
     return mark(name)
+
+
+@DBOS.workflow()
+def enqueues_a_child_nobody_runs() -> str:
+    handle = UNCONSUMED.enqueue(quick, "never")
+    result: str = handle.get_result()
+    return result
+
+
+def test_a_child_waiting_in_its_queue_is_cancelled_at_the_inherited_deadline() -> None:
+    workflow_id = f"queue-wait-{uuid.uuid4().hex[:8]}"
+    with SetWorkflowID(workflow_id), SetWorkflowTimeout(2.0):
+        handle = DBOS.start_workflow(enqueues_a_child_nobody_runs)
+    with pytest.raises(DBOSAwaitedWorkflowCancelledError):
+        handle.get_result(timeout=30)
+    (child,) = [w for w in DBOS.list_workflows(name="quick") if w.parent_workflow_id == workflow_id]
+    # Queue.enqueue in workflow code puts the child on that queue, with the deadline.
+    assert child.queue_name == "celery_durable_tests_unconsumed"
+    assert child.status == "CANCELLED"
+    assert child.workflow_deadline_epoch_ms == handle.get_status().workflow_deadline_epoch_ms
+    assert calls["never"] == 0
 
 
 def test_a_queued_workflows_deadline_starts_when_its_queue_admits_it() -> None:

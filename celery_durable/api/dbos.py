@@ -267,7 +267,7 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, metaclass=AmbientProperties):
         spec = _spec_of(workflow)
         parent = in_workflow_code()
         if parent is not None:
-            workflow_id = waits.start_child(parent, spec, args, kwargs)
+            workflow_id = waits.start_child(parent, spec, args, kwargs, queue_name=queue)
         else:
             workflow_id = runtime.start(spec, tuple(args), dict(kwargs), queue=queue)
         return WorkflowHandle(workflow_id, runtime.store, runtime.serializer)
@@ -280,7 +280,7 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, metaclass=AmbientProperties):
         spec = _spec_of(workflow)
         parent = in_workflow_code()
         if parent is not None:
-            workflow_id = waits.start_child(parent, spec, args, kwargs)
+            workflow_id = waits.start_child(parent, spec, args, kwargs, queue_name=queue)
         else:
             workflow_id = await runtime.start_async(spec, tuple(args), dict(kwargs), queue=queue)
         return WorkflowHandleAsync(workflow_id, runtime.store, runtime.serializer)

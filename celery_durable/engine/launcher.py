@@ -30,9 +30,11 @@ class Launcher(Protocol):
         workflow_id: str,
         parent_workflow_id: str,
         publish: bool,
+        queue_name: str | None = None,
     ) -> None:
-        """Creates the child's row unless it exists; publishes it if it is new and
-        ``publish`` (a direct call's awaited child runs in-process instead)."""
+        """Creates the child's row unless it exists (on ``queue_name``, or Celery's
+        routing for its name); publishes it if it is new and ``publish`` (a direct
+        call's awaited child runs in-process instead)."""
         ...
 
     def run_inline(self, workflow_id: str, spec: WorkflowSpec) -> Any:

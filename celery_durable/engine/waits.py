@@ -26,8 +26,16 @@ SLEEP_NAME = "DBOS.sleep"
 GET_RESULT_NAME = "DBOS.getResult"
 
 
-def start_child(parent: WorkflowContext, spec: WorkflowSpec, args: Any, kwargs: Any) -> str:
-    """``DBOS.start_workflow`` inside a workflow: a child with a deterministic id.
+def start_child(
+    parent: WorkflowContext,
+    spec: WorkflowSpec,
+    args: Any,
+    kwargs: Any,
+    *,
+    queue_name: str | None = None,
+) -> str:
+    """``DBOS.start_workflow`` (or ``Queue.enqueue``, on ``queue_name``) inside a
+    workflow: a child with a deterministic id.
 
     It is published to the workers even from a direct call: started means "runs in
     the background".
@@ -35,7 +43,9 @@ def start_child(parent: WorkflowContext, spec: WorkflowSpec, args: Any, kwargs: 
     Returns:
         The child's workflow id.
     """
-    function_id, child_id, recorded = _child(parent, spec, args, kwargs, publish=True)
+    function_id, child_id, recorded = _child(
+        parent, spec, args, kwargs, publish=True, queue_name=queue_name
+    )
     if recorded is None:
         _record(parent, function_id, spec.name, child_id, output=None, error=None, final=True)
     return child_id
@@ -109,7 +119,13 @@ def sleep_remaining(seconds: float) -> float:
 
 
 def _child(
-    parent: WorkflowContext, spec: WorkflowSpec, args: Any, kwargs: Any, *, publish: bool
+    parent: WorkflowContext,
+    spec: WorkflowSpec,
+    args: Any,
+    kwargs: Any,
+    *,
+    publish: bool,
+    queue_name: str | None = None,
 ) -> tuple[int, str, StepRecord | None]:
     """Takes the call's function id and makes sure the child exists (and is published)."""
     function_id = parent.next_function_id()
@@ -128,6 +144,7 @@ def _child(
             workflow_id=child_id,
             parent_workflow_id=parent.workflow_id,
             publish=publish,
+            queue_name=queue_name,
         )
     return function_id, child_id, None
 

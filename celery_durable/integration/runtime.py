@@ -278,12 +278,14 @@ class Runtime:
         workflow_id: str,
         parent_workflow_id: str,
         publish: bool,
+        queue_name: str | None = None,
     ) -> None:
         row = self.new_row(
             spec,
             args,
             kwargs,
             status="ENQUEUED",
+            queue_name=queue_name,
             workflow_id=workflow_id,
             parent_workflow_id=parent_workflow_id,
         )
