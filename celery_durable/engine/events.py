@@ -101,14 +101,8 @@ def get_event(
 def _get_event_in_workflow(
     workflow: WorkflowContext, target: str, key: str, timeout_seconds: float
 ) -> Any:
-    function_id = workflow.next_function_id()
-    deadline_function_id = workflow.next_function_id()
-    recorded = workflow.checkpoints.get(function_id)
-    if recorded is not None and recorded.completed:
-        checkpoints.expect_name(workflow, function_id, GET_EVENT_NAME, recorded.function_name)
-        return checkpoints.replay(workflow, recorded)
 
-    def attempt(deadline: str) -> Received:
+    def attempt(function_id: int, deadline_function_id: int, deadline: str) -> Received:
         return workflow.execution.get_event(
             function_id=function_id,
             target=target,
@@ -119,9 +113,7 @@ def _get_event_in_workflow(
 
     return durable_wait(
         workflow,
-        function_id=function_id,
         name=GET_EVENT_NAME,
-        deadline_function_id=deadline_function_id,
         timeout_seconds=timeout_seconds,
         attempt=attempt,
         wait=Wait(kind="event", target=target, key=key),

@@ -144,14 +144,8 @@ def recv(topic: str | None = None, timeout_seconds: float = 60) -> Any:
     workflow = in_workflow_code()
     if workflow is None:
         raise DBOSException("recv() must be called from within a workflow")
-    function_id = workflow.next_function_id()
-    deadline_function_id = workflow.next_function_id()
-    recorded = workflow.checkpoints.get(function_id)
-    if recorded is not None and recorded.completed:
-        checkpoints.expect_name(workflow, function_id, RECV_NAME, recorded.function_name)
-        return checkpoints.replay(workflow, recorded)
 
-    def attempt(deadline: str) -> Received:
+    def attempt(function_id: int, deadline_function_id: int, deadline: str) -> Received:
         return workflow.execution.receive(
             function_id=function_id,
             topic=key,
@@ -161,9 +155,7 @@ def recv(topic: str | None = None, timeout_seconds: float = 60) -> Any:
 
     return durable_wait(
         workflow,
-        function_id=function_id,
         name=RECV_NAME,
-        deadline_function_id=deadline_function_id,
         timeout_seconds=timeout,
         attempt=attempt,
         wait=Wait(kind="msg", target=workflow.workflow_id, key=key),
@@ -175,30 +167,36 @@ def recv(topic: str | None = None, timeout_seconds: float = 60) -> Any:
 def durable_wait(
     workflow: WorkflowContext,
     *,
-    function_id: int,
     name: str,
-    deadline_function_id: int,
     timeout_seconds: float,
-    attempt: Callable[[str], Received],
+    attempt: Callable[[int, int, str], Received],
     wait: Wait,
     channel: str,
     reason: str,
 ) -> Any:
-    """Takes what ``attempt`` finds (it checkpoints it itself), or waits for it until the
-    deadline, which is recorded once (``DBOS.sleep`` at ``deadline_function_id``) so
-    that a replay waits no longer than the first execution meant to. Past the deadline
-    the operation's outcome is None.
+    """An operation of workflow code that waits (``recv``, ``get_event``): two function
+    ids, its own and its deadline's, as DBOS takes them. A recorded outcome is replayed;
+    otherwise it takes what ``attempt(function_id, deadline_function_id, deadline)``
+    finds (it checkpoints it itself), or waits for it until the deadline, which is
+    recorded once (``DBOS.sleep``) so that a replay waits no longer than the first
+    execution meant to. Past the deadline the operation's outcome is None.
 
     Raises:
         RescheduleWorkflow: under Celery, to free the worker until the deadline; a
             writer makes the workflow due at once.
     """
+    function_id = workflow.next_function_id()
+    deadline_function_id = workflow.next_function_id()
+    recorded = workflow.checkpoints.get(function_id)
+    if recorded is not None and recorded.completed:
+        checkpoints.expect_name(workflow, function_id, name, recorded.function_name)
+        return checkpoints.replay(workflow, recorded)
     deadline_ms = _deadline(workflow, deadline_function_id, timeout_seconds)
     deadline_text = workflow.serializer.dumps(deadline_ms)
     with _subscription(workflow, channel, f"{wait.target}::{wait.key}") as notified:
         while True:
             with checkpoints.system_database_failure_reschedules():
-                received = attempt(deadline_text)
+                received = attempt(function_id, deadline_function_id, deadline_text)
             checkpoints.stop_if_cancelled(workflow, received.workflow_status)
             if received.found:
                 return (
