@@ -16,6 +16,7 @@ from celery_durable.api import inspection
 from celery_durable.api.handle import WorkflowHandle
 from celery_durable.api.inspection import WorkflowFilters
 from celery_durable.api.options import validate_identity
+from celery_durable.api.overview import Overview
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.core.serialization import SerializerName
 from celery_durable.engine import events, messaging, streams
@@ -183,6 +184,11 @@ class DBOSClient:
         return inspection.list_workflow_steps(
             self._runtime.store, self._runtime.serializer, workflow_id
         )
+
+    def overview(self) -> Overview:
+        """Read-only overviews for dashboards: pages of workflows with their counts per
+        status, queue depths, a workflow's messages and stream keys."""
+        return Overview(self._runtime.store, self._runtime.serializer)
 
     # -- messages, events, streams (as DBOS's DBOSClient) -------------------------------
 

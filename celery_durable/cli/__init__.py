@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 
 from celery_durable.cli.admin import migrate, recover
+from celery_durable.cli.dashboard import dashboard
 from celery_durable.cli.demo import demo
 from celery_durable.cli.schedules import schedules
 from celery_durable.cli.workflows import workflows
@@ -25,3 +26,4 @@ main.add_command(schedules)
 main.add_command(migrate)
 main.add_command(recover)
 main.add_command(demo)
+main.add_command(dashboard)

@@ -30,6 +30,17 @@ MAX_BROKER_DELAY_SECONDS = "CELERY_DURABLE_MAX_BROKER_DELAY_SECONDS"
 VISIBILITY_TIMEOUT_SECONDS = "CELERY_DURABLE_VISIBILITY_TIMEOUT_SECONDS"
 TASK_EVENTS = "CELERY_DURABLE_TASK_EVENTS"
 
+# ``celery-durable dashboard``: where it listens, who may act, where Flower is.
+DASHBOARD_HOST = "CELERY_DURABLE_DASHBOARD_HOST"
+DASHBOARD_PORT = "CELERY_DURABLE_DASHBOARD_PORT"
+DASHBOARD_TOKEN = "CELERY_DURABLE_DASHBOARD_TOKEN"
+"""A token that allows actions (``Authorization: Bearer`` or the login form)."""
+DASHBOARD_USERNAME = "CELERY_DURABLE_DASHBOARD_USERNAME"
+DASHBOARD_PASSWORD = "CELERY_DURABLE_DASHBOARD_PASSWORD"
+"""With ``DASHBOARD_USERNAME``: an HTTP basic login that allows actions."""
+FLOWER_URL = "CELERY_DURABLE_FLOWER_URL"
+"""Flower's address: the dashboard links each workflow's Celery task there."""
+
 
 def broker_url(environ: Mapping[str, str]) -> str | None:
     """``CELERY_DURABLE_BROKER_URL``, else ``CELERY_BROKER_URL``; None if neither is set."""
