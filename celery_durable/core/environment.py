@@ -40,6 +40,9 @@ DASHBOARD_PASSWORD = "CELERY_DURABLE_DASHBOARD_PASSWORD"
 """With ``DASHBOARD_USERNAME``: an HTTP basic login that allows actions."""
 FLOWER_URL = "CELERY_DURABLE_FLOWER_URL"
 """Flower's address: the dashboard links each workflow's Celery task there."""
+METRICS_PORT = "CELERY_DURABLE_METRICS_PORT"
+"""The worker exports Prometheus metrics on this port (default: none)."""
+METRICS_HOST = "CELERY_DURABLE_METRICS_HOST"
 
 
 def broker_url(environ: Mapping[str, str]) -> str | None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from typing import Any
 
+from celery_durable.core import instrumentation
 from celery_durable.core.records import StepRecord
 from celery_durable.core.retry import DATABASE_RETRY_SECONDS
 from celery_durable.core.signals import RescheduleWorkflow, WorkflowCancelled
@@ -62,8 +64,12 @@ def record(workflow: WorkflowContext, outcome: StepRecord) -> None:
 
     The function whose outcome could not be recorded may run again (at-least-once).
     """
+    probe = instrumentation.probe
+    started = time.perf_counter() if probe is not None else 0.0
     with system_database_failure_reschedules():
         status = workflow.execution.record_step(outcome)
+    if probe is not None:
+        probe.checkpoint_recorded(time.perf_counter() - started)
     stop_if_cancelled(workflow, status)
 
 

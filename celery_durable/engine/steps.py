@@ -12,12 +12,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Generator, Iterator
 from contextlib import contextmanager
+from contextvars import Token
 from dataclasses import dataclass
 from typing import Any
 
+from celery_durable.core import instrumentation
 from celery_durable.core.clock import now_epoch_ms
+from celery_durable.core.instrumentation import StepOutcome
 from celery_durable.core.records import StepRecord
 from celery_durable.core.retry import RetryPolicy
 from celery_durable.core.signals import RescheduleWorkflow
@@ -123,27 +126,45 @@ class StepRun:
             self.first_started_at_epoch_ms = started
         self._attempt_started_at_epoch_ms = started
         workflow = self.workflow
+        workflow_id = workflow.workflow_id if workflow else None
         token = current_step.set(
             StepContext(
                 name=self.spec.name,
-                workflow_id=workflow.workflow_id if workflow else None,
+                workflow_id=workflow_id,
                 step_id=self.function_id,
                 attempt=self.attempts_made + 1,
                 max_attempts=self.spec.policy.attempts_allowed,
                 authenticated_user=workflow.authenticated_user if workflow else None,
             )
         )
+        probe = instrumentation.probe
+        if probe is None:
+            yield from self._attempting(token)
+            return
+        observed = probe.step_started(
+            workflow_id, self.spec.name, self.function_id, self.attempts_made + 1
+        )
+        try:
+            outcome = yield from self._attempting(token)
+        except BaseException as error:
+            observed.end("error", error)
+            raise
+        observed.end(outcome, self.last_error if outcome == "retry" else None)
+
+    def _attempting(self, token: Token[StepContext | None]) -> Generator[None, None, StepOutcome]:
+        """The body of :meth:`attempt`; returns the attempt's outcome (or raises)."""
         try:
             yield
         except Exception as error:
             current_step.reset(token)
             self._failed(error)
-            return
+            return "retry"
         except BaseException:
             current_step.reset(token)
             raise
         current_step.reset(token)
         self._succeeded()
+        return "success"
 
     def _succeeded(self) -> None:
         self.attempts_made += 1

@@ -7,6 +7,8 @@ from typing import Any
 
 from celery import Celery
 
+from celery_durable.observability.setup import trace_headers
+
 logger = logging.getLogger("celery_durable.publishing")
 
 # RabbitMQ's default consumer_timeout is 30 minutes; a held ETA message past it closes
@@ -58,6 +60,9 @@ def publish_workflow(
     options: dict[str, Any] = {}
     if queue is not None:
         options["queue"] = queue
+    # The producer's trace continues in the execution (kept by Celery across retries).
+    if (headers := trace_headers()) is not None:
+        options["headers"] = headers
     app.send_task(name, args=[workflow_id], task_id=workflow_id, retries=generation, **options)
 
 

@@ -1,0 +1,57 @@
+"""Turning tracing on or off, and the trace headers of a workflow's message: cheap to
+call, and without the ``[otel]`` extra they import nothing and add nothing."""
+
+from __future__ import annotations
+
+import functools
+from types import ModuleType
+
+from celery_durable.error import DBOSInitializationError
+from celery_durable.observability import probes
+
+# False once a configuration turned tracing off (DBOSConfig "tracing": False).
+_tracing_allowed = True
+
+
+@functools.cache
+def _tracing_module() -> ModuleType | None:
+    try:
+        from celery_durable.observability import tracing
+    except ImportError:  # the [otel] extra is not installed
+        return None
+    return tracing
+
+
+def configure_tracing(enabled: bool | None) -> None:
+    """Traces this process's workflow executions and steps (``DBOSConfig["tracing"]``).
+
+    None (the default) traces when ``opentelemetry-api`` is installed; False turns it
+    off, here and in the headers of the messages this process publishes.
+    """
+    global _tracing_allowed
+    _tracing_allowed = enabled is not False
+    if not _tracing_allowed:
+        probes.disable("tracing")
+        return
+    module = _tracing_module()
+    if module is None:
+        if enabled:
+            raise DBOSInitializationError(
+                'config["tracing"] is True but opentelemetry-api is not installed: '
+                "pip install 'celery-durable[otel]'"
+            )
+        return
+    if probes.enabled("tracing") is None:
+        probes.enable("tracing", module.Tracing())
+
+
+def trace_headers() -> dict[str, str] | None:
+    """The headers that carry the current trace context to a workflow's execution (None
+    outside any span, or without tracing)."""
+    if not _tracing_allowed:
+        return None
+    module = _tracing_module()
+    if module is None:
+        return None
+    headers: dict[str, str] = module.current_headers()
+    return headers or None
