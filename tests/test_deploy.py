@@ -32,7 +32,7 @@ import yaml
 from tests.subprocesses import ROOT
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
-SERVICES = {"postgres", "redis", "migrate", "worker", "beat", "flower", "producer"}
+SERVICES = {"postgres", "redis", "migrate", "worker", "beat", "flower", "dashboard", "producer"}
 # The services built from the x-app anchor: they share its environment.
 APP_SERVICES = SERVICES - {"postgres", "redis"}
 
@@ -162,6 +162,9 @@ def test_compose_file_is_valid_with_its_defaults() -> None:
     assert int(services["worker"]["deploy"]["replicas"]) == 2
     # Flower has no authentication by default: it listens on loopback only.
     assert services["flower"]["ports"] == ["127.0.0.1:5555:5555"]
+    # The dashboard too (its actions need a token or a login, read-only without).
+    assert services["dashboard"]["ports"] == ["127.0.0.1:8090:8090"]
+    assert services["dashboard"]["environment"]["CELERY_DURABLE_DASHBOARD_TOKEN"] == ""
     # $$ is Compose's escape: the container's shell sees $POSTGRES_USER.
     assert '"$POSTGRES_USER"' in services["postgres"]["healthcheck"]["test"][1]
 
@@ -258,7 +261,7 @@ def test_compose_rejects_a_broken_file(
     "line",
     [
         r"^FROM python:3\.11-slim$",
-        r'^RUN pip install "/src\[flower\]"',
+        r'^RUN pip install "/src\[flower,dashboard\]"',
         r"^USER app$",
         r"^HEALTHCHECK .*\n.*celery -A worker\.app inspect ping",
         r"^STOPSIGNAL SIGTERM$",
