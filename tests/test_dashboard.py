@@ -4,6 +4,9 @@ TestClient in front of the real app), on real workflows run by the session's wor
 from __future__ import annotations
 
 import base64
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -286,3 +289,16 @@ def test_an_unmigrated_database_is_a_clear_error_and_stays_unmigrated() -> None:
     with psycopg.connect(admin_url(empty).rsplit("/", 1)[0] + "/cd_dash_unmigrated") as db:
         schemas = db.execute("SELECT count(*) FROM pg_namespace WHERE nspname = 'celery_durable'")
         assert schemas.fetchone() == (0,)
+
+
+def test_the_command_refuses_an_unmigrated_database_and_a_short_token() -> None:
+    empty = DATABASE_URL.rsplit("/", 1)[0] + "/cd_dash_unmigrated"
+    recreate_database(empty)
+    env = {**os.environ, "CELERY_DURABLE_DATABASE_URL": empty}
+    command = [sys.executable, "-m", "celery_durable.cli", "dashboard", "--port", "1"]
+    unmigrated = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert unmigrated.returncode == 1 and "celery-durable migrate" in unmigrated.stderr
+    env["CELERY_DURABLE_DASHBOARD_TOKEN"] = "short"
+    short = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert short.returncode == 1 and "at least 16 characters" in short.stderr
+    assert "short" not in short.stderr.replace("at least", "")
