@@ -31,6 +31,7 @@ from bench import (
     dbos_transact,
     enqueue,
     messaging,
+    observability,
     recovery,
     replay,
     retry_timing,
@@ -56,6 +57,7 @@ MODULES: dict[str, Any] = {
     module.NAME: module
     for module in (
         step_overhead,
+        observability,
         enqueue,
         replay,
         throughput,

@@ -19,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = {
     "step_overhead",
+    "observability",
     "enqueue",
     "replay",
     "throughput",

@@ -13,6 +13,7 @@ then kept in per-process files that the exporter adds up across a prefork pool's
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from prometheus_client import Counter, Histogram
 
@@ -79,13 +80,29 @@ class Metrics:
             registry=None,
         )
 
+        # Each name's labelled series, looked up once (``labels`` takes a lock).
+        self._steps: dict[str, _StepSeries] = {}
+        self._executions: dict[tuple[str, str], Any] = {}
+
     def workflow_started(self, workflow_id: str, name: str) -> Observation:
         return _Execution(self, name)
 
     def step_started(
         self, workflow_id: str | None, step_name: str, step_id: int | None, attempt: int
     ) -> Observation:
-        return _Attempt(self, step_name)
+        series = self._steps.get(step_name)
+        if series is None:
+            series = self._steps.setdefault(step_name, _StepSeries(self, step_name))
+        return _Attempt(series)
+
+    def executions(self, name: str, outcome: str) -> Any:
+        key = (name, outcome)
+        series = self._executions.get(key)
+        if series is None:
+            series = self._executions.setdefault(
+                key, self.workflow_executions.labels(name, outcome)
+            )
+        return series
 
     def checkpoint_recorded(self, seconds: float) -> None:
         self.checkpoint.observe(seconds)
@@ -95,24 +112,35 @@ class Metrics:
             self.recovered_total.inc(count)
 
 
+class _StepSeries:
+    """One step name's series."""
+
+    def __init__(self, metrics: Metrics, step: str) -> None:
+        self.duration = metrics.step_duration.labels(step)
+        self.retries = metrics.step_retries.labels(step)
+        self.attempts = {
+            outcome: metrics.step_attempts.labels(step, outcome)
+            for outcome in ("success", "retry", "error")
+        }
+
+
 class _Execution:
     def __init__(self, metrics: Metrics, name: str) -> None:
         self._metrics = metrics
         self._name = name
 
     def end(self, outcome: str, error: BaseException | None = None) -> None:
-        self._metrics.workflow_executions.labels(self._name, outcome).inc()
+        self._metrics.executions(self._name, outcome).inc()
 
 
 class _Attempt:
-    def __init__(self, metrics: Metrics, step: str) -> None:
-        self._metrics = metrics
-        self._step = step
+    def __init__(self, series: _StepSeries) -> None:
+        self._series = series
         self._started = time.perf_counter()
 
     def end(self, outcome: str, error: BaseException | None = None) -> None:
-        metrics = self._metrics
-        metrics.step_duration.labels(self._step).observe(time.perf_counter() - self._started)
-        metrics.step_attempts.labels(self._step, outcome).inc()
+        series = self._series
+        series.duration.observe(time.perf_counter() - self._started)
+        series.attempts[outcome].inc()
         if outcome == "retry":
-            metrics.step_retries.labels(self._step).inc()
+            series.retries.inc()
