@@ -51,6 +51,12 @@ DBOS(
         "system_database_url": DATABASE_URL,
         "recovery_interval_seconds": float(os.environ.get("CD_FAULT_SWEEP_SECONDS", "1")),
         "recovery_grace_seconds": float(os.environ.get("CD_FAULT_GRACE_SECONDS", "2")),
+        # Unset: computed from the workflows' source (as DBOS does).
+        **(
+            {"application_version": os.environ["CD_FAULT_APP_VERSION"]}
+            if os.environ.get("CD_FAULT_APP_VERSION")
+            else {}
+        ),
     },
 )
 
@@ -316,3 +322,24 @@ def identity_parent() -> dict[str, Any]:
     # The test kills the worker in the step, once: the replacement recovers it.
     step = identity_step("identity-step")
     return {"workflow": _identity(), "step": step, "child": identity_child()}
+
+
+# -- application versions (tests/test_versions.py) --------------------------------------
+
+
+@DBOS.step()
+def version_step(label: str) -> str:
+    """Says which version's worker ran it."""
+    return f"{label}@{DBOS.application_version}"
+
+
+@DBOS.workflow()
+def across_versions() -> list[str]:
+    before = version_step("before")
+    message = DBOS.recv("go", timeout_seconds=RECV_SECONDS)
+    return [before, version_step(f"after-{message}")]
+
+
+@DBOS.workflow()
+def one_version_step() -> str:
+    return version_step("only")

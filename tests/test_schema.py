@@ -61,6 +61,7 @@ def test_migrating_twice_is_harmless(fresh_database: str) -> None:
         "streams",
         "workflow_schedules",
         "schedule_clock",
+        "worker_versions",
     }
 
 

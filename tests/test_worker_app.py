@@ -105,6 +105,7 @@ def test_worker_and_beat_run_the_examples(
         "build_report",
         "checkout",
         "checkout",
+        "renew_subscription",
     ]
 
     client = DBOSClient(WORKER_DATABASE_URL, REDIS_URL)
@@ -129,7 +130,18 @@ def test_worker_and_beat_run_the_examples(
             f"{fulfilment['order_id']}:book",
             f"{fulfilment['order_id']}:lamp",
         ]
-        _check_talking_examples(client, producer.stdout, [w for _, w in enqueued[4:]])
+        _check_talking_examples(client, producer.stdout, [w for _, w in enqueued[4:7]])
+        # A renewal: started as "ops" with the billing role and a timeout, receipt sent.
+        renewal = client.retrieve_workflow(enqueued[7][1])
+        status = renewal.get_status()
+        assert status.input is not None
+        customer = status.input["args"][0]
+        assert renewal.get_result(timeout=5) == {
+            "charge": f"renewal-{customer}",
+            "receipt": f"receipt-renewal-{customer}",
+            "renewed_by": "ops",
+        }
+        assert (status.authenticated_roles, status.workflow_timeout_ms) == (["billing"], 600_000)
     finally:
         client.destroy()
 

@@ -19,7 +19,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import click
@@ -46,6 +46,8 @@ class Example:
     workflow_name: str
     args: tuple[Any, ...]
     talk: Conversation | None = None
+    # More of DBOSClient.enqueue's options (who starts it, its timeout, ...).
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 # The names the workflows use (worker/examples/checkout.py and progress.py): a producer
@@ -103,6 +105,16 @@ def examples(tag: str) -> list[Example]:
         Example("checkout", (f"order-{tag}-c",), pay),
         # Nobody pays: the order is cancelled when the 3-second payment window closes.
         Example("checkout", (f"order-{tag}-unpaid", 3.0)),
+        # A renewal needs the billing role (worker/examples/renewals.py).
+        Example(
+            "renew_subscription",
+            (f"customer-{tag}",),
+            options={
+                "authenticated_user": "ops",
+                "authenticated_roles": ["billing"],
+                "workflow_timeout": 600.0,
+            },
+        ),
     ]
 
 
@@ -124,7 +136,10 @@ def _enqueue(client: DBOSClient, example: Example, worker_timeout: float) -> Wor
     waiting = False
     while True:
         try:
-            return client.enqueue({"workflow_name": example.workflow_name}, *example.args)
+            return client.enqueue(
+                {"workflow_name": example.workflow_name, **example.options},  # type: ignore[typeddict-item]
+                *example.args,
+            )
         except (DBOSWorkflowFunctionNotFoundError, DBOSSchemaMissingError) as error:
             if time.monotonic() > deadline:
                 raise click.ClickException(

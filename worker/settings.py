@@ -35,6 +35,9 @@ class WorkerSettings:
     max_broker_delay_seconds: float | None
     visibility_timeout_seconds: float | None
     task_events: bool
+    metrics_port: int | None = None
+    metrics_host: str | None = None
+    application_version: str | None = None
 
     def dbos_config(self) -> DBOSConfig:
         config: DBOSConfig = {"name": self.app_name, "system_database_url": self.database_url}
@@ -48,6 +51,12 @@ class WorkerSettings:
             config["recovery_grace_seconds"] = self.recovery_grace_seconds
         if self.max_broker_delay_seconds is not None:
             config["max_broker_delay_seconds"] = self.max_broker_delay_seconds
+        if self.metrics_port is not None:
+            config["metrics_port"] = self.metrics_port
+        if self.metrics_host:
+            config["metrics_host"] = self.metrics_host
+        if self.application_version:
+            config["application_version"] = self.application_version
         return config
 
     def celery_config(self) -> dict[str, Any]:
@@ -130,4 +139,7 @@ def from_environ(environ: Mapping[str, str]) -> WorkerSettings:
         max_broker_delay_seconds=_number(environ, env.MAX_BROKER_DELAY_SECONDS, float),
         visibility_timeout_seconds=_number(environ, env.VISIBILITY_TIMEOUT_SECONDS, float),
         task_events=_flag(environ, env.TASK_EVENTS, True),
+        metrics_port=_number(environ, env.METRICS_PORT, int),
+        metrics_host=environ.get(env.METRICS_HOST) or None,
+        application_version=environ.get(env.APPLICATION_VERSION) or None,
     )

@@ -44,6 +44,13 @@ class AmbientProperties(type):
         return workflow.workflow_id if workflow else None
 
     @property
+    def application_version(cls) -> str:
+        """The application version of this process's code: configured, or computed
+        from its registered workflows' source (as DBOS's)."""
+        version: str = getattr(cls, "_runtime")().application_version  # noqa: B009
+        return version
+
+    @property
     def step_id(cls) -> int | None:
         """The running step's id; None outside a step."""
         step = current_step.get()

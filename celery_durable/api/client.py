@@ -15,7 +15,7 @@ from celery import Celery
 from celery_durable.api import inspection
 from celery_durable.api.handle import WorkflowHandle
 from celery_durable.api.inspection import WorkflowFilters
-from celery_durable.api.options import validate_identity
+from celery_durable.api.options import check_version, validate_identity
 from celery_durable.api.overview import Overview
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.core.serialization import SerializerName
@@ -24,6 +24,7 @@ from celery_durable.engine.registry import DEFAULT_MAX_RECOVERY_ATTEMPTS, Regist
 from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
 from celery_durable.integration.enqueue import EnqueueSettings
 from celery_durable.integration.runtime import Runtime
+from celery_durable.store import WorkerVersion
 
 
 class EnqueueOptions(TypedDict):
@@ -56,6 +57,7 @@ class EnqueueOptions(TypedDict):
     delay_seconds: NotRequired[float]
     authenticated_user: NotRequired[str]
     authenticated_roles: NotRequired[list[str]]
+    app_version: NotRequired[str]
 
 
 def _settings(options: EnqueueOptions) -> EnqueueSettings:
@@ -82,6 +84,8 @@ def _settings(options: EnqueueOptions) -> EnqueueSettings:
         )
         settings["authenticated_user"] = user
         settings["authenticated_roles"] = roles
+    check_version(options.get("app_version"))
+    settings["app_version"] = options.get("app_version")
     return settings
 
 
@@ -172,9 +176,16 @@ class DBOSClient:
         self._runtime.resume(workflow_id)
         return self._handle(workflow_id)
 
-    def fork_workflow(self, workflow_id: str, start_step: int) -> WorkflowHandle[Any]:
+    def fork_workflow(
+        self, workflow_id: str, start_step: int, *, application_version: str | None = None
+    ) -> WorkflowHandle[Any]:
         """As ``DBOS.fork_workflow`` (operations are numbered from 1)."""
-        return self._handle(self._runtime.fork(workflow_id, start_step))
+        return self._handle(self._runtime.fork(workflow_id, start_step, application_version))
+
+    def list_worker_versions(self) -> list[WorkerVersion]:
+        """The workers that recorded which application version they run, newest first
+        (each worker's sweep records it; a warm shutdown deletes it)."""
+        return self._runtime.store.list_worker_versions()
 
     def list_workflows(self, **filters: Unpack[WorkflowFilters]) -> list[WorkflowStatus]:
         """As ``DBOS.list_workflows``."""

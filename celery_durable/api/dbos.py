@@ -30,6 +30,7 @@ from celery_durable.api.handle import WorkflowHandle, WorkflowHandleAsync
 from celery_durable.api.inspection import WorkflowFilters
 from celery_durable.api.messages import WorkflowMessaging
 from celery_durable.api.schedules import WorkflowSchedules
+from celery_durable.api.versions import WorkflowVersioning
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.core.retry import RetryPolicy
 from celery_durable.engine import waits
@@ -49,6 +50,7 @@ from celery_durable.integration.config import DBOSConfig
 from celery_durable.integration.lifecycle import WorkerHooks, register_recovery_task
 from celery_durable.integration.runtime import Runtime
 from celery_durable.integration.tasks import register_workflow_task
+from celery_durable.observability.setup import configure_tracing
 from celery_durable.store import QueueLimits, Redispatch, redact
 
 IsolationLevel = Literal["SERIALIZABLE", "REPEATABLE READ", "READ COMMITTED"]
@@ -56,7 +58,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class DBOS(WorkflowMessaging, WorkflowSchedules, metaclass=AmbientProperties):
+class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=AmbientProperties):
     """Durable workflows on a Celery app.
 
     Args:
@@ -89,6 +91,7 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, metaclass=AmbientProperties):
             interval_seconds=self.runtime.config["recovery_interval_seconds"],
             recover_on_start=self.runtime.config["recover_on_worker_start"],
         )
+        configure_tracing(self.runtime.config.get("tracing"))
         DBOS.logger.debug(
             "celery_durable configured: system database %s", redact(self.runtime.store.url)
         )
@@ -321,17 +324,6 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, metaclass=AmbientProperties):
         runtime.resume(workflow_id)
         return WorkflowHandle(workflow_id, runtime.store, runtime.serializer)
 
-    @classmethod
-    def fork_workflow(cls, workflow_id: str, start_step: int) -> WorkflowHandle[Any]:
-        """Starts a new workflow with the same inputs that replays the operations before
-        ``start_step`` and runs the rest again, as DBOS does: operations are numbered
-        from 1 (``list_workflow_steps``' ``function_id``), so ``start_step=3`` re-runs
-        step 3 onward and ``start_step=1`` re-runs everything. ``SetWorkflowID`` names
-        the new workflow."""
-        runtime = cls._runtime()
-        forked_id = runtime.fork(workflow_id, start_step)
-        return WorkflowHandle(forked_id, runtime.store, runtime.serializer)
-
     # -- inspection -------------------------------------------------------------------
 
     @classmethod
@@ -354,7 +346,8 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, metaclass=AmbientProperties):
 
         Filters: ``workflow_ids``, ``status`` (one or a list), ``start_time`` and
         ``end_time`` (creation time, ISO-8601 strings or datetimes), ``name``,
-        ``queue_name``, ``limit``, ``offset``, ``sort_desc``.
+        ``queue_name``, ``app_version`` (one or a list), ``limit``, ``offset``,
+        ``sort_desc``.
         """
         runtime = cls._runtime()
         return inspection.list_workflows(runtime.store, runtime.serializer, **filters)

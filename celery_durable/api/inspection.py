@@ -24,6 +24,7 @@ class WorkflowFilters(TypedDict, total=False):
     end_time: str | dt.datetime | None
     name: str | None
     queue_name: str | None
+    app_version: str | list[str] | None
     limit: int | None
     offset: int | None
     sort_desc: bool
@@ -34,7 +35,9 @@ def list_workflows(
 ) -> list[WorkflowStatus]:
     """Workflows matching every given filter, oldest first (as in DBOS)."""
     status = filters.get("status")
+    version = filters.get("app_version")
     rows = store.list_workflows(
+        app_version=[version] if isinstance(version, str) else version,
         workflow_ids=filters.get("workflow_ids"),
         status=[status] if isinstance(status, str) else status,
         name=filters.get("name"),

@@ -46,6 +46,7 @@ def SetEnqueueOptions(
     deduplication_id: str | None = None,
     priority: int | None = None,
     delay_seconds: float | None = None,
+    app_version: str | None = None,
 ) -> Iterator[None]:
     """Enqueue options for workflows started in this block (as in DBOS).
 
@@ -55,6 +56,7 @@ def SetEnqueueOptions(
         priority: 0 to 2**31-1; lower runs first on queues with ``priority_enabled``.
         delay_seconds: The workflow is DELAYED that long before it is ENQUEUED (it waits
             in PostgreSQL, not on the broker; ``cancel_workflow`` works meanwhile).
+        app_version: Only workers of this application version run it.
     """
     if deduplication_id is not None and (
         not isinstance(deduplication_id, str) or not deduplication_id
@@ -72,8 +74,14 @@ def SetEnqueueOptions(
         )
     if delay_seconds is not None and not _non_negative(delay_seconds):
         raise DBOSException(f"delay_seconds must be a number >= 0, not {delay_seconds!r}")
+    check_version(app_version)
     token = enqueue_options.set(
-        {"deduplication_id": deduplication_id, "priority": priority, "delay_seconds": delay_seconds}
+        {
+            "deduplication_id": deduplication_id,
+            "priority": priority,
+            "delay_seconds": delay_seconds,
+            "app_version": app_version,
+        }
     )
     try:
         yield
@@ -167,3 +175,9 @@ def _non_negative(value: object) -> bool:
         and math.isfinite(value)
         and value >= 0
     )
+
+
+def check_version(app_version: object) -> None:
+    """An application version is a non-empty string (or None: not given)."""
+    if app_version is not None and (not isinstance(app_version, str) or not app_version):
+        raise DBOSException(f"app_version must be a non-empty string, not {app_version!r}")

@@ -9,6 +9,7 @@ from typing import Any
 
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.core.serialization import to_jsonable
+from celery_durable.store import WorkerVersion
 
 
 def render(rows: Sequence[Sequence[str]]) -> str:
@@ -28,7 +29,7 @@ def iso(epoch_ms: int | None) -> str:
 
 
 def workflows_table(workflows: Sequence[WorkflowStatus]) -> str:
-    rows = [("workflow id", "name", "status", "queue", "created", "recoveries")]
+    rows = [("workflow id", "name", "status", "queue", "created", "recoveries", "version")]
     for workflow in workflows:
         rows.append(
             (
@@ -38,6 +39,7 @@ def workflows_table(workflows: Sequence[WorkflowStatus]) -> str:
                 workflow.queue_name or "-",
                 iso(workflow.created_at),
                 str(workflow.recovery_attempts),
+                workflow.app_version or "-",
             )
         )
     return render(rows)
@@ -112,7 +114,33 @@ def workflow_document(workflow: WorkflowStatus) -> dict[str, Any]:
         "updated_at": workflow.updated_at,
         "started_at_epoch_ms": workflow.started_at_epoch_ms,
         "completed_at_epoch_ms": workflow.completed_at_epoch_ms,
+        "app_version": workflow.app_version,
     }
+
+
+# A version runs while one of its workers swept this recently (three default intervals).
+LIVE_MS = 30_000
+
+
+def version_note(
+    workflow: WorkflowStatus, workers: Sequence[WorkerVersion], now_epoch_ms: int
+) -> str | None:
+    """Why a runnable workflow of an application version no running worker has waits."""
+    version = workflow.app_version
+    if version is None or workflow.status not in ("ENQUEUED", "PENDING"):
+        return None
+    live = [w for w in workers if w.last_seen_epoch_ms > now_epoch_ms - LIVE_MS]
+    if any(w.application_version == version for w in live):
+        return None
+    seen = [w for w in workers if w.application_version == version]
+    last = f"last seen {iso(seen[0].last_seen_epoch_ms)}" if seen else "never seen"
+    running = sorted({w.application_version for w in live})
+    return (
+        f"waits for a worker of application version {version} ({last}); "
+        f"running: {', '.join(running) or 'none'}. Start a worker of {version}, or move "
+        f"it: celery-durable workflows fork {workflow.workflow_id} --step N "
+        "--application-version V"
+    )
 
 
 def json_value(value: Any) -> str:

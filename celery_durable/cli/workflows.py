@@ -11,6 +11,7 @@ import click
 
 from celery_durable.api.client import DBOSClient
 from celery_durable.cli import options, tables
+from celery_durable.core.clock import now_epoch_ms
 from celery_durable.core.serialization import to_jsonable
 from celery_durable.error import DBOSException, DBOSStreamTimeoutError
 
@@ -43,6 +44,7 @@ def workflows() -> None:
 @click.option("--queue", help="Queue name.")
 @click.option("--since", help="Created at or after (ISO-8601).")
 @click.option("--until", help="Created at or before (ISO-8601).")
+@click.option("--version", "app_version", multiple=True, help="Application version.")
 @click.option("--limit", type=int, default=100, show_default=True)
 @options.as_json
 def list_workflows(
@@ -52,6 +54,7 @@ def list_workflows(
     queue: str | None,
     since: str | None,
     until: str | None,
+    app_version: tuple[str, ...],
     limit: int,
     as_json: bool,
 ) -> None:
@@ -64,6 +67,7 @@ def list_workflows(
                 queue_name=queue,
                 start_time=since,
                 end_time=until,
+                app_version=list(app_version) or None,
                 limit=limit,
                 sort_desc=True,
             )
@@ -85,10 +89,16 @@ def get_workflow(database_url: str, workflow_id: str, as_json: bool) -> None:
     with _client(database_url, None) as client:
         status = client.retrieve_workflow(workflow_id).get_status()
         events = client.get_all_events(workflow_id)
+        workers = client.list_worker_versions() if status.app_version is not None else []
     document = tables.workflow_document(status)
+    document["waiting_for"] = tables.version_note(status, workers, now_epoch_ms())
 
     def text() -> str:
-        lines = [f"{key}: {value}" for key, value in document.items()]
+        lines = [
+            f"{key}: {value}"
+            for key, value in document.items()
+            if key != "waiting_for" or value is not None
+        ]
         lines.append("events:" if events else "events: (none)")
         lines.extend(f"  {key}: {tables.json_value(value)}" for key, value in events.items())
         return "\n".join(lines)
@@ -199,10 +209,20 @@ def resume_workflow(database_url: str, broker_url: str | None, workflow_id: str)
     show_default=True,
     help="First step id to re-run (steps are numbered from 1; 1 re-runs everything).",
 )
+@click.option(
+    "--application-version",
+    help="Run the copy on workers of this application version (default: the first to claim it).",
+)
 def fork_workflow(
-    database_url: str, broker_url: str | None, workflow_id: str, start_step: int
+    database_url: str,
+    broker_url: str | None,
+    workflow_id: str,
+    start_step: int,
+    application_version: str | None,
 ) -> None:
     """Start a copy of a workflow that re-runs it from step --step."""
     with _client(database_url, options.require_broker(broker_url)) as client:
-        handle = client.fork_workflow(workflow_id, start_step)
+        handle = client.fork_workflow(
+            workflow_id, start_step, application_version=application_version
+        )
     click.echo(handle.workflow_id)

@@ -43,6 +43,7 @@ def decode_status(row: RawWorkflowRow, serializer: Serializer) -> WorkflowStatus
         authenticated_user=row.authenticated_user,
         authenticated_roles=decode_roles(row.authenticated_roles),
         assumed_role=row.assumed_role,
+        app_version=row.application_version,
         executor_id=row.executor_id,
         recovery_attempts=row.recovery_attempts,
         max_recovery_attempts=row.max_recovery_attempts,

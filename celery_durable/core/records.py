@@ -62,6 +62,9 @@ class WorkflowStatus:
     # assumed by the code that started the workflow.
     authenticated_roles: list[str] | None = None
     assumed_role: str | None = None
+    # The application version it runs on: given when it was created, or stamped by the
+    # first worker that claimed it (None until then: any worker may).
+    app_version: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,6 +93,7 @@ class RawWorkflowRow:
     workflow_deadline_epoch_ms: int | None = None
     authenticated_roles: str | None = None  # a JSON list
     assumed_role: str | None = None
+    application_version: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

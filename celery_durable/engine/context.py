@@ -78,6 +78,10 @@ class WorkflowContext:
         self._function_id += 1
         return self._function_id
 
+    def peek_function_id(self) -> int:
+        """The id the next operation will take (without taking it)."""
+        return self._function_id + 1
+
 
 @dataclass(frozen=True, kw_only=True)
 class StepContext:

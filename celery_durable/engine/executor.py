@@ -21,6 +21,7 @@ from celery_durable.core.serialization import Serializer
 from celery_durable.core.signals import RescheduleWorkflow, WorkflowCancelled
 from celery_durable.engine.context import WorkflowContext, current_workflow
 from celery_durable.engine.launcher import Launcher
+from celery_durable.engine.observed import observed
 from celery_durable.engine.registry import WorkflowSpec
 from celery_durable.error import (
     DBOSSerializationError,
@@ -33,7 +34,15 @@ logger = logging.getLogger("celery_durable.engine")
 
 
 RunOutcome = Literal[
-    "completed", "busy", "stale", "finished", "missing", "exceeded", "throttled", "cancelled"
+    "completed",
+    "busy",
+    "stale",
+    "finished",
+    "missing",
+    "exceeded",
+    "throttled",
+    "cancelled",
+    "version",
 ]
 
 
@@ -69,8 +78,10 @@ class RunResult:
     ``outcome`` is ``completed`` when this execution ran the workflow to its end (then
     ``status`` is SUCCESS or ERROR with ``output`` or ``error``); ``cancelled`` when it
     stopped at a step boundary because the workflow was cancelled; otherwise it is the
-    claim's outcome (``busy``, ``stale``, ``finished``, ``missing``, ``exceeded``, or
-    ``throttled``: its queue's limits hold it for ``wait_seconds``) and nothing ran.
+    claim's outcome (``busy``, ``stale``, ``finished``, ``missing``, ``exceeded``,
+    ``throttled``: its queue's limits hold it for ``wait_seconds``, or ``version``: it
+    runs on ``app_version``, not this engine's; a worker of that version is alive when
+    ``wait_seconds`` is set, else the workflow is parked for one) and nothing ran.
     """
 
     outcome: RunOutcome
@@ -80,6 +91,7 @@ class RunResult:
     wait_seconds: float = 0.0
     # A direct call that found its workflow finished: the recorded (output, error).
     recorded: tuple[str | None, str | None] | None = None
+    app_version: str | None = None
 
 
 class _Run:
@@ -132,6 +144,9 @@ class Engine:
         launcher: Starts and runs child workflows (the layer above implements it).
         dispatch: Publishes a workflow's next message; the engine calls it to wake a
             parent when its child finishes.
+        application_version: The version of the code this process runs: it claims only
+            workflows of this version, or of none (which it stamps with it).
+        version_live_ms: A version whose workers swept within this long is running.
     """
 
     def __init__(
@@ -143,8 +158,12 @@ class Engine:
         lookup: Callable[[str], WorkflowSpec | None],
         launcher: Launcher,
         dispatch: Callable[[str, Dispatch], None],
+        application_version: str | None = None,
+        version_live_ms: int = 60_000,
     ) -> None:
         self.store = store
+        self.application_version = application_version
+        self.version_live_ms = version_live_ms
         self.serializer = serializer
         self.executor_id = executor_id
         self._lookup = lookup
@@ -164,7 +183,7 @@ class Engine:
         with self._claimed(workflow_id, options) as claimed:
             if isinstance(claimed, RunResult):
                 return claimed
-            with claimed.running(options.max_countdown_seconds):
+            with observed(claimed), claimed.running(options.max_countdown_seconds):
                 function = claimed.spec.function
                 if claimed.spec.is_async:
                     claimed.output = asyncio.run(function(*claimed.args, **claimed.kwargs))
@@ -178,7 +197,7 @@ class Engine:
         with self._claimed(workflow_id, options) as claimed:
             if isinstance(claimed, RunResult):
                 return claimed
-            with claimed.running(options.max_countdown_seconds):
+            with observed(claimed), claimed.running(options.max_countdown_seconds):
                 claimed.output = await claimed.spec.function(*claimed.args, **claimed.kwargs)
             assert claimed.result is not None
             return claimed.result
@@ -192,6 +211,8 @@ class Engine:
             generation=options.generation,
             max_recovery_attempts=options.max_recovery_attempts,
             new=options.new,
+            app_version=self.application_version,
+            version_live_ms=self.version_live_ms,
         ) as execution:
             yield self._prepare(execution, options.inline_retries)
 
@@ -203,6 +224,7 @@ class Engine:
                 status=claim.status,
                 wait_seconds=(claim.wait_ms or 0) / 1000,
                 recorded=claim.recorded,
+                app_version=claim.app_version,
             )
         assert claim.name is not None and claim.inputs is not None
         spec = self._lookup(claim.name)

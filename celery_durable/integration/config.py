@@ -34,6 +34,18 @@ class DBOSConfig(TypedDict, total=False):
             again. Creating workflows and transactions stay synchronous (default True).
         child_poll_seconds: How often a parent waiting on a child checks on it, in
             case the child's wake-up message is lost (default 30).
+        metrics_port: Workers export Prometheus metrics on this port (``/metrics``,
+            added up across the pool's processes; needs ``celery-durable[metrics]``).
+            Default: no metrics.
+        metrics_host: The address the metrics are served on (default ``0.0.0.0``).
+        tracing: OpenTelemetry spans of workflow executions and step attempts, in the
+            application's TracerProvider. Default: on when ``opentelemetry-api`` is
+            installed (``celery-durable[otel]``); False turns it off.
+        application_version: The version of the code (for example a release tag). A
+            worker runs only workflows of its version, or of none; workflows started
+            here record it. Default: a hash of the registered workflows' source,
+            computed when the engine starts (then a workflow records the version of
+            the first worker that claims it).
     """
 
     name: str
@@ -48,6 +60,10 @@ class DBOSConfig(TypedDict, total=False):
     recover_on_worker_start: bool
     child_poll_seconds: float
     synchronous_checkpoints: bool
+    metrics_port: int
+    metrics_host: str
+    tracing: bool
+    application_version: str
 
 
 DEFAULT_CONFIG: DBOSConfig = {

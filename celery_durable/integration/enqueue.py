@@ -30,6 +30,8 @@ class EnqueueSettings(TypedDict, total=False):
     # starting workflow) decides.
     authenticated_user: str | None
     authenticated_roles: list[str] | None
+    # The application version it must run on (DBOS's ``app_version``).
+    app_version: str | None
 
 
 def new_workflow_row(
@@ -46,6 +48,7 @@ def new_workflow_row(
     options: EnqueueSettings | None = None,
     require_registered: bool = False,
     admitted_later: bool = False,
+    application_version: str | None = None,
 ) -> NewWorkflow:
     """A workflow's row, not yet written.
 
@@ -54,7 +57,9 @@ def new_workflow_row(
     ``SetWorkflowTimeout`` its timeout; ``DBOSContextSetAuth`` (or the running workflow,
     for a child) its authenticated user and roles unless ``options`` names them. The
     deadline is fixed now, or, for a workflow ``admitted_later`` by a queue, when the
-    queue first admits it (as DBOS does).
+    queue first admits it (as DBOS does). It runs on the options' ``app_version``, or
+    ``application_version`` (the configured one), or, with neither, on the version of
+    the first worker that claims it.
 
     Raises:
         DBOSSerializationError: an argument cannot be serialized (nothing is written).
@@ -85,6 +90,7 @@ def new_workflow_row(
         deduplication_id=settings.get("deduplication_id"),
         priority=priority or 0,
         require_registered=require_registered,
+        application_version=settings.get("app_version") or application_version,
         **timing,
     )
 

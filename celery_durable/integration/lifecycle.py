@@ -11,6 +11,7 @@ workers may run them; no beat is needed. Beat may still run the
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -20,7 +21,10 @@ from typing import Any, Protocol
 
 from celery import Celery, bootsteps
 
+from celery_durable.core import instrumentation
 from celery_durable.error import DBOSException
+from celery_durable.integration.config import DBOSConfig
+from celery_durable.observability.exporter import MetricsExporter
 from celery_durable.store import Redispatch
 
 logger = logging.getLogger("celery_durable.recovery")
@@ -38,10 +42,13 @@ class WorkerRuntime(Protocol):
     """What the worker's hooks need of the current configuration."""
 
     celery: Celery
+    config: DBOSConfig
 
     def register_served(self, executor_id: str) -> None: ...
 
-    def recover(self) -> list[Redispatch]: ...
+    def recover(self, executor_id: str | None = None) -> list[Redispatch]: ...
+
+    def leave(self, executor_id: str) -> None: ...
 
     def keep_time(self) -> int: ...
 
@@ -103,6 +110,8 @@ def sweep_once(sweep: Callable[[], list[Redispatch]], label: str) -> None:
         return
     if recovered:
         logger.info("%s published %d workflow(s) again", label, len(recovered))
+        if (probe := instrumentation.probe) is not None:
+            probe.recovered(len(recovered))
 
 
 class _DurableStep(bootsteps.StartStopStep):
@@ -111,6 +120,13 @@ class _DurableStep(bootsteps.StartStopStep):
     embedded test worker included, and is stopped on warm and cold shutdown."""
 
     requires = ("celery.worker.components:Pool",)
+
+    def __init__(self, parent: Any, **kwargs: Any) -> None:
+        # Every step is constructed before any is started: before the pool forks.
+        super().__init__(parent, **kwargs)
+        hooks = _hooks_by_app.get(parent.app)
+        if hooks is not None:
+            hooks.before_pool(parent)
 
     def start(self, worker: Any) -> None:
         _running_workers[worker.app] = worker
@@ -157,6 +173,9 @@ class WorkerHooks:
         self._interval_seconds = interval_seconds
         self._recover_on_start = recover_on_start
         self._sweeper: Sweeper | None = None
+        self._metrics: MetricsExporter | None = None
+        # The worker the sweeper runs for (and says is alive), while it runs.
+        self._sweeping_for: tuple[WorkerRuntime, str] | None = None
         self._shut_down = False
         self._lock = threading.Lock()
         app = owner.celery
@@ -176,10 +195,22 @@ class WorkerHooks:
             return None
         return runtime
 
+    def before_pool(self, sender: Any) -> None:
+        """Starts counting metrics, if the configuration exports them (the pool's
+        children, forked next, count too)."""
+        runtime = self._current(sender)
+        port = None if runtime is None else runtime.config.get("metrics_port")
+        if runtime is None or port is None or self._metrics is not None:
+            return
+        self._metrics = MetricsExporter(port, runtime.config.get("metrics_host", "0.0.0.0"))
+        self._metrics.prepare()
+
     def on_ready(self, sender: Any) -> None:
         runtime = self._current(sender)
         if runtime is None:
             return
+        if self._metrics is not None:
+            self._metrics.serve()
         hostname = str(getattr(sender, "hostname", "") or "worker")
         with self._lock:
             self._shut_down = False
@@ -192,20 +223,33 @@ class WorkerHooks:
             runtime.register_served(hostname)
         except Exception as error:  # the sweeper must start whatever happened here
             logger.warning("Worker start-up registration failed: %s", error)
+        # The worker's sweeps also say which application version it runs.
+        sweep = functools.partial(runtime.recover, hostname)
         if self._recover_on_start:
-            sweep_once(runtime.recover, "Start-up recovery")
+            sweep_once(sweep, "Start-up recovery")
         with self._lock:
             if self._shut_down:  # the worker stopped while this thread started up
                 return
-            self._sweeper = Sweeper(runtime.recover, self._interval_seconds, runtime.keep_time)
+            self._sweeper = Sweeper(sweep, self._interval_seconds, runtime.keep_time)
+            self._sweeping_for = (runtime, hostname)
             self._sweeper.start()
 
     def on_shutdown(self) -> None:
         with self._lock:
             self._shut_down = True
             sweeper, self._sweeper = self._sweeper, None
+            metrics, self._metrics = self._metrics, None
+            sweeping_for, self._sweeping_for = self._sweeping_for, None
+        if metrics is not None:
+            metrics.stop()
         if sweeper is not None:
             sweeper.stop()
+        if sweeping_for is not None:
+            runtime, hostname = sweeping_for
+            try:
+                runtime.leave(hostname)
+            except Exception as error:  # its row expires on its own
+                logger.warning("Could not record that worker %s left: %s", hostname, error)
 
     def disconnect(self) -> None:
         """Stops the sweeper and lets go of the app (a configuration replaced)."""

@@ -26,14 +26,29 @@ DEFAULT_BATCH = 1000
 
 
 def recover(
-    store: SystemStore, app: Celery, *, grace_seconds: float, batch: int = DEFAULT_BATCH
+    store: SystemStore,
+    app: Celery,
+    *,
+    grace_seconds: float,
+    batch: int = DEFAULT_BATCH,
+    app_version: str | None = None,
+    executor_id: str | None = None,
 ) -> list[Redispatch]:
     """Runs one sweep; returns what it published.
+
+    A worker's sweep names its ``app_version`` and ``executor_id``: it records that the
+    worker runs that version and publishes only workflows of it (or of none); without
+    them (beat, the CLI) workflows of every version are published.
 
     A publish that fails is logged and left for a later sweep (after the grace
     period): the workflow's row already says it is due.
     """
-    redispatches = store.recover_workflows(grace_ms=round(grace_seconds * 1000), limit=batch)
+    redispatches = store.recover_workflows(
+        grace_ms=round(grace_seconds * 1000),
+        limit=batch,
+        app_version=app_version,
+        executor_id=executor_id,
+    )
     for redispatch in redispatches:
         try:
             publish_workflow(

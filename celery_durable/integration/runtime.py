@@ -37,6 +37,7 @@ from celery_durable.integration.direct import DirectCall
 from celery_durable.integration.enqueue import EnqueueSettings, new_workflow_row
 from celery_durable.integration.recovery import recover
 from celery_durable.integration.schedules import ScheduleKeeper
+from celery_durable.integration.versions import compute_app_version
 from celery_durable.store import (
     Dispatch,
     InsertedWorkflow,
@@ -68,6 +69,11 @@ class Runtime:
         name = merged.get("name")
         if not isinstance(name, str) or not name:
             raise DBOSInitializationError('config["name"] is required (a non-empty string)')
+        version = merged.get("application_version")
+        if version is not None and (not isinstance(version, str) or not version):
+            raise DBOSInitializationError(
+                f'config["application_version"] must be a non-empty string, not {version!r}'
+            )
         url = merged.get("system_database_url") or start_postgres(name)
         self.celery = celery
         self.config = merged
@@ -132,7 +138,19 @@ class Runtime:
             lookup=self.registry.get,
             launcher=self,
             dispatch=self.publish,
+            application_version=self.application_version,
+            # A version runs while one of its workers swept within three intervals.
+            version_live_ms=round(3000 * self.config["recovery_interval_seconds"]),
         )
+
+    @functools.cached_property
+    def application_version(self) -> str:
+        """The version of this process's code: configured, or computed (as DBOS does)
+        from the workflows registered when it is first asked for (engine start)."""
+        configured = self.config.get("application_version")
+        if configured:
+            return configured
+        return compute_app_version(self.config["name"], self.registry.all())
 
     def dispose(self) -> None:
         self.store.dispose()
@@ -177,9 +195,23 @@ class Runtime:
             )
         return len(passed.cancelled) + len(passed.due) + self.schedules.fire()
 
-    def recover(self) -> list[Redispatch]:
-        """One recovery sweep (skipped, with an empty result, while another runs)."""
-        return recover(self.store, self.celery, grace_seconds=self.config["recovery_grace_seconds"])
+    def recover(self, executor_id: str | None = None) -> list[Redispatch]:
+        """One recovery sweep (skipped, with an empty result, while another runs).
+
+        A worker's sweep names the worker (``executor_id``): it records the worker's
+        application version and publishes only workflows of that version (or of none).
+        """
+        return recover(
+            self.store,
+            self.celery,
+            grace_seconds=self.config["recovery_grace_seconds"],
+            app_version=None if executor_id is None else self.application_version,
+            executor_id=executor_id,
+        )
+
+    def leave(self, executor_id: str) -> None:
+        """A worker stops: its application version no longer counts as running."""
+        self.store.forget_worker(executor_id)
 
     # -- creating and publishing workflows --------------------------------------------
 
@@ -214,6 +246,7 @@ class Runtime:
             options=options,
             require_registered=require_registered,
             admitted_later=admitted_later,
+            application_version=self.config.get("application_version"),
         )
 
     def insert(self, row: NewWorkflow) -> InsertedWorkflow:
@@ -364,13 +397,22 @@ class Runtime:
         else:
             self.publish(workflow_id, dispatch)
 
-    def fork(self, workflow_id: str, start_step: int) -> str:
+    def fork(
+        self, workflow_id: str, start_step: int, application_version: str | None = None
+    ) -> str:
         """A new workflow with the same inputs that replays the operations before
-        ``start_step`` (a ``function_id``; 1 or less runs everything again)."""
+        ``start_step`` (a ``function_id``; 1 or less runs everything again), on
+        ``application_version`` (None: on the first worker that claims it)."""
         if not isinstance(start_step, int) or isinstance(start_step, bool) or start_step < 0:
             raise DBOSException(f"start_step must be an integer >= 0, not {start_step!r}")
+        if application_version is not None and (
+            not isinstance(application_version, str) or not application_version
+        ):
+            raise DBOSException(
+                f"application_version must be a non-empty string, not {application_version!r}"
+            )
         forked_id = next_workflow_id.get() or str(uuid.uuid4())
         next_workflow_id.set(None)
-        dispatch = self.store.fork_workflow(workflow_id, forked_id, start_step)
+        dispatch = self.store.fork_workflow(workflow_id, forked_id, start_step, application_version)
         self.publish(forked_id, dispatch)
         return forked_id

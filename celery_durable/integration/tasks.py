@@ -81,6 +81,11 @@ class QueueWait(_RetryReason):
     """Why a workflow task is retried while its queue's limits hold it ENQUEUED."""
 
 
+class VersionWait(_RetryReason):
+    """Why a workflow task is retried: it reached a worker of another application
+    version while one of its own version runs (a rolling deploy)."""
+
+
 class WorkflowRunner(Protocol):
     """What a workflow task needs of the configuration current when it runs."""
 
@@ -113,8 +118,9 @@ def register_workflow_task(
             # The worker node: queues' worker_concurrency counts per node.
             executor_id=task.request.hostname or None,
         )
+        engine = current.worker_engine()
         try:
-            result = current.worker_engine().run(workflow_id, options)
+            result = engine.run(workflow_id, options)
         except RescheduleWorkflow as signal:
             raise _retry(task, signal) from None
         except DBOSSystemDatabaseError as error:
@@ -122,7 +128,7 @@ def register_workflow_task(
             raise task.retry(
                 countdown=DATABASE_RETRY_SECONDS, exc=error, max_retries=None
             ) from None
-        return _task_result(task, workflow_id, options, result)
+        return _task_result(task, workflow_id, options, result, engine.application_version)
 
     execute_workflow.__name__ = spec.name.rpartition(".")[2] or "workflow"
     execute_workflow.__qualname__ = spec.name
@@ -150,7 +156,11 @@ def _retry(task: Task[Any, Any], signal: RescheduleWorkflow) -> Retry:
 
 
 def _task_result(
-    task: Task[Any, Any], workflow_id: str, options: RunOptions, result: RunResult
+    task: Task[Any, Any],
+    workflow_id: str,
+    options: RunOptions,
+    result: RunResult,
+    own_version: str | None,
 ) -> Any:
     """The task's return value for an execution that did not reschedule."""
     if result.outcome == "throttled":
@@ -160,8 +170,19 @@ def _task_result(
             exc=QueueWait(f"queue limits hold workflow {workflow_id}"),
             max_retries=None,
         )
+    if result.outcome == "version" and result.wait_seconds:
+        # Another version's, and a worker of it is alive: back to the queue, for one
+        # of its workers (Flower shows the retry and why).
+        raise task.retry(
+            countdown=result.wait_seconds * random.uniform(1.0, 1.5),
+            exc=VersionWait(
+                f"workflow {workflow_id} runs on application version {result.app_version}; "
+                f"this worker runs {own_version}"
+            ),
+            max_retries=None,
+        )
     if result.outcome != "completed":
-        _log_ignored(workflow_id, options.generation or 0, result.outcome, result.status)
+        _log_ignored(workflow_id, options.generation or 0, result)
         raise Ignore()
     if result.error is not None:
         raise result.error
@@ -178,9 +199,17 @@ def _throttle_countdown(wait_seconds: float, max_countdown_seconds: float | None
     return countdown
 
 
-def _log_ignored(workflow_id: str, generation: int, outcome: str, status: str | None) -> None:
+def _log_ignored(workflow_id: str, generation: int, result: RunResult) -> None:
     # The message is acknowledged and the task's state left alone (Celery's Ignore).
-    if outcome == "missing":
+    outcome, status = result.outcome, result.status
+    if outcome == "version":
+        logger.warning(
+            "Workflow %s runs on application version %s and no worker of that version "
+            "is running: parked until one starts (or fork it to this version)",
+            workflow_id,
+            result.app_version,
+        )
+    elif outcome == "missing":
         logger.warning("Workflow %s does not exist: message dropped", workflow_id)
     elif outcome == "cancelled":
         logger.info("Workflow %s was cancelled: stopped at a step boundary", workflow_id)

@@ -14,6 +14,7 @@ from celery_durable.store.rows import (
     Sent,
     Timekeeping,
     Woken,
+    WorkerVersion,
 )
 from celery_durable.store.system import SystemStore
 
@@ -30,6 +31,7 @@ __all__ = [
     "SystemStore",
     "Timekeeping",
     "Woken",
+    "WorkerVersion",
     "WorkflowExecution",
     "redact",
 ]

@@ -8,22 +8,60 @@ from celery_durable.core.clock import now_epoch_ms
 from celery_durable.error import DBOSNonExistentWorkflowError
 from celery_durable.store import queries
 from celery_durable.store.messaging import MessagingOperations
-from celery_durable.store.rows import Dispatch, QueueLimits, Redispatch, Timekeeping
+from celery_durable.store.rows import (
+    Dispatch,
+    QueueLimits,
+    Redispatch,
+    Timekeeping,
+    WorkerVersion,
+)
 
 
 class WorkflowOperations(MessagingOperations):
     """What operators and the recovery sweep do to workflows (one statement each)."""
 
-    def recover_workflows(self, *, grace_ms: int, limit: int) -> list[Redispatch]:
-        """Picks workflows to publish again (see ``recover_workflows`` in the schema)."""
+    def recover_workflows(
+        self,
+        *,
+        grace_ms: int,
+        limit: int,
+        app_version: str | None = None,
+        executor_id: str | None = None,
+    ) -> list[Redispatch]:
+        """Picks workflows of ``app_version`` (or of none) to publish again, after
+        recording that ``executor_id`` runs that version (see ``recover_workflows`` in
+        the schema)."""
         rows = self._run(
             "recovering workflows",
             lambda connection: connection.execute(
                 queries.RECOVER_WORKFLOWS,
-                {"now": now_epoch_ms(), "grace_ms": grace_ms, "limit": limit},
+                {
+                    "now": now_epoch_ms(),
+                    "grace_ms": grace_ms,
+                    "limit": limit,
+                    "app_version": app_version,
+                    "executor_id": executor_id,
+                },
             ).all(),
         )
         return [Redispatch(**row._asdict()) for row in rows]
+
+    def forget_worker(self, executor_id: str) -> None:
+        """A worker leaves: its version no longer counts as running because of it."""
+        self._run(
+            "forgetting a worker",
+            lambda connection: connection.execute(
+                queries.FORGET_WORKER, {"executor_id": executor_id}
+            ),
+        )
+
+    def list_worker_versions(self) -> list[WorkerVersion]:
+        """The workers that said which application version they run, newest first."""
+        rows = self._run(
+            "listing worker versions",
+            lambda connection: connection.execute(queries.LIST_WORKER_VERSIONS).all(),
+        )
+        return [WorkerVersion(**row._asdict()) for row in rows]
 
     def keep_time(self, *, limit: int) -> Timekeeping:
         """Cancels workflows past their deadline and releases DELAYED ones that are due
@@ -75,8 +113,15 @@ class WorkflowOperations(MessagingOperations):
             name=row.name, queue_name=row.queue_name, generation=row.dispatch_generation
         )
 
-    def fork_workflow(self, workflow_uuid: str, forked_uuid: str, start_step: int) -> Dispatch:
-        """Copies a workflow and its checkpoints before ``start_step`` into a new one."""
+    def fork_workflow(
+        self,
+        workflow_uuid: str,
+        forked_uuid: str,
+        start_step: int,
+        application_version: str | None = None,
+    ) -> Dispatch:
+        """Copies a workflow and its checkpoints before ``start_step`` into a new one,
+        to run on ``application_version`` (None: on the first worker that claims it)."""
         row = self._run(
             f"forking workflow {workflow_uuid}",
             lambda connection: connection.execute(
@@ -85,6 +130,7 @@ class WorkflowOperations(MessagingOperations):
                     "workflow_uuid": workflow_uuid,
                     "forked_uuid": forked_uuid,
                     "start_step": start_step,
+                    "application_version": application_version,
                     "now": now_epoch_ms(),
                 },
             ).first(),

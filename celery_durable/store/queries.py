@@ -40,7 +40,7 @@ INSERT_WORKFLOW = text(
             max_recovery_attempts, created_at_epoch_ms, updated_at_epoch_ms,
             next_dispatch_at_epoch_ms, execution_active, parent_workflow_id,
             deduplication_id, priority, workflow_timeout_ms, workflow_deadline_epoch_ms,
-            authenticated_roles, assumed_role)
+            authenticated_roles, assumed_role, application_version)
         SELECT :workflow_uuid, :name,
                CASE WHEN CAST(:delay_until AS bigint) IS NULL THEN :status ELSE 'DELAYED' END,
                :queue_name, :inputs,
@@ -58,7 +58,8 @@ INSERT_WORKFLOW = text(
                           WHERE p.workflow_uuid = :parent_workflow_id) END,
                CASE WHEN :inherit_identity THEN parent.authenticated_roles
                     ELSE :authenticated_roles END,
-               CASE WHEN :inherit_identity THEN parent.assumed_role ELSE :assumed_role END
+               CASE WHEN :inherit_identity THEN parent.assumed_role ELSE :assumed_role END,
+               :application_version
         -- A child that inherits its parent's identity copies it from the parent's row.
         FROM (SELECT 1) AS one
         LEFT JOIN {SCHEMA}.workflow_status AS parent
@@ -78,19 +79,20 @@ INSERT_WORKFLOW = text(
 
 CLAIM_WORKFLOW = text(
     f"SELECT outcome, name, status, inputs, authenticated_user, checkpoints, wait_ms, "
-    f"parent_workflow_id "
+    f"parent_workflow_id, app_version "
     f"FROM {SCHEMA}.claim_workflow("
-    ":workflow_uuid, :executor_id, :now, :generation, :max_recovery_attempts)"
+    ":workflow_uuid, :executor_id, :now, :generation, :max_recovery_attempts, "
+    ":app_version, :live_ms, :owner_token)"
 )
 
 # A direct call: insert the workflow's row and claim it in one round trip.
 CALL_WORKFLOW = text(
     f"SELECT outcome, name, status, inputs, authenticated_user, checkpoints, wait_ms, "
-    f"parent_workflow_id, inserted, output, error "
+    f"parent_workflow_id, app_version, inserted, output, error "
     f"FROM {SCHEMA}.call_workflow("
     ":workflow_uuid, :name, :queue_name, :inputs, :authenticated_user, "
     ":max_recovery_attempts, :parent_workflow_id, :deduplication_id, :priority, "
-    ":executor_id, :now)"
+    ":executor_id, :now, :application_version, :app_version, :live_ms, :owner_token)"
 )
 
 # The releases below update the workflow's row and unlock in the same statement: a
@@ -161,10 +163,12 @@ FORK_WORKFLOW = text(
         INSERT INTO {SCHEMA}.workflow_status (
             workflow_uuid, name, status, queue_name, inputs, authenticated_user,
             max_recovery_attempts, created_at_epoch_ms, updated_at_epoch_ms,
-            next_dispatch_at_epoch_ms, priority, authenticated_roles, assumed_role)
+            next_dispatch_at_epoch_ms, priority, authenticated_roles, assumed_role,
+            application_version)
+        -- The fork runs on the version asked for, or on the first worker to claim it.
         SELECT :forked_uuid, name, 'ENQUEUED', queue_name, inputs, authenticated_user,
                max_recovery_attempts, :now, :now, :now, priority, authenticated_roles,
-               assumed_role
+               assumed_role, :application_version
         FROM source
         RETURNING name, queue_name
     ), copied AS (
@@ -256,7 +260,7 @@ KEEP_TIME = text(
 
 RECOVER_WORKFLOWS = text(
     f"SELECT workflow_uuid, name, queue_name, generation, reason "
-    f"FROM {SCHEMA}.recover_workflows(:now, :grace_ms, :limit)"
+    f"FROM {SCHEMA}.recover_workflows(:now, :grace_ms, :limit, :app_version, :executor_id)"
 )
 
 # One statement, one transaction: the whole cost of a step's first execution. It also
@@ -305,7 +309,7 @@ _WORKFLOW_COLUMNS = """
     deduplication_id, priority, workflow_timeout_ms,
     COALESCE(workflow_deadline_epoch_ms, started_at_epoch_ms + workflow_timeout_ms)
         AS workflow_deadline_epoch_ms,
-    authenticated_roles, assumed_role
+    authenticated_roles, assumed_role, application_version
 """
 
 # The roles and assumed role of a running workflow, read when its code first asks.
@@ -349,6 +353,16 @@ def list_workflows(
     if offset:
         sql += " OFFSET :offset"
     return text(sql)
+
+
+# A worker leaving (warm shutdown): its version no longer counts as running.
+FORGET_WORKER = text(f"DELETE FROM {SCHEMA}.worker_versions WHERE executor_id = :executor_id")
+
+# The workers that said which version they run, newest first.
+LIST_WORKER_VERSIONS = text(
+    f"SELECT executor_id, application_version, last_seen_epoch_ms "
+    f"FROM {SCHEMA}.worker_versions ORDER BY last_seen_epoch_ms DESC"
+)
 
 
 # -- the application database --------------------------------------------------------

@@ -35,9 +35,14 @@ class NewWorkflow:
     authenticated_roles: str | None = None
     assumed_role: str | None = None
     inherit_identity: bool = False
+    # The application version it must run on (None: the first worker to claim it
+    # stamps its own).
+    application_version: str | None = None
 
 
-ClaimOutcome = Literal["claimed", "busy", "stale", "finished", "missing", "exceeded", "throttled"]
+ClaimOutcome = Literal[
+    "claimed", "busy", "stale", "finished", "missing", "exceeded", "throttled", "version"
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,6 +106,15 @@ class QueueLimits:
 
 
 @dataclass(frozen=True, kw_only=True)
+class WorkerVersion:
+    """A worker and the application version it runs, as its last sweep recorded."""
+
+    executor_id: str
+    application_version: str
+    last_seen_epoch_ms: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class Redispatch:
     """A workflow the recovery sweep publishes again, with its new generation."""
 
@@ -139,7 +153,10 @@ class Claim:
     execution owns it), ``stale`` (the delivery is older than the workflow's current
     dispatch), ``finished`` (not runnable: terminal or cancelled), ``missing`` (no such
     workflow) or ``exceeded`` (its owners died too often: now
-    MAX_RECOVERY_ATTEMPTS_EXCEEDED).
+    MAX_RECOVERY_ATTEMPTS_EXCEEDED), ``throttled`` (its queue's limits hold it for
+    ``wait_ms``) or ``version`` (it runs on application version ``app_version``, not the
+    claimer's: with ``wait_ms`` a worker of that version is alive, deliver it again;
+    without, it was parked for the sweep of one).
     """
 
     outcome: ClaimOutcome
@@ -152,3 +169,4 @@ class Claim:
     parent_workflow_id: str | None = None
     # A direct call that found its workflow finished: the recorded (output, error).
     recorded: tuple[str | None, str | None] | None = None
+    app_version: str | None = None

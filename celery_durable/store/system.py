@@ -10,6 +10,7 @@ with a message that never contains credentials.
 from __future__ import annotations
 
 import contextlib
+import secrets
 from collections.abc import Iterator
 from typing import Any
 
@@ -149,6 +150,8 @@ class SystemStore(WorkflowOperations):
         generation: int | None = None,
         max_recovery_attempts: int | None = None,
         new: NewWorkflow | None = None,
+        app_version: str | None = None,
+        version_live_ms: int = 60_000,
     ) -> Iterator[WorkflowExecution]:
         """Claims a workflow and yields its execution; the fence is released on exit.
 
@@ -161,6 +164,9 @@ class SystemStore(WorkflowOperations):
             new: A direct call's workflow (status PENDING): its row is inserted, unless
                 one has its id, in the same round trip as the claim. A finished
                 workflow's claim then carries its recorded outcome.
+            app_version: The claimer's application version: a workflow of another is
+                not claimed (outcome ``version``); one of none is stamped with it.
+            version_live_ms: A version whose workers swept within this long is running.
 
         Raises:
             DBOSConflictingWorkflowError: ``new``'s id belongs to a workflow of another
@@ -172,6 +178,9 @@ class SystemStore(WorkflowOperations):
             "now": now_epoch_ms(),
             "generation": generation,
             "max_recovery_attempts": max_recovery_attempts,
+            "app_version": app_version,
+            "live_ms": version_live_ms,
+            "owner_token": secrets.randbits(63),
         }
         if new is not None and (
             not self._synchronous_checkpoints
@@ -233,6 +242,7 @@ class SystemStore(WorkflowOperations):
             recorded=(
                 (row.output, row.error) if new is not None and row.outcome == "finished" else None
             ),
+            app_version=row.app_version,
         )
         return connection, claim
 
@@ -278,9 +288,13 @@ class SystemStore(WorkflowOperations):
         limit: int | None = None,
         offset: int | None = None,
         sort_desc: bool = False,
+        app_version: list[str] | None = None,
     ) -> list[RawWorkflowRow]:
         conditions: list[str] = []
         params: dict[str, Any] = {}
+        if app_version is not None:
+            conditions.append("application_version = ANY(:app_version)")
+            params["app_version"] = list(app_version)
         if workflow_ids is not None:
             conditions.append("workflow_uuid = ANY(:workflow_ids)")
             params["workflow_ids"] = list(workflow_ids)
@@ -341,6 +355,7 @@ def _new_workflow_params(workflow: NewWorkflow) -> dict[str, Any]:
         "workflow_timeout_ms": workflow.workflow_timeout_ms,
         "deadline": workflow.workflow_deadline_epoch_ms,
         "delay_until": workflow.delay_until_epoch_ms,
+        "application_version": workflow.application_version,
     }
 
 

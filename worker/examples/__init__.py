@@ -13,10 +13,16 @@ Talking to running workflows:
   and waits for the payment provider's webhook as a message (``checkout``);
 - :mod:`worker.examples.progress`: a report that streams its progress (``build_report``).
 
+Time, identity and versions:
+
+- :mod:`worker.examples.renewals`: a nightly schedule that starts subscription
+  renewals as a user with a role and a timeout; the renewal checks the role and
+  branches on a patch (``nightly_renewals``, ``renew_subscription``).
+
 Workflow and step names are the functions' ``__qualname__``, shared by every module a
 worker imports: keep function names unique across these modules.
 """
 
-from worker.examples import checkout, flaky_api, fulfilment, payment, progress
+from worker.examples import checkout, flaky_api, fulfilment, payment, progress, renewals
 
-__all__ = ["checkout", "flaky_api", "fulfilment", "payment", "progress"]
+__all__ = ["checkout", "flaky_api", "fulfilment", "payment", "progress", "renewals"]

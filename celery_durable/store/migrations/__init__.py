@@ -16,6 +16,7 @@ from celery_durable.store.migrations.v5 import V5
 from celery_durable.store.migrations.v6 import V6
 from celery_durable.store.migrations.v7 import V7
 from celery_durable.store.migrations.v8 import V8
+from celery_durable.store.migrations.v9 import V9
 
 # Serializes concurrent migrations (an arbitrary constant: "cd-migrate").
 MIGRATION_LOCK_KEY = 0x63642D6D69677261
@@ -38,6 +39,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (6, V6),
     (7, V7),
     (8, V8),
+    (9, V9),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]
