@@ -81,10 +81,10 @@ def test_list_get_and_steps_as_tables_and_json() -> None:
         (1, "cli_flaky", 2),
         (2, "cli_waits", 2),
     ]
-    assert steps[0]["attempt_history"][0]["error"] == {
-        "type": "ConnectionError",
-        "message": "first attempt",
-    }
+    first_error = steps[0]["attempt_history"][0]["error"]
+    assert (first_error["type"], first_error["message"]) == ("ConnectionError", "first attempt")
+    assert "in cli_flaky" in first_error["traceback"]
+    assert steps[0]["attempt_history"][1]["error"] is None
     table = cli("workflows", "steps", workflow_id).stdout
     assert "waited" in table and "failed: ConnectionError('first attempt')" in table
     # One row per attempt; the id column counts from 1, as DBOS does.
@@ -123,6 +123,31 @@ def test_cancel_resume_and_fork_from_the_command_line() -> None:
     everything = cli("workflows", "fork", workflow_id).stdout.strip()
     assert DBOS.retrieve_workflow(everything).get_result(timeout=30) == ["t2-a", "t2-b"]
     assert (calls["t2-a"], calls["t2-b"]) == (3, 4)
+
+
+def _find_order(tag: str) -> None:
+    raise LookupError(f"no order {tag}")
+
+
+@DBOS.workflow()
+def cli_broken(tag: str) -> None:
+    _find_order(tag)
+
+
+def test_a_failed_workflow_shows_its_traceback_as_json() -> None:
+    workflow_id = f"cli-{uuid.uuid4()}"
+    with SetWorkflowID(workflow_id):
+        handle = DBOS.start_workflow(cli_broken, "t3")
+    with pytest.raises(LookupError, match="no order t3"):
+        handle.get_result(timeout=30)
+
+    error = json.loads(cli("workflows", "get", workflow_id, "--json").stdout)["error"]
+    assert (error["type"], error["message"]) == ("LookupError", "no order t3")
+    assert error["traceback"].startswith("Traceback (most recent call last):")
+    assert "in cli_broken" in error["traceback"] and "in _find_order" in error["traceback"]
+    text = cli("workflows", "get", workflow_id).stdout
+    assert "error: {'type': 'LookupError', 'message': 'no order t3'}" in text
+    assert "Traceback" not in text
 
 
 def test_a_missing_workflow_is_a_clear_error() -> None:

@@ -148,6 +148,30 @@ def test_one_workflow_with_events_streams_children_and_its_error(api: TestClient
     ] * 2
 
 
+def test_failed_attempts_and_a_failed_workflow_show_their_tracebacks(
+    api: TestClient, ran: Ran
+) -> None:
+    charge = api.get(f"/api/workflows/{ran.order}/steps").json()[1]
+    texts = [a["error"]["traceback"] if a["error"] else None for a in charge["attempt_history"]]
+    assert len(texts) == 3 and texts[2] is None
+    for text in texts[:2]:
+        assert text.startswith("Traceback (most recent call last):")
+        assert "in dash_charge" in text and "raise ConnectionError(" in text
+    page = api.get(f"/workflows/{ran.order}").text
+    assert page.count('<details class="traceback"') == 2
+    assert 'id="traceback-2-1"' in page and 'id="traceback-2-2"' in page
+
+    error = api.get(f"/api/workflows/{ran.declined}").json()["error"]
+    assert "in dash_declined" in error["traceback"]
+    assert "ValueError: card declined for" in error["traceback"]  # the last attempt: the cause
+    assert [("in dash_always_fails" in e["traceback"]) for e in error["attempt_errors"]] == [
+        True,
+        True,
+    ]
+    # The workflow's error, each of its attempts' errors, and the step's two attempts.
+    assert api.get(f"/workflows/{ran.declined}").text.count('<details class="traceback"') == 5
+
+
 @pytest.mark.parametrize(
     ("path", "params", "status", "mentions"),
     [
@@ -246,8 +270,16 @@ def test_values_are_hidden_from_visitors_who_have_not_logged_in(ran: Ran) -> Non
         steps = visitor.get(f"/api/workflows/{ran.order}/steps").json()
         assert steps[1]["output"] == HIDDEN
         assert steps[1]["attempt_history"][0]["error"]["message"] == HIDDEN
+        assert steps[1]["attempt_history"][0]["error"]["traceback"] == HIDDEN
         page = visitor.get(f"/workflows/{ran.order}").text
         assert "charged" not in page and "unreachable" not in page and "Log in" in page
+        assert "Traceback (most recent call last)" not in page
+        declined = visitor.get(f"/api/workflows/{ran.declined}").json()["error"]
+        assert declined["traceback"] == HIDDEN
+        assert {e["traceback"] for e in declined["attempt_errors"]} == {HIDDEN}
+        declined_page = visitor.get(f"/workflows/{ran.declined}").text
+        assert "Traceback (most recent call last)" not in declined_page
+        assert "dash_always_fails(order)" not in declined_page
         assert document["status"] == "SUCCESS" and len(steps) == 6
 
 

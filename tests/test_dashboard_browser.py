@@ -24,6 +24,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import WebDriverWait
 
 from celery_durable import DBOS, SetWorkflowID
@@ -165,6 +166,15 @@ def test_list_timeline_and_cancel_in_a_real_browser(
     WebDriverWait(browser, 5).until(lambda b: "Signed in" in b.page_source)
     browser.get(f"{dashboard_url}/workflows/{waiting.workflow_id}")
     assert browser.find_element(By.ID, "workflow-status").text == "PENDING"
+    # The failed attempt's traceback opens on a click and stays open as the page refreshes.
+    traceback = browser.find_element(By.ID, "traceback-1-1")
+    assert not traceback.find_element(By.TAG_NAME, "pre").is_displayed()
+    traceback.find_element(By.TAG_NAME, "summary").click()
+    assert "in dash_stuck" in traceback.find_element(By.TAG_NAME, "pre").text
+    WebDriverWait(browser, 15).until(staleness_of(traceback))
+    refreshed = browser.find_element(By.ID, "traceback-1-1")
+    assert refreshed.get_attribute("open") is not None
+    assert refreshed.find_element(By.TAG_NAME, "pre").is_displayed()
     browser.find_element(By.ID, "cancel").click()
     assert "Cancel workflow" in browser.find_element(By.TAG_NAME, "h1").text
     browser.find_element(By.ID, "confirm").click()

@@ -9,6 +9,7 @@ from typing import Any
 
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.core.serialization import to_jsonable
+from celery_durable.core.tracebacks import recorded_traceback
 from celery_durable.store import WorkerVersion
 
 
@@ -89,10 +90,23 @@ def steps_table(steps: Sequence[dict[str, Any]]) -> str:
     return render(rows)
 
 
-def jsonable_error(error: BaseException | None) -> dict[str, str] | None:
+def jsonable_error(error: BaseException | None) -> dict[str, str | None] | None:
+    """An error's type, message and recorded traceback (None when it was recorded
+    without one)."""
     if error is None:
         return None
-    return {"type": type(error).__name__, "message": str(error)}
+    return {
+        "type": type(error).__name__,
+        "message": str(error),
+        "traceback": recorded_traceback(error),
+    }
+
+
+def brief_error(document: dict[str, str | None] | None) -> dict[str, str | None] | None:
+    """An error document without its traceback: one line of text output."""
+    if document is None:
+        return None
+    return {key: item for key, item in document.items() if key != "traceback"}
 
 
 def workflow_document(workflow: WorkflowStatus) -> dict[str, Any]:

@@ -94,9 +94,10 @@ def get_workflow(database_url: str, workflow_id: str, as_json: bool) -> None:
     document["waiting_for"] = tables.version_note(status, workers, now_epoch_ms())
 
     def text() -> str:
+        shown = {**document, "error": tables.brief_error(document["error"])}
         lines = [
             f"{key}: {value}"
-            for key, value in document.items()
+            for key, value in shown.items()
             if key != "waiting_for" or value is not None
         ]
         lines.append("events:" if events else "events: (none)")

@@ -4,11 +4,14 @@ JSON by default. Values JSON cannot carry are written as tagged objects
 (``{"__cd__": "datetime", "v": "..."}``) so that datetimes, dates, times, timedeltas,
 UUIDs, Decimals, bytes, tuples, sets and dicts with non-string keys round-trip exactly.
 Exceptions are recorded as their class's import path, constructor arguments and
-message; on replay they are rebuilt as their own class where possible, otherwise as
-:class:`~celery_durable.error.RecordedError`.
+message, and the traceback of one that was raised (:mod:`celery_durable.core.tracebacks`);
+on replay they are rebuilt as their own class where possible, otherwise as
+:class:`~celery_durable.error.RecordedError`, carrying the recorded traceback.
 
 Pickle is available only by explicit opt-in (``config["serializer"] = "pickle"``); a
-JSON-configured process refuses to unpickle anything it reads.
+JSON-configured process refuses to unpickle anything it reads. Pickle drops
+``__traceback__``, so the pickler puts the traceback's text into each raised exception's
+pickled attributes.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import importlib
+import io
 import json
 import pickle
 import uuid
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
+from celery_durable.core import tracebacks
 from celery_durable.error import DBOSSerializationError, RecordedError
 
 _TAG = "__cd__"
@@ -130,15 +135,28 @@ def _exception_to_jsonable(exc: BaseException) -> dict[str, Any]:
             args = to_jsonable(list(reduced[1]))
     except (DBOSSerializationError, TypeError):
         args = None  # Rebuilt as RecordedError on replay; the message is kept.
-    return {
+    recorded: dict[str, Any] = {
         _TAG: "exception",
         "type": f"{cls.__module__}:{cls.__qualname__}",
         "args": args,
         "message": str(exc),
     }
+    # An optional field: records written before it, and readers of the release before
+    # (which ignore it), keep working.
+    if (text := tracebacks.traceback_to_record(exc)) is not None:
+        recorded["traceback"] = text
+    return recorded
 
 
 def _exception_from_jsonable(obj: dict[str, Any]) -> BaseException:
+    rebuilt = _rebuild_exception(obj)
+    text = obj.get("traceback")
+    if isinstance(text, str):
+        tracebacks.remember(rebuilt, text)
+    return rebuilt
+
+
+def _rebuild_exception(obj: dict[str, Any]) -> BaseException:
     type_name: str = obj["type"]
     message: str = obj.get("message", "")
     args = obj.get("args")
@@ -182,17 +200,45 @@ class JsonSerializer:
             raise DBOSSerializationError(f"Cannot deserialize checkpoint: {exc}") from exc
 
 
+class _TracebackPickler(pickle.Pickler):
+    """Pickles a raised exception with its traceback's text among its attributes.
+
+    Pickle drops ``__traceback__``; unpickling sets the pickled attributes back, so the
+    rebuilt exception carries the text where the JSON path puts it, and a reader of the
+    release before sees one more attribute and nothing else. Only exceptions reach this
+    hook (the pickler handles plain containers and scalars before calling it), and only
+    a raised one that pickles with plain ``BaseException`` state gets the text.
+    """
+
+    def reducer_override(self, obj: Any) -> Any:
+        if not isinstance(obj, BaseException):
+            return NotImplemented
+        if type(obj).__setstate__ is not BaseException.__setstate__:
+            return NotImplemented  # Its own state format: leave it alone.
+        reduced = obj.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
+        if not isinstance(reduced, tuple) or len(reduced) < 2:
+            return NotImplemented
+        state = reduced[2] if len(reduced) > 2 else None
+        if not (state is None or isinstance(state, dict)):
+            return NotImplemented
+        text = tracebacks.traceback_to_record(obj)
+        if text is None:
+            return NotImplemented
+        return (reduced[0], reduced[1], {**(state or {}), tracebacks.ATTRIBUTE: text}, *reduced[3:])
+
+
 class PickleSerializer:
     """Opt-in pickle (any picklable object); reads JSON checkpoints too."""
 
     _json = JsonSerializer()
 
     def dumps(self, value: Any) -> str:
+        buffer = io.BytesIO()
         try:
-            data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+            _TracebackPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
         except Exception as exc:
             raise DBOSSerializationError(f"Cannot pickle value: {exc}") from exc
-        return _PICKLE_PREFIX + base64.b64encode(data).decode("ascii")
+        return _PICKLE_PREFIX + base64.b64encode(buffer.getvalue()).decode("ascii")
 
     def loads(self, text: str) -> Any:
         if text.startswith(_PICKLE_PREFIX):

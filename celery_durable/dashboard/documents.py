@@ -1,7 +1,8 @@
 """The JSON documents of the API (the pages render the same documents).
 
 ``reveal`` is False for a visitor who has not authenticated on a dashboard that has
-authentication: such documents carry no inputs, outputs, error messages or values.
+authentication: such documents carry no inputs, outputs, error messages, tracebacks or
+values.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 from celery_durable.api.overview import QueueDepth, WorkflowPage, WorkflowSummary
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.core.serialization import to_jsonable
+from celery_durable.core.tracebacks import recorded_traceback
 from celery_durable.error import DBOSMaxStepRetriesExceeded, DBOSSerializationError, RecordedError
 
 HIDDEN = "hidden: log in to see values"
@@ -27,11 +29,18 @@ def value(item: Any, reveal: bool) -> Any:
 
 
 def error(raised: BaseException | None, reveal: bool) -> dict[str, Any] | None:
-    """An error's type and message; a step that ran out of attempts lists each one's."""
+    """An error's type, message and recorded traceback (None when it has none; hidden
+    like its message, since its lines may show values); a step that ran out of attempts
+    lists each one's."""
     if raised is None:
         return None
     name = raised.type_name if isinstance(raised, RecordedError) else type(raised).__name__
-    document: dict[str, Any] = {"type": name, "message": str(raised) if reveal else HIDDEN}
+    text = recorded_traceback(raised)
+    document: dict[str, Any] = {
+        "type": name,
+        "message": str(raised) if reveal else HIDDEN,
+        "traceback": text if reveal or text is None else HIDDEN,
+    }
     if isinstance(raised, DBOSMaxStepRetriesExceeded):
         document["attempt_errors"] = [error(item, reveal) for item in raised.errors]
     return document

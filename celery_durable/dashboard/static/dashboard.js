@@ -17,7 +17,13 @@
     const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
     blocks.forEach(function (block) {
       const next = fresh.querySelector('[data-refresh="' + block.dataset.refresh + '"]');
-      if (next) block.replaceWith(next);
+      if (!next) return;
+      // A traceback the reader opened stays open in the new version.
+      block.querySelectorAll("details[open][id]").forEach(function (opened) {
+        const again = next.querySelector('details[id="' + opened.id + '"]');
+        if (again) again.open = true;
+      });
+      block.replaceWith(next);
     });
   }
   setInterval(function () { refresh().catch(function () {}); }, period);
