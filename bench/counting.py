@@ -129,7 +129,10 @@ def statement_kind(statement: str) -> str:
         return "claim"
     if "INSERT INTO celery_durable.workflow_status" in statement:
         return "insert workflow"
-    if statement.startswith("INSERT INTO celery_durable.operation_outputs"):
+    if statement.startswith("INSERT INTO celery_durable.operation_outputs") or (
+        statement.startswith("WITH owner AS")
+        and "INSERT INTO celery_durable.operation_outputs" in statement
+    ):
         return "insert step"
     if statement.startswith("UPDATE celery_durable.workflow_status SET status"):
         return "complete"

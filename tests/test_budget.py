@@ -80,7 +80,9 @@ def test_with_asynchronous_checkpoints_a_direct_call_still_creates_its_row_synch
     store = SystemStore(DATABASE_URL, pool_size=1, synchronous_checkpoints=False)
     synchronous, executions = StatementCounter(), StatementCounter()
     event.listen(store.engine, "before_cursor_execute", synchronous)
-    event.listen(store._execution_engines.get(), "before_cursor_execute", executions)
+    # Executions' statements (the claim on the fence connection, checkpoints on pooled
+    # ones) go to the driver directly: the store reports them.
+    store.statement_listeners.append(executions.record)
     row = NewWorkflow(
         workflow_uuid=f"budget-{uuid.uuid4()}",
         name="tests.budget.async_call",
@@ -96,7 +98,7 @@ def test_with_asynchronous_checkpoints_a_direct_call_still_creates_its_row_synch
             execution.complete("SUCCESS", output="45", error=None)
         # The row on a synchronous connection first, then the usual claim.
         assert [kind(s) for s in synchronous.statements] == ["insert workflow"]
-        assert [kind(s) for s in executions.statements] == ["claim"]
+        assert [kind(s) for s in executions.statements] == ["claim", "complete"]
         assert store.get_outcome(row.workflow_uuid) == (row.name, "SUCCESS", "45", None)
     finally:
         store.dispose()
@@ -111,8 +113,12 @@ def test_asynchronous_commit_is_opt_in_and_only_for_executions(
     store = SystemStore(DATABASE_URL, pool_size=1, synchronous_checkpoints=synchronous)
     try:
         with store.execute_workflow("no-such-workflow", "tests") as execution:
-            setting = execution._driver.execute("SHOW synchronous_commit").fetchone()[0]
-        assert setting == expected
+            assert execution.claim.outcome == "missing"
+        # The fence connection (claims, outcomes) and the checkpoints' pool.
+        fence_setting = store.fence.send(lambda: "showing", "SHOW synchronous_commit", {})[1][0]
+        with store._execution_engines.get().connect() as pooled:
+            pooled_setting = pooled.exec_driver_sql("SHOW synchronous_commit").scalar()
+        assert (fence_setting, pooled_setting) == (expected, expected)
         # Creating workflows always commits synchronously.
         with store.engine.connect() as connection:
             assert connection.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"

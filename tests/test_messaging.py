@@ -21,7 +21,6 @@ from typing import Any
 import psycopg
 import pytest
 from celery import Celery
-from sqlalchemy import event
 
 from celery_durable import DBOS, DBOSClient, Queue, SetWorkflowID
 from celery_durable.core.signals import RescheduleWorkflow
@@ -532,28 +531,26 @@ def test_what_arrives_while_the_workflow_decides_to_wait_is_not_missed(
     workflow_id = handle.workflow_id
 
     def arrive() -> None:
-        if what == "message":
-            DBOS.send(workflow_id, "raced", "race")
+        if what == "message":  # from outside the workflow (a thread of its own)
+            joined(*in_thread(DBOS.send, workflow_id, "raced", "race"))
         else:  # a workflow of its own, in a thread of its own (a context of its own)
             joined(*in_thread(call_as, setter, msg_sets_event, "race", "raced"))
 
     me, fired = threading.get_ident(), list[bool]()
 
-    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+    def before(statement: str) -> None:
         if "reschedule_to_wait(" in statement and threading.get_ident() == me and not fired:
             fired.append(True)
             arrive()
 
+    # The execution's statements go to the driver directly: the store reports them.
     store = DBOS._runtime().store
-    engines = {id(e): e for e in (store.engine, store.execution_engine)}.values()
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", before)
+    store.statement_listeners.append(before)
     try:
         with pytest.raises(RescheduleWorkflow) as signal:
             DBOS._runtime().engine().run(workflow_id, RunOptions(inline_retries=False))
     finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", before)
+        store.statement_listeners.remove(before)
     assert signal.value.countdown_seconds == 0  # due at once, not in 300 s
     assert status_row(sql, workflow_id)["wait_key"] is None
     expected = ["raced"] if what == "message" else "raced"

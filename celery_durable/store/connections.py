@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import psycopg
 from sqlalchemy import Connection, Engine, exc
+from sqlalchemy.engine import make_url
 
 from celery_durable.store.engines import ProcessEngine
 from celery_durable.store.errors import system_error, violates, wrap_errors
-from celery_durable.store.execution import StatementListener
+from celery_durable.store.fence import Fence, StatementListener
 from celery_durable.store.listener import NotificationListener
 
 T = TypeVar("T")
@@ -46,6 +48,8 @@ class Connections:
         )
         # Observers of the statements sent past SQLAlchemy (see WorkflowExecution).
         self.statement_listeners: list[StatementListener] = []
+        # The fences of all this process's executions, on one connection.
+        self.fence = Fence(self._connect_fence, self.statement_listeners)
         # Notifications for waiters outside any workflow (started on first use).
         self.notifications = NotificationListener(url)
 
@@ -60,9 +64,19 @@ class Connections:
         asynchronously (see ``DBOSConfig``)."""
         return self._execution_engines.get()
 
+    def _connect_fence(self) -> psycopg.Connection[Any]:
+        options = "" if self._synchronous_checkpoints else "-c synchronous_commit=off"
+        return psycopg.connect(
+            make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False),
+            autocommit=True,
+            application_name="celery_durable fence",
+            options=options,
+        )
+
     def dispose(self) -> None:
         self._engines.dispose()
         self._execution_engines.dispose()
+        self.fence.close()
         self.notifications.stop()
 
     @contextlib.contextmanager

@@ -1,4 +1,4 @@
-"""One execution of one workflow: the connection that holds its fence."""
+"""One execution of one workflow: its statements, fenced."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
-from sqlalchemy import Connection
+from sqlalchemy import Engine
 
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.core.records import StepRecord, Wait
 from celery_durable.error import DBOSSystemDatabaseError
 from celery_durable.store import messaging_queries, queries
-from celery_durable.store.errors import wrap_errors
+from celery_durable.store.fence import Fence, FenceLost, StatementListener
 from celery_durable.store.rows import (
     Claim,
     Dispatch,
@@ -23,31 +23,38 @@ from celery_durable.store.rows import (
     Woken,
 )
 
-StatementListener = Callable[[str], None]
+__all__ = ["StatementListener", "WorkflowExecution"]
 
 
 class WorkflowExecution:
-    """One execution of one workflow: a connection holding the workflow's fence.
+    """One execution of one workflow: it holds the workflow's fence.
 
-    Statements run in autocommit mode, so each one is its own transaction. The
-    per-step checkpoint goes straight to the driver's connection: SQLAlchemy's
-    execution machinery would cost a sixth of the statement's own round trip.
-    ``listeners`` hear of each such statement (SQLAlchemy's events do not see it).
+    The fence (an advisory lock) is on the process's :class:`Fence` connection: the
+    claim took it there, and the statements that end the execution (outcome,
+    reschedule, release) run there and let go of it in the same statement. So do the
+    messaging statements, which are rare. A step's checkpoint, the per-step hot path,
+    borrows a pooled connection for its one statement instead, conditional on the
+    claim's ``owner_token``: an execution whose fence died (and whose workflow another
+    execution then claimed) cannot write. Statements run in autocommit mode, each its
+    own transaction, straight on the driver (SQLAlchemy's execution machinery would cost
+    a sixth of a statement's round trip); ``listeners`` hear of each.
     """
 
     def __init__(
         self,
-        connection: Connection,
+        fence: Fence,
+        statements: Engine,
         workflow_uuid: str,
         claim: Claim,
+        *,
+        epoch: int,
+        owner_token: int,
         listeners: Sequence[StatementListener] = (),
     ) -> None:
-        self._connection = connection
-        driver = connection.connection.driver_connection
-        assert driver is not None  # a checked-out connection has its driver's
-        self._driver: Any = driver
-        # One cursor for every statement of the execution (prepared on the server).
-        self._cursor: Any = driver.cursor()
+        self._fence = fence
+        self._statements = statements
+        self._epoch = epoch
+        self._owner_token = owner_token
         self._listeners = listeners
         self.workflow_uuid = workflow_uuid
         self.claim = claim
@@ -56,33 +63,41 @@ class WorkflowExecution:
     def _send(
         self, action: Callable[[], str], sql: str, params: dict[str, Any]
     ) -> tuple[Any, ...] | None:
-        """One statement on the driver's connection; returns its first row.
+        """One statement on the fence connection; returns its first row.
 
         ``action`` describes the statement for an error message (built only then).
         """
-        for listener in self._listeners:
-            listener(sql)
-        try:
-            row: tuple[Any, ...] | None = self._cursor.execute(sql, params).fetchone()
-        except psycopg.Error as error:
-            raise DBOSSystemDatabaseError(f"System database error while {action()}: {error}") from (
-                error
-            )
+        row: tuple[Any, ...] | None = self._fence.send(action, sql, params, epoch=self._epoch)[1]
         return row
 
     def _send_all(
         self, action: Callable[[], str], sql: str, params: dict[str, Any]
     ) -> list[tuple[Any, ...]]:
         """As ``_send``, returning every row."""
+        rows: list[tuple[Any, ...]] = self._fence.send(
+            action, sql, params, epoch=self._epoch, every_row=True
+        )[1]
+        return rows
+
+    def _send_pooled(
+        self, action: Callable[[], str], sql: str, params: dict[str, Any]
+    ) -> tuple[Any, ...]:
+        """One statement on a pooled connection, borrowed for it alone."""
         for listener in self._listeners:
             listener(sql)
+        pooled = self._statements.raw_connection()
         try:
-            rows: list[tuple[Any, ...]] = self._cursor.execute(sql, params).fetchall()
+            cursor = pooled.driver_connection.cursor()  # type: ignore[union-attr]
+            row: tuple[Any, ...] = cursor.execute(sql, params).fetchone()
         except psycopg.Error as error:
+            if pooled.driver_connection.broken:  # type: ignore[union-attr]
+                pooled.invalidate()
             raise DBOSSystemDatabaseError(f"System database error while {action()}: {error}") from (
                 error
             )
-        return rows
+        finally:
+            pooled.close()
+        return row
 
     def record_step(self, step: StepRecord) -> str | None:
         """Writes a step's checkpoint (one INSERT, or an upsert after a retry).
@@ -91,12 +106,21 @@ class WorkflowExecution:
             The workflow's status at that moment (CANCELLED means: stop here), or None
             if the checkpoint was already complete.
         """
-        row = self._send(
+        status, recorded = self._send_pooled(
             lambda: f"recording step {step.function_id} of {self.workflow_uuid}",
             queries.RECORD_STEP_SQL,
-            {"workflow_uuid": self.workflow_uuid, **dataclasses.asdict(step)},
+            {
+                "workflow_uuid": self.workflow_uuid,
+                "owner_token": self._owner_token,
+                **dataclasses.asdict(step),
+            },
         )
-        return None if row is None else str(row[0])
+        if status is None:
+            raise FenceLost(
+                f"Workflow {self.workflow_uuid} belongs to another execution now (this one "
+                f"lost its fence): step {step.function_id} was not recorded"
+            )
+        return str(status) if recorded else None
 
     # -- messages, events, streams (each one round trip, with its checkpoint) ---------
 
@@ -222,7 +246,7 @@ class WorkflowExecution:
         if row is None:
             self.release()
             return False
-        self.fenced = False
+        self._let_go()
         return True
 
     def reschedule(
@@ -240,36 +264,36 @@ class WorkflowExecution:
             "parked": parked,
             "now": now_epoch_ms(),
         }
-        statement = queries.RESCHEDULE_WORKFLOW
+        statement = queries.RESCHEDULE_WORKFLOW_SQL
         if wait is not None:
-            statement = messaging_queries.RESCHEDULE_TO_WAIT
+            statement = messaging_queries.RESCHEDULE_TO_WAIT_SQL
             params |= {"wait_kind": wait.kind, "target": wait.target, "wait_key": wait.key}
-        with wrap_errors(f"rescheduling workflow {self.workflow_uuid}"):
-            row = self._connection.execute(statement, params).first()
+        row = self._send(lambda: f"rescheduling workflow {self.workflow_uuid}", statement, params)
         if row is None:
             self.release()
             return None
-        self.fenced = False
+        self._let_go()
+        generation, due, parked_now = row[:3]
         return Rescheduled(
-            generation=int(row.dispatch_generation),
-            due_at_epoch_ms=int(row.next_dispatch_at_epoch_ms),
-            parked=bool(row.dispatch_parked),
+            generation=int(generation), due_at_epoch_ms=int(due), parked=bool(parked_now)
         )
 
     def release(self) -> None:
         """Releases the workflow if this execution still owns it (no outcome)."""
         if not self.fenced:
             return
-        with wrap_errors(f"releasing workflow {self.workflow_uuid}"):
-            row = self._connection.execute(
-                queries.RELEASE_WORKFLOW,
-                {"workflow_uuid": self.workflow_uuid, "now": now_epoch_ms()},
-            ).first()
-            if row is None:
-                self._connection.execute(
-                    queries.RELEASE_FENCE, {"workflow_uuid": self.workflow_uuid}
-                )
+        try:
+            params = {"workflow_uuid": self.workflow_uuid, "now": now_epoch_ms()}
+            action = lambda: f"releasing workflow {self.workflow_uuid}"  # noqa: E731
+            if self._send(action, queries.RELEASE_WORKFLOW_SQL, params) is None:
+                self._send(action, queries.RELEASE_FENCE_SQL, params)
+        finally:
+            self._let_go()
+
+    def _let_go(self) -> None:
+        """The fence is released (or lost): another execution may claim the workflow."""
         self.fenced = False
+        self._fence.let_go(self.workflow_uuid)
 
 
 def parse_checkpoints(aggregated: list[list[Any]] | None) -> dict[int, StepRecord]:

@@ -266,15 +266,27 @@ RECOVER_WORKFLOWS = text(
 # One statement, one transaction: the whole cost of a step's first execution. It also
 # returns the workflow's status, so a cancellation is noticed at every step boundary
 # without a round trip of its own.
+#
+# It is written only by the execution that owns the workflow (:owner_token, set by its
+# claim). The row lock (FOR SHARE) orders it against a claim by another execution (an
+# UPDATE of the row): the claim waits for this statement and then reads its checkpoint,
+# or this statement waits for the claim and then finds another owner and writes
+# nothing. Returns (the workflow's status, or NULL: not the owner; whether it wrote).
 RECORD_STEP = text(
     f"""
+    WITH owner AS (
+        SELECT w.status FROM {SCHEMA}.workflow_status AS w
+        WHERE w.workflow_uuid = :workflow_uuid AND w.owner_token = :owner_token
+        FOR SHARE
+    ), recorded AS (
     INSERT INTO {SCHEMA}.operation_outputs AS o (
         workflow_uuid, function_id, function_name, output, error, attempts, attempt_log,
         retry_due_at_epoch_ms, started_at_epoch_ms, completed_at_epoch_ms,
         child_workflow_id)
-    VALUES (:workflow_uuid, :function_id, :function_name, :output, :error, :attempts,
-            :attempt_log, :retry_due_at_epoch_ms, :started_at_epoch_ms,
-            :completed_at_epoch_ms, :child_workflow_id)
+    SELECT :workflow_uuid, :function_id, :function_name, :output, :error, :attempts,
+           :attempt_log, :retry_due_at_epoch_ms, :started_at_epoch_ms,
+           :completed_at_epoch_ms, :child_workflow_id
+    FROM owner
     ON CONFLICT (workflow_uuid, function_id) DO UPDATE
     SET output = excluded.output,
         error = excluded.error,
@@ -284,8 +296,9 @@ RECORD_STEP = text(
         completed_at_epoch_ms = excluded.completed_at_epoch_ms,
         child_workflow_id = excluded.child_workflow_id
     WHERE o.completed_at_epoch_ms IS NULL
-    RETURNING (SELECT w.status FROM {SCHEMA}.workflow_status AS w
-               WHERE w.workflow_uuid = :workflow_uuid) AS workflow_status
+    RETURNING 1
+    )
+    SELECT (SELECT status FROM owner), EXISTS (SELECT 1 FROM recorded)
     """
 )
 
@@ -396,5 +409,8 @@ def driver_sql(clause: TextClause) -> str:
 # Per step and per execution, in the driver's placeholder style.
 RECORD_STEP_SQL = driver_sql(RECORD_STEP)
 COMPLETE_WORKFLOW_SQL = driver_sql(COMPLETE_WORKFLOW)
+RESCHEDULE_WORKFLOW_SQL = driver_sql(RESCHEDULE_WORKFLOW)
+RELEASE_WORKFLOW_SQL = driver_sql(RELEASE_WORKFLOW)
+RELEASE_FENCE_SQL = driver_sql(RELEASE_FENCE)
 CLAIM_WORKFLOW_SQL = driver_sql(CLAIM_WORKFLOW)
 CALL_WORKFLOW_SQL = driver_sql(CALL_WORKFLOW)

@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Connection, exc
+from sqlalchemy import Connection
 
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.core.records import RawWorkflowRow, StepRecord
@@ -26,11 +26,11 @@ from celery_durable.error import (
     DBOSWorkflowFunctionNotFoundError,
 )
 from celery_durable.store import migrator, queries
-from celery_durable.store.errors import system_error, violates
 from celery_durable.store.execution import (
     WorkflowExecution,
     parse_checkpoints,
 )
+from celery_durable.store.fence import FenceLost
 from celery_durable.store.migrations import LATEST_VERSION
 from celery_durable.store.operations import WorkflowOperations
 from celery_durable.store.rows import (
@@ -192,59 +192,102 @@ class SystemStore(WorkflowOperations):
             # the combined call carries neither a timeout nor roles.
             self.insert_workflow(new)
             new = None
-        connection, claim = self._claim(workflow_uuid, params, new)
-        execution = WorkflowExecution(connection, workflow_uuid, claim, self.statement_listeners)
+        fence = self.fence
+        if not fence.hold(workflow_uuid):
+            # Another execution of this process holds it (a duplicate delivery).
+            busy = Claim(
+                outcome="busy",
+                name=None,
+                status=None,
+                inputs=None,
+                authenticated_user=None,
+                checkpoints={},
+            )
+            yield self._execution(workflow_uuid, busy, fence.epoch, params)
+            return
+        epoch, claim = self._claim(workflow_uuid, params, new)
+        execution = self._execution(workflow_uuid, claim, epoch, params)
+        if not execution.fenced:
+            fence.let_go(workflow_uuid)
         try:
             yield execution
         finally:
             try:
                 execution.release()
+            except FenceLost:
+                pass  # the lock went with the lost connection
             except DBOSSystemDatabaseError:
-                # The connection is gone, and with it the server-side lock; make sure
-                # the pool does not hand this connection out again.
-                connection.invalidate()
-            connection.close()
+                # A lock must not outlive its execution: dropping the connection lets
+                # go of it (and of this process's others, whose executions then find
+                # their fence lost and run again from their checkpoints).
+                fence.abandon(epoch)
+
+    def _execution(
+        self, workflow_uuid: str, claim: Claim, epoch: int, params: dict[str, Any]
+    ) -> WorkflowExecution:
+        return WorkflowExecution(
+            self.fence,
+            self._execution_engines.get(),
+            workflow_uuid,
+            claim,
+            epoch=epoch,
+            owner_token=params["owner_token"],
+            listeners=self.statement_listeners,
+        )
 
     def _claim(
         self, workflow_uuid: str, params: dict[str, Any], new: NewWorkflow | None
-    ) -> tuple[Connection, Claim]:
-        """Sends the claim (or a direct call's insert-and-claim) on a connection that
-        the execution then keeps: it holds the fence."""
+    ) -> tuple[int, Claim]:
+        """Sends the claim (or a direct call's insert-and-claim) on the fence connection,
+        where it takes the workflow's lock; returns the fence's epoch and the claim.
+        The caller holds the workflow in the fence (``Fence.hold``) and lets go of it
+        if nothing was claimed."""
+        fence = self.fence
         sql = queries.CLAIM_WORKFLOW_SQL
         if new is not None:
             sql = queries.CALL_WORKFLOW_SQL
             params = params | _new_workflow_params(new)
-        for attempt in (1, 2):
-            connection = self._execution_engines.get().connect()
-            try:
-                row = connection.exec_driver_sql(sql, params).one()
-                break
-            except exc.DBAPIError as error:
-                connection.close()
-                if attempt == 1 and error.connection_invalidated:
-                    continue  # a pooled connection that died with a server restart
-                if new is not None and violates(error, "deduplication_idx"):
-                    raise _deduplicated(new) from error
-                raise system_error(f"claiming workflow {workflow_uuid}", error) from error
-        if row.outcome == "conflict":
+        try:
+            for attempt in (1, 2):
+                before = fence.epoch
+                try:
+                    epoch, row = fence.send(
+                        lambda: f"claiming workflow {workflow_uuid}", sql, params
+                    )
+                    break
+                except DBOSSystemDatabaseError as error:
+                    if attempt == 1 and fence.epoch != before:
+                        fence.hold(workflow_uuid)  # the lost connection's holds were cleared
+                        continue  # a connection that died with a server restart
+                    if new is not None and _violates(error, "deduplication_idx"):
+                        raise _deduplicated(new) from error
+                    raise
+        except BaseException:
+            fence.let_go(workflow_uuid)
+            raise
+        columns = _CALL_COLUMNS if new is not None else _CLAIM_COLUMNS
+        found = dict(zip(columns, row, strict=True))
+        if found["outcome"] == "conflict":
             assert new is not None
-            connection.close()
-            raise _conflict(workflow_uuid, row.name, new.name)
+            fence.let_go(workflow_uuid)
+            raise _conflict(workflow_uuid, found["name"], new.name)
         claim = Claim(
-            outcome=row.outcome,
-            name=row.name,
-            status=row.status,
-            inputs=row.inputs,
-            authenticated_user=row.authenticated_user,
-            checkpoints=parse_checkpoints(row.checkpoints),
-            wait_ms=row.wait_ms,
-            parent_workflow_id=row.parent_workflow_id,
+            outcome=found["outcome"],
+            name=found["name"],
+            status=found["status"],
+            inputs=found["inputs"],
+            authenticated_user=found["authenticated_user"],
+            checkpoints=parse_checkpoints(found["checkpoints"]),
+            wait_ms=found["wait_ms"],
+            parent_workflow_id=found["parent_workflow_id"],
             recorded=(
-                (row.output, row.error) if new is not None and row.outcome == "finished" else None
+                (found["output"], found["error"])
+                if new is not None and found["outcome"] == "finished"
+                else None
             ),
-            app_version=row.app_version,
+            app_version=found["app_version"],
         )
-        return connection, claim
+        return epoch, claim
 
     def get_workflow(self, workflow_uuid: str) -> RawWorkflowRow | None:
         row = self._run(
@@ -369,3 +412,25 @@ def _conflict(workflow_uuid: str, existing_name: str, wanted: str) -> DBOSConfli
     return DBOSConflictingWorkflowError(
         workflow_uuid, f"workflow {existing_name!r} already uses this id, not {wanted!r}"
     )
+
+
+_CLAIM_COLUMNS = (
+    "outcome",
+    "name",
+    "status",
+    "inputs",
+    "authenticated_user",
+    "checkpoints",
+    "wait_ms",
+    "parent_workflow_id",
+    "app_version",
+)
+_CALL_COLUMNS = (*_CLAIM_COLUMNS, "inserted", "output", "error")
+
+
+def _violates(error: DBOSSystemDatabaseError, index: str) -> bool:
+    """Whether the driver error under ``error`` is a unique violation of ``index``."""
+    cause = error.__cause__
+    diag = getattr(cause, "diag", None)
+    constraint = getattr(diag, "constraint_name", None) or ""
+    return getattr(cause, "sqlstate", None) == "23505" and constraint.endswith(index)

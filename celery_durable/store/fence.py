@@ -1,0 +1,147 @@
+"""The process's fence: one connection that holds the advisory locks of all its
+executions.
+
+A workflow's fence is a session-level advisory lock on its id. Every execution of a
+process takes it on this one connection (in the claim's statement) and lets go of it
+in the statement that records its outcome, reschedules or releases it; PostgreSQL drops
+every lock of the process at once if the process (or the connection) dies, which is how
+the recovery sweep learns that an owner died. So a worker uses one connection for the
+fences of all its executions, whatever its concurrency; the checkpoints of its steps
+borrow pooled connections for one statement each (see
+:class:`~celery_durable.store.execution.WorkflowExecution`).
+
+Statements on the connection are serialized (one at a time, a lock: gevent's
+monkeypatching makes it cooperative). Session locks are re-entrant within a session,
+so the fence also remembers which workflows this process holds: a second execution of
+one of them in this process is ``busy`` without asking the server.
+
+If the connection is lost, the next statement opens a new one and the **epoch**
+advances: executions claimed under an older epoch have lost their locks, and their
+statements on the fence are refused (:class:`FenceLost`) instead of running unfenced.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import psycopg
+
+from celery_durable.error import DBOSSystemDatabaseError
+
+StatementListener = Callable[[str], None]
+
+
+class FenceLost(DBOSSystemDatabaseError):
+    """The fence's connection was lost since this execution claimed its workflow: the
+    workflow may already belong to another execution. Nothing was written."""
+
+
+class Fence:
+    """One process's fence connection (re-created after a fork or a loss).
+
+    Args:
+        connect: Opens a new autocommit psycopg connection.
+        listeners: Hear of each statement sent (the tests' statement counts).
+    """
+
+    def __init__(
+        self, connect: Callable[[], psycopg.Connection[Any]], listeners: Sequence[StatementListener]
+    ) -> None:
+        self._connect = connect
+        self._listeners = listeners
+        self._lock = threading.Lock()
+        self._connection: psycopg.Connection[Any] | None = None
+        self._cursor: Any = None
+        self._pid = 0
+        self.epoch = 0
+        self._held: set[str] = set()
+
+    def hold(self, workflow_uuid: str) -> bool:
+        """Reserves ``workflow_uuid`` for an execution of this process; False if one
+        already holds it (the claim is then ``busy``)."""
+        with self._lock:
+            self._reset_after_fork()
+            if workflow_uuid in self._held:
+                return False
+            self._held.add(workflow_uuid)
+            return True
+
+    def let_go(self, workflow_uuid: str) -> None:
+        """Forgets an execution's reservation (after its fence was released)."""
+        with self._lock:
+            self._held.discard(workflow_uuid)
+
+    def send(
+        self,
+        action: Callable[[], str],
+        sql: str,
+        params: dict[str, Any],
+        *,
+        epoch: int | None = None,
+        every_row: bool = False,
+    ) -> tuple[int, Any]:
+        """Runs one statement on the fence connection; returns ``(epoch, row or rows)``.
+
+        ``epoch``: the claim's; a statement of an execution whose fence was lost since
+        raises :class:`FenceLost` without being sent.
+        """
+        for listener in self._listeners:  # outside the lock: a listener may use the fence
+            listener(sql)
+        with self._lock:
+            self._reset_after_fork()
+            if epoch is not None and epoch != self.epoch:
+                raise FenceLost(f"Lost the fence of the execution while {action()}")
+            cursor = self._open()
+            try:
+                cursor.execute(sql, params)
+                result = cursor.fetchall() if every_row else cursor.fetchone()
+            except psycopg.Error as error:
+                if self._connection is not None and self._connection.broken:
+                    self._discard()
+                raise DBOSSystemDatabaseError(
+                    f"System database error while {action()}: {error}"
+                ) from error
+            return self.epoch, result
+
+    def abandon(self, epoch: int) -> None:
+        """Closes the connection of ``epoch``, letting go of every lock of this process:
+        for a release that failed on a live connection (a lock must never outlive its
+        execution). The other executions then find their fence lost."""
+        with self._lock:
+            if self._pid == os.getpid() and self.epoch == epoch:
+                self._discard()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pid == os.getpid():
+                self._discard()
+
+    def _open(self) -> Any:
+        if self._connection is None:
+            try:
+                self._connection = self._connect()
+            except psycopg.Error as error:
+                raise DBOSSystemDatabaseError(
+                    f"System database error while opening the fence connection: {error}"
+                ) from error
+            self._cursor = self._connection.cursor()
+            self._pid = os.getpid()
+        return self._cursor
+
+    def _discard(self) -> None:
+        """Drops a lost connection: every lock on it is gone with it."""
+        connection, self._connection, self._cursor = self._connection, None, None
+        self.epoch += 1
+        self._held.clear()
+        if connection is not None:
+            connection.close()
+
+    def _reset_after_fork(self) -> None:
+        # A forked child must not use (or close) its parent's connection.
+        if self._connection is not None and self._pid != os.getpid():
+            self._connection, self._cursor = None, None
+            self._held.clear()
+            self.epoch += 1
