@@ -29,6 +29,9 @@ from celery_durable import DBOS, Queue
 from celery_durable.engine.transactions import transaction_committed
 
 DATABASE_URL = os.environ["CD_FAULT_DATABASE_URL"]
+# Set when DATABASE_URL is a transaction-mode PgBouncer (tests/test_pgbouncer.py): the
+# fence and LISTEN connect here, and so do this module's own side-effect tables.
+SESSION_DATABASE_URL = os.environ.get("CD_FAULT_SESSION_DATABASE_URL") or None
 BROKER_URL = os.environ["CD_FAULT_BROKER_URL"]
 QUEUE = os.environ.get("CD_FAULT_QUEUE", "faults")
 STEP_SECONDS = float(os.environ.get("CD_FAULT_STEP_SECONDS", "0"))
@@ -51,6 +54,7 @@ DBOS(
         "system_database_url": DATABASE_URL,
         "recovery_interval_seconds": float(os.environ.get("CD_FAULT_SWEEP_SECONDS", "1")),
         "recovery_grace_seconds": float(os.environ.get("CD_FAULT_GRACE_SECONDS", "2")),
+        **({"session_database_url": SESSION_DATABASE_URL} if SESSION_DATABASE_URL else {}),
         # Unset: computed from the workflows' source (as DBOS does).
         **(
             {"application_version": os.environ["CD_FAULT_APP_VERSION"]}
@@ -66,7 +70,8 @@ _connection: tuple[int, psycopg.Connection[Any]] | None = None
 def _db() -> psycopg.Connection[Any]:
     global _connection
     if _connection is None or _connection[0] != os.getpid() or _connection[1].closed:
-        _connection = (os.getpid(), psycopg.connect(DATABASE_URL, autocommit=True))
+        url = SESSION_DATABASE_URL or DATABASE_URL
+        _connection = (os.getpid(), psycopg.connect(url, autocommit=True))
     return _connection[1]
 
 

@@ -38,6 +38,7 @@ class WorkerSettings:
     metrics_port: int | None = None
     metrics_host: str | None = None
     application_version: str | None = None
+    session_database_url: str | None = None
 
     def dbos_config(self) -> DBOSConfig:
         config: DBOSConfig = {"name": self.app_name, "system_database_url": self.database_url}
@@ -57,6 +58,8 @@ class WorkerSettings:
             config["metrics_host"] = self.metrics_host
         if self.application_version:
             config["application_version"] = self.application_version
+        if self.session_database_url:
+            config["session_database_url"] = self.session_database_url
         return config
 
     def celery_config(self) -> dict[str, Any]:
@@ -142,4 +145,5 @@ def from_environ(environ: Mapping[str, str]) -> WorkerSettings:
         metrics_port=_number(environ, env.METRICS_PORT, int),
         metrics_host=environ.get(env.METRICS_HOST) or None,
         application_version=environ.get(env.APPLICATION_VERSION) or None,
+        session_database_url=environ.get(env.SESSION_DATABASE_URL) or None,
     )

@@ -41,6 +41,12 @@ class DBOSConfig(TypedDict, total=False):
         tracing: OpenTelemetry spans of workflow executions and step attempts, in the
             application's TracerProvider. Default: on when ``opentelemetry-api`` is
             installed (``celery-durable[otel]``); False turns it off.
+        session_database_url: A direct PostgreSQL URL (or a session-mode pooler's) for
+            the connections that need a session of their own — the fence that holds
+            the advisory locks of a process's executions, and LISTEN — when
+            ``system_database_url`` is a transaction-mode pooler such as PgBouncer.
+            Given, the pooled connections prepare no statements on the server.
+            Default: ``system_database_url``.
         application_version: The version of the code (for example a release tag). A
             worker runs only workflows of its version, or of none; workflows started
             here record it. Default: a hash of the registered workflows' source,
@@ -64,6 +70,7 @@ class DBOSConfig(TypedDict, total=False):
     metrics_host: str
     tracing: bool
     application_version: str
+    session_database_url: str
 
 
 DEFAULT_CONFIG: DBOSConfig = {

@@ -84,6 +84,7 @@ class Runtime:
             url,
             pool_size=merged["sys_db_pool_size"],
             synchronous_checkpoints=merged["synchronous_checkpoints"],
+            session_url=merged.get("session_database_url"),
         )
         self.application_store = ApplicationStore(
             merged.get("application_database_url") or url, pool_size=merged["sys_db_pool_size"]

@@ -25,13 +25,26 @@ class Connections:
         url: A ``postgresql://`` URL.
         pool_size: Connections kept open per process.
         synchronous_checkpoints: False: executions commit asynchronously.
+        session_url: Where the connections that need a session of their own go (the
+            fence's advisory locks, LISTEN): directly to PostgreSQL, when ``url`` is a
+            transaction-mode pooler such as PgBouncer. Given, the pooled connections
+            (``url``) prepare no statements on the server. Default: ``url``.
     """
 
     def __init__(
-        self, url: str, *, pool_size: int = 5, synchronous_checkpoints: bool = True
+        self,
+        url: str,
+        *,
+        pool_size: int = 5,
+        synchronous_checkpoints: bool = True,
+        session_url: str | None = None,
     ) -> None:
         self.url = url
-        self._engines = ProcessEngine(url, pool_size=pool_size, isolation_level="AUTOCOMMIT")
+        self.session_url = session_url or url
+        prepared = session_url is None or session_url == url
+        self._engines = ProcessEngine(
+            url, pool_size=pool_size, isolation_level="AUTOCOMMIT", prepared_statements=prepared
+        )
         # Executions (claim, checkpoints, outcome) use connections of their own, with
         # asynchronous commit when configured so (see DBOSConfig); creating workflows
         # always commits synchronously.
@@ -44,6 +57,7 @@ class Connections:
                 pool_size=pool_size,
                 isolation_level="AUTOCOMMIT",
                 server_options="-c synchronous_commit=off",
+                prepared_statements=prepared,
             )
         )
         # Observers of the statements sent past SQLAlchemy (see WorkflowExecution).
@@ -51,7 +65,7 @@ class Connections:
         # The fences of all this process's executions, on one connection.
         self.fence = Fence(self._connect_fence, self.statement_listeners)
         # Notifications for waiters outside any workflow (started on first use).
-        self.notifications = NotificationListener(url)
+        self.notifications = NotificationListener(self.session_url)
 
     @property
     def engine(self) -> Engine:
@@ -67,7 +81,9 @@ class Connections:
     def _connect_fence(self) -> psycopg.Connection[Any]:
         options = "" if self._synchronous_checkpoints else "-c synchronous_commit=off"
         return psycopg.connect(
-            make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False),
+            make_url(self.session_url)
+            .set(drivername="postgresql")
+            .render_as_string(hide_password=False),
             autocommit=True,
             application_name="celery_durable fence",
             options=options,

@@ -41,9 +41,14 @@ class ProcessEngine:
         pool_size: int,
         isolation_level: str | None,
         server_options: str | None = None,
+        prepared_statements: bool = True,
     ) -> None:
         self.url = url
         self._pool_size = pool_size
+        # False behind a transaction-mode pooler (PgBouncer before 1.21): psycopg then
+        # never prepares statements on the server (a prepared statement lives in one
+        # server session, which the pooler does not keep for a client).
+        self._prepared_statements = prepared_statements
         self._isolation_level = isolation_level
         # libpq "options" (e.g. "-c synchronous_commit=off"), set when connecting.
         self._server_options = server_options
@@ -59,8 +64,13 @@ class ProcessEngine:
             options: dict[str, Any] = {}
             if self._isolation_level is not None:
                 options["isolation_level"] = self._isolation_level
+            connect_args: dict[str, Any] = {}
             if self._server_options is not None:
-                options["connect_args"] = {"options": self._server_options}
+                connect_args["options"] = self._server_options
+            if not self._prepared_statements:
+                connect_args["prepare_threshold"] = None
+            if connect_args:
+                options["connect_args"] = connect_args
             self._engine = create_engine(
                 sqlalchemy_url(self.url),
                 pool_size=self._pool_size,
