@@ -50,10 +50,9 @@ def stores() -> Any:
 
 
 def system_engines() -> list[Engine]:
-    """The system store's engines in this process: one, or two when executions commit
-    asynchronously (``synchronous_checkpoints=False``)."""
-    store = stores().store
-    return list({id(engine): engine for engine in (store.engine, store.execution_engine)}.values())
+    """The system store's SQLAlchemy engine in this process (executions' statements go
+    to the driver directly: the store reports them to its listeners)."""
+    return [stores().store.engine]
 
 
 def _close_connections() -> None:
@@ -61,6 +60,8 @@ def _close_connections() -> None:
     # initialized (a new engine would send its start-up queries, uncounted by the events).
     for engine in system_engines():
         engine.dispose()
+    stores().store.fence.close()  # both reopened by the next execution
+    stores().store.statements.close()
     stores().application_store.dispose()
 
 

@@ -116,8 +116,8 @@ def test_asynchronous_commit_is_opt_in_and_only_for_executions(
             assert execution.claim.outcome == "missing"
         # The fence connection (claims, outcomes) and the checkpoints' pool.
         fence_setting = store.fence.send(lambda: "showing", "SHOW synchronous_commit", {})[1][0]
-        with store._execution_engines.get().connect() as pooled:
-            pooled_setting = pooled.exec_driver_sql("SHOW synchronous_commit").scalar()
+        with store.statements.cursor(lambda: "showing") as cursor:
+            pooled_setting = cursor.execute("SHOW synchronous_commit").fetchone()[0]
         assert (fence_setting, pooled_setting) == (expected, expected)
         # Creating workflows always commits synchronously.
         with store.engine.connect() as connection:

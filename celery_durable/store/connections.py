@@ -14,6 +14,7 @@ from celery_durable.store.engines import ProcessEngine
 from celery_durable.store.errors import system_error, violates, wrap_errors
 from celery_durable.store.fence import Fence, StatementListener
 from celery_durable.store.listener import NotificationListener
+from celery_durable.store.statements import StatementPool
 
 T = TypeVar("T")
 
@@ -45,25 +46,17 @@ class Connections:
         self._engines = ProcessEngine(
             url, pool_size=pool_size, isolation_level="AUTOCOMMIT", prepared_statements=prepared
         )
-        # Executions (claim, checkpoints, outcome) use connections of their own, with
-        # asynchronous commit when configured so (see DBOSConfig); creating workflows
-        # always commits synchronously.
+        # Executions (claim, checkpoints, outcome) use connections of their own (the
+        # fence and the statement pool below), with asynchronous commit when configured
+        # so (see DBOSConfig); creating workflows always commits synchronously.
         self._synchronous_checkpoints = synchronous_checkpoints
-        self._execution_engines = (
-            self._engines
-            if synchronous_checkpoints
-            else ProcessEngine(
-                url,
-                pool_size=pool_size,
-                isolation_level="AUTOCOMMIT",
-                server_options="-c synchronous_commit=off",
-                prepared_statements=prepared,
-            )
-        )
         # Observers of the statements sent past SQLAlchemy (see WorkflowExecution).
         self.statement_listeners: list[StatementListener] = []
-        # The fences of all this process's executions, on one connection.
+        # The fences of all this process's executions, on one connection; the
+        # connections their checkpoints borrow, one statement at a time.
         self.fence = Fence(self._connect_fence, self.statement_listeners)
+        self._prepared_statements = prepared
+        self.statements = StatementPool(self._connect_statements, pool_size)
         # Notifications for waiters outside any workflow (started on first use).
         self.notifications = NotificationListener(self.session_url)
 
@@ -72,27 +65,33 @@ class Connections:
         """The process's SQLAlchemy engine (autocommit: one statement, one transaction)."""
         return self._engines.get()
 
-    @property
-    def execution_engine(self) -> Engine:
-        """The engine of executions: ``engine`` itself unless checkpoints commit
-        asynchronously (see ``DBOSConfig``)."""
-        return self._execution_engines.get()
-
     def _connect_fence(self) -> psycopg.Connection[Any]:
+        return self._connect_execution(self.session_url, "celery_durable fence", prepared=True)
+
+    def _connect_statements(self) -> psycopg.Connection[Any]:
+        return self._connect_execution(
+            self.url, "celery_durable", prepared=self._prepared_statements
+        )
+
+    def _connect_execution(
+        self, url: str, application_name: str, *, prepared: bool
+    ) -> psycopg.Connection[Any]:
+        """A connection for executions' statements (asynchronous commit if configured)."""
         options = "" if self._synchronous_checkpoints else "-c synchronous_commit=off"
-        return psycopg.connect(
-            make_url(self.session_url)
-            .set(drivername="postgresql")
-            .render_as_string(hide_password=False),
+        connection = psycopg.connect(
+            make_url(url).set(drivername="postgresql").render_as_string(hide_password=False),
             autocommit=True,
-            application_name="celery_durable fence",
+            application_name=application_name,
             options=options,
         )
+        if not prepared:
+            connection.prepare_threshold = None
+        return connection
 
     def dispose(self) -> None:
         self._engines.dispose()
-        self._execution_engines.dispose()
         self.fence.close()
+        self.statements.close()
         self.notifications.stop()
 
     @contextlib.contextmanager

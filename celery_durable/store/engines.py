@@ -40,7 +40,6 @@ class ProcessEngine:
         *,
         pool_size: int,
         isolation_level: str | None,
-        server_options: str | None = None,
         prepared_statements: bool = True,
     ) -> None:
         self.url = url
@@ -50,8 +49,6 @@ class ProcessEngine:
         # server session, which the pooler does not keep for a client).
         self._prepared_statements = prepared_statements
         self._isolation_level = isolation_level
-        # libpq "options" (e.g. "-c synchronous_commit=off"), set when connecting.
-        self._server_options = server_options
         self._engine: Engine | None = None
         self._pid = 0
 
@@ -65,8 +62,6 @@ class ProcessEngine:
             if self._isolation_level is not None:
                 options["isolation_level"] = self._isolation_level
             connect_args: dict[str, Any] = {}
-            if self._server_options is not None:
-                connect_args["options"] = self._server_options
             if not self._prepared_statements:
                 connect_args["prepare_threshold"] = None
             if connect_args:

@@ -6,12 +6,8 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import psycopg
-from sqlalchemy import Engine
-
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.core.records import StepRecord, Wait
-from celery_durable.error import DBOSSystemDatabaseError
 from celery_durable.store import messaging_queries, queries
 from celery_durable.store.fence import Fence, FenceLost, StatementListener
 from celery_durable.store.rows import (
@@ -22,6 +18,7 @@ from celery_durable.store.rows import (
     Sent,
     Woken,
 )
+from celery_durable.store.statements import StatementPool
 
 __all__ = ["StatementListener", "WorkflowExecution"]
 
@@ -43,7 +40,7 @@ class WorkflowExecution:
     def __init__(
         self,
         fence: Fence,
-        statements: Engine,
+        statements: StatementPool,
         workflow_uuid: str,
         claim: Claim,
         *,
@@ -85,18 +82,8 @@ class WorkflowExecution:
         """One statement on a pooled connection, borrowed for it alone."""
         for listener in self._listeners:
             listener(sql)
-        pooled = self._statements.raw_connection()
-        try:
-            cursor = pooled.driver_connection.cursor()  # type: ignore[union-attr]
+        with self._statements.cursor(action) as cursor:
             row: tuple[Any, ...] = cursor.execute(sql, params).fetchone()
-        except psycopg.Error as error:
-            if pooled.driver_connection.broken:  # type: ignore[union-attr]
-                pooled.invalidate()
-            raise DBOSSystemDatabaseError(f"System database error while {action()}: {error}") from (
-                error
-            )
-        finally:
-            pooled.close()
         return row
 
     def record_step(self, step: StepRecord) -> str | None:

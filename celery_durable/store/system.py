@@ -227,7 +227,7 @@ class SystemStore(WorkflowOperations):
     ) -> WorkflowExecution:
         return WorkflowExecution(
             self.fence,
-            self._execution_engines.get(),
+            self.statements,
             workflow_uuid,
             claim,
             epoch=epoch,
