@@ -30,7 +30,10 @@ from bench import (
     comparison,
     dbos_transact,
     enqueue,
+    gevent_overlap,
+    io_bound,
     messaging,
+    noop_sweep,
     observability,
     recovery,
     replay,
@@ -64,6 +67,9 @@ MODULES: dict[str, Any] = {
         retry_timing,
         recovery,
         messaging,
+        io_bound,
+        noop_sweep,
+        gevent_overlap,
         dbos_transact,
     )
 }

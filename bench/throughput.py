@@ -59,11 +59,16 @@ FULL = Params(repetitions=4, batch=2000, warmup=100, timeout_seconds=600)
 QUICK = Params(repetitions=1, batch=20, warmup=4, timeout_seconds=60)
 
 
-class _Batches:
+class Batches:
     """Enqueues a batch to a fresh queue, lets the worker drain it, times it."""
 
     def __init__(
-        self, worker: Worker, client: DBOSClient, url: str, timeout: float, count_dir: Path
+        self,
+        worker: Worker,
+        client: DBOSClient,
+        url: str,
+        timeout: float,
+        count_dir: Path | None = None,
     ) -> None:
         self.worker = worker
         self.count_dir = count_dir
@@ -101,21 +106,24 @@ class _Batches:
             queue, destination=[self.worker.hostname], reply=True, timeout=10
         )
 
-    def workflows(self, size: int) -> float:
-        """Workflows per second for one batch of ``size``."""
-        queue = f"bench-tp-wf-{uuid.uuid4().hex[:8]}"
+    def workflows(self, size: int, name: str = WORKFLOW_NAME, queue: str = "") -> float:
+        """Workflows (of workflow ``name``) per second for one batch of ``size``, enqueued
+        to ``queue`` (by default, a fresh one)."""
+        queue = queue or f"bench-tp-wf-{uuid.uuid4().hex[:8]}"
         for _ in range(size):
             self.client.enqueue(
-                {"workflow_name": WORKFLOW_NAME, "queue_name": queue, "allow_unregistered": True}
+                {"workflow_name": name, "queue_name": queue, "allow_unregistered": True}
             )
-        counted = counted_statements(self.count_dir)
+        count_dir = self.count_dir
+        counted = counted_statements(count_dir) if count_dir else 0
         self._consume(queue)
         try:
             first, last = self._wait_workflows(queue, size)
         finally:
             self._stop_consuming(queue)
-        counted = counted_statements(self.count_dir) - counted
-        self.statements_per_workflow.append(counted / size)
+        if count_dir:
+            counted = counted_statements(count_dir) - counted
+            self.statements_per_workflow.append(counted / size)
         self._record_idle("workflows", first, last)
         return (size - 1) / (last - first)
 
@@ -186,7 +194,7 @@ def run(params: Params = FULL, *, log_dir: Path | None = None) -> Result:
     worker = start_worker(database_url=url, queues=[IDLE_QUEUE], log=log, count_dir=count_dir)
     try:
         wait_ready(worker)
-        batches = _Batches(worker, client, url, params.timeout_seconds, count_dir)
+        batches = Batches(worker, client, url, params.timeout_seconds, count_dir)
         batches.workflows(params.warmup)  # every pool process opens its connections
         batches.plain(params.warmup)
         batches.plain(params.warmup, floor_ten_task)

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psycopg.waiting
 from celery.signals import task_postrun, worker_process_init, worker_ready
 from sqlalchemy import event
 
@@ -28,13 +29,23 @@ DBOS(
         "name": "celery_durable_bench",
         "system_database_url": os.environ["CD_BENCH_DATABASE_URL"],
         "synchronous_checkpoints": synchronous_checkpoints(),
+        # A batch's backlog may wait longer than the default 30 s (a slow pool draining
+        # thousands): the sweep would publish those workflows again as overdue, and the
+        # stale deliveries would cost the worker a claim each (bench.pools counts them).
+        "recovery_grace_seconds": 600.0,
     },
 )
 
 
 @worker_ready.connect(weak=False)
 def _announce_ready(sender: Any = None, **_: Any) -> None:
-    broker_redis().set(os.environ["CD_BENCH_READY_KEY"], repr(time.time()))
+    ready_key = os.environ["CD_BENCH_READY_KEY"]
+    # Which wait psycopg chose when it was imported: under gevent only a Python one
+    # (wait_poll, wait_select) yields to other greenlets; the C one blocks the process.
+    broker_redis().set(
+        f"{ready_key}:psycopg_wait", getattr(psycopg.waiting.wait, "__name__", "unknown")
+    )
+    broker_redis().set(ready_key, repr(time.time()))
 
 
 _COUNT_DIR = os.environ.get("CD_BENCH_COUNT_DIR")

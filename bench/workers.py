@@ -37,12 +37,14 @@ def start_worker(
     log: Path,
     concurrency: int = 2,
     count_dir: Path | None = None,
+    pool: str = "prefork",
 ) -> Worker:
-    """Starts ``celery worker --pool=prefork --concurrency=N`` in its own process group.
+    """Starts ``celery worker --pool=POOL --concurrency=N`` in its own process group.
 
     Args:
         count_dir: Where the pool processes write their statement counts (see
             ``bench.worker_app``); None: nothing is counted.
+        pool: Celery's ``--pool``: prefork, threads, gevent or solo.
     """
     tag = uuid.uuid4().hex[:8]
     hostname = f"bench-{tag}@localhost"
@@ -61,7 +63,7 @@ def start_worker(
                 "-A",
                 "bench.worker_app",
                 "worker",
-                "--pool=prefork",
+                f"--pool={pool}",
                 f"--concurrency={concurrency}",
                 f"--queues={','.join(queues)}",
                 f"--hostname={hostname}",

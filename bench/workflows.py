@@ -7,7 +7,10 @@ workflow names carry a ``bench.`` prefix so they never meet the tests' registrat
 
 from __future__ import annotations
 
+import itertools
 import os
+import queue
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -95,9 +98,13 @@ def plain_ten_task(counter_key: str, total: int) -> None:
 
 
 def _ten_calls_then_count(counter_key: str, total: int) -> None:
+    plain_ten()
+    count_done(counter_key, total)
+
+
+def count_done(counter_key: str, total: int) -> None:
     """Plain tasks have no result; the INCR is the cheapest way to know when a batch
     is done. The first and the last task to finish also record the time."""
-    plain_ten()
     client = broker_redis()
     done = client.incr(counter_key)
     if done == 1:
@@ -106,31 +113,94 @@ def _ten_calls_then_count(counter_key: str, total: int) -> None:
         client.set(f"{counter_key}:last", repr(time.time()))
 
 
-_floor_connection: tuple[int, Any] | None = None
-_floor_next_id = 0
 FLOOR_STATEMENTS = 12  # what a ten-step workflow costs on a worker: claim, 10 steps, outcome
+# Connections per process for the floor's INSERTs: one per prefork process (it runs one
+# task at a time); at most the library's own pool (5, plus 5 overflow) for threads and
+# greenlets, which take turns on them.
+FLOOR_CONNECTIONS = 10
+# Their application_name: bench.resources leaves them out of a worker's connections.
+FLOOR_APPLICATION = "celery_durable_bench floor"
 
 
-def _floor_insert() -> None:
-    """One autocommit INSERT with a synchronous commit, as :mod:`bench.floor` measures."""
-    global _floor_connection, _floor_next_id
-    if _floor_connection is None or _floor_connection[0] != os.getpid():
-        url = os.environ["CD_BENCH_DATABASE_URL"]
-        _floor_connection = (os.getpid(), psycopg.connect(url, autocommit=True))
-    _floor_next_id += 1
-    _floor_connection[1].execute(
-        "INSERT INTO bench_floor (id, payload) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-        ((os.getpid() << 32) + _floor_next_id, "42"),
-    )
+class _FloorConnections:
+    """A process's connections for the floor's INSERTs, each used by one task at a time."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._idle: queue.LifoQueue[psycopg.Connection[Any]] = queue.LifoQueue()
+        self._opened = 0
+        self._lock = threading.Lock()
+        self._ids = itertools.count((os.getpid() << 32) + 1)
+
+    def _take(self) -> psycopg.Connection[Any]:
+        with self._lock:
+            open_one = self._idle.empty() and self._opened < FLOOR_CONNECTIONS
+            if open_one:
+                self._opened += 1
+        if open_one:
+            return psycopg.connect(self._url, autocommit=True, application_name=FLOOR_APPLICATION)
+        return self._idle.get()
+
+    def insert(self, statements: int) -> None:
+        """``statements`` autocommit INSERTs with a synchronous commit, as
+        :mod:`bench.floor` measures, on one connection."""
+        connection = self._take()
+        try:
+            for _ in range(statements):
+                connection.execute(
+                    "INSERT INTO bench_floor (id, payload) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                    (next(self._ids), "42"),
+                )
+        finally:
+            self._idle.put(connection)
+
+
+_floor: tuple[int, _FloorConnections] | None = None
 
 
 @app.task(name="bench.floor_ten_task", ignore_result=True)
 def floor_ten_task(counter_key: str, total: int) -> None:
     """The ceiling of any ten-step workflow with this budget: plain_ten_task plus the
     twelve synchronous INSERTs of the floor, and nothing else."""
-    for _ in range(FLOOR_STATEMENTS):
-        _floor_insert()
+    global _floor
+    if _floor is None or _floor[0] != os.getpid():
+        _floor = (os.getpid(), _FloorConnections(os.environ["CD_BENCH_DATABASE_URL"]))
+    _floor[1].insert(FLOOR_STATEMENTS)
     _ten_calls_then_count(counter_key, total)
+
+
+# -- I/O-bound steps and pools (issue 16) ----------------------------------------------
+
+WAIT_SECONDS = 0.02  # an API call's wait; gevent's monkeypatching makes time.sleep yield
+
+
+@DBOS.step(name="bench.wait_20ms")
+def wait_20ms(index: int) -> int:
+    time.sleep(WAIT_SECONDS)
+    return index
+
+
+@DBOS.workflow(name="bench.ten_waits")
+def ten_waits() -> int:
+    return sum(wait_20ms(index) for index in range(10))
+
+
+@app.task(name="bench.plain_ten_waits_task", ignore_result=True)
+def plain_ten_waits_task(counter_key: str, total: int) -> None:
+    """The plain Celery side of the I/O-bound comparison: the same ten waits."""
+    for _ in range(10):
+        time.sleep(WAIT_SECONDS)
+    count_done(counter_key, total)
+
+
+@DBOS.step(name="bench.wait_200ms")
+def wait_200ms() -> None:
+    time.sleep(0.2)
+
+
+@DBOS.workflow(name="bench.one_wait_200ms")
+def one_wait_200ms() -> None:
+    wait_200ms()
 
 
 # -- replay ----------------------------------------------------------------------------

@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = {
     "step_overhead",
@@ -26,9 +28,13 @@ BENCHMARKS = {
     "retry_timing",
     "recovery",
     "messaging",
+    "io_bound",
+    "noop_sweep",
+    "gevent_overlap",
 }
 
 
+@pytest.mark.timeout(300)  # every benchmark starts workers: io_bound and its kin one per pool
 def test_every_benchmark_runs_with_tiny_sizes(tmp_path: Path) -> None:
     output = tmp_path / "bench.json"
     completed = subprocess.run(
@@ -46,7 +52,7 @@ def test_every_benchmark_runs_with_tiny_sizes(tmp_path: Path) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=150,
+        timeout=270,
         check=False,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
