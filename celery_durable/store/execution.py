@@ -99,7 +99,17 @@ class WorkflowExecution:
             {
                 "workflow_uuid": self.workflow_uuid,
                 "owner_token": self._owner_token,
-                **dataclasses.asdict(step),
+                # Not dataclasses.asdict: its deep copy was 3-4% of a worker's CPU.
+                "function_id": step.function_id,
+                "function_name": step.function_name,
+                "output": step.output,
+                "error": step.error,
+                "attempts": step.attempts,
+                "attempt_log": step.attempt_log,
+                "retry_due_at_epoch_ms": step.retry_due_at_epoch_ms,
+                "started_at_epoch_ms": step.started_at_epoch_ms,
+                "completed_at_epoch_ms": step.completed_at_epoch_ms,
+                "child_workflow_id": step.child_workflow_id,
             },
         )
         if status is None:
