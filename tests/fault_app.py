@@ -348,3 +348,8 @@ def across_versions() -> list[str]:
 @DBOS.workflow()
 def one_version_step() -> str:
     return version_step("only")
+
+
+# -- pools (tests/test_pools.py): in a module of their own, registered with these -------
+
+import tests.fault_pools  # noqa: E402, F401

@@ -3,6 +3,9 @@
 Each scenario counts side effects in PostgreSQL, outside the workers: every workflow
 must reach SUCCESS and every completed step's side effect must have happened once (only
 a step interrupted mid-execution may run again).
+
+Workers are prefork unless a scenario is parametrized by pool (``on_pools``; which
+pools run which scenario, and why: tests/test_pools.py).
 """
 
 from __future__ import annotations
@@ -58,22 +61,30 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
 
 
 class Worker:
-    """A real ``celery worker`` subprocess (tests.fault_app) in its own process group."""
+    """A real ``celery worker`` subprocess (tests.fault_app) in its own process group.
 
-    def __init__(self, env: dict[str, str], log: Path, *, beat: bool, concurrency: int) -> None:
+    ``pool``: Celery's ``-P`` (prefork, threads, gevent or solo). Celery refuses an
+    embedded beat in a gevent worker, so ``beat`` is ignored there: recovery needs no
+    beat (every worker sweeps).
+    """
+
+    def __init__(
+        self, env: dict[str, str], log: Path, *, beat: bool, concurrency: int, pool: str
+    ) -> None:
         command = [
             *CELERY,
             "-A",
             "tests.fault_app",
             "worker",
             "--loglevel=INFO",
+            f"--pool={pool}",
             f"--concurrency={concurrency}",
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
             f"--hostname=faults-{uuid.uuid4().hex[:8]}@%h",
         ]
-        if beat:
+        if beat and pool != "gevent":
             command += ["--beat", f"--schedule={log.parent / f'beat-{uuid.uuid4().hex}'}"]
         self._subprocess = spawn(command, env, log)
         self.process = self._subprocess.popen
@@ -89,10 +100,11 @@ class Worker:
 
 
 class Faults:
-    """One scenario's database, broker queue, workers and client."""
+    """One scenario's database, broker queue, workers (of ``pool``) and client."""
 
-    def __init__(self, broker_url: str, tmp_path: Path) -> None:
+    def __init__(self, broker_url: str, tmp_path: Path, pool: str = "prefork") -> None:
         self.broker_url = broker_url
+        self.pool = pool
         self.queue = f"faults-{uuid.uuid4().hex[:8]}"
         self.log = tmp_path / "workers.log"
         self.workers: list[Worker] = []
@@ -108,7 +120,9 @@ class Faults:
         self.db = psycopg.connect(FAULT_DATABASE_URL, autocommit=True)
 
     def start_worker(self, *, beat: bool = True, concurrency: int = 2, **env: str) -> Worker:
-        worker = Worker({**self.env, **env}, self.log, beat=beat, concurrency=concurrency)
+        worker = Worker(
+            {**self.env, **env}, self.log, beat=beat, concurrency=concurrency, pool=self.pool
+        )
         self.workers.append(worker)
         return worker
 
@@ -143,6 +157,11 @@ class Faults:
 
 @pytest.fixture
 def fault_database() -> str:
+    return create_fault_database()
+
+
+def create_fault_database() -> str:
+    """A fresh, migrated fault database with the tables of tests.fault_app."""
     recreate_database(FAULT_DATABASE_URL)
     store = SystemStore(FAULT_DATABASE_URL, pool_size=1)
     store.migrate()
@@ -162,10 +181,26 @@ def any_broker(request: pytest.FixtureRequest) -> str:
     return BROKERS[request.param]
 
 
-def _faults(broker_url: str, tmp_path: Path) -> Iterator[Faults]:
+@pytest.fixture
+def pool() -> str:
+    """The workers' pool: prefork unless a test is parametrized (``on_pools``)."""
+    return "prefork"
+
+
+def on_pools(*pools: str) -> pytest.MarkDecorator:
+    """Runs a scenario with prefork workers on Redis and RabbitMQ, as before, and with
+    workers of each of ``pools`` on Redis (the pool, not the broker, is what varies)."""
+    cases = [("redis", "prefork"), ("rabbitmq", "prefork"), *(("redis", p) for p in pools)]
+    return pytest.mark.parametrize(
+        ("any_broker", "pool"),
+        [pytest.param(BROKERS[broker], pool, id=f"{broker}-{pool}") for broker, pool in cases],
+    )
+
+
+def _faults(broker_url: str, tmp_path: Path, pool: str = "prefork") -> Iterator[Faults]:
     if broker_url.startswith("redis"):
         redis.Redis.from_url(broker_url).flushdb()
-    faults = Faults(broker_url, tmp_path)
+    faults = Faults(broker_url, tmp_path, pool)
     try:
         yield faults
     finally:
@@ -173,8 +208,8 @@ def _faults(broker_url: str, tmp_path: Path) -> Iterator[Faults]:
 
 
 @pytest.fixture
-def faults(fault_database: str, any_broker: str, tmp_path: Path) -> Iterator[Faults]:
-    yield from _faults(any_broker, tmp_path)
+def faults(fault_database: str, any_broker: str, pool: str, tmp_path: Path) -> Iterator[Faults]:
+    yield from _faults(any_broker, tmp_path, pool)
 
 
 @pytest.fixture
@@ -185,6 +220,7 @@ def redis_faults(fault_database: str, tmp_path: Path) -> Iterator[Faults]:
 # -- killed workers --------------------------------------------------------------------
 
 
+@on_pools("threads", "solo")
 def test_sigkill_while_a_step_runs(faults: Faults) -> None:
     faults.add_trigger("after-effect:1", "kill-worker")
     first = faults.start_worker()
@@ -217,6 +253,7 @@ def test_sigkill_right_after_a_transaction_commits(faults: Faults) -> None:
     assert faults.effects(handle.workflow_id) == Counter({"record_payment": 1, "1": 1})
 
 
+@on_pools("gevent")
 def test_sigkill_during_backoff_keeps_the_attempt_count(faults: Faults) -> None:
     first = faults.start_worker()
     handle = faults.enqueue("with_backoff")
@@ -265,15 +302,24 @@ def test_flushing_redis_loses_messages_and_recovery_finds_them(redis_faults: Fau
         assert faults.effects(handle.workflow_id) == Counter({"0": 1, "1": 1, "2": 1})
 
 
+@on_pools("threads", "gevent")
 def test_every_message_published_three_times_runs_each_step_once(
     faults: Faults, celery_app: Celery
 ) -> None:
-    faults.start_worker(concurrency=4, CD_FAULT_STEP_SECONDS="0.05")
+    # Threads and greenlets: a slot for every copy at once (once its prefetch window is
+    # full, a Redis worker of these pools fetches again only after up to 2 s, Celery's
+    # synloop). A grace longer than the test: copies waiting in the queue are not lost.
+    concurrency = 4 if faults.pool == "prefork" else 32
+    faults.start_worker(
+        concurrency=concurrency, CD_FAULT_STEP_SECONDS="0.05", CD_FAULT_GRACE_SECONDS="30"
+    )
     app = Celery("publisher", broker=faults.broker_url)
-    handles = [faults.enqueue("steps", 3) for _ in range(10)]
-    for handle in handles:
+    handles = []
+    for _ in range(10):
+        handles.append(faults.enqueue("steps", 3))
+        # Next to the original in the queue: the worker takes the copies at once.
         for _ in range(2):
-            publish_workflow(app, "steps", handle.workflow_id, queue=faults.queue)
+            publish_workflow(app, "steps", handles[-1].workflow_id, queue=faults.queue)
     for handle in handles:
         assert handle.get_result(timeout=60) == 3
         assert faults.effects(handle.workflow_id) == Counter({"0": 1, "1": 1, "2": 1})

@@ -15,9 +15,17 @@ from typing import Any
 
 import redis
 
-from tests.test_faults import Faults, any_broker, fault_database, faults, redis_faults, wait_until
+from tests.test_faults import (
+    Faults,
+    any_broker,
+    fault_database,
+    faults,
+    pool,
+    redis_faults,
+    wait_until,
+)
 
-__all__ = ["any_broker", "fault_database", "faults", "redis_faults"]  # fixtures used below
+__all__ = ["any_broker", "fault_database", "faults", "pool", "redis_faults"]  # fixtures used below
 
 RESULT_TIMEOUT = 60.0
 STATE_TIMEOUT = 60.0

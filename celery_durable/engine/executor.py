@@ -8,7 +8,6 @@ step that runs, and one UPDATE that records the outcome and releases the fence.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ from celery_durable.core.serialization import Serializer
 from celery_durable.core.signals import RescheduleWorkflow, WorkflowCancelled
 from celery_durable.engine.context import WorkflowContext, current_workflow
 from celery_durable.engine.launcher import Launcher
+from celery_durable.engine.loops import run_in_own_loop
 from celery_durable.engine.observed import observed
 from celery_durable.engine.registry import WorkflowSpec
 from celery_durable.error import (
@@ -172,7 +172,8 @@ class Engine:
 
     def run(self, workflow_id: str, options: RunOptions) -> RunResult:
         """Executes (or replays) a workflow once, in this thread (an ``async def``
-        workflow in an event loop of its own).
+        workflow in an event loop of its own, after any other of this OS thread's:
+        :mod:`~celery_durable.engine.loops`).
 
         Raises:
             RescheduleWorkflow: the workflow must run again after the countdown; it has
@@ -186,7 +187,7 @@ class Engine:
             with observed(claimed), claimed.running(options.max_countdown_seconds):
                 function = claimed.spec.function
                 if claimed.spec.is_async:
-                    claimed.output = asyncio.run(function(*claimed.args, **claimed.kwargs))
+                    claimed.output = run_in_own_loop(function, claimed.args, claimed.kwargs)
                 else:
                     claimed.output = function(*claimed.args, **claimed.kwargs)
             assert claimed.result is not None
