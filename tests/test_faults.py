@@ -330,7 +330,8 @@ def test_every_message_published_three_times_runs_each_step_once(
 
 def test_a_delay_longer_than_the_visibility_timeout_is_parked(redis_faults: Faults) -> None:
     faults = redis_faults
-    faults.start_worker(CD_FAULT_VISIBILITY_TIMEOUT="5", CD_FAULT_BACKOFF_SECONDS="20")
+    # Redis holds a countdown for half the visibility timeout (2.5 s) at most.
+    faults.start_worker(CD_FAULT_VISIBILITY_TIMEOUT="5", CD_FAULT_BACKOFF_SECONDS="8")
     handle = faults.enqueue("with_backoff")
 
     def parked() -> bool:
@@ -340,7 +341,7 @@ def test_a_delay_longer_than_the_visibility_timeout_is_parked(redis_faults: Faul
         ).fetchone()
         return bool(row and row[0])
 
-    wait_until(parked, 30, "the 20 s backoff to be parked in PostgreSQL")
+    wait_until(parked, 30, "the 8 s backoff to be parked in PostgreSQL")
     assert handle.get_result(timeout=60) == [0, 1, 2]
     assert faults.effects(handle.workflow_id) == Counter(
         {"0": 1, "1:attempt0": 1, "1:attempt1": 1, "2": 1}
@@ -348,7 +349,7 @@ def test_a_delay_longer_than_the_visibility_timeout_is_parked(redis_faults: Faul
     history = faults.client.list_workflow_steps(handle.workflow_id)[1]["attempt_history"]
     waited = (history[1]["started_at_epoch_ms"] - history[0]["completed_at_epoch_ms"]) / 1000
     # Never early; late by at most a sweep interval (1 s) plus a busy machine's slack.
-    assert 20.0 <= waited <= 20.0 + 1.0 + 4.0, waited
+    assert 8.0 <= waited <= 8.0 + 1.0 + 4.0, waited
 
 
 def test_bad_messages_are_dropped_or_left_visible(redis_faults: Faults) -> None:

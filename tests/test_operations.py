@@ -188,8 +188,8 @@ def sleeper(seconds: float) -> float:
     return time.time() - started
 
 
-def test_a_30_second_sleep_leaves_the_worker_free() -> None:
-    handle = DBOS.start_workflow(sleeper, 30.0)
+def test_a_long_sleep_leaves_the_worker_free() -> None:
+    handle = DBOS.start_workflow(sleeper, 8.0)
     wait_until(
         lambda: len(DBOS.list_workflow_steps(handle.workflow_id)) == 1, 30, "the sleep to start"
     )

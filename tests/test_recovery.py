@@ -194,19 +194,19 @@ STATES = [
     State("step", gate="step", extra_effects={"step": 2}, recovery_attempts=1, reason="owner died"),
     # (b) In a step's backoff: its countdown message is stranded in the dead worker's
     # Redis `unacked` (visibility timeout: 1 hour); the sweep publishes it after grace.
-    State("backoff", env={"CD_FAULT_BACKOFF_SECONDS": "6"}),
+    State("backoff", env={"CD_FAULT_BACKOFF_SECONDS": "4"}),
     # (c) In a durable sleep: likewise.
-    State("sleep", env={"CD_FAULT_SLEEP_SECONDS": "6"}),
+    State("sleep", env={"CD_FAULT_SLEEP_SECONDS": "4"}),
     # (d) In a queue wait: a concurrency-1 queue whose slot a gated workflow holds.
     State("queue", env={"CD_FAULT_QUEUE_LIMITS": '{"concurrency": 1}'}, gate="occupant"),
     # (e) Waiting for a child that was running a step: the child's owner died; once
     # published again and finished, the child wakes its parent.
     State("child", gate="child", reason=None),
-    # (f) Parked: a 6 s backoff, longer than the 2 s the broker may hold (half the
+    # (f) Parked: a 4 s backoff, longer than the 2 s the broker may hold (half the
     # 4 s visibility timeout), waits in PostgreSQL; the sweep publishes it when due.
     State(
         "parked",
-        env={"CD_FAULT_VISIBILITY_TIMEOUT": "4", "CD_FAULT_BACKOFF_SECONDS": "6"},
+        env={"CD_FAULT_VISIBILITY_TIMEOUT": "4", "CD_FAULT_BACKOFF_SECONDS": "4"},
         reason="parked delay due",
     ),
 ]
