@@ -10,6 +10,8 @@ from typing import Any
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.core.serialization import to_jsonable
 from celery_durable.core.tracebacks import recorded_traceback
+from celery_durable.integration.config import DEFAULT_CONFIG
+from celery_durable.integration.versions import version_live_ms
 from celery_durable.store import WorkerVersion
 
 
@@ -132,8 +134,9 @@ def workflow_document(workflow: WorkflowStatus) -> dict[str, Any]:
     }
 
 
-# A version runs while one of its workers swept this recently (three default intervals).
-LIVE_MS = 30_000
+# A version runs while one of its workers swept this recently (with the default
+# sweep interval: the CLI does not know the workers' configuration).
+LIVE_MS = version_live_ms(DEFAULT_CONFIG["recovery_interval_seconds"])
 
 
 def version_note(

@@ -146,7 +146,8 @@ class Engine:
             parent when its child finishes.
         application_version: The version of the code this process runs: it claims only
             workflows of this version, or of none (which it stamps with it).
-        version_live_ms: A version whose workers swept within this long is running.
+        version_live_ms: A version whose workers swept within this long is running
+            (0: none counts as running; with no ``application_version``, unused).
     """
 
     def __init__(
@@ -159,7 +160,7 @@ class Engine:
         launcher: Launcher,
         dispatch: Callable[[str, Dispatch], None],
         application_version: str | None = None,
-        version_live_ms: int = 60_000,
+        version_live_ms: int = 0,
     ) -> None:
         self.store = store
         self.application_version = application_version

@@ -37,7 +37,7 @@ from celery_durable.integration.direct import DirectCall
 from celery_durable.integration.enqueue import EnqueueSettings, new_workflow_row
 from celery_durable.integration.recovery import recover
 from celery_durable.integration.schedules import ScheduleKeeper
-from celery_durable.integration.versions import compute_app_version
+from celery_durable.integration.versions import compute_app_version, version_live_ms
 from celery_durable.store import (
     Dispatch,
     InsertedWorkflow,
@@ -140,8 +140,7 @@ class Runtime:
             launcher=self,
             dispatch=self.publish,
             application_version=self.application_version,
-            # A version runs while one of its workers swept within three intervals.
-            version_live_ms=round(3000 * self.config["recovery_interval_seconds"]),
+            version_live_ms=version_live_ms(self.config["recovery_interval_seconds"]),
         )
 
     @functools.cached_property

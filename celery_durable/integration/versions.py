@@ -41,3 +41,9 @@ def compute_app_version(app_name: str, workflows: list[WorkflowSpec]) -> str:
     for source in [*sources, library_version(), app_name]:
         hasher.update(source.encode("utf-8"))
     return hasher.hexdigest()
+
+
+def version_live_ms(recovery_interval_seconds: float) -> int:
+    """How recently one of a version's workers must have swept (each sweep records its
+    version) for the version to count as running: three sweep intervals."""
+    return round(3000 * recovery_interval_seconds)

@@ -31,11 +31,14 @@ def system_error(
     return DBOSSystemDatabaseError(f"{database} database error while {action}: {error.orig}")
 
 
-def violates(error: exc.DBAPIError, index: str) -> bool:
-    """Whether ``error`` is a unique violation of our index whose name ends so."""
-    diag = getattr(error.orig, "diag", None)
+def violates(error: BaseException, index: str) -> bool:
+    """Whether the driver error under ``error`` (SQLAlchemy's ``orig``, or the cause of
+    a :class:`DBOSSystemDatabaseError`) is a unique violation of our index whose name
+    ends so."""
+    driver = error.orig if isinstance(error, exc.DBAPIError) else error.__cause__
+    diag = getattr(driver, "diag", None)
     constraint = getattr(diag, "constraint_name", None) or ""
-    return getattr(error.orig, "sqlstate", None) == "23505" and constraint.endswith(index)
+    return getattr(driver, "sqlstate", None) == "23505" and constraint.endswith(index)
 
 
 @contextlib.contextmanager

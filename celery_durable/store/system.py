@@ -26,6 +26,7 @@ from celery_durable.error import (
     DBOSWorkflowFunctionNotFoundError,
 )
 from celery_durable.store import migrator, queries
+from celery_durable.store.errors import violates
 from celery_durable.store.execution import (
     WorkflowExecution,
     parse_checkpoints,
@@ -151,7 +152,7 @@ class SystemStore(WorkflowOperations):
         max_recovery_attempts: int | None = None,
         new: NewWorkflow | None = None,
         app_version: str | None = None,
-        version_live_ms: int = 60_000,
+        version_live_ms: int = 0,
     ) -> Iterator[WorkflowExecution]:
         """Claims a workflow and yields its execution; the fence is released on exit.
 
@@ -166,7 +167,8 @@ class SystemStore(WorkflowOperations):
                 workflow's claim then carries its recorded outcome.
             app_version: The claimer's application version: a workflow of another is
                 not claimed (outcome ``version``); one of none is stamped with it.
-            version_live_ms: A version whose workers swept within this long is running.
+            version_live_ms: A version whose workers swept within this long is running
+                (0: none counts as running; unused without ``app_version``).
 
         Raises:
             DBOSConflictingWorkflowError: ``new``'s id belongs to a workflow of another
@@ -259,7 +261,7 @@ class SystemStore(WorkflowOperations):
                     if attempt == 1 and fence.epoch != before:
                         fence.hold(workflow_uuid)  # the lost connection's holds were cleared
                         continue  # a connection that died with a server restart
-                    if new is not None and _violates(error, "deduplication_idx"):
+                    if new is not None and violates(error, "deduplication_idx"):
                         raise _deduplicated(new) from error
                     raise
         except BaseException:
@@ -426,11 +428,3 @@ _CLAIM_COLUMNS = (
     "app_version",
 )
 _CALL_COLUMNS = (*_CLAIM_COLUMNS, "inserted", "output", "error")
-
-
-def _violates(error: DBOSSystemDatabaseError, index: str) -> bool:
-    """Whether the driver error under ``error`` is a unique violation of ``index``."""
-    cause = error.__cause__
-    diag = getattr(cause, "diag", None)
-    constraint = getattr(diag, "constraint_name", None) or ""
-    return getattr(cause, "sqlstate", None) == "23505" and constraint.endswith(index)
