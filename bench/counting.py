@@ -135,6 +135,10 @@ def statement_kind(statement: str) -> str:
         and "INSERT INTO celery_durable.operation_outputs" in statement
     ):
         return "insert step"
+    if statement.startswith("WITH batch AS") and (
+        "INSERT INTO celery_durable.operation_outputs" in statement
+    ):
+        return "insert steps (group commit)"
     if statement.startswith("UPDATE celery_durable.workflow_status SET status"):
         return "complete"
     if statement.startswith("SELECT name, status, output, error"):

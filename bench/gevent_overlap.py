@@ -10,6 +10,11 @@ overlap the whole takes about 0.2 s; if they take turns, N x 0.2 s.
   enqueued to one queue, then consumed by one ``-P gevent -c 200`` worker. From the
   steps' recorded start and end (``operation_outputs``): the span from the first start
   to the last end, and the most steps running at one moment.
+
+Then the connections a worker needs however many workflows wait at once: 1,000
+workflows of one step that sleeps 10 s (``bench.one_wait``, an API call that takes its
+time) on one ``-P gevent -c 1000`` worker: the most steps waiting at one moment, the
+worker's PostgreSQL connections at their peak, and its memory.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from bench.workers import kill_worker
 
 NAME = "gevent_overlap"
 WORKFLOW_NAME = "bench.one_wait_200ms"
+WAITING_WORKFLOW_NAME = "bench.one_wait"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,11 +47,17 @@ class Params:
     waits: int  # concurrent 200 ms waits
     concurrency: int  # the gevent worker's
     repetitions: int
+    waiting: int  # workflows waiting at once, on a worker of that concurrency
+    waiting_seconds: float  # how long each waits
     timeout_seconds: float
 
 
-FULL = Params(waits=50, concurrency=200, repetitions=3, timeout_seconds=300)
-QUICK = Params(waits=3, concurrency=4, repetitions=1, timeout_seconds=60)
+FULL = Params(
+    waits=50, concurrency=200, repetitions=3, waiting=1000, waiting_seconds=10, timeout_seconds=300
+)
+QUICK = Params(
+    waits=3, concurrency=4, repetitions=1, waiting=3, waiting_seconds=0.2, timeout_seconds=60
+)
 
 
 def psycopg_alone(url: str, waits: int, order: str) -> dict[str, object]:
@@ -84,40 +96,76 @@ def most_at_once(intervals: list[tuple[int, int]]) -> int:
     return peak
 
 
-def _durable(params: Params, logs: Path) -> tuple[list[float], list[float], list[float]]:
-    """Spans (s), most steps at once, and the worker's peak connections, per repetition."""
+@dataclass(kw_only=True)
+class Overlap:
+    """Per repetition: the span (s), the most steps at once, the worker's peak
+    connections and its peak RSS (MiB)."""
+
+    spans: list[float]
+    peaks: list[float]
+    connections: list[float]
+    rss_mib: list[float]
+
+
+def _durable(
+    params: Params,
+    logs: Path,
+    *,
+    workflows: int,
+    concurrency: int,
+    name: str,
+    args: tuple[float, ...] = (),
+    repetitions: int,
+) -> Overlap:
+    """``workflows`` one-step workflows of ``name`` at once on one gevent worker."""
     url = database_url(NAME)
     bench = Bench(url, logs, params.timeout_seconds)
-    setting = Setting(pool="gevent", concurrency=params.concurrency, batch=params.waits)
-    spans: list[float] = []
-    peaks: list[float] = []
-    connections: list[float] = []
+    setting = Setting(pool="gevent", concurrency=concurrency, batch=workflows)
+    measured = Overlap(spans=[], peaks=[], connections=[], rss_mib=[])
     try:
         worker = bench.start(setting, NAME)
         try:
             batches = Batches(worker, bench.client, url, params.timeout_seconds)
             sampler = ResourceSampler(worker.process.pid, url, database_name(url))
-            for _ in range(params.repetitions):
+            for _ in range(repetitions):
                 queue = f"bench-overlap-{uuid.uuid4().hex[:8]}"
                 sampler.start()
-                batches.workflows(params.waits, WORKFLOW_NAME, queue=queue)
-                connections.append(float(sampler.stop().peak_connections))
+                batches.workflows(workflows, name, queue=queue, args=args)
+                usage = sampler.stop()
+                measured.connections.append(float(usage.peak_connections))
+                measured.rss_mib.append(usage.rss_bytes / 2**20)
                 intervals = step_intervals(url, queue)
-                spans.append(
+                measured.spans.append(
                     (max(end for _, end in intervals) - min(start for start, _ in intervals)) / 1000
                 )
-                peaks.append(float(most_at_once(intervals)))
+                measured.peaks.append(float(most_at_once(intervals)))
         finally:
             kill_worker(worker)
     finally:
         bench.close()
-    return spans, peaks, connections
+    return measured
 
 
 def run(params: Params = FULL, *, log_dir: Path | None = None) -> Result:
     logs = log_dir or Path(tempfile.mkdtemp(prefix="bench-"))
     url = database_url(NAME)
-    spans, peaks, connections = _durable(params, logs / NAME)
+    overlap = _durable(
+        params,
+        logs / NAME,
+        workflows=params.waits,
+        concurrency=params.concurrency,
+        name=WORKFLOW_NAME,
+        repetitions=params.repetitions,
+    )
+    waiting = _durable(
+        params,
+        logs / f"{NAME}-waiting",
+        workflows=params.waiting,
+        concurrency=params.waiting,
+        name=WAITING_WORKFLOW_NAME,
+        args=(params.waiting_seconds,),
+        repetitions=1,
+    )
     after = psycopg_alone(url, params.waits, "after")
     before = psycopg_alone(url, params.waits, "before")
     n = params.waits
@@ -138,16 +186,40 @@ def run(params: Params = FULL, *, log_dir: Path | None = None) -> Result:
             ),
             Figure.of(
                 f"celery_durable: {n} workflows of one 200 ms step, first start → last end",
-                spans,
+                overlap.spans,
                 "s",
                 f"1 worker, gevent -c {params.concurrency}",
             ),
-            Figure.of(f"celery_durable: most of the {n} steps at once", peaks, "steps"),
+            Figure.of(f"celery_durable: most of the {n} steps at once", overlap.peaks, "steps"),
             Figure.of(
                 "celery_durable: worker's PostgreSQL connections (peak)",
-                connections,
+                overlap.connections,
                 "conn",
                 "pg_stat_activity rows of the worker's sockets",
+            ),
+            Figure.of(
+                f"celery_durable: most of {params.waiting} workflows waiting in a "
+                f"{params.waiting_seconds:g} s step at once",
+                waiting.peaks,
+                "steps",
+                f"1 worker, gevent -c {params.waiting}",
+            ),
+            Figure.of(
+                f"celery_durable: worker's PostgreSQL connections (peak), {params.waiting} waiting",
+                waiting.connections,
+                "conn",
+                "pg_stat_activity rows of the worker's sockets",
+            ),
+            Figure.of(
+                f"celery_durable: worker RSS (peak), {params.waiting} waiting",
+                waiting.rss_mib,
+                "MiB",
+            ),
+            Figure.of(
+                f"celery_durable: {params.waiting} workflows of one {params.waiting_seconds:g} s "
+                "step, first start → last end",
+                waiting.spans,
+                "s",
             ),
         ],
         params={**asdict(params), "worker_logs": str(logs / NAME)},

@@ -106,13 +106,15 @@ class Batches:
             queue, destination=[self.worker.hostname], reply=True, timeout=10
         )
 
-    def workflows(self, size: int, name: str = WORKFLOW_NAME, queue: str = "") -> float:
-        """Workflows (of workflow ``name``) per second for one batch of ``size``, enqueued
-        to ``queue`` (by default, a fresh one)."""
+    def workflows(
+        self, size: int, name: str = WORKFLOW_NAME, queue: str = "", args: tuple[Any, ...] = ()
+    ) -> float:
+        """Workflows (of workflow ``name``, called with ``args``) per second for one batch
+        of ``size``, enqueued to ``queue`` (by default, a fresh one)."""
         queue = queue or f"bench-tp-wf-{uuid.uuid4().hex[:8]}"
         for _ in range(size):
             self.client.enqueue(
-                {"workflow_name": name, "queue_name": queue, "allow_unregistered": True}
+                {"workflow_name": name, "queue_name": queue, "allow_unregistered": True}, *args
             )
         count_dir = self.count_dir
         counted = counted_statements(count_dir) if count_dir else 0

@@ -203,6 +203,18 @@ def one_wait_200ms() -> None:
     wait_200ms()
 
 
+@DBOS.step(name="bench.wait")
+def wait(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+@DBOS.workflow(name="bench.one_wait")
+def one_wait(seconds: float) -> None:
+    """One step that waits ``seconds`` (gevent_overlap: 10 s, for a thousand to be
+    claimed and waiting at once)."""
+    wait(seconds)
+
+
 # -- replay ----------------------------------------------------------------------------
 
 

@@ -10,9 +10,11 @@ import psycopg
 from sqlalchemy import Connection, Engine, exc
 from sqlalchemy.engine import make_url
 
+from celery_durable.store import queries
 from celery_durable.store.engines import ProcessEngine
 from celery_durable.store.errors import system_error, violates, wrap_errors
 from celery_durable.store.fence import Fence, StatementListener
+from celery_durable.store.group_commit import GroupCommit
 from celery_durable.store.listener import NotificationListener
 from celery_durable.store.statements import StatementPool
 
@@ -57,6 +59,12 @@ class Connections:
         self.fence = Fence(self._connect_fence, self.statement_listeners)
         self._prepared_statements = prepared
         self.statements = StatementPool(self._connect_statements, pool_size)
+        self.checkpoints = GroupCommit(
+            self.statements,
+            queries.RECORD_STEP_SQL,
+            queries.RECORD_STEPS_SQL,
+            listeners=self.statement_listeners,
+        )
         # Notifications for waiters outside any workflow (started on first use).
         self.notifications = NotificationListener(self.session_url)
 

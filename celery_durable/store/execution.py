@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.core.records import StepRecord, Wait
 from celery_durable.store import messaging_queries, queries
 from celery_durable.store.fence import Fence, FenceLost, StatementListener
+from celery_durable.store.group_commit import GroupCommit
 from celery_durable.store.rows import (
     Claim,
     Dispatch,
@@ -18,7 +19,6 @@ from celery_durable.store.rows import (
     Sent,
     Woken,
 )
-from celery_durable.store.statements import StatementPool
 
 __all__ = ["StatementListener", "WorkflowExecution"]
 
@@ -30,29 +30,28 @@ class WorkflowExecution:
     claim took it there, and the statements that end the execution (outcome,
     reschedule, release) run there and let go of it in the same statement. So do the
     messaging statements, which are rare. A step's checkpoint, the per-step hot path,
-    borrows a pooled connection for its one statement instead, conditional on the
-    claim's ``owner_token``: an execution whose fence died (and whose workflow another
-    execution then claimed) cannot write. Statements run in autocommit mode, each its
-    own transaction, straight on the driver (SQLAlchemy's execution machinery would cost
-    a sixth of a statement's round trip); ``listeners`` hear of each.
+    goes through the process's :class:`GroupCommit` instead (a pooled connection for its
+    one statement, shared with the checkpoints of other executions that wait at the
+    same moment), conditional on the claim's ``owner_token``: an execution whose fence
+    died (and whose workflow another execution then claimed) cannot write. Statements
+    run in autocommit mode, each its own transaction, straight on the driver
+    (SQLAlchemy's execution machinery would cost a sixth of a statement's round trip).
     """
 
     def __init__(
         self,
         fence: Fence,
-        statements: StatementPool,
+        checkpoints: GroupCommit,
         workflow_uuid: str,
         claim: Claim,
         *,
         epoch: int,
         owner_token: int,
-        listeners: Sequence[StatementListener] = (),
     ) -> None:
         self._fence = fence
-        self._statements = statements
+        self._checkpoints = checkpoints
         self._epoch = epoch
         self._owner_token = owner_token
-        self._listeners = listeners
         self.workflow_uuid = workflow_uuid
         self.claim = claim
         self.fenced = claim.outcome == "claimed"
@@ -76,16 +75,6 @@ class WorkflowExecution:
         )[1]
         return rows
 
-    def _send_pooled(
-        self, action: Callable[[], str], sql: str, params: dict[str, Any]
-    ) -> tuple[Any, ...]:
-        """One statement on a pooled connection, borrowed for it alone."""
-        for listener in self._listeners:
-            listener(sql)
-        with self._statements.cursor(action) as cursor:
-            row: tuple[Any, ...] = cursor.execute(sql, params).fetchone()
-        return row
-
     def record_step(self, step: StepRecord) -> str | None:
         """Writes a step's checkpoint (one INSERT, or an upsert after a retry).
 
@@ -93,9 +82,7 @@ class WorkflowExecution:
             The workflow's status at that moment (CANCELLED means: stop here), or None
             if the checkpoint was already complete.
         """
-        status, recorded = self._send_pooled(
-            lambda: f"recording step {step.function_id} of {self.workflow_uuid}",
-            queries.RECORD_STEP_SQL,
+        status, recorded = self._checkpoints.record(
             {
                 "workflow_uuid": self.workflow_uuid,
                 "owner_token": self._owner_token,
@@ -111,13 +98,14 @@ class WorkflowExecution:
                 "completed_at_epoch_ms": step.completed_at_epoch_ms,
                 "child_workflow_id": step.child_workflow_id,
             },
+            lambda: f"recording step {step.function_id} of {self.workflow_uuid}",
         )
         if status is None:
             raise FenceLost(
                 f"Workflow {self.workflow_uuid} belongs to another execution now (this one "
                 f"lost its fence): step {step.function_id} was not recorded"
             )
-        return str(status) if recorded else None
+        return status if recorded else None
 
     # -- messages, events, streams (each one round trip, with its checkpoint) ---------
 

@@ -302,6 +302,52 @@ RECORD_STEP = text(
     """
 )
 
+# RECORD_STEP for several checkpoints of (usually) several workflows in one statement
+# (group commit, see store/group_commit.py): :rows is a JSON array of RECORD_STEP's
+# parameters. Per row, the same owner condition and row lock (taken in the workflows'
+# order, as any multi-row lock should be); returns (workflow_uuid, function_id, status
+# or NULL, whether it wrote) per row.
+RECORD_STEPS = text(
+    f"""
+    WITH batch AS (
+        SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS b (
+            workflow_uuid text, owner_token bigint, function_id integer,
+            function_name text, output text, error text, attempts integer,
+            attempt_log text, retry_due_at_epoch_ms bigint, started_at_epoch_ms bigint,
+            completed_at_epoch_ms bigint, child_workflow_id text)
+    ), owner AS (
+        SELECT w.workflow_uuid, w.status FROM {SCHEMA}.workflow_status AS w
+        WHERE (w.workflow_uuid, w.owner_token) IN (
+            SELECT workflow_uuid, owner_token FROM batch)
+        ORDER BY w.workflow_uuid
+        FOR SHARE
+    ), recorded AS (
+    INSERT INTO {SCHEMA}.operation_outputs AS o (
+        workflow_uuid, function_id, function_name, output, error, attempts, attempt_log,
+        retry_due_at_epoch_ms, started_at_epoch_ms, completed_at_epoch_ms,
+        child_workflow_id)
+    SELECT b.workflow_uuid, b.function_id, b.function_name, b.output, b.error, b.attempts,
+           b.attempt_log, b.retry_due_at_epoch_ms, b.started_at_epoch_ms,
+           b.completed_at_epoch_ms, b.child_workflow_id
+    FROM batch AS b JOIN owner USING (workflow_uuid)
+    ON CONFLICT (workflow_uuid, function_id) DO UPDATE
+    SET output = excluded.output,
+        error = excluded.error,
+        attempts = excluded.attempts,
+        attempt_log = excluded.attempt_log,
+        retry_due_at_epoch_ms = excluded.retry_due_at_epoch_ms,
+        completed_at_epoch_ms = excluded.completed_at_epoch_ms,
+        child_workflow_id = excluded.child_workflow_id
+    WHERE o.completed_at_epoch_ms IS NULL
+    RETURNING o.workflow_uuid, o.function_id
+    )
+    SELECT b.workflow_uuid, b.function_id, owner.status, r.function_id IS NOT NULL
+    FROM batch AS b
+    LEFT JOIN owner USING (workflow_uuid)
+    LEFT JOIN recorded AS r USING (workflow_uuid, function_id)
+    """
+)
+
 # Records the outcome and lets go of the fence in the same statement. The unlock runs
 # before the commit; a claimer that gets the lock in between blocks on this row and
 # then sees the finished status (see claim_workflow).
@@ -408,6 +454,7 @@ def driver_sql(clause: TextClause) -> str:
 
 # Per step and per execution, in the driver's placeholder style.
 RECORD_STEP_SQL = driver_sql(RECORD_STEP)
+RECORD_STEPS_SQL = driver_sql(RECORD_STEPS)
 COMPLETE_WORKFLOW_SQL = driver_sql(COMPLETE_WORKFLOW)
 RESCHEDULE_WORKFLOW_SQL = driver_sql(RESCHEDULE_WORKFLOW)
 RELEASE_WORKFLOW_SQL = driver_sql(RELEASE_WORKFLOW)

@@ -37,6 +37,11 @@ class StatementPool:
         self._open = 0
         self._pid = os.getpid()
 
+    @property
+    def size(self) -> int:
+        """The most connections open at once."""
+        return self._size
+
     @contextlib.contextmanager
     def cursor(self, action: Callable[[], str]) -> Iterator[Any]:
         """Lends a connection's cursor for one statement; a driver error becomes a

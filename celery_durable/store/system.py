@@ -229,12 +229,11 @@ class SystemStore(WorkflowOperations):
     ) -> WorkflowExecution:
         return WorkflowExecution(
             self.fence,
-            self.statements,
+            self.checkpoints,
             workflow_uuid,
             claim,
             epoch=epoch,
             owner_token=params["owner_token"],
-            listeners=self.statement_listeners,
         )
 
     def _claim(
