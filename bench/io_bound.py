@@ -7,7 +7,11 @@ same repetitions, batches of
 - celery_durable workflows (``bench.ten_waits``): ten ``@DBOS.step()``s, each a 20 ms
   ``time.sleep`` (an API call's wait; gevent's monkeypatching makes it cooperative),
   enqueued with ``DBOSClient``;
-- plain Celery tasks (``bench.plain_ten_waits_task``) doing the same ten waits,
+- plain Celery tasks (``bench.plain_ten_waits_task``) doing the same ten waits;
+- the ceiling (``bench.floor_ten_waits_task``): plain tasks doing the same ten waits
+  with a synchronous single-row INSERT after each, one before and one after (12, the
+  statement budget of a ten-step workflow), on at most
+  ``bench.workflows.FLOOR_CONNECTIONS`` connections per process,
 
 each enqueued from this one process to a fresh queue the worker consumes only once it
 is full (see :mod:`bench.throughput` for how a drain is timed). For the durable side it
@@ -25,7 +29,7 @@ from bench.pools import Bench, Kind, Measured, Setting, ratio, usage_figures
 from bench.report import Figure, Result
 from bench.settings import database_url
 from bench.throughput import Batches
-from bench.workflows import plain_ten_waits_task
+from bench.workflows import floor_ten_waits_task, plain_ten_waits_task
 
 NAME = "io_bound"
 WORKFLOW_NAME = "bench.ten_waits"
@@ -65,7 +69,11 @@ def _plain(batches: Batches, size: int) -> float:
     return batches.plain(size, plain_ten_waits_task)
 
 
-KINDS: dict[str, Kind] = {"workflows": _workflows, "plain": _plain}
+def _ceiling(batches: Batches, size: int) -> float:
+    return batches.plain(size, floor_ten_waits_task)
+
+
+KINDS: dict[str, Kind] = {"workflows": _workflows, "plain": _plain, "ceiling": _ceiling}
 
 
 def figures(measured: Measured) -> list[Figure]:
@@ -85,8 +93,26 @@ def figures(measured: Measured) -> list[Figure]:
             "same worker",
         ),
         Figure.of(
+            f"{label}: ceiling, {batch} tasks of ten 20 ms waits and 12 INSERTs",
+            measured.rates["ceiling"],
+            "tasks/s",
+            "same worker; an INSERT after each wait, one before, one after",
+        ),
+        Figure.of(
             f"{label}: celery_durable ÷ plain Celery",
             ratio(measured, "workflows", "plain"),
+            "x",
+            "pairwise",
+        ),
+        Figure.of(
+            f"{label}: ceiling ÷ plain Celery",
+            ratio(measured, "ceiling", "plain"),
+            "x",
+            "pairwise",
+        ),
+        Figure.of(
+            f"{label}: celery_durable ÷ ceiling",
+            ratio(measured, "workflows", "ceiling"),
             "x",
             "pairwise",
         ),
@@ -96,6 +122,18 @@ def figures(measured: Measured) -> list[Figure]:
             measured.per_item_ms("plain", "worker_cpu_seconds"),
             "ms",
             "all the worker's processes, /proc",
+        ),
+        Figure.of(
+            f"{label}: ceiling worker CPU per task",
+            measured.per_item_ms("ceiling", "worker_cpu_seconds"),
+            "ms",
+            "all the worker's processes, /proc",
+        ),
+        Figure.of(
+            f"{label}: ceiling PostgreSQL backends' CPU per task",
+            measured.per_item_ms("ceiling", "backend_cpu_seconds"),
+            "ms",
+            "12 INSERTs; the worker's backends, /proc",
         ),
     ]
 

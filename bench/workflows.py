@@ -162,11 +162,16 @@ _floor: tuple[int, _FloorConnections] | None = None
 def floor_ten_task(counter_key: str, total: int) -> None:
     """The ceiling of any ten-step workflow with this budget: plain_ten_task plus the
     twelve synchronous INSERTs of the floor, and nothing else."""
+    _process_floor().insert(FLOOR_STATEMENTS)
+    _ten_calls_then_count(counter_key, total)
+
+
+def _process_floor() -> _FloorConnections:
+    """This process's floor connections (a forked child opens its own)."""
     global _floor
     if _floor is None or _floor[0] != os.getpid():
         _floor = (os.getpid(), _FloorConnections(os.environ["CD_BENCH_DATABASE_URL"]))
-    _floor[1].insert(FLOOR_STATEMENTS)
-    _ten_calls_then_count(counter_key, total)
+    return _floor[1]
 
 
 # -- I/O-bound steps and pools (issue 16) ----------------------------------------------
@@ -190,6 +195,20 @@ def plain_ten_waits_task(counter_key: str, total: int) -> None:
     """The plain Celery side of the I/O-bound comparison: the same ten waits."""
     for _ in range(10):
         time.sleep(WAIT_SECONDS)
+    count_done(counter_key, total)
+
+
+@app.task(name="bench.floor_ten_waits_task", ignore_result=True)
+def floor_ten_waits_task(counter_key: str, total: int) -> None:
+    """The I/O-bound ceiling: the same ten waits, each followed by one synchronous
+    INSERT, with one before them and one after (what any layer that makes each wait
+    durable must at least do: a statement per step, a claim and an outcome)."""
+    floor = _process_floor()
+    floor.insert(1)
+    for _ in range(10):
+        time.sleep(WAIT_SECONDS)
+        floor.insert(1)
+    floor.insert(1)
     count_done(counter_key, total)
 
 

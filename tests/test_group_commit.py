@@ -103,14 +103,20 @@ def test_checkpoints_that_queue_together_share_one_statement_and_each_is_recorde
 ) -> None:
     executions, managers = claimed(store, 6)
     sent = statements_sent(store)
-    raised = queued_together(store, *(lambda e=e: e.record_step(step(1)) for e in executions))
-    assert raised == [None] * 6
-    assert sent == ["WITH batch AS ( SELE"]  # one statement for the six
+    # Six executions' first steps, and a second step of the first execution (steps of
+    # one async workflow run at once under asyncio.gather).
+    raised = queued_together(
+        store,
+        *(lambda e=e: e.record_step(step(1)) for e in executions),
+        lambda: executions[0].record_step(step(2)),
+    )
+    assert raised == [None] * 7
+    assert sent == ["WITH batch AS ( SELE"]  # one statement for the seven
     assert store.checkpoints.batches == 1
-    for execution, manager in zip(executions, managers, strict=True):
-        assert [(s.function_id, s.output) for s in store.list_steps(execution.workflow_uuid)] == [
-            (1, "1")
-        ]
+    for index, (execution, manager) in enumerate(zip(executions, managers, strict=True)):
+        expected = [(1, "1"), (2, "2")] if index == 0 else [(1, "1")]
+        steps = store.list_steps(execution.workflow_uuid)
+        assert [(s.function_id, s.output) for s in steps] == expected
         # A checkpoint already complete is not written again (None), batch or not.
         assert execution.record_step(step(1)) is None
         assert execution.complete("SUCCESS", output="1", error=None)

@@ -305,8 +305,9 @@ RECORD_STEP = text(
 # RECORD_STEP for several checkpoints of (usually) several workflows in one statement
 # (group commit, see store/group_commit.py): :rows is a JSON array of RECORD_STEP's
 # parameters. Per row, the same owner condition and row lock (taken in the workflows'
-# order, as any multi-row lock should be); returns (workflow_uuid, function_id, status
-# or NULL, whether it wrote) per row.
+# order, as any multi-row lock should be; one primary-key lookup per row: a join would
+# let the planner scan the whole table); returns (workflow_uuid, function_id, status or
+# NULL, whether it wrote) per row.
 RECORD_STEPS = text(
     f"""
     WITH batch AS (
@@ -316,11 +317,13 @@ RECORD_STEPS = text(
             attempt_log text, retry_due_at_epoch_ms bigint, started_at_epoch_ms bigint,
             completed_at_epoch_ms bigint, child_workflow_id text)
     ), owner AS (
-        SELECT w.workflow_uuid, w.status FROM {SCHEMA}.workflow_status AS w
-        WHERE (w.workflow_uuid, w.owner_token) IN (
-            SELECT workflow_uuid, owner_token FROM batch)
-        ORDER BY w.workflow_uuid
-        FOR SHARE
+        SELECT w.workflow_uuid, w.status
+        FROM (SELECT DISTINCT workflow_uuid, owner_token FROM batch ORDER BY 1) AS b
+        CROSS JOIN LATERAL (
+            SELECT s.workflow_uuid, s.status FROM {SCHEMA}.workflow_status AS s
+            WHERE s.workflow_uuid = b.workflow_uuid AND s.owner_token = b.owner_token
+            FOR SHARE
+        ) AS w
     ), recorded AS (
     INSERT INTO {SCHEMA}.operation_outputs AS o (
         workflow_uuid, function_id, function_name, output, error, attempts, attempt_log,
