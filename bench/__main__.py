@@ -31,6 +31,7 @@ from bench import (
     dbos_transact,
     enqueue,
     gevent_overlap,
+    group_commit,
     io_bound,
     messaging,
     noop_sweep,
@@ -70,6 +71,7 @@ MODULES: dict[str, Any] = {
         io_bound,
         noop_sweep,
         gevent_overlap,
+        group_commit,
         dbos_transact,
     )
 }

@@ -130,7 +130,7 @@ def _durable(
             for _ in range(repetitions):
                 queue = f"bench-overlap-{uuid.uuid4().hex[:8]}"
                 sampler.start()
-                batches.workflows(workflows, name, queue=queue, args=args)
+                batches.drain_workflows(workflows, name, queue=queue, args=args)
                 usage = sampler.stop()
                 measured.connections.append(float(usage.peak_connections))
                 measured.rss_mib.append(usage.rss_bytes / 2**20)

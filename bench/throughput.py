@@ -111,6 +111,13 @@ class Batches:
     ) -> float:
         """Workflows (of workflow ``name``, called with ``args``) per second for one batch
         of ``size``, enqueued to ``queue`` (by default, a fresh one)."""
+        first, last = self.drain_workflows(size, name, queue, args)
+        return (size - 1) / (last - first)
+
+    def drain_workflows(
+        self, size: int, name: str = WORKFLOW_NAME, queue: str = "", args: tuple[Any, ...] = ()
+    ) -> tuple[float, float]:
+        """As :meth:`workflows`; returns when the first and the last finished (epoch s)."""
         queue = queue or f"bench-tp-wf-{uuid.uuid4().hex[:8]}"
         for _ in range(size):
             self.client.enqueue(
@@ -127,7 +134,7 @@ class Batches:
             counted = counted_statements(count_dir) - counted
             self.statements_per_workflow.append(counted / size)
         self._record_idle("workflows", first, last)
-        return (size - 1) / (last - first)
+        return first, last
 
     def _wait_workflows(self, queue: str, size: int) -> tuple[float, float]:
         deadline = time.monotonic() + self.timeout
