@@ -206,3 +206,20 @@ def test_a_lost_connection_fails_its_checkpoint_and_the_next_one_reconnects(
     assert [s.function_id for s in store.list_steps(execution.workflow_uuid)] == [1, 2]
     assert execution.complete("SUCCESS", output=None, error=None)
     managers[0].__exit__(None, None, None)
+
+
+def test_a_connection_whose_statement_was_interrupted_is_not_lent_again(
+    store: SystemStore,
+) -> None:
+    class Interrupted(BaseException):
+        """As a time limit or gevent's Timeout would interrupt a statement's wait."""
+
+    with pytest.raises(Interrupted), store.statements.cursor(lambda: "testing") as cursor:
+        cursor.connection.pgconn.send_query(b"SELECT pg_sleep(0.5)")
+        raise Interrupted
+    # The connection with a statement still in flight was closed: the next checkpoint
+    # gets a fresh one instead of "another command is already in progress".
+    (execution,), managers = claimed(store, 1)
+    assert execution.record_step(step(1)) == "PENDING"
+    assert execution.complete("SUCCESS", output="1", error=None)
+    managers[0].__exit__(None, None, None)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
+from psycopg import pq
 
 from celery_durable.error import DBOSSystemDatabaseError
 
@@ -46,7 +47,7 @@ class StatementPool:
     def cursor(self, action: Callable[[], str]) -> Iterator[Any]:
         """Lends a connection's cursor for one statement; a driver error becomes a
         :class:`DBOSSystemDatabaseError` naming ``action`` (a lost connection is closed
-        and not lent again)."""
+        and not lent again, as is one whose statement an exception interrupted)."""
         connection, cursor = self._take(action)
         lent: psycopg.Connection[Any] | None = connection
         try:
@@ -58,6 +59,13 @@ class StatementPool:
             raise DBOSSystemDatabaseError(f"System database error while {action()}: {error}") from (
                 error
             )
+        except BaseException:
+            # Interrupted (a time limit, gevent's Timeout, a kill) with a statement
+            # perhaps still in flight: the connection's state is unknown, so it goes.
+            if connection.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+                self._drop(connection)
+                lent = None
+            raise
         finally:
             if lent is not None:
                 self._give_back(lent, cursor)
