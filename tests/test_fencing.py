@@ -7,7 +7,9 @@ worker process.
 
 from __future__ import annotations
 
+import signal
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -166,3 +168,55 @@ def test_an_execution_that_lost_its_fence_writes_nothing_once_another_owns_it(
     # The zombie's process claims again on a new fence connection (it is finished now).
     with zombie_store.execute_workflow(row.workflow_uuid, "worker-a") as later:
         assert later.claim.outcome == "finished"
+
+
+def test_a_fence_statement_interrupted_in_flight_drops_the_connection_and_its_locks(
+    stores: list[SystemStore],
+) -> None:
+    store, other = stores
+    row = new_row()
+    store.insert_workflow(row)
+
+    class SoftTimeLimit(Exception):
+        pass
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise SoftTimeLimit
+
+    with store.execute_workflow(row.workflow_uuid, "tests") as execution:
+        assert execution.claim.outcome == "claimed"
+        # Celery's soft time limit raises in the task's thread from a signal handler,
+        # here while a statement on the fence is in flight.
+        previous = signal.signal(signal.SIGALRM, interrupt)
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0.2)
+            with pytest.raises(SoftTimeLimit):
+                store.fence.send(lambda: "sleeping", "SELECT pg_sleep(30)", {})
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        # The fence's connection went (its statement cancelled, not left to run its
+        # 30 s), with the lock: another process may claim the workflow (once the
+        # server has ended the backend), and this execution's fence statements are
+        # refused.
+        deadline = time.monotonic() + 10
+        while True:
+            claim = other.execute_workflow(row.workflow_uuid, "tests")
+            owner = claim.__enter__()
+            if owner.claim.outcome == "claimed" or time.monotonic() > deadline:
+                break
+            claim.__exit__(None, None, None)
+            time.sleep(0.1)
+        try:
+            assert owner.claim.outcome == "claimed"
+            with pytest.raises(FenceLost):
+                execution.complete("SUCCESS", output='"stale"', error=None)
+            assert owner.complete("SUCCESS", output='"owner"', error=None)
+        finally:
+            claim.__exit__(None, None, None)
+    # The process's fence works again (a new connection).
+    later = new_row()
+    store.insert_workflow(later)
+    with store.execute_workflow(later.workflow_uuid, "tests") as again:
+        assert again.claim.outcome == "claimed"
+        assert again.complete("SUCCESS", output="1", error=None)

@@ -22,16 +22,26 @@ statements on the fence are refused (:class:`FenceLost`) instead of running unfe
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
+from psycopg import pq
 
 from celery_durable.error import DBOSSystemDatabaseError
 
 StatementListener = Callable[[str], None]
+
+
+def cancel_in_flight(connection: psycopg.Connection[Any]) -> None:
+    """Asks the server to stop the connection's running statement (so that its backend
+    ends, and lets go of its locks, when the connection is closed, not when the statement
+    would have finished). Best effort: the connection is about to be closed anyway."""
+    with contextlib.suppress(Exception):  # nothing more to do for a connection that goes
+        connection.cancel_safe(timeout=2.0)
 
 
 class FenceLost(DBOSSystemDatabaseError):
@@ -104,6 +114,17 @@ class Fence:
                 raise DBOSSystemDatabaseError(
                     f"System database error while {action()}: {error}"
                 ) from error
+            except BaseException:
+                # Interrupted (Celery's soft time limit, gevent's Timeout) with the
+                # statement perhaps in flight: the connection's state is unknown, and
+                # every later statement would fail on it. It goes, with its locks.
+                connection = self._connection
+                if connection is not None and (
+                    connection.pgconn.transaction_status != pq.TransactionStatus.IDLE
+                ):
+                    cancel_in_flight(connection)
+                    self._discard()
+                raise
             return self.epoch, result
 
     def abandon(self, epoch: int) -> None:

@@ -19,6 +19,7 @@ import psycopg
 from psycopg import pq
 
 from celery_durable.error import DBOSSystemDatabaseError
+from celery_durable.store.fence import cancel_in_flight
 
 
 class StatementPool:
@@ -63,6 +64,7 @@ class StatementPool:
             # Interrupted (a time limit, gevent's Timeout, a kill) with a statement
             # perhaps still in flight: the connection's state is unknown, so it goes.
             if connection.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+                cancel_in_flight(connection)
                 self._drop(connection)
                 lent = None
             raise
