@@ -25,7 +25,15 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.pools import Bench, Kind, Measured, Setting, ratio, usage_figures
+from bench.pools import (
+    Bench,
+    Kind,
+    Measured,
+    Setting,
+    plain_and_ceiling_cpu,
+    ratio,
+    usage_figures,
+)
 from bench.report import Figure, Result
 from bench.settings import database_url
 from bench.throughput import Batches
@@ -117,24 +125,7 @@ def figures(measured: Measured) -> list[Figure]:
             "pairwise",
         ),
         *usage_figures(measured, "workflows", f"psycopg wait: {measured.psycopg_wait}"),
-        Figure.of(
-            f"{label}: plain Celery worker CPU per task",
-            measured.per_item_ms("plain", "worker_cpu_seconds"),
-            "ms",
-            "all the worker's processes, /proc",
-        ),
-        Figure.of(
-            f"{label}: ceiling worker CPU per task",
-            measured.per_item_ms("ceiling", "worker_cpu_seconds"),
-            "ms",
-            "all the worker's processes, /proc",
-        ),
-        Figure.of(
-            f"{label}: ceiling PostgreSQL backends' CPU per task",
-            measured.per_item_ms("ceiling", "backend_cpu_seconds"),
-            "ms",
-            "12 INSERTs; the worker's backends, /proc",
-        ),
+        *plain_and_ceiling_cpu(measured),
     ]
 
 

@@ -189,3 +189,28 @@ def usage_figures(measured: Measured, kind: str, note: str) -> list[Figure]:
             "the worker's backends, /proc",
         ),
     ]
+
+
+def plain_and_ceiling_cpu(measured: Measured) -> list[Figure]:
+    """CPU per task of the plain Celery side, and of the ceiling (worker and backends)."""
+    label = measured.setting.label
+    return [
+        Figure.of(
+            f"{label}: plain Celery worker CPU per task",
+            measured.per_item_ms("plain", "worker_cpu_seconds"),
+            "ms",
+            "all the worker's processes, /proc",
+        ),
+        Figure.of(
+            f"{label}: ceiling worker CPU per task",
+            measured.per_item_ms("ceiling", "worker_cpu_seconds"),
+            "ms",
+            "all the worker's processes, /proc",
+        ),
+        Figure.of(
+            f"{label}: ceiling PostgreSQL backends' CPU per task",
+            measured.per_item_ms("ceiling", "backend_cpu_seconds"),
+            "ms",
+            "12 INSERTs; the worker's backends, /proc",
+        ),
+    ]

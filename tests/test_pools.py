@@ -36,6 +36,7 @@ import psycopg
 import pytest
 import redis
 
+from bench.gevent_overlap import most_at_once
 from tests.test_faults import FAULT_DATABASE_URL, REDIS_URL, Faults, create_fault_database
 from tests.test_faults import wait_until as _wait_until
 
@@ -160,13 +161,3 @@ def test_fifty_200ms_steps_overlap_on_one_gevent_worker(pool_database: str, tmp_
     # the claims take turns on the process's one fence connection (~4 ms each on a busy
     # 2-core machine, where the peak measured 35 to 41), so the bound leaves room.
     assert most_at_once(rows) >= 25, most_at_once(rows)
-
-
-def most_at_once(intervals: list[tuple[int, int]]) -> int:
-    """The most intervals open at one instant (an end sorts before a start at one ms)."""
-    moments = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
-    running = peak = 0
-    for _, change in moments:
-        running += change
-        peak = max(peak, running)
-    return peak

@@ -272,6 +272,17 @@ RECOVER_WORKFLOWS = text(
 # UPDATE of the row): the claim waits for this statement and then reads its checkpoint,
 # or this statement waits for the claim and then finds another owner and writes
 # nothing. Returns (the workflow's status, or NULL: not the owner; whether it wrote).
+# A step's row written again (a retry's next attempt, its outcome), never once complete.
+_STEP_UPSERT = """ON CONFLICT (workflow_uuid, function_id) DO UPDATE
+    SET output = excluded.output,
+        error = excluded.error,
+        attempts = excluded.attempts,
+        attempt_log = excluded.attempt_log,
+        retry_due_at_epoch_ms = excluded.retry_due_at_epoch_ms,
+        completed_at_epoch_ms = excluded.completed_at_epoch_ms,
+        child_workflow_id = excluded.child_workflow_id
+    WHERE o.completed_at_epoch_ms IS NULL"""
+
 RECORD_STEP = text(
     f"""
     WITH owner AS (
@@ -287,15 +298,7 @@ RECORD_STEP = text(
            :attempt_log, :retry_due_at_epoch_ms, :started_at_epoch_ms,
            :completed_at_epoch_ms, :child_workflow_id
     FROM owner
-    ON CONFLICT (workflow_uuid, function_id) DO UPDATE
-    SET output = excluded.output,
-        error = excluded.error,
-        attempts = excluded.attempts,
-        attempt_log = excluded.attempt_log,
-        retry_due_at_epoch_ms = excluded.retry_due_at_epoch_ms,
-        completed_at_epoch_ms = excluded.completed_at_epoch_ms,
-        child_workflow_id = excluded.child_workflow_id
-    WHERE o.completed_at_epoch_ms IS NULL
+    {_STEP_UPSERT}
     RETURNING 1
     )
     SELECT (SELECT status FROM owner), EXISTS (SELECT 1 FROM recorded)
@@ -333,15 +336,7 @@ RECORD_STEPS = text(
            b.attempt_log, b.retry_due_at_epoch_ms, b.started_at_epoch_ms,
            b.completed_at_epoch_ms, b.child_workflow_id
     FROM batch AS b JOIN owner USING (workflow_uuid)
-    ON CONFLICT (workflow_uuid, function_id) DO UPDATE
-    SET output = excluded.output,
-        error = excluded.error,
-        attempts = excluded.attempts,
-        attempt_log = excluded.attempt_log,
-        retry_due_at_epoch_ms = excluded.retry_due_at_epoch_ms,
-        completed_at_epoch_ms = excluded.completed_at_epoch_ms,
-        child_workflow_id = excluded.child_workflow_id
-    WHERE o.completed_at_epoch_ms IS NULL
+    {_STEP_UPSERT}
     RETURNING o.workflow_uuid, o.function_id
     )
     SELECT b.workflow_uuid, b.function_id, owner.status, r.function_id IS NOT NULL
