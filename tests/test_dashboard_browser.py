@@ -2,8 +2,9 @@
 through Debian's ChromeDriver, against ``celery-durable dashboard`` (real uvicorn) on
 real workflows run by the session's worker.
 
-Chromium is a test prerequisite (``deploy/install-test-browser.sh``): without it this
-test fails, it is not skipped. Nothing downloads a browser or a driver.
+Chromium and ChromeDriver come from Debian's packages: the test installs them on first
+use (``deploy/install-test-browser.sh``, through tests/prerequisites.py); an install
+that fails fails the test, nothing is skipped. No test tool downloads a browser.
 """
 
 from __future__ import annotations
@@ -30,11 +31,10 @@ from selenium.webdriver.support.ui import WebDriverWait
 from celery_durable import DBOS, SetWorkflowID
 from tests import dashboard_workflows as flows
 from tests.conftest import BROKER_URL, DATABASE_URL
+from tests.prerequisites import CHROMEDRIVER, CHROMIUM, ensure_browser
 
 pytestmark = pytest.mark.usefixtures("worker")
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 TOKEN = "browser-test-token-0123456789abcdef"
 # Without the background-networking flags Chromium calls out at start (this machine's
 # network is closed); a fresh profile per run.
@@ -103,10 +103,7 @@ def dashboard_url(tmp_path: Path) -> Iterator[str]:
 
 
 def chromium(profile: Path) -> WebDriver:
-    assert CHROMIUM.exists() and CHROMEDRIVER.exists(), (
-        "the browser test needs Debian's chromium and chromium-driver: "
-        "run deploy/install-test-browser.sh"
-    )
+    ensure_browser()
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for flag in [*FLAGS, f"--user-data-dir={profile}"]:
