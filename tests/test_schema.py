@@ -205,3 +205,43 @@ def test_executing_on_an_older_schema_is_refused_until_migrated(fresh_database: 
         assert runtime.engine().store.schema_version() == LATEST_VERSION
     finally:
         runtime.dispose()
+
+
+def _drop(url: str) -> None:
+    name = make_url(url).database
+    with psycopg.connect(admin_url(url), autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_migrate_creates_missing_databases_as_dbos_launch_does() -> None:
+    """The Quickstart's first DBOS.launch() (or `celery-durable migrate`, or a worker's
+    start) on a server without the database creates it, as DBOS Transact does; a
+    name that needs quoting is quoted."""
+    base = make_url(DATABASE_URL)
+    system = base.set(database=f"{base.database}_Created-System").render_as_string(False)
+    application = base.set(database=f"{base.database}_created_app").render_as_string(False)
+    for url in (system, application):
+        _drop(url)
+    try:
+        result = subprocess.run(
+            [
+                *(sys.executable, "-m", "celery_durable.cli", "migrate"),
+                *("--database-url", system, "--app-database-url", application),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "transaction_outputs" not in tables(system)
+        assert {"workflow_status", "operation_outputs"} <= tables(system)
+        with psycopg.connect(application) as connection:
+            assert connection.execute(
+                "SELECT to_regclass(%s)", (f"{SCHEMA}.transaction_outputs",)
+            ).fetchone() == (f"{SCHEMA}.transaction_outputs",)
+        # Again: both exist now, nothing to create, nothing fails.
+        again = subprocess.run(result.args, capture_output=True, text=True, timeout=60)
+        assert again.returncode == 0, again.stderr
+    finally:
+        for url in (system, application):
+            _drop(url)

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, exc
 
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.error import DBOSException
-from celery_durable.store import migrator, queries
+from celery_durable.store import databases, migrator, queries
 from celery_durable.store.engines import ProcessEngine
 from celery_durable.store.errors import system_error
 
@@ -40,11 +40,13 @@ class ApplicationStore:
         self._engines.dispose()
 
     def migrate(self) -> int:
-        """Creates or upgrades ``transaction_outputs``; safe to run twice or concurrently.
+        """Creates or upgrades ``transaction_outputs`` (and the database, if missing);
+        safe to run twice or concurrently.
 
         Returns:
             The application schema version now in place.
         """
+        databases.create_if_missing(self.url)
         action = "migrating the application database's table"
         for attempt in (1, 2):
             try:
