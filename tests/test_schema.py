@@ -18,6 +18,7 @@ from celery_durable.error import DBOSSchemaMissingError
 from celery_durable.integration.runtime import Runtime
 from celery_durable.store import SystemStore
 from celery_durable.store.migrations import BOOTSTRAP, LATEST_VERSION, MIGRATIONS, SCHEMA
+from tests import schema_dump
 from tests.conftest import DATABASE_URL, admin_url, recreate_database
 
 MIGRATE_URL = (
@@ -245,3 +246,19 @@ def test_migrate_creates_missing_databases_as_dbos_launch_does() -> None:
     finally:
         for url in (system, application):
             _drop(url)
+
+
+def test_schema_sql_is_what_migrating_an_empty_database_produces() -> None:
+    """celery_durable/store/sql/schema.sql, the schema a reviewer reads, is exactly what
+    the migrations produce (rewrite it with `python -m tests.schema_dump --write`)."""
+    url = schema_dump.scratch_url()
+    try:
+        current = schema_dump.freshly_migrated(url)
+    finally:
+        schema_dump.drop(url)
+    assert "CREATE TABLE celery_durable.workflow_status" in current
+    committed = schema_dump.SCHEMA_FILE.read_text()
+    assert committed == current, (
+        "celery_durable/store/sql/schema.sql is not what the migrations produce: run "
+        "`python -m tests.schema_dump --write` and review the difference"
+    )
