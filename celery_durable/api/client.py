@@ -28,7 +28,7 @@ from celery_durable.store import WorkerVersion
 
 
 class EnqueueOptions(TypedDict):
-    """Options of :meth:`DBOSClient.enqueue`, as in DBOS.
+    """Options of [DBOSClient.enqueue][celery_durable.DBOSClient.enqueue], as in DBOS.
 
     Keys:
         workflow_name: The workflow's registered name (its Celery task name).

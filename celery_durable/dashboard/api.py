@@ -1,4 +1,4 @@
-"""The JSON API behind the pages (documented in the README), and ``/metrics``."""
+"""The JSON API behind the pages (documented in docs/dashboard.md), and ``/metrics``."""
 
 from __future__ import annotations
 
