@@ -116,25 +116,41 @@ def test_a_worker_holding_countdowns_survives_a_redis_restart(
         )
         backoffs = [faults.enqueue("with_backoff") for _ in range(4)]
         sleepers = [faults.enqueue("survives", "sleep") for _ in range(2)]
-        handles = backoffs + sleepers
-
+        waiting = backoffs + sleepers
         # Every workflow waits (a step's backoff, a durable sleep) for a countdown the
         # worker holds unacknowledged.
         wait_alive(
             worker,
             faults,
-            lambda: restartable_redis.client().hlen("unacked") == len(handles),
+            lambda: restartable_redis.client().hlen("unacked") == len(waiting),
             30,
             "the worker to hold every workflow's countdown",
         )
-        restartable_redis.restart()  # SHUTDOWN NOSAVE, started again empty
+        # And a step runs across the restart: its message is acknowledged afterwards,
+        # on the channel of the connection that was lost.
+        faults.add_trigger("occupant", "hold")
+        occupant = faults.enqueue("gated_occupant")
+        wait_alive(worker, faults, lambda: faults.effects(occupant.workflow_id), 30, "the step")
 
+        restartable_redis.restart()  # SHUTDOWN NOSAVE, started again empty
+        wait_alive(
+            worker,
+            faults,
+            lambda: faults.worker_log().count("Connected to redis") == 2,
+            30,
+            "the worker to reconnect",
+        )
+        faults.db.execute("DELETE FROM fault_triggers WHERE point = 'occupant'")
+
+        handles = [*waiting, occupant]
         wait_alive(worker, faults, lambda: finished(faults, handles), 60, "every workflow")
         assert worker.process.poll() is None
         log = faults.worker_log()
         assert f"Restoring {len(handles)} unacknowledged message(s)" in log
         assert "Unrecoverable error" not in log
-        for handle in handles:
+        assert occupant.get_result(timeout=1) == "occupant"
+        assert faults.effects(occupant.workflow_id) == Counter({"occupant": 1})
+        for handle in waiting:
             assert handle.get_result(timeout=1) == [0, 1, 2]
             assert faults.effects(handle.workflow_id) == Counter(
                 {"0": 1, "1:attempt0": 1, "1:attempt1": 1, "2": 1}
