@@ -23,6 +23,7 @@ from celery import Celery, bootsteps
 
 from celery_durable.core import instrumentation
 from celery_durable.error import DBOSException
+from celery_durable.integration import kombu_redis
 from celery_durable.integration.config import DBOSConfig
 from celery_durable.observability.exporter import MetricsExporter
 from celery_durable.store import Redispatch
@@ -124,6 +125,8 @@ class _DurableStep(bootsteps.StartStopStep):
     def __init__(self, parent: Any, **kwargs: Any) -> None:
         # Every step is constructed before any is started: before the pool forks.
         super().__init__(parent, **kwargs)
+        # Before the consumer connects: a Redis restart must not stop the worker.
+        kombu_redis.install()
         hooks = _hooks_by_app.get(parent.app)
         if hooks is not None:
             hooks.before_pool(parent)
