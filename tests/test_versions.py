@@ -91,6 +91,8 @@ def test_two_versions_of_workers_side_by_side(redis_faults: Faults) -> None:
     shown = json.loads(cli(faults, "workflows", "get", handle.workflow_id, "--json").stdout)
     assert shown["app_version"] == "v1"
     assert "waits for a worker of application version v1" in shown["waiting_for"]
+    # Its worker left (a warm shutdown forgets it as running), not unseen.
+    assert "(last seen 20" in shown["waiting_for"], shown["waiting_for"]
     assert "running: v2" in shown["waiting_for"]
     listed = json.loads(cli(faults, "workflows", "list", "--version", "v1", "--json").stdout)
     assert [w["workflow_id"] for w in listed] == [handle.workflow_id]

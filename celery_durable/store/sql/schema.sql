@@ -755,7 +755,8 @@ CREATE TABLE celery_durable.operation_outputs (
     attempt_log text,
     retry_due_at_epoch_ms bigint,
     started_at_epoch_ms bigint NOT NULL,
-    completed_at_epoch_ms bigint
+    completed_at_epoch_ms bigint,
+    max_attempts integer
 );
 
 -- TABLE: queues
@@ -813,6 +814,14 @@ CREATE TABLE celery_durable.transaction_outputs (
     output text,
     error text,
     created_at_epoch_ms bigint NOT NULL
+);
+
+-- TABLE: version_last_seen
+
+CREATE TABLE celery_durable.version_last_seen (
+    application_version text NOT NULL,
+    last_seen_epoch_ms bigint NOT NULL,
+    executor_id text NOT NULL
 );
 
 -- TABLE: worker_versions
@@ -893,7 +902,8 @@ CREATE TABLE celery_durable.workflow_status (
     authenticated_roles text,
     assumed_role text,
     application_version text,
-    owner_token bigint
+    owner_token bigint,
+    forked_from text
 );
 
 -- DEFAULT: notifications message_id
@@ -949,6 +959,11 @@ ALTER TABLE ONLY celery_durable.streams
 
 ALTER TABLE ONLY celery_durable.transaction_outputs
     ADD CONSTRAINT transaction_outputs_pkey PRIMARY KEY (workflow_uuid, function_id);
+
+-- CONSTRAINT: version_last_seen version_last_seen_pkey
+
+ALTER TABLE ONLY celery_durable.version_last_seen
+    ADD CONSTRAINT version_last_seen_pkey PRIMARY KEY (application_version);
 
 -- CONSTRAINT: worker_versions worker_versions_pkey
 
@@ -1011,6 +1026,10 @@ CREATE INDEX workflow_status_delayed_idx ON celery_durable.workflow_status USING
 -- INDEX: workflow_status_dispatch_idx
 
 CREATE INDEX workflow_status_dispatch_idx ON celery_durable.workflow_status USING btree (next_dispatch_at_epoch_ms) WHERE (status = ANY (ARRAY['ENQUEUED'::text, 'PENDING'::text]));
+
+-- INDEX: workflow_status_forked_from_idx
+
+CREATE INDEX workflow_status_forked_from_idx ON celery_durable.workflow_status USING btree (forked_from) WHERE (forked_from IS NOT NULL);
 
 -- INDEX: workflow_status_name_idx
 
