@@ -22,6 +22,8 @@ class WorkflowQuery:
     ``statuses`` is not applied to the counts per status (they show every status).
     ``application_version`` needs schema version 9 (application versions).
     ``start_epoch_ms``/``end_epoch_ms`` bound the creation time, both inclusive.
+    ``exclude_id_prefix`` leaves out the workflows whose id starts with it (the runs of
+    schedules: ``sched-``).
     """
 
     statuses: list[str] | None = None
@@ -33,6 +35,7 @@ class WorkflowQuery:
     authenticated_user: str | None = None
     application_version: str | None = None
     parent_workflow_id: str | None = None
+    exclude_id_prefix: str | None = None
 
     def params(self) -> dict[str, Any]:
         """The filters that are set, by the name of their bound parameter."""

@@ -26,6 +26,7 @@ FILTER_FRAGMENTS = {
     "start_epoch_ms": "created_at_epoch_ms >= :start_epoch_ms",
     "end_epoch_ms": "created_at_epoch_ms <= :end_epoch_ms",
     "id_prefix": "starts_with(workflow_uuid, :id_prefix)",
+    "exclude_id_prefix": "NOT starts_with(workflow_uuid, :exclude_id_prefix)",
     "authenticated_user": "authenticated_user = :authenticated_user",
     "application_version": "application_version = :application_version",
     "parent_workflow_id": "parent_workflow_id = :parent_workflow_id",
