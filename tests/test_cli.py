@@ -99,6 +99,7 @@ def test_list_get_and_steps_as_tables_and_json() -> None:
     ]
     # Times as `list` prints them (ISO-8601, UTC), not epoch milliseconds.
     shown = cli("workflows", "get", workflow_id).stdout
+    assert f"\nworkflow_id: {workflow_id}\n" in f"\n{shown}"
     assert re.search(r"^created_at: \d{4}-\d\d-\d\dT[\d:.]+Z$", shown, re.MULTILINE), shown
     assert re.search(r"^completed_at: \d{4}-\d\d-\d\dT[\d:.]+Z$", shown, re.MULTILINE), shown
 
@@ -401,3 +402,23 @@ def test_a_workflow_cancelled_by_its_timeout_says_so() -> None:
     text = cli("workflows", "get", workflow_id).stdout
     assert "reason: cancelled: its deadline passed (workflow timeout)" in text
     assert re.search(r"^deadline: \d{4}-\d\d-\d\dT[\d:.]+Z$", text, re.MULTILINE), text
+
+
+def test_a_direct_call_waiting_in_process_for_its_next_attempt_says_so() -> None:
+    workflow_id = f"cli-{uuid.uuid4()}"
+    results: list[list[str]] = []
+
+    def call() -> None:
+        with SetWorkflowID(workflow_id):
+            results.append(cli_workflow("t6"))  # a direct call: its retries wait here
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    try:
+        wait_until(lambda: calls["t6-b"] == 1, 30, "the second step's first attempt")
+        text = cli("workflows", "get", workflow_id).stdout
+        assert "running: step 2, waiting in-process for attempt 2/2 (due 20" in text, text
+        assert "next attempt at 20" in cli("workflows", "steps", workflow_id).stdout
+    finally:
+        caller.join(30)
+    assert results == [["t6-a", "t6-b"]]

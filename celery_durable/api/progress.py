@@ -65,18 +65,22 @@ def with_current_attempts(
     return shown
 
 
-def running_now(steps: list[dict[str, Any]], execution: Execution | None) -> dict[str, Any] | None:
+def running_now(
+    steps: list[dict[str, Any]], execution: Execution | None, now_epoch_ms: int
+) -> dict[str, Any] | None:
     """While an execution holds the workflow: ``after_step`` (the last step recorded
     complete, 0 for none), ``step`` and ``attempt`` (the step between attempts whose
     next attempt runs or waits in this execution, and that attempt, as ``3/4``; None: a
     step after ``after_step`` whose row is written when it ends), ``since_epoch_ms`` (the
-    claim) and ``executor_id``. None when no execution holds it."""
+    claim), ``executor_id`` and ``due_epoch_ms`` (set while that attempt is not due: the
+    execution waits for it in-process). None when no execution holds it."""
     if execution is None or not execution.execution_active:
         return None
     if execution.status in TERMINAL_STATUSES:
         return None
     done = [s["function_id"] for s in steps if s["completed_at_epoch_ms"] is not None]
     between = [s for s in steps if s["completed_at_epoch_ms"] is None]
+    due = between[0]["retry_due_at_epoch_ms"] if between else None
     return {
         "after_step": max(done, default=0),
         "step": between[0]["function_id"] if between else None,
@@ -85,6 +89,8 @@ def running_now(steps: list[dict[str, Any]], execution: Execution | None) -> dic
             if between
             else None
         ),
+        # Set: the execution waits in-process until then (a direct call's retry).
+        "due_epoch_ms": due if due is not None and due > now_epoch_ms else None,
         "since_epoch_ms": execution.updated_at_epoch_ms,
         "executor_id": execution.executor_id,
     }

@@ -112,11 +112,15 @@ def running_line(running: dict[str, Any] | None) -> str | None:
     if running is None:
         return None
     where = f" on {running['executor_id']}" if running["executor_id"] else ""
-    what = (
-        f"step {running['step']}, attempt {running['attempt']}"
-        if running["step"] is not None
-        else f"after step {running['after_step']}"
-    )
+    if running["step"] is None:
+        what = f"after step {running['after_step']}"
+    elif running["due_epoch_ms"] is not None:
+        what = (
+            f"step {running['step']}, waiting in-process for attempt {running['attempt']} "
+            f"(due {iso(running['due_epoch_ms'])})"
+        )
+    else:
+        what = f"step {running['step']}, attempt {running['attempt']}"
     return f"{what}, since {iso(running['since_epoch_ms'])}{where}"
 
 
@@ -172,7 +176,7 @@ _TIMES = frozenset({"created_at", "updated_at"})
 
 def text_key(key: str) -> str:
     """A document's key as text shows it: times without their unit (they are ISO)."""
-    return key.removesuffix("_epoch_ms").removeprefix("workflow_")
+    return "deadline" if key == "workflow_deadline_epoch_ms" else key.removesuffix("_epoch_ms")
 
 
 def text_value(key: str, value: Any) -> Any:

@@ -101,7 +101,7 @@ def get_workflow(database_url: str, workflow_id: str, as_json: bool) -> None:
     document["reason"] = progress.ending_reason(
         status.status, status.workflow_deadline_epoch_ms, status.updated_at
     )
-    document["running"] = progress.running_now(steps, execution)
+    document["running"] = progress.running_now(steps, execution, now)
     document["waiting_for"] = tables.version_note(status, workers, seen, now)
 
     def text() -> str:
@@ -185,7 +185,7 @@ def workflow_steps(database_url: str, workflow_id: str, as_json: bool) -> None:
         steps = client.list_workflow_steps(workflow_id)
         execution = client.overview().execution(workflow_id)
     now = now_epoch_ms()
-    running = progress.running_now(steps, execution)
+    running = progress.running_now(steps, execution, now)
 
     def text() -> str:
         table = tables.steps_table(steps, execution, now) if steps else "(no steps recorded)"

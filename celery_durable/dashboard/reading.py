@@ -44,7 +44,9 @@ def workflow(client: DBOSClient, workflow_id: str, reveal: bool) -> dict[str, An
         status.status, status.workflow_deadline_epoch_ms, status.updated_at
     )
     document["running"] = progress.running_now(
-        client.list_workflow_steps(workflow_id) if _held(execution) else [], execution
+        client.list_workflow_steps(workflow_id) if _held(execution) else [],
+        execution,
+        now_epoch_ms(),
     )
     document["forked_from"] = execution.forked_from if execution is not None else None
     document["forks"] = [

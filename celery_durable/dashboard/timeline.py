@@ -162,7 +162,8 @@ def _running_row(steps: list[dict[str, Any]], running: dict[str, Any], axis: _Ax
 
 
 def _text(attempt: dict[str, Any]) -> str:
-    text = f"attempt {attempt['attempt']}: {attempt['outcome']}, {duration(attempt['duration_ms'])}"
+    label = attempt.get("label", attempt["attempt"])
+    text = f"attempt {label}: {attempt['outcome']}, {duration(attempt['duration_ms'])}"
     if attempt["error"] is not None:
         text += f" — {attempt['error']['type']}"
         if attempt["error"]["message"] != HIDDEN:  # said once, outside the timeline
