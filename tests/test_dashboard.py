@@ -467,3 +467,15 @@ def test_a_cancelled_workflow_shows_no_next_attempt(api: TestClient) -> None:
     assert step["status"] == "stopped"
     page = api.get(f"/workflows/{handle.workflow_id}").text
     assert "next attempt due" not in page and "no next attempt: the workflow is CANCELLED" in page
+
+
+def test_resuming_a_failed_workflow_warns_and_points_to_fork(api: TestClient, ran: Ran) -> None:
+    failed = f"dash-{RUN}-failed-to-resume"
+    with SetWorkflowID(failed):
+        handle = DBOS.start_workflow(flows.dash_declined, failed)
+    with pytest.raises(Exception, match="exceeded its maximum of 2 retries"):
+        handle.get_result(timeout=30)
+    page = api.get(f"/workflows/{failed}/resume").text
+    assert 'id="resume-warning"' in page and "replays its recorded error" in page
+    assert f'href="/workflows/{failed}/fork?step=1"' in page
+    assert 'id="resume-warning"' not in api.get(f"/workflows/{ran.order}/resume").text
