@@ -414,7 +414,8 @@ def list_workflows(
 
 
 # A worker leaving (warm shutdown): its version no longer counts as running; when a
-# worker of that version was last seen is kept (version_last_seen).
+# worker of that version was last seen is kept (version_last_seen: now, here; the
+# row's last sweep, by the table's trigger).
 FORGET_WORKER = text(
     f"""
     WITH gone AS (
@@ -426,7 +427,8 @@ FORGET_WORKER = text(
     SELECT application_version, :now, executor_id FROM gone
     ON CONFLICT (application_version) DO UPDATE
     SET last_seen_epoch_ms = GREATEST(s.last_seen_epoch_ms, excluded.last_seen_epoch_ms),
-        executor_id = excluded.executor_id
+        executor_id = CASE WHEN excluded.last_seen_epoch_ms >= s.last_seen_epoch_ms
+                           THEN excluded.executor_id ELSE s.executor_id END
     """
 )
 

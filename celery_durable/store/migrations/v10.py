@@ -6,9 +6,11 @@
   messages, sleeps, ...) and for steps recorded before this version.
 - ``workflow_status.forked_from``: the workflow a fork copied (NULL: not a fork), and
   an index to find a workflow's forks.
-- ``version_last_seen``: when a worker of each application version was last seen,
-  written when a worker leaves (warm shutdown deletes its ``worker_versions`` row, so
-  that its version stops counting as running at once).
+- ``version_last_seen``: when a worker of each application version was last seen. A
+  worker's ``worker_versions`` row is deleted when it leaves (warm shutdown: its version
+  stops counting as running at once) or, after a crash, by a sweep a day later; a
+  trigger keeps each deleted row's last sighting here (the warm shutdown's statement
+  records its own time too).
 
 Shipped: never edit; append a new version instead.
 """
@@ -27,4 +29,21 @@ CREATE TABLE {SCHEMA}.version_last_seen (
     last_seen_epoch_ms bigint NOT NULL,
     executor_id text NOT NULL
 );
+
+CREATE FUNCTION {SCHEMA}.remember_version_seen() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO {SCHEMA}.version_last_seen AS s
+        (application_version, last_seen_epoch_ms, executor_id)
+    VALUES (OLD.application_version, OLD.last_seen_epoch_ms, OLD.executor_id)
+    ON CONFLICT (application_version) DO UPDATE
+    SET last_seen_epoch_ms = GREATEST(s.last_seen_epoch_ms, EXCLUDED.last_seen_epoch_ms),
+        executor_id = CASE WHEN EXCLUDED.last_seen_epoch_ms >= s.last_seen_epoch_ms
+                           THEN EXCLUDED.executor_id ELSE s.executor_id END;
+    RETURN OLD;
+END;
+$$;
+
+CREATE TRIGGER worker_versions_remembered AFTER DELETE ON {SCHEMA}.worker_versions
+FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.remember_version_seen();
 """

@@ -527,6 +527,23 @@ BEGIN
 END;
 $$;
 
+-- FUNCTION: remember_version_seen()
+
+CREATE FUNCTION celery_durable.remember_version_seen() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO celery_durable.version_last_seen AS s
+        (application_version, last_seen_epoch_ms, executor_id)
+    VALUES (OLD.application_version, OLD.last_seen_epoch_ms, OLD.executor_id)
+    ON CONFLICT (application_version) DO UPDATE
+    SET last_seen_epoch_ms = GREATEST(s.last_seen_epoch_ms, EXCLUDED.last_seen_epoch_ms),
+        executor_id = CASE WHEN EXCLUDED.last_seen_epoch_ms >= s.last_seen_epoch_ms
+                           THEN EXCLUDED.executor_id ELSE s.executor_id END;
+    RETURN OLD;
+END;
+$$;
+
 -- FUNCTION: reschedule_to_wait(text, bigint, boolean, bigint, text, text, text)
 
 CREATE FUNCTION celery_durable.reschedule_to_wait(p_workflow_uuid text, p_due_epoch_ms bigint, p_parked boolean, p_now_epoch_ms bigint, p_wait_kind text, p_target text, p_wait_key text) RETURNS TABLE(dispatch_generation integer, next_dispatch_at_epoch_ms bigint, dispatch_parked boolean)
@@ -1054,3 +1071,7 @@ CREATE INDEX workflow_status_status_idx ON celery_durable.workflow_status USING 
 -- INDEX: workflow_status_wait_idx
 
 CREATE INDEX workflow_status_wait_idx ON celery_durable.workflow_status USING btree (wait_key) WHERE (wait_key IS NOT NULL);
+
+-- TRIGGER: worker_versions worker_versions_remembered
+
+CREATE TRIGGER worker_versions_remembered AFTER DELETE ON celery_durable.worker_versions FOR EACH ROW EXECUTE FUNCTION celery_durable.remember_version_seen();
