@@ -63,6 +63,7 @@ def test_migrating_twice_is_harmless(fresh_database: str) -> None:
         "workflow_schedules",
         "schedule_clock",
         "worker_versions",
+        "version_last_seen",
     }
 
 

@@ -57,7 +57,8 @@ def list_workflow_steps(
     """Every recorded step of a workflow, ordered by ``function_id``.
 
     Each dict has ``function_id``, ``function_name``, ``output``, ``error`` (the
-    exception), ``child_workflow_id``, ``attempts``, ``started_at_epoch_ms``,
+    exception), ``child_workflow_id``, ``attempts`` (made so far), ``max_attempts`` (the
+    step's budget; None for operations that are not retried), ``started_at_epoch_ms``,
     ``completed_at_epoch_ms`` (None while the step waits for its next attempt),
     ``retry_due_at_epoch_ms`` and ``attempt_history``: one dict per attempt with
     ``attempt``, ``started_at_epoch_ms``, ``completed_at_epoch_ms`` and ``error``.
@@ -83,6 +84,7 @@ def list_workflow_steps(
                 "error": _load(serializer, step.error),
                 "child_workflow_id": step.child_workflow_id,
                 "attempts": step.attempts,
+                "max_attempts": step.max_attempts,
                 "started_at_epoch_ms": step.started_at_epoch_ms,
                 "completed_at_epoch_ms": step.completed_at_epoch_ms,
                 "retry_due_at_epoch_ms": step.retry_due_at_epoch_ms,

@@ -20,6 +20,7 @@ import click
 from celery_durable.api.client import DBOSClient
 from celery_durable.cli import tables
 from celery_durable.core import environment
+from celery_durable.core.clock import now_epoch_ms
 from celery_durable.store import SystemStore, embedded, redact
 
 DEMO_WORKFLOWS = (("flaky_order", "order-1"), ("compensated_order", "order-2"))
@@ -61,7 +62,9 @@ def demo(database_url: str | None, broker_url: str | None, timeout: float) -> No
         for workflow_id, output in outcomes:
             status = client.retrieve_workflow(workflow_id).get_status()
             click.echo(f"Workflow {status.name} {workflow_id}: {status.status} -> {output!r}")
-            click.echo(tables.steps_table(client.list_workflow_steps(workflow_id)))
+            steps = client.list_workflow_steps(workflow_id)
+            execution = client.overview().execution(workflow_id)
+            click.echo(tables.steps_table(steps, execution, now_epoch_ms()))
             click.echo()
     finally:
         client.destroy()

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from celery_durable.api import progress
 from celery_durable.api.client import DBOSClient
 from celery_durable.cli import options, tables
 from celery_durable.core.clock import now_epoch_ms
@@ -85,20 +86,34 @@ def list_workflows(
 @click.argument("workflow_id")
 @options.as_json
 def get_workflow(database_url: str, workflow_id: str, as_json: bool) -> None:
-    """One workflow's status, inputs, outcome and events."""
+    """One workflow's status, inputs, outcome and events (times in UTC, ISO-8601)."""
     with _client(database_url, None) as client:
         status = client.retrieve_workflow(workflow_id).get_status()
         events = client.get_all_events(workflow_id)
+        overview = client.overview()
+        execution = overview.execution(workflow_id)
+        steps = client.list_workflow_steps(workflow_id) if execution is not None else []
         workers = client.list_worker_versions() if status.app_version is not None else []
+        seen = overview.versions_last_seen() if status.app_version is not None else {}
+    now = now_epoch_ms()
     document = tables.workflow_document(status)
-    document["waiting_for"] = tables.version_note(status, workers, now_epoch_ms())
+    document["forked_from"] = execution.forked_from if execution is not None else None
+    document["reason"] = progress.ending_reason(
+        status.status, status.workflow_deadline_epoch_ms, status.updated_at
+    )
+    document["running"] = progress.running_now(steps, execution, now)
+    document["waiting_for"] = tables.version_note(status, workers, seen, now)
 
     def text() -> str:
-        shown = {**document, "error": tables.brief_error(document["error"])}
+        shown = {
+            **document,
+            "error": tables.brief_error(document["error"]),
+            "running": tables.running_line(document["running"]),
+        }
         lines = [
-            f"{key}: {value}"
+            f"{tables.text_key(key)}: {tables.text_value(key, value)}"
             for key, value in shown.items()
-            if key != "waiting_for" or value is not None
+            if key not in tables.OMITTED_WHEN_NONE or value is not None
         ]
         lines.append("events:" if events else "events: (none)")
         lines.extend(f"  {key}: {tables.json_value(value)}" for key, value in events.items())
@@ -168,10 +183,22 @@ def workflow_steps(database_url: str, workflow_id: str, as_json: bool) -> None:
     with _client(database_url, None) as client:
         client.retrieve_workflow(workflow_id)
         steps = client.list_workflow_steps(workflow_id)
+        execution = client.overview().execution(workflow_id)
+    now = now_epoch_ms()
+    running = progress.running_now(steps, execution, now)
+
+    def text() -> str:
+        table = tables.steps_table(steps, execution, now) if steps else "(no steps recorded)"
+        line = tables.running_line(running)
+        return table if line is None else f"{table}\nrunning: {line}"
+
     _emit(
         as_json,
-        [tables.step_document(step) for step in steps],
-        lambda: tables.steps_table(steps) if steps else "(no steps recorded)",
+        [
+            tables.step_document(step)
+            for step in progress.with_current_attempts(steps, execution, now)
+        ],
+        text,
     )
 
 
@@ -190,9 +217,25 @@ def cancel_workflow(database_url: str, workflow_id: str) -> None:
 @options.database
 @options.broker
 @click.argument("workflow_id")
-def resume_workflow(database_url: str, broker_url: str | None, workflow_id: str) -> None:
-    """Run a cancelled or failed workflow again from its checkpoints."""
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Resume a failed (ERROR) workflow anyway: its recorded steps replay as they ended.",
+)
+def resume_workflow(
+    database_url: str, broker_url: str | None, workflow_id: str, force: bool
+) -> None:
+    """Run a cancelled workflow (or one out of recovery attempts) again from its
+    checkpoints. A failed (ERROR) one is refused without --force: it would replay its
+    recorded error; fork it from the step to re-run instead."""
     with _client(database_url, options.require_broker(broker_url)) as client:
+        current = client.retrieve_workflow(workflow_id).get_status().status
+        if current == "ERROR" and not force:
+            raise click.ClickException(
+                f"{workflow_id} failed (ERROR): resuming it would replay its recorded "
+                f"error at once. Re-run it from a step with `celery-durable workflows fork "
+                f"{workflow_id} --step N` (see `workflows steps`), or pass --force."
+            )
         handle = client.resume_workflow(workflow_id)
         status = handle.get_status().status
     click.echo(f"{workflow_id}: {status}")

@@ -205,7 +205,7 @@ class StepRun:
             self.workflow.workflow_id if self.workflow else "-",
             self.spec.name,
             self.attempts_made,
-            policy.max_attempts,
+            policy.attempts_allowed,
             error,
             delay,
         )
@@ -241,6 +241,7 @@ class StepRun:
             retry_due_at_epoch_ms=None if final else self.due_at_epoch_ms,
             started_at_epoch_ms=self.first_started_at_epoch_ms,
             completed_at_epoch_ms=now if final else None,
+            max_attempts=self.spec.policy.attempts_allowed,
         )
         checkpoints.record(workflow, record)
 

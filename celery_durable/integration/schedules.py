@@ -104,8 +104,13 @@ def from_epoch_ms(epoch: int, tz: dt.tzinfo) -> dt.datetime:
     return dt.datetime.fromtimestamp(epoch / 1000, tz)
 
 
+# Every run of a schedule has an id that starts so (as in DBOS): listings can leave
+# them out.
+SCHEDULED_ID_PREFIX = "sched-"
+
+
 def tick_workflow_id(schedule_name: str, tick: dt.datetime) -> str:
-    return f"sched-{schedule_name}-{tick.isoformat()}"
+    return f"{SCHEDULED_ID_PREFIX}{schedule_name}-{tick.isoformat()}"
 
 
 class ScheduleKeeper:
@@ -307,7 +312,7 @@ class ScheduleKeeper:
         """Starts the schedule's workflow now (id ``sched-{name}-trigger-{now ISO}``)."""
         row, spec = self._schedule(schedule_name)
         now = dt.datetime.now(dt.UTC)
-        workflow_id = f"sched-{row.schedule_name}-trigger-{now.isoformat()}"
+        workflow_id = f"{SCHEDULED_ID_PREFIX}{row.schedule_name}-trigger-{now.isoformat()}"
         context = self._runtime.serializer.loads(row.context)
         new = self._tick_row(
             spec,

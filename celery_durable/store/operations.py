@@ -51,7 +51,7 @@ class WorkflowOperations(MessagingOperations):
         self._run(
             "forgetting a worker",
             lambda connection: connection.execute(
-                queries.FORGET_WORKER, {"executor_id": executor_id}
+                queries.FORGET_WORKER, {"executor_id": executor_id, "now": now_epoch_ms()}
             ),
         )
 

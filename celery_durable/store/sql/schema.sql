@@ -527,6 +527,23 @@ BEGIN
 END;
 $$;
 
+-- FUNCTION: remember_version_seen()
+
+CREATE FUNCTION celery_durable.remember_version_seen() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO celery_durable.version_last_seen AS s
+        (application_version, last_seen_epoch_ms, executor_id)
+    VALUES (OLD.application_version, OLD.last_seen_epoch_ms, OLD.executor_id)
+    ON CONFLICT (application_version) DO UPDATE
+    SET last_seen_epoch_ms = GREATEST(s.last_seen_epoch_ms, EXCLUDED.last_seen_epoch_ms),
+        executor_id = CASE WHEN EXCLUDED.last_seen_epoch_ms >= s.last_seen_epoch_ms
+                           THEN EXCLUDED.executor_id ELSE s.executor_id END;
+    RETURN OLD;
+END;
+$$;
+
 -- FUNCTION: reschedule_to_wait(text, bigint, boolean, bigint, text, text, text)
 
 CREATE FUNCTION celery_durable.reschedule_to_wait(p_workflow_uuid text, p_due_epoch_ms bigint, p_parked boolean, p_now_epoch_ms bigint, p_wait_kind text, p_target text, p_wait_key text) RETURNS TABLE(dispatch_generation integer, next_dispatch_at_epoch_ms bigint, dispatch_parked boolean)
@@ -755,7 +772,8 @@ CREATE TABLE celery_durable.operation_outputs (
     attempt_log text,
     retry_due_at_epoch_ms bigint,
     started_at_epoch_ms bigint NOT NULL,
-    completed_at_epoch_ms bigint
+    completed_at_epoch_ms bigint,
+    max_attempts integer
 );
 
 -- TABLE: queues
@@ -813,6 +831,14 @@ CREATE TABLE celery_durable.transaction_outputs (
     output text,
     error text,
     created_at_epoch_ms bigint NOT NULL
+);
+
+-- TABLE: version_last_seen
+
+CREATE TABLE celery_durable.version_last_seen (
+    application_version text NOT NULL,
+    last_seen_epoch_ms bigint NOT NULL,
+    executor_id text NOT NULL
 );
 
 -- TABLE: worker_versions
@@ -893,7 +919,8 @@ CREATE TABLE celery_durable.workflow_status (
     authenticated_roles text,
     assumed_role text,
     application_version text,
-    owner_token bigint
+    owner_token bigint,
+    forked_from text
 );
 
 -- DEFAULT: notifications message_id
@@ -949,6 +976,11 @@ ALTER TABLE ONLY celery_durable.streams
 
 ALTER TABLE ONLY celery_durable.transaction_outputs
     ADD CONSTRAINT transaction_outputs_pkey PRIMARY KEY (workflow_uuid, function_id);
+
+-- CONSTRAINT: version_last_seen version_last_seen_pkey
+
+ALTER TABLE ONLY celery_durable.version_last_seen
+    ADD CONSTRAINT version_last_seen_pkey PRIMARY KEY (application_version);
 
 -- CONSTRAINT: worker_versions worker_versions_pkey
 
@@ -1012,6 +1044,10 @@ CREATE INDEX workflow_status_delayed_idx ON celery_durable.workflow_status USING
 
 CREATE INDEX workflow_status_dispatch_idx ON celery_durable.workflow_status USING btree (next_dispatch_at_epoch_ms) WHERE (status = ANY (ARRAY['ENQUEUED'::text, 'PENDING'::text]));
 
+-- INDEX: workflow_status_forked_from_idx
+
+CREATE INDEX workflow_status_forked_from_idx ON celery_durable.workflow_status USING btree (forked_from) WHERE (forked_from IS NOT NULL);
+
 -- INDEX: workflow_status_name_idx
 
 CREATE INDEX workflow_status_name_idx ON celery_durable.workflow_status USING btree (name, created_at_epoch_ms);
@@ -1035,3 +1071,7 @@ CREATE INDEX workflow_status_status_idx ON celery_durable.workflow_status USING 
 -- INDEX: workflow_status_wait_idx
 
 CREATE INDEX workflow_status_wait_idx ON celery_durable.workflow_status USING btree (wait_key) WHERE (wait_key IS NOT NULL);
+
+-- TRIGGER: worker_versions worker_versions_remembered
+
+CREATE TRIGGER worker_versions_remembered AFTER DELETE ON celery_durable.worker_versions FOR EACH ROW EXECUTE FUNCTION celery_durable.remember_version_seen();
