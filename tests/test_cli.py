@@ -52,17 +52,33 @@ def cli_flaky(name: str) -> str:
     return name
 
 
-@DBOS.step(max_attempts=2, interval_seconds=3.0)
-def cli_waits(name: str) -> str:
+def fails_once(name: str) -> str:
     calls[name] += 1
     if calls[name] == 1:
         raise TimeoutError("later")
     return name
 
 
+@DBOS.step(max_attempts=2, interval_seconds=3.0)
+def cli_waits(name: str) -> str:
+    return fails_once(name)
+
+
 @DBOS.workflow()
 def cli_workflow(tag: str) -> list[str]:
     return [cli_flaky(f"{tag}-a"), cli_waits(f"{tag}-b")]
+
+
+# Long enough for two CLI processes to start and read while the attempt waits, however
+# busy the machine (each is a Python start-up and its imports).
+@DBOS.step(max_attempts=2, interval_seconds=10.0)
+def cli_waits_long(name: str) -> str:
+    return fails_once(name)
+
+
+@DBOS.workflow()
+def cli_workflow_waiting_long(tag: str) -> list[str]:
+    return [cli_flaky(f"{tag}-a"), cli_waits_long(f"{tag}-b")]
 
 
 def test_list_get_and_steps_as_tables_and_json() -> None:
@@ -410,7 +426,8 @@ def test_a_direct_call_waiting_in_process_for_its_next_attempt_says_so() -> None
 
     def call() -> None:
         with SetWorkflowID(workflow_id):
-            results.append(cli_workflow("t6"))  # a direct call: its retries wait here
+            # A direct call: its retries wait here, in this process.
+            results.append(cli_workflow_waiting_long("t6"))
 
     caller = threading.Thread(target=call)
     caller.start()
