@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from celery_durable.api.client import DBOSClient
-from celery_durable.cli import tables
+from celery_durable.cli import options, tables
 from celery_durable.core import environment
 from celery_durable.store import SystemStore, embedded, redact
 
@@ -27,7 +27,10 @@ DEMO_WORKFLOWS = (("flaky_order", "order-1"), ("compensated_order", "order-2"))
 
 @click.command()
 @click.option(
-    "--database-url", envvar=environment.DATABASE_URL, help="System database (default: embedded)."
+    "--database-url",
+    envvar=environment.DATABASE_URL,
+    callback=options.database_url,
+    help="System database (default: embedded).",
 )
 @click.option(
     "--broker-url",

@@ -7,11 +7,31 @@ import os
 import click
 
 from celery_durable.core import environment
+from celery_durable.error import DBOSInitializationError
+from celery_durable.store import urls
+
+
+class OneLineError(click.ClickException):
+    """Bad input: one line on stderr (``Error: ...``), exit status 2, no usage block."""
+
+    exit_code = 2
+
+
+def database_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A ``--*database-url`` option's value, checked and normalised (see ``store.urls``)."""
+    if value is None:
+        return None
+    try:
+        return urls.normalize(value)
+    except DBOSInitializationError as error:
+        raise OneLineError(f"{param.opts[0]}: {error.message}") from None
+
 
 database = click.option(
     "--database-url",
     envvar=environment.DATABASE_URL,
     required=True,
+    callback=database_url,
     help=f"System database URL (or {environment.DATABASE_URL}).",
 )
 broker = click.option(
