@@ -45,7 +45,7 @@ def migrate(database_url: str, app_database_url: str | None) -> None:
 @options.broker
 @click.option(
     "--grace",
-    type=float,
+    type=click.FloatRange(min=0),
     default=30.0,
     show_default=True,
     help="Seconds a delivery may be late before its workflow is published again.",

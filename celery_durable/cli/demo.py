@@ -37,7 +37,13 @@ DEMO_WORKFLOWS = (("flaky_order", "order-1"), ("compensated_order", "order-2"))
     default=lambda: environment.broker_url(os.environ),
     help="Celery broker (default: embedded).",
 )
-@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for the demo.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait for the demo.",
+)
 def demo(database_url: str | None, broker_url: str | None, timeout: float) -> None:
     """Run the demo workflows on a real Celery worker and print their steps.
 

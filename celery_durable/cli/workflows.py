@@ -39,13 +39,13 @@ def workflows() -> None:
 
 @workflows.command("list")
 @options.database
-@click.option("--status", multiple=True, help="ENQUEUED, PENDING, SUCCESS, ERROR, ...")
+@click.option("--status", multiple=True, type=options.WORKFLOW_STATUS, help="Status (repeatable).")
 @click.option("--name", help="Workflow name.")
 @click.option("--queue", help="Queue name.")
 @click.option("--since", help="Created at or after (ISO-8601).")
 @click.option("--until", help="Created at or before (ISO-8601).")
 @click.option("--version", "app_version", multiple=True, help="Application version.")
-@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
 @options.as_json
 def list_workflows(
     database_url: str,
@@ -205,9 +205,9 @@ def resume_workflow(database_url: str, broker_url: str | None, workflow_id: str)
 @click.option(
     "--step",
     "start_step",
-    type=int,
-    default=1,
+    default="1",
     show_default=True,
+    callback=options.fork_step,
     help="First step id to re-run (steps are numbered from 1; 1 re-runs everything).",
 )
 @click.option(
