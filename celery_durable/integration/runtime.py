@@ -46,6 +46,7 @@ from celery_durable.store import (
     QueueLimits,
     Redispatch,
     SystemStore,
+    redact,
 )
 from celery_durable.store.application import ApplicationStore
 from celery_durable.store.embedded import start_postgres
@@ -162,6 +163,11 @@ class Runtime:
         return publishing.max_countdown_seconds(
             self.celery, self.config.get("max_broker_delay_seconds")
         )
+
+    @property
+    def database_label(self) -> str:
+        """The system database's URL with its password hidden (for messages)."""
+        return redact(self.store.url)
 
     def register_served(self, executor_id: str) -> None:
         """Records the workflow names a worker serves (its queues: see ``engine``)."""
