@@ -90,8 +90,9 @@ def get_workflow(database_url: str, workflow_id: str, as_json: bool) -> None:
         status = client.retrieve_workflow(workflow_id).get_status()
         events = client.get_all_events(workflow_id)
         workers = client.list_worker_versions() if status.app_version is not None else []
+        unregistered = client.unregistered_note(status)
     document = tables.workflow_document(status)
-    document["waiting_for"] = tables.version_note(status, workers, now_epoch_ms())
+    document["waiting_for"] = unregistered or tables.version_note(status, workers, now_epoch_ms())
 
     def text() -> str:
         shown = {**document, "error": tables.brief_error(document["error"])}

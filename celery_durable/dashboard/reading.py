@@ -36,6 +36,7 @@ def workflow(client: DBOSClient, workflow_id: str, reveal: bool) -> dict[str, An
         WorkflowQuery(parent_workflow_id=workflow_id), limit=MAX_CHILDREN, offset=0
     )
     document = documents.workflow(status, reveal)
+    document["waiting_for"] = client.unregistered_note(status)
     document["children"] = [documents.summary(child) for child in children.workflows]
     events = client.get_all_events(workflow_id)
     document["events"] = {key: documents.value(item, reveal) for key, item in events.items()}

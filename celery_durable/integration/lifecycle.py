@@ -23,6 +23,7 @@ from celery import Celery, bootsteps
 
 from celery_durable.core import instrumentation
 from celery_durable.error import DBOSException
+from celery_durable.integration import unknown_tasks
 from celery_durable.integration.config import DBOSConfig
 from celery_durable.integration.reachability import Reachability, one_line
 from celery_durable.observability.exporter import MetricsExporter
@@ -227,6 +228,7 @@ class WorkerHooks:
         runtime = self._current(sender)
         if runtime is None:
             return
+        unknown_tasks.install()
         if self._metrics is not None:
             self._metrics.serve()
         hostname = str(getattr(sender, "hostname", "") or "worker")

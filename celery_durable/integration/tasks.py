@@ -35,7 +35,7 @@ from celery_durable.core.signals import RescheduleWorkflow
 from celery_durable.engine.executor import Engine, RunOptions, RunResult
 from celery_durable.engine.registry import WorkflowSpec
 from celery_durable.error import DBOSSystemDatabaseError
-from celery_durable.integration import retry_log
+from celery_durable.integration import retry_log, unknown_tasks
 
 logger = logging.getLogger("celery_durable.celery")
 
@@ -105,6 +105,7 @@ def register_workflow_task(
     it was registered (Celery keeps the first task of a name).
     """
     retry_log.install()
+    unknown_tasks.install()
     registered = _registered.setdefault(app, set())
     if spec.name in registered:
         return None

@@ -415,6 +415,11 @@ def list_workflows(
 # A worker leaving (warm shutdown): its version no longer counts as running.
 FORGET_WORKER = text(f"DELETE FROM {SCHEMA}.worker_versions WHERE executor_id = :executor_id")
 
+# Whether some worker has registered (served) a workflow name.
+IS_REGISTERED = text(
+    f"SELECT EXISTS (SELECT 1 FROM {SCHEMA}.registered_workflows WHERE name = :name)"
+)
+
 # The workers that said which version they run, newest first.
 LIST_WORKER_VERSIONS = text(
     f"SELECT executor_id, application_version, last_seen_epoch_ms "
