@@ -13,6 +13,7 @@ from celery_durable import DBOSClient
 from celery_durable.error import DBOSInitializationError
 from celery_durable.store import SystemStore
 from tests.conftest import DATABASE_URL
+from tests.subprocesses import free_port
 
 pytestmark = pytest.mark.usefixtures("dbos")
 
@@ -97,3 +98,14 @@ def test_a_bad_url_is_one_line_from_the_cli(problem: str, command: Any) -> None:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("Error: --database-url: Invalid database URL: ")
     assert SECRET not in result.stderr + result.stdout
+
+
+def test_an_unreachable_database_is_one_line_from_the_cli() -> None:
+    port = free_port()
+    result = cli(
+        "workflows", "list", "--database-url", f"postgres://u:{SECRET}@127.0.0.1:{port}/db"
+    )
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Connection refused" in lines[0], result.stderr
+    assert SECRET not in result.stderr
