@@ -89,6 +89,11 @@ def test_a_bad_url_is_one_line_from_the_library(problem: str) -> None:
     assert error.__cause__ is None and (error.__context__ is None or error.__suppress_context__)
 
 
+def test_a_url_that_is_not_a_string_is_one_line() -> None:
+    with pytest.raises(DBOSInitializationError, match="Invalid database URL: it is a int"):
+        SystemStore(5432, pool_size=1)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("problem", sorted(BAD_URLS))
 @pytest.mark.parametrize("command", [("workflows", "list"), ("migrate",)])
 def test_a_bad_url_is_one_line_from_the_cli(problem: str, command: Any) -> None:

@@ -53,7 +53,9 @@ def _text(value: object) -> str | None:
 
 def parse(url: str) -> URL:
     """The URL as SQLAlchemy's ``URL`` (driver ``postgresql``), or a one-line error."""
-    text = (url or "").strip()
+    if not isinstance(url, str):
+        raise _bad(f"it is a {type(url).__name__}, not a string")
+    text = url.strip()
     if not text:
         raise _bad("it is empty")
     if "://" not in text:
