@@ -182,6 +182,11 @@ class DBOSClient:
         """As ``DBOS.fork_workflow`` (operations are numbered from 1)."""
         return self._handle(self._runtime.fork(workflow_id, start_step, application_version))
 
+    def unregistered_note(self, status: WorkflowStatus) -> str | None:
+        """Why a runnable workflow waits when no worker has registered its name (its
+        messages are refused as unregistered tasks), or None."""
+        return inspection.unregistered_note(self._runtime.store, status)
+
     def list_worker_versions(self) -> list[WorkerVersion]:
         """The workers that recorded which application version they run, newest first
         (each worker's sweep records it; a warm shutdown deletes it)."""

@@ -30,6 +30,16 @@ class WorkflowFilters(TypedDict, total=False):
     sort_desc: bool
 
 
+def unregistered_note(store: SystemStore, workflow: WorkflowStatus) -> str | None:
+    """Why a runnable workflow waits when no worker has registered its name, or None."""
+    if workflow.status not in ("ENQUEUED", "PENDING") or store.is_registered(workflow.name):
+        return None
+    return (
+        f"no worker has registered workflow {workflow.name!r}: workers refuse its messages "
+        "as unregistered tasks. Deploy a worker that defines it, or cancel it"
+    )
+
+
 def list_workflows(
     store: SystemStore, serializer: Serializer, **filters: Unpack[WorkflowFilters]
 ) -> list[WorkflowStatus]:

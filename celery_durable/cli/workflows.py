@@ -40,13 +40,13 @@ def workflows() -> None:
 
 @workflows.command("list")
 @options.database
-@click.option("--status", multiple=True, help="ENQUEUED, PENDING, SUCCESS, ERROR, ...")
+@click.option("--status", multiple=True, type=options.WORKFLOW_STATUS, help="Status (repeatable).")
 @click.option("--name", help="Workflow name.")
 @click.option("--queue", help="Queue name.")
 @click.option("--since", help="Created at or after (ISO-8601).")
 @click.option("--until", help="Created at or before (ISO-8601).")
 @click.option("--version", "app_version", multiple=True, help="Application version.")
-@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
 @options.as_json
 def list_workflows(
     database_url: str,
@@ -95,6 +95,7 @@ def get_workflow(database_url: str, workflow_id: str, as_json: bool) -> None:
         steps = client.list_workflow_steps(workflow_id) if execution is not None else []
         workers = client.list_worker_versions() if status.app_version is not None else []
         seen = overview.versions_last_seen() if status.app_version is not None else {}
+        unregistered = client.unregistered_note(status)
     now = now_epoch_ms()
     document = tables.workflow_document(status)
     document["forked_from"] = execution.forked_from if execution is not None else None
@@ -102,7 +103,7 @@ def get_workflow(database_url: str, workflow_id: str, as_json: bool) -> None:
         status.status, status.workflow_deadline_epoch_ms, status.updated_at
     )
     document["running"] = progress.running_now(steps, execution, now)
-    document["waiting_for"] = tables.version_note(status, workers, seen, now)
+    document["waiting_for"] = unregistered or tables.version_note(status, workers, seen, now)
 
     def text() -> str:
         shown = {
@@ -248,9 +249,9 @@ def resume_workflow(
 @click.option(
     "--step",
     "start_step",
-    type=int,
-    default=1,
+    default="1",
     show_default=True,
+    callback=options.fork_step,
     help="First step id to re-run (steps are numbered from 1; 1 re-runs everything).",
 )
 @click.option(

@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from celery_durable.api.overview import WorkflowQuery
+from celery_durable.core import forking
 from celery_durable.core.records import WorkflowStatusString
+from celery_durable.error import DBOSException
 from celery_durable.integration.schedules import SCHEDULED_ID_PREFIX
 
 MAX_TEXT = 256
@@ -122,8 +124,8 @@ def _number(params: Mapping[str, str], key: str, default: int, low: int, high: i
 
 
 def start_step(value: str) -> int:
-    """A fork's first step: a whole number from 1 (1 re-runs everything)."""
-    value = value.strip()
-    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 1_000_000:
-        raise BadRequest("the step to fork from is a whole number from 1")
-    return int(value)
+    """A fork's first step, by ``core.forking``'s rule (the CLI's too)."""
+    try:
+        return forking.typed_start_step(value)
+    except DBOSException as error:
+        raise BadRequest(error.message) from None

@@ -57,6 +57,7 @@ def workflow(client: DBOSClient, workflow_id: str, reveal: bool) -> dict[str, An
         }
         for fork in overview.forks_of(workflow_id, limit=MAX_FORKS)
     ]
+    document["waiting_for"] = client.unregistered_note(status)
     document["children"] = [documents.summary(child) for child in children.workflows]
     events = client.get_all_events(workflow_id)
     document["events"] = {key: documents.value(item, reveal) for key, item in events.items()}

@@ -114,7 +114,8 @@ class StepRun:
                 f"step '{self.spec.name}' attempt {attempt + 1}/{budget} is not due yet; "
                 f"next attempt in {wait_seconds:.1f}s"
             )
-        return RescheduleWorkflow(wait_seconds, reason)
+        # A failure's retry is news (INFO); a delivery before the attempt is due is not.
+        return RescheduleWorkflow(wait_seconds, reason, routine=self.last_error is None)
 
     @contextmanager
     def attempt(self) -> Iterator[None]:

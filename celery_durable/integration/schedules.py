@@ -28,7 +28,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 
 from celery_durable.engine.registry import DEFAULT_MAX_RECOVERY_ATTEMPTS, WorkflowSpec
 from celery_durable.error import DBOSException
@@ -59,10 +59,44 @@ MAX_TICKS_PER_PASS = 1000
 MAX_SCHEDULES_PER_PASS = 100
 
 
+# Each field's name and values, in order (a 6-field cron has the seconds first).
+_FIELDS = (
+    ("minute", "0-59"),
+    ("hour", "0-23"),
+    ("day-of-month", "1-31"),
+    ("month", "1-12 or JAN-DEC"),
+    ("day-of-week", "0-6 or SUN-SAT"),
+)
+_SECOND = ("second", "0-59")
+_SHAPE = "a cron has 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first"
+
+
 def check_cron(schedule: str) -> None:
-    """Raises ``DBOSException`` unless ``schedule`` is a 5- or 6-field cron."""
-    if not isinstance(schedule, str) or not croniter.is_valid(schedule, second_at_beginning=True):
-        raise DBOSException(f"Invalid cron schedule: '{schedule}'")
+    """Raises ``DBOSException`` unless ``schedule`` is a 5- or 6-field cron, saying why:
+    the number of fields, or which field is wrong and what it takes."""
+    if not isinstance(schedule, str):
+        raise DBOSException(f"Invalid cron schedule: {schedule!r} is not a string; {_SHAPE}")
+    if croniter.is_valid(schedule, second_at_beginning=True):
+        return
+    fields = schedule.split()
+    if len(fields) not in (5, 6):
+        raise DBOSException(
+            f"Invalid cron schedule: '{schedule}' has {len(fields)} fields; {_SHAPE}"
+        )
+    names = _FIELDS if len(fields) == 5 else (_SECOND, *_FIELDS)
+    for index, ((name, values), field) in enumerate(zip(names, fields, strict=True)):
+        alone = ["*"] * len(fields)
+        alone[index] = field
+        if not croniter.is_valid(" ".join(alone), second_at_beginning=True):
+            raise DBOSException(
+                f"Invalid cron schedule: '{schedule}': the {name} field '{field}' is not "
+                f"valid (it takes {values}, lists, ranges and */steps)"
+            )
+    try:
+        croniter(schedule, second_at_beginning=True)
+    except (CroniterError, ValueError) as error:
+        raise DBOSException(f"Invalid cron schedule: '{schedule}': {error}") from None
+    raise DBOSException(f"Invalid cron schedule: '{schedule}'; {_SHAPE}")
 
 
 def zone(name: str | None) -> dt.tzinfo:

@@ -18,6 +18,7 @@ from celery_durable.error import DBOSException
 from celery_durable.store import databases, migrator, queries
 from celery_durable.store.engines import ProcessEngine
 from celery_durable.store.errors import system_error
+from celery_durable.store.urls import normalize
 
 ISOLATION_LEVELS = frozenset({"SERIALIZABLE", "REPEATABLE READ", "READ COMMITTED"})
 
@@ -33,8 +34,8 @@ class ApplicationStore:
     """The application database of one process (a pool created lazily, per process)."""
 
     def __init__(self, url: str, *, pool_size: int = 5) -> None:
-        self.url = url
-        self._engines = ProcessEngine(url, pool_size=pool_size, isolation_level=None)
+        self.url = normalize(url)
+        self._engines = ProcessEngine(self.url, pool_size=pool_size, isolation_level=None)
 
     def dispose(self) -> None:
         self._engines.dispose()

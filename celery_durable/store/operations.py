@@ -55,6 +55,17 @@ class WorkflowOperations(MessagingOperations):
             ),
         )
 
+    def is_registered(self, name: str) -> bool:
+        """Whether some worker has registered (served) the workflow name ``name``."""
+        return bool(
+            self._run(
+                "reading registered workflows",
+                lambda connection: connection.execute(
+                    queries.IS_REGISTERED, {"name": name}
+                ).scalar_one(),
+            )
+        )
+
     def list_worker_versions(self) -> list[WorkerVersion]:
         """The workers that said which application version they run, newest first."""
         rows = self._run(

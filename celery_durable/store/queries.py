@@ -432,6 +432,11 @@ FORGET_WORKER = text(
     """
 )
 
+# Whether some worker has registered (served) a workflow name.
+IS_REGISTERED = text(
+    f"SELECT EXISTS (SELECT 1 FROM {SCHEMA}.registered_workflows WHERE name = :name)"
+)
+
 # The workers that said which version they run, newest first.
 LIST_WORKER_VERSIONS = text(
     f"SELECT executor_id, application_version, last_seen_epoch_ms "
