@@ -37,15 +37,11 @@ import threading
 from importlib import metadata
 from typing import Any
 
-from kombu.transport import redis as kombu_redis
-
 # The kombu versions whose bug this works around, first and last included: the
 # reproduction in docs/kombu-redis-restart.md fails on 5.4.2, 5.5.4, 5.6.2 and 5.7.0,
 # and passes with the workaround on each.
 COVERED = ((5, 4, 0), (5, 7, 0))
 
-# kombu's Redis channel class (untyped: the workaround replaces one of its methods).
-_Channel: Any = kombu_redis.Channel
 _REMEMBERED = "_celery_durable_conninfo"
 _lock = threading.Lock()
 
@@ -75,9 +71,21 @@ def kombu_version() -> tuple[int, int, int]:
     return (major, minor, micro)
 
 
+def _channel_class() -> Any:
+    """kombu's Redis channel class (untyped: the workaround replaces one of its methods).
+
+    Imported on first use, by a worker whose broker is Redis: importing kombu's Redis
+    transport imports redis-py, which imports whatever its instrumentation finds
+    installed (OpenTelemetry, in redis-py 8), in every process that imports us.
+    """
+    from kombu.transport import redis as kombu_redis
+
+    return kombu_redis.Channel
+
+
 def installed() -> bool:
     """Whether the workaround is installed in this process."""
-    return bool(getattr(_Channel._get_pool, "celery_durable_workaround", False))
+    return bool(getattr(_channel_class()._get_pool, "celery_durable_workaround", False))
 
 
 def install() -> bool:
@@ -85,10 +93,11 @@ def install() -> bool:
     returns whether it is installed."""
     if not covers(kombu_version()):
         return False
+    channel = _channel_class()
     with _lock:
         if installed():
             return True
-        original = _Channel._get_pool
+        original = channel._get_pool
 
         @functools.wraps(original)
         def _get_pool(self: Any, asynchronous: bool = False) -> Any:
@@ -109,5 +118,5 @@ def install() -> bool:
                     self.connection = transport
 
         _get_pool.celery_durable_workaround = True  # type: ignore[attr-defined]
-        _Channel._get_pool = _get_pool
+        channel._get_pool = _get_pool
     return True

@@ -142,7 +142,8 @@ class _DurableStep(bootsteps.StartStopStep):
         # Every step is constructed before any is started: before the pool forks.
         super().__init__(parent, **kwargs)
         # Before the consumer connects: a Redis restart must not stop the worker.
-        kombu_redis.install()
+        if parent.app.connection_for_read().transport.driver_type == "redis":
+            kombu_redis.install()
         hooks = _hooks_by_app.get(parent.app)
         if hooks is not None:
             hooks.before_pool(parent)
