@@ -142,6 +142,9 @@ def test_cancel_resume_and_fork_from_the_command_line() -> None:
     assert "ENQUEUED" in cli("workflows", "resume", workflow_id).stdout
     assert handle.get_result(timeout=30) == ["t2-a", "t2-b"]
     assert (calls["t2-a"], calls["t2-b"]) == (2, 2)
+    # A finished workflow has nothing to resume: said, and nothing runs.
+    again = cli("workflows", "resume", workflow_id).stdout
+    assert again == f"{workflow_id}: SUCCESS (nothing to resume)\n"
 
     forked_id = cli("workflows", "fork", workflow_id, "--step", "2").stdout.strip()
     assert forked_id and forked_id != workflow_id

@@ -238,8 +238,16 @@ def resume_workflow(
                 f"{workflow_id} --step N` (see `workflows steps`), or pass --force."
             )
         handle = client.resume_workflow(workflow_id)
-        status = handle.get_status().status
+        if current in RESUMABLE:
+            # What the resume did; read back, the status may already be a worker's.
+            status = "ENQUEUED"
+        else:
+            status = f"{handle.get_status().status} (nothing to resume)"
     click.echo(f"{workflow_id}: {status}")
+
+
+# The statuses a resume enqueues again (the store's RESUME_WORKFLOW); others are left.
+RESUMABLE = frozenset({"CANCELLED", "ERROR", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"})
 
 
 @workflows.command("fork")
