@@ -8,6 +8,8 @@ restarted is a private one (tests/private_postgres.py), never the machine's shar
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,15 +41,30 @@ def private_faults(server: PrivatePostgres, tmp_path: Path) -> Iterator[Faults]:
         faults.close()
 
 
+def _active(faults: Faults, workflow_id: str) -> tuple[int, bool]:
+    """The workflow's (recovery_attempts, execution_active)."""
+    row = faults.db.execute(
+        "SELECT recovery_attempts, execution_active FROM celery_durable.workflow_status "
+        "WHERE workflow_uuid = %s",
+        (workflow_id,),
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), bool(row[1])
+
+
+@pytest.mark.parametrize("sweep", [False, True], ids=["alone", "with-the-sweep"])
 def test_a_restart_between_two_steps_runs_no_step_again(
-    server: PrivatePostgres, private_faults: Faults
+    server: PrivatePostgres, private_faults: Faults, sweep: bool
 ) -> None:
     faults = private_faults
     faults.add_trigger("between", "hold")
-    # No recovery sweep during the test: after a restart, the sweep cannot tell a live
-    # execution from a dead one (the fences' locks went with the server) and runs the
-    # workflow again beside it; what is tested here is the worker's own connections.
-    faults.start_worker(CD_FAULT_SWEEP_SECONDS="3600", beat=False, concurrency=1)
+    if sweep:
+        # The sweep cannot tell a live execution from a dead one after a restart (the
+        # fences' locks went with the server): it starts another execution, in the
+        # worker's other process, beside the first one, paused in workflow code.
+        worker = faults.start_worker(CD_FAULT_SWEEP_SECONDS="0.5", concurrency=2)
+    else:
+        worker = faults.start_worker(CD_FAULT_SWEEP_SECONDS="3600", beat=False, concurrency=1)
     handle = faults.enqueue("across_a_pause", "between")
     steps = faults.client.list_workflow_steps
     wait_until(
@@ -57,8 +74,18 @@ def test_a_restart_between_two_steps_runs_no_step_again(
     )
     server.restart()
     faults.db = psycopg.connect(faults.database_url, autocommit=True)
+    if sweep:
+        attempts = _active(faults, handle.workflow_id)[0]
+        wait_until(
+            lambda: _active(faults, handle.workflow_id) == (attempts + 1, True),
+            60,
+            "the sweep's execution to claim the workflow",
+        )
     faults.db.execute("DELETE FROM fault_triggers WHERE point = 'between'")
     assert handle.get_result(timeout=60) == [0, 1]
+    # A warm shutdown: the worker finishes what it runs (the first execution too).
+    os.kill(worker.process.pid, signal.SIGTERM)
+    worker.process.wait(timeout=60)
     # Each step ran once, and the second one's checkpoint succeeded at its first sending
     # (a failed one is logged with the Celery retry that runs the workflow again).
     assert faults.effects(handle.workflow_id) == {"0": 1, "1": 1}

@@ -134,6 +134,26 @@ class Fence:
                 raise
             return self.epoch, result
 
+    def check(self, epoch: int, action: Callable[[], str]) -> None:
+        """Raises :class:`FenceLost` if the fence of ``epoch`` is lost, as far as can be
+        told without a round trip (see :func:`~celery_durable.store.liveness.lost`):
+        before a step runs, so that an execution whose locks went with a restarted
+        server does not run it beside the execution the recovery sweep then starts.
+        While another statement is on the connection, only the epoch is compared
+        (that statement finds a dead connection out itself)."""
+        if epoch != self.epoch:
+            raise FenceLost(f"Lost the fence of the execution before {action()}")
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            connection = self._connection
+            if connection is not None and self._pid == os.getpid() and lost(connection):
+                self._discard()
+            if epoch != self.epoch:
+                raise FenceLost(f"Lost the fence of the execution before {action()}")
+        finally:
+            self._lock.release()
+
     def abandon(self, epoch: int) -> None:
         """Closes the connection of ``epoch``, letting go of every lock of this process:
         for a release that failed on a live connection (a lock must never outlive its
