@@ -86,6 +86,7 @@ class Checkpoints:
             "started_at_epoch_ms": now,
             "completed_at_epoch_ms": now,
             "child_workflow_id": None,
+            "max_attempts": 3,
         }
 
     def send(self, count: int, batch: int) -> tuple[float, float, float]:

@@ -1,9 +1,10 @@
 """Errors of celery_durable.
 
-Everything users may catch derives from :class:`DBOSException`, with DBOS Transact's
-names and messages. Control-flow signals that must pass through user code (an
+Everything users may catch derives from
+[DBOSException][celery_durable.error.DBOSException], with DBOS Transact's names and
+messages. Control-flow signals that must pass through user code (an
 ``except Exception:`` in a workflow must not swallow them) derive from
-``BaseException`` and live in :mod:`celery_durable.core.signals`.
+``BaseException`` and live in ``celery_durable.core.signals``.
 
 Every exception here defines ``__reduce__`` so that it survives pickling, and is
 constructible from the arguments ``__reduce__`` returns so that the JSON serializer can

@@ -1,4 +1,4 @@
-"""Screenshots of the dashboard for the README: ``docs/images/dashboard-*.png``.
+"""Screenshots of the dashboard for docs/dashboard.md: ``docs/images/dashboard-*.png``.
 
 Runs real workflows (one with a step that fails twice before it succeeds) on a real
 Celery worker against PostgreSQL and Redis, serves the dashboard with uvicorn and takes

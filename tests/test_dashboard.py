@@ -7,7 +7,9 @@ import base64
 import os
 import subprocess
 import sys
+import threading
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -109,6 +111,11 @@ def test_steps_show_every_attempt_with_its_backoff(api: TestClient, ran: Ran) ->
     assert len(reserve["attempt_history"]) == 1 and reserve["attempt_history"][0]["error"] is None
     attempts = charge["attempt_history"]
     assert [a["outcome"] for a in attempts] == ["failed", "failed", "success"]
+    # Attempt n of the step's budget (max_attempts=4), as the worker's log says it.
+    assert charge["max_attempts"] == 4
+    assert [a["label"] for a in attempts] == ["1/4", "2/4", "3/4"]
+    page = api.get(f"/workflows/{ran.order}").text
+    assert "<td>3/4</td>" in page and "<td>3/3</td>" not in page
     assert [a["error"]["type"] if a["error"] else None for a in attempts] == [
         "ConnectionError",
         "ConnectionError",
@@ -273,6 +280,10 @@ def test_values_are_hidden_from_visitors_who_have_not_logged_in(ran: Ran) -> Non
         assert steps[1]["attempt_history"][0]["error"]["traceback"] == HIDDEN
         page = visitor.get(f"/workflows/{ran.order}").text
         assert "charged" not in page and "unreachable" not in page and "Log in" in page
+        # Said outside the JSON boxes, not as a quoted value that looks like input.
+        assert document["values_hidden"] is True
+        assert HIDDEN not in page
+        assert '<p class="values-hidden muted" id="input">Values are hidden' in page
         assert "Traceback (most recent call last)" not in page
         declined = visitor.get(f"/api/workflows/{ran.declined}").json()["error"]
         assert declined["traceback"] == HIDDEN
@@ -303,7 +314,10 @@ def test_queues_and_metrics_count_from_the_database(api: TestClient, ran: Ran) -
     metrics = api.get("/metrics")
     assert metrics.headers["content-type"].startswith("text/plain")
     text = metrics.text
-    assert 'celery_durable_workflows_total{name="dash_declined",status="ERROR"}' in text
+    assert 'celery_durable_workflows{name="dash_declined",status="ERROR"}' in text
+    # A gauge, named as Prometheus names gauges: no counter's _total suffix.
+    assert "# TYPE celery_durable_workflows gauge" in text
+    assert "_total" not in text
     assert f'celery_durable_queue_depth{{queue="{TEST_QUEUE}",status="PENDING"}}' in text
     assert RUN not in text  # labels are names, never ids
 
@@ -334,3 +348,134 @@ def test_the_command_refuses_an_unmigrated_database_and_a_short_token() -> None:
     short = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
     assert short.returncode == 1 and "at least 16 characters" in short.stderr
     assert "short" not in short.stderr.replace("at least", "")
+
+
+def test_a_fork_links_to_its_original_and_back(api: TestClient, ran: Ran) -> None:
+    forked = api.post(f"/api/workflows/{ran.order}/fork", json={"start_step": 2})
+    assert forked.status_code == 200, forked.text
+    new_id = forked.json()["forked_workflow_id"]
+    assert DBOS.retrieve_workflow(new_id).get_result(timeout=30) == f"order {ran.order} completed"
+    assert api.get(f"/api/workflows/{new_id}").json()["forked_from"] == ran.order
+    assert new_id in [
+        f["workflow_id"] for f in api.get(f"/api/workflows/{ran.order}").json()["forks"]
+    ]
+    assert api.get(f"/api/workflows/{ran.declined}").json()["forked_from"] is None
+    page = api.get(f"/workflows/{new_id}").text
+    assert f'<a id="forked-from" href="/workflows/{ran.order}">' in page
+    assert f'href="/workflows/{new_id}"' in api.get(f"/workflows/{ran.order}").text
+
+
+def test_scheduled_runs_can_be_left_out_of_the_list(api: TestClient) -> None:
+    scheduled, plain = f"sched-dash-{RUN}-tick", f"dash-{RUN}-unscheduled"
+    for workflow_id in (scheduled, plain):
+        with SetWorkflowID(workflow_id):
+            assert DBOS.start_workflow(flows.dash_child, "s").get_result(timeout=30)
+
+    def listed(**params: str) -> set[str]:
+        found = api.get("/api/workflows", params={"name": "dash_child", "limit": "500", **params})
+        assert found.status_code == 200, found.text
+        return {w["workflow_id"] for w in found.json()["workflows"]}
+
+    assert {scheduled, plain} <= listed()
+    hidden = listed(scheduled="hide")
+    assert plain in hidden and scheduled not in hidden
+    assert not any(w.startswith("sched-") for w in hidden)
+    assert api.get("/api/workflows", params={"scheduled": "only"}).status_code == 400
+    page = api.get("/", params={"name": "dash_child", "scheduled": "hide"}).text
+    assert 'id="hide-scheduled" checked' in page and scheduled not in page
+
+
+def test_the_since_and_until_placeholders_do_not_look_like_filters(api: TestClient) -> None:
+    page = api.get("/").text
+    assert 'name="since" value="" placeholder="any time"' in page
+    assert 'name="until" value="" placeholder="any time"' in page
+    assert "2025-01-31T12:00Z" not in page.split('name="since"')[1].split(">")[0]
+
+
+first_attempt_runs = threading.Event()
+second_attempt_runs = threading.Event()
+release_first = threading.Event()
+release_second = threading.Event()
+dash_calls: Counter[str] = Counter()
+
+
+@DBOS.step()
+def dash_blocks(tag: str) -> str:
+    first_attempt_runs.set()
+    release_first.wait(30)
+    return tag
+
+
+@DBOS.step(max_attempts=5, interval_seconds=0.2)
+def dash_retries_then_blocks(tag: str) -> str:
+    dash_calls[tag] += 1
+    if dash_calls[tag] == 1:
+        raise ConnectionError("first attempt")
+    second_attempt_runs.set()
+    release_second.wait(30)
+    return tag
+
+
+@DBOS.workflow()
+def dash_runs_now(tag: str) -> list[str]:
+    return [flows.dash_reserve(tag), dash_blocks(tag), dash_retries_then_blocks(tag)]
+
+
+def test_what_runs_now_is_shown(api: TestClient) -> None:
+    workflow_id = f"dash-{RUN}-runs-now"
+    with SetWorkflowID(workflow_id):
+        handle = DBOS.start_workflow(dash_runs_now, workflow_id)
+    try:
+        assert first_attempt_runs.wait(30)
+        document = api.get(f"/api/workflows/{workflow_id}").json()
+        running = document["running"]
+        assert running is not None, document
+        assert (running["after_step"], running["step"]) == (1, None)
+        assert running["executor_id"] == document["executor_id"] is not None
+        page = api.get(f"/workflows/{workflow_id}").text
+        assert 'id="running">after step 1, since' in page
+        assert 'class="bar bar-running"' in page  # the timeline's running row
+
+        release_first.set()
+        assert second_attempt_runs.wait(30)
+        steps = api.get(f"/api/workflows/{workflow_id}/steps").json()
+        assert steps[2]["status"] == "running"
+        last = steps[2]["attempt_history"][-1]
+        assert (last["label"], last["outcome"], last["completed_at_epoch_ms"]) == (
+            "2/5",
+            "running",
+            None,
+        )
+        page = api.get(f"/workflows/{workflow_id}").text
+        assert 'id="running">step 3, attempt 2/5, since' in page
+        assert "next attempt due" not in page
+        assert 'class="bar bar-running" data-attempt="2"' in page
+    finally:
+        release_first.set()
+        release_second.set()
+    assert handle.get_result(timeout=30) == [f"reserved {workflow_id}", workflow_id, workflow_id]
+    assert api.get(f"/api/workflows/{workflow_id}").json()["running"] is None
+
+
+def test_a_cancelled_workflow_shows_no_next_attempt(api: TestClient) -> None:
+    with SetWorkflowID(f"dash-{RUN}-cancelled-in-backoff"):
+        handle = DBOS.start_workflow(flows.dash_waiting, "n")
+    flows.wait_until(lambda: flows.in_backoff(handle.workflow_id), 30, "the step's backoff")
+    assert "next attempt due" in api.get(f"/workflows/{handle.workflow_id}").text
+    DBOS.cancel_workflow(handle.workflow_id)
+    (step,) = api.get(f"/api/workflows/{handle.workflow_id}/steps").json()
+    assert step["status"] == "stopped"
+    page = api.get(f"/workflows/{handle.workflow_id}").text
+    assert "next attempt due" not in page and "no next attempt: the workflow is CANCELLED" in page
+
+
+def test_resuming_a_failed_workflow_warns_and_points_to_fork(api: TestClient, ran: Ran) -> None:
+    failed = f"dash-{RUN}-failed-to-resume"
+    with SetWorkflowID(failed):
+        handle = DBOS.start_workflow(flows.dash_declined, failed)
+    with pytest.raises(Exception, match="exceeded its maximum of 2 retries"):
+        handle.get_result(timeout=30)
+    page = api.get(f"/workflows/{failed}/resume").text
+    assert 'id="resume-warning"' in page and "replays its recorded error" in page
+    assert f'href="/workflows/{failed}/fork?step=1"' in page
+    assert 'id="resume-warning"' not in api.get(f"/workflows/{ran.order}/resume").text

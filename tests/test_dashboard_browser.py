@@ -2,8 +2,9 @@
 through Debian's ChromeDriver, against ``celery-durable dashboard`` (real uvicorn) on
 real workflows run by the session's worker.
 
-Chromium is a test prerequisite (``deploy/install-test-browser.sh``): without it this
-test fails, it is not skipped. Nothing downloads a browser or a driver.
+Chromium and ChromeDriver come from Debian's packages: the test installs them on first
+use (``deploy/install-test-browser.sh``, through tests/prerequisites.py); an install
+that fails fails the test, nothing is skipped. No test tool downloads a browser.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -30,11 +32,10 @@ from selenium.webdriver.support.ui import WebDriverWait
 from celery_durable import DBOS, SetWorkflowID
 from tests import dashboard_workflows as flows
 from tests.conftest import BROKER_URL, DATABASE_URL
+from tests.prerequisites import CHROMEDRIVER, CHROMIUM, ensure_browser
 
 pytestmark = pytest.mark.usefixtures("worker")
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 TOKEN = "browser-test-token-0123456789abcdef"
 # Without the background-networking flags Chromium calls out at start (this machine's
 # network is closed); a fresh profile per run.
@@ -103,10 +104,7 @@ def dashboard_url(tmp_path: Path) -> Iterator[str]:
 
 
 def chromium(profile: Path) -> WebDriver:
-    assert CHROMIUM.exists() and CHROMEDRIVER.exists(), (
-        "the browser test needs Debian's chromium and chromium-driver: "
-        "run deploy/install-test-browser.sh"
-    )
+    ensure_browser()
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for flag in [*FLAGS, f"--user-data-dir={profile}"]:
@@ -181,3 +179,63 @@ def test_list_timeline_and_cancel_in_a_real_browser(
     assert browser.find_element(By.ID, "result-status").text == "CANCELLED"
     assert "went from PENDING to CANCELLED" in browser.find_element(By.ID, "result").text
     assert waiting.get_status().status == "CANCELLED"
+
+
+step_runs = threading.Event()
+release_step = threading.Event()
+
+
+@DBOS.step()
+def browser_blocks(tag: str) -> str:
+    step_runs.set()
+    release_step.wait(60)
+    return tag
+
+
+@DBOS.workflow()
+def browser_runs_now(tag: str) -> str:
+    flows.dash_reserve(tag)
+    return browser_blocks(tag)
+
+
+def test_what_runs_now_hidden_values_and_filters_in_a_real_browser(
+    dashboard_url: str, browser: WebDriver, worker: Any
+) -> None:
+    run = f"browser-{uuid.uuid4().hex[:8]}"
+    with SetWorkflowID(f"{run}-running"):
+        handle = DBOS.start_workflow(browser_runs_now, run)
+    try:
+        assert step_runs.wait(30)
+        # Not signed in: the values are hidden, and the page says so outside the boxes.
+        browser.get(f"{dashboard_url}/workflows/{handle.workflow_id}")
+        hidden = browser.find_element(By.ID, "input")
+        assert hidden.tag_name == "p" and "Values are hidden" in hidden.text
+        assert not browser.find_elements(By.XPATH, "//pre[contains(., 'hidden')]")
+        # The running step: the facts say so, the timeline draws it in the running colour.
+        running = browser.find_element(By.ID, "running")
+        assert running.text.startswith("after step 1, since ") and " on " in running.text
+        bar = browser.find_element(By.CSS_SELECTOR, ".timeline .bar-running")
+        assert bar.is_displayed() and bar.size["width"] > 0
+        done = browser.find_element(By.CSS_SELECTOR, ".timeline .bar-success")
+        assert bar.value_of_css_property("background-image") != done.value_of_css_property(
+            "background-image"
+        ) or bar.value_of_css_property("background-color") != done.value_of_css_property(
+            "background-color"
+        )
+        # Still there after the page refreshes itself.
+        WebDriverWait(browser, 15).until(staleness_of(bar))
+        assert browser.find_element(By.CSS_SELECTOR, ".timeline .bar-running").is_displayed()
+    finally:
+        release_step.set()
+    assert handle.get_result(timeout=30) == run
+
+    # The list's filters: empty time filters read as empty; scheduled runs can be hidden.
+    browser.get(f"{dashboard_url}/?id_prefix={run}")
+    since = browser.find_element(By.NAME, "since")
+    assert since.get_attribute("value") == "" and since.get_attribute("placeholder") == "any time"
+    browser.find_element(By.ID, "hide-scheduled").click()
+    browser.find_element(By.CSS_SELECTOR, ".filters button[type=submit]").click()
+    WebDriverWait(browser, 5).until(lambda b: "scheduled=hide" in b.current_url)
+    assert browser.find_element(By.ID, "hide-scheduled").is_selected()
+    rows = browser.find_elements(By.CSS_SELECTOR, "#workflows tbody tr[data-workflow-id]")
+    assert [row.get_attribute("data-workflow-id") for row in rows] == [handle.workflow_id]

@@ -33,5 +33,10 @@ def test_demo_runs_on_embedded_servers(tmp_path: Path) -> None:
     assert (
         "raised: DBOS Error 7: Step reserve_stock has exceeded its maximum of 3 retries" in output
     )
+    # Attempt n of the step's budget, as the worker's log says it: the flaky call
+    # (max_attempts=4) succeeds on attempt 3 of 4.
+    rows = [line.split() for line in output.splitlines() if "call_flaky_api" in line]
+    assert [row[2] for row in rows[:3]] == ["1/4", "2/4", "3/4"], output
+    assert "attempt 2/4 failed" in result.stderr
     # The worker's log shows the step retries as Celery retries.
     assert "retry: Retry in" in result.stderr and "StepRetry" in result.stderr

@@ -368,7 +368,9 @@ def test_bad_messages_are_dropped_or_left_visible(redis_faults: Faults) -> None:
     assert faults.enqueue("steps", 1).get_result(timeout=30) == 1
     wait_until(
         lambda: (
-            "Received unregistered task of type 'nobody_registered_this'" in faults.worker_log()
+            f"Workflow {unregistered.workflow_id} (nobody_registered_this): this worker has no "
+            "workflow 'nobody_registered_this'"
+            in faults.worker_log()
             and "Workflow no-such-workflow does not exist: message dropped" in faults.worker_log()
         ),
         30,

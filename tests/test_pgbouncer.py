@@ -1,6 +1,6 @@
 """Workers behind PgBouncer in transaction mode.
 
-Debian's PgBouncer (``deploy/install-test-pgbouncer.sh`` installs it) runs in front of
+Debian's PgBouncer (installed on first use by ``deploy/install-test-pgbouncer.sh``) runs in front of
 the fault database in transaction mode. A real worker subprocess is configured with
 ``system_database_url`` pointing at PgBouncer and ``session_database_url`` at
 PostgreSQL: its statements (checkpoints, claims' neighbours, sweeps, messages) go
@@ -24,23 +24,22 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from celery_durable.store import SystemStore
+from tests.prerequisites import PGBOUNCER as PGBOUNCER_PATH
+from tests.prerequisites import ensure_pgbouncer
 from tests.subprocesses import free_port
 from tests.test_faults import FAULT_DATABASE_URL, Faults, _faults, fault_database, wait_until
 from tests.test_recovery import FAST, REDIS_URL, RESULT_TIMEOUT
 
 __all__ = ["fault_database"]  # a fixture used below
 
-PGBOUNCER = "/usr/sbin/pgbouncer"
+PGBOUNCER = str(PGBOUNCER_PATH)
 
 
 class PgBouncer:
     """A PgBouncer process in transaction mode in front of the local PostgreSQL."""
 
     def __init__(self) -> None:
-        if not os.access(PGBOUNCER, os.X_OK):
-            raise AssertionError(
-                f"{PGBOUNCER} is missing: run deploy/install-test-pgbouncer.sh (README)"
-            )
+        ensure_pgbouncer()  # installed on first use (deploy/install-test-pgbouncer.sh)
         # PgBouncer refuses to run as root: it drops to "postgres", which must read
         # its files (pytest's tmp_path is private to root).
         self.directory = Path(tempfile.mkdtemp(prefix="cd-pgbouncer-"))

@@ -18,6 +18,7 @@ from celery_durable.error import DBOSSchemaMissingError
 from celery_durable.integration.runtime import Runtime
 from celery_durable.store import SystemStore
 from celery_durable.store.migrations import BOOTSTRAP, LATEST_VERSION, MIGRATIONS, SCHEMA
+from tests import schema_dump
 from tests.conftest import DATABASE_URL, admin_url, recreate_database
 
 MIGRATE_URL = (
@@ -62,6 +63,7 @@ def test_migrating_twice_is_harmless(fresh_database: str) -> None:
         "workflow_schedules",
         "schedule_clock",
         "worker_versions",
+        "version_last_seen",
     }
 
 
@@ -205,3 +207,59 @@ def test_executing_on_an_older_schema_is_refused_until_migrated(fresh_database: 
         assert runtime.engine().store.schema_version() == LATEST_VERSION
     finally:
         runtime.dispose()
+
+
+def _drop(url: str) -> None:
+    name = make_url(url).database
+    with psycopg.connect(admin_url(url), autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_migrate_creates_missing_databases_as_dbos_launch_does() -> None:
+    """The Quickstart's first DBOS.launch() (or `celery-durable migrate`, or a worker's
+    start) on a server without the database creates it, as DBOS Transact does; a
+    name that needs quoting is quoted."""
+    base = make_url(DATABASE_URL)
+    system = base.set(database=f"{base.database}_Created-System").render_as_string(False)
+    application = base.set(database=f"{base.database}_created_app").render_as_string(False)
+    for url in (system, application):
+        _drop(url)
+    try:
+        result = subprocess.run(
+            [
+                *(sys.executable, "-m", "celery_durable.cli", "migrate"),
+                *("--database-url", system, "--app-database-url", application),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "transaction_outputs" not in tables(system)
+        assert {"workflow_status", "operation_outputs"} <= tables(system)
+        with psycopg.connect(application) as connection:
+            assert connection.execute(
+                "SELECT to_regclass(%s)", (f"{SCHEMA}.transaction_outputs",)
+            ).fetchone() == (f"{SCHEMA}.transaction_outputs",)
+        # Again: both exist now, nothing to create, nothing fails.
+        again = subprocess.run(result.args, capture_output=True, text=True, timeout=60)
+        assert again.returncode == 0, again.stderr
+    finally:
+        for url in (system, application):
+            _drop(url)
+
+
+def test_schema_sql_is_what_migrating_an_empty_database_produces() -> None:
+    """celery_durable/store/sql/schema.sql, the schema a reviewer reads, is exactly what
+    the migrations produce (rewrite it with `python -m tests.schema_dump --write`)."""
+    url = schema_dump.scratch_url()
+    try:
+        current = schema_dump.freshly_migrated(url)
+    finally:
+        schema_dump.drop(url)
+    assert "CREATE TABLE celery_durable.workflow_status" in current
+    committed = schema_dump.SCHEMA_FILE.read_text()
+    assert committed == current, (
+        "celery_durable/store/sql/schema.sql is not what the migrations produce: run "
+        "`python -m tests.schema_dump --write` and review the difference"
+    )

@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import uuid
 from typing import Any
 
+import psycopg
 import pytest
 from celery import Celery
 
@@ -20,6 +22,9 @@ from celery_durable import DBOS, SetEnqueueOptions, SetWorkflowID
 from celery_durable.engine.registry import Registry
 from celery_durable.error import DBOSException, DBOSInitializationError, DBOSUnexpectedStepError
 from celery_durable.integration.runtime import Runtime
+from celery_durable.store import SystemStore
+from celery_durable.store.overview import OverviewStore
+from tests.conftest import DATABASE_URL
 from tests.test_faults import FAULT_DATABASE_URL, Faults, fault_database, redis_faults, wait_until
 from worker.settings import from_environ
 
@@ -91,6 +96,8 @@ def test_two_versions_of_workers_side_by_side(redis_faults: Faults) -> None:
     shown = json.loads(cli(faults, "workflows", "get", handle.workflow_id, "--json").stdout)
     assert shown["app_version"] == "v1"
     assert "waits for a worker of application version v1" in shown["waiting_for"]
+    # Its worker left (a warm shutdown forgets it as running), not unseen.
+    assert "(last seen 20" in shown["waiting_for"], shown["waiting_for"]
     assert "running: v2" in shown["waiting_for"]
     listed = json.loads(cli(faults, "workflows", "list", "--version", "v1", "--json").stdout)
     assert [w["workflow_id"] for w in listed] == [handle.workflow_id]
@@ -301,3 +308,28 @@ def test_a_bad_configured_version_is_refused_at_configuration() -> None:
             registry=Registry(),
             queues={},
         )
+
+
+def test_a_version_whose_crashed_worker_is_forgotten_is_still_last_seen(dbos: Any) -> None:
+    """A crashed worker's row is deleted by a sweep a day later; when its version was
+    last seen stays (workflows get says "last seen", not "never seen")."""
+    version, executor = f"crashed-{uuid.uuid4().hex[:8]}", f"gone@{uuid.uuid4().hex[:8]}"
+    two_days_ago = int(time.time() * 1000) - 2 * 86_400_000
+    store = SystemStore(DATABASE_URL)
+    try:
+        with psycopg.connect(DATABASE_URL, autocommit=True) as connection:
+            connection.execute(
+                "INSERT INTO celery_durable.worker_versions "
+                "(executor_id, application_version, last_seen_epoch_ms) VALUES (%s, %s, %s)",
+                (executor, version, two_days_ago),
+            )
+
+        def forgotten() -> bool:
+            # An operator's sweep that publishes nothing (limit 0) still forgets it.
+            store.recover_workflows(grace_ms=3_600_000, limit=0)
+            return version not in {w.application_version for w in store.list_worker_versions()}
+
+        wait_until(forgotten, TIMEOUT, "a sweep to forget the day-old worker")
+        assert OverviewStore(store).versions_last_seen()[version] == two_days_ago
+    finally:
+        store.dispose()

@@ -243,6 +243,10 @@ def _check_checkouts(client: DBOSClient, output: str, paid: str, unpaid: str) ->
             },
             "CELERY_DURABLE_IMPORTS: cannot import 'no_such_workflows'",
         ),
+        (
+            {"CELERY_BROKER_URL": REDIS_URL, "CELERY_DURABLE_DATABASE_URL": "db:5432/orders"},
+            "Invalid database URL: it has no scheme",
+        ),
     ],
 )
 def test_a_misconfigured_worker_fails_loudly(env: dict[str, str], message: str) -> None:
@@ -255,6 +259,9 @@ def test_a_misconfigured_worker_fails_loudly(env: dict[str, str], message: str) 
     )
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
+    # One line, not a traceback through Celery's app loading.
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Cannot start the worker: {message}"), lines
 
 
 def test_settings_name_every_bad_variable() -> None:

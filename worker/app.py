@@ -53,4 +53,8 @@ def build(settings: WorkerSettings) -> Celery:
     return celery
 
 
-app = build(from_environ(os.environ))
+try:
+    app = build(from_environ(os.environ))
+except DBOSInitializationError as error:
+    # One line, not a traceback through Celery's app loading: the exit status is 1.
+    raise SystemExit(f"Cannot start the worker: {error.message}") from None

@@ -28,7 +28,7 @@ from celery_durable.store import WorkerVersion
 
 
 class EnqueueOptions(TypedDict):
-    """Options of :meth:`DBOSClient.enqueue`, as in DBOS.
+    """Options of [DBOSClient.enqueue][celery_durable.DBOSClient.enqueue], as in DBOS.
 
     Keys:
         workflow_name: The workflow's registered name (its Celery task name).
@@ -181,6 +181,11 @@ class DBOSClient:
     ) -> WorkflowHandle[Any]:
         """As ``DBOS.fork_workflow`` (operations are numbered from 1)."""
         return self._handle(self._runtime.fork(workflow_id, start_step, application_version))
+
+    def unregistered_note(self, status: WorkflowStatus) -> str | None:
+        """Why a runnable workflow waits when no worker has registered its name (its
+        messages are refused as unregistered tasks), or None."""
+        return inspection.unregistered_note(self._runtime.store, status)
 
     def list_worker_versions(self) -> list[WorkerVersion]:
         """The workers that recorded which application version they run, newest first

@@ -63,7 +63,7 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
 
     Args:
         celery: The Celery app whose workers run the workflows.
-        config: See :class:`~celery_durable.integration.config.DBOSConfig`.
+        config: See [DBOSConfig][celery_durable.DBOSConfig].
     """
 
     logger: ClassVar[logging.Logger] = make_logger()
@@ -356,7 +356,11 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
     def list_workflow_steps(cls, workflow_id: str) -> list[dict[str, Any]]:
         """Every recorded step of a workflow, ordered by ``function_id``.
 
-        See :func:`celery_durable.api.inspection.list_workflow_steps` for the keys.
+        Each dict has ``function_id`` (from 1), ``function_name``, ``output``, ``error``
+        (the exception), ``child_workflow_id``, ``attempts``, ``started_at_epoch_ms``,
+        ``completed_at_epoch_ms`` (None while the step waits for its next attempt),
+        ``retry_due_at_epoch_ms`` and ``attempt_history``: one dict per attempt with
+        ``attempt``, ``started_at_epoch_ms``, ``completed_at_epoch_ms`` and ``error``.
         """
         runtime = cls._runtime()
         return inspection.list_workflow_steps(runtime.store, runtime.serializer, workflow_id)

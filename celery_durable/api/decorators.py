@@ -32,6 +32,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 WORKFLOW_ATTRIBUTE = "__celery_durable_workflow__"
+# "step" or "transaction" on what those decorators return (for clearer errors).
+OPERATION_ATTRIBUTE = "__celery_durable_operation__"
 
 
 class Decorator(Protocol):
@@ -234,6 +236,7 @@ def step_wrapper(spec: StepSpec, function: Callable[P, R]) -> Callable[P, R]:
             return run_step(spec, function, args, kwargs)
 
         wrapper = sync_wrapper
+    setattr(wrapper, OPERATION_ATTRIBUTE, "step")
     return cast(Callable[P, R], wrapper)
 
 
@@ -254,4 +257,5 @@ def transaction_wrapper(spec: TransactionSpec, function: Callable[P, R]) -> Call
             return run_transaction(spec, function, args, kwargs)
 
         wrapper = sync_wrapper
+    setattr(wrapper, OPERATION_ATTRIBUTE, "transaction")
     return cast(Callable[P, R], wrapper)

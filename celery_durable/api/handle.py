@@ -62,11 +62,12 @@ class WorkflowHandle(_HandleBase, Generic[R]):
 
 
 class WorkflowHandleAsync(_HandleBase, Generic[R]):
-    """The ``async`` counterpart of :class:`WorkflowHandle`."""
+    """The ``async`` counterpart of [WorkflowHandle][celery_durable.WorkflowHandle]."""
 
     async def get_result(self, timeout: float | None = None) -> R:
-        """As :meth:`WorkflowHandle.get_result`; inside an ``async def`` workflow it is
-        the same durable wait, which frees the worker under Celery."""
+        """As [WorkflowHandle.get_result][celery_durable.WorkflowHandle.get_result];
+        inside an ``async def`` workflow it is the same durable wait, which frees the
+        worker under Celery."""
         parent = in_workflow_code()
         if parent is not None:
             result: R = waits.await_result(parent, self._workflow_id)

@@ -30,6 +30,16 @@ class WorkflowFilters(TypedDict, total=False):
     sort_desc: bool
 
 
+def unregistered_note(store: SystemStore, workflow: WorkflowStatus) -> str | None:
+    """Why a runnable workflow waits when no worker has registered its name, or None."""
+    if workflow.status not in ("ENQUEUED", "PENDING") or store.is_registered(workflow.name):
+        return None
+    return (
+        f"no worker has registered workflow {workflow.name!r}: workers refuse its messages "
+        "as unregistered tasks. Deploy a worker that defines it, or cancel it"
+    )
+
+
 def list_workflows(
     store: SystemStore, serializer: Serializer, **filters: Unpack[WorkflowFilters]
 ) -> list[WorkflowStatus]:
@@ -57,7 +67,8 @@ def list_workflow_steps(
     """Every recorded step of a workflow, ordered by ``function_id``.
 
     Each dict has ``function_id``, ``function_name``, ``output``, ``error`` (the
-    exception), ``child_workflow_id``, ``attempts``, ``started_at_epoch_ms``,
+    exception), ``child_workflow_id``, ``attempts`` (made so far), ``max_attempts`` (the
+    step's budget; None for operations that are not retried), ``started_at_epoch_ms``,
     ``completed_at_epoch_ms`` (None while the step waits for its next attempt),
     ``retry_due_at_epoch_ms`` and ``attempt_history``: one dict per attempt with
     ``attempt``, ``started_at_epoch_ms``, ``completed_at_epoch_ms`` and ``error``.
@@ -83,6 +94,7 @@ def list_workflow_steps(
                 "error": _load(serializer, step.error),
                 "child_workflow_id": step.child_workflow_id,
                 "attempts": step.attempts,
+                "max_attempts": step.max_attempts,
                 "started_at_epoch_ms": step.started_at_epoch_ms,
                 "completed_at_epoch_ms": step.completed_at_epoch_ms,
                 "retry_due_at_epoch_ms": step.retry_due_at_epoch_ms,

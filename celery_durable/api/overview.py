@@ -14,6 +14,8 @@ from celery_durable.error import DBOSSerializationError
 from celery_durable.store import SystemStore
 from celery_durable.store.messaging_queries import NULL_TOPIC
 from celery_durable.store.overview import (
+    Execution,
+    Fork,
     OverviewStore,
     QueueDepth,
     WorkflowPage,
@@ -21,7 +23,15 @@ from celery_durable.store.overview import (
     WorkflowSummary,
 )
 
-__all__ = ["Overview", "QueueDepth", "WorkflowPage", "WorkflowQuery", "WorkflowSummary"]
+__all__ = [
+    "Execution",
+    "Fork",
+    "Overview",
+    "QueueDepth",
+    "WorkflowPage",
+    "WorkflowQuery",
+    "WorkflowSummary",
+]
 
 
 class Overview:
@@ -61,6 +71,19 @@ class Overview:
                 }
             )
         return found
+
+    def execution(self, workflow_id: str) -> Execution | None:
+        """What the workflow's row says about its execution now (see
+        :mod:`celery_durable.api.progress`); None: no such workflow."""
+        return self._store.execution(workflow_id)
+
+    def forks_of(self, workflow_id: str, *, limit: int = 100) -> list[Fork]:
+        """The newest ``limit`` forks of a workflow."""
+        return self._store.forks_of(workflow_id, limit=limit)
+
+    def versions_last_seen(self) -> dict[str, int]:
+        """Each application version with when a worker of it was last seen."""
+        return self._store.versions_last_seen()
 
     def stream_keys(self, workflow_id: str) -> dict[str, int]:
         """Each stream key of a workflow, with how many values it stored."""

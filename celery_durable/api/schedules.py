@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any, ClassVar, TypedDict, TypeVar
 
-from celery_durable.api.decorators import WORKFLOW_ATTRIBUTE
+from celery_durable.api.decorators import OPERATION_ATTRIBUTE, WORKFLOW_ATTRIBUTE
 from celery_durable.api.handle import WorkflowHandle
 from celery_durable.engine.context import in_workflow_code
 from celery_durable.engine.registry import WorkflowSpec
@@ -273,6 +273,12 @@ def _spec_of(function: Callable[..., Any]) -> WorkflowSpec:
     spec = getattr(function, WORKFLOW_ATTRIBUTE, None)
     if not isinstance(spec, WorkflowSpec):
         label = getattr(function, "__qualname__", repr(function))
+        operation = getattr(function, OPERATION_ATTRIBUTE, None)
+        if operation is not None:
+            raise DBOSException(
+                f"'{label}' is a {operation}: only workflows can be scheduled (schedule a "
+                f"@DBOS.workflow() that calls it)"
+            )
         raise DBOSException(
             f"Workflow function '{label}' is not registered: decorate it with "
             "@DBOS.workflow() (below @DBOS.scheduled)"

@@ -22,6 +22,7 @@ from celery_durable.store.application import ApplicationStore
 @click.option(
     "--app-database-url",
     envvar=environment.APP_DATABASE_URL,
+    callback=options.database_url,
     help="Application database of @DBOS.transaction (default: the system database).",
 )
 def migrate(database_url: str, app_database_url: str | None) -> None:
@@ -44,7 +45,7 @@ def migrate(database_url: str, app_database_url: str | None) -> None:
 @options.broker
 @click.option(
     "--grace",
-    type=float,
+    type=click.FloatRange(min=0),
     default=30.0,
     show_default=True,
     help="Seconds a delivery may be late before its workflow is published again.",

@@ -1,10 +1,10 @@
 """The demo workflows behind ``celery-durable demo``.
 
 Importing this module builds its Celery app and DBOS from ``CELERY_DURABLE_BROKER_URL``
-and ``CELERY_DURABLE_DATABASE_URL``, which the CLI sets (pointing at embedded servers
-when nothing is configured) before it starts ``celery -A celery_durable.cli.demo_app
-worker``. The CLI process itself never imports it: it enqueues the demo workflows by
-name.
+and ``CELERY_DURABLE_DATABASE_URL``, which the CLI sets (to its own embedded servers
+unless given ``--database-url``/``--broker-url``) before it starts ``celery -A
+celery_durable.cli.demo_app worker``. The CLI process itself never imports it: it
+enqueues the demo workflows by name.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from celery_durable.error import DBOSMaxStepRetriesExceeded
 
 app = Celery("celery_durable_demo", broker=os.environ.get(environment.BROKER_URL))
 app.conf.update(
+    # A queue of its own: no other worker on the broker takes the demo's messages.
+    task_default_queue="celery_durable_demo",
     worker_hijack_root_logger=False,
     broker_connection_retry_on_startup=True,
     worker_prefetch_multiplier=1,

@@ -3,15 +3,56 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import click
 
-from celery_durable.core import environment
+from celery_durable.core import environment, forking
+from celery_durable.core.records import WorkflowStatusString
+from celery_durable.error import DBOSException, DBOSInitializationError
+from celery_durable.store import urls
+
+
+class OneLineError(click.ClickException):
+    """Bad input: one line on stderr (``Error: ...``), exit status 2, no usage block."""
+
+    exit_code = 2
+
+
+def database_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A ``--*database-url`` option's value, checked and normalised (see ``store.urls``)."""
+    if value is None:
+        return None
+    try:
+        return urls.normalize(value)
+    except DBOSInitializationError as error:
+        raise OneLineError(f"{param.opts[0]}: {error.message}") from None
+
+
+class UpperChoice(click.Choice[str]):
+    """One of a closed set of upper-case names, given in any case."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return super().convert(value.upper() if isinstance(value, str) else value, param, ctx)
+
+
+WORKFLOW_STATUS = UpperChoice([s.value for s in WorkflowStatusString])
+SCHEDULE_STATUS = UpperChoice(["ACTIVE", "PAUSED"])
+
+
+def fork_step(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    """``fork --step``, by ``core.forking``'s rule (the dashboard's too)."""
+    try:
+        return forking.typed_start_step(value)
+    except DBOSException as error:
+        raise click.BadParameter(error.message) from None
+
 
 database = click.option(
     "--database-url",
     envvar=environment.DATABASE_URL,
     required=True,
+    callback=database_url,
     help=f"System database URL (or {environment.DATABASE_URL}).",
 )
 broker = click.option(

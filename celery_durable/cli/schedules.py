@@ -74,7 +74,7 @@ def schedules() -> None:
 
 @schedules.command("list")
 @options.database
-@click.option("--status", multiple=True, help="ACTIVE or PAUSED.")
+@click.option("--status", multiple=True, type=options.SCHEDULE_STATUS, help="Status (repeatable).")
 @click.option("--workflow", "workflow_name", multiple=True, help="Workflow name.")
 @click.option("--prefix", multiple=True, help="Schedule name prefix.")
 @options.as_json

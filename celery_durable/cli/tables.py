@@ -7,6 +7,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from celery_durable.api import progress
+from celery_durable.api.overview import Execution
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.core.serialization import to_jsonable
 from celery_durable.core.tracebacks import recorded_traceback
@@ -48,15 +50,17 @@ def workflows_table(workflows: Sequence[WorkflowStatus]) -> str:
     return render(rows)
 
 
-def steps_table(steps: Sequence[dict[str, Any]]) -> str:
-    """One row per attempt: when it started (from the first attempt), how long it took,
-    how long the workflow waited before it (the backoff), and how it ended."""
+def steps_table(
+    steps: Sequence[dict[str, Any]], execution: Execution | None, now_epoch_ms: int
+) -> str:
+    """One row per attempt (attempt n of the step's budget: ``3/4``): when it started
+    (from the first attempt), how long it took, how long the workflow waited before it
+    (the backoff), and how it ended; a step's attempt that runs now shows as running."""
     rows = [("id", "step", "attempt", "starts at", "waited", "took", "outcome")]
-    for step in steps:
+    for step in progress.with_current_attempts(list(steps), execution, now_epoch_ms):
         first = step["started_at_epoch_ms"]
         previous_end: int | None = None
-        history = step["attempt_history"]
-        for entry in history:
+        for entry in step["attempt_history"]:
             started = entry["started_at_epoch_ms"]
             completed = entry["completed_at_epoch_ms"]
             waited = "-" if previous_end is None else f"{(started - previous_end) / 1000:.3f}s"
@@ -64,7 +68,7 @@ def steps_table(steps: Sequence[dict[str, Any]]) -> str:
             if entry["error"] is not None:
                 outcome = f"failed: {entry['error']!r}"
             elif completed is None:
-                outcome = "running"
+                outcome = f"running since {iso(started)}"
             elif step["error"] is not None:
                 outcome = "error"
             else:
@@ -73,7 +77,7 @@ def steps_table(steps: Sequence[dict[str, Any]]) -> str:
                 (
                     str(step["function_id"]),
                     step["function_name"],
-                    f"{entry['attempt']}/{step['attempts']}",
+                    progress.attempt_label(entry["attempt"], step["max_attempts"]),
                     f"+{(started - first) / 1000:.3f}s",
                     waited,
                     took,
@@ -81,15 +85,43 @@ def steps_table(steps: Sequence[dict[str, Any]]) -> str:
                 )
             )
             previous_end = completed
-        if step["completed_at_epoch_ms"] is None and step["retry_due_at_epoch_ms"] is not None:
-            rows.append(
-                ("", "", "", "", "", "", f"next attempt at {iso(step['retry_due_at_epoch_ms'])}")
-            )
+        note = _step_note(step, execution, now_epoch_ms)
+        if note is not None:
+            rows.append(("", "", "", "", "", "", note))
         if step["child_workflow_id"]:
             rows.append(("", "", "", "", "", "", f"child workflow {step['child_workflow_id']}"))
         if step["error"] is not None:
             rows.append(("", "", "", "", "", "", f"raised: {step['error']}"))
     return render(rows)
+
+
+def _step_note(step: dict[str, Any], execution: Execution | None, now_epoch_ms: int) -> str | None:
+    """What comes next for a step between attempts: nothing once the workflow finished."""
+    due = step["retry_due_at_epoch_ms"]
+    if step["state"] == "stopped" and execution is not None:
+        return f"no next attempt: the workflow is {execution.status}"
+    if step["state"] != "waiting" or due is None:
+        return None
+    if due > now_epoch_ms:
+        return f"next attempt at {iso(due)}"
+    return f"next attempt due since {iso(due)}: waiting for a worker to run it"
+
+
+def running_line(running: dict[str, Any] | None) -> str | None:
+    """``running after step N since T on E`` while an execution holds the workflow."""
+    if running is None:
+        return None
+    where = f" on {running['executor_id']}" if running["executor_id"] else ""
+    if running["step"] is None:
+        what = f"after step {running['after_step']}"
+    elif running["due_epoch_ms"] is not None:
+        what = (
+            f"step {running['step']}, waiting in-process for attempt {running['attempt']} "
+            f"(due {iso(running['due_epoch_ms'])})"
+        )
+    else:
+        what = f"step {running['step']}, attempt {running['attempt']}"
+    return f"{what}, since {iso(running['since_epoch_ms'])}{where}"
 
 
 def jsonable_error(error: BaseException | None) -> dict[str, str | None] | None:
@@ -130,8 +162,28 @@ def workflow_document(workflow: WorkflowStatus) -> dict[str, Any]:
         "updated_at": workflow.updated_at,
         "started_at_epoch_ms": workflow.started_at_epoch_ms,
         "completed_at_epoch_ms": workflow.completed_at_epoch_ms,
+        "workflow_deadline_epoch_ms": workflow.workflow_deadline_epoch_ms,
         "app_version": workflow.app_version,
     }
+
+
+# The fields of `workflows get` that its text leaves out when they have no value.
+OMITTED_WHEN_NONE = frozenset(
+    {"waiting_for", "running", "reason", "forked_from", "workflow_deadline_epoch_ms"}
+)
+_TIMES = frozenset({"created_at", "updated_at"})
+
+
+def text_key(key: str) -> str:
+    """A document's key as text shows it: times without their unit (they are ISO)."""
+    return "deadline" if key == "workflow_deadline_epoch_ms" else key.removesuffix("_epoch_ms")
+
+
+def text_value(key: str, value: Any) -> Any:
+    """A document's value as text shows it: epoch milliseconds as ISO times (UTC)."""
+    if key in _TIMES or key.endswith("_epoch_ms"):
+        return iso(value)
+    return value
 
 
 # A version runs while one of its workers swept this recently (with the default
@@ -140,17 +192,21 @@ LIVE_MS = version_live_ms(DEFAULT_CONFIG["recovery_interval_seconds"])
 
 
 def version_note(
-    workflow: WorkflowStatus, workers: Sequence[WorkerVersion], now_epoch_ms: int
+    workflow: WorkflowStatus,
+    workers: Sequence[WorkerVersion],
+    last_seen: dict[str, int],
+    now_epoch_ms: int,
 ) -> str | None:
-    """Why a runnable workflow of an application version no running worker has waits."""
+    """Why a runnable workflow of an application version no running worker has waits
+    (``last_seen``: when a worker of each version was last seen, those that left too)."""
     version = workflow.app_version
     if version is None or workflow.status not in ("ENQUEUED", "PENDING"):
         return None
     live = [w for w in workers if w.last_seen_epoch_ms > now_epoch_ms - LIVE_MS]
     if any(w.application_version == version for w in live):
         return None
-    seen = [w for w in workers if w.application_version == version]
-    last = f"last seen {iso(seen[0].last_seen_epoch_ms)}" if seen else "never seen"
+    seen = last_seen.get(version)
+    last = f"last seen {iso(seen)}" if seen is not None else "never seen"
     running = sorted({w.application_version for w in live})
     return (
         f"waits for a worker of application version {version} ({last}); "

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from celery_durable.api import progress
 from celery_durable.api.client import DBOSClient
 from celery_durable.cli import options, tables
 from celery_durable.core.clock import now_epoch_ms
@@ -39,13 +40,13 @@ def workflows() -> None:
 
 @workflows.command("list")
 @options.database
-@click.option("--status", multiple=True, help="ENQUEUED, PENDING, SUCCESS, ERROR, ...")
+@click.option("--status", multiple=True, type=options.WORKFLOW_STATUS, help="Status (repeatable).")
 @click.option("--name", help="Workflow name.")
 @click.option("--queue", help="Queue name.")
 @click.option("--since", help="Created at or after (ISO-8601).")
 @click.option("--until", help="Created at or before (ISO-8601).")
 @click.option("--version", "app_version", multiple=True, help="Application version.")
-@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
 @options.as_json
 def list_workflows(
     database_url: str,
@@ -85,20 +86,35 @@ def list_workflows(
 @click.argument("workflow_id")
 @options.as_json
 def get_workflow(database_url: str, workflow_id: str, as_json: bool) -> None:
-    """One workflow's status, inputs, outcome and events."""
+    """One workflow's status, inputs, outcome and events (times in UTC, ISO-8601)."""
     with _client(database_url, None) as client:
         status = client.retrieve_workflow(workflow_id).get_status()
         events = client.get_all_events(workflow_id)
+        overview = client.overview()
+        execution = overview.execution(workflow_id)
+        steps = client.list_workflow_steps(workflow_id) if execution is not None else []
         workers = client.list_worker_versions() if status.app_version is not None else []
+        seen = overview.versions_last_seen() if status.app_version is not None else {}
+        unregistered = client.unregistered_note(status)
+    now = now_epoch_ms()
     document = tables.workflow_document(status)
-    document["waiting_for"] = tables.version_note(status, workers, now_epoch_ms())
+    document["forked_from"] = execution.forked_from if execution is not None else None
+    document["reason"] = progress.ending_reason(
+        status.status, status.workflow_deadline_epoch_ms, status.updated_at
+    )
+    document["running"] = progress.running_now(steps, execution, now)
+    document["waiting_for"] = unregistered or tables.version_note(status, workers, seen, now)
 
     def text() -> str:
-        shown = {**document, "error": tables.brief_error(document["error"])}
+        shown = {
+            **document,
+            "error": tables.brief_error(document["error"]),
+            "running": tables.running_line(document["running"]),
+        }
         lines = [
-            f"{key}: {value}"
+            f"{tables.text_key(key)}: {tables.text_value(key, value)}"
             for key, value in shown.items()
-            if key != "waiting_for" or value is not None
+            if key not in tables.OMITTED_WHEN_NONE or value is not None
         ]
         lines.append("events:" if events else "events: (none)")
         lines.extend(f"  {key}: {tables.json_value(value)}" for key, value in events.items())
@@ -168,10 +184,22 @@ def workflow_steps(database_url: str, workflow_id: str, as_json: bool) -> None:
     with _client(database_url, None) as client:
         client.retrieve_workflow(workflow_id)
         steps = client.list_workflow_steps(workflow_id)
+        execution = client.overview().execution(workflow_id)
+    now = now_epoch_ms()
+    running = progress.running_now(steps, execution, now)
+
+    def text() -> str:
+        table = tables.steps_table(steps, execution, now) if steps else "(no steps recorded)"
+        line = tables.running_line(running)
+        return table if line is None else f"{table}\nrunning: {line}"
+
     _emit(
         as_json,
-        [tables.step_document(step) for step in steps],
-        lambda: tables.steps_table(steps) if steps else "(no steps recorded)",
+        [
+            tables.step_document(step)
+            for step in progress.with_current_attempts(steps, execution, now)
+        ],
+        text,
     )
 
 
@@ -190,9 +218,25 @@ def cancel_workflow(database_url: str, workflow_id: str) -> None:
 @options.database
 @options.broker
 @click.argument("workflow_id")
-def resume_workflow(database_url: str, broker_url: str | None, workflow_id: str) -> None:
-    """Run a cancelled or failed workflow again from its checkpoints."""
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Resume a failed (ERROR) workflow anyway: its recorded steps replay as they ended.",
+)
+def resume_workflow(
+    database_url: str, broker_url: str | None, workflow_id: str, force: bool
+) -> None:
+    """Run a cancelled workflow (or one out of recovery attempts) again from its
+    checkpoints. A failed (ERROR) one is refused without --force: it would replay its
+    recorded error; fork it from the step to re-run instead."""
     with _client(database_url, options.require_broker(broker_url)) as client:
+        current = client.retrieve_workflow(workflow_id).get_status().status
+        if current == "ERROR" and not force:
+            raise click.ClickException(
+                f"{workflow_id} failed (ERROR): resuming it would replay its recorded "
+                f"error at once. Re-run it from a step with `celery-durable workflows fork "
+                f"{workflow_id} --step N` (see `workflows steps`), or pass --force."
+            )
         handle = client.resume_workflow(workflow_id)
         status = handle.get_status().status
     click.echo(f"{workflow_id}: {status}")
@@ -205,9 +249,9 @@ def resume_workflow(database_url: str, broker_url: str | None, workflow_id: str)
 @click.option(
     "--step",
     "start_step",
-    type=int,
-    default=1,
+    default="1",
     show_default=True,
+    callback=options.fork_step,
     help="First step id to re-run (steps are numbered from 1; 1 re-runs everything).",
 )
 @click.option(

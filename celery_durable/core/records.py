@@ -104,7 +104,8 @@ class StepRecord:
     ``function_id`` is DBOS's: a workflow's operations are numbered 1, 2, 3, ... in
     call order. ``completed_at_epoch_ms`` is None while a step is between attempts (in
     backoff); ``retry_due_at_epoch_ms`` then says when its next attempt may start.
-    ``output``, ``error`` and ``attempt_log`` are serialized text.
+    ``output``, ``error`` and ``attempt_log`` are serialized text. ``max_attempts`` is
+    a step's attempt budget (None: an operation that is not retried).
     """
 
     function_id: int
@@ -117,6 +118,7 @@ class StepRecord:
     started_at_epoch_ms: int
     completed_at_epoch_ms: int | None
     child_workflow_id: str | None = None
+    max_attempts: int | None = None
 
     @property
     def completed(self) -> bool:

@@ -21,11 +21,14 @@ class RescheduleWorkflow(BaseException):
     Attributes:
         countdown_seconds: How long to wait before the next execution.
         reason: One line for operators: step, attempt, error and delay.
+        routine: A wait the workflow asked for (a sleep, a message, a child, a step
+            attempt not yet due), logged at DEBUG; a failure's retry is not routine.
     """
 
-    def __init__(self, countdown_seconds: float, reason: str) -> None:
+    def __init__(self, countdown_seconds: float, reason: str, *, routine: bool = False) -> None:
         self.countdown_seconds = countdown_seconds
         self.reason = reason
+        self.routine = routine
         # Set by the engine once it has released the workflow until the due time:
         self.due_at_epoch_ms: int | None = None
         self.parked = False  # the sweep, not a Celery countdown, will dispatch it

@@ -1,4 +1,4 @@
-"""The JSON API behind the pages (documented in the README), and ``/metrics``."""
+"""The JSON API behind the pages (documented in docs/dashboard.md), and ``/metrics``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from celery_durable.core import forking
 from celery_durable.dashboard import actions, filters, metrics, reading, security
 from celery_durable.dashboard.filters import BadRequest
 from celery_durable.dashboard.rendering import dashboard
@@ -77,7 +78,7 @@ async def _start_step(request: Request) -> object:
         raise BadRequest('the body must be a JSON object, like {"start_step": 2}')
     step = document.get("start_step", 1)
     if not isinstance(step, int) or isinstance(step, bool):
-        raise BadRequest("start_step must be a whole number from 1")
+        raise BadRequest(f"start_step: {forking.RULE}, not {step!r}")
     return step
 
 

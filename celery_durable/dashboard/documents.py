@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery_durable.api.overview import QueueDepth, WorkflowPage, WorkflowSummary
+from celery_durable.api.progress import attempt_label
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.core.serialization import to_jsonable
 from celery_durable.core.tracebacks import recorded_traceback
@@ -101,7 +102,10 @@ def workflow(status: WorkflowStatus, reveal: bool) -> dict[str, Any]:
 
 
 def steps(recorded: list[dict[str, Any]], reveal: bool) -> list[dict[str, Any]]:
-    """Every step with every attempt: start, end, duration, the wait before it, error."""
+    """Every step with every attempt: start, end, duration, the wait before it, error,
+    and its ``label`` (attempt n of the step's budget, ``3/4``). A step's ``status``:
+    success, error, running, waiting (for its next attempt) or stopped (the workflow
+    ended between two attempts)."""
     return [_step(step, reveal) for step in recorded]
 
 
@@ -113,6 +117,7 @@ def _step(step: dict[str, Any], reveal: bool) -> dict[str, Any]:
         attempts.append(
             {
                 "attempt": entry["attempt"],
+                "label": attempt_label(entry["attempt"], step["max_attempts"]),
                 "started_at_epoch_ms": started,
                 "completed_at_epoch_ms": completed,
                 "duration_ms": None if completed is None else completed - started,
@@ -127,6 +132,7 @@ def _step(step: dict[str, Any], reveal: bool) -> dict[str, Any]:
         "function_name": step["function_name"],
         "status": _status(step),
         "attempts": step["attempts"],
+        "max_attempts": step["max_attempts"],
         "child_workflow_id": step["child_workflow_id"],
         "started_at_epoch_ms": step["started_at_epoch_ms"],
         "completed_at_epoch_ms": step["completed_at_epoch_ms"],
@@ -138,6 +144,8 @@ def _step(step: dict[str, Any], reveal: bool) -> dict[str, Any]:
 
 
 def _status(step: dict[str, Any]) -> str:
+    if "state" in step:  # see celery_durable.api.progress.with_current_attempts
+        return str(step["state"])
     if step["completed_at_epoch_ms"] is None:
         return "waiting" if step["retry_due_at_epoch_ms"] is not None else "running"
     return "error" if step["error"] is not None else "success"

@@ -11,7 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from celery_durable.api.overview import WorkflowQuery
+from celery_durable.core import forking
 from celery_durable.core.records import WorkflowStatusString
+from celery_durable.error import DBOSException
+from celery_durable.integration.schedules import SCHEDULED_ID_PREFIX
 
 MAX_TEXT = 256
 MAX_PAGE_SIZE = 500
@@ -21,7 +24,9 @@ STATUSES = [status.value for status in WorkflowStatusString]
 
 # The query parameters of a listing (status may repeat).
 TEXT_FILTERS = ("name", "queue", "id_prefix", "user", "version")
-LISTING_PARAMETERS = frozenset({"status", "since", "until", "limit", "offset", *TEXT_FILTERS})
+LISTING_PARAMETERS = frozenset(
+    {"status", "since", "until", "limit", "offset", "scheduled", *TEXT_FILTERS}
+)
 
 
 class BadRequest(ValueError):
@@ -69,10 +74,21 @@ def listing(params: Mapping[str, str], statuses: list[str]) -> Listing:
         id_prefix=_text(params, "id_prefix"),
         authenticated_user=_text(params, "user"),
         application_version=_text(params, "version"),
+        exclude_id_prefix=_scheduled(params),
     )
     limit = _number(params, "limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
     offset = _number(params, "offset", 0, 0, MAX_OFFSET)
     return Listing(query=query, limit=limit, offset=offset)
+
+
+def _scheduled(params: Mapping[str, str]) -> str | None:
+    """``scheduled=hide`` leaves out the runs of schedules (their ids' prefix)."""
+    value = params.get("scheduled", "").strip()
+    if not value:
+        return None
+    if value != "hide":
+        raise BadRequest("scheduled must be 'hide' (or left out: scheduled runs are shown)")
+    return SCHEDULED_ID_PREFIX
 
 
 def _text(params: Mapping[str, str], key: str) -> str | None:
@@ -108,8 +124,8 @@ def _number(params: Mapping[str, str], key: str, default: int, low: int, high: i
 
 
 def start_step(value: str) -> int:
-    """A fork's first step: a whole number from 1 (1 re-runs everything)."""
-    value = value.strip()
-    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 1_000_000:
-        raise BadRequest("the step to fork from is a whole number from 1")
-    return int(value)
+    """A fork's first step, by ``core.forking``'s rule (the CLI's too)."""
+    try:
+        return forking.typed_start_step(value)
+    except DBOSException as error:
+        raise BadRequest(error.message) from None

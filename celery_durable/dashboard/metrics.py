@@ -22,7 +22,8 @@ class DatabaseCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         workflows = GaugeMetricFamily(
-            "celery_durable_workflows_total",
+            # A gauge: no _total suffix (Prometheus keeps that for counters).
+            "celery_durable_workflows",
             "Workflows in the system database, by workflow name and status.",
             labels=["name", "status"],
         )

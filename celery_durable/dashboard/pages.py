@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from celery_durable.core.clock import now_epoch_ms
 from celery_durable.dashboard import actions, filters, reading, security
 from celery_durable.dashboard.filters import BadRequest
 from celery_durable.dashboard.rendering import dashboard, page
@@ -54,6 +55,7 @@ def workflow_page(request: Request) -> Response:
             "steps": steps,
             "timeline": reading.workflow_timeline(document, steps),
             "terminal": document["status"] not in ("ENQUEUED", "PENDING", "DELAYED"),
+            "now_ms": now_epoch_ms(),
         },
     )
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from celery_durable.api import progress
 from celery_durable.api.client import DBOSClient
-from celery_durable.api.overview import WorkflowQuery
+from celery_durable.api.overview import Execution, WorkflowQuery
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.core.records import TERMINAL_STATUSES
 from celery_durable.dashboard import documents, timeline
@@ -15,6 +16,7 @@ from celery_durable.dashboard.filters import Listing
 from celery_durable.error import DBOSStreamTimeoutError
 
 MAX_CHILDREN = 200
+MAX_FORKS = 100
 MAX_MESSAGES = 100
 MAX_STREAM_VALUES = 100
 
@@ -35,7 +37,27 @@ def workflow(client: DBOSClient, workflow_id: str, reveal: bool) -> dict[str, An
     children = overview.page(
         WorkflowQuery(parent_workflow_id=workflow_id), limit=MAX_CHILDREN, offset=0
     )
+    execution = overview.execution(workflow_id)
     document = documents.workflow(status, reveal)
+    document["values_hidden"] = not reveal
+    document["reason"] = progress.ending_reason(
+        status.status, status.workflow_deadline_epoch_ms, status.updated_at
+    )
+    document["running"] = progress.running_now(
+        client.list_workflow_steps(workflow_id) if _held(execution) else [],
+        execution,
+        now_epoch_ms(),
+    )
+    document["forked_from"] = execution.forked_from if execution is not None else None
+    document["forks"] = [
+        {
+            "workflow_id": fork.workflow_uuid,
+            "status": fork.status,
+            "created_at_epoch_ms": fork.created_at_epoch_ms,
+        }
+        for fork in overview.forks_of(workflow_id, limit=MAX_FORKS)
+    ]
+    document["waiting_for"] = client.unregistered_note(status)
     document["children"] = [documents.summary(child) for child in children.workflows]
     events = client.get_all_events(workflow_id)
     document["events"] = {key: documents.value(item, reveal) for key, item in events.items()}
@@ -69,7 +91,17 @@ def steps(client: DBOSClient, workflow_id: str, reveal: bool) -> list[dict[str, 
         DBOSNonExistentWorkflowError: no workflow has this id.
     """
     client.retrieve_workflow(workflow_id)
-    return documents.steps(client.list_workflow_steps(workflow_id), reveal)
+    recorded = client.list_workflow_steps(workflow_id)
+    execution = client.overview().execution(workflow_id)
+    return documents.steps(
+        progress.with_current_attempts(recorded, execution, now_epoch_ms()), reveal
+    )
+
+
+def _held(execution: Execution | None) -> bool:
+    """Whether an execution holds the workflow (only then are its steps read for
+    ``running``)."""
+    return execution is not None and execution.execution_active
 
 
 def workflow_timeline(
@@ -83,7 +115,9 @@ def workflow_timeline(
         if finished
         else now_epoch_ms()
     )
-    return timeline.build(step_documents, origin_ms=origin, end_ms=end)
+    return timeline.build(
+        step_documents, origin_ms=origin, end_ms=end, running=document.get("running")
+    )
 
 
 def queues(client: DBOSClient) -> list[dict[str, Any]]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from celery_durable.dashboard.documents import HIDDEN
+
 # The narrowest bar drawn, in percent of the axis: an attempt of a millisecond shows.
 MIN_WIDTH = 0.6
 _NICE_STEPS_MS = [
@@ -59,9 +61,17 @@ def duration(ms: float | None) -> str:
     return f"{minutes}m{seconds:02d}s"
 
 
-def build(steps: list[dict[str, Any]], *, origin_ms: int, end_ms: int) -> Timeline:
+def build(
+    steps: list[dict[str, Any]],
+    *,
+    origin_ms: int,
+    end_ms: int,
+    running: dict[str, Any] | None = None,
+) -> Timeline:
     """The timeline of ``steps`` on the axis from ``origin_ms`` to ``end_ms`` (both
-    widened to cover every attempt and wait)."""
+    widened to cover every attempt and wait). ``running`` (see
+    :func:`celery_durable.api.progress.running_now`) without a step between attempts
+    adds a row for the operation that runs after the last recorded one."""
     moments = [origin_ms, end_ms]
     for step in steps:
         for attempt in step["attempt_history"]:
@@ -72,8 +82,11 @@ def build(steps: list[dict[str, Any]], *, origin_ms: int, end_ms: int) -> Timeli
     origin, end = min(moments), max(moments)
     span = max(end - origin, 1)
     axis = _Axis(origin=origin, span=span, end=end)
+    rows = [_row(step, axis) for step in steps]
+    if running is not None and running["step"] is None:
+        rows.append(_running_row(steps, running, axis))
     return Timeline(
-        rows=[_row(step, axis) for step in steps],
+        rows=rows,
         ticks=_ticks(span),
         span=duration(span),
     )
@@ -128,10 +141,33 @@ def _row(step: dict[str, Any], axis: _Axis) -> Row:
     )
 
 
+def _running_row(steps: list[dict[str, Any]], running: dict[str, Any], axis: _Axis) -> Row:
+    """The operation after the last recorded one, running since that one ended (or
+    since the claim, if later)."""
+    ends = [s["completed_at_epoch_ms"] for s in steps if s["completed_at_epoch_ms"]]
+    start = max([running["since_epoch_ms"], *ends])
+    return Row(
+        function_id=running["after_step"] + 1,
+        function_name="running now",
+        status="running",
+        attempts=1,
+        duration=duration(axis.end - start),
+        child_workflow_id=None,
+        bars=[
+            axis.bar(
+                "running", start, axis.end, f"running since {duration(axis.end - start)} ago", None
+            )
+        ],
+    )
+
+
 def _text(attempt: dict[str, Any]) -> str:
-    text = f"attempt {attempt['attempt']}: {attempt['outcome']}, {duration(attempt['duration_ms'])}"
+    label = attempt.get("label", attempt["attempt"])
+    text = f"attempt {label}: {attempt['outcome']}, {duration(attempt['duration_ms'])}"
     if attempt["error"] is not None:
-        text += f" — {attempt['error']['type']}: {attempt['error']['message']}"
+        text += f" — {attempt['error']['type']}"
+        if attempt["error"]["message"] != HIDDEN:  # said once, outside the timeline
+            text += f": {attempt['error']['message']}"
     return text
 
 

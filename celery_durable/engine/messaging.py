@@ -211,7 +211,9 @@ def durable_wait(
             if notified is None:
                 until = dt.datetime.fromtimestamp(deadline_ms / 1000, tz=dt.UTC)
                 signal = RescheduleWorkflow(
-                    remaining, f"{reason} (until {until.isoformat(timespec='seconds')})"
+                    remaining,
+                    f"{reason} (until {until.isoformat(timespec='seconds')})",
+                    routine=True,
                 )
                 signal.wait = wait
                 raise signal

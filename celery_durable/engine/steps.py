@@ -114,7 +114,8 @@ class StepRun:
                 f"step '{self.spec.name}' attempt {attempt + 1}/{budget} is not due yet; "
                 f"next attempt in {wait_seconds:.1f}s"
             )
-        return RescheduleWorkflow(wait_seconds, reason)
+        # A failure's retry is news (INFO); a delivery before the attempt is due is not.
+        return RescheduleWorkflow(wait_seconds, reason, routine=self.last_error is None)
 
     @contextmanager
     def attempt(self) -> Iterator[None]:
@@ -212,7 +213,7 @@ class StepRun:
             self.workflow.workflow_id if self.workflow else "-",
             self.spec.name,
             self.attempts_made,
-            policy.max_attempts,
+            policy.attempts_allowed,
             error,
             delay,
         )
@@ -248,6 +249,7 @@ class StepRun:
             retry_due_at_epoch_ms=None if final else self.due_at_epoch_ms,
             started_at_epoch_ms=self.first_started_at_epoch_ms,
             completed_at_epoch_ms=now if final else None,
+            max_attempts=self.spec.policy.attempts_allowed,
         )
         checkpoints.record(workflow, record)
 

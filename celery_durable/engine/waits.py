@@ -115,7 +115,9 @@ def sleep_remaining(seconds: float) -> float:
     if remaining == 0 or workflow.inline_retries:
         return remaining
     wake = dt.datetime.fromtimestamp(wake_at_epoch_ms / 1000, tz=dt.UTC)
-    raise RescheduleWorkflow(remaining, f"sleeping until {wake.isoformat(timespec='seconds')}")
+    raise RescheduleWorkflow(
+        remaining, f"sleeping until {wake.isoformat(timespec='seconds')}", routine=True
+    )
 
 
 def _child(
@@ -184,7 +186,7 @@ def _await(parent: WorkflowContext, function_id: int, name: str, child_id: str) 
     if status not in TERMINAL_STATUSES:
         if not parent.inline_retries:
             raise RescheduleWorkflow(
-                parent.launcher.child_poll_seconds, f"waiting for workflow {child_id}"
+                parent.launcher.child_poll_seconds, f"waiting for workflow {child_id}", routine=True
             )
         # Run elsewhere (started, or by another process): a direct call waits here.
         try:

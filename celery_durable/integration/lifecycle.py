@@ -23,7 +23,9 @@ from celery import Celery, bootsteps
 
 from celery_durable.core import instrumentation
 from celery_durable.error import DBOSException
+from celery_durable.integration import kombu_redis, unknown_tasks
 from celery_durable.integration.config import DBOSConfig
+from celery_durable.integration.reachability import Reachability, one_line
 from celery_durable.observability.exporter import MetricsExporter
 from celery_durable.store import Redispatch
 
@@ -52,12 +54,16 @@ class WorkerRuntime(Protocol):
 
     def keep_time(self) -> int: ...
 
+    @property
+    def database_label(self) -> str: ...
+
 
 class Sweeper:
     """Runs the recovery sweep every ``interval_seconds``, and timekeeping (deadlines,
     delayed starts) every ``TIMEKEEPING_SECONDS``, in a daemon thread.
 
-    A failed pass is logged and the next one comes on time: the rows say what is due.
+    A failed pass is logged in one line, and the passes back off (``reachability``):
+    growing intervals until one succeeds. The rows say what is due.
     """
 
     def __init__(
@@ -65,11 +71,13 @@ class Sweeper:
         sweep: Callable[[], list[Redispatch]],
         interval_seconds: float,
         keep_time: Callable[[], int] | None = None,
+        reachability: Reachability | None = None,
     ) -> None:
         if interval_seconds <= 0:
             raise DBOSException(f"recovery_interval_seconds must be > 0, not {interval_seconds!r}")
         self._sweep = sweep
         self._keep_time = keep_time
+        self._reachability = reachability or Reachability("(the system database)")
         self.interval_seconds = interval_seconds
         self._stopped = threading.Event()
         self._thread = threading.Thread(
@@ -87,27 +95,36 @@ class Sweeper:
     def _loop(self) -> None:
         tick = min(self.interval_seconds, TIMEKEEPING_SECONDS)
         next_sweep = time.monotonic() + self.interval_seconds
+        reachability = self._reachability
         while not self._stopped.wait(tick):
-            if self._keep_time is not None:
-                keep_time_once(self._keep_time)
+            if not reachability.due():
+                continue
+            if self._keep_time is not None and not keep_time_once(self._keep_time, reachability):
+                continue
             if time.monotonic() >= next_sweep:
                 next_sweep = time.monotonic() + self.interval_seconds
-                sweep_once(self._sweep, "Periodic recovery")
+                sweep_once(self._sweep, "Periodic recovery", reachability)
 
 
-def keep_time_once(keep_time: Callable[[], int]) -> None:
+def keep_time_once(keep_time: Callable[[], int], reachability: Reachability) -> bool:
     try:
         keep_time()
     except Exception as error:
-        logger.warning("Timekeeping failed (the next pass retries): %s", error)
+        reachability.failed("Timekeeping", error)
+        return False
+    reachability.succeeded()
+    return True
 
 
-def sweep_once(sweep: Callable[[], list[Redispatch]], label: str) -> None:
+def sweep_once(
+    sweep: Callable[[], list[Redispatch]], label: str, reachability: Reachability
+) -> None:
     try:
         recovered = sweep()
     except Exception as error:
-        logger.warning("%s failed (the next sweep retries): %s", label, error)
+        reachability.failed(label, error)
         return
+    reachability.succeeded()
     if recovered:
         logger.info("%s published %d workflow(s) again", label, len(recovered))
         if (probe := instrumentation.probe) is not None:
@@ -124,6 +141,9 @@ class _DurableStep(bootsteps.StartStopStep):
     def __init__(self, parent: Any, **kwargs: Any) -> None:
         # Every step is constructed before any is started: before the pool forks.
         super().__init__(parent, **kwargs)
+        # Before the consumer connects: a Redis restart must not stop the worker.
+        if parent.app.connection_for_read().transport.driver_type == "redis":
+            kombu_redis.install()
         hooks = _hooks_by_app.get(parent.app)
         if hooks is not None:
             hooks.before_pool(parent)
@@ -177,6 +197,8 @@ class WorkerHooks:
         # The worker the sweeper runs for (and says is alive), while it runs.
         self._sweeping_for: tuple[WorkerRuntime, str] | None = None
         self._shut_down = False
+        # Set when the worker stops: ends a start-up still waiting for the database.
+        self._stopping = threading.Event()
         self._lock = threading.Lock()
         app = owner.celery
         if app not in _hooks_by_app:
@@ -209,34 +231,45 @@ class WorkerHooks:
         runtime = self._current(sender)
         if runtime is None:
             return
+        unknown_tasks.install()
         if self._metrics is not None:
             self._metrics.serve()
         hostname = str(getattr(sender, "hostname", "") or "worker")
         with self._lock:
             self._shut_down = False
+            self._stopping = threading.Event()
         threading.Thread(
             target=self._start, args=(runtime, hostname), name="celery-durable-start"
         ).start()
 
     def _start(self, runtime: WorkerRuntime, hostname: str) -> None:
-        try:
-            runtime.register_served(hostname)
-        except Exception as error:  # the sweeper must start whatever happened here
-            logger.warning("Worker start-up registration failed: %s", error)
+        reachability = Reachability(runtime.database_label)
+        # Until the database answers: one line each try, at growing intervals.
+        while True:
+            try:
+                runtime.register_served(hostname)
+            except Exception as error:
+                delay = reachability.failed("Worker start-up registration", error)
+                if self._stopping.wait(delay):
+                    return
+                continue
+            reachability.succeeded()
+            break
         # The worker's sweeps also say which application version it runs.
         sweep = functools.partial(runtime.recover, hostname)
         if self._recover_on_start:
-            sweep_once(sweep, "Start-up recovery")
+            sweep_once(sweep, "Start-up recovery", reachability)
         with self._lock:
             if self._shut_down:  # the worker stopped while this thread started up
                 return
-            self._sweeper = Sweeper(sweep, self._interval_seconds, runtime.keep_time)
+            self._sweeper = Sweeper(sweep, self._interval_seconds, runtime.keep_time, reachability)
             self._sweeping_for = (runtime, hostname)
             self._sweeper.start()
 
     def on_shutdown(self) -> None:
         with self._lock:
             self._shut_down = True
+            self._stopping.set()
             sweeper, self._sweeper = self._sweeper, None
             metrics, self._metrics = self._metrics, None
             sweeping_for, self._sweeping_for = self._sweeping_for, None
@@ -249,7 +282,9 @@ class WorkerHooks:
             try:
                 runtime.leave(hostname)
             except Exception as error:  # its row expires on its own
-                logger.warning("Could not record that worker %s left: %s", hostname, error)
+                logger.warning(
+                    "Could not record that worker %s left: %s", hostname, one_line(error)
+                )
 
     def disconnect(self) -> None:
         """Stops the sweeper and lets go of the app (a configuration replaced)."""

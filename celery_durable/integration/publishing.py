@@ -11,6 +11,9 @@ from celery_durable.observability.setup import trace_headers
 
 logger = logging.getLogger("celery_durable.publishing")
 
+# The header that marks a workflow's message (its value: the workflow's name).
+WORKFLOW_HEADER = "celery_durable_workflow"
+
 # RabbitMQ's default consumer_timeout is 30 minutes; a held ETA message past it closes
 # the channel. Half of it leaves room for a busy worker.
 _AMQP_MAX_COUNTDOWN_SECONDS = 900.0
@@ -60,9 +63,10 @@ def publish_workflow(
     options: dict[str, Any] = {}
     if queue is not None:
         options["queue"] = queue
-    # The producer's trace continues in the execution (kept by Celery across retries).
-    if (headers := trace_headers()) is not None:
-        options["headers"] = headers
+    # Marks the message as a workflow's (a worker without the workflow says so in one
+    # line: see ``unknown_tasks``). The producer's trace continues in the execution
+    # (kept by Celery across retries).
+    options["headers"] = {WORKFLOW_HEADER: name, **(trace_headers() or {})}
     app.send_task(name, args=[workflow_id], task_id=workflow_id, retries=generation, **options)
 
 

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from celery import Celery
 
+from celery_durable.core import forking
 from celery_durable.core.serialization import make_serializer
 from celery_durable.core.signals import RescheduleWorkflow
 from celery_durable.engine import waiting
@@ -45,6 +46,7 @@ from celery_durable.store import (
     QueueLimits,
     Redispatch,
     SystemStore,
+    redact,
 )
 from celery_durable.store.application import ApplicationStore
 from celery_durable.store.embedded import start_postgres
@@ -167,6 +169,11 @@ class Runtime:
         return publishing.max_countdown_seconds(
             self.celery, self.config.get("max_broker_delay_seconds")
         )
+
+    @property
+    def database_label(self) -> str:
+        """The system database's URL with its password hidden (for messages)."""
+        return redact(self.store.url)
 
     def register_served(self, executor_id: str) -> None:
         """Records the workflow names a worker serves (its queues: see ``engine``)."""
@@ -407,10 +414,9 @@ class Runtime:
         self, workflow_id: str, start_step: int, application_version: str | None = None
     ) -> str:
         """A new workflow with the same inputs that replays the operations before
-        ``start_step`` (a ``function_id``; 1 or less runs everything again), on
+        ``start_step`` (a ``function_id``; the rule is ``core.forking``'s), on
         ``application_version`` (None: on the first worker that claims it)."""
-        if not isinstance(start_step, int) or isinstance(start_step, bool) or start_step < 0:
-            raise DBOSException(f"start_step must be an integer >= 0, not {start_step!r}")
+        start_step = forking.start_step(start_step)
         if application_version is not None and (
             not isinstance(application_version, str) or not application_version
         ):

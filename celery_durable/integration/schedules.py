@@ -28,7 +28,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 
 from celery_durable.engine.registry import DEFAULT_MAX_RECOVERY_ATTEMPTS, WorkflowSpec
 from celery_durable.error import DBOSException
@@ -59,10 +59,44 @@ MAX_TICKS_PER_PASS = 1000
 MAX_SCHEDULES_PER_PASS = 100
 
 
+# Each field's name and values, in order (a 6-field cron has the seconds first).
+_FIELDS = (
+    ("minute", "0-59"),
+    ("hour", "0-23"),
+    ("day-of-month", "1-31"),
+    ("month", "1-12 or JAN-DEC"),
+    ("day-of-week", "0-6 or SUN-SAT"),
+)
+_SECOND = ("second", "0-59")
+_SHAPE = "a cron has 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first"
+
+
 def check_cron(schedule: str) -> None:
-    """Raises ``DBOSException`` unless ``schedule`` is a 5- or 6-field cron."""
-    if not isinstance(schedule, str) or not croniter.is_valid(schedule, second_at_beginning=True):
-        raise DBOSException(f"Invalid cron schedule: '{schedule}'")
+    """Raises ``DBOSException`` unless ``schedule`` is a 5- or 6-field cron, saying why:
+    the number of fields, or which field is wrong and what it takes."""
+    if not isinstance(schedule, str):
+        raise DBOSException(f"Invalid cron schedule: {schedule!r} is not a string; {_SHAPE}")
+    if croniter.is_valid(schedule, second_at_beginning=True):
+        return
+    fields = schedule.split()
+    if len(fields) not in (5, 6):
+        raise DBOSException(
+            f"Invalid cron schedule: '{schedule}' has {len(fields)} fields; {_SHAPE}"
+        )
+    names = _FIELDS if len(fields) == 5 else (_SECOND, *_FIELDS)
+    for index, ((name, values), field) in enumerate(zip(names, fields, strict=True)):
+        alone = ["*"] * len(fields)
+        alone[index] = field
+        if not croniter.is_valid(" ".join(alone), second_at_beginning=True):
+            raise DBOSException(
+                f"Invalid cron schedule: '{schedule}': the {name} field '{field}' is not "
+                f"valid (it takes {values}, lists, ranges and */steps)"
+            )
+    try:
+        croniter(schedule, second_at_beginning=True)
+    except (CroniterError, ValueError) as error:
+        raise DBOSException(f"Invalid cron schedule: '{schedule}': {error}") from None
+    raise DBOSException(f"Invalid cron schedule: '{schedule}'; {_SHAPE}")
 
 
 def zone(name: str | None) -> dt.tzinfo:
@@ -104,8 +138,13 @@ def from_epoch_ms(epoch: int, tz: dt.tzinfo) -> dt.datetime:
     return dt.datetime.fromtimestamp(epoch / 1000, tz)
 
 
+# Every run of a schedule has an id that starts so (as in DBOS): listings can leave
+# them out.
+SCHEDULED_ID_PREFIX = "sched-"
+
+
 def tick_workflow_id(schedule_name: str, tick: dt.datetime) -> str:
-    return f"sched-{schedule_name}-{tick.isoformat()}"
+    return f"{SCHEDULED_ID_PREFIX}{schedule_name}-{tick.isoformat()}"
 
 
 class ScheduleKeeper:
@@ -307,7 +346,7 @@ class ScheduleKeeper:
         """Starts the schedule's workflow now (id ``sched-{name}-trigger-{now ISO}``)."""
         row, spec = self._schedule(schedule_name)
         now = dt.datetime.now(dt.UTC)
-        workflow_id = f"sched-{row.schedule_name}-trigger-{now.isoformat()}"
+        workflow_id = f"{SCHEDULED_ID_PREFIX}{row.schedule_name}-trigger-{now.isoformat()}"
         context = self._runtime.serializer.loads(row.context)
         new = self._tick_row(
             spec,

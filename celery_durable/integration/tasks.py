@@ -35,6 +35,7 @@ from celery_durable.core.signals import RescheduleWorkflow
 from celery_durable.engine.executor import Engine, RunOptions, RunResult
 from celery_durable.engine.registry import WorkflowSpec
 from celery_durable.error import DBOSSystemDatabaseError
+from celery_durable.integration import retry_log, unknown_tasks
 
 logger = logging.getLogger("celery_durable.celery")
 
@@ -103,6 +104,8 @@ def register_workflow_task(
     ``runner`` returns the configuration of the moment the task runs, not of the moment
     it was registered (Celery keeps the first task of a name).
     """
+    retry_log.install()
+    unknown_tasks.install()
     registered = _registered.setdefault(app, set())
     if spec.name in registered:
         return None
@@ -149,10 +152,16 @@ def _retry(task: Task[Any, Any], signal: RescheduleWorkflow) -> Retry:
         # and when). No message carries an eta here: the reason says when.
         when = dt.datetime.fromtimestamp(signal.due_at_epoch_ms / 1000, tz=dt.UTC)
         parked = StepRetry(f"{signal.reason} (parked until {when.isoformat(timespec='seconds')})")
-        return Retry(exc=parked, when=when)
-    return task.retry(
-        countdown=signal.countdown_seconds, exc=StepRetry(signal.reason), max_retries=None
-    )
+        retry = Retry(exc=parked, when=when)
+    else:
+        # throw=False: the Retry is returned (published already) for the caller to raise.
+        retry = task.retry(
+            countdown=signal.countdown_seconds,
+            exc=StepRetry(signal.reason),
+            max_retries=None,
+            throw=False,
+        )
+    return retry_log.mark_routine(task.request.id, retry) if signal.routine else retry
 
 
 def _task_result(
@@ -165,21 +174,29 @@ def _task_result(
     """The task's return value for an execution that did not reschedule."""
     if result.outcome == "throttled":
         # Its queue's limits hold it ENQUEUED: ask again later (a Celery retry).
-        raise task.retry(
-            countdown=_throttle_countdown(result.wait_seconds, options.max_countdown_seconds),
-            exc=QueueWait(f"queue limits hold workflow {workflow_id}"),
-            max_retries=None,
+        raise retry_log.mark_routine(
+            task.request.id,
+            task.retry(
+                countdown=_throttle_countdown(result.wait_seconds, options.max_countdown_seconds),
+                exc=QueueWait(f"queue limits hold workflow {workflow_id}"),
+                max_retries=None,
+                throw=False,
+            ),
         )
     if result.outcome == "version" and result.wait_seconds:
         # Another version's, and a worker of it is alive: back to the queue, for one
         # of its workers (Flower shows the retry and why).
-        raise task.retry(
-            countdown=result.wait_seconds * random.uniform(1.0, 1.5),
-            exc=VersionWait(
-                f"workflow {workflow_id} runs on application version {result.app_version}; "
-                f"this worker runs {own_version}"
+        raise retry_log.mark_routine(
+            task.request.id,
+            task.retry(
+                countdown=result.wait_seconds * random.uniform(1.0, 1.5),
+                exc=VersionWait(
+                    f"workflow {workflow_id} runs on application version "
+                    f"{result.app_version}; this worker runs {own_version}"
+                ),
+                max_retries=None,
+                throw=False,
             ),
-            max_retries=None,
         )
     if result.outcome != "completed":
         _log_ignored(workflow_id, options.generation or 0, result)

@@ -1,7 +1,7 @@
 """The worker's Prometheus metrics (``celery-durable[metrics]``).
 
 Labels are names from the code (steps, workflows) and fixed outcome words, never ids, so
-their number stays bounded. Workflows *by status* (``celery_durable_workflows_total``) and
+their number stays bounded. Workflows *by status* (``celery_durable_workflows``) and
 queue depths are the dashboard's gauges, read from the database; a worker counts what it
 executed, under other names.
 

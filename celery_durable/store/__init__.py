@@ -1,6 +1,5 @@
 """The PostgreSQL store: schema, statements, and the classes that own connections."""
 
-from celery_durable.store.engines import redact
 from celery_durable.store.execution import WorkflowExecution
 from celery_durable.store.rows import (
     Claim,
@@ -17,6 +16,7 @@ from celery_durable.store.rows import (
     WorkerVersion,
 )
 from celery_durable.store.system import SystemStore
+from celery_durable.store.urls import redact
 
 __all__ = [
     "Claim",

@@ -15,9 +15,10 @@ from sqlalchemy import Connection, exc
 
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.error import DBOSException
-from celery_durable.store import migrator, queries
+from celery_durable.store import databases, migrator, queries
 from celery_durable.store.engines import ProcessEngine
 from celery_durable.store.errors import system_error
+from celery_durable.store.urls import normalize
 
 ISOLATION_LEVELS = frozenset({"SERIALIZABLE", "REPEATABLE READ", "READ COMMITTED"})
 
@@ -33,18 +34,20 @@ class ApplicationStore:
     """The application database of one process (a pool created lazily, per process)."""
 
     def __init__(self, url: str, *, pool_size: int = 5) -> None:
-        self.url = url
-        self._engines = ProcessEngine(url, pool_size=pool_size, isolation_level=None)
+        self.url = normalize(url)
+        self._engines = ProcessEngine(self.url, pool_size=pool_size, isolation_level=None)
 
     def dispose(self) -> None:
         self._engines.dispose()
 
     def migrate(self) -> int:
-        """Creates or upgrades ``transaction_outputs``; safe to run twice or concurrently.
+        """Creates or upgrades ``transaction_outputs`` (and the database, if missing);
+        safe to run twice or concurrently.
 
         Returns:
             The application schema version now in place.
         """
+        databases.create_if_missing(self.url)
         action = "migrating the application database's table"
         for attempt in (1, 2):
             try:

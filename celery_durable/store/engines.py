@@ -6,25 +6,9 @@ import os
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, exc
-from sqlalchemy.engine import make_url
 
-from celery_durable.error import DBOSInitializationError
 from celery_durable.store.liveness import lost
-
-
-def sqlalchemy_url(url: str) -> str:
-    """Maps ``postgresql://`` URLs onto the psycopg 3 driver."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "postgresql":
-        raise DBOSInitializationError(
-            f"celery_durable supports PostgreSQL only, not {parsed.get_backend_name()!r}"
-        )
-    return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-
-
-def redact(url: str) -> str:
-    """The URL with its password hidden, for messages and logs."""
-    return make_url(url).render_as_string(hide_password=True)
+from celery_durable.store.urls import sqlalchemy_url
 
 
 class ProcessEngine:

@@ -21,14 +21,16 @@ def system_error(
     Both databases' failures are :class:`DBOSSystemDatabaseError`: a workflow that meets
     one waits and runs again.
     """
-    # str(error.orig) is the driver's message; it never includes the password.
+    # str(error.orig) is the driver's message; it never includes the password. On one
+    # line: libpq puts a hint on a second ("Is the server running on that host ...").
+    detail = " ".join(str(error.orig).split())
     if getattr(error.orig, "sqlstate", None) in _SCHEMA_MISSING:
         return DBOSSchemaMissingError(
             f"{database} database error while {action}: the celery_durable tables are "
-            f"missing or out of date ({error.orig}). Create or upgrade them with "
+            f"missing or out of date ({detail}). Create or upgrade them with "
             "`celery-durable migrate` (or DBOS.launch(), or by starting a worker)"
         )
-    return DBOSSystemDatabaseError(f"{database} database error while {action}: {error.orig}")
+    return DBOSSystemDatabaseError(f"{database} database error while {action}: {detail}")
 
 
 def violates(error: BaseException, index: str) -> bool:

@@ -103,6 +103,7 @@ class WorkflowExecution:
                 "started_at_epoch_ms": step.started_at_epoch_ms,
                 "completed_at_epoch_ms": step.completed_at_epoch_ms,
                 "child_workflow_id": step.child_workflow_id,
+                "max_attempts": step.max_attempts,
             },
             lambda: f"recording step {step.function_id} of {self.workflow_uuid}",
         )
@@ -296,7 +297,10 @@ def parse_checkpoints(aggregated: list[list[Any]] | None) -> dict[int, StepRecor
     return {record.function_id: record for record in records}
 
 
-_STEP_FIELDS = tuple(field.name for field in dataclasses.fields(StepRecord))
+# The columns the claim returns per checkpoint (not max_attempts: replay needs no budget).
+_STEP_FIELDS = tuple(
+    field.name for field in dataclasses.fields(StepRecord) if field.name != "max_attempts"
+)
 
 
 def sent_from_row(row: Any) -> Sent:

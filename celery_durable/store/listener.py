@@ -15,7 +15,6 @@ import threading
 from collections.abc import Iterator
 
 import psycopg
-from sqlalchemy.engine import make_url
 
 logger = logging.getLogger("celery_durable.listener")
 
@@ -32,13 +31,11 @@ class NotificationListener:
     """A daemon thread LISTENing on celery_durable's channels for this process.
 
     Args:
-        url: The system database (a ``postgresql://`` URL).
+        url: The system database (a ``postgresql://`` URL, as ``urls.normalize`` returns).
     """
 
     def __init__(self, url: str) -> None:
-        self._conninfo = (
-            make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-        )
+        self._conninfo = url
         self._lock = threading.Lock()
         self._waiters: dict[tuple[str, str], list[threading.Event]] = {}
         self._listening = threading.Event()

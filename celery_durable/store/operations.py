@@ -51,8 +51,19 @@ class WorkflowOperations(MessagingOperations):
         self._run(
             "forgetting a worker",
             lambda connection: connection.execute(
-                queries.FORGET_WORKER, {"executor_id": executor_id}
+                queries.FORGET_WORKER, {"executor_id": executor_id, "now": now_epoch_ms()}
             ),
+        )
+
+    def is_registered(self, name: str) -> bool:
+        """Whether some worker has registered (served) the workflow name ``name``."""
+        return bool(
+            self._run(
+                "reading registered workflows",
+                lambda connection: connection.execute(
+                    queries.IS_REGISTERED, {"name": name}
+                ).scalar_one(),
+            )
         )
 
     def list_worker_versions(self) -> list[WorkerVersion]:

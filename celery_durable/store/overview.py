@@ -22,6 +22,8 @@ class WorkflowQuery:
     ``statuses`` is not applied to the counts per status (they show every status).
     ``application_version`` needs schema version 9 (application versions).
     ``start_epoch_ms``/``end_epoch_ms`` bound the creation time, both inclusive.
+    ``exclude_id_prefix`` leaves out the workflows whose id starts with it (the runs of
+    schedules: ``sched-``).
     """
 
     statuses: list[str] | None = None
@@ -33,6 +35,7 @@ class WorkflowQuery:
     authenticated_user: str | None = None
     application_version: str | None = None
     parent_workflow_id: str | None = None
+    exclude_id_prefix: str | None = None
 
     def params(self) -> dict[str, Any]:
         """The filters that are set, by the name of their bound parameter."""
@@ -85,6 +88,33 @@ class QueueDepth:
     limiter_limit: int | None
     limiter_period_ms: int | None
     priority_enabled: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class Execution:
+    """What a workflow's row says about its execution now.
+
+    ``execution_active``: an execution holds the workflow (its claim set it; a release
+    for a backoff or a wait, and the outcome, clear it). While it does, ``executor_id``
+    is the claimer's and ``updated_at_epoch_ms`` the claim's time. ``forked_from``: the
+    workflow a fork copied.
+    """
+
+    status: str
+    execution_active: bool
+    executor_id: str | None
+    updated_at_epoch_ms: int
+    next_dispatch_at_epoch_ms: int | None
+    forked_from: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fork:
+    """A workflow that a fork of another one created."""
+
+    workflow_uuid: str
+    status: str
+    created_at_epoch_ms: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,6 +174,32 @@ class OverviewStore:
         """Every declared queue, and every queue with waiting or running workflows."""
         rows = self._all("reading queue depths", overview_queries.QUEUE_DEPTHS, {})
         return [QueueDepth(**row._asdict()) for row in rows]
+
+    def execution(self, workflow_uuid: str) -> Execution | None:
+        """What the workflow's row says about its execution (None: no such workflow)."""
+        rows = self._all(
+            f"reading the execution of {workflow_uuid}",
+            overview_queries.EXECUTION,
+            {"workflow_uuid": workflow_uuid},
+        )
+        return Execution(**rows[0]._asdict()) if rows else None
+
+    def forks_of(self, workflow_uuid: str, *, limit: int) -> list[Fork]:
+        """The newest ``limit`` forks of a workflow."""
+        rows = self._all(
+            f"reading the forks of {workflow_uuid}",
+            overview_queries.FORKS_OF,
+            {"workflow_uuid": workflow_uuid, "limit": limit},
+        )
+        return [Fork(**row._asdict()) for row in rows]
+
+    def versions_last_seen(self) -> dict[str, int]:
+        """Each application version with when a worker of it was last seen (running
+        workers' sweeps, and the record of workers that left)."""
+        rows = self._all(
+            "reading when versions were last seen", overview_queries.VERSIONS_LAST_SEEN, {}
+        )
+        return {row.application_version: int(row.last_seen_epoch_ms) for row in rows}
 
     def messages_to(self, workflow_uuid: str, *, limit: int) -> list[StoredMessage]:
         """The first ``limit`` messages sent to a workflow, oldest first."""

@@ -26,6 +26,7 @@ FILTER_FRAGMENTS = {
     "start_epoch_ms": "created_at_epoch_ms >= :start_epoch_ms",
     "end_epoch_ms": "created_at_epoch_ms <= :end_epoch_ms",
     "id_prefix": "starts_with(workflow_uuid, :id_prefix)",
+    "exclude_id_prefix": "NOT starts_with(workflow_uuid, :exclude_id_prefix)",
     "authenticated_user": "authenticated_user = :authenticated_user",
     "application_version": "application_version = :application_version",
     "parent_workflow_id": "parent_workflow_id = :parent_workflow_id",
@@ -102,5 +103,40 @@ STREAM_KEYS = text(
     SELECT key, count(*) AS stored_values FROM {SCHEMA}.streams
     WHERE workflow_uuid = :workflow_uuid
     GROUP BY key ORDER BY key
+    """
+)
+
+# What a workflow's row says about its execution now: whether an execution holds it
+# (execution_active, set by the claim; its executor and the claim's time are
+# executor_id and updated_at_epoch_ms) and the workflow a fork copied.
+EXECUTION = text(
+    f"""
+    SELECT status, execution_active, executor_id, updated_at_epoch_ms,
+           next_dispatch_at_epoch_ms, forked_from
+    FROM {SCHEMA}.workflow_status
+    WHERE workflow_uuid = :workflow_uuid
+    """
+)
+
+# The forks of a workflow, newest first.
+FORKS_OF = text(
+    f"""
+    SELECT workflow_uuid, status, created_at_epoch_ms FROM {SCHEMA}.workflow_status
+    WHERE forked_from = :workflow_uuid
+    ORDER BY created_at_epoch_ms DESC, workflow_uuid DESC
+    LIMIT :limit
+    """
+)
+
+# When a worker of each application version was last seen: the running workers' own
+# rows, and the record a leaving worker wrote.
+VERSIONS_LAST_SEEN = text(
+    f"""
+    SELECT application_version, max(last_seen_epoch_ms) AS last_seen_epoch_ms FROM (
+        SELECT application_version, last_seen_epoch_ms FROM {SCHEMA}.worker_versions
+        UNION ALL
+        SELECT application_version, last_seen_epoch_ms FROM {SCHEMA}.version_last_seen
+    ) AS seen
+    GROUP BY application_version
     """
 )

@@ -164,21 +164,21 @@ FORK_WORKFLOW = text(
             workflow_uuid, name, status, queue_name, inputs, authenticated_user,
             max_recovery_attempts, created_at_epoch_ms, updated_at_epoch_ms,
             next_dispatch_at_epoch_ms, priority, authenticated_roles, assumed_role,
-            application_version)
+            application_version, forked_from)
         -- The fork runs on the version asked for, or on the first worker to claim it.
         SELECT :forked_uuid, name, 'ENQUEUED', queue_name, inputs, authenticated_user,
                max_recovery_attempts, :now, :now, :now, priority, authenticated_roles,
-               assumed_role, :application_version
+               assumed_role, :application_version, :workflow_uuid
         FROM source
         RETURNING name, queue_name
     ), copied AS (
         INSERT INTO {SCHEMA}.operation_outputs (
             workflow_uuid, function_id, function_name, output, error, child_workflow_id,
             attempts, attempt_log, retry_due_at_epoch_ms, started_at_epoch_ms,
-            completed_at_epoch_ms)
+            completed_at_epoch_ms, max_attempts)
         SELECT :forked_uuid, function_id, function_name, output, error, child_workflow_id,
                attempts, attempt_log, retry_due_at_epoch_ms, started_at_epoch_ms,
-               completed_at_epoch_ms
+               completed_at_epoch_ms, max_attempts
         FROM {SCHEMA}.operation_outputs
         WHERE workflow_uuid = :workflow_uuid AND function_id < :start_step
           AND completed_at_epoch_ms IS NOT NULL
@@ -293,10 +293,10 @@ RECORD_STEP = text(
     INSERT INTO {SCHEMA}.operation_outputs AS o (
         workflow_uuid, function_id, function_name, output, error, attempts, attempt_log,
         retry_due_at_epoch_ms, started_at_epoch_ms, completed_at_epoch_ms,
-        child_workflow_id)
+        child_workflow_id, max_attempts)
     SELECT :workflow_uuid, :function_id, :function_name, :output, :error, :attempts,
            :attempt_log, :retry_due_at_epoch_ms, :started_at_epoch_ms,
-           :completed_at_epoch_ms, :child_workflow_id
+           :completed_at_epoch_ms, :child_workflow_id, :max_attempts
     FROM owner
     {_STEP_UPSERT}
     RETURNING 1
@@ -318,7 +318,7 @@ RECORD_STEPS = text(
             workflow_uuid text, owner_token bigint, function_id integer,
             function_name text, output text, error text, attempts integer,
             attempt_log text, retry_due_at_epoch_ms bigint, started_at_epoch_ms bigint,
-            completed_at_epoch_ms bigint, child_workflow_id text)
+            completed_at_epoch_ms bigint, child_workflow_id text, max_attempts integer)
     ), owner AS (
         SELECT w.workflow_uuid, w.status
         FROM (SELECT DISTINCT workflow_uuid, owner_token FROM batch ORDER BY 1) AS b
@@ -331,10 +331,10 @@ RECORD_STEPS = text(
     INSERT INTO {SCHEMA}.operation_outputs AS o (
         workflow_uuid, function_id, function_name, output, error, attempts, attempt_log,
         retry_due_at_epoch_ms, started_at_epoch_ms, completed_at_epoch_ms,
-        child_workflow_id)
+        child_workflow_id, max_attempts)
     SELECT b.workflow_uuid, b.function_id, b.function_name, b.output, b.error, b.attempts,
            b.attempt_log, b.retry_due_at_epoch_ms, b.started_at_epoch_ms,
-           b.completed_at_epoch_ms, b.child_workflow_id
+           b.completed_at_epoch_ms, b.child_workflow_id, b.max_attempts
     FROM batch AS b JOIN owner USING (workflow_uuid)
     {_STEP_UPSERT}
     RETURNING o.workflow_uuid, o.function_id
@@ -387,7 +387,8 @@ GET_OUTCOME = text(
 LIST_STEPS = text(
     f"""
     SELECT function_id, function_name, output, error, child_workflow_id, attempts,
-           attempt_log, retry_due_at_epoch_ms, started_at_epoch_ms, completed_at_epoch_ms
+           attempt_log, retry_due_at_epoch_ms, started_at_epoch_ms, completed_at_epoch_ms,
+           max_attempts
     FROM {SCHEMA}.operation_outputs
     WHERE workflow_uuid = :workflow_uuid
     ORDER BY function_id
@@ -412,8 +413,29 @@ def list_workflows(
     return text(sql)
 
 
-# A worker leaving (warm shutdown): its version no longer counts as running.
-FORGET_WORKER = text(f"DELETE FROM {SCHEMA}.worker_versions WHERE executor_id = :executor_id")
+# A worker leaving (warm shutdown): its version no longer counts as running; when a
+# worker of that version was last seen is kept (version_last_seen: now, here; the
+# row's last sweep, by the table's trigger).
+FORGET_WORKER = text(
+    f"""
+    WITH gone AS (
+        DELETE FROM {SCHEMA}.worker_versions WHERE executor_id = :executor_id
+        RETURNING application_version, executor_id
+    )
+    INSERT INTO {SCHEMA}.version_last_seen AS s (
+        application_version, last_seen_epoch_ms, executor_id)
+    SELECT application_version, :now, executor_id FROM gone
+    ON CONFLICT (application_version) DO UPDATE
+    SET last_seen_epoch_ms = GREATEST(s.last_seen_epoch_ms, excluded.last_seen_epoch_ms),
+        executor_id = CASE WHEN excluded.last_seen_epoch_ms >= s.last_seen_epoch_ms
+                           THEN excluded.executor_id ELSE s.executor_id END
+    """
+)
+
+# Whether some worker has registered (served) a workflow name.
+IS_REGISTERED = text(
+    f"SELECT EXISTS (SELECT 1 FROM {SCHEMA}.registered_workflows WHERE name = :name)"
+)
 
 # The workers that said which version they run, newest first.
 LIST_WORKER_VERSIONS = text(

@@ -25,7 +25,7 @@ from celery_durable.error import (
     DBOSSystemDatabaseError,
     DBOSWorkflowFunctionNotFoundError,
 )
-from celery_durable.store import migrator, queries
+from celery_durable.store import databases, migrator, queries
 from celery_durable.store.errors import violates
 from celery_durable.store.execution import (
     WorkflowExecution,
@@ -53,9 +53,13 @@ class SystemStore(WorkflowOperations):
     def migrate(self) -> int:
         """Creates or upgrades the schema; safe to run twice or concurrently.
 
+        Creates the database itself first when it does not exist (as DBOS does), over
+        the direct session URL (a pooler in front may not serve ``postgres``).
+
         Returns:
             The schema version now in place.
         """
+        databases.create_if_missing(self.session_url)
 
         def work(connection: Connection) -> int:
             connection = connection.execution_options(isolation_level="READ COMMITTED")

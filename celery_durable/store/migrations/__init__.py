@@ -17,6 +17,7 @@ from celery_durable.store.migrations.v6 import V6
 from celery_durable.store.migrations.v7 import V7
 from celery_durable.store.migrations.v8 import V8
 from celery_durable.store.migrations.v9 import V9
+from celery_durable.store.migrations.v10 import V10
 
 # Serializes concurrent migrations (an arbitrary constant: "cd-migrate").
 MIGRATION_LOCK_KEY = 0x63642D6D69677261
@@ -40,6 +41,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (7, V7),
     (8, V8),
     (9, V9),
+    (10, V10),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

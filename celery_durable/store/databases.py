@@ -1,0 +1,52 @@
+"""Creating a database that does not exist yet, as DBOS Transact's launch does.
+
+``DBOS.launch()``, ``celery-durable migrate`` and a starting worker create the system
+(and application) database when it is missing, by connecting to the same server's
+``postgres`` maintenance database. Without the privilege to create it (or without
+access to ``postgres``) nothing is created and the migration that follows reports the
+missing database as it would have anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import psycopg
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+logger = logging.getLogger(__name__)
+
+# The database PostgreSQL's own tools connect to when they create another one.
+MAINTENANCE_DATABASE = "postgres"
+
+_EXISTS = "SELECT 1 FROM pg_database WHERE datname = %s"
+
+
+def create_if_missing(url: str) -> bool:
+    """Creates the database named in ``url`` if the server has none of that name.
+
+    Returns:
+        True when this call created it.
+    """
+    parsed = make_url(url)
+    name = parsed.database
+    if not name or name == MAINTENANCE_DATABASE:
+        return False
+    admin = parsed.set(drivername="postgresql", database=MAINTENANCE_DATABASE).render_as_string(
+        hide_password=False
+    )
+    try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=10) as connection:
+            if connection.execute(_EXISTS, (name,)).fetchone() is not None:
+                return False
+            try:
+                connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            except psycopg.errors.DuplicateDatabase:
+                return False  # another process created it meanwhile
+    except psycopg.Error as error:
+        # The migration's own connection says what is wrong, in the usual words.
+        logger.debug("Could not check or create database %r: %s", name, error)
+        return False
+    logger.info("Created database %r", name)
+    return True
