@@ -272,6 +272,16 @@ def survives(state: str) -> list[int]:
     return done
 
 
+@DBOS.workflow()
+def across_a_pause(point: str) -> list[int]:
+    """Two steps with a pause between them, in workflow code (no step runs, none is in
+    flight) while the test holds ``point`` closed (tests/test_postgres_restart.py)."""
+    first = side_effect(0)
+    while held(point):
+        time.sleep(0.1)
+    return [first, side_effect(1)]
+
+
 # -- messages (tests/test_messaging_faults.py) ------------------------------------------
 
 RECV_SECONDS = float(os.environ.get("CD_FAULT_RECV_SECONDS", "300"))

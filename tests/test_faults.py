@@ -102,22 +102,29 @@ class Worker:
 class Faults:
     """One scenario's database, broker queue, workers (of ``pool``) and client."""
 
-    def __init__(self, broker_url: str, tmp_path: Path, pool: str = "prefork") -> None:
+    def __init__(
+        self,
+        broker_url: str,
+        tmp_path: Path,
+        pool: str = "prefork",
+        database_url: str = FAULT_DATABASE_URL,
+    ) -> None:
         self.broker_url = broker_url
+        self.database_url = database_url
         self.pool = pool
         self.queue = f"faults-{uuid.uuid4().hex[:8]}"
         self.log = tmp_path / "workers.log"
         self.workers: list[Worker] = []
         self.env = {
             **os.environ,
-            "CD_FAULT_DATABASE_URL": FAULT_DATABASE_URL,
+            "CD_FAULT_DATABASE_URL": database_url,
             "CD_FAULT_BROKER_URL": broker_url,
             "CD_FAULT_QUEUE": self.queue,
-            "CELERY_DURABLE_DATABASE_URL": FAULT_DATABASE_URL,
+            "CELERY_DURABLE_DATABASE_URL": database_url,
             "CELERY_DURABLE_BROKER_URL": broker_url,
         }
-        self.client = DBOSClient(FAULT_DATABASE_URL, broker_url)
-        self.db = psycopg.connect(FAULT_DATABASE_URL, autocommit=True)
+        self.client = DBOSClient(database_url, broker_url)
+        self.db = psycopg.connect(database_url, autocommit=True)
 
     def start_worker(self, *, beat: bool = True, concurrency: int = 2, **env: str) -> Worker:
         worker = Worker(
@@ -160,20 +167,20 @@ def fault_database() -> str:
     return create_fault_database()
 
 
-def create_fault_database() -> str:
-    """A fresh, migrated fault database with the tables of tests.fault_app."""
-    recreate_database(FAULT_DATABASE_URL)
-    store = SystemStore(FAULT_DATABASE_URL, pool_size=1)
+def create_fault_database(url: str = FAULT_DATABASE_URL) -> str:
+    """A fresh, migrated fault database (at ``url``) with the tables of tests.fault_app."""
+    recreate_database(url)
+    store = SystemStore(url, pool_size=1)
     store.migrate()
     store.dispose()
-    with psycopg.connect(FAULT_DATABASE_URL, autocommit=True) as connection:
+    with psycopg.connect(url, autocommit=True) as connection:
         connection.execute(
             "CREATE TABLE fault_effects (workflow_id text, step text, pid integer, "
             "at timestamptz DEFAULT clock_timestamp())"
         )
         connection.execute("CREATE TABLE fault_triggers (point text PRIMARY KEY, action text)")
         connection.execute("CREATE TABLE fault_payments (id text PRIMARY KEY)")
-    return FAULT_DATABASE_URL
+    return url
 
 
 @pytest.fixture(params=["redis", "rabbitmq"])

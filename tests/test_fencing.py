@@ -7,6 +7,7 @@ worker process.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -220,3 +221,47 @@ def test_a_fence_statement_interrupted_in_flight_drops_the_connection_and_its_lo
     with store.execute_workflow(later.workflow_uuid, "tests") as again:
         assert again.claim.outcome == "claimed"
         assert again.complete("SUCCESS", output="1", error=None)
+
+
+def terminate(pid: int) -> None:
+    """Terminates one backend (as a PostgreSQL restart terminates all), and waits until
+    its process is gone (the server runs on this machine): its client's socket then
+    holds the server's goodbye and the end of the stream."""
+    with psycopg.connect(DATABASE_URL, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        assert time.monotonic() < deadline, f"backend {pid} did not exit"
+        time.sleep(0.01)
+
+
+def test_a_fence_whose_server_hung_up_is_replaced_before_a_statement_is_sent(
+    stores: list[SystemStore],
+) -> None:
+    store = stores[0]
+    old_row, new = new_row(), new_row()
+    store.insert_workflow(old_row)
+    store.insert_workflow(new)
+    with store.execute_workflow(old_row.workflow_uuid, "tests") as old:
+        assert old.claim.outcome == "claimed"
+        connection = store.fence._connection
+        assert connection is not None
+        terminate(connection.info.backend_pid)
+        sent: list[str] = []
+        store.statement_listeners.append(sent.append)
+        # A new claim goes to a new fence connection at once (not a failed statement
+        # on the dead one first, then a second sending)...
+        with store.execute_workflow(new.workflow_uuid, "tests") as fresh:
+            assert fresh.claim.outcome == "claimed"
+            assert len(sent) == 1
+            assert fresh.complete("SUCCESS", output=None, error=None)
+        # ...and the execution of the old connection learns it lost its fence.
+        with pytest.raises(FenceLost):
+            old.complete("SUCCESS", output=None, error=None)
+    with store.execute_workflow(old_row.workflow_uuid, "tests") as again:
+        assert again.claim.outcome == "claimed"
+        assert again.complete("SUCCESS", output=None, error=None)

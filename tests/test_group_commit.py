@@ -21,7 +21,7 @@ from celery_durable.store import SystemStore
 from celery_durable.store.execution import WorkflowExecution
 from celery_durable.store.fence import FenceLost
 from tests.conftest import DATABASE_URL
-from tests.test_fencing import new_row, step
+from tests.test_fencing import new_row, step, terminate
 
 
 @pytest.fixture
@@ -187,22 +187,56 @@ def test_a_bad_checkpoint_in_a_batch_fails_alone(store: SystemStore) -> None:
         manager.__exit__(None, None, None)
 
 
-def test_a_lost_connection_fails_its_checkpoint_and_the_next_one_reconnects(
+def test_a_connection_whose_server_hung_up_is_not_lent(store: SystemStore) -> None:
+    (execution,), managers = claimed(store, 1)
+    execution.record_step(step(1))  # the pool's connection is open
+    idle = store.statements._idle[0][0]
+    terminate(idle.info.backend_pid)  # as a PostgreSQL restart does to every connection
+    sent = statements_sent(store)
+    # The dead connection is found out before anything is sent on it: the checkpoint
+    # goes once, on a new connection.
+    assert execution.record_step(step(2)) == "PENDING"
+    assert sent == ["WITH owner AS ( SELE"]
+    assert idle.closed
+    assert [s.function_id for s in store.list_steps(execution.workflow_uuid)] == [1, 2]
+    assert execution.complete("SUCCESS", output=None, error=None)
+    managers[0].__exit__(None, None, None)
+
+
+def test_a_checkpoint_whose_connection_is_lost_under_it_is_sent_once_more(
     store: SystemStore,
 ) -> None:
     (execution,), managers = claimed(store, 1)
-    execution.record_step(step(1))  # the pool's connection is open
-    with psycopg.connect(DATABASE_URL, autocommit=True) as admin:
-        admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE application_name = 'celery_durable' AND datname = current_database() "
-            "AND pid <> pg_backend_pid()"
+    execution.record_step(step(1))
+    pid = store.statements._idle[0][0].info.backend_pid
+    sent = statements_sent(store)
+    raised: list[BaseException | None] = []
+    with psycopg.connect(DATABASE_URL) as blocker:
+        # The workflow's row locked: the checkpoint's statement waits on the server...
+        blocker.execute(
+            "SELECT 1 FROM celery_durable.workflow_status WHERE workflow_uuid = %s FOR UPDATE",
+            (execution.workflow_uuid,),
         )
-    with pytest.raises(DBOSSystemDatabaseError, match="recording step 2 of"):
-        execution.record_step(step(2))
-    # The pool dropped the dead connection, and nobody is left sending: the step's
-    # next attempt goes through on a new one.
-    assert execution.record_step(step(2)) == "PENDING"
+        recording = threading.Thread(
+            target=lambda: raised.extend(in_threads(lambda: execution.record_step(step(2))))
+        )
+        recording.start()
+        deadline = time.monotonic() + 30
+        while not blocker.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND wait_event_type = 'Lock'", (pid,)
+        ).fetchone():
+            assert time.monotonic() < deadline, "the checkpoint never waited"
+            time.sleep(0.01)
+        # ...when its connection is lost (its outcome unknown to the execution).
+        terminate(pid)
+        deadline = time.monotonic() + 30
+        while len(sent) < 2:
+            assert time.monotonic() < deadline, "the checkpoint was not sent again"
+            time.sleep(0.01)
+    recording.join(timeout=60)
+    # Sent again on a new connection, it is recorded: the step does not run again.
+    assert raised == [None]
+    assert sent == ["WITH owner AS ( SELE"] * 2
     assert [s.function_id for s in store.list_steps(execution.workflow_uuid)] == [1, 2]
     assert execution.complete("SUCCESS", output=None, error=None)
     managers[0].__exit__(None, None, None)

@@ -95,3 +95,23 @@ def test_json_refuses_to_unpickle_and_pickle_is_opt_in() -> None:
     assert make_serializer("pickle").loads(json.dumps({"a": 1})) == {"a": 1}
     with pytest.raises(DBOSSerializationError, match="Unknown serializer"):
         make_serializer("yaml")  # type: ignore[arg-type]
+
+
+def test_an_error_class_is_rebuilt_only_from_a_module_imported_or_allowed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+    import tabnanny
+
+    recorded = JsonSerializer().dumps(tabnanny.NannyNag(3, "mixed tabs", "\tx"))
+    monkeypatch.delitem(sys.modules, "tabnanny")  # as in a process that never imported it
+    # Not imported, not allowed: read as RecordedError, and still not imported.
+    read = JsonSerializer().loads(recorded)
+    assert isinstance(read, RecordedError) and read.type_name == "tabnanny:NannyNag"
+    assert "tabnanny" not in sys.modules
+    # Listed in config["importable_error_modules"]: imported, rebuilt as its class.
+    allowed = make_serializer("json", ["tabnanny"]).loads(recorded)
+    assert type(allowed).__name__ == "NannyNag" and allowed.get_lineno() == 3
+    assert "tabnanny" in sys.modules
+    # Imported already (a worker has its workflows' modules): rebuilt as its class.
+    assert type(JsonSerializer().loads(recorded)) is type(allowed)

@@ -8,6 +8,11 @@ message, and the traceback of one that was raised (:mod:`celery_durable.core.tra
 on replay they are rebuilt as their own class where possible, otherwise as
 :class:`~celery_durable.error.RecordedError`, carrying the recorded traceback.
 
+Reading never imports a module because the data names it (a reader, say the dashboard,
+would run that module's top-level code): a class is rebuilt only from a module the
+process has already imported (a worker has its workflows' modules, and what they
+import), or from one the application lists in ``config["importable_error_modules"]``.
+
 Pickle is available only by explicit opt-in (``config["serializer"] = "pickle"``); a
 JSON-configured process refuses to unpickle anything it reads. Pickle drops
 ``__traceback__``, so the pickler puts the traceback's text into each raised exception's
@@ -18,11 +23,14 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import importlib
 import io
 import json
 import pickle
+import sys
 import uuid
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
@@ -86,8 +94,9 @@ def to_jsonable(value: Any) -> Any:
     )
 
 
-def _decode_object(obj: dict[str, Any]) -> Any:
-    """``json.loads`` object hook: rebuilds one tagged object (children are done)."""
+def _decode_object(obj: dict[str, Any], importable: frozenset[str] = frozenset()) -> Any:
+    """``json.loads`` object hook: rebuilds one tagged object (children are done);
+    ``importable``: the modules an exception's class may be imported from."""
     tag = obj.get(_TAG)
     if tag is None:
         return obj
@@ -117,7 +126,7 @@ def _decode_object(obj: dict[str, Any]) -> Any:
         case "frozenset":
             return frozenset(payload)
         case "exception":
-            return _exception_from_jsonable(obj)
+            return _exception_from_jsonable(obj, importable)
     raise DBOSSerializationError(f"Unknown serialized type tag {tag!r}")
 
 
@@ -148,19 +157,19 @@ def _exception_to_jsonable(exc: BaseException) -> dict[str, Any]:
     return recorded
 
 
-def _exception_from_jsonable(obj: dict[str, Any]) -> BaseException:
-    rebuilt = _rebuild_exception(obj)
+def _exception_from_jsonable(obj: dict[str, Any], importable: frozenset[str]) -> BaseException:
+    rebuilt = _rebuild_exception(obj, importable)
     text = obj.get("traceback")
     if isinstance(text, str):
         tracebacks.remember(rebuilt, text)
     return rebuilt
 
 
-def _rebuild_exception(obj: dict[str, Any]) -> BaseException:
+def _rebuild_exception(obj: dict[str, Any], importable: frozenset[str]) -> BaseException:
     type_name: str = obj["type"]
     message: str = obj.get("message", "")
     args = obj.get("args")
-    cls = _import_exception_class(type_name)
+    cls = _exception_class(type_name, importable)
     if cls is None or args is None:
         return RecordedError(type_name, message)
     try:
@@ -169,13 +178,20 @@ def _rebuild_exception(obj: dict[str, Any]) -> BaseException:
         return RecordedError(type_name, message)
 
 
-def _import_exception_class(type_name: str) -> type[BaseException] | None:
+def _exception_class(type_name: str, importable: frozenset[str]) -> type[BaseException] | None:
+    """The class ``module:qualname`` names, if its module is imported already (or may be
+    imported: listed in ``importable``); None otherwise, or if anything fails (the
+    error is then a RecordedError: reading history never fails on what it reads)."""
     module_name, _, qualname = type_name.partition(":")
     try:
-        target: Any = importlib.import_module(module_name)
+        target: Any = sys.modules.get(module_name)
+        if target is None and module_name in importable:
+            target = importlib.import_module(module_name)
+        if target is None:
+            return None
         for part in qualname.split("."):
             target = getattr(target, part)
-    except (ImportError, AttributeError, ValueError):
+    except Exception:  # an allowed module's top-level code may raise anything
         return None
     if isinstance(target, type) and issubclass(target, BaseException):
         return target
@@ -183,7 +199,17 @@ def _import_exception_class(type_name: str) -> type[BaseException] | None:
 
 
 class JsonSerializer:
-    """The default: JSON text with tagged extensions; never unpickles."""
+    """The default: JSON text with tagged extensions; never unpickles.
+
+    Args:
+        importable_error_modules: Modules that reading may import to rebuild a recorded
+            exception's class (others must be imported already).
+    """
+
+    def __init__(self, importable_error_modules: Iterable[str] = ()) -> None:
+        self._object_hook = functools.partial(
+            _decode_object, importable=frozenset(importable_error_modules)
+        )
 
     def dumps(self, value: Any) -> str:
         return json.dumps(to_jsonable(value), separators=(",", ":"), allow_nan=True)
@@ -195,7 +221,7 @@ class JsonSerializer:
                 '(set config["serializer"] = "pickle" to read pickled checkpoints)'
             )
         try:
-            return json.loads(text, object_hook=_decode_object)
+            return json.loads(text, object_hook=self._object_hook)
         except ValueError as exc:
             raise DBOSSerializationError(f"Cannot deserialize checkpoint: {exc}") from exc
 
@@ -228,9 +254,11 @@ class _TracebackPickler(pickle.Pickler):
 
 
 class PickleSerializer:
-    """Opt-in pickle (any picklable object); reads JSON checkpoints too."""
+    """Opt-in pickle (any picklable object); reads JSON checkpoints too (unpickling
+    imports what the pickle names: pickle is for data the application trusts)."""
 
-    _json = JsonSerializer()
+    def __init__(self, importable_error_modules: Iterable[str] = ()) -> None:
+        self._json = JsonSerializer(importable_error_modules)
 
     def dumps(self, value: Any) -> str:
         buffer = io.BytesIO()
@@ -246,10 +274,13 @@ class PickleSerializer:
         return self._json.loads(text)
 
 
-def make_serializer(name: SerializerName) -> Serializer:
-    """Returns the serializer configured by ``config["serializer"]``."""
+def make_serializer(
+    name: SerializerName, importable_error_modules: Iterable[str] = ()
+) -> Serializer:
+    """Returns the serializer configured by ``config["serializer"]`` (and
+    ``config["importable_error_modules"]``)."""
     if name == "json":
-        return JsonSerializer()
+        return JsonSerializer(importable_error_modules)
     if name == "pickle":
-        return PickleSerializer()
+        return PickleSerializer(importable_error_modules)
     raise DBOSSerializationError(f'Unknown serializer {name!r}: use "json" or "pickle"')

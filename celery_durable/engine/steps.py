@@ -122,11 +122,18 @@ class StepRun:
         """One attempt: the step context is set while the body runs (``DBOS.step_id``,
         ``DBOS.get_context()``); an exception is a failed attempt (recorded, and raised
         once no attempt is left); otherwise ``value`` is recorded."""
+        workflow = self.workflow
+        if workflow is not None:
+            # After a PostgreSQL restart, the sweep may start another execution of the
+            # workflow: one that knows its fence lost stops before the step, not after.
+            with checkpoints.system_database_failure_reschedules():
+                workflow.execution.check_fence(
+                    lambda: f"running step {self.function_id} of {workflow.workflow_id}"
+                )
         started = now_epoch_ms()
         if self.first_started_at_epoch_ms is None:
             self.first_started_at_epoch_ms = started
         self._attempt_started_at_epoch_ms = started
-        workflow = self.workflow
         workflow_id = workflow.workflow_id if workflow else None
         token = current_step.set(
             StepContext(

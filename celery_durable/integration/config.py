@@ -17,6 +17,11 @@ class DBOSConfig(TypedDict, total=False):
         application_database_url: PostgreSQL URL for ``@DBOS.transaction`` (default:
             the system database).
         serializer: ``"json"`` (default) or ``"pickle"`` (explicit opt-in).
+        importable_error_modules: Modules this process may import to rebuild a
+            recorded error's class. Default none: an error is rebuilt as its own class
+            only if the module defining it is imported already (a worker has its
+            workflows' modules), otherwise it reads as ``RecordedError``; reading
+            history never imports a module because the data names it.
         sys_db_pool_size: Connections per process to each database (default 5).
         executor_id: This process's name in ``workflow_status.executor_id``
             (default ``host:pid``; Celery executions record the worker's node name).
@@ -58,6 +63,7 @@ class DBOSConfig(TypedDict, total=False):
     system_database_url: str
     application_database_url: str
     serializer: SerializerName
+    importable_error_modules: list[str]
     sys_db_pool_size: int
     executor_id: str
     recovery_interval_seconds: float

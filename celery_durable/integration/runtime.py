@@ -76,12 +76,18 @@ class Runtime:
             raise DBOSInitializationError(
                 f'config["application_version"] must be a non-empty string, not {version!r}'
             )
+        modules = merged.get("importable_error_modules", [])
+        if not isinstance(modules, list | tuple) or not all(isinstance(m, str) for m in modules):
+            raise DBOSInitializationError(
+                'config["importable_error_modules"] must be a list of module names, '
+                f"not {modules!r}"
+            )
         url = merged.get("system_database_url") or start_postgres(name)
         self.celery = celery
         self.config = merged
         self.registry = registry
         self.queues = queues
-        self.serializer = make_serializer(merged["serializer"])
+        self.serializer = make_serializer(merged["serializer"], modules)
         self.store = SystemStore(
             url,
             pool_size=merged["sys_db_pool_size"],

@@ -5,17 +5,20 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, event, exc
 
+from celery_durable.store.liveness import lost
 from celery_durable.store.urls import sqlalchemy_url
 
 
 class ProcessEngine:
     """One SQLAlchemy engine per process: a forked worker child gets a fresh pool.
 
-    There is no pre-ping (a round trip on every checkout): a pooled connection that died
-    with a server restart fails once, SQLAlchemy invalidates the pool, and the stores
-    retry on a fresh connection.
+    There is no pre-ping (a round trip on every checkout). A pooled connection whose
+    server hung up (a restart) is found lost at checkout without a round trip
+    (:func:`~celery_durable.store.liveness.lost`) and replaced; one that dies unseen
+    fails once, SQLAlchemy invalidates the pool, and the stores retry on a fresh
+    connection.
     """
 
     def __init__(
@@ -56,6 +59,7 @@ class ProcessEngine:
                 max_overflow=self._pool_size,
                 **options,
             )
+            event.listen(self._engine, "checkout", _replace_if_lost)
             self._pid = os.getpid()
         return self._engine
 
@@ -63,3 +67,10 @@ class ProcessEngine:
         if self._engine is not None and self._pid == os.getpid():
             self._engine.dispose()
         self._engine = None
+
+
+def _replace_if_lost(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """A checkout of a connection whose server hung up: SQLAlchemy discards it and
+    checks out another (its pessimistic disconnect handling, without the ping)."""
+    if lost(dbapi_connection):
+        raise exc.DisconnectionError("the server closed the connection")

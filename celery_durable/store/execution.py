@@ -75,6 +75,12 @@ class WorkflowExecution:
         )[1]
         return rows
 
+    def check_fence(self, action: Callable[[], str]) -> None:
+        """Raises :class:`FenceLost` if this execution's fence is known lost (no round
+        trip): it must not run a step that another execution may be running."""
+        if self.fenced:
+            self._fence.check(self._epoch, action)
+
     def record_step(self, step: StepRecord) -> str | None:
         """Writes a step's checkpoint (one INSERT, or an upsert after a retry).
 

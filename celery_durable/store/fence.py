@@ -18,6 +18,10 @@ one of them in this process is ``busy`` without asking the server.
 If the connection is lost, the next statement opens a new one and the **epoch**
 advances: executions claimed under an older epoch have lost their locks, and their
 statements on the fence are refused (:class:`FenceLost`) instead of running unfenced.
+A connection whose server hung up (a PostgreSQL restart) is found lost before a
+statement is sent on it (:func:`~celery_durable.store.liveness.lost`): an execution
+of the old epoch learns it lost its fence without a failed statement, and a new claim
+goes to a new connection at once.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import psycopg
 from psycopg import pq
 
 from celery_durable.error import DBOSSystemDatabaseError
+from celery_durable.store.liveness import lost
 
 StatementListener = Callable[[str], None]
 
@@ -102,6 +107,8 @@ class Fence:
             listener(sql)
         with self._lock:
             self._reset_after_fork()
+            if self._connection is not None and lost(self._connection):
+                self._discard()
             if epoch is not None and epoch != self.epoch:
                 raise FenceLost(f"Lost the fence of the execution while {action()}")
             cursor = self._open()
@@ -126,6 +133,26 @@ class Fence:
                     self._discard()
                 raise
             return self.epoch, result
+
+    def check(self, epoch: int, action: Callable[[], str]) -> None:
+        """Raises :class:`FenceLost` if the fence of ``epoch`` is lost, as far as can be
+        told without a round trip (see :func:`~celery_durable.store.liveness.lost`):
+        before a step runs, so that an execution whose locks went with a restarted
+        server does not run it beside the execution the recovery sweep then starts.
+        While another statement is on the connection, only the epoch is compared
+        (that statement finds a dead connection out itself)."""
+        if epoch != self.epoch:
+            raise FenceLost(f"Lost the fence of the execution before {action()}")
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            connection = self._connection
+            if connection is not None and self._pid == os.getpid() and lost(connection):
+                self._discard()
+            if epoch != self.epoch:
+                raise FenceLost(f"Lost the fence of the execution before {action()}")
+        finally:
+            self._lock.release()
 
     def abandon(self, epoch: int) -> None:
         """Closes the connection of ``epoch``, letting go of every lock of this process:

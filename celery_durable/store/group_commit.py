@@ -15,6 +15,16 @@ The execution that sends a batch hands the connection to the oldest checkpoint s
 queued once its own is done, so nobody sends others' checkpoints for long. A batch
 that fails for any reason but a lost connection is sent again one checkpoint at a
 time, so that one bad checkpoint fails alone.
+
+A batch whose connection was lost under it (a PostgreSQL restart during the statement)
+is sent once more, on a new connection: whether it committed is unknown, and sending a
+checkpoint twice is safe. Its statement is an upsert conditional on the claim's
+owner token that changes nothing in a completed row, so the second sending, whether the
+first committed or not, leaves the same row: written now (the first did not commit, or
+left a retry's incomplete row, which it rewrites with the same values), or found
+complete ("already recorded": the execution goes on, as it would have), or refused
+because another execution owns the workflow now (the fence is lost either way). The
+step itself never runs again for it.
 """
 
 from __future__ import annotations
@@ -38,7 +48,7 @@ Outcome = tuple[str | None, bool]
 class _Checkpoint:
     """One execution's checkpoint, queued: its parameters and, once sent, its outcome."""
 
-    __slots__ = ("action", "error", "leads", "outcome", "params", "ready")
+    __slots__ = ("action", "error", "leads", "outcome", "params", "ready", "resent")
 
     def __init__(self, params: dict[str, Any], action: Callable[[], str]) -> None:
         self.params = params
@@ -47,6 +57,7 @@ class _Checkpoint:
         self.outcome: Outcome | None = None
         self.error: DBOSSystemDatabaseError | None = None
         self.leads = False  # handed a connection: this execution sends the next batch
+        self.resent = False  # queued again after its connection was lost under it
 
     def result(self) -> Outcome:
         if self.error is not None:
@@ -115,20 +126,27 @@ class GroupCommit:
         another sender); then hands the connection over to the oldest checkpoint still
         queued, if any."""
         try:
-            with self._pool.cursor(mine.action) as cursor:
-                while mine.outcome is None and mine.error is None:
+            for connection in ("first", "last"):
+                try:
+                    with self._pool.cursor(mine.action) as cursor:
+                        while mine.outcome is None and mine.error is None:
+                            with self._lock:
+                                batch = self._queued[: self._max_batch]
+                                del self._queued[: self._max_batch]
+                            if not batch:  # mine is in another sender's batch
+                                break
+                            self._send(cursor, batch)
+                    return
+                except DBOSSystemDatabaseError as error:  # no connection, or it was lost
                     with self._lock:
-                        batch = self._queued[: self._max_batch]
-                        del self._queued[: self._max_batch]
-                    if not batch:  # mine is in another sender's batch
-                        break
-                    self._send(cursor, batch)
-        except DBOSSystemDatabaseError as error:  # no connection, or it was lost
-            with self._lock:
-                if mine in self._queued:
-                    self._queued.remove(mine)
-                    mine.error = error
-                    mine.ready.set()
+                        if mine not in self._queued:
+                            return  # sent: its outcome or error is set
+                        if mine.resent and connection == "first":
+                            continue  # its connection was lost under it: send it again
+                        self._queued.remove(mine)
+                        mine.error = error
+                        mine.ready.set()
+                        return
         finally:
             with self._lock:
                 if self._queued:
@@ -154,6 +172,16 @@ class GroupCommit:
                 for checkpoint in batch:  # one bad checkpoint fails alone
                     self._send(cursor, [checkpoint])
                 return
+            if cursor.connection.broken:
+                # Lost under the statement: each checkpoint sent only once goes back to
+                # the head of the queue, to be sent again on a new connection (safe:
+                # see the module's docstring).
+                again = [checkpoint for checkpoint in batch if not checkpoint.resent]
+                for checkpoint in again:
+                    checkpoint.resent = True
+                with self._lock:
+                    self._queued[:0] = again
+                batch = [checkpoint for checkpoint in batch if checkpoint not in again]
             for checkpoint in batch:
                 checkpoint.error = DBOSSystemDatabaseError(
                     f"System database error while {checkpoint.action()}: {error}"
