@@ -26,7 +26,7 @@ from bench.db import create_tables, recreate_database
 from bench.report import Figure, Result
 from bench.settings import database_url
 from bench.stats import interleaved, pairwise_ratios
-from celery_durable.store import queries
+from celery_durable.store.sql import steps
 
 NAME = "group_commit"
 SCHEMA = "celery_durable"
@@ -102,11 +102,11 @@ class Checkpoints:
         )
         for first in range(0, count, batch):
             if batch == 1:
-                cursor.execute(queries.RECORD_STEP_SQL, self._params(first, function_id))
+                cursor.execute(steps.RECORD_STEP_SQL, self._params(first, function_id))
                 cursor.fetchone()
             else:
                 rows = [self._params(index, function_id) for index in range(first, first + batch)]
-                cursor.execute(queries.RECORD_STEPS_SQL, {"rows": json.dumps(rows)})
+                cursor.execute(steps.RECORD_STEPS_SQL, {"rows": json.dumps(rows)})
                 cursor.fetchall()
         return (
             1e6 * (_backend_cpu_seconds(self._pid) - server) / count,

@@ -12,7 +12,7 @@ from typing import Any
 from celery_durable.core.serialization import Serializer
 from celery_durable.error import DBOSSerializationError
 from celery_durable.store import SystemStore
-from celery_durable.store.messaging_queries import NULL_TOPIC
+from celery_durable.store.channels import NULL_TOPIC
 from celery_durable.store.overview import (
     Execution,
     Fork,

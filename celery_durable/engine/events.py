@@ -31,8 +31,8 @@ from celery_durable.engine.messaging import (
 )
 from celery_durable.error import DBOSException
 from celery_durable.store import Received, SystemStore
+from celery_durable.store.channels import EVENTS_CHANNEL
 from celery_durable.store.listener import FALLBACK_SECONDS
-from celery_durable.store.messaging_queries import EVENTS_CHANNEL
 
 SET_EVENT_NAME = "DBOS.setEvent"
 GET_EVENT_NAME = "DBOS.getEvent"

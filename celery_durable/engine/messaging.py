@@ -26,8 +26,8 @@ from celery_durable.engine import checkpoints
 from celery_durable.engine.context import WorkflowContext, in_workflow_code
 from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
 from celery_durable.store import Dispatch, Received, SystemStore
+from celery_durable.store.channels import MESSAGES_CHANNEL, NULL_TOPIC
 from celery_durable.store.listener import FALLBACK_SECONDS
-from celery_durable.store.messaging_queries import MESSAGES_CHANNEL, NULL_TOPIC
 
 logger = logging.getLogger("celery_durable.messaging")
 

@@ -28,8 +28,8 @@ from celery_durable.engine.context import (
 from celery_durable.engine.messaging import record_outcome, require_id
 from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError, DBOSStreamTimeoutError
 from celery_durable.store import SystemStore
+from celery_durable.store.channels import STREAMS_CHANNEL
 from celery_durable.store.listener import FALLBACK_SECONDS
-from celery_durable.store.messaging_queries import STREAMS_CHANNEL
 
 # DBOS's close marker: a value like any other, which ends every reader.
 STREAM_CLOSED = "__DBOS_STREAM_CLOSED__"

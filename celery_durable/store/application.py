@@ -15,9 +15,10 @@ from sqlalchemy import Connection, exc
 
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.error import DBOSException
-from celery_durable.store import databases, migrator, queries
+from celery_durable.store import databases, migrator
 from celery_durable.store.engines import ProcessEngine
 from celery_durable.store.errors import system_error
+from celery_durable.store.sql import transactions
 from celery_durable.store.urls import normalize
 
 ISOLATION_LEVELS = frozenset({"SERIALIZABLE", "REPEATABLE READ", "READ COMMITTED"})
@@ -82,7 +83,7 @@ class ApplicationStore:
         connection: Connection, workflow_uuid: str, function_id: int
     ) -> TransactionOutput | None:
         row = connection.execute(
-            queries.GET_TRANSACTION_OUTPUT,
+            transactions.GET_TRANSACTION_OUTPUT,
             {"workflow_uuid": workflow_uuid, "function_id": function_id},
         ).first()
         if row is None:
@@ -102,7 +103,7 @@ class ApplicationStore:
         error: str | None,
     ) -> None:
         connection.execute(
-            queries.RECORD_TRANSACTION_OUTPUT,
+            transactions.RECORD_TRANSACTION_OUTPUT,
             {
                 "workflow_uuid": workflow_uuid,
                 "function_id": function_id,

@@ -9,12 +9,12 @@ from typing import Any, TypeVar
 import psycopg
 from sqlalchemy import Connection, Engine, exc
 
-from celery_durable.store import queries
 from celery_durable.store.engines import ProcessEngine
 from celery_durable.store.errors import system_error, violates, wrap_errors
 from celery_durable.store.fence import Fence, StatementListener
 from celery_durable.store.group_commit import GroupCommit
 from celery_durable.store.listener import NotificationListener
+from celery_durable.store.sql import steps
 from celery_durable.store.statements import StatementPool
 from celery_durable.store.urls import normalize
 
@@ -63,8 +63,8 @@ class Connections:
         self.statements = StatementPool(self._connect_statements, pool_size)
         self.checkpoints = GroupCommit(
             self.statements,
-            queries.RECORD_STEP_SQL,
-            queries.RECORD_STEPS_SQL,
+            steps.RECORD_STEP_SQL,
+            steps.RECORD_STEPS_SQL,
             listeners=self.statement_listeners,
         )
         # Notifications for waiters outside any workflow (started on first use).

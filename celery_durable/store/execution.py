@@ -8,7 +8,6 @@ from typing import Any
 
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.core.records import StepRecord, Wait
-from celery_durable.store import messaging_queries, queries
 from celery_durable.store.fence import Fence, FenceLost, StatementListener
 from celery_durable.store.group_commit import GroupCommit
 from celery_durable.store.rows import (
@@ -19,6 +18,7 @@ from celery_durable.store.rows import (
     Sent,
     Woken,
 )
+from celery_durable.store.sql import messaging, workflows
 
 __all__ = ["StatementListener", "WorkflowExecution"]
 
@@ -122,7 +122,7 @@ class WorkflowExecution:
         """Sends a message from workflow code; the send and its checkpoint commit together."""
         row = self._send(
             lambda: f"sending a message from {self.workflow_uuid} to {destination}",
-            messaging_queries.SEND_MESSAGE_SQL,
+            messaging.SEND_MESSAGE_SQL,
             {
                 "destination": destination,
                 "topic": topic,
@@ -142,7 +142,7 @@ class WorkflowExecution:
         """Takes the oldest message of ``topic``, checkpointed (see ``RECV_MESSAGE``)."""
         row = self._send(
             lambda: f"receiving a message in {self.workflow_uuid}",
-            messaging_queries.RECV_MESSAGE_SQL,
+            messaging.RECV_MESSAGE_SQL,
             {
                 "workflow_uuid": self.workflow_uuid,
                 "function_id": function_id,
@@ -161,7 +161,7 @@ class WorkflowExecution:
         """Reads another workflow's event, checkpointed if set (``GET_EVENT_IN_WORKFLOW``)."""
         row = self._send(
             lambda: f"reading event {key!r} of {target} in {self.workflow_uuid}",
-            messaging_queries.GET_EVENT_IN_WORKFLOW_SQL,
+            messaging.GET_EVENT_IN_WORKFLOW_SQL,
             {
                 "workflow_uuid": self.workflow_uuid,
                 "function_id": function_id,
@@ -180,7 +180,7 @@ class WorkflowExecution:
         a step's is part of the step). Returns the workflows waiting for it."""
         rows = self._send_all(
             lambda: f"setting event {key!r} of {self.workflow_uuid}",
-            messaging_queries.SET_EVENT_SQL,
+            messaging.SET_EVENT_SQL,
             {
                 "workflow_uuid": self.workflow_uuid,
                 "function_id": function_id,
@@ -205,7 +205,7 @@ class WorkflowExecution:
         """Appends to a stream of this workflow; returns the offset (None: a replay)."""
         row = self._send(
             lambda: f"writing stream {key!r} of {self.workflow_uuid}",
-            messaging_queries.WRITE_STREAM_SQL,
+            messaging.WRITE_STREAM_SQL,
             {
                 "workflow_uuid": self.workflow_uuid,
                 "key": key,
@@ -226,7 +226,7 @@ class WorkflowExecution:
         """
         row = self._send(
             lambda: f"completing workflow {self.workflow_uuid}",
-            queries.COMPLETE_WORKFLOW_SQL,
+            workflows.COMPLETE_WORKFLOW_SQL,
             {
                 "workflow_uuid": self.workflow_uuid,
                 "status": status,
@@ -256,9 +256,9 @@ class WorkflowExecution:
             "parked": parked,
             "now": now_epoch_ms(),
         }
-        statement = queries.RESCHEDULE_WORKFLOW_SQL
+        statement = workflows.RESCHEDULE_WORKFLOW_SQL
         if wait is not None:
-            statement = messaging_queries.RESCHEDULE_TO_WAIT_SQL
+            statement = messaging.RESCHEDULE_TO_WAIT_SQL
             params |= {"wait_kind": wait.kind, "target": wait.target, "wait_key": wait.key}
         row = self._send(lambda: f"rescheduling workflow {self.workflow_uuid}", statement, params)
         if row is None:
@@ -277,8 +277,8 @@ class WorkflowExecution:
         try:
             params = {"workflow_uuid": self.workflow_uuid, "now": now_epoch_ms()}
             action = lambda: f"releasing workflow {self.workflow_uuid}"  # noqa: E731
-            if self._send(action, queries.RELEASE_WORKFLOW_SQL, params) is None:
-                self._send(action, queries.RELEASE_FENCE_SQL, params)
+            if self._send(action, workflows.RELEASE_WORKFLOW_SQL, params) is None:
+                self._send(action, workflows.RELEASE_FENCE_SQL, params)
         finally:
             self._let_go()
 

@@ -16,9 +16,9 @@ from collections.abc import Iterator
 
 import psycopg
 
-logger = logging.getLogger("celery_durable.listener")
+from celery_durable.store.channels import CHANNELS
 
-CHANNELS = ("celery_durable_messages", "celery_durable_events", "celery_durable_streams")
+logger = logging.getLogger("celery_durable.listener")
 
 # How long a waiter sleeps at most before it looks at the database again anyway.
 FALLBACK_SECONDS = 2.0

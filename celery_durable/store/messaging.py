@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from celery_durable.core.clock import now_epoch_ms
-from celery_durable.store import messaging_queries
 from celery_durable.store.connections import Connections
 from celery_durable.store.execution import sent_from_row
 from celery_durable.store.rows import Sent
+from celery_durable.store.sql import messaging
 
 
 class MessagingOperations(Connections):
@@ -17,7 +17,7 @@ class MessagingOperations(Connections):
         row = self._run(
             f"sending a message to {destination}",
             lambda connection: connection.execute(
-                messaging_queries.SEND_MESSAGE,
+                messaging.SEND_MESSAGE,
                 {
                     "destination": destination,
                     "topic": topic,
@@ -36,7 +36,7 @@ class MessagingOperations(Connections):
         value = self._run(
             f"reading event {key!r} of {workflow_uuid}",
             lambda connection: connection.execute(
-                messaging_queries.GET_EVENT, {"workflow_uuid": workflow_uuid, "key": key}
+                messaging.GET_EVENT, {"workflow_uuid": workflow_uuid, "key": key}
             ).scalar(),
         )
         return None if value is None else str(value)
@@ -46,7 +46,7 @@ class MessagingOperations(Connections):
         rows = self._run(
             f"reading the events of {workflow_uuid}",
             lambda connection: connection.execute(
-                messaging_queries.GET_ALL_EVENTS, {"workflow_uuid": workflow_uuid}
+                messaging.GET_ALL_EVENTS, {"workflow_uuid": workflow_uuid}
             ).all(),
         )
         return {str(row.key): str(row.value) for row in rows}
@@ -58,7 +58,7 @@ class MessagingOperations(Connections):
         row = self._run(
             f"reading stream {key!r} of {workflow_uuid}",
             lambda connection: connection.execute(
-                messaging_queries.READ_STREAM,
+                messaging.READ_STREAM,
                 {"workflow_uuid": workflow_uuid, "key": key, "offset": offset},
             ).first(),
         )

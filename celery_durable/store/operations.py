@@ -6,7 +6,6 @@ from sqlalchemy import Connection
 
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.error import DBOSNonExistentWorkflowError
-from celery_durable.store import queries
 from celery_durable.store.messaging import MessagingOperations
 from celery_durable.store.rows import (
     Dispatch,
@@ -15,6 +14,7 @@ from celery_durable.store.rows import (
     Timekeeping,
     WorkerVersion,
 )
+from celery_durable.store.sql import operations, recovery, registry
 
 
 class WorkflowOperations(MessagingOperations):
@@ -34,7 +34,7 @@ class WorkflowOperations(MessagingOperations):
         rows = self._run(
             "recovering workflows",
             lambda connection: connection.execute(
-                queries.RECOVER_WORKFLOWS,
+                recovery.RECOVER_WORKFLOWS,
                 {
                     "now": now_epoch_ms(),
                     "grace_ms": grace_ms,
@@ -51,7 +51,7 @@ class WorkflowOperations(MessagingOperations):
         self._run(
             "forgetting a worker",
             lambda connection: connection.execute(
-                queries.FORGET_WORKER, {"executor_id": executor_id, "now": now_epoch_ms()}
+                registry.FORGET_WORKER, {"executor_id": executor_id, "now": now_epoch_ms()}
             ),
         )
 
@@ -61,7 +61,7 @@ class WorkflowOperations(MessagingOperations):
             self._run(
                 "reading registered workflows",
                 lambda connection: connection.execute(
-                    queries.IS_REGISTERED, {"name": name}
+                    registry.IS_REGISTERED, {"name": name}
                 ).scalar_one(),
             )
         )
@@ -70,7 +70,7 @@ class WorkflowOperations(MessagingOperations):
         """The workers that said which application version they run, newest first."""
         rows = self._run(
             "listing worker versions",
-            lambda connection: connection.execute(queries.LIST_WORKER_VERSIONS).all(),
+            lambda connection: connection.execute(registry.LIST_WORKER_VERSIONS).all(),
         )
         return [WorkerVersion(**row._asdict()) for row in rows]
 
@@ -80,7 +80,7 @@ class WorkflowOperations(MessagingOperations):
         rows = self._run(
             "keeping time",
             lambda connection: connection.execute(
-                queries.KEEP_TIME, {"now": now_epoch_ms(), "limit": limit}
+                recovery.KEEP_TIME, {"now": now_epoch_ms(), "limit": limit}
             ).all(),
         )
         return Timekeeping(
@@ -105,7 +105,7 @@ class WorkflowOperations(MessagingOperations):
         row = self._run(
             f"cancelling workflow {workflow_uuid}",
             lambda connection: connection.execute(
-                queries.CANCEL_WORKFLOW, {"workflow_uuid": workflow_uuid, "now": now_epoch_ms()}
+                operations.CANCEL_WORKFLOW, {"workflow_uuid": workflow_uuid, "now": now_epoch_ms()}
             ).first(),
         )
         return row is not None
@@ -115,7 +115,7 @@ class WorkflowOperations(MessagingOperations):
         row = self._run(
             f"resuming workflow {workflow_uuid}",
             lambda connection: connection.execute(
-                queries.RESUME_WORKFLOW, {"workflow_uuid": workflow_uuid, "now": now_epoch_ms()}
+                operations.RESUME_WORKFLOW, {"workflow_uuid": workflow_uuid, "now": now_epoch_ms()}
             ).first(),
         )
         if row is None:
@@ -136,7 +136,7 @@ class WorkflowOperations(MessagingOperations):
         row = self._run(
             f"forking workflow {workflow_uuid}",
             lambda connection: connection.execute(
-                queries.FORK_WORKFLOW,
+                operations.FORK_WORKFLOW,
                 {
                     "workflow_uuid": workflow_uuid,
                     "forked_uuid": forked_uuid,
@@ -155,7 +155,7 @@ class WorkflowOperations(MessagingOperations):
         row = self._run(
             f"waking workflow {parent_uuid}",
             lambda connection: connection.execute(
-                queries.WAKE_PARENT, {"workflow_uuid": parent_uuid, "now": now_epoch_ms()}
+                operations.WAKE_PARENT, {"workflow_uuid": parent_uuid, "now": now_epoch_ms()}
             ).first(),
         )
         if row is None or not row.publish:
@@ -173,12 +173,12 @@ class WorkflowOperations(MessagingOperations):
             now = now_epoch_ms()
             if workflow_names:
                 connection.execute(
-                    queries.REGISTER_WORKFLOW,
+                    registry.REGISTER_WORKFLOW,
                     [{"name": n, "now": now, "executor_id": executor_id} for n in workflow_names],
                 )
             if queues:
                 connection.execute(
-                    queries.REGISTER_QUEUE,
+                    registry.REGISTER_QUEUE,
                     [
                         {
                             "name": q.name,

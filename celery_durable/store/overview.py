@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from celery_durable.store import overview_queries
+from celery_durable.store.sql import overview
 from celery_durable.store.system import SystemStore
 
 
@@ -144,13 +144,13 @@ class OverviewStore:
         filters = list(params)
         rows = self._all(
             "listing workflows",
-            overview_queries.page_of_workflows(filters),
+            overview.page_of_workflows(filters),
             params | {"limit": limit, "offset": offset},
         )
         unfiltered = [name for name in filters if name != "statuses"]
         counted = self._all(
             "counting workflows by status",
-            overview_queries.counts_by_status(unfiltered),
+            overview.counts_by_status(unfiltered),
             {name: params[name] for name in unfiltered},
         )
         counts = {row.status: int(row.workflows) for row in counted}
@@ -165,21 +165,21 @@ class OverviewStore:
         """``(name, status, count)`` for every pair that has workflows."""
         rows = self._all(
             "counting workflows by name and status",
-            overview_queries.COUNTS_BY_NAME_AND_STATUS,
+            overview.COUNTS_BY_NAME_AND_STATUS,
             {},
         )
         return [(row.name, row.status, int(row.workflows)) for row in rows]
 
     def queue_depths(self) -> list[QueueDepth]:
         """Every declared queue, and every queue with waiting or running workflows."""
-        rows = self._all("reading queue depths", overview_queries.QUEUE_DEPTHS, {})
+        rows = self._all("reading queue depths", overview.QUEUE_DEPTHS, {})
         return [QueueDepth(**row._asdict()) for row in rows]
 
     def execution(self, workflow_uuid: str) -> Execution | None:
         """What the workflow's row says about its execution (None: no such workflow)."""
         rows = self._all(
             f"reading the execution of {workflow_uuid}",
-            overview_queries.EXECUTION,
+            overview.EXECUTION,
             {"workflow_uuid": workflow_uuid},
         )
         return Execution(**rows[0]._asdict()) if rows else None
@@ -188,7 +188,7 @@ class OverviewStore:
         """The newest ``limit`` forks of a workflow."""
         rows = self._all(
             f"reading the forks of {workflow_uuid}",
-            overview_queries.FORKS_OF,
+            overview.FORKS_OF,
             {"workflow_uuid": workflow_uuid, "limit": limit},
         )
         return [Fork(**row._asdict()) for row in rows]
@@ -196,16 +196,14 @@ class OverviewStore:
     def versions_last_seen(self) -> dict[str, int]:
         """Each application version with when a worker of it was last seen (running
         workers' sweeps, and the record of workers that left)."""
-        rows = self._all(
-            "reading when versions were last seen", overview_queries.VERSIONS_LAST_SEEN, {}
-        )
+        rows = self._all("reading when versions were last seen", overview.VERSIONS_LAST_SEEN, {})
         return {row.application_version: int(row.last_seen_epoch_ms) for row in rows}
 
     def messages_to(self, workflow_uuid: str, *, limit: int) -> list[StoredMessage]:
         """The first ``limit`` messages sent to a workflow, oldest first."""
         rows = self._all(
             f"reading the messages of {workflow_uuid}",
-            overview_queries.MESSAGES_TO,
+            overview.MESSAGES_TO,
             {"workflow_uuid": workflow_uuid, "limit": limit},
         )
         return [StoredMessage(**row._asdict()) for row in rows]
@@ -215,7 +213,7 @@ class OverviewStore:
         marker included)."""
         rows = self._all(
             f"reading the streams of {workflow_uuid}",
-            overview_queries.STREAM_KEYS,
+            overview.STREAM_KEYS,
             {"workflow_uuid": workflow_uuid},
         )
         return {row.key: int(row.stored_values) for row in rows}

@@ -14,9 +14,10 @@ from typing import Any, Literal
 from sqlalchemy import Connection
 
 from celery_durable.core.clock import now_epoch_ms
-from celery_durable.store import queries, schedule_queries
 from celery_durable.store.errors import wrap_errors
 from celery_durable.store.rows import NewWorkflow
+from celery_durable.store.sql import schedules as schedule_sql
+from celery_durable.store.sql import workflows
 from celery_durable.store.system import SystemStore, _new_workflow_params
 
 ScheduleKind = Literal["schedule", "decorator"]
@@ -101,7 +102,7 @@ class ScheduleStore:
         """Inserts a schedule; False if its name is taken (nothing written)."""
         row = self._one(
             f"creating schedule {schedule.schedule_name!r}",
-            schedule_queries.CREATE_SCHEDULE,
+            schedule_sql.CREATE_SCHEDULE,
             _params(schedule),
         )
         return row is not None
@@ -112,7 +113,7 @@ class ScheduleStore:
             return
         with self._transaction("declaring scheduled workflows") as connection:
             connection.execute(
-                schedule_queries.UPSERT_DECORATED_SCHEDULE, [_params(s) for s in schedules]
+                schedule_sql.UPSERT_DECORATED_SCHEDULE, [_params(s) for s in schedules]
             )
 
     def list_all(
@@ -125,14 +126,14 @@ class ScheduleStore:
         params = {"statuses": statuses, "workflow_names": workflow_names, "prefixes": prefixes}
         rows = self._store._run(
             "listing schedules",
-            lambda c: c.execute(schedule_queries.LIST_SCHEDULES, params).all(),
+            lambda c: c.execute(schedule_sql.LIST_SCHEDULES, params).all(),
         )
         return [ScheduleRow(**row._asdict()) for row in rows]
 
     def get(self, schedule_name: str) -> ScheduleRow | None:
         row = self._one(
             f"reading schedule {schedule_name!r}",
-            schedule_queries.GET_SCHEDULE,
+            schedule_sql.GET_SCHEDULE,
             {"schedule_name": schedule_name},
         )
         return None if row is None else ScheduleRow(**row._asdict())
@@ -141,7 +142,7 @@ class ScheduleStore:
         """False if there is no such schedule."""
         row = self._one(
             f"pausing schedule {schedule_name!r}",
-            schedule_queries.PAUSE_SCHEDULE,
+            schedule_sql.PAUSE_SCHEDULE,
             {"schedule_name": schedule_name, "now": now_epoch_ms()},
         )
         return row is not None
@@ -152,7 +153,7 @@ class ScheduleStore:
         such schedule."""
         row = self._one(
             f"resuming schedule {schedule_name!r}",
-            schedule_queries.RESUME_SCHEDULE,
+            schedule_sql.RESUME_SCHEDULE,
             {
                 "schedule_name": schedule_name,
                 "next_fire": next_fire_epoch_ms,
@@ -165,7 +166,7 @@ class ScheduleStore:
         """False if there is no such schedule."""
         row = self._one(
             f"deleting schedule {schedule_name!r}",
-            schedule_queries.DELETE_SCHEDULE,
+            schedule_sql.DELETE_SCHEDULE,
             {"schedule_name": schedule_name},
         )
         return row is not None
@@ -196,7 +197,7 @@ class ScheduleStore:
         with self._transaction("firing schedules") as connection:
             now = now_epoch_ms()
             due = connection.execute(
-                schedule_queries.DUE_SCHEDULES,
+                schedule_sql.DUE_SCHEDULES,
                 {
                     "now": now,
                     "workflow_names": workflow_names,
@@ -210,14 +211,14 @@ class ScheduleStore:
                     continue
                 for tick in planned.ticks:
                     inserted = connection.execute(
-                        queries.INSERT_WORKFLOW,
+                        workflows.INSERT_WORKFLOW,
                         _new_workflow_params(tick)
                         | {"status": tick.status, "now": now, "require_registered": False},
                     ).first()
                     if inserted is not None and inserted.inserted:
                         created.append(tick)
                 connection.execute(
-                    schedule_queries.ADVANCE_SCHEDULE,
+                    schedule_sql.ADVANCE_SCHEDULE,
                     {
                         "schedule_name": row.schedule_name,
                         "next_fire": planned.next_fire_epoch_ms,

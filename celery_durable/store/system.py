@@ -25,7 +25,7 @@ from celery_durable.error import (
     DBOSSystemDatabaseError,
     DBOSWorkflowFunctionNotFoundError,
 )
-from celery_durable.store import databases, migrator, queries
+from celery_durable.store import databases, migrator
 from celery_durable.store.errors import violates
 from celery_durable.store.execution import (
     WorkflowExecution,
@@ -39,6 +39,7 @@ from celery_durable.store.rows import (
     InsertedWorkflow,
     NewWorkflow,
 )
+from celery_durable.store.sql import schema_version, steps, workflows
 
 
 class SystemStore(WorkflowOperations):
@@ -72,7 +73,7 @@ class SystemStore(WorkflowOperations):
     def schema_version(self) -> int:
         return self._run(
             "reading the schema version",
-            lambda connection: int(connection.execute(queries.CURRENT_VERSION).scalar_one()),
+            lambda connection: int(connection.execute(schema_version.CURRENT_VERSION).scalar_one()),
         )
 
     def require_current_schema(self) -> None:
@@ -107,7 +108,7 @@ class SystemStore(WorkflowOperations):
         row = self._run(
             f"inserting workflow {workflow.workflow_uuid}",
             lambda connection: connection.execute(
-                queries.INSERT_WORKFLOW,
+                workflows.INSERT_WORKFLOW,
                 _new_workflow_params(workflow)
                 | {
                     "status": workflow.status,
@@ -248,9 +249,9 @@ class SystemStore(WorkflowOperations):
         The caller holds the workflow in the fence (``Fence.hold``) and lets go of it
         if nothing was claimed."""
         fence = self.fence
-        sql = queries.CLAIM_WORKFLOW_SQL
+        sql = workflows.CLAIM_WORKFLOW_SQL
         if new is not None:
-            sql = queries.CALL_WORKFLOW_SQL
+            sql = workflows.CALL_WORKFLOW_SQL
             params = params | _new_workflow_params(new)
         try:
             for attempt in (1, 2):
@@ -298,7 +299,7 @@ class SystemStore(WorkflowOperations):
         row = self._run(
             f"reading workflow {workflow_uuid}",
             lambda connection: connection.execute(
-                queries.GET_WORKFLOW, {"workflow_uuid": workflow_uuid}
+                workflows.GET_WORKFLOW, {"workflow_uuid": workflow_uuid}
             ).first(),
         )
         return None if row is None else RawWorkflowRow(**row._asdict())
@@ -309,7 +310,7 @@ class SystemStore(WorkflowOperations):
         row = self._run(
             f"reading the identity of workflow {workflow_uuid}",
             lambda connection: connection.execute(
-                queries.GET_IDENTITY, {"workflow_uuid": workflow_uuid}
+                workflows.GET_IDENTITY, {"workflow_uuid": workflow_uuid}
             ).first(),
         )
         return (None, None) if row is None else (row.authenticated_roles, row.assumed_role)
@@ -319,7 +320,7 @@ class SystemStore(WorkflowOperations):
         row = self._run(
             f"reading workflow {workflow_uuid}",
             lambda connection: connection.execute(
-                queries.GET_OUTCOME, {"workflow_uuid": workflow_uuid}
+                workflows.GET_OUTCOME, {"workflow_uuid": workflow_uuid}
             ).first(),
         )
         return None if row is None else (row.name, row.status, row.output, row.error)
@@ -363,7 +364,7 @@ class SystemStore(WorkflowOperations):
             params["end"] = end_epoch_ms
         params["limit"] = limit
         params["offset"] = offset
-        statement = queries.list_workflows(
+        statement = workflows.list_workflows(
             conditions=conditions,
             descending=sort_desc,
             limit=limit is not None,
@@ -379,7 +380,7 @@ class SystemStore(WorkflowOperations):
         rows = self._run(
             f"listing steps of {workflow_uuid}",
             lambda connection: connection.execute(
-                queries.LIST_STEPS, {"workflow_uuid": workflow_uuid}
+                steps.LIST_STEPS, {"workflow_uuid": workflow_uuid}
             ).all(),
         )
         return [StepRecord(**row._asdict()) for row in rows]

@@ -1,19 +1,13 @@
-"""The statements of messages, events and streams (see schema version 5)."""
+"""The statements of messages, events and streams (see schema version 5); the names
+they share with the engine (channels, the None topic) are in
+:mod:`celery_durable.store.channels`."""
 
 from __future__ import annotations
 
 from sqlalchemy import text
 
 from celery_durable.store.migrations.schema import SCHEMA
-from celery_durable.store.queries import driver_sql
-
-# DBOS stores the topic None as this string (so that recv(None) matches only it).
-NULL_TOPIC = "__null__topic__"
-
-# The channels of pg_notify, for waiters outside any workflow; payload "{id}::{key}".
-MESSAGES_CHANNEL = "celery_durable_messages"
-EVENTS_CHANNEL = "celery_durable_events"
-STREAMS_CHANNEL = "celery_durable_streams"
+from celery_durable.store.sql.driver import driver_sql
 
 SEND_MESSAGE = text(
     f"SELECT outcome, name, queue_name, generation, sender_status "
