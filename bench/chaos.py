@@ -643,6 +643,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--kill-every", type=float, help="as --faults kill --fault-every S")
     parser.add_argument("--concurrency", type=int, default=2, help="slots per worker")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--min-faults", type=int, default=0, help="go on until this many faults were injected"
+    )
     parser.add_argument("--timeout", type=float, default=600.0)
     args = parser.parse_args(argv)
     faults = tuple(fault for fault in args.faults.split(",") if fault)
@@ -661,6 +664,7 @@ def main(argv: list[str] | None = None) -> None:
         concurrency=args.concurrency,
         seed=args.seed,
         timeout=args.timeout,
+        min_faults=args.min_faults,
     )
     report = run(settings)
     for line in report.lines():
