@@ -110,6 +110,8 @@ class Fault:
     node: str | None  # the worker it hit; None: every worker
     start: float
     end: float
+    # term: whether the worker's warm shutdown ended it (or a SIGKILL after 60 s had to).
+    detail: str = ""
 
 
 @dataclass
@@ -146,6 +148,9 @@ class Report:
             f"x{settings.concurrency}, faults every {settings.fault_every[0]:g}-"
             f"{settings.fault_every[1]:g} s (seed {settings.seed}): {counts or 'none'}"
         ]
+        forced = sum(fault.detail.startswith("SIGKILLed") for fault in self.faults)
+        if forced:
+            lines.append(f"  ({forced} SIGTERMed workers did not exit within 60 s: SIGKILLed)")
         lines += [f"  [{'ok' if c.ok else 'FAIL'}] {c.name}: {c.detail}" for c in self.checks]
         failed = [check.name for check in self.checks if not check.ok]
         verdict = "PASS" if self.passed else f"FAIL ({len(failed)} violated: {', '.join(failed)})"
@@ -307,12 +312,13 @@ def run(settings: Settings) -> Report:
             client.destroy()
         report.seconds = time.monotonic() - started
         _verify(settings, report, url)
+        (logs / "faults.json").write_text(json.dumps([vars(f) for f in report.faults], indent=1))
         if not report.passed:
-            _dump(url, logs, report)
+            _dump(url, logs)
     return report
 
 
-def _dump(url: str, logs: Path, report: Report) -> None:
+def _dump(url: str, logs: Path) -> None:
     """What a failed run's invariants were computed from, for a look afterwards."""
     tables = {
         "effects": "chaos_effects",
@@ -328,7 +334,6 @@ def _dump(url: str, logs: Path, report: Report) -> None:
             ):
                 for data in copy:
                     out.write(data)
-    (logs / "faults.json").write_text(json.dumps([vars(f) for f in report.faults], indent=1))
 
 
 def _drive(
@@ -349,7 +354,8 @@ def _drive(
         sends += [(index, 0), (index, 0), (index, 1), (index, 1)]
     sends.sort(key=lambda send: (rng.random() + send[1], send[1]))
     pending_enqueues = list(range(settings.workflows))
-    deadline = time.monotonic() + settings.timeout
+    began = time.monotonic()
+    deadline = began + settings.timeout
     next_fault = time.monotonic() + rng.uniform(*settings.fault_every)
     last_check = 0.0
     last_look = time.time()
@@ -394,19 +400,33 @@ def _drive(
             if not kinds:
                 # Every kind once per round, in a shuffled order.
                 kinds = rng.sample(settings.faults, len(settings.faults))
-            report.faults.append(_inject(kinds.pop(), rng, workers, postgres, broker))
+            fault = _inject(kinds.pop(), rng, workers, postgres, broker)
+            report.faults.append(fault)
             next_fault = time.monotonic() + rng.uniform(*settings.fault_every)
+            finished = _finished(url)
+            print(
+                f"[{time.monotonic() - began:5.0f} s] {fault.kind} {fault.node or ''} "
+                f"{fault.detail} ({fault.end - fault.start:.1f} s); "
+                f"{finished}/{settings.workflows} finished, {len(sends)} sends left",
+                file=sys.stderr,
+                flush=True,
+            )
         if time.monotonic() - last_check > 1.0 and not sends:
             last_check = time.monotonic()
-            finished = _query(
-                url,
-                "SELECT count(*) FROM celery_durable.workflow_status "
-                "WHERE name = 'chaos' AND status NOT IN ('PENDING', 'ENQUEUED')",
-            )[0][0]
+            finished = _finished(url)
             injected = sum(fault.kind != "died" for fault in report.faults)
             if finished == settings.workflows and injected >= settings.min_faults:
                 return
         time.sleep(0.1)
+
+
+def _finished(url: str) -> int:
+    rows = _query(
+        url,
+        "SELECT count(*) FROM celery_durable.workflow_status "
+        "WHERE name = 'chaos' AND status NOT IN ('PENDING', 'ENQUEUED')",
+    )
+    return int(rows[0][0])
 
 
 def _inject(
@@ -418,12 +438,13 @@ def _inject(
 ) -> Fault:
     start = time.time()
     node: str | None = None
+    detail = ""
     if kind == "kill":
         node = rng.choice(NODES)
         workers.kill(node)
     elif kind == "term":
         node = rng.choice(NODES)
-        workers.term(node)
+        detail = "exited" if workers.term(node) else "SIGKILLed after 60 s"
     elif kind == "postgres":
         postgres.restart()
     elif kind == "broker":
@@ -433,7 +454,7 @@ def _inject(
     end = time.time()
     if node is not None:
         workers.start(node)
-    return Fault(kind, node, start, end)
+    return Fault(kind, node, start, end, detail)
 
 
 # -- the invariants ------------------------------------------------------------------------
