@@ -9,7 +9,7 @@ one idempotency key, then a timeout that must find nothing).
 
 Every step body records an execution in ``chaos_effects`` (workflow id, function id,
 attempt, the worker's label, pid, start time) and the limited queue's step its
-``(started, ended)`` interval in ``chaos_intervals`` (``bench.chaos.TABLES``). They
+``(started, ended)`` interval in ``chaos_intervals`` (``bench.chaos_checks.TABLES``). They
 live in the database that the run restarts: a write reconnects and retries until it
 succeeds.
 """
