@@ -272,14 +272,17 @@ def verify(settings: Settings, report: Report, url: str) -> None:
     report.figures["took"] = sum(int(row[1]) for row in took)
 
 
-def _attributable(fault: Fault, node: str, after: float, before: float) -> bool:
-    """Whether ``fault`` could have interrupted an execution on ``node`` that started at
-    ``after`` (or whose outcome was recorded then) and made one start at ``before``."""
-    return (
-        (fault.node is None or fault.node == node)
+def _cause(faults: list[Fault], node: str, after: float, before: float) -> Fault | None:
+    """The latest fault that could have interrupted an execution on ``node`` that started
+    at ``after`` (or whose outcome was recorded then) and made one start at ``before``."""
+    causes = [
+        fault
+        for fault in faults
+        if (fault.node is None or fault.node == node)
         and fault.end >= after
-        and (fault.start <= before)
-    )
+        and fault.start <= before
+    ]
+    return max(causes, key=lambda fault: fault.start, default=None)
 
 
 def _check_executions(settings: Settings, report: Report, url: str) -> None:
@@ -300,6 +303,7 @@ def _check_executions(settings: Settings, report: Report, url: str) -> None:
     for row in effects:
         by_step[(row[0], row[1])].append(row)
     extra = 0
+    causes: dict[str, int] = defaultdict(int)
     unexplained: list[str] = []
     after_outcome = 0
     after_unexplained: list[str] = []
@@ -310,29 +314,30 @@ def _check_executions(settings: Settings, report: Report, url: str) -> None:
             if execution[3] == "flaky" and previous[2] == 0 and execution[2] > previous[2]:
                 continue
             extra += 1
-            if not any(
-                _attributable(f, previous[4], previous[5], execution[5]) for f in report.faults
-            ):
+            cause = _cause(report.faults, previous[4], previous[5], execution[5])
+            if cause is None:
                 unexplained.append(f"{workflow_id}#{function_id} ({execution[3]})")
+            else:
+                causes[cause.kind] += 1
         for execution in executions:
             # Both in ms as the library records them (truncated): a body that started
             # in the millisecond its outcome was recorded did not start after it.
             if completed is not None and int(execution[5] * 1000) > completed:
                 after_outcome += 1
-                if not any(
-                    _attributable(f, execution[4], completed / 1000, execution[5])
-                    for f in report.faults
-                ):
+                if _cause(report.faults, execution[4], completed / 1000, execution[5]) is None:
                     after_unexplained.append(f"{workflow_id}#{function_id} ({execution[3]})")
     slots = settings.concurrency * len(NODES)
     bound = sum(settings.concurrency if f.node else slots for f in report.faults)
-    report.figures.update(extra=extra, bound=bound, executions=len(effects))
+    report.figures.update(
+        extra=extra, bound=bound, executions=len(effects), extra_after=dict(causes)
+    )
+    after = ", ".join(f"{kind} {n}" for kind, n in sorted(causes.items()))
     report.checks.append(
         Check(
             "no step ran again after its outcome was recorded",
             not after_unexplained,
-            f"{after_outcome} executions after the outcome, all after a fault that "
-            "interrupted its recording"
+            f"{after_outcome} executions after the outcome"
+            + (", each after a fault that interrupted its recording" if after_outcome else "")
             if not after_unexplained
             else f"{len(after_unexplained)} without a fault between: {after_unexplained[:5]}",
         )
@@ -341,8 +346,9 @@ def _check_executions(settings: Settings, report: Report, url: str) -> None:
         Check(
             "extra executions only where a fault interrupted the step",
             not unexplained and extra <= bound,
-            f"{extra} extra of {len(effects)} step executions, bound {bound} "
-            f"({len(report.faults)} faults x the slots each can reach)"
+            f"{extra} extra of {len(effects)} step executions"
+            + (f" (after: {after})" if after else "")
+            + f", bound {bound} ({len(report.faults)} faults x the slots each can reach)"
             + (
                 f"; {len(unexplained)} with no fault between: {unexplained[:5]}"
                 if unexplained
