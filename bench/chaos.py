@@ -197,8 +197,7 @@ def run(settings: Settings) -> Report:
         report.seconds = time.monotonic() - started
         verify(settings, report, url)
         (logs / "faults.json").write_text(json.dumps([vars(f) for f in report.faults], indent=1))
-        if not report.passed:
-            dump(url, logs)
+        dump(url, logs)
     return report
 
 

@@ -149,7 +149,7 @@ def query(url: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, .
 
 
 def dump(url: str, logs: Path) -> None:
-    """What a failed run's invariants were computed from, for a look afterwards."""
+    """What the invariants were computed from, as CSV beside the logs, for a look."""
     tables = {
         "effects": "chaos_effects",
         "intervals": "chaos_intervals",
@@ -273,8 +273,9 @@ def verify(settings: Settings, report: Report, url: str) -> None:
 
 
 def _cause(faults: list[Fault], node: str, after: float, before: float) -> Fault | None:
-    """The latest fault that could have interrupted an execution on ``node`` that started
-    at ``after`` (or whose outcome was recorded then) and made one start at ``before``."""
+    """The fault that could have interrupted an execution on ``node`` that started at
+    ``after`` (or whose outcome was recorded then) and made one start at ``before``: the
+    latest, preferring any to a SIGTERM (whose warm shutdown lets running tasks finish)."""
     causes = [
         fault
         for fault in faults
@@ -282,7 +283,7 @@ def _cause(faults: list[Fault], node: str, after: float, before: float) -> Fault
         and fault.end >= after
         and fault.start <= before
     ]
-    return max(causes, key=lambda fault: fault.start, default=None)
+    return max(causes, key=lambda fault: (fault.kind != "term", fault.start), default=None)
 
 
 def _check_executions(settings: Settings, report: Report, url: str) -> None:
