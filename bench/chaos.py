@@ -118,7 +118,10 @@ class Workers:
         process.wait()
 
     def term(self, node: str) -> bool:
-        """SIGTERM (warm shutdown); SIGKILL after 60 s. Returns whether it exited alone."""
+        """SIGTERM (warm shutdown); SIGKILL after 60 s. Returns whether it exited alone.
+
+        A worker still there after 60 s first gets a SIGUSR1: Celery writes the stack of
+        each of its threads to its log (what the shutdown waits for)."""
         process = self.processes[node]
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -127,6 +130,8 @@ class Workers:
             alone = True
         except subprocess.TimeoutExpired:
             alone = False
+            process.send_signal(signal.SIGUSR1)
+            time.sleep(2)
         self.kill(node)  # the pool's children too, if any is left
         return alone
 
@@ -184,6 +189,7 @@ def run(settings: Settings) -> Report:
             "CD_CHAOS_SLEEP_SECONDS": str(settings.sleep_seconds),
             "CD_CHAOS_HOLD_SECONDS": str(settings.hold_seconds),
             "CD_CHAOS_STEP_SECONDS": str(settings.step_seconds),
+            "CD_CHAOS_GRACE_SECONDS": str(settings.grace_seconds),
         }
         from celery_durable import DBOSClient
 
@@ -345,6 +351,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=2, help="slots per worker")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--grace", type=float, default=30.0, help="the workers' recovery grace (s), 30"
+    )
+    parser.add_argument(
         "--min-faults", type=int, default=0, help="go on until this many faults were injected"
     )
     parser.add_argument("--timeout", type=float, default=600.0)
@@ -366,6 +375,7 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
         timeout=args.timeout,
         min_faults=args.min_faults,
+        grace_seconds=args.grace,
     )
     report = run(settings)
     for line in report.lines():

@@ -53,7 +53,7 @@ DBOS(
         "name": "chaos_app",
         "system_database_url": DATABASE_URL,
         "recovery_interval_seconds": 1.0,
-        "recovery_grace_seconds": float(os.environ.get("CD_CHAOS_GRACE_SECONDS", "5")),
+        "recovery_grace_seconds": float(os.environ.get("CD_CHAOS_GRACE_SECONDS", "30")),
         "application_version": "chaos",
     },
 )
