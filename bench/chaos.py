@@ -17,6 +17,7 @@ When every workflow has finished (or ``--timeout``), it checks the invariants, p
 one line for each and a verdict line, and exits non-zero if one is violated:
 
 - every workflow SUCCESS with its expected result;
+- a SIGTERMed worker exits by its warm shutdown (within 60 s);
 - workers exit only when the run stops them (none dies of a fault);
 - each message received exactly once (two stored per workflow, the third recv empty);
 - each child ran once (one per parent, for each kind);
