@@ -343,6 +343,9 @@ def test_global_concurrency_of_2_holds_across_2_workers_of_4_slots(
     for faults in _queue_faults(tmp_path, '{"concurrency": 2}'):
         faults.start_worker(concurrency=4)
         faults.start_worker(concurrency=4)
+        # Both consuming before any work exists: a worker that starts late finds the
+        # other one done with all eight (as it did, one run in three on a busy machine).
+        wait_until(lambda: faults.worker_log().count(" ready.") >= 2, 60, "both workers")
         handles = [faults.enqueue("occupy", 0.4) for _ in range(8)]
         ids = [h.get_result(timeout=90) for h in handles]
         spans = _spans(faults, ids)
