@@ -1,4 +1,4 @@
-"""The worker app of the fault-injection tests (and of ``bench/chaos.py``).
+"""The worker app of the fault-injection tests.
 
 Run as ``celery -A tests.fault_app worker`` in a subprocess, configured from
 ``CD_FAULT_*`` environment variables. Side effects and kill switches live in
