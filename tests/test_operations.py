@@ -7,6 +7,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -337,6 +338,10 @@ def _queue_faults(tmp_path: Path, limits: str) -> Iterator[Faults]:
         yield faults
 
 
+def _both_ready(faults: Faults) -> bool:
+    return faults.worker_log().count(" ready.") >= 2
+
+
 def test_global_concurrency_of_2_holds_across_2_workers_of_4_slots(
     fault_database: str, tmp_path: Path
 ) -> None:
@@ -345,7 +350,7 @@ def test_global_concurrency_of_2_holds_across_2_workers_of_4_slots(
         faults.start_worker(concurrency=4)
         # Both consuming before any work exists: a worker that starts late finds the
         # other one done with all eight (as it did, one run in three on a busy machine).
-        wait_until(lambda: faults.worker_log().count(" ready.") >= 2, 60, "both workers")
+        wait_until(partial(_both_ready, faults), 60, "both workers")
         handles = [faults.enqueue("occupy", 0.4) for _ in range(8)]
         ids = [h.get_result(timeout=90) for h in handles]
         spans = _spans(faults, ids)
