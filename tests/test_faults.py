@@ -450,7 +450,7 @@ def _wait_sync(client: DBOSClient, workflow_id: str, waited: dict[str, Any]) -> 
 def _wait_async(client: DBOSClient, workflow_id: str, waited: dict[str, Any]) -> None:
     runtime = client._runtime
     handle: WorkflowHandleAsync[int] = WorkflowHandleAsync(
-        workflow_id, runtime.store, runtime.serializer
+        workflow_id, runtime.process.store, runtime.process.serializer
     )
     try:
         waited["async"] = asyncio.run(handle.get_result(timeout=120))

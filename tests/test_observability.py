@@ -169,8 +169,8 @@ def _run(
     runtime = DBOS._runtime()
     spec = DBOS._registry.get("obs_workflow")
     assert spec is not None
-    row = runtime.new_row(spec, ("recovered",), {}, status="ENQUEUED")
-    runtime.insert(row)
+    row = runtime.starter.new_row(spec, ("recovered",), {}, status="ENQUEUED")
+    runtime.starter.insert(row)
     ids.append(row.workflow_uuid)
     pids = {DBOS.retrieve_workflow(i).get_result(timeout=60) for i in ids}
     wait_for(

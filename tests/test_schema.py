@@ -202,11 +202,11 @@ def test_executing_on_an_older_schema_is_refused_until_migrated(fresh_database: 
             DBOSSchemaMissingError,
             match=r"version 1; this code needs version \d+\. Upgrade it with `celery-durable",
         ):
-            runtime.engine()
-        runtime.migrate()
-        assert runtime.engine().store.schema_version() == LATEST_VERSION
+            runtime.process.engine()
+        runtime.process.migrate()
+        assert runtime.process.engine().store.schema_version() == LATEST_VERSION
     finally:
-        runtime.dispose()
+        runtime.process.dispose()
 
 
 def _drop(url: str) -> None:

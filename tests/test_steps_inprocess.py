@@ -576,7 +576,7 @@ def test_a_direct_call_applies_the_codes_recovery_budget(
     finally:
         client.destroy()
     assert handle.get_status().max_recovery_attempts == 100
-    session = DBOS._runtime()
+    session = DBOS._runtime().process
     runtime = Runtime(
         celery=session.celery,
         config={**session.config, "synchronous_checkpoints": synchronous_checkpoints},
@@ -588,11 +588,11 @@ def test_a_direct_call_applies_the_codes_recovery_budget(
     try:
         with SetWorkflowID(handle.workflow_id):
             if is_async:
-                assert asyncio.run(runtime.call_async(spec, (), {})) == "done"
+                assert asyncio.run(runtime.starter.call_async(spec, (), {})) == "done"
             else:
-                assert runtime.call(spec, (), {}) == "done"
+                assert runtime.starter.call(spec, (), {}) == "done"
     finally:
-        runtime.dispose()
+        runtime.process.dispose()
     assert handle.get_status().max_recovery_attempts == 3
 
 

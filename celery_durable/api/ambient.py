@@ -47,7 +47,7 @@ class AmbientProperties(type):
     def application_version(cls) -> str:
         """The application version of this process's code: configured, or computed
         from its registered workflows' source (as DBOS's)."""
-        version: str = getattr(cls, "_runtime")().application_version  # noqa: B009
+        version: str = getattr(cls, "_runtime")().process.application_version  # noqa: B009
         return version
 
     @property

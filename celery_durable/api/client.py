@@ -147,7 +147,7 @@ class DBOSClient:
             ),
         )
         queue = options.get("queue_name")
-        row = self._runtime.new_row(
+        row = self._runtime.starter.new_row(
             spec,
             args,
             kwargs,
@@ -157,54 +157,60 @@ class DBOSClient:
             options=_settings(options),
             require_registered=not options.get("allow_unregistered", False),
         )
-        return self._handle(self._runtime.enqueue(row))
+        return self._handle(self._runtime.starter.enqueue(row))
 
     def _handle(self, workflow_id: str) -> WorkflowHandle[Any]:
-        return WorkflowHandle(workflow_id, self._runtime.store, self._runtime.serializer)
+        return WorkflowHandle(
+            workflow_id, self._runtime.process.store, self._runtime.process.serializer
+        )
 
     def retrieve_workflow(self, workflow_id: str) -> WorkflowHandle[Any]:
-        if self._runtime.store.get_outcome(workflow_id) is None:
+        if self._runtime.process.store.get_outcome(workflow_id) is None:
             raise DBOSNonExistentWorkflowError(workflow_id)
         return self._handle(workflow_id)
 
     def cancel_workflow(self, workflow_id: str) -> None:
         """As ``DBOS.cancel_workflow``."""
-        self._runtime.cancel(workflow_id)
+        self._runtime.operator.cancel(workflow_id)
 
     def resume_workflow(self, workflow_id: str) -> WorkflowHandle[Any]:
         """As ``DBOS.resume_workflow``."""
-        self._runtime.resume(workflow_id)
+        self._runtime.operator.resume(workflow_id)
         return self._handle(workflow_id)
 
     def fork_workflow(
         self, workflow_id: str, start_step: int, *, application_version: str | None = None
     ) -> WorkflowHandle[Any]:
         """As ``DBOS.fork_workflow`` (operations are numbered from 1)."""
-        return self._handle(self._runtime.fork(workflow_id, start_step, application_version))
+        return self._handle(
+            self._runtime.operator.fork(workflow_id, start_step, application_version)
+        )
 
     def unregistered_note(self, status: WorkflowStatus) -> str | None:
         """Why a runnable workflow waits when no worker has registered its name (its
         messages are refused as unregistered tasks), or None."""
-        return inspection.unregistered_note(self._runtime.store, status)
+        return inspection.unregistered_note(self._runtime.process.store, status)
 
     def list_worker_versions(self) -> list[WorkerVersion]:
         """The workers that recorded which application version they run, newest first
         (each worker's sweep records it; a warm shutdown deletes it)."""
-        return self._runtime.store.list_worker_versions()
+        return self._runtime.process.store.list_worker_versions()
 
     def list_workflows(self, **filters: Unpack[WorkflowFilters]) -> list[WorkflowStatus]:
         """As ``DBOS.list_workflows``."""
-        return inspection.list_workflows(self._runtime.store, self._runtime.serializer, **filters)
+        return inspection.list_workflows(
+            self._runtime.process.store, self._runtime.process.serializer, **filters
+        )
 
     def list_workflow_steps(self, workflow_id: str) -> list[dict[str, Any]]:
         return inspection.list_workflow_steps(
-            self._runtime.store, self._runtime.serializer, workflow_id
+            self._runtime.process.store, self._runtime.process.serializer, workflow_id
         )
 
     def overview(self) -> Overview:
         """Read-only overviews for dashboards: pages of workflows with their counts per
         status, queue depths, a workflow's messages and stream keys."""
-        return Overview(self._runtime.store, self._runtime.serializer)
+        return Overview(self._runtime.process.store, self._runtime.process.serializer)
 
     # -- messages, events, streams (as DBOS's DBOSClient) -------------------------------
 
@@ -219,9 +225,9 @@ class DBOSClient:
         send deliver once."""
         runtime = self._runtime
         messaging.send(
-            runtime.store,
-            runtime.serializer,
-            runtime.publish,
+            runtime.process.store,
+            runtime.process.serializer,
+            runtime.starter.publish,
             destination_id,
             message,
             topic,
@@ -241,7 +247,7 @@ class DBOSClient:
         """As ``DBOS.get_event``: waits up to ``timeout_seconds`` (then None)."""
         runtime = self._runtime
         return events.get_event(
-            runtime.store, runtime.serializer, workflow_id, key, timeout_seconds
+            runtime.process.store, runtime.process.serializer, workflow_id, key, timeout_seconds
         )
 
     async def get_event_async(self, workflow_id: str, key: str, timeout_seconds: float = 60) -> Any:
@@ -249,7 +255,9 @@ class DBOSClient:
 
     def get_all_events(self, workflow_id: str) -> dict[str, Any]:
         """As ``DBOS.get_all_events``."""
-        return events.get_all_events(self._runtime.store, self._runtime.serializer, workflow_id)
+        return events.get_all_events(
+            self._runtime.process.store, self._runtime.process.serializer, workflow_id
+        )
 
     async def get_all_events_async(self, workflow_id: str) -> dict[str, Any]:
         return await asyncio.to_thread(self.get_all_events, workflow_id)
@@ -259,8 +267,8 @@ class DBOSClient:
     ) -> Iterator[Any]:
         """As ``DBOS.read_stream``."""
         return streams.read_stream(
-            self._runtime.store,
-            self._runtime.serializer,
+            self._runtime.process.store,
+            self._runtime.process.serializer,
             workflow_id,
             key,
             offset=offset,
@@ -271,8 +279,8 @@ class DBOSClient:
         self, workflow_id: str, key: str, *, offset: int = 0, timeout_seconds: float | None = None
     ) -> AsyncIterator[Any]:
         return streams.read_stream_async(
-            self._runtime.store,
-            self._runtime.serializer,
+            self._runtime.process.store,
+            self._runtime.process.serializer,
             workflow_id,
             key,
             offset=offset,
@@ -281,4 +289,4 @@ class DBOSClient:
 
     def destroy(self) -> None:
         """Closes the client's database connections."""
-        self._runtime.dispose()
+        self._runtime.process.dispose()

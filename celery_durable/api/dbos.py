@@ -81,30 +81,32 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
         DBOS._instance = self
         DBOS._registry.subscribe(self._register_task)
         for name, cron in DBOS._scheduled_workflows.items():
-            self.runtime.schedules.declare(name, cron)
+            self.runtime.operator.schedules.declare(name, cron)
         register_recovery_task(
-            celery, DBOS.recover, self.runtime.config["recovery_interval_seconds"]
+            celery, DBOS.recover, self.runtime.process.config["recovery_interval_seconds"]
         )
         self._hooks = WorkerHooks(
-            DBOS._current_runtime,
-            owner=self.runtime,
-            interval_seconds=self.runtime.config["recovery_interval_seconds"],
-            recover_on_start=self.runtime.config["recover_on_worker_start"],
+            lambda: None if DBOS._instance is None else DBOS._instance.runtime.operator,
+            owner=self.runtime.operator,
+            interval_seconds=self.runtime.process.config["recovery_interval_seconds"],
+            recover_on_start=self.runtime.process.config["recover_on_worker_start"],
         )
-        configure_tracing(self.runtime.config.get("tracing"))
+        configure_tracing(self.runtime.process.config.get("tracing"))
         DBOS.logger.debug(
-            "celery_durable configured: system database %s", redact(self.runtime.store.url)
+            "celery_durable configured: system database %s", redact(self.runtime.process.store.url)
         )
 
     def _register_task(self, spec: WorkflowSpec) -> None:
         if DBOS._instance is self:
             # The task finds the configuration of the moment it runs (Celery keeps the
             # first task of a name).
-            register_workflow_task(self.runtime.celery, spec, DBOS._runtime)
+            register_workflow_task(
+                self.runtime.process.celery, spec, lambda: DBOS._runtime().process
+            )
 
     def _release(self) -> None:
         self._hooks.disconnect()
-        self.runtime.dispose()
+        self.runtime.process.dispose()
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -133,9 +135,9 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
         starts; reading workflows never changes the schema.
         """
         runtime = cls._runtime()
-        runtime.migrate()
-        runtime.engine()
-        runtime.schedules.write_declared()
+        runtime.process.migrate()
+        runtime.process.engine()
+        runtime.operator.schedules.write_declared()
 
     @classmethod
     def destroy(cls) -> None:
@@ -152,7 +154,7 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
         Returns:
             The workflows published again, each with its new generation and the reason.
         """
-        return cls._runtime().recover()
+        return cls._runtime().operator.recover()
 
     @classmethod
     def _register_queue(cls, limits: QueueLimits) -> None:
@@ -228,7 +230,9 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
                 or ``READ COMMITTED``.
             name: Defaults to the function's ``__qualname__``.
         """
-        return declare_transaction(name, isolation_level, lambda: DBOS._runtime().application_store)
+        return declare_transaction(
+            name, isolation_level, lambda: DBOS._runtime().process.application_store
+        )
 
     # -- starting workflows -----------------------------------------------------------
 
@@ -272,8 +276,8 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
         if parent is not None:
             workflow_id = waits.start_child(parent, spec, args, kwargs, queue_name=queue)
         else:
-            workflow_id = runtime.start(spec, tuple(args), dict(kwargs), queue=queue)
-        return WorkflowHandle(workflow_id, runtime.store, runtime.serializer)
+            workflow_id = runtime.starter.start(spec, tuple(args), dict(kwargs), queue=queue)
+        return WorkflowHandle(workflow_id, runtime.process.store, runtime.process.serializer)
 
     @classmethod
     async def _start_async(
@@ -285,8 +289,10 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
         if parent is not None:
             workflow_id = waits.start_child(parent, spec, args, kwargs, queue_name=queue)
         else:
-            workflow_id = await runtime.start_async(spec, tuple(args), dict(kwargs), queue=queue)
-        return WorkflowHandleAsync(workflow_id, runtime.store, runtime.serializer)
+            workflow_id = await runtime.starter.start_async(
+                spec, tuple(args), dict(kwargs), queue=queue
+            )
+        return WorkflowHandleAsync(workflow_id, runtime.process.store, runtime.process.serializer)
 
     @staticmethod
     def sleep(seconds: float) -> None:
@@ -314,15 +320,15 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
         """Cancels a workflow: it stops at its next step boundary, and a pending retry,
         sleep or queue wait is dropped. ``get_result`` then raises
         ``DBOSAwaitedWorkflowCancelledError``."""
-        cls._runtime().cancel(workflow_id)
+        cls._runtime().operator.cancel(workflow_id)
 
     @classmethod
     def resume_workflow(cls, workflow_id: str) -> WorkflowHandle[Any]:
         """Runs a CANCELLED, ERROR or MAX_RECOVERY_ATTEMPTS_EXCEEDED workflow again from
         its checkpoints (completed steps are not re-run), with a fresh recovery budget."""
         runtime = cls._runtime()
-        runtime.resume(workflow_id)
-        return WorkflowHandle(workflow_id, runtime.store, runtime.serializer)
+        runtime.operator.resume(workflow_id)
+        return WorkflowHandle(workflow_id, runtime.process.store, runtime.process.serializer)
 
     # -- inspection -------------------------------------------------------------------
 
@@ -336,9 +342,9 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
             DBOSNonExistentWorkflowError: ``existing_workflow`` and no such workflow.
         """
         runtime = cls._runtime()
-        if existing_workflow and runtime.store.get_outcome(workflow_id) is None:
+        if existing_workflow and runtime.process.store.get_outcome(workflow_id) is None:
             raise DBOSNonExistentWorkflowError(workflow_id)
-        return WorkflowHandle(workflow_id, runtime.store, runtime.serializer)
+        return WorkflowHandle(workflow_id, runtime.process.store, runtime.process.serializer)
 
     @classmethod
     def list_workflows(cls, **filters: Unpack[WorkflowFilters]) -> list[WorkflowStatus]:
@@ -350,7 +356,9 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
         ``sort_desc``.
         """
         runtime = cls._runtime()
-        return inspection.list_workflows(runtime.store, runtime.serializer, **filters)
+        return inspection.list_workflows(
+            runtime.process.store, runtime.process.serializer, **filters
+        )
 
     @classmethod
     def list_workflow_steps(cls, workflow_id: str) -> list[dict[str, Any]]:
@@ -363,7 +371,9 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
         ``attempt``, ``started_at_epoch_ms``, ``completed_at_epoch_ms`` and ``error``.
         """
         runtime = cls._runtime()
-        return inspection.list_workflow_steps(runtime.store, runtime.serializer, workflow_id)
+        return inspection.list_workflow_steps(
+            runtime.process.store, runtime.process.serializer, workflow_id
+        )
 
     @staticmethod
     def get_context() -> StepContext | None:

@@ -202,7 +202,7 @@ def workflow_wrapper(
             parent = in_workflow_code()
             if parent is not None:
                 return waits.call_child(parent, spec, args, kwargs)
-            return await runtime().call_async(spec, args, kwargs)
+            return await runtime().starter.call_async(spec, args, kwargs)
 
         wrapper = async_wrapper
     else:
@@ -212,7 +212,7 @@ def workflow_wrapper(
             parent = in_workflow_code()
             if parent is not None:
                 return waits.call_child(parent, spec, args, kwargs)
-            return runtime().call(spec, args, kwargs)
+            return runtime().starter.call(spec, args, kwargs)
 
         wrapper = sync_wrapper
     setattr(wrapper, WORKFLOW_ATTRIBUTE, spec)

@@ -45,9 +45,9 @@ class WorkflowMessaging:
         """
         runtime = cls._runtime()
         messaging.send(
-            runtime.store,
-            runtime.serializer,
-            runtime.publish,
+            runtime.process.store,
+            runtime.process.serializer,
+            runtime.starter.publish,
             destination_id,
             message,
             topic,
@@ -100,7 +100,7 @@ class WorkflowMessaging:
         worker while it waits."""
         runtime = cls._runtime()
         return events.get_event(
-            runtime.store, runtime.serializer, workflow_id, key, timeout_seconds
+            runtime.process.store, runtime.process.serializer, workflow_id, key, timeout_seconds
         )
 
     @classmethod
@@ -111,7 +111,7 @@ class WorkflowMessaging:
     def get_all_events(cls, workflow_id: str) -> dict[str, Any]:
         """Every event of a workflow, ``{key: latest value}``."""
         runtime = cls._runtime()
-        return events.get_all_events(runtime.store, runtime.serializer, workflow_id)
+        return events.get_all_events(runtime.process.store, runtime.process.serializer, workflow_id)
 
     @classmethod
     async def get_all_events_async(cls, workflow_id: str) -> dict[str, Any]:
@@ -145,8 +145,8 @@ class WorkflowMessaging:
         stream is closed or the workflow has finished."""
         runtime = cls._runtime()
         return streams.read_stream(
-            runtime.store,
-            runtime.serializer,
+            runtime.process.store,
+            runtime.process.serializer,
             workflow_id,
             key,
             offset=offset,
@@ -159,8 +159,8 @@ class WorkflowMessaging:
     ) -> AsyncIterator[Any]:
         runtime = cls._runtime()
         return streams.read_stream_async(
-            runtime.store,
-            runtime.serializer,
+            runtime.process.store,
+            runtime.process.serializer,
             workflow_id,
             key,
             offset=offset,

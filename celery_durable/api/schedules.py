@@ -76,7 +76,7 @@ class WorkflowSchedules:
             cls._scheduled_workflows[spec.name] = cron
             runtime = cls._current_runtime()
             if runtime is not None:
-                runtime.schedules.declare(spec.name, cron)
+                runtime.operator.schedules.declare(spec.name, cron)
             return function
 
         return decorator
@@ -111,7 +111,7 @@ class WorkflowSchedules:
         _outside_workflow_code("create_schedule")
         runtime = cls._runtime()
         spec = _spec_of(workflow_fn)
-        keeper = runtime.schedules
+        keeper = runtime.operator.schedules
         keeper.create(
             keeper.new_schedule(
                 schedule_name=schedule_name,
@@ -159,7 +159,7 @@ class WorkflowSchedules:
     ) -> list[WorkflowSchedule]:
         """Every schedule, by name, optionally filtered (each filter: one or a list)."""
         runtime = cls._runtime()
-        rows = runtime.schedules.store.list_all(
+        rows = runtime.operator.schedules.store.list_all(
             statuses=_as_list(status),
             workflow_names=_as_list(workflow_name),
             prefixes=_as_list(schedule_name_prefix),
@@ -186,7 +186,7 @@ class WorkflowSchedules:
     def get_schedule(cls, name: str) -> WorkflowSchedule | None:
         """The schedule named ``name``, or None."""
         runtime = cls._runtime()
-        row = runtime.schedules.store.get(name)
+        row = runtime.operator.schedules.store.get(name)
         return None if row is None else schedule_dict(row, runtime)
 
     @classmethod
@@ -197,7 +197,7 @@ class WorkflowSchedules:
     def delete_schedule(cls, name: str) -> None:
         """Deletes a schedule (nothing if there is none). Runs already started go on."""
         _outside_workflow_code("delete_schedule")
-        cls._runtime().schedules.store.delete(name)
+        cls._runtime().operator.schedules.store.delete(name)
 
     @classmethod
     async def delete_schedule_async(cls, name: str) -> None:
@@ -207,14 +207,14 @@ class WorkflowSchedules:
     def pause_schedule(cls, name: str) -> None:
         """Stops a schedule firing until ``resume_schedule`` (nothing if there is none)."""
         _outside_workflow_code("pause_schedule")
-        cls._runtime().schedules.store.pause(name)
+        cls._runtime().operator.schedules.store.pause(name)
 
     @classmethod
     def resume_schedule(cls, name: str) -> None:
         """Fires a paused schedule again from its next tick; the ticks missed while it
         was paused run only with ``automatic_backfill`` (nothing if there is none)."""
         _outside_workflow_code("resume_schedule")
-        cls._runtime().schedules.resume(name)
+        cls._runtime().operator.schedules.resume(name)
 
     @classmethod
     def trigger_schedule(cls, schedule_name: str) -> WorkflowHandle[None]:
@@ -226,8 +226,8 @@ class WorkflowSchedules:
         """
         _outside_workflow_code("trigger_schedule")
         runtime = cls._runtime()
-        workflow_id = runtime.schedules.trigger(schedule_name)
-        return WorkflowHandle(workflow_id, runtime.store, runtime.serializer)
+        workflow_id = runtime.operator.schedules.trigger(schedule_name)
+        return WorkflowHandle(workflow_id, runtime.process.store, runtime.process.serializer)
 
     @classmethod
     def backfill_schedule(
@@ -242,8 +242,8 @@ class WorkflowSchedules:
         """
         _outside_workflow_code("backfill_schedule")
         runtime = cls._runtime()
-        ids = runtime.schedules.backfill(schedule_name, start, end)
-        return [WorkflowHandle(i, runtime.store, runtime.serializer) for i in ids]
+        ids = runtime.operator.schedules.backfill(schedule_name, start, end)
+        return [WorkflowHandle(i, runtime.process.store, runtime.process.serializer) for i in ids]
 
 
 def schedule_dict(row: ScheduleRow, runtime: Runtime) -> WorkflowSchedule:
@@ -254,7 +254,7 @@ def schedule_dict(row: ScheduleRow, runtime: Runtime) -> WorkflowSchedule:
         workflow_class_name=None,
         schedule=row.schedule,
         status=row.status,
-        context=runtime.serializer.loads(row.context),
+        context=runtime.process.serializer.loads(row.context),
         last_fired_at=row.last_fired_at,
         automatic_backfill=row.automatic_backfill,
         cron_timezone=row.cron_timezone,

@@ -63,5 +63,5 @@ class WorkflowVersioning:
         move a workflow of a retired version to the new code); without it, on the first
         worker that claims it."""
         runtime = cls._runtime()
-        forked_id = runtime.fork(workflow_id, start_step, application_version)
-        return WorkflowHandle(forked_id, runtime.store, runtime.serializer)
+        forked_id = runtime.operator.fork(workflow_id, start_step, application_version)
+        return WorkflowHandle(forked_id, runtime.process.store, runtime.process.serializer)

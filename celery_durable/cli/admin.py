@@ -87,4 +87,4 @@ def _imported_app() -> Celery | None:
         raise click.ClickException(
             f"{environment.IMPORTS} ({', '.join(modules)}) configured no DBOS"
         )
-    return runtime.celery
+    return runtime.process.celery

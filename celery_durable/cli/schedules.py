@@ -47,7 +47,7 @@ def _runtime(database_url: str, broker_url: str | None, *, publishes: bool) -> I
     except DBOSException as error:
         raise click.ClickException(str(error)) from error
     finally:
-        runtime.dispose()
+        runtime.process.dispose()
 
 
 def _found(done: bool, name: str) -> None:
@@ -87,7 +87,7 @@ def list_schedules(
 ) -> None:
     """Schedules, by name."""
     with _runtime(database_url, None, publishes=False) as runtime:
-        rows = runtime.schedules.store.list_all(
+        rows = runtime.operator.schedules.store.list_all(
             statuses=list(status) or None,
             workflow_names=list(workflow_name) or None,
             prefixes=list(prefix) or None,
@@ -103,7 +103,7 @@ def list_schedules(
 def pause(database_url: str, name: str, as_json: bool) -> None:
     """Stop a schedule firing."""
     with _runtime(database_url, None, publishes=False) as runtime:
-        _found(runtime.schedules.store.pause(name), name)
+        _found(runtime.operator.schedules.store.pause(name), name)
     _emit(as_json, {"schedule_name": name, "status": "PAUSED"}, f"Paused {name}")
 
 
@@ -114,7 +114,7 @@ def pause(database_url: str, name: str, as_json: bool) -> None:
 def resume(database_url: str, name: str, as_json: bool) -> None:
     """Fire a paused schedule again, from its next tick."""
     with _runtime(database_url, None, publishes=False) as runtime:
-        _found(runtime.schedules.resume(name), name)
+        _found(runtime.operator.schedules.resume(name), name)
     _emit(as_json, {"schedule_name": name, "status": "ACTIVE"}, f"Resumed {name}")
 
 
@@ -126,7 +126,7 @@ def resume(database_url: str, name: str, as_json: bool) -> None:
 def trigger(database_url: str, broker_url: str | None, name: str, as_json: bool) -> None:
     """Start the schedule's workflow now; prints its id."""
     with _runtime(database_url, broker_url, publishes=True) as runtime:
-        workflow_id = runtime.schedules.trigger(name)
+        workflow_id = runtime.operator.schedules.trigger(name)
     _emit(as_json, {"workflow_id": workflow_id}, workflow_id)
 
 
@@ -146,5 +146,5 @@ def backfill(
     except ValueError as error:
         raise click.ClickException(f"--start and --end must be ISO-8601: {error}") from error
     with _runtime(database_url, broker_url, publishes=True) as runtime:
-        ids = runtime.schedules.backfill(name, *window)
+        ids = runtime.operator.schedules.backfill(name, *window)
     _emit(as_json, {"workflow_ids": ids}, "\n".join(ids) or "No ticks in that window")

@@ -1,6 +1,6 @@
 """What the engine needs from the layer above it to start and run child workflows.
 
-The engine knows nothing of Celery: the Celery integration's ``Runtime`` implements
+The engine knows nothing of Celery: the Celery integration's ``WorkflowStarter`` implements
 this protocol, and the engine reaches it through the running workflow's context.
 """
 

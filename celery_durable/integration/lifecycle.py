@@ -17,17 +17,19 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from celery import Celery, bootsteps
 
 from celery_durable.core import instrumentation
 from celery_durable.error import DBOSException
 from celery_durable.integration import kombu_redis, unknown_tasks
-from celery_durable.integration.config import DBOSConfig
 from celery_durable.integration.reachability import Reachability, one_line
 from celery_durable.observability.exporter import MetricsExporter
 from celery_durable.store import Redispatch
+
+if TYPE_CHECKING:
+    from celery_durable.integration.process import ProcessServices
 
 logger = logging.getLogger("celery_durable.recovery")
 
@@ -41,10 +43,11 @@ _apps_with_recovery: weakref.WeakSet[Celery] = weakref.WeakSet()
 
 
 class WorkerRuntime(Protocol):
-    """What the worker's hooks need of the current configuration."""
+    """What the worker's hooks need of the current configuration (its
+    :class:`~celery_durable.integration.operating.WorkflowOperator`)."""
 
-    celery: Celery
-    config: DBOSConfig
+    @property
+    def process(self) -> ProcessServices: ...
 
     def register_served(self, executor_id: str) -> None: ...
 
@@ -53,9 +56,6 @@ class WorkerRuntime(Protocol):
     def leave(self, executor_id: str) -> None: ...
 
     def keep_time(self) -> int: ...
-
-    @property
-    def database_label(self) -> str: ...
 
 
 class Sweeper:
@@ -200,7 +200,7 @@ class WorkerHooks:
         # Set when the worker stops: ends a start-up still waiting for the database.
         self._stopping = threading.Event()
         self._lock = threading.Lock()
-        app = owner.celery
+        app = owner.process.celery
         if app not in _hooks_by_app:
             app.steps["worker"].add(_DurableStep)
         _hooks_by_app[app] = self
@@ -213,7 +213,7 @@ class WorkerHooks:
     def _current(self, sender: Any) -> WorkerRuntime | None:
         runtime = self._runtime()
         app = getattr(sender, "app", None)
-        if runtime is not self._owner or (app is not None and app is not runtime.celery):
+        if runtime is not self._owner or (app is not None and app is not runtime.process.celery):
             return None
         return runtime
 
@@ -221,10 +221,10 @@ class WorkerHooks:
         """Starts counting metrics, if the configuration exports them (the pool's
         children, forked next, count too)."""
         runtime = self._current(sender)
-        port = None if runtime is None else runtime.config.get("metrics_port")
+        port = None if runtime is None else runtime.process.config.get("metrics_port")
         if runtime is None or port is None or self._metrics is not None:
             return
-        self._metrics = MetricsExporter(port, runtime.config.get("metrics_host", "0.0.0.0"))
+        self._metrics = MetricsExporter(port, runtime.process.config.get("metrics_host", "0.0.0.0"))
         self._metrics.prepare()
 
     def on_ready(self, sender: Any) -> None:
@@ -243,7 +243,7 @@ class WorkerHooks:
         ).start()
 
     def _start(self, runtime: WorkerRuntime, hostname: str) -> None:
-        reachability = Reachability(runtime.database_label)
+        reachability = Reachability(runtime.process.database_label)
         # Until the database answers: one line each try, at growing intervals.
         while True:
             try:
@@ -289,8 +289,8 @@ class WorkerHooks:
     def disconnect(self) -> None:
         """Stops the sweeper and lets go of the app (a configuration replaced)."""
         self.on_shutdown()
-        if _hooks_by_app.get(self._owner.celery) is self:
-            del _hooks_by_app[self._owner.celery]
+        if _hooks_by_app.get(self._owner.process.celery) is self:
+            del _hooks_by_app[self._owner.process.celery]
 
 
 def register_recovery_task(

@@ -45,7 +45,8 @@ from celery_durable.store.schedules import (
 )
 
 if TYPE_CHECKING:
-    from celery_durable.integration.runtime import Runtime
+    from celery_durable.integration.process import ProcessServices
+    from celery_durable.integration.starting import WorkflowStarter
 
 logger = logging.getLogger("celery_durable.schedules")
 
@@ -150,9 +151,10 @@ def tick_workflow_id(schedule_name: str, tick: dt.datetime) -> str:
 class ScheduleKeeper:
     """The schedules of one configuration: creating them, and firing their ticks."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
-        self.store = ScheduleStore(runtime.store)
+    def __init__(self, process: ProcessServices, starter: WorkflowStarter) -> None:
+        self._process = process
+        self._starter = starter
+        self.store = ScheduleStore(process.store)
         # @DBOS.scheduled workflows of this code: name -> cron.
         self.decorated: dict[str, str] = {}
         self._declared_pid = 0
@@ -176,7 +178,7 @@ class ScheduleKeeper:
             raise DBOSException("schedule_name must be a non-empty string")
         check_cron(schedule)
         tz = zone(cron_timezone)
-        if queue_name is not None and queue_name not in self._runtime.queues:
+        if queue_name is not None and queue_name not in self._process.queues:
             raise DBOSException(
                 f"Queue '{queue_name}' is not declared. Declare it with Queue(...) before "
                 "using it in a schedule"
@@ -188,7 +190,7 @@ class ScheduleKeeper:
             kind=kind,
             workflow_name=spec.name,
             schedule=schedule,
-            context=self._runtime.serializer.dumps(context),
+            context=self._process.serializer.dumps(context),
             automatic_backfill=bool(automatic_backfill),
             cron_timezone=cron_timezone,
             queue_name=queue_name,
@@ -211,7 +213,7 @@ class ScheduleKeeper:
         next tick)."""
         schedules = []
         for name, cron in sorted(self.decorated.items()):
-            spec = self._runtime.registry.get(name)
+            spec = self._process.registry.get(name)
             if spec is None:
                 continue
             schedules.append(
@@ -236,7 +238,7 @@ class ScheduleKeeper:
             self.write_declared()
         created = self.store.fire_due(
             self._plan,
-            workflow_names=[spec.name for spec in self._runtime.registry.all()],
+            workflow_names=[spec.name for spec in self._process.registry.all()],
             decorated=list(self.decorated),
             limit=MAX_SCHEDULES_PER_PASS,
         )
@@ -244,7 +246,7 @@ class ScheduleKeeper:
         return len(created)
 
     def _plan(self, due: DueSchedule, now_ms: int) -> TickPlan | None:
-        spec = self._runtime.registry.get(due.workflow_name)
+        spec = self._process.registry.get(due.workflow_name)
         if spec is None:
             return None
         try:
@@ -269,7 +271,7 @@ class ScheduleKeeper:
                 due.schedule_name,
                 upcoming.isoformat(),
             )
-        context = self._runtime.serializer.loads(due.context)
+        context = self._process.serializer.loads(due.context)
         return TickPlan(
             ticks=[
                 self._tick_row(spec, due.schedule_name, due.kind, t, context, due.queue_name)
@@ -291,7 +293,7 @@ class ScheduleKeeper:
         workflow_id: str | None = None,
     ) -> NewWorkflow:
         second = context if kind == "schedule" else dt.datetime.now(dt.UTC)
-        return self._runtime.new_row(
+        return self._starter.new_row(
             spec,
             (tick, second),
             {},
@@ -305,7 +307,7 @@ class ScheduleKeeper:
         for row in created:
             # A failed publish is left to the recovery sweep: the row is ENQUEUED.
             publishing.publish_new_workflow(
-                self._runtime.celery, row.name, row.workflow_uuid, queue=row.queue_name
+                self._process.celery, row.name, row.workflow_uuid, queue=row.queue_name
             )
 
     # -- on demand --------------------------------------------------------------------
@@ -314,7 +316,7 @@ class ScheduleKeeper:
         row = self.store.get(schedule_name)
         if row is None:
             raise DBOSException(f"Schedule '{schedule_name}' does not exist")
-        spec = self._runtime.registry.get(row.workflow_name)
+        spec = self._process.registry.get(row.workflow_name)
         if spec is None:
             # A process without the code (a producer, the CLI) starts it by name, as
             # DBOSClient does; the workers' code has the final say on its settings.
@@ -333,11 +335,11 @@ class ScheduleKeeper:
         tz = zone(row.cron_timezone)
         start = start if start.tzinfo is not None else start.replace(tzinfo=dt.UTC)
         end = end if end.tzinfo is not None else end.replace(tzinfo=dt.UTC)
-        context = self._runtime.serializer.loads(row.context)
+        context = self._process.serializer.loads(row.context)
         ids: list[str] = []
         for tick in ticks_between(row.schedule, tz, start, end):
             new = self._tick_row(spec, row.schedule_name, row.kind, tick, context, row.queue_name)
-            if self._runtime.insert(new).inserted:
+            if self._starter.insert(new).inserted:
                 self._publish([new])
             ids.append(new.workflow_uuid)
         return ids
@@ -347,7 +349,7 @@ class ScheduleKeeper:
         row, spec = self._schedule(schedule_name)
         now = dt.datetime.now(dt.UTC)
         workflow_id = f"{SCHEDULED_ID_PREFIX}{row.schedule_name}-trigger-{now.isoformat()}"
-        context = self._runtime.serializer.loads(row.context)
+        context = self._process.serializer.loads(row.context)
         new = self._tick_row(
             spec,
             row.schedule_name,
@@ -357,7 +359,7 @@ class ScheduleKeeper:
             row.queue_name,
             workflow_id=workflow_id,
         )
-        if self._runtime.insert(new).inserted:
+        if self._starter.insert(new).inserted:
             self._publish([new])
         return workflow_id
 

@@ -1,0 +1,126 @@
+"""Operating on existing workflows: cancelling, resuming and forking them, the worker's
+periodic passes (recovery, timekeeping, cron schedules) and its registration."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import uuid
+
+from celery_durable.core import forking
+from celery_durable.engine.context import next_workflow_id
+from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
+from celery_durable.integration import publishing
+from celery_durable.integration.process import ProcessServices
+from celery_durable.integration.recovery import recover
+from celery_durable.integration.schedules import ScheduleKeeper
+from celery_durable.integration.starting import WorkflowStarter
+from celery_durable.store import Redispatch
+
+logger = logging.getLogger("celery_durable.runtime")
+
+
+class WorkflowOperator:
+    """Changes the state of workflows that exist, and keeps the worker's passes."""
+
+    def __init__(self, process: ProcessServices, starter: WorkflowStarter) -> None:
+        self.process = process
+        self.starter = starter
+
+    # -- a worker's passes ------------------------------------------------------------
+
+    @functools.cached_property
+    def schedules(self) -> ScheduleKeeper:
+        """The cron schedules, fired by :meth:`keep_time`."""
+        return ScheduleKeeper(self.process, self.starter)
+
+    def register_served(self, executor_id: str) -> None:
+        """Records the workflow names a worker serves (its queues: see ``engine``)."""
+        self.process.worker_engine().store.register(
+            workflow_names=[spec.name for spec in self.process.registry.all()],
+            queues=[],
+            executor_id=executor_id,
+        )
+
+    def keep_time(self) -> int:
+        """One timekeeping pass: cancels workflows past their deadline (waking their
+        parents), publishes DELAYED workflows that are due, and fires the cron schedules'
+        due ticks. Returns how many."""
+        process = self.process
+        passed = process.store.keep_time(limit=1000)
+        for workflow_id, parent in passed.cancelled:
+            logger.info("Workflow %s reached its deadline: CANCELLED", workflow_id)
+            if parent is not None:
+                process.engine().wake(parent)
+        for due in passed.due:
+            # A failed publish is left to the recovery sweep: the row is ENQUEUED and due.
+            publishing.publish_new_workflow(
+                process.celery,
+                due.name,
+                due.workflow_uuid,
+                queue=due.queue_name,
+                generation=due.generation,
+            )
+        return len(passed.cancelled) + len(passed.due) + self.schedules.fire()
+
+    def recover(self, executor_id: str | None = None) -> list[Redispatch]:
+        """One recovery sweep (skipped, with an empty result, while another runs).
+
+        A worker's sweep names the worker (``executor_id``): it records the worker's
+        application version and publishes only workflows of that version (or of none).
+        """
+        process = self.process
+        return recover(
+            process.store,
+            process.celery,
+            grace_seconds=process.config["recovery_grace_seconds"],
+            app_version=None if executor_id is None else process.application_version,
+            executor_id=executor_id,
+        )
+
+    def leave(self, executor_id: str) -> None:
+        """A worker stops: its application version no longer counts as running."""
+        self.process.store.forget_worker(executor_id)
+
+    # -- operating workflows ----------------------------------------------------------
+
+    def cancel(self, workflow_id: str) -> None:
+        """Cancels a workflow: it stops at its next step boundary; waits are dropped."""
+        store = self.process.store
+        if not store.cancel_workflow(workflow_id):
+            if store.get_outcome(workflow_id) is None:
+                raise DBOSNonExistentWorkflowError(workflow_id)
+            return  # already finished: nothing to cancel
+        row = store.get_workflow(workflow_id)
+        if row is not None and row.parent_workflow_id is not None:
+            self.process.engine().wake(row.parent_workflow_id)
+
+    def resume(self, workflow_id: str) -> None:
+        """Runs a cancelled or failed workflow again from its checkpoints."""
+        store = self.process.store
+        dispatch = store.resume_workflow(workflow_id)
+        if dispatch is None:
+            if store.get_outcome(workflow_id) is None:
+                raise DBOSNonExistentWorkflowError(workflow_id)
+        else:
+            self.starter.publish(workflow_id, dispatch)
+
+    def fork(
+        self, workflow_id: str, start_step: int, application_version: str | None = None
+    ) -> str:
+        """A new workflow with the same inputs that replays the operations before
+        ``start_step`` (a ``function_id``; the rule is ``core.forking``'s), on
+        ``application_version`` (None: on the first worker that claims it)."""
+        start_step = forking.start_step(start_step)
+        if application_version is not None and (
+            not isinstance(application_version, str) or not application_version
+        ):
+            raise DBOSException(
+                f"application_version must be a non-empty string, not {application_version!r}"
+            )
+        forked_id = next_workflow_id.get() or str(uuid.uuid4())
+        next_workflow_id.set(None)
+        store = self.process.store
+        dispatch = store.fork_workflow(workflow_id, forked_id, start_step, application_version)
+        self.starter.publish(forked_id, dispatch)
+        return forked_id
