@@ -300,3 +300,34 @@ def test_unserializable_arguments_fail_before_anything_is_written_or_published()
         assert published == []
     finally:
         before_task_publish.disconnect(on_publish)
+
+
+class Stop(BaseException):
+    """Not an Exception (as gevent's Timeout is not): workflows record no outcome for it."""
+
+
+stopped: Counter[str] = Counter()
+
+
+@DBOS.workflow()
+def stops_once(tag: str) -> str:
+    stopped[tag] += 1
+    if stopped[tag] == 1:
+        raise Stop(f"{tag} stopped on its first execution")
+    return tag
+
+
+def test_a_workflow_stopped_by_a_base_exception_costs_the_worker_no_slot() -> None:
+    """Two workflows stopped by a BaseException on the worker's two slots: each message is
+    let go (not held unacknowledged for ever), the worker goes on running others, and the
+    recovery sweep runs each again to its end."""
+    tags = [f"stop-{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    stopping = [DBOS.start_workflow(stops_once, tag) for tag in tags]
+    deadline = time.monotonic() + 30
+    while min(stopped[tag] for tag in tags) < 1:
+        assert time.monotonic() < deadline, "the workflows never ran"
+        time.sleep(0.05)
+    # Both slots took a stopped workflow; both must be free again.
+    assert DBOS.start_workflow(quick_workflow, 3).get_result(timeout=30) == 9
+    assert [handle.get_result(timeout=60) for handle in stopping] == tags
+    assert [stopped[tag] for tag in tags] == [2, 2]

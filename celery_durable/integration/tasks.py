@@ -131,6 +131,20 @@ def register_workflow_task(
             raise task.retry(
                 countdown=DATABASE_RETRY_SECONDS, exc=error, max_retries=None
             ) from None
+        except (Exception, SystemExit, KeyboardInterrupt, GeneratorExit):
+            raise
+        except BaseException as error:
+            # Workflow code stopped by a BaseException of its own (gevent's Timeout, a
+            # custom abort): the execution ends without an outcome, as in DBOS, and the
+            # recovery sweep runs it again. Raised on, it escapes Celery's tracer in a
+            # threads pool and leaves the message neither acknowledged nor rejected: a
+            # prefetch slot lost for good (two such messages stopped a 2-slot worker).
+            logger.warning(
+                "Workflow %s stopped by %r without an outcome; the recovery sweep runs it again",
+                workflow_id,
+                error,
+            )
+            raise Ignore() from error
         return _task_result(task, workflow_id, options, result, engine.application_version)
 
     execute_workflow.__name__ = spec.name.rpartition(".")[2] or "workflow"
