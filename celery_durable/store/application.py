@@ -42,21 +42,24 @@ class ApplicationStore:
         self._engines.dispose()
 
     def migrate(self) -> int:
-        """Creates or upgrades ``transaction_outputs`` (and the database, if missing);
-        safe to run twice or concurrently.
+        """Creates or upgrades ``transaction_outputs`` (and the database, if missing:
+        after a first failure, as :meth:`SystemStore.migrate`); safe to run twice or
+        concurrently.
 
         Returns:
             The application schema version now in place.
         """
-        databases.create_if_missing(self.url)
         action = "migrating the application database's table"
         for attempt in (1, 2):
             try:
                 with self._engines.get().begin() as connection:
                     return migrator.migrate(connection, migrator.APPLICATION)
             except exc.DBAPIError as error:
-                # A pooled connection that died with a server restart: once more, fresh.
-                if attempt == 1 and error.connection_invalidated:
+                # A pooled connection that died with a server restart, or a database
+                # that did not exist and now does (see SystemStore.migrate): once more.
+                if attempt == 1 and (
+                    error.connection_invalidated or databases.create_if_missing(self.url)
+                ):
                     continue
                 raise system_error(action, error, database="Application") from error
         raise AssertionError("unreachable")

@@ -1,10 +1,11 @@
 """Creating a database that does not exist yet, as DBOS Transact's launch does.
 
 ``DBOS.launch()``, ``celery-durable migrate`` and a starting worker create the system
-(and application) database when it is missing, by connecting to the same server's
-``postgres`` maintenance database. Without the privilege to create it (or without
-access to ``postgres``) nothing is created and the migration that follows reports the
-missing database as it would have anyway.
+(and application) database when it is missing: a migration that fails checks, over the
+same server's ``postgres`` maintenance database, whether its database exists, creates
+it if not, and runs again (so a migration that succeeds costs no extra connection).
+Without the privilege to create it (or without access to ``postgres``) nothing is
+created and the migration's own error is raised, as it would have been anyway.
 """
 
 from __future__ import annotations

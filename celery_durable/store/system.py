@@ -54,13 +54,13 @@ class SystemStore(WorkflowOperations):
     def migrate(self) -> int:
         """Creates or upgrades the schema; safe to run twice or concurrently.
 
-        Creates the database itself first when it does not exist (as DBOS does), over
-        the direct session URL (a pooler in front may not serve ``postgres``).
+        A migration that fails on a database that does not exist creates it (as DBOS
+        does), over the direct session URL (a pooler in front may not serve
+        ``postgres``), and runs once more: the common case costs no extra connection.
 
         Returns:
             The schema version now in place.
         """
-        databases.create_if_missing(self.session_url)
 
         def work(connection: Connection) -> int:
             connection = connection.execution_options(isolation_level="READ COMMITTED")
@@ -68,6 +68,11 @@ class SystemStore(WorkflowOperations):
                 return migrator.migrate(connection, migrator.SYSTEM)
 
         # Through _run: a pooled connection that died with a server restart is retried.
+        try:
+            return self._run("migrating the schema", work)
+        except DBOSSystemDatabaseError:
+            if not databases.create_if_missing(self.session_url):
+                raise
         return self._run("migrating the schema", work)
 
     def schema_version(self) -> int:
