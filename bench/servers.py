@@ -31,6 +31,19 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 
+def system_program(name: str) -> str:
+    """A system program's path, also where a shell's PATH lacks the sbin directories
+    (``runuser``, ``rabbitmq-server`` and ``rabbitmqctl`` live in /usr/sbin)."""
+    found = shutil.which(name)
+    if found:
+        return found
+    for directory in ("/usr/sbin", "/sbin"):
+        candidate = Path(directory) / name
+        if candidate.is_file():
+            return str(candidate)
+    return name
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -255,7 +268,7 @@ class PrivateRabbitMQ:
 
     def _ctl(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(
-            ["rabbitmqctl", "-n", self.node, *args],
+            [system_program("rabbitmqctl"), "-n", self.node, *args],
             env=self.env,
             capture_output=True,
             timeout=timeout,
@@ -263,7 +276,7 @@ class PrivateRabbitMQ:
 
     def start(self) -> None:
         subprocess.run(
-            ["rabbitmq-server", "-detached"],
+            [system_program("rabbitmq-server"), "-detached"],
             env=self.env,
             check=True,
             capture_output=True,

@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from bench.servers import system_program
 from tests.subprocesses import free_port
 
 
@@ -64,5 +65,5 @@ class PrivatePostgres:
     def _run(self, program: str, *args: str) -> None:
         command = [str(self._bin / program), *args]
         if os.geteuid() == 0:
-            command = ["runuser", "-u", "postgres", "--", *command]
+            command = [system_program("runuser"), "-u", "postgres", "--", *command]
         subprocess.run(command, check=True, capture_output=True, timeout=120, cwd=self.directory)
