@@ -52,7 +52,7 @@ def stores() -> Any:
 def system_engines() -> list[Engine]:
     """The system store's SQLAlchemy engine in this process (executions' statements go
     to the driver directly: the store reports them to its listeners)."""
-    return [stores().store.engine]
+    return [stores().store.connections.engine]
 
 
 def _close_connections() -> None:
@@ -60,8 +60,8 @@ def _close_connections() -> None:
     # initialized (a new engine would send its start-up queries, uncounted by the events).
     for engine in system_engines():
         engine.dispose()
-    stores().store.fence.close()  # both reopened by the next execution
-    stores().store.statements.close()
+    stores().store.connections.fence.close()  # both reopened by the next execution
+    stores().store.connections.statements.close()
     stores().application_store.dispose()
 
 
@@ -100,11 +100,11 @@ def count(database_url: str, work: Callable[[], object]) -> Counts:
             event.listen(engine, name, listener)
     # The per-step checkpoint goes to the driver directly: the store reports it.
     store = stores().store
-    store.statement_listeners.append(record)
+    store.connections.statement_listeners.append(record)
     try:
         work()
     finally:
-        store.statement_listeners.remove(record)
+        store.connections.statement_listeners.remove(record)
         for engine in engines:
             for name, listener in listeners:
                 event.remove(engine, name, listener)

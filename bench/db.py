@@ -32,7 +32,7 @@ def create_tables(url: str) -> None:
     never does: the workers' tables must exist before a producer writes to them)."""
     store = SystemStore(url, pool_size=1)
     try:
-        store.migrate()
+        store.schema.migrate()
     finally:
         store.dispose()
 

@@ -73,7 +73,7 @@ class _Replays:
         for engine in engines:
             event.listen(engine, "before_cursor_execute", on_statement)
         # The per-step checkpoint and the outcome go to the driver: the store reports them.
-        listeners = counting.stores().store.statement_listeners
+        listeners = counting.stores().store.connections.statement_listeners
         listeners.append(record)
         try:
             started = time.perf_counter_ns()

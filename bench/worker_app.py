@@ -65,7 +65,7 @@ def _start_counting(**_: Any) -> None:
         for engine in system_engines():
             event.listen(engine, "before_cursor_execute", _count_statement)
         # The per-step checkpoint goes to the driver directly: the store reports it.
-        stores().store.statement_listeners.append(_count_statement)
+        stores().store.connections.statement_listeners.append(_count_statement)
 
 
 @task_postrun.connect(weak=False)

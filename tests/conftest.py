@@ -98,9 +98,9 @@ class StatementCounter:
 def count_statements(dbos: type[DBOS]) -> Iterator[StatementCounter]:
     store = DBOS._runtime().process.store
     counter = StatementCounter()
-    event.listen(store.engine, "before_cursor_execute", counter)
+    event.listen(store.connections.engine, "before_cursor_execute", counter)
     # The per-step checkpoint goes to the driver directly: the store reports it.
-    store.statement_listeners.append(counter.record)
+    store.connections.statement_listeners.append(counter.record)
     yield counter
-    store.statement_listeners.remove(counter.record)
-    event.remove(store.engine, "before_cursor_execute", counter)
+    store.connections.statement_listeners.remove(counter.record)
+    event.remove(store.connections.engine, "before_cursor_execute", counter)

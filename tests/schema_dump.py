@@ -78,7 +78,7 @@ def freshly_migrated(url: str) -> str:
     system = SystemStore(url, pool_size=1)
     application = ApplicationStore(url, pool_size=1)
     try:
-        system.migrate()
+        system.schema.migrate()
         application.migrate()
     finally:
         system.dispose()

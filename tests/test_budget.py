@@ -79,10 +79,10 @@ def test_with_asynchronous_checkpoints_a_direct_call_still_creates_its_row_synch
 
     store = SystemStore(DATABASE_URL, pool_size=1, synchronous_checkpoints=False)
     synchronous, executions = StatementCounter(), StatementCounter()
-    event.listen(store.engine, "before_cursor_execute", synchronous)
+    event.listen(store.connections.engine, "before_cursor_execute", synchronous)
     # Executions' statements (the claim on the fence connection, checkpoints on pooled
     # ones) go to the driver directly: the store reports them.
-    store.statement_listeners.append(executions.record)
+    store.connections.statement_listeners.append(executions.record)
     row = NewWorkflow(
         workflow_uuid=f"budget-{uuid.uuid4()}",
         name="tests.budget.async_call",
@@ -93,13 +93,13 @@ def test_with_asynchronous_checkpoints_a_direct_call_still_creates_its_row_synch
         max_recovery_attempts=3,
     )
     try:
-        with store.execute_workflow(row.workflow_uuid, "tests", new=row) as execution:
+        with store.executions.claim(row.workflow_uuid, "tests", new=row) as execution:
             assert execution.claim.outcome == "claimed"
             execution.complete("SUCCESS", output="45", error=None)
         # The row on a synchronous connection first, then the usual claim.
         assert [kind(s) for s in synchronous.statements] == ["insert workflow"]
         assert [kind(s) for s in executions.statements] == ["claim", "complete"]
-        assert store.get_outcome(row.workflow_uuid) == (row.name, "SUCCESS", "45", None)
+        assert store.workflows.get_outcome(row.workflow_uuid) == (row.name, "SUCCESS", "45", None)
     finally:
         store.dispose()
 
@@ -112,15 +112,17 @@ def test_asynchronous_commit_is_opt_in_and_only_for_executions(
 
     store = SystemStore(DATABASE_URL, pool_size=1, synchronous_checkpoints=synchronous)
     try:
-        with store.execute_workflow("no-such-workflow", "tests") as execution:
+        with store.executions.claim("no-such-workflow", "tests") as execution:
             assert execution.claim.outcome == "missing"
         # The fence connection (claims, outcomes) and the checkpoints' pool.
-        fence_setting = store.fence.send(lambda: "showing", "SHOW synchronous_commit", {})[1][0]
-        with store.statements.cursor(lambda: "showing") as cursor:
+        fence_setting = store.connections.fence.send(
+            lambda: "showing", "SHOW synchronous_commit", {}
+        )[1][0]
+        with store.connections.statements.cursor(lambda: "showing") as cursor:
             pooled_setting = cursor.execute("SHOW synchronous_commit").fetchone()[0]
         assert (fence_setting, pooled_setting) == (expected, expected)
         # Creating workflows always commits synchronously.
-        with store.engine.connect() as connection:
+        with store.connections.engine.connect() as connection:
             assert connection.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
     finally:
         store.dispose()

@@ -171,7 +171,7 @@ def create_fault_database(url: str = FAULT_DATABASE_URL) -> str:
     """A fresh, migrated fault database (at ``url``) with the tables of tests.fault_app."""
     recreate_database(url)
     store = SystemStore(url, pool_size=1)
-    store.migrate()
+    store.schema.migrate()
     store.dispose()
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute(

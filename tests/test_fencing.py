@@ -81,7 +81,7 @@ def test_many_executions_of_one_process_run_at_once_on_a_few_connections(
     executions = 24
     rows = [new_row() for _ in range(executions)]
     for row in rows:
-        store.insert_workflow(row)
+        store.workflows.insert_workflow(row)
     baseline = connections_to_the_database()
     # Every execution must be claimed and inside its run at the same moment: with a
     # connection pinned per execution (pools of 2), the barrier would break.
@@ -91,7 +91,7 @@ def test_many_executions_of_one_process_run_at_once_on_a_few_connections(
 
     def run(row: NewWorkflow) -> None:
         try:
-            with store.execute_workflow(row.workflow_uuid, "tests") as execution:
+            with store.executions.claim(row.workflow_uuid, "tests") as execution:
                 assert execution.claim.outcome == "claimed"
                 execution.record_step(step(1))
                 if inside.wait() == 0:
@@ -110,8 +110,13 @@ def test_many_executions_of_one_process_run_at_once_on_a_few_connections(
     # The fence's connection and the checkpoints' pool (2) at most.
     assert 1 <= used[0] <= 1 + POOL_SIZE
     for row in rows:
-        assert store.get_outcome(row.workflow_uuid) == (row.name, "SUCCESS", '"done"', None)
-        assert [s.function_id for s in store.list_steps(row.workflow_uuid)] == [1, 2]
+        assert store.workflows.get_outcome(row.workflow_uuid) == (
+            row.name,
+            "SUCCESS",
+            '"done"',
+            None,
+        )
+        assert [s.function_id for s in store.workflows.list_steps(row.workflow_uuid)] == [1, 2]
 
 
 def test_a_second_execution_of_one_workflow_in_one_process_is_busy(
@@ -119,17 +124,17 @@ def test_a_second_execution_of_one_workflow_in_one_process_is_busy(
 ) -> None:
     store, other = stores
     row = new_row()
-    store.insert_workflow(row)
-    with store.execute_workflow(row.workflow_uuid, "tests") as first:
+    store.workflows.insert_workflow(row)
+    with store.executions.claim(row.workflow_uuid, "tests") as first:
         assert first.claim.outcome == "claimed"
         # Session locks are re-entrant: the fence itself must say no.
-        with store.execute_workflow(row.workflow_uuid, "tests") as again:
+        with store.executions.claim(row.workflow_uuid, "tests") as again:
             assert again.claim.outcome == "busy"
-        with other.execute_workflow(row.workflow_uuid, "tests") as elsewhere:
+        with other.executions.claim(row.workflow_uuid, "tests") as elsewhere:
             assert elsewhere.claim.outcome == "busy"
         assert first.complete("SUCCESS", output="1", error=None)
     # Released: the next execution finds it finished.
-    with store.execute_workflow(row.workflow_uuid, "tests") as after:
+    with store.executions.claim(row.workflow_uuid, "tests") as after:
         assert after.claim.outcome == "finished"
 
 
@@ -138,8 +143,8 @@ def test_an_execution_that_lost_its_fence_writes_nothing_once_another_owns_it(
 ) -> None:
     zombie_store, owner_store = stores
     row = new_row()
-    zombie_store.insert_workflow(row)
-    with zombie_store.execute_workflow(row.workflow_uuid, "worker-a") as zombie:
+    zombie_store.workflows.insert_workflow(row)
+    with zombie_store.executions.claim(row.workflow_uuid, "worker-a") as zombie:
         assert zombie.claim.outcome == "claimed"
         zombie.record_step(step(1))
         # The zombie's fence connection dies (a network partition, say); its process
@@ -153,7 +158,7 @@ def test_an_execution_that_lost_its_fence_writes_nothing_once_another_owns_it(
                 "  WHERE application_name = 'celery_durable fence'"
                 "  AND datname = current_database())"
             )
-        with owner_store.execute_workflow(row.workflow_uuid, "worker-b") as owner:
+        with owner_store.executions.claim(row.workflow_uuid, "worker-b") as owner:
             assert owner.claim.outcome == "claimed"
             assert sorted(owner.claim.checkpoints) == [1]
             # The zombie carries on: its checkpoint and its outcome are refused.
@@ -163,11 +168,16 @@ def test_an_execution_that_lost_its_fence_writes_nothing_once_another_owns_it(
                 zombie.complete("SUCCESS", output='"zombie"', error=None)
             owner.record_step(step(2))
             assert owner.complete("SUCCESS", output='"owner"', error=None)
-    assert owner_store.get_outcome(row.workflow_uuid) == (row.name, "SUCCESS", '"owner"', None)
-    steps = owner_store.list_steps(row.workflow_uuid)
+    assert owner_store.workflows.get_outcome(row.workflow_uuid) == (
+        row.name,
+        "SUCCESS",
+        '"owner"',
+        None,
+    )
+    steps = owner_store.workflows.list_steps(row.workflow_uuid)
     assert [(s.function_id, s.output) for s in steps] == [(1, "1"), (2, "2")]
     # The zombie's process claims again on a new fence connection (it is finished now).
-    with zombie_store.execute_workflow(row.workflow_uuid, "worker-a") as later:
+    with zombie_store.executions.claim(row.workflow_uuid, "worker-a") as later:
         assert later.claim.outcome == "finished"
 
 
@@ -176,7 +186,7 @@ def test_a_fence_statement_interrupted_in_flight_drops_the_connection_and_its_lo
 ) -> None:
     store, other = stores
     row = new_row()
-    store.insert_workflow(row)
+    store.workflows.insert_workflow(row)
 
     class SoftTimeLimit(Exception):
         pass
@@ -184,7 +194,7 @@ def test_a_fence_statement_interrupted_in_flight_drops_the_connection_and_its_lo
     def interrupt(signum: int, frame: Any) -> None:
         raise SoftTimeLimit
 
-    with store.execute_workflow(row.workflow_uuid, "tests") as execution:
+    with store.executions.claim(row.workflow_uuid, "tests") as execution:
         assert execution.claim.outcome == "claimed"
         # Celery's soft time limit raises in the task's thread from a signal handler,
         # here while a statement on the fence is in flight.
@@ -192,7 +202,7 @@ def test_a_fence_statement_interrupted_in_flight_drops_the_connection_and_its_lo
         try:
             signal.setitimer(signal.ITIMER_REAL, 0.2)
             with pytest.raises(SoftTimeLimit):
-                store.fence.send(lambda: "sleeping", "SELECT pg_sleep(30)", {})
+                store.connections.fence.send(lambda: "sleeping", "SELECT pg_sleep(30)", {})
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
@@ -202,7 +212,7 @@ def test_a_fence_statement_interrupted_in_flight_drops_the_connection_and_its_lo
         # refused.
         deadline = time.monotonic() + 10
         while True:
-            claim = other.execute_workflow(row.workflow_uuid, "tests")
+            claim = other.executions.claim(row.workflow_uuid, "tests")
             owner = claim.__enter__()
             if owner.claim.outcome == "claimed" or time.monotonic() > deadline:
                 break
@@ -217,8 +227,8 @@ def test_a_fence_statement_interrupted_in_flight_drops_the_connection_and_its_lo
             claim.__exit__(None, None, None)
     # The process's fence works again (a new connection).
     later = new_row()
-    store.insert_workflow(later)
-    with store.execute_workflow(later.workflow_uuid, "tests") as again:
+    store.workflows.insert_workflow(later)
+    with store.executions.claim(later.workflow_uuid, "tests") as again:
         assert again.claim.outcome == "claimed"
         assert again.complete("SUCCESS", output="1", error=None)
 
@@ -244,24 +254,24 @@ def test_a_fence_whose_server_hung_up_is_replaced_before_a_statement_is_sent(
 ) -> None:
     store = stores[0]
     old_row, new = new_row(), new_row()
-    store.insert_workflow(old_row)
-    store.insert_workflow(new)
-    with store.execute_workflow(old_row.workflow_uuid, "tests") as old:
+    store.workflows.insert_workflow(old_row)
+    store.workflows.insert_workflow(new)
+    with store.executions.claim(old_row.workflow_uuid, "tests") as old:
         assert old.claim.outcome == "claimed"
-        connection = store.fence._connection
+        connection = store.connections.fence._connection
         assert connection is not None
         terminate(connection.info.backend_pid)
         sent: list[str] = []
-        store.statement_listeners.append(sent.append)
+        store.connections.statement_listeners.append(sent.append)
         # A new claim goes to a new fence connection at once (not a failed statement
         # on the dead one first, then a second sending)...
-        with store.execute_workflow(new.workflow_uuid, "tests") as fresh:
+        with store.executions.claim(new.workflow_uuid, "tests") as fresh:
             assert fresh.claim.outcome == "claimed"
             assert len(sent) == 1
             assert fresh.complete("SUCCESS", output=None, error=None)
         # ...and the execution of the old connection learns it lost its fence.
         with pytest.raises(FenceLost):
             old.complete("SUCCESS", output=None, error=None)
-    with store.execute_workflow(old_row.workflow_uuid, "tests") as again:
+    with store.executions.claim(old_row.workflow_uuid, "tests") as again:
         assert again.claim.outcome == "claimed"
         assert again.complete("SUCCESS", output=None, error=None)

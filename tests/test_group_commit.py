@@ -34,7 +34,9 @@ def store(dbos: Any) -> Iterator[SystemStore]:
 
 def statements_sent(store: SystemStore) -> list[str]:
     sent: list[str] = []
-    store.statement_listeners.append(lambda sql: sent.append(" ".join(sql.split())[:20]))
+    store.connections.statement_listeners.append(
+        lambda sql: sent.append(" ".join(sql.split())[:20])
+    )
     return sent
 
 
@@ -59,9 +61,9 @@ def in_threads(*calls: Callable[[], Any]) -> list[BaseException | None]:
 def queued_together(store: SystemStore, *calls: Callable[[], Any]) -> list[BaseException | None]:
     """Runs ``calls`` (each sends one checkpoint) while the pool's only connection is
     lent elsewhere, so that they queue; then lets go of it: one batch carries them."""
-    committer = store.checkpoints
+    committer = store.connections.checkpoints
     raised: list[BaseException | None] = []
-    with store.statements.cursor(lambda: "holding the connection"):
+    with store.connections.statements.cursor(lambda: "holding the connection"):
         runner = threading.Thread(target=lambda: raised.extend(in_threads(*calls)))
         runner.start()
         deadline = time.monotonic() + 30
@@ -78,8 +80,8 @@ def claimed(store: SystemStore, count: int) -> tuple[list[WorkflowExecution], li
     executions, managers = [], []
     for _ in range(count):
         row = new_row()
-        store.insert_workflow(row)
-        manager = store.execute_workflow(row.workflow_uuid, "tests")
+        store.workflows.insert_workflow(row)
+        manager = store.executions.claim(row.workflow_uuid, "tests")
         execution = manager.__enter__()
         assert execution.claim.outcome == "claimed"
         executions.append(execution)
@@ -93,7 +95,7 @@ def test_a_lone_checkpoint_goes_at_once_in_the_one_row_statement(store: SystemSt
     sent.clear()
     execution.record_step(step(1))
     assert sent == ["WITH owner AS ( SELE"]
-    assert store.checkpoints.batches == 0
+    assert store.connections.checkpoints.batches == 0
     assert execution.complete("SUCCESS", output="1", error=None)
     managers[0].__exit__(None, None, None)
 
@@ -112,10 +114,10 @@ def test_checkpoints_that_queue_together_share_one_statement_and_each_is_recorde
     )
     assert raised == [None] * 7
     assert sent == ["WITH batch AS ( SELE"]  # one statement for the seven
-    assert store.checkpoints.batches == 1
+    assert store.connections.checkpoints.batches == 1
     for index, (execution, manager) in enumerate(zip(executions, managers, strict=True)):
         expected = [(1, "1"), (2, "2")] if index == 0 else [(1, "1")]
-        steps = store.list_steps(execution.workflow_uuid)
+        steps = store.workflows.list_steps(execution.workflow_uuid)
         assert [(s.function_id, s.output) for s in steps] == expected
         # A checkpoint already complete is not written again (None), batch or not.
         assert execution.record_step(step(1)) is None
@@ -137,9 +139,9 @@ def test_many_executions_at_once_on_one_connection_batch_and_lose_nothing(
     # 160 checkpoints on one connection, threads arriving while it is busy: fewer
     # statements than checkpoints, each checkpoint recorded once.
     assert len(sent) < 160
-    assert store.checkpoints.batches >= 1
+    assert store.connections.checkpoints.batches >= 1
     for execution, manager in zip(executions, managers, strict=True):
-        steps = store.list_steps(execution.workflow_uuid)
+        steps = store.workflows.list_steps(execution.workflow_uuid)
         assert [(s.function_id, s.output) for s in steps] == [(i, str(i)) for i in range(1, 6)]
         assert execution.complete("SUCCESS", output="5", error=None)
         manager.__exit__(None, None, None)
@@ -162,9 +164,9 @@ def test_in_a_batch_a_checkpoint_of_an_execution_that_lost_its_workflow_writes_n
     )
     assert isinstance(raised[0], FenceLost)
     assert raised[1] is None
-    assert store.checkpoints.batches == 1
-    assert store.list_steps(zombie.workflow_uuid) == []
-    assert [s.function_id for s in store.list_steps(owner.workflow_uuid)] == [1]
+    assert store.connections.checkpoints.batches == 1
+    assert store.workflows.list_steps(zombie.workflow_uuid) == []
+    assert [s.function_id for s in store.workflows.list_steps(owner.workflow_uuid)] == [1]
     for manager in managers:
         manager.__exit__(None, None, None)
 
@@ -179,8 +181,8 @@ def test_a_bad_checkpoint_in_a_batch_fails_alone(store: SystemStore) -> None:
     assert isinstance(raised[0], DBOSSystemDatabaseError)
     assert "recording step 1 of" in str(raised[0])
     assert raised[1] is None
-    assert store.list_steps(bad.workflow_uuid) == []
-    assert [s.function_id for s in store.list_steps(good.workflow_uuid)] == [1]
+    assert store.workflows.list_steps(bad.workflow_uuid) == []
+    assert [s.function_id for s in store.workflows.list_steps(good.workflow_uuid)] == [1]
     # The connection is fine: the next checkpoint goes through.
     assert bad.record_step(step(1)) == "PENDING"
     for manager in managers:
@@ -190,7 +192,7 @@ def test_a_bad_checkpoint_in_a_batch_fails_alone(store: SystemStore) -> None:
 def test_a_connection_whose_server_hung_up_is_not_lent(store: SystemStore) -> None:
     (execution,), managers = claimed(store, 1)
     execution.record_step(step(1))  # the pool's connection is open
-    idle = store.statements._idle[0][0]
+    idle = store.connections.statements._idle[0][0]
     terminate(idle.info.backend_pid)  # as a PostgreSQL restart does to every connection
     sent = statements_sent(store)
     # The dead connection is found out before anything is sent on it: the checkpoint
@@ -198,7 +200,7 @@ def test_a_connection_whose_server_hung_up_is_not_lent(store: SystemStore) -> No
     assert execution.record_step(step(2)) == "PENDING"
     assert sent == ["WITH owner AS ( SELE"]
     assert idle.closed
-    assert [s.function_id for s in store.list_steps(execution.workflow_uuid)] == [1, 2]
+    assert [s.function_id for s in store.workflows.list_steps(execution.workflow_uuid)] == [1, 2]
     assert execution.complete("SUCCESS", output=None, error=None)
     managers[0].__exit__(None, None, None)
 
@@ -208,7 +210,7 @@ def test_a_checkpoint_whose_connection_is_lost_under_it_is_sent_once_more(
 ) -> None:
     (execution,), managers = claimed(store, 1)
     execution.record_step(step(1))
-    pid = store.statements._idle[0][0].info.backend_pid
+    pid = store.connections.statements._idle[0][0].info.backend_pid
     sent = statements_sent(store)
     raised: list[BaseException | None] = []
     with psycopg.connect(DATABASE_URL) as blocker:
@@ -237,7 +239,7 @@ def test_a_checkpoint_whose_connection_is_lost_under_it_is_sent_once_more(
     # Sent again on a new connection, it is recorded: the step does not run again.
     assert raised == [None]
     assert sent == ["WITH owner AS ( SELE"] * 2
-    assert [s.function_id for s in store.list_steps(execution.workflow_uuid)] == [1, 2]
+    assert [s.function_id for s in store.workflows.list_steps(execution.workflow_uuid)] == [1, 2]
     assert execution.complete("SUCCESS", output=None, error=None)
     managers[0].__exit__(None, None, None)
 
@@ -248,7 +250,10 @@ def test_a_connection_whose_statement_was_interrupted_is_not_lent_again(
     class Interrupted(BaseException):
         """As a time limit or gevent's Timeout would interrupt a statement's wait."""
 
-    with pytest.raises(Interrupted), store.statements.cursor(lambda: "testing") as cursor:
+    with (
+        pytest.raises(Interrupted),
+        store.connections.statements.cursor(lambda: "testing") as cursor,
+    ):
         cursor.connection.pgconn.send_query(b"SELECT pg_sleep(0.5)")
         raise Interrupted
     # The connection with a statement still in flight was closed: the next checkpoint

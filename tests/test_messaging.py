@@ -545,12 +545,12 @@ def test_what_arrives_while_the_workflow_decides_to_wait_is_not_missed(
 
     # The execution's statements go to the driver directly: the store reports them.
     store = DBOS._runtime().process.store
-    store.statement_listeners.append(before)
+    store.connections.statement_listeners.append(before)
     try:
         with pytest.raises(RescheduleWorkflow) as signal:
             DBOS._runtime().process.engine().run(workflow_id, RunOptions(inline_retries=False))
     finally:
-        store.statement_listeners.remove(before)
+        store.connections.statement_listeners.remove(before)
     assert signal.value.countdown_seconds == 0  # due at once, not in 300 s
     assert status_row(sql, workflow_id)["wait_key"] is None
     expected = ["raced"] if what == "message" else "raced"

@@ -187,14 +187,14 @@ def test_behind_a_pooler_no_statement_is_prepared_on_the_server(
     direct = SystemStore(FAULT_DATABASE_URL)
     try:
         for store, expected in ((pooled, None), (direct, 5)):
-            with store.engine.connect() as connection:
+            with store.connections.engine.connect() as connection:
                 driver = connection.connection.driver_connection
                 assert driver is not None
                 assert driver.prepare_threshold == expected
             # The connections that executions borrow for their checkpoints.
-            with store.statements.cursor(lambda: "testing") as cursor:
+            with store.connections.statements.cursor(lambda: "testing") as cursor:
                 assert cursor.connection.prepare_threshold == expected
-        assert pooled.session_url == FAULT_DATABASE_URL
+        assert pooled.connections.session_url == FAULT_DATABASE_URL
     finally:
         pooled.dispose()
         direct.dispose()

@@ -54,8 +54,8 @@ def failed(dbos: Any) -> str:
     store = SystemStore(DATABASE_URL, pool_size=1)
     try:
         row = new_row()
-        store.insert_workflow(row)
-        with store.execute_workflow(row.workflow_uuid, "tests") as execution:
+        store.workflows.insert_workflow(row)
+        with store.executions.claim(row.workflow_uuid, "tests") as execution:
             execution.record_step(dataclasses.replace(step(1), output=None, error=RECORDED))
             assert execution.complete("ERROR", output=None, error=RECORDED)
     finally:

@@ -282,7 +282,7 @@ def _due_workflows(store: SystemStore, count: int, queue: str) -> list[str]:
     """``count`` ENQUEUED workflows whose delivery is long overdue."""
     ids = [f"due-{index}-{uuid.uuid4().hex[:8]}" for index in range(count)]
     for workflow_id in ids:
-        store.insert_workflow(
+        store.workflows.insert_workflow(
             NewWorkflow(
                 workflow_uuid=workflow_id,
                 name="steps",
@@ -320,7 +320,7 @@ def test_no_sweep_publishes_anything_while_another_holds_the_sweep_lock(
             holder.execute("SELECT pg_advisory_lock(%s)", (SWEEP_LOCK_KEY,))
             # Any grace: the workflow is overdue by decades.
             assert recover(store, app, grace_seconds=0) == []
-            assert store.recover_workflows(grace_ms=0, limit=10) == []
+            assert store.operations.recover_workflows(grace_ms=0, limit=10) == []
             assert broker.llen(queue) == 0
             holder.execute("SELECT pg_advisory_unlock(%s)", (SWEEP_LOCK_KEY,))
         (redispatch,) = recover(store, app, grace_seconds=0)
@@ -348,7 +348,7 @@ def test_live_executions_do_not_use_up_a_sweeps_batch(fault_database: str) -> No
         for workflow_id in running:
             owner.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (workflow_id,))
         try:
-            redispatched = store.recover_workflows(grace_ms=0, limit=5)
+            redispatched = store.operations.recover_workflows(grace_ms=0, limit=5)
         finally:
             store.dispose()
     assert [r.workflow_uuid for r in redispatched] == [lost]
@@ -364,7 +364,10 @@ def _sweep_concurrently(stores: list[SystemStore], count: int) -> list[str]:
         deadline = time.monotonic() + 60
         # Small batches, so that the sweeps overlap many times.
         while sum(map(len, returned)) < count and time.monotonic() < deadline:
-            mine.extend(r.workflow_uuid for r in store.recover_workflows(grace_ms=60_000, limit=7))
+            mine.extend(
+                r.workflow_uuid
+                for r in store.operations.recover_workflows(grace_ms=60_000, limit=7)
+            )
 
     threads = [
         threading.Thread(target=sweep, args=(store, mine))

@@ -145,7 +145,6 @@ def test_each_tick_runs_once_however_many_passes_fire_it() -> None:
     beat working from stale state, or one restarted): each tick ran once."""
     from celery_durable.integration.schedules import ScheduleKeeper
     from celery_durable.store import SystemStore
-    from celery_durable.store.schedules import ScheduleStore
 
     name = unique("once")
     DBOS.create_schedule(schedule_name=name, workflow_fn=on_tick, schedule=EVERY_SECOND)
@@ -155,7 +154,7 @@ def test_each_tick_runs_once_however_many_passes_fire_it() -> None:
 
     def passes(store: SystemStore) -> None:
         other = ScheduleKeeper(DBOS._runtime().process, DBOS._runtime().starter)
-        other.store = ScheduleStore(store)
+        other.store = store.schedules
         while time.monotonic() < stop:
             other.fire()
             time.sleep(0.05)

@@ -45,9 +45,9 @@ def tables(url: str) -> set[str]:
 def test_migrating_twice_is_harmless(fresh_database: str) -> None:
     store = SystemStore(fresh_database)
     try:
-        assert store.migrate() == LATEST_VERSION
-        assert store.migrate() == LATEST_VERSION
-        assert store.schema_version() == LATEST_VERSION
+        assert store.schema.migrate() == LATEST_VERSION
+        assert store.schema.migrate() == LATEST_VERSION
+        assert store.schema.version() == LATEST_VERSION
     finally:
         store.dispose()
     assert tables(fresh_database) == {
@@ -96,8 +96,8 @@ def test_a_database_of_an_older_version_is_upgraded_in_place(fresh_database: str
         )
     store = SystemStore(fresh_database)
     try:
-        assert store.migrate() == LATEST_VERSION
-        assert store.get_outcome("kept") == ("old", "SUCCESS", None, None)
+        assert store.schema.migrate() == LATEST_VERSION
+        assert store.workflows.get_outcome("kept") == ("old", "SUCCESS", None, None)
     finally:
         store.dispose()
 
@@ -174,7 +174,7 @@ def test_a_migrated_database_equals_a_fresh_one(fresh_database: str) -> None:
     for url in (fresh_database, upgraded_url):
         store = SystemStore(url)
         try:
-            assert store.migrate() == LATEST_VERSION
+            assert store.schema.migrate() == LATEST_VERSION
         finally:
             store.dispose()
     try:
@@ -204,7 +204,7 @@ def test_executing_on_an_older_schema_is_refused_until_migrated(fresh_database: 
         ):
             runtime.process.engine()
         runtime.process.migrate()
-        assert runtime.process.engine().store.schema_version() == LATEST_VERSION
+        assert runtime.process.engine().store.schema.version() == LATEST_VERSION
     finally:
         runtime.process.dispose()
 

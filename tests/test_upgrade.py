@@ -294,7 +294,7 @@ def migrate(url: str, application_url: str | None = None) -> tuple[int, int]:
     system = SystemStore(url)
     application = ApplicationStore(application_url or url)
     try:
-        return system.migrate(), application.migrate()
+        return system.schema.migrate(), application.migrate()
     finally:
         system.dispose()
         application.dispose()
@@ -328,9 +328,9 @@ def test_an_upgrade_renumbers_every_checkpoint_exactly_once() -> None:
         try:
             if application_first:
                 app_version = application.migrate()
-                results.append((system.migrate(), app_version))
+                results.append((system.schema.migrate(), app_version))
             else:
-                results.append((system.migrate(), application.migrate()))
+                results.append((system.schema.migrate(), application.migrate()))
         except BaseException as failure:  # reported below
             failures.append(failure)
         finally:
@@ -367,7 +367,7 @@ def test_a_separate_application_database_is_renumbered_by_its_own_migration() ->
 
     system = SystemStore(url)
     try:
-        assert system.migrate() == LATEST_VERSION
+        assert system.schema.migrate() == LATEST_VERSION
     finally:
         system.dispose()
     assert operations(url) == shifted(before_operations)

@@ -51,7 +51,7 @@ def test_every_form_libpq_accepts_reaches_the_database(url: str) -> None:
     store = SystemStore(url, pool_size=1)
     try:
         assert store.url.startswith("postgresql://")
-        assert store.migrate() > 0
+        assert store.schema.migrate() > 0
     finally:
         store.dispose()
     client = DBOSClient(url, "memory://")

@@ -23,7 +23,6 @@ from celery_durable.engine.registry import Registry
 from celery_durable.error import DBOSException, DBOSInitializationError, DBOSUnexpectedStepError
 from celery_durable.integration.runtime import Runtime
 from celery_durable.store import SystemStore
-from celery_durable.store.overview import OverviewStore
 from tests.conftest import DATABASE_URL
 from tests.test_faults import FAULT_DATABASE_URL, Faults, fault_database, redis_faults, wait_until
 from worker.settings import from_environ
@@ -326,10 +325,12 @@ def test_a_version_whose_crashed_worker_is_forgotten_is_still_last_seen(dbos: An
 
         def forgotten() -> bool:
             # An operator's sweep that publishes nothing (limit 0) still forgets it.
-            store.recover_workflows(grace_ms=3_600_000, limit=0)
-            return version not in {w.application_version for w in store.list_worker_versions()}
+            store.operations.recover_workflows(grace_ms=3_600_000, limit=0)
+            return version not in {
+                w.application_version for w in store.workers.list_worker_versions()
+            }
 
         wait_until(forgotten, TIMEOUT, "a sweep to forget the day-old worker")
-        assert OverviewStore(store).versions_last_seen()[version] == two_days_ago
+        assert store.overview.versions_last_seen()[version] == two_days_ago
     finally:
         store.dispose()

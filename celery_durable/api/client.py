@@ -165,7 +165,7 @@ class DBOSClient:
         )
 
     def retrieve_workflow(self, workflow_id: str) -> WorkflowHandle[Any]:
-        if self._runtime.process.store.get_outcome(workflow_id) is None:
+        if self._runtime.process.store.workflows.get_outcome(workflow_id) is None:
             raise DBOSNonExistentWorkflowError(workflow_id)
         return self._handle(workflow_id)
 
@@ -194,7 +194,7 @@ class DBOSClient:
     def list_worker_versions(self) -> list[WorkerVersion]:
         """The workers that recorded which application version they run, newest first
         (each worker's sweep records it; a warm shutdown deletes it)."""
-        return self._runtime.process.store.list_worker_versions()
+        return self._runtime.process.store.workers.list_worker_versions()
 
     def list_workflows(self, **filters: Unpack[WorkflowFilters]) -> list[WorkflowStatus]:
         """As ``DBOS.list_workflows``."""

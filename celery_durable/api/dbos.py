@@ -342,7 +342,7 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
             DBOSNonExistentWorkflowError: ``existing_workflow`` and no such workflow.
         """
         runtime = cls._runtime()
-        if existing_workflow and runtime.process.store.get_outcome(workflow_id) is None:
+        if existing_workflow and runtime.process.store.workflows.get_outcome(workflow_id) is None:
             raise DBOSNonExistentWorkflowError(workflow_id)
         return WorkflowHandle(workflow_id, runtime.process.store, runtime.process.serializer)
 

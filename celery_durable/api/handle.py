@@ -30,7 +30,7 @@ class _HandleBase:
         return self._workflow_id
 
     def _status(self) -> WorkflowStatus:
-        row = self._store.get_workflow(self._workflow_id)
+        row = self._store.workflows.get_workflow(self._workflow_id)
         if row is None:
             raise DBOSNonExistentWorkflowError(self._workflow_id)
         return decode_status(row, self._serializer)

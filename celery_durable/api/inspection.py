@@ -32,7 +32,7 @@ class WorkflowFilters(TypedDict, total=False):
 
 def unregistered_note(store: SystemStore, workflow: WorkflowStatus) -> str | None:
     """Why a runnable workflow waits when no worker has registered its name, or None."""
-    if workflow.status not in ("ENQUEUED", "PENDING") or store.is_registered(workflow.name):
+    if workflow.status not in ("ENQUEUED", "PENDING") or store.workers.is_registered(workflow.name):
         return None
     return (
         f"no worker has registered workflow {workflow.name!r}: workers refuse its messages "
@@ -46,7 +46,7 @@ def list_workflows(
     """Workflows matching every given filter, oldest first (as in DBOS)."""
     status = filters.get("status")
     version = filters.get("app_version")
-    rows = store.list_workflows(
+    rows = store.workflows.list_workflows(
         app_version=[version] if isinstance(version, str) else version,
         workflow_ids=filters.get("workflow_ids"),
         status=[status] if isinstance(status, str) else status,
@@ -74,7 +74,7 @@ def list_workflow_steps(
     ``attempt``, ``started_at_epoch_ms``, ``completed_at_epoch_ms`` and ``error``.
     """
     steps: list[dict[str, Any]] = []
-    for step in store.list_steps(workflow_id):
+    for step in store.workflows.list_steps(workflow_id):
         log = (
             serializer.loads(step.attempt_log)
             if step.attempt_log is not None

@@ -16,7 +16,6 @@ from celery_durable.store.channels import NULL_TOPIC
 from celery_durable.store.overview import (
     Execution,
     Fork,
-    OverviewStore,
     QueueDepth,
     WorkflowPage,
     WorkflowQuery,
@@ -38,13 +37,13 @@ class Overview:
     """Read-only overviews of one system database."""
 
     def __init__(self, store: SystemStore, serializer: Serializer) -> None:
-        self._store = OverviewStore(store)
+        self._store = store.overview
         self._system = store
         self._serializer = serializer
 
     def schema_version(self) -> int:
         """The schema's version (raises ``DBOSSchemaMissingError`` if there is none)."""
-        return self._system.schema_version()
+        return self._system.schema.version()
 
     def page(self, query: WorkflowQuery, *, limit: int, offset: int) -> WorkflowPage:
         """Newest first, with the counts per status of everything the other filters

@@ -30,7 +30,7 @@ def migrate(database_url: str, app_database_url: str | None) -> None:
     store = SystemStore(database_url, pool_size=1)
     application = ApplicationStore(app_database_url or database_url, pool_size=1)
     try:
-        version = store.migrate()
+        version = store.schema.migrate()
         application.migrate()
     except DBOSException as error:
         raise click.ClickException(str(error)) from error

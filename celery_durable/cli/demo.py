@@ -85,7 +85,7 @@ def demo(database_url: str | None, broker_url: str | None, timeout: float) -> No
         click.echo(f"Broker:          {redact(broker_url)} (queue {DEMO_QUEUE})")
         store = SystemStore(database_url, pool_size=1)
         try:
-            store.migrate()
+            store.schema.migrate()
         finally:
             store.dispose()
         producer = Celery("celery_durable_demo_client", broker=broker_url)

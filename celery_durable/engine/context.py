@@ -15,7 +15,7 @@ from celery_durable.core.outcomes import decode_roles
 from celery_durable.core.records import StepRecord
 from celery_durable.core.serialization import Serializer
 from celery_durable.engine.launcher import Launcher
-from celery_durable.store import SystemStore, WorkflowExecution
+from celery_durable.engine.ports import EngineStore, Execution
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,8 +42,8 @@ class WorkflowContext:
     workflow_name: str
     authenticated_user: str | None
     checkpoints: dict[int, StepRecord]
-    execution: WorkflowExecution
-    store: SystemStore
+    execution: Execution
+    store: EngineStore
     serializer: Serializer
     launcher: Launcher
     inline_retries: bool
@@ -59,7 +59,7 @@ class WorkflowContext:
         (``DBOS.authenticated_roles``, ``DBOS.assumed_role``, ``@DBOS.required_roles``).
         """
         if self._identity is None:
-            roles, assumed = self.store.get_identity(self.workflow_id)
+            roles, assumed = self.store.workflows.get_identity(self.workflow_id)
             self._identity = Identity(
                 user=self.authenticated_user, roles=decode_roles(roles), assumed_role=assumed
             )

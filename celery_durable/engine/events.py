@@ -29,8 +29,9 @@ from celery_durable.engine.messaging import (
     require_id,
     require_timeout,
 )
+from celery_durable.engine.ports import EngineStore
 from celery_durable.error import DBOSException
-from celery_durable.store import Received, SystemStore
+from celery_durable.store import Received
 from celery_durable.store.channels import EVENTS_CHANNEL
 from celery_durable.store.listener import FALLBACK_SECONDS
 
@@ -72,7 +73,7 @@ def set_event(key: str, value: Any) -> None:
 
 
 def get_event(
-    store: SystemStore,
+    store: EngineStore,
     serializer: Serializer,
     workflow_id: str,
     key: str,
@@ -88,7 +89,7 @@ def get_event(
     deadline = time.monotonic() + timeout
     with store.notifications.subscribe(EVENTS_CHANNEL, f"{workflow_id}::{key}") as notified:
         while True:
-            value = store.get_event(workflow_id, key)
+            value = store.messages.get_event(workflow_id, key)
             if value is not None:
                 return serializer.loads(value)
             remaining = deadline - time.monotonic()
@@ -122,13 +123,15 @@ def _get_event_in_workflow(
     )
 
 
-def get_all_events(store: SystemStore, serializer: Serializer, workflow_id: str) -> dict[str, Any]:
+def get_all_events(store: EngineStore, serializer: Serializer, workflow_id: str) -> dict[str, Any]:
     """``DBOS.get_all_events``: every event's latest value (in workflow code, recorded
     once as ``DBOS.get_events``, as DBOS does)."""
     require_id("workflow_id", workflow_id)
 
     def read() -> dict[str, Any]:
-        return {k: serializer.loads(v) for k, v in store.get_all_events(workflow_id).items()}
+        return {
+            k: serializer.loads(v) for k, v in store.messages.get_all_events(workflow_id).items()
+        }
 
     workflow = in_workflow_code()
     if workflow is None:

@@ -22,13 +22,14 @@ from celery_durable.engine.context import WorkflowContext, current_workflow
 from celery_durable.engine.launcher import Launcher
 from celery_durable.engine.loops import run_in_own_loop
 from celery_durable.engine.observed import observed
+from celery_durable.engine.ports import EngineStore, Execution
 from celery_durable.engine.registry import WorkflowSpec
 from celery_durable.error import (
     DBOSSerializationError,
     DBOSSystemDatabaseError,
     DBOSWorkflowFunctionNotFoundError,
 )
-from celery_durable.store import Dispatch, NewWorkflow, SystemStore, WorkflowExecution
+from celery_durable.store import Dispatch, NewWorkflow
 
 logger = logging.getLogger("celery_durable.engine")
 
@@ -100,7 +101,7 @@ class _Run:
     def __init__(
         self,
         engine: Engine,
-        execution: WorkflowExecution,
+        execution: Execution,
         spec: WorkflowSpec,
         context: WorkflowContext,
         inputs: dict[str, Any],
@@ -153,7 +154,7 @@ class Engine:
     def __init__(
         self,
         *,
-        store: SystemStore,
+        store: EngineStore,
         serializer: Serializer,
         executor_id: str,
         lookup: Callable[[str], WorkflowSpec | None],
@@ -207,7 +208,7 @@ class Engine:
     @contextlib.contextmanager
     def _claimed(self, workflow_id: str, options: RunOptions) -> Iterator[_Run | RunResult]:
         """Claims the workflow; yields its run, or the claim's result if nothing runs."""
-        with self.store.execute_workflow(
+        with self.store.executions.claim(
             workflow_id,
             options.executor_id or self.executor_id,
             generation=options.generation,
@@ -218,7 +219,7 @@ class Engine:
         ) as execution:
             yield self._prepare(execution, options.inline_retries)
 
-    def _prepare(self, execution: WorkflowExecution, inline_retries: bool) -> _Run | RunResult:
+    def _prepare(self, execution: Execution, inline_retries: bool) -> _Run | RunResult:
         claim = execution.claim
         if claim.outcome != "claimed":
             return RunResult(
@@ -259,7 +260,7 @@ class Engine:
 
     def reschedule(
         self,
-        execution: WorkflowExecution,
+        execution: Execution,
         signal: RescheduleWorkflow,
         max_countdown_seconds: float | None,
     ) -> None:
@@ -286,7 +287,7 @@ class Engine:
 
     def finish(
         self,
-        execution: WorkflowExecution,
+        execution: Execution,
         *,
         output: Any = None,
         error: BaseException | None = None,
@@ -314,7 +315,7 @@ class Engine:
     def wake(self, parent_workflow_id: str) -> None:
         """Lets a parent waiting on a child run now (best effort: it also polls)."""
         try:
-            dispatch = self.store.wake_parent(parent_workflow_id)
+            dispatch = self.store.executions.wake_parent(parent_workflow_id)
             if dispatch is not None:
                 self._dispatch(parent_workflow_id, dispatch)
         except Exception:

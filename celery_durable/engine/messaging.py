@@ -24,8 +24,9 @@ from celery_durable.core.serialization import Serializer
 from celery_durable.core.signals import RescheduleWorkflow
 from celery_durable.engine import checkpoints
 from celery_durable.engine.context import WorkflowContext, in_workflow_code
+from celery_durable.engine.ports import EngineStore
 from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
-from celery_durable.store import Dispatch, Received, SystemStore
+from celery_durable.store import Dispatch, Received
 from celery_durable.store.channels import MESSAGES_CHANNEL, NULL_TOPIC
 from celery_durable.store.listener import FALLBACK_SECONDS
 
@@ -62,7 +63,7 @@ def require_timeout(timeout_seconds: object) -> float:
 
 
 def send(
-    store: SystemStore,
+    store: EngineStore,
     serializer: Serializer,
     publish: Callable[[str, Dispatch], None],
     destination_id: str,
@@ -91,7 +92,7 @@ def send(
     if workflow is not None:
         _send_from_workflow(workflow, destination_id, key, message_uuid, text)
         return
-    sent = store.send_message(destination_id, key, message_uuid, text)
+    sent = store.messages.send_message(destination_id, key, message_uuid, text)
     if sent.outcome == "missing":
         raise DBOSNonExistentWorkflowError(destination_id, "`send` destination")
     if sent.wake is not None:

@@ -26,8 +26,8 @@ from celery_durable.engine.context import (
     in_workflow_code,
 )
 from celery_durable.engine.messaging import record_outcome, require_id
+from celery_durable.engine.ports import EngineStore
 from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError, DBOSStreamTimeoutError
-from celery_durable.store import SystemStore
 from celery_durable.store.channels import STREAMS_CHANNEL
 from celery_durable.store.listener import FALLBACK_SECONDS
 
@@ -81,7 +81,7 @@ class _Reader:
     sleep and call the database).
     """
 
-    store: SystemStore
+    store: EngineStore
     serializer: Serializer
     workflow_id: str
     key: str
@@ -98,7 +98,7 @@ class _Reader:
 
     def next(self) -> tuple[str, Any]:
         """``("value", v)``, ``("end", None)`` or ``("wait", seconds)``."""
-        row = self.store.read_stream(self.workflow_id, self.key, self.offset)
+        row = self.store.messages.read_stream(self.workflow_id, self.key, self.offset)
         if row is None:
             raise DBOSNonExistentWorkflowError(self.workflow_id, "target")
         status, text = row
@@ -122,7 +122,7 @@ class _Reader:
 
 
 def read_stream(
-    store: SystemStore,
+    store: EngineStore,
     serializer: Serializer,
     workflow_id: str,
     key: str,
@@ -155,7 +155,7 @@ def read_stream(
 
 
 async def read_stream_async(
-    store: SystemStore,
+    store: EngineStore,
     serializer: Serializer,
     workflow_id: str,
     key: str,
@@ -178,7 +178,7 @@ async def read_stream_async(
 
 
 def _new_reader(
-    store: SystemStore,
+    store: EngineStore,
     serializer: Serializer,
     workflow_id: str,
     key: str,

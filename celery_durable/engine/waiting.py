@@ -13,8 +13,8 @@ from typing import Any
 
 from celery_durable.core.outcomes import decode_outcome
 from celery_durable.core.serialization import Serializer
+from celery_durable.engine.ports import EngineStore
 from celery_durable.error import DBOSNonExistentWorkflowError, DBOSSystemDatabaseError
-from celery_durable.store import SystemStore
 
 _FIRST_POLL_SECONDS = 0.005
 _MAX_POLL_SECONDS = 0.25
@@ -29,7 +29,7 @@ class OutcomePoller:
 
     def __init__(
         self,
-        store: SystemStore,
+        store: EngineStore,
         serializer: Serializer,
         workflow_id: str,
         timeout: float | None,
@@ -55,7 +55,7 @@ class OutcomePoller:
             TimeoutError: the timeout passed first (the workflow goes on).
         """
         try:
-            row = self._store.get_outcome(self.workflow_id)
+            row = self._store.workflows.get_outcome(self.workflow_id)
         except DBOSSystemDatabaseError:
             if self._first:
                 raise
@@ -82,7 +82,7 @@ class OutcomePoller:
 
 
 def wait_for(
-    store: SystemStore, serializer: Serializer, workflow_id: str, timeout: float | None = None
+    store: EngineStore, serializer: Serializer, workflow_id: str, timeout: float | None = None
 ) -> Any:
     """Blocks until the workflow finishes; returns its output or raises its failure."""
     poller = OutcomePoller(store, serializer, workflow_id, timeout)
@@ -92,7 +92,7 @@ def wait_for(
 
 
 async def wait_for_async(
-    store: SystemStore, serializer: Serializer, workflow_id: str, timeout: float | None = None
+    store: EngineStore, serializer: Serializer, workflow_id: str, timeout: float | None = None
 ) -> Any:
     """``wait_for`` for async callers (each poll runs in a thread)."""
     poller = OutcomePoller(store, serializer, workflow_id, timeout)

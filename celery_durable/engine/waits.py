@@ -172,14 +172,14 @@ def _run_inline_child(parent: WorkflowContext, child_id: str, spec: WorkflowSpec
     thread.join()
     if failures:
         with checkpoints.system_database_failure_reschedules():
-            outcome = parent.store.get_outcome(child_id)
+            outcome = parent.store.workflows.get_outcome(child_id)
         if outcome is None or outcome[1] not in TERMINAL_STATUSES:
             raise failures[0]
 
 
 def _await(parent: WorkflowContext, function_id: int, name: str, child_id: str) -> Any:
     with checkpoints.system_database_failure_reschedules():
-        outcome = parent.store.get_outcome(child_id)
+        outcome = parent.store.workflows.get_outcome(child_id)
     if outcome is None:
         raise DBOSNonExistentWorkflowError(child_id)
     _, status, output, error = outcome

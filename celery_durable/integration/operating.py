@@ -36,7 +36,8 @@ class WorkflowOperator:
 
     def register_served(self, executor_id: str) -> None:
         """Records the workflow names a worker serves (its queues: see ``engine``)."""
-        self.process.worker_engine().store.register(
+        self.process.worker_engine()  # migrates the schemas, once per worker process
+        self.process.store.workers.register(
             workflow_names=[spec.name for spec in self.process.registry.all()],
             queues=[],
             executor_id=executor_id,
@@ -47,7 +48,7 @@ class WorkflowOperator:
         parents), publishes DELAYED workflows that are due, and fires the cron schedules'
         due ticks. Returns how many."""
         process = self.process
-        passed = process.store.keep_time(limit=1000)
+        passed = process.store.operations.keep_time(limit=1000)
         for workflow_id, parent in passed.cancelled:
             logger.info("Workflow %s reached its deadline: CANCELLED", workflow_id)
             if parent is not None:
@@ -80,27 +81,27 @@ class WorkflowOperator:
 
     def leave(self, executor_id: str) -> None:
         """A worker stops: its application version no longer counts as running."""
-        self.process.store.forget_worker(executor_id)
+        self.process.store.workers.forget_worker(executor_id)
 
     # -- operating workflows ----------------------------------------------------------
 
     def cancel(self, workflow_id: str) -> None:
         """Cancels a workflow: it stops at its next step boundary; waits are dropped."""
         store = self.process.store
-        if not store.cancel_workflow(workflow_id):
-            if store.get_outcome(workflow_id) is None:
+        if not store.operations.cancel_workflow(workflow_id):
+            if store.workflows.get_outcome(workflow_id) is None:
                 raise DBOSNonExistentWorkflowError(workflow_id)
             return  # already finished: nothing to cancel
-        row = store.get_workflow(workflow_id)
+        row = store.workflows.get_workflow(workflow_id)
         if row is not None and row.parent_workflow_id is not None:
             self.process.engine().wake(row.parent_workflow_id)
 
     def resume(self, workflow_id: str) -> None:
         """Runs a cancelled or failed workflow again from its checkpoints."""
         store = self.process.store
-        dispatch = store.resume_workflow(workflow_id)
+        dispatch = store.operations.resume_workflow(workflow_id)
         if dispatch is None:
-            if store.get_outcome(workflow_id) is None:
+            if store.workflows.get_outcome(workflow_id) is None:
                 raise DBOSNonExistentWorkflowError(workflow_id)
         else:
             self.starter.publish(workflow_id, dispatch)
@@ -121,6 +122,8 @@ class WorkflowOperator:
         forked_id = next_workflow_id.get() or str(uuid.uuid4())
         next_workflow_id.set(None)
         store = self.process.store
-        dispatch = store.fork_workflow(workflow_id, forked_id, start_step, application_version)
+        dispatch = store.operations.fork_workflow(
+            workflow_id, forked_id, start_step, application_version
+        )
         self.starter.publish(forked_id, dispatch)
         return forked_id

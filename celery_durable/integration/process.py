@@ -88,7 +88,7 @@ class ProcessServices:
     def migrate(self) -> int:
         """Creates or upgrades both databases' tables (once per process); returns the
         system schema version."""
-        version = self.store.migrate()
+        version = self.store.schema.migrate()
         self.application_store.migrate()
         self._migrated_pid = os.getpid()
         return version
@@ -116,12 +116,12 @@ class ProcessServices:
         launcher = self.launcher
         if launcher is None:
             raise RuntimeError("ProcessServices.launcher is not set")
-        self.store.require_current_schema()
+        self.store.schema.require_current()
         executor_id = self.config.get("executor_id") or f"{socket.gethostname()}:{pid}"
         if self.queues:
             # Before this process claims anything: a claim admits workflows by the
             # limits in the queues table, so they must be there.
-            self.store.register(
+            self.store.workers.register(
                 workflow_names=[], queues=list(self.queues.values()), executor_id=executor_id
             )
         return Engine(

@@ -43,7 +43,7 @@ def recover(
     A publish that fails is logged and left for a later sweep (after the grace
     period): the workflow's row already says it is due.
     """
-    redispatches = store.recover_workflows(
+    redispatches = store.operations.recover_workflows(
         grace_ms=round(grace_seconds * 1000),
         limit=batch,
         app_version=app_version,

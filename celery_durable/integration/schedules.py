@@ -40,7 +40,6 @@ from celery_durable.store.schedules import (
     NewSchedule,
     ScheduleKind,
     ScheduleRow,
-    ScheduleStore,
     TickPlan,
 )
 
@@ -154,7 +153,7 @@ class ScheduleKeeper:
     def __init__(self, process: ProcessServices, starter: WorkflowStarter) -> None:
         self._process = process
         self._starter = starter
-        self.store = ScheduleStore(process.store)
+        self.store = process.store.schedules
         # @DBOS.scheduled workflows of this code: name -> cron.
         self.decorated: dict[str, str] = {}
         self._declared_pid = 0

@@ -66,7 +66,7 @@ class WorkflowStarter:
 
     def insert(self, row: NewWorkflow) -> InsertedWorkflow:
         """Writes a workflow's row (see :meth:`new_row`), or finds the one with its id."""
-        return self.process.store.insert_workflow(row)
+        return self.process.store.workflows.insert_workflow(row)
 
     def enqueue(self, row: NewWorkflow) -> str:
         """Writes the row, then publishes it if it is new (a delayed one is published by

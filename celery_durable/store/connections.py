@@ -22,7 +22,8 @@ T = TypeVar("T")
 
 
 class Connections:
-    """The system database of one process (pools created lazily, per process).
+    """The system database's connections in one process (pools created lazily, per
+    process), shared by the stores of each concern (see :class:`SystemStore`).
 
     Args:
         url: A ``postgresql://`` URL.
@@ -53,7 +54,7 @@ class Connections:
         # Executions (claim, checkpoints, outcome) use connections of their own (the
         # fence and the statement pool below), with asynchronous commit when configured
         # so (see DBOSConfig); creating workflows always commits synchronously.
-        self._synchronous_checkpoints = synchronous_checkpoints
+        self.synchronous_checkpoints = synchronous_checkpoints
         # Observers of the statements sent past SQLAlchemy (see WorkflowExecution).
         self.statement_listeners: list[StatementListener] = []
         # The fences of all this process's executions, on one connection; the
@@ -87,7 +88,7 @@ class Connections:
         self, url: str, application_name: str, *, prepared: bool
     ) -> psycopg.Connection[Any]:
         """A connection for executions' statements (asynchronous commit if configured)."""
-        options = "" if self._synchronous_checkpoints else "-c synchronous_commit=off"
+        options = "" if self.synchronous_checkpoints else "-c synchronous_commit=off"
         connection = psycopg.connect(
             url,
             autocommit=True,
@@ -105,7 +106,8 @@ class Connections:
         self.notifications.stop()
 
     @contextlib.contextmanager
-    def _transaction(self, action: str) -> Iterator[Connection]:
+    def transaction(self, action: str) -> Iterator[Connection]:
+        """A pooled connection in one READ COMMITTED transaction (committed on exit)."""
         with (
             wrap_errors(action),
             self.engine.connect() as connection,
@@ -114,7 +116,7 @@ class Connections:
             with connection.begin():
                 yield connection
 
-    def _run(
+    def run(
         self,
         action: str,
         work: Callable[[Connection], T],

@@ -9,12 +9,17 @@ from celery_durable.store.rows import Sent
 from celery_durable.store.sql import messaging
 
 
-class MessagingOperations(Connections):
-    """What producers and readers do with messages, events and streams."""
+class MessageStore:
+    """What producers and readers outside any workflow do with messages, events and
+    streams (in workflow code they go through its
+    :class:`~celery_durable.store.execution.WorkflowExecution`, checkpointed)."""
+
+    def __init__(self, connections: Connections) -> None:
+        self._connections = connections
 
     def send_message(self, destination: str, topic: str, message_uuid: str, message: str) -> Sent:
         """Sends a message (idempotent on ``message_uuid``)."""
-        row = self._run(
+        row = self._connections.run(
             f"sending a message to {destination}",
             lambda connection: connection.execute(
                 messaging.SEND_MESSAGE,
@@ -33,7 +38,7 @@ class MessagingOperations(Connections):
 
     def get_event(self, workflow_uuid: str, key: str) -> str | None:
         """The event's latest value (serialized), or None if it is not set."""
-        value = self._run(
+        value = self._connections.run(
             f"reading event {key!r} of {workflow_uuid}",
             lambda connection: connection.execute(
                 messaging.GET_EVENT, {"workflow_uuid": workflow_uuid, "key": key}
@@ -43,7 +48,7 @@ class MessagingOperations(Connections):
 
     def get_all_events(self, workflow_uuid: str) -> dict[str, str]:
         """Every event's latest value (serialized), by key."""
-        rows = self._run(
+        rows = self._connections.run(
             f"reading the events of {workflow_uuid}",
             lambda connection: connection.execute(
                 messaging.GET_ALL_EVENTS, {"workflow_uuid": workflow_uuid}
@@ -55,7 +60,7 @@ class MessagingOperations(Connections):
         self, workflow_uuid: str, key: str, offset: int
     ) -> tuple[str, str | None] | None:
         """``(workflow status, value at offset or None)``; None if no such workflow."""
-        row = self._run(
+        row = self._connections.run(
             f"reading stream {key!r} of {workflow_uuid}",
             lambda connection: connection.execute(
                 messaging.READ_STREAM,

@@ -1,24 +1,20 @@
-"""Operations on workflows as a whole: recovery, cancel, resume, fork, wake, register."""
+"""Operations on workflows as a whole: recovery, timekeeping, cancel, resume, fork."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection
-
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.error import DBOSNonExistentWorkflowError
-from celery_durable.store.messaging import MessagingOperations
-from celery_durable.store.rows import (
-    Dispatch,
-    QueueLimits,
-    Redispatch,
-    Timekeeping,
-    WorkerVersion,
-)
-from celery_durable.store.sql import operations, recovery, registry
+from celery_durable.store.connections import Connections
+from celery_durable.store.rows import Dispatch, Redispatch, Timekeeping
+from celery_durable.store.sql import operations, recovery
 
 
-class WorkflowOperations(MessagingOperations):
-    """What operators and the recovery sweep do to workflows (one statement each)."""
+class OperationStore:
+    """What operators, the recovery sweep and the timekeeper do to workflows (one
+    statement each)."""
+
+    def __init__(self, connections: Connections) -> None:
+        self._connections = connections
 
     def recover_workflows(
         self,
@@ -31,7 +27,7 @@ class WorkflowOperations(MessagingOperations):
         """Picks workflows of ``app_version`` (or of none) to publish again, after
         recording that ``executor_id`` runs that version (see ``recover_workflows`` in
         the schema)."""
-        rows = self._run(
+        rows = self._connections.run(
             "recovering workflows",
             lambda connection: connection.execute(
                 recovery.RECOVER_WORKFLOWS,
@@ -46,38 +42,10 @@ class WorkflowOperations(MessagingOperations):
         )
         return [Redispatch(**row._asdict()) for row in rows]
 
-    def forget_worker(self, executor_id: str) -> None:
-        """A worker leaves: its version no longer counts as running because of it."""
-        self._run(
-            "forgetting a worker",
-            lambda connection: connection.execute(
-                registry.FORGET_WORKER, {"executor_id": executor_id, "now": now_epoch_ms()}
-            ),
-        )
-
-    def is_registered(self, name: str) -> bool:
-        """Whether some worker has registered (served) the workflow name ``name``."""
-        return bool(
-            self._run(
-                "reading registered workflows",
-                lambda connection: connection.execute(
-                    registry.IS_REGISTERED, {"name": name}
-                ).scalar_one(),
-            )
-        )
-
-    def list_worker_versions(self) -> list[WorkerVersion]:
-        """The workers that said which application version they run, newest first."""
-        rows = self._run(
-            "listing worker versions",
-            lambda connection: connection.execute(registry.LIST_WORKER_VERSIONS).all(),
-        )
-        return [WorkerVersion(**row._asdict()) for row in rows]
-
     def keep_time(self, *, limit: int) -> Timekeeping:
         """Cancels workflows past their deadline and releases DELAYED ones that are due
         (see ``keep_time`` in the schema); one pass at a time across the fleet."""
-        rows = self._run(
+        rows = self._connections.run(
             "keeping time",
             lambda connection: connection.execute(
                 recovery.KEEP_TIME, {"now": now_epoch_ms(), "limit": limit}
@@ -102,7 +70,7 @@ class WorkflowOperations(MessagingOperations):
 
     def cancel_workflow(self, workflow_uuid: str) -> bool:
         """Marks an ENQUEUED or PENDING workflow CANCELLED; False if it was not."""
-        row = self._run(
+        row = self._connections.run(
             f"cancelling workflow {workflow_uuid}",
             lambda connection: connection.execute(
                 operations.CANCEL_WORKFLOW, {"workflow_uuid": workflow_uuid, "now": now_epoch_ms()}
@@ -112,7 +80,7 @@ class WorkflowOperations(MessagingOperations):
 
     def resume_workflow(self, workflow_uuid: str) -> Dispatch | None:
         """Makes a CANCELLED, ERROR or MAX_RECOVERY_ATTEMPTS_EXCEEDED workflow ENQUEUED."""
-        row = self._run(
+        row = self._connections.run(
             f"resuming workflow {workflow_uuid}",
             lambda connection: connection.execute(
                 operations.RESUME_WORKFLOW, {"workflow_uuid": workflow_uuid, "now": now_epoch_ms()}
@@ -133,7 +101,7 @@ class WorkflowOperations(MessagingOperations):
     ) -> Dispatch:
         """Copies a workflow and its checkpoints before ``start_step`` into a new one,
         to run on ``application_version`` (None: on the first worker that claims it)."""
-        row = self._run(
+        row = self._connections.run(
             f"forking workflow {workflow_uuid}",
             lambda connection: connection.execute(
                 operations.FORK_WORKFLOW,
@@ -149,48 +117,3 @@ class WorkflowOperations(MessagingOperations):
         if row is None:
             raise DBOSNonExistentWorkflowError(workflow_uuid)
         return Dispatch(name=row.name, queue_name=row.queue_name, generation=0)
-
-    def wake_parent(self, parent_uuid: str) -> Dispatch | None:
-        """After a child finished: the parent's dispatch, if it must be published."""
-        row = self._run(
-            f"waking workflow {parent_uuid}",
-            lambda connection: connection.execute(
-                operations.WAKE_PARENT, {"workflow_uuid": parent_uuid, "now": now_epoch_ms()}
-            ).first(),
-        )
-        if row is None or not row.publish:
-            return None
-        return Dispatch(
-            name=row.name, queue_name=row.queue_name, generation=row.dispatch_generation
-        )
-
-    def register(
-        self, *, workflow_names: list[str], queues: list[QueueLimits], executor_id: str
-    ) -> None:
-        """Records the workflows and queues a worker serves (at worker start)."""
-
-        def work(connection: Connection) -> None:
-            now = now_epoch_ms()
-            if workflow_names:
-                connection.execute(
-                    registry.REGISTER_WORKFLOW,
-                    [{"name": n, "now": now, "executor_id": executor_id} for n in workflow_names],
-                )
-            if queues:
-                connection.execute(
-                    registry.REGISTER_QUEUE,
-                    [
-                        {
-                            "name": q.name,
-                            "concurrency": q.concurrency,
-                            "worker_concurrency": q.worker_concurrency,
-                            "limiter_limit": q.limiter_limit,
-                            "limiter_period_ms": q.limiter_period_ms,
-                            "priority_enabled": q.priority_enabled,
-                            "now": now,
-                        }
-                        for q in queues
-                    ],
-                )
-
-        self._run("registering workflows and queues", work)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+from celery_durable.store.connections import Connections
 from celery_durable.store.sql import overview
-from celery_durable.store.system import SystemStore
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,14 +128,14 @@ class StoredMessage:
 
 
 class OverviewStore:
-    """The overviews of one system database (it uses the store's pools)."""
+    """The overviews of one system database (on the store's pooled connections)."""
 
-    def __init__(self, store: SystemStore) -> None:
-        self._store = store
+    def __init__(self, connections: Connections) -> None:
+        self._connections = connections
 
     def _all(self, action: str, statement: Any, params: dict[str, Any]) -> list[Any]:
         # One autocommit statement, sent again once on a pooled connection that died.
-        return self._store._run(action, lambda c: list(c.execute(statement, params).all()))
+        return self._connections.run(action, lambda c: list(c.execute(statement, params).all()))
 
     def page(self, query: WorkflowQuery, *, limit: int, offset: int) -> WorkflowPage:
         """Newest first: ``limit`` workflows from ``offset``, with the counts per status

@@ -6,19 +6,16 @@ the layer above, which returns the tick workflows to create and the next tick.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Connection
-
 from celery_durable.core.clock import now_epoch_ms
-from celery_durable.store.errors import wrap_errors
+from celery_durable.store.connections import Connections
 from celery_durable.store.rows import NewWorkflow
 from celery_durable.store.sql import schedules as schedule_sql
 from celery_durable.store.sql import workflows
-from celery_durable.store.system import SystemStore, _new_workflow_params
+from celery_durable.store.workflow_store import new_workflow_params
 
 ScheduleKind = Literal["schedule", "decorator"]
 
@@ -82,21 +79,14 @@ class TickPlan:
 
 
 class ScheduleStore:
-    """The schedules of one system database (it uses the store's pools)."""
+    """The schedules of one system database (on the store's pooled connections)."""
 
-    def __init__(self, store: SystemStore) -> None:
-        self._store = store
-
-    @contextlib.contextmanager
-    def _transaction(self, action: str) -> Iterator[Connection]:
-        with wrap_errors(action), self._store.engine.connect() as connection:
-            connection = connection.execution_options(isolation_level="READ COMMITTED")
-            with connection.begin():
-                yield connection
+    def __init__(self, connections: Connections) -> None:
+        self._connections = connections
 
     def _one(self, action: str, statement: Any, params: dict[str, Any]) -> Any:
         # One autocommit statement, sent again once on a pooled connection that died.
-        return self._store._run(action, lambda c: c.execute(statement, params).first())
+        return self._connections.run(action, lambda c: c.execute(statement, params).first())
 
     def create(self, schedule: NewSchedule) -> bool:
         """Inserts a schedule; False if its name is taken (nothing written)."""
@@ -111,7 +101,7 @@ class ScheduleStore:
         """Creates or updates the ``@DBOS.scheduled`` schedules of this code."""
         if not schedules:
             return
-        with self._transaction("declaring scheduled workflows") as connection:
+        with self._connections.transaction("declaring scheduled workflows") as connection:
             connection.execute(
                 schedule_sql.UPSERT_DECORATED_SCHEDULE, [_params(s) for s in schedules]
             )
@@ -124,7 +114,7 @@ class ScheduleStore:
         prefixes: list[str] | None = None,
     ) -> list[ScheduleRow]:
         params = {"statuses": statuses, "workflow_names": workflow_names, "prefixes": prefixes}
-        rows = self._store._run(
+        rows = self._connections.run(
             "listing schedules",
             lambda c: c.execute(schedule_sql.LIST_SCHEDULES, params).all(),
         )
@@ -194,7 +184,7 @@ class ScheduleStore:
             The tick workflows created (ENQUEUED): publish them.
         """
         created: list[NewWorkflow] = []
-        with self._transaction("firing schedules") as connection:
+        with self._connections.transaction("firing schedules") as connection:
             now = now_epoch_ms()
             due = connection.execute(
                 schedule_sql.DUE_SCHEDULES,
@@ -212,7 +202,7 @@ class ScheduleStore:
                 for tick in planned.ticks:
                     inserted = connection.execute(
                         workflows.INSERT_WORKFLOW,
-                        _new_workflow_params(tick)
+                        new_workflow_params(tick)
                         | {"status": tick.status, "now": now, "require_registered": False},
                     ).first()
                     if inserted is not None and inserted.inserted:
