@@ -43,7 +43,7 @@ class ApplicationStore:
 
     def migrate(self) -> int:
         """Creates or upgrades ``transaction_outputs`` (and the database, if missing:
-        after a first failure, as :meth:`SystemStore.migrate`); safe to run twice or
+        after a first failure, as :meth:`SchemaStore.migrate`); safe to run twice or
         concurrently.
 
         Returns:
@@ -56,7 +56,7 @@ class ApplicationStore:
                     return migrator.migrate(connection, migrator.APPLICATION)
             except exc.DBAPIError as error:
                 # A pooled connection that died with a server restart, or a database
-                # that did not exist and now does (see SystemStore.migrate): once more.
+                # that did not exist and now does (see SchemaStore.migrate): once more.
                 if attempt == 1 and (
                     error.connection_invalidated or databases.create_if_missing(self.url)
                 ):
