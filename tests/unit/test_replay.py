@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from celery_durable.core.signals import RescheduleWorkflow
-from celery_durable.engine import events, messaging, waits
+from celery_durable.engine import events, messaging, streams, waits
 from celery_durable.engine.context import current_workflow
 from celery_durable.engine.executor import RunResult
 from celery_durable.error import DBOSUnexpectedStepError
@@ -187,3 +187,26 @@ def test_a_reschedule_releases_the_workflow_under_a_new_generation(harness: Harn
     # The message of the generation before is stale: it runs nothing.
     stale = harness.deliver("generations", generation=0)
     assert isinstance(stale, RunResult) and stale.outcome == "stale"
+
+
+def test_stream_writes_are_not_repeated_on_replay(harness: Harness) -> None:
+    crash = [True]
+
+    def streamer() -> None:
+        streams.write_stream("s", 1)
+        streams.write_stream("s", 2)
+        streams.close_stream("s")
+        if crash[0]:
+            raise Crash
+
+    harness.enqueue(harness.workflow(streamer), workflow_id="streamer")
+    with pytest.raises(Crash):
+        harness.deliver("streamer")
+    crash[0] = False
+    harness.deliver("streamer")
+
+    read = streams.read_stream(harness.store, harness.serializer, "streamer", "s")
+    assert list(read) == [1, 2]
+    assert len(harness.store.tables.streams[("streamer", "s")]) == 3  # the close marker too
+    names = [s.function_name for s in harness.steps("streamer")]
+    assert names == ["DBOS.writeStream", "DBOS.writeStream", "DBOS.closeStream"]
