@@ -17,7 +17,6 @@ from typing import Any, ClassVar, Literal, ParamSpec, TypeVar, Unpack, cast
 from celery import Celery
 
 from celery_durable.api.ambient import AmbientProperties, make_logger
-from celery_durable.api.facade import ConfiguredFacade
 from celery_durable.api.messages import WorkflowMessaging
 from celery_durable.api.schedules import WorkflowSchedules
 from celery_durable.api.versions import WorkflowVersioning
@@ -62,9 +61,7 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
             queues=DBOS._queues,
             scheduled=DBOS._scheduled_workflows,
         )
-        if ConfiguredFacade._instance is not None:
-            ConfiguredFacade._instance.service.release()
-        ConfiguredFacade._instance = self
+        DBOS._install(self)
         connect_workers(self.service, current=DBOS._current_service, require=DBOS._service)
         DBOS.logger.debug("celery_durable configured: system database %s", described(self.service))
 
@@ -83,10 +80,7 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
     @classmethod
     def destroy(cls) -> None:
         """Closes this process's connections and forgets the configuration."""
-        instance = ConfiguredFacade._instance
-        if instance is not None:
-            ConfiguredFacade._instance = None
-            instance.service.release()
+        cls._install(None)
 
     @classmethod
     def recover(cls) -> list[Redispatch]:
@@ -139,14 +133,16 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
         ``DBOSMaxStepRetriesExceeded``; with ``retries_allowed=False`` or when
         ``should_retry(error)`` is False, it sees the step's own error at once.
         """
-        policy = RetryPolicy(
-            retries_allowed=retries_allowed,
-            max_attempts=max_attempts,
-            interval_seconds=interval_seconds,
-            backoff_rate=backoff_rate,
-            should_retry=should_retry,
+        return declare_step(
+            name,
+            RetryPolicy(
+                retries_allowed=retries_allowed,
+                max_attempts=max_attempts,
+                interval_seconds=interval_seconds,
+                backoff_rate=backoff_rate,
+                should_retry=should_retry,
+            ),
         )
-        return declare_step(name, policy)
 
     @staticmethod
     def required_roles(roles: list[str]) -> Callable[[Callable[P, R]], Callable[P, R]]:
@@ -172,9 +168,7 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
                 or ``READ COMMITTED``.
             name: Defaults to the function's ``__qualname__``.
         """
-        return declare_transaction(
-            name, isolation_level, lambda: DBOS._service().runtime.process.application_store
-        )
+        return declare_transaction(name, isolation_level, lambda: DBOS._service().application_store)
 
     # -- starting workflows -----------------------------------------------------------
 
@@ -204,8 +198,10 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
         **kwargs: P.kwargs,
     ) -> WorkflowHandleAsync[R]:
         """``start_workflow`` for async callers (the database work runs in a thread)."""
-        handle = await cls._service().start_async(workflow, args, kwargs, queue=None)
-        return cast(WorkflowHandleAsync[R], handle)
+        return cast(
+            WorkflowHandleAsync[R],
+            await cls._service().start_async(workflow, args, kwargs, queue=None),
+        )
 
     @staticmethod
     def sleep(seconds: float) -> None:

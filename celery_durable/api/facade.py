@@ -33,6 +33,15 @@ class ConfiguredFacade:
         return instance.service
 
     @classmethod
+    def _install(cls, instance: DBOS | None) -> None:
+        """Makes ``instance`` the configured ``DBOS`` (None: none), after releasing the
+        one before it (its connections and its workers' hooks)."""
+        previous = ConfiguredFacade._instance
+        if previous is not None:
+            previous.service.release()
+        ConfiguredFacade._instance = instance
+
+    @classmethod
     def _current_service(cls) -> WorkflowService | None:
         instance = ConfiguredFacade._instance
         return None if instance is None else instance.service

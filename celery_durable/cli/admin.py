@@ -76,4 +76,4 @@ def _imported_app() -> Celery | None:
         raise click.ClickException(
             f"{environment.IMPORTS} ({', '.join(modules)}) configured no DBOS"
         )
-    return service.runtime.process.celery
+    return service.celery

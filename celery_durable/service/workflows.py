@@ -12,6 +12,8 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Unpack
 
+from celery import Celery
+
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.engine import events, messaging, streams, waits
 from celery_durable.engine.context import in_workflow_code, next_workflow_id
@@ -26,6 +28,7 @@ from celery_durable.service.inspection import WorkflowFilters
 from celery_durable.service.overview import Overview
 from celery_durable.service.schedules import ScheduleService
 from celery_durable.store import Redispatch, WorkerVersion
+from celery_durable.store.application import ApplicationStore
 
 
 class WorkflowService:
@@ -56,6 +59,15 @@ class WorkflowService:
     @property
     def application_version(self) -> str:
         return self.runtime.process.application_version
+
+    @property
+    def celery(self) -> Celery:
+        return self.runtime.process.celery
+
+    @property
+    def application_store(self) -> ApplicationStore:
+        """The database ``@DBOS.transaction`` runs in."""
+        return self.runtime.process.application_store
 
     def on_release(self, callback: Callable[[], None]) -> None:
         """Runs ``callback`` when the service is released (before its pools close)."""
