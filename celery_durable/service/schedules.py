@@ -82,8 +82,27 @@ class ScheduleService:
             )
         )
 
-    async def create_async(self, **schedule: Any) -> None:
-        await asyncio.to_thread(lambda: self.create(**schedule))
+    async def create_async(
+        self,
+        *,
+        schedule_name: str,
+        workflow_fn: Callable[..., Any],
+        schedule: str,
+        context: Any = None,
+        automatic_backfill: bool = False,
+        cron_timezone: str | None = None,
+        queue_name: str | None = None,
+    ) -> None:
+        await asyncio.to_thread(
+            self.create,
+            schedule_name=schedule_name,
+            workflow_fn=workflow_fn,
+            schedule=schedule,
+            context=context,
+            automatic_backfill=automatic_backfill,
+            cron_timezone=cron_timezone,
+            queue_name=queue_name,
+        )
 
     def find(
         self,
@@ -99,8 +118,19 @@ class ScheduleService:
         )
         return [self._dict(row) for row in rows]
 
-    async def find_async(self, **filters: Any) -> list[WorkflowSchedule]:
-        return await asyncio.to_thread(lambda: self.find(**filters))
+    async def find_async(
+        self,
+        *,
+        status: str | list[str] | None = None,
+        workflow_name: str | list[str] | None = None,
+        schedule_name_prefix: str | list[str] | None = None,
+    ) -> list[WorkflowSchedule]:
+        return await asyncio.to_thread(
+            self.find,
+            status=status,
+            workflow_name=workflow_name,
+            schedule_name_prefix=schedule_name_prefix,
+        )
 
     def get(self, name: str) -> WorkflowSchedule | None:
         row = self._runtime.operator.schedules.store.get(name)

@@ -15,13 +15,13 @@ from celery_durable.store.embedded import start_postgres, start_redis
 from celery_durable.store.urls import normalize as normalize_url
 
 __all__ = [
+    "DEFAULT_VERSION_LIVE_MS",
     "migrate_databases",
     "normalize_url",
     "recover_now",
     "redact",
     "start_postgres",
     "start_redis",
-    "version_live_ms",
 ]
 
 # A version runs while one of its workers swept this recently, with the default sweep

@@ -16,7 +16,7 @@ from celery import Celery
 
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.engine import events, messaging, streams, waits
-from celery_durable.engine.context import in_workflow_code, next_workflow_id
+from celery_durable.engine.context import in_workflow_code
 from celery_durable.engine.registry import WorkflowSpec
 from celery_durable.error import DBOSNonExistentWorkflowError
 from celery_durable.integration.enqueue import EnqueueSettings
@@ -93,27 +93,23 @@ class WorkflowService:
         self, workflow: Callable[..., Any], args: Any, kwargs: Any, *, queue: str | None
     ) -> WorkflowHandle[Any]:
         """Enqueues a ``@DBOS.workflow()`` function (in workflow code: starts a child)."""
-        spec = spec_of(workflow)
-        parent = in_workflow_code()
-        if parent is not None:
-            workflow_id = waits.start_child(parent, spec, args, kwargs, queue_name=queue)
-        else:
-            workflow_id = self.runtime.starter.start(spec, tuple(args), dict(kwargs), queue=queue)
-        return self.handle(workflow_id)
+        return self.handle(self._start(spec_of(workflow), args, kwargs, queue))
 
     async def start_async(
         self, workflow: Callable[..., Any], args: Any, kwargs: Any, *, queue: str | None
     ) -> WorkflowHandleAsync[Any]:
         spec = spec_of(workflow)
+        if in_workflow_code() is not None:
+            return self.handle_async(self._start(spec, args, kwargs, queue))
+        starter = self.runtime.starter
+        workflow_id = await starter.start_async(spec, tuple(args), dict(kwargs), queue=queue)
+        return self.handle_async(workflow_id)
+
+    def _start(self, spec: WorkflowSpec, args: Any, kwargs: Any, queue: str | None) -> str:
         parent = in_workflow_code()
         if parent is not None:
-            workflow_id = waits.start_child(parent, spec, args, kwargs, queue_name=queue)
-        else:
-            workflow_id = await asyncio.to_thread(
-                self.runtime.starter.start, spec, tuple(args), dict(kwargs), queue=queue
-            )
-            next_workflow_id.set(None)  # the thread consumed this task's SetWorkflowID
-        return self.handle_async(workflow_id)
+            return waits.start_child(parent, spec, args, kwargs, queue_name=queue)
+        return self.runtime.starter.start(spec, tuple(args), dict(kwargs), queue=queue)
 
     def call(self, spec: WorkflowSpec, args: Any, kwargs: Any) -> Any:
         """A direct call of a workflow, run to its end in this process."""
