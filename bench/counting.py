@@ -46,7 +46,7 @@ class Counts:
 
 def stores() -> Any:
     """What holds the configured DBOS's ``store`` and ``application_store``."""
-    return DBOS._runtime().process
+    return DBOS._service().runtime.process
 
 
 def system_engines() -> list[Engine]:

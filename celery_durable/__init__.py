@@ -4,12 +4,12 @@ The public surface is what this module exports (and :mod:`celery_durable.error`)
 everything else is internal. The package is layered, each layer importing only from the
 ones before it: ``core`` (records, serialization, signals) -> ``store`` (all SQL) ->
 ``engine`` (replay, steps, transactions, waits; no Celery) -> ``integration`` (Celery
-tasks, publishing, recovery) -> ``api`` (this surface) -> ``cli``.
+tasks, publishing, recovery) -> ``service`` (the operations the facades share) -> ``api``
+(this surface) -> ``dashboard`` -> ``cli``.
 """
 
 from celery_durable.api.client import DBOSClient, EnqueueOptions
 from celery_durable.api.dbos import DBOS
-from celery_durable.api.handle import WorkflowHandle, WorkflowHandleAsync
 from celery_durable.api.options import (
     DBOSContextSetAuth,
     SetEnqueueOptions,
@@ -19,8 +19,9 @@ from celery_durable.api.options import (
 from celery_durable.api.queues import Queue
 from celery_durable.api.schedules import WorkflowSchedule
 from celery_durable.core.records import WorkflowStatus, WorkflowStatusString
-from celery_durable.engine.context import StepContext, StepStatus
-from celery_durable.integration.config import DBOSConfig
+from celery_durable.service.context import StepContext, StepStatus
+from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
+from celery_durable.service.types import DBOSConfig
 
 __all__ = [
     "DBOS",

@@ -96,7 +96,7 @@ class StatementCounter:
 
 @pytest.fixture
 def count_statements(dbos: type[DBOS]) -> Iterator[StatementCounter]:
-    store = DBOS._runtime().process.store
+    store = DBOS._service().runtime.process.store
     counter = StatementCounter()
     event.listen(store.connections.engine, "before_cursor_execute", counter)
     # The per-step checkpoint goes to the driver directly: the store reports it.

@@ -51,7 +51,7 @@ def test_an_enqueued_workflow_costs_the_same_on_the_worker(
     count_statements.statements.clear()
     # What a worker does with the message, run here so that it can be counted.
     options = RunOptions(inline_retries=False)
-    assert DBOS._runtime().process.engine().run(handle.workflow_id, options).output == 45
+    assert DBOS._service().runtime.process.engine().run(handle.workflow_id, options).output == 45
     assert [kind(s) for s in count_statements.statements] == [
         "claim",
         *["insert step"] * 10,
@@ -158,7 +158,10 @@ def test_a_recv_that_finds_its_message_costs_one_statement(
     assert [messaging_kind(s) for s in count_statements.statements] == ["insert workflow", "send"]
     count_statements.statements.clear()
     options = RunOptions(inline_retries=False)
-    assert DBOS._runtime().process.engine().run(handle.workflow_id, options).output == "waiting"
+    assert (
+        DBOS._service().runtime.process.engine().run(handle.workflow_id, options).output
+        == "waiting"
+    )
     # The recv is its own checkpoint: no round trip beyond it.
     assert [messaging_kind(s) for s in count_statements.statements] == [
         "claim",
@@ -171,7 +174,9 @@ def test_a_send_in_a_workflow_costs_one_statement(count_statements: StatementCou
     destination = UNCONSUMED.enqueue(budget_receives).workflow_id
     handle = UNCONSUMED.enqueue(budget_sends, destination)
     count_statements.statements.clear()
-    DBOS._runtime().process.engine().run(handle.workflow_id, RunOptions(inline_retries=False))
+    DBOS._service().runtime.process.engine().run(
+        handle.workflow_id, RunOptions(inline_retries=False)
+    )
     # The message and the send's checkpoint commit in one statement.
     assert [messaging_kind(s) for s in count_statements.statements] == [
         "claim",

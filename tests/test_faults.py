@@ -448,7 +448,7 @@ def _wait_sync(client: DBOSClient, workflow_id: str, waited: dict[str, Any]) -> 
 
 
 def _wait_async(client: DBOSClient, workflow_id: str, waited: dict[str, Any]) -> None:
-    runtime = client._runtime
+    runtime = client._service.runtime
     handle: WorkflowHandleAsync[int] = WorkflowHandleAsync(
         workflow_id, runtime.process.store, runtime.process.serializer
     )

@@ -114,7 +114,7 @@ def children_of(workflow_id: str) -> list[Any]:
 
 
 def nothing_written(workflow_id: str) -> bool:
-    return DBOS._runtime().process.store.workflows.get_outcome(workflow_id) is None
+    return DBOS._service().runtime.process.store.workflows.get_outcome(workflow_id) is None
 
 
 def assert_everywhere(result: dict[str, Any], expected: dict[str, Any]) -> None:

@@ -84,7 +84,7 @@ def sql(dbos: type[DBOS]) -> Iterator[psycopg.Connection[Any]]:
 @pytest.fixture
 def client(worker: Any) -> Iterator[DBOSClient]:
     # What a worker does at start-up (the in-process test worker sends no worker_ready).
-    DBOS._runtime().operator.register_served("tests@worker")
+    DBOS._service().runtime.operator.register_served("tests@worker")
     app = Celery("producer", broker=BROKER_URL)
     app.conf.task_default_queue = TEST_QUEUE
     client = DBOSClient(DATABASE_URL, celery=app)
@@ -172,7 +172,9 @@ def steps(workflow_id: str) -> list[tuple[int, str]]:
 
 def run_here(workflow_id: str) -> Any:
     """Executes an ENQUEUED workflow in this thread, as a Celery worker would."""
-    result = DBOS._runtime().process.engine().run(workflow_id, RunOptions(inline_retries=False))
+    result = (
+        DBOS._service().runtime.process.engine().run(workflow_id, RunOptions(inline_retries=False))
+    )
     assert result.outcome == "completed", result
     if result.error is not None:
         raise result.error
@@ -544,11 +546,13 @@ def test_what_arrives_while_the_workflow_decides_to_wait_is_not_missed(
             arrive()
 
     # The execution's statements go to the driver directly: the store reports them.
-    store = DBOS._runtime().process.store
+    store = DBOS._service().runtime.process.store
     store.connections.statement_listeners.append(before)
     try:
         with pytest.raises(RescheduleWorkflow) as signal:
-            DBOS._runtime().process.engine().run(workflow_id, RunOptions(inline_retries=False))
+            DBOS._service().runtime.process.engine().run(
+                workflow_id, RunOptions(inline_retries=False)
+            )
     finally:
         store.connections.statement_listeners.remove(before)
     assert signal.value.countdown_seconds == 0  # due at once, not in 300 s
@@ -636,7 +640,7 @@ def test_the_recv_deadline_is_durable_a_replay_does_not_wait_again(
     handle = UNCONSUMED.enqueue(msg_receive_then_crash)
     workflow_id = handle.workflow_id
     recv_timeout[workflow_id] = 0.5
-    engine = DBOS._runtime().process.engine()
+    engine = DBOS._service().runtime.process.engine()
     with pytest.raises(RescheduleWorkflow) as signal:
         engine.run(workflow_id, RunOptions(inline_retries=False))
     assert signal.value.wait is not None and signal.value.wait.key == "t"

@@ -166,7 +166,7 @@ def _run(
         for n in range(STARTED_OUTSIDE_ANY_SPAN)
     ]
     # Written, never published: the worker's recovery sweep publishes it.
-    runtime = DBOS._runtime()
+    runtime = DBOS._service().runtime
     spec = DBOS._registry.get("obs_workflow")
     assert spec is not None
     row = runtime.starter.new_row(spec, ("recovered",), {}, status="ENQUEUED")

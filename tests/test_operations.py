@@ -38,7 +38,7 @@ def _reset() -> None:
 @pytest.fixture
 def client(worker: Any, celery_app: Celery) -> Iterator[DBOSClient]:
     # What a worker does at start-up (the in-process test worker sends no worker_ready).
-    DBOS._runtime().operator.register_served("tests@worker")
+    DBOS._service().runtime.operator.register_served("tests@worker")
     # The producer's app: a plain one with the workers' routing (the test queue).
     app = Celery("producer", broker=BROKER_URL)
     app.conf.task_default_queue = TEST_QUEUE

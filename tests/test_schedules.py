@@ -148,12 +148,12 @@ def test_each_tick_runs_once_however_many_passes_fire_it() -> None:
 
     name = unique("once")
     DBOS.create_schedule(schedule_name=name, workflow_fn=on_tick, schedule=EVERY_SECOND)
-    keeper = DBOS._runtime().operator.schedules
+    keeper = DBOS._service().runtime.operator.schedules
     stores = [SystemStore(DATABASE_URL, pool_size=1) for _ in range(4)]
     stop = time.monotonic() + 4.0
 
     def passes(store: SystemStore) -> None:
-        other = ScheduleKeeper(DBOS._runtime().process, DBOS._runtime().starter)
+        other = ScheduleKeeper(DBOS._service().runtime.process, DBOS._service().runtime.starter)
         other.store = store.schedules
         while time.monotonic() < stop:
             other.fire()
@@ -403,7 +403,7 @@ def test_the_decorator_form_runs_with_scheduled_and_actual_time() -> None:
             DBOS.scheduled("* * * * *")(not_a_workflow)
     finally:
         DBOS._scheduled_workflows.pop(name, None)
-        DBOS._runtime().operator.schedules.decorated.pop(name, None)
+        DBOS._service().runtime.operator.schedules.decorated.pop(name, None)
         DBOS.delete_schedule(name)
 
 

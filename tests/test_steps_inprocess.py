@@ -576,7 +576,7 @@ def test_a_direct_call_applies_the_codes_recovery_budget(
     finally:
         client.destroy()
     assert handle.get_status().max_recovery_attempts == 100
-    session = DBOS._runtime().process
+    session = DBOS._service().runtime.process
     runtime = Runtime(
         celery=session.celery,
         config={**session.config, "synchronous_checkpoints": synchronous_checkpoints},

@@ -175,7 +175,7 @@ def test_a_delayed_workflow_can_be_cancelled_and_never_runs() -> None:
 
 
 def test_the_client_takes_a_timeout_and_a_delay() -> None:
-    DBOS._runtime().operator.register_served("tests@worker")
+    DBOS._service().runtime.operator.register_served("tests@worker")
     client = DBOSClient(DATABASE_URL, BROKER_URL)
     try:
         timed = client.enqueue(

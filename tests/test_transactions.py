@@ -47,7 +47,7 @@ class CounterRow(Base):
 
 @pytest.fixture(autouse=True)
 def tables(dbos: type[DBOS]) -> Iterator[None]:
-    engine = DBOS._runtime().process.application_store._engines.get()
+    engine = DBOS._service().runtime.process.application_store._engines.get()
     Base.metadata.drop_all(engine)
     Base.metadata.create_all(engine)
     calls.clear()

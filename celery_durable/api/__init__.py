@@ -1,4 +1,5 @@
-"""The public API: the ``DBOS`` facade, ``DBOSClient``, ``Queue``, handles, inspection.
+"""The public API: the ``DBOS`` facade, ``DBOSClient``, ``Queue`` and the option blocks,
+each a thin surface over :mod:`celery_durable.service`.
 
 Users import it from :mod:`celery_durable`.
 """

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import logging
 
-from celery_durable.engine.context import (
+from celery_durable.error import DBOSException
+from celery_durable.service.context import (
+    DBOSSqlSession,
     StepStatus,
     current_assumed_role,
     current_roles,
+    current_session,
     current_step,
     current_user,
     current_workflow,
 )
-from celery_durable.engine.transactions import DBOSSqlSession, current_session
-from celery_durable.error import DBOSException
 
 
 class _ContextFilter(logging.Filter):
@@ -47,7 +48,7 @@ class AmbientProperties(type):
     def application_version(cls) -> str:
         """The application version of this process's code: configured, or computed
         from its registered workflows' source (as DBOS's)."""
-        version: str = getattr(cls, "_runtime")().process.application_version  # noqa: B009
+        version: str = getattr(cls, "_service")().application_version  # noqa: B009
         return version
 
     @property

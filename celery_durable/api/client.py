@@ -6,25 +6,25 @@ writes the workflow's row and publishes its Celery message by task name.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, NoReturn, NotRequired, TypedDict, Unpack
 
 from celery import Celery
 
-from celery_durable.api import inspection
-from celery_durable.api.handle import WorkflowHandle
-from celery_durable.api.inspection import WorkflowFilters
 from celery_durable.api.options import check_version, validate_identity
-from celery_durable.api.overview import Overview
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.core.serialization import SerializerName
-from celery_durable.engine import events, messaging, streams
-from celery_durable.engine.registry import DEFAULT_MAX_RECOVERY_ATTEMPTS, Registry, WorkflowSpec
-from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
-from celery_durable.integration.enqueue import EnqueueSettings
-from celery_durable.integration.runtime import Runtime
-from celery_durable.store import WorkerVersion
+from celery_durable.error import DBOSException
+from celery_durable.service.handles import WorkflowHandle
+from celery_durable.service.inspection import WorkflowFilters
+from celery_durable.service.overview import Overview
+from celery_durable.service.types import (
+    DEFAULT_MAX_RECOVERY_ATTEMPTS,
+    EnqueueSettings,
+    WorkerVersion,
+    WorkflowSpec,
+)
+from celery_durable.service.wiring import client_service
 
 
 class EnqueueOptions(TypedDict):
@@ -113,16 +113,10 @@ class DBOSClient:
     ) -> None:
         if celery is None and not broker_url:
             raise DBOSException("DBOSClient needs a broker_url (or a celery app)")
-        self._runtime = Runtime(
-            celery=celery or Celery("celery_durable_client", broker=broker_url),
-            config={
-                "name": "celery_durable_client",
-                "system_database_url": system_database_url,
-                "serializer": serializer,
-                "sys_db_pool_size": 2,
-            },
-            registry=Registry(),
-            queues={},
+        self._service = client_service(
+            system_database_url,
+            celery or Celery("celery_durable_client", broker=broker_url),
+            serializer,
         )
 
     def enqueue(self, options: EnqueueOptions, *args: Any, **kwargs: Any) -> WorkflowHandle[Any]:
@@ -135,82 +129,60 @@ class DBOSClient:
                 ``allow_unregistered`` is not set).
             DBOSQueueDeduplicatedError: the deduplication id is taken in the queue.
         """
-        name = options.get("workflow_name")
-        if not isinstance(name, str) or not name:
-            raise DBOSException('enqueue options need "workflow_name" (a non-empty string)')
-        spec = WorkflowSpec(
-            name=name,
-            function=_code_elsewhere,
-            is_async=False,
-            max_recovery_attempts=options.get(
-                "max_recovery_attempts", DEFAULT_MAX_RECOVERY_ATTEMPTS
-            ),
-        )
-        queue = options.get("queue_name")
-        row = self._runtime.starter.new_row(
-            spec,
+        return self._service.enqueue_by_name(
+            _named_spec(options),
             args,
             kwargs,
-            status="ENQUEUED",
-            queue_name=queue,
+            queue_name=options.get("queue_name"),
             workflow_id=options.get("workflow_id"),
-            options=_settings(options),
+            settings=_settings(options),
             require_registered=not options.get("allow_unregistered", False),
-        )
-        return self._handle(self._runtime.starter.enqueue(row))
-
-    def _handle(self, workflow_id: str) -> WorkflowHandle[Any]:
-        return WorkflowHandle(
-            workflow_id, self._runtime.process.store, self._runtime.process.serializer
         )
 
     def retrieve_workflow(self, workflow_id: str) -> WorkflowHandle[Any]:
-        if self._runtime.process.store.workflows.get_outcome(workflow_id) is None:
-            raise DBOSNonExistentWorkflowError(workflow_id)
-        return self._handle(workflow_id)
+        """As ``DBOS.retrieve_workflow`` (the workflow must exist, as in DBOS's client).
+
+        Raises:
+            DBOSNonExistentWorkflowError: no such workflow.
+        """
+        return self._service.retrieve(workflow_id)
 
     def cancel_workflow(self, workflow_id: str) -> None:
         """As ``DBOS.cancel_workflow``."""
-        self._runtime.operator.cancel(workflow_id)
+        self._service.cancel(workflow_id)
 
     def resume_workflow(self, workflow_id: str) -> WorkflowHandle[Any]:
         """As ``DBOS.resume_workflow``."""
-        self._runtime.operator.resume(workflow_id)
-        return self._handle(workflow_id)
+        return self._service.resume(workflow_id)
 
     def fork_workflow(
         self, workflow_id: str, start_step: int, *, application_version: str | None = None
     ) -> WorkflowHandle[Any]:
         """As ``DBOS.fork_workflow`` (operations are numbered from 1)."""
-        return self._handle(
-            self._runtime.operator.fork(workflow_id, start_step, application_version)
-        )
+        return self._service.fork(workflow_id, start_step, application_version=application_version)
 
     def unregistered_note(self, status: WorkflowStatus) -> str | None:
         """Why a runnable workflow waits when no worker has registered its name (its
         messages are refused as unregistered tasks), or None."""
-        return inspection.unregistered_note(self._runtime.process.store, status)
+        return self._service.unregistered_note(status)
 
     def list_worker_versions(self) -> list[WorkerVersion]:
         """The workers that recorded which application version they run, newest first
         (each worker's sweep records it; a warm shutdown deletes it)."""
-        return self._runtime.process.store.workers.list_worker_versions()
+        return self._service.list_worker_versions()
 
     def list_workflows(self, **filters: Unpack[WorkflowFilters]) -> list[WorkflowStatus]:
         """As ``DBOS.list_workflows``."""
-        return inspection.list_workflows(
-            self._runtime.process.store, self._runtime.process.serializer, **filters
-        )
+        return self._service.list_workflows(**filters)
 
     def list_workflow_steps(self, workflow_id: str) -> list[dict[str, Any]]:
-        return inspection.list_workflow_steps(
-            self._runtime.process.store, self._runtime.process.serializer, workflow_id
-        )
+        """As ``DBOS.list_workflow_steps``."""
+        return self._service.list_workflow_steps(workflow_id)
 
     def overview(self) -> Overview:
         """Read-only overviews for dashboards: pages of workflows with their counts per
         status, queue depths, a workflow's messages and stream keys."""
-        return Overview(self._runtime.process.store, self._runtime.process.serializer)
+        return self._service.overview()
 
     # -- messages, events, streams (as DBOS's DBOSClient) -------------------------------
 
@@ -222,17 +194,8 @@ class DBOSClient:
         idempotency_key: str | None = None,
     ) -> None:
         """As ``DBOS.send`` (outside a workflow): ``idempotency_key`` makes a repeated
-        send deliver once."""
-        runtime = self._runtime
-        messaging.send(
-            runtime.process.store,
-            runtime.process.serializer,
-            runtime.starter.publish,
-            destination_id,
-            message,
-            topic,
-            idempotency_key,
-        )
+        send deliver once (positional here, keyword-only on ``DBOS``, as in DBOS)."""
+        self._service.send(destination_id, message, topic, idempotency_key)
 
     async def send_async(
         self,
@@ -241,52 +204,54 @@ class DBOSClient:
         topic: str | None = None,
         idempotency_key: str | None = None,
     ) -> None:
-        await asyncio.to_thread(self.send, destination_id, message, topic, idempotency_key)
+        """``send`` for async callers."""
+        await self._service.send_async(destination_id, message, topic, idempotency_key)
 
     def get_event(self, workflow_id: str, key: str, timeout_seconds: float = 60) -> Any:
         """As ``DBOS.get_event``: waits up to ``timeout_seconds`` (then None)."""
-        runtime = self._runtime
-        return events.get_event(
-            runtime.process.store, runtime.process.serializer, workflow_id, key, timeout_seconds
-        )
+        return self._service.get_event(workflow_id, key, timeout_seconds)
 
     async def get_event_async(self, workflow_id: str, key: str, timeout_seconds: float = 60) -> Any:
-        return await asyncio.to_thread(self.get_event, workflow_id, key, timeout_seconds)
+        """``get_event`` for async callers."""
+        return await self._service.get_event_async(workflow_id, key, timeout_seconds)
 
     def get_all_events(self, workflow_id: str) -> dict[str, Any]:
         """As ``DBOS.get_all_events``."""
-        return events.get_all_events(
-            self._runtime.process.store, self._runtime.process.serializer, workflow_id
-        )
+        return self._service.get_all_events(workflow_id)
 
     async def get_all_events_async(self, workflow_id: str) -> dict[str, Any]:
-        return await asyncio.to_thread(self.get_all_events, workflow_id)
+        """``get_all_events`` for async callers."""
+        return await self._service.get_all_events_async(workflow_id)
 
     def read_stream(
         self, workflow_id: str, key: str, *, offset: int = 0, timeout_seconds: float | None = None
     ) -> Iterator[Any]:
         """As ``DBOS.read_stream``."""
-        return streams.read_stream(
-            self._runtime.process.store,
-            self._runtime.process.serializer,
-            workflow_id,
-            key,
-            offset=offset,
-            timeout_seconds=timeout_seconds,
+        return self._service.read_stream(
+            workflow_id, key, offset=offset, timeout_seconds=timeout_seconds
         )
 
     def read_stream_async(
         self, workflow_id: str, key: str, *, offset: int = 0, timeout_seconds: float | None = None
     ) -> AsyncIterator[Any]:
-        return streams.read_stream_async(
-            self._runtime.process.store,
-            self._runtime.process.serializer,
-            workflow_id,
-            key,
-            offset=offset,
-            timeout_seconds=timeout_seconds,
+        """``read_stream`` for async callers (an async iterator)."""
+        return self._service.read_stream_async(
+            workflow_id, key, offset=offset, timeout_seconds=timeout_seconds
         )
 
     def destroy(self) -> None:
         """Closes the client's database connections."""
-        self._runtime.process.dispose()
+        self._service.release()
+
+
+def _named_spec(options: EnqueueOptions) -> WorkflowSpec:
+    """The workflow the options name; its code runs only on the workers."""
+    name = options.get("workflow_name")
+    if not isinstance(name, str) or not name:
+        raise DBOSException('enqueue options need "workflow_name" (a non-empty string)')
+    return WorkflowSpec(
+        name=name,
+        function=_code_elsewhere,
+        is_async=False,
+        max_recovery_attempts=options.get("max_recovery_attempts", DEFAULT_MAX_RECOVERY_ATTEMPTS),
+    )

@@ -1,57 +1,39 @@
 """The ``DBOS`` facade: decorators, starting workflows, and operating them.
 
-This is the one module with module-level state: decorators run at import time, before
-(or after) ``DBOS(celery=..., config=...)`` is constructed, so they register into
-process-wide registries, and the single ``DBOS`` instance wires them into its Celery
-app. The machinery lives in :class:`~celery_durable.integration.runtime.Runtime`, which receives
-its collaborators explicitly.
+Decorators run at import time, before (or after) ``DBOS(celery=..., config=...)`` is
+constructed, so they register into process-wide registries held here, and the single
+``DBOS`` instance wires them into its Celery app. Every operation is delegated to the
+configured :class:`~celery_durable.service.WorkflowService` (``DBOSClient`` delegates to
+the same operations), or, for what only workflow code does, to
+:mod:`celery_durable.service.workflow_code`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, ClassVar, Literal, ParamSpec, TypeVar, Unpack, cast
 
 from celery import Celery
 
-from celery_durable.api import inspection
 from celery_durable.api.ambient import AmbientProperties, make_logger
-from celery_durable.api.decorators import (
-    WORKFLOW_ATTRIBUTE,
-    declare_required_roles,
-    declare_step,
-    declare_transaction,
-    declare_workflow,
-)
-from celery_durable.api.handle import WorkflowHandle, WorkflowHandleAsync
-from celery_durable.api.inspection import WorkflowFilters
 from celery_durable.api.messages import WorkflowMessaging
 from celery_durable.api.schedules import WorkflowSchedules
 from celery_durable.api.versions import WorkflowVersioning
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.core.retry import RetryPolicy
-from celery_durable.engine import waits
-from celery_durable.engine.context import (
-    StepContext,
-    current_step,
-    current_workflow,
-    in_workflow_code,
+from celery_durable.service import workflow_code
+from celery_durable.service.context import StepContext
+from celery_durable.service.decorators import (
+    declare_required_roles,
+    declare_step,
+    declare_transaction,
+    declare_workflow,
 )
-from celery_durable.engine.registry import Registry, WorkflowSpec
-from celery_durable.error import (
-    DBOSException,
-    DBOSInitializationError,
-    DBOSNonExistentWorkflowError,
-)
-from celery_durable.integration.config import DBOSConfig
-from celery_durable.integration.lifecycle import WorkerHooks, register_recovery_task
-from celery_durable.integration.runtime import Runtime
-from celery_durable.integration.tasks import register_workflow_task
-from celery_durable.observability.setup import configure_tracing
-from celery_durable.store import QueueLimits, Redispatch, redact
+from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
+from celery_durable.service.inspection import WorkflowFilters
+from celery_durable.service.types import DBOSConfig, QueueLimits, Redispatch, Registry
+from celery_durable.service.wiring import connect_workers, dbos_service, described
 
 IsolationLevel = Literal["SERIALIZABLE", "REPEATABLE READ", "READ COMMITTED"]
 P = ParamSpec("P")
@@ -70,61 +52,20 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
     _registry: ClassVar[Registry] = Registry()
     _queues: ClassVar[dict[str, QueueLimits]] = {}
     _scheduled_workflows: ClassVar[dict[str, str]] = {}
-    _instance: ClassVar[DBOS | None] = None
 
     def __init__(self, *, celery: Celery, config: DBOSConfig) -> None:
-        self.runtime = Runtime(
-            celery=celery, config=config, registry=DBOS._registry, queues=DBOS._queues
+        self.service = dbos_service(
+            celery=celery,
+            config=config,
+            registry=DBOS._registry,
+            queues=DBOS._queues,
+            scheduled=DBOS._scheduled_workflows,
         )
-        if DBOS._instance is not None:
-            DBOS._instance._release()
-        DBOS._instance = self
-        DBOS._registry.subscribe(self._register_task)
-        for name, cron in DBOS._scheduled_workflows.items():
-            self.runtime.operator.schedules.declare(name, cron)
-        register_recovery_task(
-            celery, DBOS.recover, self.runtime.process.config["recovery_interval_seconds"]
-        )
-        self._hooks = WorkerHooks(
-            lambda: None if DBOS._instance is None else DBOS._instance.runtime.operator,
-            owner=self.runtime.operator,
-            interval_seconds=self.runtime.process.config["recovery_interval_seconds"],
-            recover_on_start=self.runtime.process.config["recover_on_worker_start"],
-        )
-        configure_tracing(self.runtime.process.config.get("tracing"))
-        DBOS.logger.debug(
-            "celery_durable configured: system database %s", redact(self.runtime.process.store.url)
-        )
-
-    def _register_task(self, spec: WorkflowSpec) -> None:
-        if DBOS._instance is self:
-            # The task finds the configuration of the moment it runs (Celery keeps the
-            # first task of a name).
-            register_workflow_task(
-                self.runtime.process.celery, spec, lambda: DBOS._runtime().process
-            )
-
-    def _release(self) -> None:
-        self._hooks.disconnect()
-        self.runtime.process.dispose()
+        DBOS._install(self)
+        connect_workers(self.service, current=DBOS._current_service, require=DBOS._service)
+        DBOS.logger.debug("celery_durable configured: system database %s", described(self.service))
 
     # -- lifecycle --------------------------------------------------------------------
-
-    @classmethod
-    def _require(cls) -> DBOS:
-        if cls._instance is None:
-            raise DBOSInitializationError(
-                "DBOS is not configured: call DBOS(celery=app, config={...}) first"
-            )
-        return cls._instance
-
-    @classmethod
-    def _runtime(cls) -> Runtime:
-        return cls._require().runtime
-
-    @classmethod
-    def _current_runtime(cls) -> Runtime | None:
-        return None if cls._instance is None else cls._instance.runtime
 
     @classmethod
     def launch(cls) -> None:
@@ -134,17 +75,12 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
         Migrations run only here, in ``celery-durable migrate`` and when a worker
         starts; reading workflows never changes the schema.
         """
-        runtime = cls._runtime()
-        runtime.process.migrate()
-        runtime.process.engine()
-        runtime.operator.schedules.write_declared()
+        cls._service().launch()
 
     @classmethod
     def destroy(cls) -> None:
         """Closes this process's connections and forgets the configuration."""
-        if cls._instance is not None:
-            cls._instance._release()
-            cls._instance = None
+        cls._install(None)
 
     @classmethod
     def recover(cls) -> list[Redispatch]:
@@ -154,7 +90,7 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
         Returns:
             The workflows published again, each with its new generation and the reason.
         """
-        return cls._runtime().operator.recover()
+        return cls._service().recover()
 
     @classmethod
     def _register_queue(cls, limits: QueueLimits) -> None:
@@ -178,7 +114,7 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
             max_recovery_attempts: How often a workflow's executions may die before it
                 becomes MAX_RECOVERY_ATTEMPTS_EXCEEDED (default 100).
         """
-        return declare_workflow(DBOS._registry, DBOS._runtime, name, max_recovery_attempts)
+        return declare_workflow(DBOS._registry, DBOS._service, name, max_recovery_attempts)
 
     @staticmethod
     def step(
@@ -197,14 +133,16 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
         ``DBOSMaxStepRetriesExceeded``; with ``retries_allowed=False`` or when
         ``should_retry(error)`` is False, it sees the step's own error at once.
         """
-        policy = RetryPolicy(
-            retries_allowed=retries_allowed,
-            max_attempts=max_attempts,
-            interval_seconds=interval_seconds,
-            backoff_rate=backoff_rate,
-            should_retry=should_retry,
+        return declare_step(
+            name,
+            RetryPolicy(
+                retries_allowed=retries_allowed,
+                max_attempts=max_attempts,
+                interval_seconds=interval_seconds,
+                backoff_rate=backoff_rate,
+                should_retry=should_retry,
+            ),
         )
-        return declare_step(name, policy)
 
     @staticmethod
     def required_roles(roles: list[str]) -> Callable[[Callable[P, R]], Callable[P, R]]:
@@ -230,9 +168,7 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
                 or ``READ COMMITTED``.
             name: Defaults to the function's ``__qualname__``.
         """
-        return declare_transaction(
-            name, isolation_level, lambda: DBOS._runtime().process.application_store
-        )
+        return declare_transaction(name, isolation_level, lambda: DBOS._service().application_store)
 
     # -- starting workflows -----------------------------------------------------------
 
@@ -251,7 +187,7 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
         ``SetWorkflowID`` block, a second start with the same id returns a handle to
         the first workflow and runs nothing. Inside a workflow, it starts a child.
         """
-        return cast(WorkflowHandle[R], cls._start(workflow, args, kwargs, queue=None))
+        return cast(WorkflowHandle[R], cls._service().start(workflow, args, kwargs, queue=None))
 
     @classmethod
     async def start_workflow_async(
@@ -263,36 +199,9 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
     ) -> WorkflowHandleAsync[R]:
         """``start_workflow`` for async callers (the database work runs in a thread)."""
         return cast(
-            WorkflowHandleAsync[R], await cls._start_async(workflow, args, kwargs, queue=None)
+            WorkflowHandleAsync[R],
+            await cls._service().start_async(workflow, args, kwargs, queue=None),
         )
-
-    @classmethod
-    def _start(
-        cls, workflow: Callable[..., Any], args: Any, kwargs: Any, *, queue: str | None
-    ) -> WorkflowHandle[Any]:
-        runtime = cls._runtime()
-        spec = _spec_of(workflow)
-        parent = in_workflow_code()
-        if parent is not None:
-            workflow_id = waits.start_child(parent, spec, args, kwargs, queue_name=queue)
-        else:
-            workflow_id = runtime.starter.start(spec, tuple(args), dict(kwargs), queue=queue)
-        return WorkflowHandle(workflow_id, runtime.process.store, runtime.process.serializer)
-
-    @classmethod
-    async def _start_async(
-        cls, workflow: Callable[..., Any], args: Any, kwargs: Any, *, queue: str | None
-    ) -> WorkflowHandleAsync[Any]:
-        runtime = cls._runtime()
-        spec = _spec_of(workflow)
-        parent = in_workflow_code()
-        if parent is not None:
-            workflow_id = waits.start_child(parent, spec, args, kwargs, queue_name=queue)
-        else:
-            workflow_id = await runtime.starter.start_async(
-                spec, tuple(args), dict(kwargs), queue=queue
-            )
-        return WorkflowHandleAsync(workflow_id, runtime.process.store, runtime.process.serializer)
 
     @staticmethod
     def sleep(seconds: float) -> None:
@@ -302,16 +211,12 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
         wait longer than the broker can hold is parked in PostgreSQL. Outside a
         workflow (or in a step) it is ``time.sleep``.
         """
-        remaining = waits.sleep_remaining(seconds)
-        if remaining > 0:
-            time.sleep(remaining)
+        workflow_code.sleep(seconds)
 
     @staticmethod
     async def sleep_async(seconds: float) -> None:
         """``DBOS.sleep`` for ``async def`` workflows."""
-        remaining = waits.sleep_remaining(seconds)
-        if remaining > 0:
-            await asyncio.sleep(remaining)
+        await workflow_code.sleep_async(seconds)
 
     # -- operating workflows ----------------------------------------------------------
 
@@ -320,15 +225,13 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
         """Cancels a workflow: it stops at its next step boundary, and a pending retry,
         sleep or queue wait is dropped. ``get_result`` then raises
         ``DBOSAwaitedWorkflowCancelledError``."""
-        cls._runtime().operator.cancel(workflow_id)
+        cls._service().cancel(workflow_id)
 
     @classmethod
     def resume_workflow(cls, workflow_id: str) -> WorkflowHandle[Any]:
         """Runs a CANCELLED, ERROR or MAX_RECOVERY_ATTEMPTS_EXCEEDED workflow again from
         its checkpoints (completed steps are not re-run), with a fresh recovery budget."""
-        runtime = cls._runtime()
-        runtime.operator.resume(workflow_id)
-        return WorkflowHandle(workflow_id, runtime.process.store, runtime.process.serializer)
+        return cls._service().resume(workflow_id)
 
     # -- inspection -------------------------------------------------------------------
 
@@ -341,10 +244,7 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
         Raises:
             DBOSNonExistentWorkflowError: ``existing_workflow`` and no such workflow.
         """
-        runtime = cls._runtime()
-        if existing_workflow and runtime.process.store.workflows.get_outcome(workflow_id) is None:
-            raise DBOSNonExistentWorkflowError(workflow_id)
-        return WorkflowHandle(workflow_id, runtime.process.store, runtime.process.serializer)
+        return cls._service().retrieve(workflow_id, existing_workflow)
 
     @classmethod
     def list_workflows(cls, **filters: Unpack[WorkflowFilters]) -> list[WorkflowStatus]:
@@ -355,10 +255,7 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
         ``queue_name``, ``app_version`` (one or a list), ``limit``, ``offset``,
         ``sort_desc``.
         """
-        runtime = cls._runtime()
-        return inspection.list_workflows(
-            runtime.process.store, runtime.process.serializer, **filters
-        )
+        return cls._service().list_workflows(**filters)
 
     @classmethod
     def list_workflow_steps(cls, workflow_id: str) -> list[dict[str, Any]]:
@@ -370,35 +267,9 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
         ``retry_due_at_epoch_ms`` and ``attempt_history``: one dict per attempt with
         ``attempt``, ``started_at_epoch_ms``, ``completed_at_epoch_ms`` and ``error``.
         """
-        runtime = cls._runtime()
-        return inspection.list_workflow_steps(
-            runtime.process.store, runtime.process.serializer, workflow_id
-        )
+        return cls._service().list_workflow_steps(workflow_id)
 
     @staticmethod
     def get_context() -> StepContext | None:
         """The running step's (or workflow's) context; None outside both."""
-        step = current_step.get()
-        if step is not None:
-            return step
-        workflow = current_workflow.get()
-        if workflow is None:
-            return None
-        return StepContext(
-            name=workflow.workflow_name,
-            workflow_id=workflow.workflow_id,
-            step_id=None,
-            attempt=None,
-            max_attempts=None,
-            authenticated_user=workflow.authenticated_user,
-        )
-
-
-def _spec_of(workflow: Callable[..., Any]) -> WorkflowSpec:
-    spec = getattr(workflow, WORKFLOW_ATTRIBUTE, None)
-    if not isinstance(spec, WorkflowSpec):
-        label = getattr(workflow, "__qualname__", repr(workflow))
-        raise DBOSException(
-            f"{label} is not a workflow: decorate it with @DBOS.workflow() to start it"
-        )
-    return spec
+        return workflow_code.get_context()

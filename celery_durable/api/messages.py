@@ -1,25 +1,21 @@
-"""The ``DBOS`` facade's messages, events and streams (mixed into ``DBOS``).
+"""The ``DBOS`` facade's messages, events and streams (a part of ``DBOS``).
 
-Names and signatures are DBOS Transact's. The ``_async`` twins run the same code in a
-thread (the workflow context travels with it).
+Names and signatures are DBOS Transact's. Each method delegates: what reads or writes
+another workflow to the configured service (``DBOSClient`` delegates to the same
+operations), what only workflow code does to :mod:`celery_durable.service.workflow_code`.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from celery_durable.engine import events, messaging, streams
-from celery_durable.integration.runtime import Runtime
+from celery_durable.api.facade import ConfiguredFacade
+from celery_durable.service import workflow_code
 
 
-class WorkflowMessaging:
+class WorkflowMessaging(ConfiguredFacade):
     """``send``/``recv``, ``set_event``/``get_event`` and streams on ``DBOS``."""
-
-    @classmethod
-    def _runtime(cls) -> Runtime:
-        raise NotImplementedError  # DBOS provides it
 
     # -- messages ---------------------------------------------------------------------
 
@@ -43,16 +39,7 @@ class WorkflowMessaging:
             DBOSNonExistentWorkflowError: no workflow has the id.
             DBOSSerializationError: the message is not JSON-serializable (nothing sent).
         """
-        runtime = cls._runtime()
-        messaging.send(
-            runtime.process.store,
-            runtime.process.serializer,
-            runtime.starter.publish,
-            destination_id,
-            message,
-            topic,
-            idempotency_key,
-        )
+        cls._service().send(destination_id, message, topic, idempotency_key)
 
     @classmethod
     async def send_async(
@@ -63,9 +50,8 @@ class WorkflowMessaging:
         *,
         idempotency_key: str | None = None,
     ) -> None:
-        await asyncio.to_thread(
-            cls.send, destination_id, message, topic, idempotency_key=idempotency_key
-        )
+        """``send`` for async callers."""
+        await cls._service().send_async(destination_id, message, topic, idempotency_key)
 
     @staticmethod
     def recv(topic: str | None = None, timeout_seconds: float = 60) -> Any:
@@ -75,11 +61,12 @@ class WorkflowMessaging:
         Only in workflow code. Under Celery the worker is free while it waits: the
         workflow is re-queued until the timeout, and a ``send`` publishes it at once.
         """
-        return messaging.recv(topic, timeout_seconds)
+        return workflow_code.recv(topic, timeout_seconds)
 
     @staticmethod
     async def recv_async(topic: str | None = None, timeout_seconds: float = 60) -> Any:
-        return await asyncio.to_thread(messaging.recv, topic, timeout_seconds)
+        """``recv`` for ``async def`` workflows."""
+        return await workflow_code.recv_async(topic, timeout_seconds)
 
     # -- events -----------------------------------------------------------------------
 
@@ -87,55 +74,56 @@ class WorkflowMessaging:
     def set_event(key: str, value: Any) -> None:
         """Publishes ``value`` under ``key`` for this workflow (the last write wins); in
         workflow code or a step. Workflows waiting in ``get_event`` run at once."""
-        events.set_event(key, value)
+        workflow_code.set_event(key, value)
 
     @staticmethod
     async def set_event_async(key: str, value: Any) -> None:
-        await asyncio.to_thread(events.set_event, key, value)
+        """``set_event`` for ``async def`` workflows."""
+        await workflow_code.set_event_async(key, value)
 
     @classmethod
     def get_event(cls, workflow_id: str, key: str, timeout_seconds: float = 60) -> Any:
         """The latest value of workflow ``workflow_id``'s event ``key``, waiting for it up
         to ``timeout_seconds`` (then None). In workflow code it is durable and frees the
         worker while it waits."""
-        runtime = cls._runtime()
-        return events.get_event(
-            runtime.process.store, runtime.process.serializer, workflow_id, key, timeout_seconds
-        )
+        return cls._service().get_event(workflow_id, key, timeout_seconds)
 
     @classmethod
     async def get_event_async(cls, workflow_id: str, key: str, timeout_seconds: float = 60) -> Any:
-        return await asyncio.to_thread(cls.get_event, workflow_id, key, timeout_seconds)
+        """``get_event`` for async callers."""
+        return await cls._service().get_event_async(workflow_id, key, timeout_seconds)
 
     @classmethod
     def get_all_events(cls, workflow_id: str) -> dict[str, Any]:
         """Every event of a workflow, ``{key: latest value}``."""
-        runtime = cls._runtime()
-        return events.get_all_events(runtime.process.store, runtime.process.serializer, workflow_id)
+        return cls._service().get_all_events(workflow_id)
 
     @classmethod
     async def get_all_events_async(cls, workflow_id: str) -> dict[str, Any]:
-        return await asyncio.to_thread(cls.get_all_events, workflow_id)
+        """``get_all_events`` for async callers."""
+        return await cls._service().get_all_events_async(workflow_id)
 
     # -- streams ----------------------------------------------------------------------
 
     @staticmethod
     def write_stream(key: str, value: Any) -> None:
         """Appends ``value`` to this workflow's stream ``key`` (workflow code or step)."""
-        streams.write_stream(key, value)
+        workflow_code.write_stream(key, value)
 
     @staticmethod
     async def write_stream_async(key: str, value: Any) -> None:
-        await asyncio.to_thread(streams.write_stream, key, value)
+        """``write_stream`` for ``async def`` workflows."""
+        await workflow_code.write_stream_async(key, value)
 
     @staticmethod
     def close_stream(key: str) -> None:
         """Closes this workflow's stream ``key``: readers end after its values."""
-        streams.close_stream(key)
+        workflow_code.close_stream(key)
 
     @staticmethod
     async def close_stream_async(key: str) -> None:
-        await asyncio.to_thread(streams.close_stream, key)
+        """``close_stream`` for ``async def`` workflows."""
+        await workflow_code.close_stream_async(key)
 
     @classmethod
     def read_stream(
@@ -143,26 +131,15 @@ class WorkflowMessaging:
     ) -> Iterator[Any]:
         """Every value of workflow ``workflow_id``'s stream ``key`` in order; ends when the
         stream is closed or the workflow has finished."""
-        runtime = cls._runtime()
-        return streams.read_stream(
-            runtime.process.store,
-            runtime.process.serializer,
-            workflow_id,
-            key,
-            offset=offset,
-            timeout_seconds=timeout_seconds,
+        return cls._service().read_stream(
+            workflow_id, key, offset=offset, timeout_seconds=timeout_seconds
         )
 
     @classmethod
     def read_stream_async(
         cls, workflow_id: str, key: str, *, offset: int = 0, timeout_seconds: float | None = None
     ) -> AsyncIterator[Any]:
-        runtime = cls._runtime()
-        return streams.read_stream_async(
-            runtime.process.store,
-            runtime.process.serializer,
-            workflow_id,
-            key,
-            offset=offset,
-            timeout_seconds=timeout_seconds,
+        """``read_stream`` for async callers (an async iterator)."""
+        return cls._service().read_stream_async(
+            workflow_id, key, offset=offset, timeout_seconds=timeout_seconds
         )

@@ -7,14 +7,14 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-from celery_durable.engine.context import (
+from celery_durable.error import DBOSException
+from celery_durable.service.context import (
     Identity,
     authentication,
     enqueue_options,
     next_workflow_id,
     workflow_timeout,
 )
-from celery_durable.error import DBOSException
 
 MAX_PRIORITY = 2**31 - 1
 

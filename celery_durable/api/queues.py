@@ -7,7 +7,7 @@ from typing import Any, TypedDict
 
 from celery_durable.api.dbos import DBOS
 from celery_durable.error import DBOSException
-from celery_durable.store import QueueLimits
+from celery_durable.service.types import QueueLimits
 
 
 class QueueRateLimit(TypedDict):
@@ -75,12 +75,13 @@ class Queue:
 
     def enqueue(self, workflow: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """Starts ``workflow`` on this queue; returns its handle."""
-        return DBOS._start(workflow, args, kwargs, queue=self.name)
+        return DBOS._service().start(workflow, args, kwargs, queue=self.name)
 
     async def enqueue_async(
         self, workflow: Callable[..., Any], /, *args: Any, **kwargs: Any
     ) -> Any:
-        return await DBOS._start_async(workflow, args, kwargs, queue=self.name)
+        """``enqueue`` for async callers."""
+        return await DBOS._service().start_async(workflow, args, kwargs, queue=self.name)
 
 
 def _positive(label: str, value: object) -> None:

@@ -1,60 +1,32 @@
-"""The ``DBOS`` facade's cron schedules (mixed into ``DBOS``).
+"""The ``DBOS`` facade's cron schedules (a part of ``DBOS``).
 
 Names and signatures are DBOS Transact 3.x's (``create_schedule`` and its companions)
 and 2.x's ``@DBOS.scheduled`` decorator. Schedules live in PostgreSQL and are fired by
 the workers' own timekeeping: no beat is needed (see
-:mod:`celery_durable.integration.schedules`).
+:mod:`celery_durable.integration.schedules`). Each method delegates to the configured
+service's :class:`~celery_durable.service.schedules.ScheduleService`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Callable
-from typing import Any, ClassVar, TypedDict, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-from celery_durable.api.decorators import OPERATION_ATTRIBUTE, WORKFLOW_ATTRIBUTE
-from celery_durable.api.handle import WorkflowHandle
-from celery_durable.engine.context import in_workflow_code
-from celery_durable.engine.registry import WorkflowSpec
-from celery_durable.error import DBOSException
-from celery_durable.integration.runtime import Runtime
-from celery_durable.integration.schedules import check_cron
-from celery_durable.store.schedules import ScheduleRow
+from celery_durable.api.facade import ConfiguredFacade
+from celery_durable.service.handles import WorkflowHandle
+from celery_durable.service.schedules import WorkflowSchedule, declare_scheduled
+
+__all__ = ["WorkflowSchedule", "WorkflowSchedules"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class WorkflowSchedule(TypedDict):
-    """A schedule as ``list_schedules`` returns it (DBOS's keys, plus the next tick)."""
-
-    schedule_id: str
-    schedule_name: str
-    workflow_name: str
-    workflow_class_name: str | None
-    schedule: str
-    status: str
-    context: Any
-    last_fired_at: str | None
-    automatic_backfill: bool
-    cron_timezone: str | None
-    queue_name: str | None
-    next_fire_at: str
-
-
-class WorkflowSchedules:
+class WorkflowSchedules(ConfiguredFacade):
     """``create_schedule`` and its companions, and ``@DBOS.scheduled``, on ``DBOS``."""
 
     # @DBOS.scheduled workflows (name -> cron), kept by DBOS (decorators run at import).
     _scheduled_workflows: ClassVar[dict[str, str]]
-
-    @classmethod
-    def _runtime(cls) -> Runtime:
-        raise NotImplementedError  # DBOS provides it
-
-    @classmethod
-    def _current_runtime(cls) -> Runtime | None:
-        raise NotImplementedError  # DBOS provides it
 
     @classmethod
     def scheduled(cls, cron: str) -> Callable[[F], F]:
@@ -69,17 +41,7 @@ class WorkflowSchedules:
         Raises:
             DBOSException: a bad cron, or the function is not a workflow.
         """
-        check_cron(cron)
-
-        def decorator(function: F) -> F:
-            spec = _spec_of(function)
-            cls._scheduled_workflows[spec.name] = cron
-            runtime = cls._current_runtime()
-            if runtime is not None:
-                runtime.operator.schedules.declare(spec.name, cron)
-            return function
-
-        return decorator
+        return declare_scheduled(cls._scheduled_workflows, cls._current_service, cron)
 
     @classmethod
     def create_schedule(
@@ -108,21 +70,14 @@ class WorkflowSchedules:
             DBOSException: a bad cron or time zone, an unregistered workflow, an
                 undeclared queue, or a name already taken (nothing is written).
         """
-        _outside_workflow_code("create_schedule")
-        runtime = cls._runtime()
-        spec = _spec_of(workflow_fn)
-        keeper = runtime.operator.schedules
-        keeper.create(
-            keeper.new_schedule(
-                schedule_name=schedule_name,
-                spec=spec,
-                schedule=schedule,
-                kind="schedule",
-                context=context,
-                automatic_backfill=automatic_backfill,
-                cron_timezone=cron_timezone,
-                queue_name=queue_name,
-            )
+        cls._service().schedules.create(
+            schedule_name=schedule_name,
+            workflow_fn=workflow_fn,
+            schedule=schedule,
+            context=context,
+            automatic_backfill=automatic_backfill,
+            cron_timezone=cron_timezone,
+            queue_name=queue_name,
         )
 
     @classmethod
@@ -137,16 +92,15 @@ class WorkflowSchedules:
         cron_timezone: str | None = None,
         queue_name: str | None = None,
     ) -> None:
-        await asyncio.to_thread(
-            lambda: cls.create_schedule(
-                schedule_name=schedule_name,
-                workflow_fn=workflow_fn,
-                schedule=schedule,
-                context=context,
-                automatic_backfill=automatic_backfill,
-                cron_timezone=cron_timezone,
-                queue_name=queue_name,
-            )
+        """``create_schedule`` for async callers."""
+        await cls._service().schedules.create_async(
+            schedule_name=schedule_name,
+            workflow_fn=workflow_fn,
+            schedule=schedule,
+            context=context,
+            automatic_backfill=automatic_backfill,
+            cron_timezone=cron_timezone,
+            queue_name=queue_name,
         )
 
     @classmethod
@@ -158,13 +112,9 @@ class WorkflowSchedules:
         schedule_name_prefix: str | list[str] | None = None,
     ) -> list[WorkflowSchedule]:
         """Every schedule, by name, optionally filtered (each filter: one or a list)."""
-        runtime = cls._runtime()
-        rows = runtime.operator.schedules.store.list_all(
-            statuses=_as_list(status),
-            workflow_names=_as_list(workflow_name),
-            prefixes=_as_list(schedule_name_prefix),
+        return cls._service().schedules.find(
+            status=status, workflow_name=workflow_name, schedule_name_prefix=schedule_name_prefix
         )
-        return [schedule_dict(row, runtime) for row in rows]
 
     @classmethod
     async def list_schedules_async(
@@ -174,47 +124,41 @@ class WorkflowSchedules:
         workflow_name: str | list[str] | None = None,
         schedule_name_prefix: str | list[str] | None = None,
     ) -> list[WorkflowSchedule]:
-        return await asyncio.to_thread(
-            lambda: cls.list_schedules(
-                status=status,
-                workflow_name=workflow_name,
-                schedule_name_prefix=schedule_name_prefix,
-            )
+        """``list_schedules`` for async callers."""
+        return await cls._service().schedules.find_async(
+            status=status, workflow_name=workflow_name, schedule_name_prefix=schedule_name_prefix
         )
 
     @classmethod
     def get_schedule(cls, name: str) -> WorkflowSchedule | None:
         """The schedule named ``name``, or None."""
-        runtime = cls._runtime()
-        row = runtime.operator.schedules.store.get(name)
-        return None if row is None else schedule_dict(row, runtime)
+        return cls._service().schedules.get(name)
 
     @classmethod
     async def get_schedule_async(cls, name: str) -> WorkflowSchedule | None:
-        return await asyncio.to_thread(cls.get_schedule, name)
+        """``get_schedule`` for async callers."""
+        return await cls._service().schedules.get_async(name)
 
     @classmethod
     def delete_schedule(cls, name: str) -> None:
         """Deletes a schedule (nothing if there is none). Runs already started go on."""
-        _outside_workflow_code("delete_schedule")
-        cls._runtime().operator.schedules.store.delete(name)
+        cls._service().schedules.delete(name)
 
     @classmethod
     async def delete_schedule_async(cls, name: str) -> None:
-        await asyncio.to_thread(cls.delete_schedule, name)
+        """``delete_schedule`` for async callers."""
+        await cls._service().schedules.delete_async(name)
 
     @classmethod
     def pause_schedule(cls, name: str) -> None:
         """Stops a schedule firing until ``resume_schedule`` (nothing if there is none)."""
-        _outside_workflow_code("pause_schedule")
-        cls._runtime().operator.schedules.store.pause(name)
+        cls._service().schedules.pause(name)
 
     @classmethod
     def resume_schedule(cls, name: str) -> None:
         """Fires a paused schedule again from its next tick; the ticks missed while it
         was paused run only with ``automatic_backfill`` (nothing if there is none)."""
-        _outside_workflow_code("resume_schedule")
-        cls._runtime().operator.schedules.resume(name)
+        cls._service().schedules.resume(name)
 
     @classmethod
     def trigger_schedule(cls, schedule_name: str) -> WorkflowHandle[None]:
@@ -224,10 +168,7 @@ class WorkflowSchedules:
         Raises:
             DBOSException: no such schedule, or called from workflow code.
         """
-        _outside_workflow_code("trigger_schedule")
-        runtime = cls._runtime()
-        workflow_id = runtime.operator.schedules.trigger(schedule_name)
-        return WorkflowHandle(workflow_id, runtime.process.store, runtime.process.serializer)
+        return cls._service().schedules.trigger(schedule_name)
 
     @classmethod
     def backfill_schedule(
@@ -240,54 +181,4 @@ class WorkflowSchedules:
         Raises:
             DBOSException: no such schedule, or called from workflow code.
         """
-        _outside_workflow_code("backfill_schedule")
-        runtime = cls._runtime()
-        ids = runtime.operator.schedules.backfill(schedule_name, start, end)
-        return [WorkflowHandle(i, runtime.process.store, runtime.process.serializer) for i in ids]
-
-
-def schedule_dict(row: ScheduleRow, runtime: Runtime) -> WorkflowSchedule:
-    return WorkflowSchedule(
-        schedule_id=row.schedule_id,
-        schedule_name=row.schedule_name,
-        workflow_name=row.workflow_name,
-        workflow_class_name=None,
-        schedule=row.schedule,
-        status=row.status,
-        context=runtime.process.serializer.loads(row.context),
-        last_fired_at=row.last_fired_at,
-        automatic_backfill=row.automatic_backfill,
-        cron_timezone=row.cron_timezone,
-        queue_name=row.queue_name,
-        next_fire_at=dt.datetime.fromtimestamp(row.next_fire_epoch_ms / 1000, dt.UTC).isoformat(),
-    )
-
-
-def _as_list(value: str | list[str] | None) -> list[str] | None:
-    if value is None:
-        return None
-    return [value] if isinstance(value, str) else list(value)
-
-
-def _spec_of(function: Callable[..., Any]) -> WorkflowSpec:
-    spec = getattr(function, WORKFLOW_ATTRIBUTE, None)
-    if not isinstance(spec, WorkflowSpec):
-        label = getattr(function, "__qualname__", repr(function))
-        operation = getattr(function, OPERATION_ATTRIBUTE, None)
-        if operation is not None:
-            raise DBOSException(
-                f"'{label}' is a {operation}: only workflows can be scheduled (schedule a "
-                f"@DBOS.workflow() that calls it)"
-            )
-        raise DBOSException(
-            f"Workflow function '{label}' is not registered: decorate it with "
-            "@DBOS.workflow() (below @DBOS.scheduled)"
-        )
-    return spec
-
-
-def _outside_workflow_code(method: str) -> None:
-    if in_workflow_code() is not None:
-        raise DBOSException(
-            f"DBOS.{method} cannot be called from workflow code (call it from a step)"
-        )
+        return cls._service().schedules.backfill(schedule_name, start, end)

@@ -1,4 +1,4 @@
-"""The ``DBOS`` facade's application versions and patches (mixed into ``DBOS``).
+"""The ``DBOS`` facade's application versions and patches (a part of ``DBOS``).
 
 Names and semantics are DBOS Transact 3.x's; see :mod:`celery_durable.engine.patches`.
 """
@@ -7,18 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery_durable.api.handle import WorkflowHandle
-from celery_durable.engine import patches
-from celery_durable.integration.runtime import Runtime
+from celery_durable.api.facade import ConfiguredFacade
+from celery_durable.service import workflow_code
+from celery_durable.service.handles import WorkflowHandle
 
 
-class WorkflowVersioning:
+class WorkflowVersioning(ConfiguredFacade):
     """``DBOS.patch``, ``DBOS.deprecate_patch`` and ``fork_workflow`` to a version
     (``DBOS.application_version`` is a class property: see ``AmbientProperties``)."""
-
-    @classmethod
-    def _runtime(cls) -> Runtime:
-        raise NotImplementedError  # DBOS provides it
 
     @staticmethod
     def patch(patch_name: str) -> bool:
@@ -31,25 +27,25 @@ class WorkflowVersioning:
             else:
                 charge(order)
         """
-        return patches.patch(patch_name)
+        return workflow_code.patch(patch_name)
 
     @staticmethod
     async def patch_async(patch_name: str) -> bool:
         """``patch`` for ``async def`` workflows (it does not yield to the event loop
         between reading and taking the position, so sibling tasks cannot interleave)."""
-        return patches.patch(patch_name)
+        return workflow_code.patch(patch_name)
 
     @staticmethod
     def deprecate_patch(patch_name: str) -> bool:
         """Replaces ``patch`` once no workflow started before the patch remains: always
         True; it takes the marker's position in workflows that recorded one and writes
         none. Remove it once no workflow with the marker remains."""
-        return patches.deprecate_patch(patch_name)
+        return workflow_code.deprecate_patch(patch_name)
 
     @staticmethod
     async def deprecate_patch_async(patch_name: str) -> bool:
         """``deprecate_patch`` for ``async def`` workflows."""
-        return patches.deprecate_patch(patch_name)
+        return workflow_code.deprecate_patch(patch_name)
 
     @classmethod
     def fork_workflow(
@@ -62,6 +58,4 @@ class WorkflowVersioning:
         the new workflow. It runs on workers of ``application_version`` (for example, to
         move a workflow of a retired version to the new code); without it, on the first
         worker that claims it."""
-        runtime = cls._runtime()
-        forked_id = runtime.operator.fork(workflow_id, start_step, application_version)
-        return WorkflowHandle(forked_id, runtime.process.store, runtime.process.serializer)
+        return cls._service().fork(workflow_id, start_step, application_version=application_version)

@@ -12,9 +12,7 @@ from celery_durable.api.dbos import DBOS
 from celery_durable.cli import options
 from celery_durable.core import environment
 from celery_durable.error import DBOSException
-from celery_durable.integration.recovery import recover as sweep
-from celery_durable.store import SystemStore, redact
-from celery_durable.store.application import ApplicationStore
+from celery_durable.service.tools import migrate_databases, recover_now, redact
 
 
 @click.command()
@@ -27,16 +25,10 @@ from celery_durable.store.application import ApplicationStore
 )
 def migrate(database_url: str, app_database_url: str | None) -> None:
     """Create or upgrade the tables (idempotent)."""
-    store = SystemStore(database_url, pool_size=1)
-    application = ApplicationStore(app_database_url or database_url, pool_size=1)
     try:
-        version = store.schema.migrate()
-        application.migrate()
+        version = migrate_databases(database_url, app_database_url)
     except DBOSException as error:
         raise click.ClickException(str(error)) from error
-    finally:
-        store.dispose()
-        application.dispose()
     click.echo(f"{redact(database_url)}: schema version {version}")
 
 
@@ -60,13 +52,10 @@ def recover(database_url: str, broker_url: str | None, grace: float) -> None:
     plain app on --broker-url.
     """
     app = _imported_app() or Celery("celery_durable_cli", broker=options.require_broker(broker_url))
-    store = SystemStore(database_url, pool_size=1)
     try:
-        redispatches = sweep(store, app, grace_seconds=grace)
+        redispatches = recover_now(database_url, app, grace_seconds=grace)
     except DBOSException as error:
         raise click.ClickException(str(error)) from error
-    finally:
-        store.dispose()
     for redispatch in redispatches:
         click.echo(
             f"{redispatch.workflow_uuid}  {redispatch.name}  "
@@ -82,9 +71,9 @@ def _imported_app() -> Celery | None:
         return None
     for module in modules:
         importlib.import_module(module)
-    runtime = DBOS._current_runtime()
-    if runtime is None:
+    service = DBOS._current_service()
+    if service is None:
         raise click.ClickException(
             f"{environment.IMPORTS} ({', '.join(modules)}) configured no DBOS"
         )
-    return runtime.process.celery
+    return service.celery

@@ -27,7 +27,7 @@ from celery_durable.cli import options, tables
 from celery_durable.core import environment
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.error import DBOSException
-from celery_durable.store import SystemStore, embedded, redact
+from celery_durable.service.tools import migrate_databases, redact, start_postgres, start_redis
 
 DEMO_WORKFLOWS = (("flaky_order", "order-1"), ("compensated_order", "order-2"))
 DEMO_QUEUE = "celery_durable_demo"
@@ -77,17 +77,13 @@ def demo(database_url: str | None, broker_url: str | None, timeout: float) -> No
     try:
         if not database_url:
             click.echo("No --database-url: starting embedded PostgreSQL ...")
-            database_url = embedded.start_postgres("celery_durable_demo", scratch=True)
+            database_url = start_postgres("celery_durable_demo", scratch=True)
         if not broker_url:
             click.echo("No --broker-url: starting embedded Redis ...")
-            broker_url = embedded.start_redis()
+            broker_url = start_redis()
         click.echo(f"System database: {redact(database_url)}")
         click.echo(f"Broker:          {redact(broker_url)} (queue {DEMO_QUEUE})")
-        store = SystemStore(database_url, pool_size=1)
-        try:
-            store.schema.migrate()
-        finally:
-            store.dispose()
+        migrate_databases(database_url)
         producer = Celery("celery_durable_demo_client", broker=broker_url)
         producer.conf.task_default_queue = DEMO_QUEUE
         client = DBOSClient(database_url, celery=producer)

@@ -10,7 +10,7 @@ import click
 from celery_durable.core import environment, forking
 from celery_durable.core.records import WorkflowStatusString
 from celery_durable.error import DBOSException, DBOSInitializationError
-from celery_durable.store import urls
+from celery_durable.service.tools import normalize_url
 
 
 class OneLineError(click.ClickException):
@@ -20,11 +20,11 @@ class OneLineError(click.ClickException):
 
 
 def database_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """A ``--*database-url`` option's value, checked and normalised (see ``store.urls``)."""
+    """A ``--*database-url`` option's value, checked and normalised (``normalize_url``)."""
     if value is None:
         return None
     try:
-        return urls.normalize(value)
+        return normalize_url(value)
     except DBOSInitializationError as error:
         raise OneLineError(f"{param.opts[0]}: {error.message}") from None
 

@@ -19,35 +19,33 @@ import click
 from celery import Celery
 
 from celery_durable.api.dbos import DBOS
-from celery_durable.api.schedules import WorkflowSchedule, schedule_dict
+from celery_durable.api.schedules import WorkflowSchedule
 from celery_durable.cli import options
 from celery_durable.cli.admin import _imported_app
 from celery_durable.core.serialization import to_jsonable
 from celery_durable.error import DBOSException
-from celery_durable.integration.runtime import Runtime
+from celery_durable.service.schedules import ScheduleService
+from celery_durable.service.wiring import command_service
 
 
 @contextmanager
-def _runtime(database_url: str, broker_url: str | None, *, publishes: bool) -> Iterator[Runtime]:
+def _schedules(
+    database_url: str, broker_url: str | None, *, publishes: bool
+) -> Iterator[ScheduleService]:
     try:
         app = _imported_app() if publishes else None
         if app is None:
             broker = options.require_broker(broker_url) if publishes else "memory://"
             app = Celery("celery_durable_cli", broker=broker)
-        runtime = Runtime(
-            celery=app,
-            config={"name": "celery-durable-cli", "system_database_url": database_url},
-            registry=DBOS._registry,
-            queues=DBOS._queues,
-        )
+        service = command_service(app, database_url, registry=DBOS._registry, queues=DBOS._queues)
     except DBOSException as error:
         raise click.ClickException(str(error)) from error
     try:
-        yield runtime
+        yield service.schedules
     except DBOSException as error:
         raise click.ClickException(str(error)) from error
     finally:
-        runtime.process.dispose()
+        service.release()
 
 
 def _found(done: bool, name: str) -> None:
@@ -86,13 +84,12 @@ def list_schedules(
     as_json: bool,
 ) -> None:
     """Schedules, by name."""
-    with _runtime(database_url, None, publishes=False) as runtime:
-        rows = runtime.operator.schedules.store.list_all(
-            statuses=list(status) or None,
-            workflow_names=list(workflow_name) or None,
-            prefixes=list(prefix) or None,
+    with _schedules(database_url, None, publishes=False) as schedules:
+        found = schedules.find(
+            status=list(status) or None,
+            workflow_name=list(workflow_name) or None,
+            schedule_name_prefix=list(prefix) or None,
         )
-        found = [schedule_dict(row, runtime) for row in rows]
     _emit(as_json, found, "\n".join(_line(s) for s in found) or "No schedules")
 
 
@@ -102,8 +99,8 @@ def list_schedules(
 @options.as_json
 def pause(database_url: str, name: str, as_json: bool) -> None:
     """Stop a schedule firing."""
-    with _runtime(database_url, None, publishes=False) as runtime:
-        _found(runtime.operator.schedules.store.pause(name), name)
+    with _schedules(database_url, None, publishes=False) as schedules:
+        _found(schedules.pause(name), name)
     _emit(as_json, {"schedule_name": name, "status": "PAUSED"}, f"Paused {name}")
 
 
@@ -113,8 +110,8 @@ def pause(database_url: str, name: str, as_json: bool) -> None:
 @options.as_json
 def resume(database_url: str, name: str, as_json: bool) -> None:
     """Fire a paused schedule again, from its next tick."""
-    with _runtime(database_url, None, publishes=False) as runtime:
-        _found(runtime.operator.schedules.resume(name), name)
+    with _schedules(database_url, None, publishes=False) as schedules:
+        _found(schedules.resume(name), name)
     _emit(as_json, {"schedule_name": name, "status": "ACTIVE"}, f"Resumed {name}")
 
 
@@ -125,8 +122,8 @@ def resume(database_url: str, name: str, as_json: bool) -> None:
 @options.as_json
 def trigger(database_url: str, broker_url: str | None, name: str, as_json: bool) -> None:
     """Start the schedule's workflow now; prints its id."""
-    with _runtime(database_url, broker_url, publishes=True) as runtime:
-        workflow_id = runtime.operator.schedules.trigger(name)
+    with _schedules(database_url, broker_url, publishes=True) as schedules:
+        workflow_id = schedules.trigger(name).workflow_id
     _emit(as_json, {"workflow_id": workflow_id}, workflow_id)
 
 
@@ -145,6 +142,6 @@ def backfill(
         window = (dt.datetime.fromisoformat(start), dt.datetime.fromisoformat(end))
     except ValueError as error:
         raise click.ClickException(f"--start and --end must be ISO-8601: {error}") from error
-    with _runtime(database_url, broker_url, publishes=True) as runtime:
-        ids = runtime.operator.schedules.backfill(name, *window)
+    with _schedules(database_url, broker_url, publishes=True) as schedules:
+        ids = [handle.workflow_id for handle in schedules.backfill(name, *window)]
     _emit(as_json, {"workflow_ids": ids}, "\n".join(ids) or "No ticks in that window")

@@ -7,14 +7,13 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from celery_durable.api import progress
-from celery_durable.api.overview import Execution
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.core.serialization import to_jsonable
 from celery_durable.core.tracebacks import recorded_traceback
-from celery_durable.integration.config import DEFAULT_CONFIG
-from celery_durable.integration.versions import version_live_ms
-from celery_durable.store import WorkerVersion
+from celery_durable.service import progress
+from celery_durable.service.overview import Execution
+from celery_durable.service.tools import DEFAULT_VERSION_LIVE_MS as LIVE_MS
+from celery_durable.service.types import WorkerVersion
 
 
 def render(rows: Sequence[Sequence[str]]) -> str:
@@ -184,11 +183,6 @@ def text_value(key: str, value: Any) -> Any:
     if key in _TIMES or key.endswith("_epoch_ms"):
         return iso(value)
     return value
-
-
-# A version runs while one of its workers swept this recently (with the default
-# sweep interval: the CLI does not know the workers' configuration).
-LIVE_MS = version_live_ms(DEFAULT_CONFIG["recovery_interval_seconds"])
 
 
 def version_note(

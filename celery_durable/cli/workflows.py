@@ -9,12 +9,12 @@ from typing import Any
 
 import click
 
-from celery_durable.api import progress
 from celery_durable.api.client import DBOSClient
 from celery_durable.cli import options, tables
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.core.serialization import to_jsonable
 from celery_durable.error import DBOSException, DBOSStreamTimeoutError
+from celery_durable.service import progress
 
 
 @contextmanager

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery_durable.api.overview import QueueDepth, WorkflowPage, WorkflowSummary
-from celery_durable.api.progress import attempt_label
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.core.serialization import to_jsonable
 from celery_durable.core.tracebacks import recorded_traceback
 from celery_durable.error import DBOSMaxStepRetriesExceeded, DBOSSerializationError, RecordedError
+from celery_durable.service.overview import QueueDepth, WorkflowPage, WorkflowSummary
+from celery_durable.service.progress import attempt_label
 
 HIDDEN = "hidden: log in to see values"
 
@@ -144,7 +144,7 @@ def _step(step: dict[str, Any], reveal: bool) -> dict[str, Any]:
 
 
 def _status(step: dict[str, Any]) -> str:
-    if "state" in step:  # see celery_durable.api.progress.with_current_attempts
+    if "state" in step:  # see celery_durable.service.progress.with_current_attempts
         return str(step["state"])
     if step["completed_at_epoch_ms"] is None:
         return "waiting" if step["retry_due_at_epoch_ms"] is not None else "running"

@@ -10,11 +10,11 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from celery_durable.api.overview import WorkflowQuery
 from celery_durable.core import forking
 from celery_durable.core.records import WorkflowStatusString
 from celery_durable.error import DBOSException
-from celery_durable.integration.schedules import SCHEDULED_ID_PREFIX
+from celery_durable.service.overview import WorkflowQuery
+from celery_durable.service.schedules import SCHEDULED_ID_PREFIX
 
 MAX_TEXT = 256
 MAX_PAGE_SIZE = 500

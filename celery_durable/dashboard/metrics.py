@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from celery_durable.api.overview import Overview
+from celery_durable.service.overview import Overview
 
 
 class DatabaseCollector(Collector):

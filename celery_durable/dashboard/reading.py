@@ -6,14 +6,14 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from celery_durable.api import progress
 from celery_durable.api.client import DBOSClient
-from celery_durable.api.overview import Execution, WorkflowQuery
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.core.records import TERMINAL_STATUSES
 from celery_durable.dashboard import documents, timeline
 from celery_durable.dashboard.filters import Listing
 from celery_durable.error import DBOSStreamTimeoutError
+from celery_durable.service import progress
+from celery_durable.service.overview import Execution, WorkflowQuery
 
 MAX_CHILDREN = 200
 MAX_FORKS = 100

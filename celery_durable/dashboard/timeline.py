@@ -70,7 +70,7 @@ def build(
 ) -> Timeline:
     """The timeline of ``steps`` on the axis from ``origin_ms`` to ``end_ms`` (both
     widened to cover every attempt and wait). ``running`` (see
-    :func:`celery_durable.api.progress.running_now`) without a step between attempts
+    :func:`celery_durable.service.progress.running_now`) without a step between attempts
     adds a row for the operation that runs after the last recorded one."""
     moments = [origin_ms, end_ms]
     for step in steps:

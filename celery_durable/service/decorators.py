@@ -1,7 +1,7 @@
 """What ``@DBOS.workflow``, ``@DBOS.step`` and ``@DBOS.transaction`` build.
 
 Each decorator keeps the function's signature (``ParamSpec``) and wraps it in a sync or
-``async`` wrapper that hands the call to the engine. The facade supplies the runtime
+``async`` wrapper that hands the call to the engine. The facade supplies its service
 lazily: decorators run at import time, before ``DBOS(...)`` may be configured.
 """
 
@@ -12,7 +12,7 @@ import dataclasses
 import functools
 import inspect
 from collections.abc import Callable, Iterator
-from typing import Any, ParamSpec, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, cast
 
 from celery_durable.core.retry import RetryPolicy
 from celery_durable.engine import waits
@@ -24,9 +24,11 @@ from celery_durable.engine.transactions import (
     run_transaction,
     run_transaction_async,
 )
-from celery_durable.error import DBOSNotAuthorizedError
-from celery_durable.integration.runtime import Runtime
+from celery_durable.error import DBOSException, DBOSNotAuthorizedError
 from celery_durable.store.application import ISOLATION_LEVELS, ApplicationStore
+
+if TYPE_CHECKING:
+    from celery_durable.service.workflows import WorkflowService
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -34,6 +36,21 @@ R = TypeVar("R")
 WORKFLOW_ATTRIBUTE = "__celery_durable_workflow__"
 # "step" or "transaction" on what those decorators return (for clearer errors).
 OPERATION_ATTRIBUTE = "__celery_durable_operation__"
+
+
+def spec_of(workflow: Callable[..., Any]) -> WorkflowSpec:
+    """The workflow a ``@DBOS.workflow()`` function declares.
+
+    Raises:
+        DBOSException: ``workflow`` is not one.
+    """
+    spec = getattr(workflow, WORKFLOW_ATTRIBUTE, None)
+    if not isinstance(spec, WorkflowSpec):
+        label = getattr(workflow, "__qualname__", repr(workflow))
+        raise DBOSException(
+            f"{label} is not a workflow: decorate it with @DBOS.workflow() to start it"
+        )
+    return spec
 
 
 class Decorator(Protocol):
@@ -44,7 +61,7 @@ class Decorator(Protocol):
 
 def declare_workflow(
     registry: Registry,
-    runtime: Callable[[], Runtime],
+    service: Callable[[], WorkflowService],
     name: str | None,
     max_recovery_attempts: int | None,
 ) -> Decorator:
@@ -68,7 +85,7 @@ def declare_workflow(
             ),
         )
         registry.register(spec)
-        return workflow_wrapper(spec, function, runtime)
+        return workflow_wrapper(spec, function, service)
 
     return decorator
 
@@ -186,7 +203,7 @@ def _role_checked(function: Callable[P, R], required: list[str], name: str) -> C
 
 
 def workflow_wrapper(
-    spec: WorkflowSpec, function: Callable[P, R], runtime: Callable[[], Runtime]
+    spec: WorkflowSpec, function: Callable[P, R], service: Callable[[], WorkflowService]
 ) -> Callable[P, R]:
     """The callable ``@DBOS.workflow`` returns.
 
@@ -202,7 +219,7 @@ def workflow_wrapper(
             parent = in_workflow_code()
             if parent is not None:
                 return waits.call_child(parent, spec, args, kwargs)
-            return await runtime().starter.call_async(spec, args, kwargs)
+            return await service().call_async(spec, args, kwargs)
 
         wrapper = async_wrapper
     else:
@@ -212,7 +229,7 @@ def workflow_wrapper(
             parent = in_workflow_code()
             if parent is not None:
                 return waits.call_child(parent, spec, args, kwargs)
-            return runtime().starter.call(spec, args, kwargs)
+            return service().call(spec, args, kwargs)
 
         wrapper = sync_wrapper
     setattr(wrapper, WORKFLOW_ATTRIBUTE, spec)

@@ -73,7 +73,7 @@ class Overview:
 
     def execution(self, workflow_id: str) -> Execution | None:
         """What the workflow's row says about its execution now (see
-        :mod:`celery_durable.api.progress`); None: no such workflow."""
+        :mod:`celery_durable.service.progress`); None: no such workflow."""
         return self._store.execution(workflow_id)
 
     def forks_of(self, workflow_id: str, *, limit: int = 100) -> list[Fork]:

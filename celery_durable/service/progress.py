@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery_durable.core.records import TERMINAL_STATUSES
-from celery_durable.store.overview import Execution
+from celery_durable.service.overview import Execution
 
 
 def attempt_label(attempt: int, max_attempts: int | None) -> str:

@@ -1,0 +1,241 @@
+"""Cron schedules' operations, shared by ``DBOS`` and the ``celery-durable schedules``
+command: names and semantics are DBOS Transact 3.x's (``create_schedule`` and its
+companions) and 2.x's ``@DBOS.scheduled``. Schedules live in PostgreSQL and are fired
+by the workers' own timekeeping (:mod:`celery_durable.integration.schedules`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
+
+from celery_durable.engine.context import in_workflow_code
+from celery_durable.engine.registry import WorkflowSpec
+from celery_durable.error import DBOSException
+from celery_durable.integration.runtime import Runtime
+from celery_durable.integration.schedules import SCHEDULED_ID_PREFIX, check_cron
+from celery_durable.service.decorators import OPERATION_ATTRIBUTE, WORKFLOW_ATTRIBUTE
+from celery_durable.service.handles import WorkflowHandle
+from celery_durable.store.schedules import ScheduleRow
+
+if TYPE_CHECKING:
+    from celery_durable.service.workflows import WorkflowService
+
+__all__ = ["SCHEDULED_ID_PREFIX", "ScheduleService", "WorkflowSchedule", "declare_scheduled"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class WorkflowSchedule(TypedDict):
+    """A schedule as ``list_schedules`` returns it (DBOS's keys, plus the next tick)."""
+
+    schedule_id: str
+    schedule_name: str
+    workflow_name: str
+    workflow_class_name: str | None
+    schedule: str
+    status: str
+    context: Any
+    last_fired_at: str | None
+    automatic_backfill: bool
+    cron_timezone: str | None
+    queue_name: str | None
+    next_fire_at: str
+
+
+class ScheduleService:
+    """Creating, reading and operating the cron schedules of one configuration.
+
+    Each method that writes refuses to run in workflow code (as DBOS's do). The
+    pause and resume methods return whether the schedule exists.
+    """
+
+    def __init__(self, runtime: Runtime, handle: Callable[[str], WorkflowHandle[Any]]) -> None:
+        self._runtime = runtime
+        self._handle = handle
+
+    def create(
+        self,
+        *,
+        schedule_name: str,
+        workflow_fn: Callable[..., Any],
+        schedule: str,
+        context: Any = None,
+        automatic_backfill: bool = False,
+        cron_timezone: str | None = None,
+        queue_name: str | None = None,
+    ) -> None:
+        _outside_workflow_code("create_schedule")
+        keeper = self._runtime.operator.schedules
+        keeper.create(
+            keeper.new_schedule(
+                schedule_name=schedule_name,
+                spec=_scheduled_spec(workflow_fn),
+                schedule=schedule,
+                kind="schedule",
+                context=context,
+                automatic_backfill=automatic_backfill,
+                cron_timezone=cron_timezone,
+                queue_name=queue_name,
+            )
+        )
+
+    async def create_async(
+        self,
+        *,
+        schedule_name: str,
+        workflow_fn: Callable[..., Any],
+        schedule: str,
+        context: Any = None,
+        automatic_backfill: bool = False,
+        cron_timezone: str | None = None,
+        queue_name: str | None = None,
+    ) -> None:
+        await asyncio.to_thread(
+            self.create,
+            schedule_name=schedule_name,
+            workflow_fn=workflow_fn,
+            schedule=schedule,
+            context=context,
+            automatic_backfill=automatic_backfill,
+            cron_timezone=cron_timezone,
+            queue_name=queue_name,
+        )
+
+    def find(
+        self,
+        *,
+        status: str | list[str] | None = None,
+        workflow_name: str | list[str] | None = None,
+        schedule_name_prefix: str | list[str] | None = None,
+    ) -> list[WorkflowSchedule]:
+        rows = self._runtime.operator.schedules.store.list_all(
+            statuses=_as_list(status),
+            workflow_names=_as_list(workflow_name),
+            prefixes=_as_list(schedule_name_prefix),
+        )
+        return [self._dict(row) for row in rows]
+
+    async def find_async(
+        self,
+        *,
+        status: str | list[str] | None = None,
+        workflow_name: str | list[str] | None = None,
+        schedule_name_prefix: str | list[str] | None = None,
+    ) -> list[WorkflowSchedule]:
+        return await asyncio.to_thread(
+            self.find,
+            status=status,
+            workflow_name=workflow_name,
+            schedule_name_prefix=schedule_name_prefix,
+        )
+
+    def get(self, name: str) -> WorkflowSchedule | None:
+        row = self._runtime.operator.schedules.store.get(name)
+        return None if row is None else self._dict(row)
+
+    async def get_async(self, name: str) -> WorkflowSchedule | None:
+        return await asyncio.to_thread(self.get, name)
+
+    def delete(self, name: str) -> None:
+        _outside_workflow_code("delete_schedule")
+        self._runtime.operator.schedules.store.delete(name)
+
+    async def delete_async(self, name: str) -> None:
+        await asyncio.to_thread(self.delete, name)
+
+    def pause(self, name: str) -> bool:
+        _outside_workflow_code("pause_schedule")
+        return self._runtime.operator.schedules.store.pause(name)
+
+    def resume(self, name: str) -> bool:
+        _outside_workflow_code("resume_schedule")
+        return self._runtime.operator.schedules.resume(name)
+
+    def trigger(self, schedule_name: str) -> WorkflowHandle[None]:
+        _outside_workflow_code("trigger_schedule")
+        return self._handle(self._runtime.operator.schedules.trigger(schedule_name))
+
+    def backfill(
+        self, schedule_name: str, start: dt.datetime, end: dt.datetime
+    ) -> list[WorkflowHandle[None]]:
+        _outside_workflow_code("backfill_schedule")
+        ids = self._runtime.operator.schedules.backfill(schedule_name, start, end)
+        return [self._handle(workflow_id) for workflow_id in ids]
+
+    def declare(self, workflow_name: str, cron: str) -> None:
+        """An ``@DBOS.scheduled`` workflow of this process's code."""
+        self._runtime.operator.schedules.declare(workflow_name, cron)
+
+    def _dict(self, row: ScheduleRow) -> WorkflowSchedule:
+        return WorkflowSchedule(
+            schedule_id=row.schedule_id,
+            schedule_name=row.schedule_name,
+            workflow_name=row.workflow_name,
+            workflow_class_name=None,
+            schedule=row.schedule,
+            status=row.status,
+            context=self._runtime.process.serializer.loads(row.context),
+            last_fired_at=row.last_fired_at,
+            automatic_backfill=row.automatic_backfill,
+            cron_timezone=row.cron_timezone,
+            queue_name=row.queue_name,
+            next_fire_at=dt.datetime.fromtimestamp(
+                row.next_fire_epoch_ms / 1000, dt.UTC
+            ).isoformat(),
+        )
+
+
+def declare_scheduled(
+    scheduled: dict[str, str], current: Callable[[], WorkflowService | None], cron: str
+) -> Callable[[F], F]:
+    """``@DBOS.scheduled(cron)``: records the workflow's cron in ``scheduled`` (the
+    process's, kept by the facade: decorators run at import) and declares it to the
+    service configured now, if any.
+
+    Raises:
+        DBOSException: a bad cron, or the function is not a workflow.
+    """
+    check_cron(cron)
+
+    def decorator(function: F) -> F:
+        name = _scheduled_spec(function).name
+        scheduled[name] = cron
+        service = current()
+        if service is not None:
+            service.schedules.declare(name, cron)
+        return function
+
+    return decorator
+
+
+def _as_list(value: str | list[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _scheduled_spec(function: Callable[..., Any]) -> WorkflowSpec:
+    spec = getattr(function, WORKFLOW_ATTRIBUTE, None)
+    if not isinstance(spec, WorkflowSpec):
+        label = getattr(function, "__qualname__", repr(function))
+        operation = getattr(function, OPERATION_ATTRIBUTE, None)
+        if operation is not None:
+            raise DBOSException(
+                f"'{label}' is a {operation}: only workflows can be scheduled (schedule a "
+                f"@DBOS.workflow() that calls it)"
+            )
+        raise DBOSException(
+            f"Workflow function '{label}' is not registered: decorate it with "
+            "@DBOS.workflow() (below @DBOS.scheduled)"
+        )
+    return spec
+
+
+def _outside_workflow_code(method: str) -> None:
+    if in_workflow_code() is not None:
+        raise DBOSException(
+            f"DBOS.{method} cannot be called from workflow code (call it from a step)"
+        )

@@ -1,0 +1,52 @@
+"""What the command line needs of the machinery besides a service: migrating the
+databases, one recovery sweep, database URLs checked and redacted, the embedded servers
+of the demo, and how long a worker's version counts as running."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from celery_durable.integration.config import DEFAULT_CONFIG
+from celery_durable.integration.recovery import recover
+from celery_durable.integration.versions import version_live_ms
+from celery_durable.store import Redispatch, SystemStore, redact
+from celery_durable.store.application import ApplicationStore
+from celery_durable.store.embedded import start_postgres, start_redis
+from celery_durable.store.urls import normalize as normalize_url
+
+__all__ = [
+    "DEFAULT_VERSION_LIVE_MS",
+    "migrate_databases",
+    "normalize_url",
+    "recover_now",
+    "redact",
+    "start_postgres",
+    "start_redis",
+]
+
+# A version runs while one of its workers swept this recently, with the default sweep
+# interval (the command line does not know the workers' configuration).
+DEFAULT_VERSION_LIVE_MS = version_live_ms(DEFAULT_CONFIG["recovery_interval_seconds"])
+
+
+def migrate_databases(database_url: str, app_database_url: str | None = None) -> int:
+    """Creates or upgrades the system database's tables and the application database's
+    (by default the system database); returns the system schema version."""
+    store = SystemStore(database_url, pool_size=1)
+    application = ApplicationStore(app_database_url or database_url, pool_size=1)
+    try:
+        version = store.schema.migrate()
+        application.migrate()
+    finally:
+        store.dispose()
+        application.dispose()
+    return version
+
+
+def recover_now(database_url: str, celery: Celery, *, grace_seconds: float) -> list[Redispatch]:
+    """One recovery sweep (nothing while another runs), published with ``celery``."""
+    store = SystemStore(database_url, pool_size=1)
+    try:
+        return recover(store, celery, grace_seconds=grace_seconds)
+    finally:
+        store.dispose()

@@ -1,0 +1,129 @@
+"""How each facade gets its :class:`~celery_durable.service.workflows.WorkflowService`:
+``DBOS``'s is wired into its Celery app (workflow tasks, the workers' hooks, the beat
+task, tracing); the client's and the CLI's only read, write and publish."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from celery import Celery
+
+from celery_durable.core.serialization import SerializerName
+from celery_durable.engine.registry import Registry, WorkflowSpec
+from celery_durable.integration.config import DBOSConfig
+from celery_durable.integration.lifecycle import WorkerHooks, register_recovery_task
+from celery_durable.integration.operating import WorkflowOperator
+from celery_durable.integration.runtime import Runtime
+from celery_durable.integration.tasks import register_workflow_task
+from celery_durable.observability.setup import configure_tracing
+from celery_durable.service.workflows import WorkflowService
+from celery_durable.store import QueueLimits, redact
+
+
+def dbos_service(
+    *,
+    celery: Celery,
+    config: DBOSConfig,
+    registry: Registry,
+    queues: dict[str, QueueLimits],
+    scheduled: dict[str, str],
+) -> WorkflowService:
+    """The service of ``DBOS(celery=..., config=...)``, not yet connected to the app's
+    workers (see :func:`connect_workers`).
+
+    Args:
+        registry: The process's workflows.
+        queues: The process's ``Queue`` limits.
+        scheduled: The ``@DBOS.scheduled`` workflows declared so far (name -> cron).
+    """
+    service = WorkflowService(
+        Runtime(celery=celery, config=config, registry=registry, queues=queues)
+    )
+    for name, cron in scheduled.items():
+        service.schedules.declare(name, cron)
+    return service
+
+
+def connect_workers(
+    service: WorkflowService,
+    *,
+    current: Callable[[], WorkflowService | None],
+    require: Callable[[], WorkflowService],
+) -> None:
+    """Gives each of the registry's workflows (now and later) its Celery task, adds the
+    beat task and the workers' hooks, and turns tracing on as configured; releasing the
+    service disconnects the hooks.
+
+    Args:
+        current: The service configured when a task runs or a worker starts (a process
+            may configure DBOS again: this one's hooks then do nothing), or None.
+        require: The same, raising ``DBOSInitializationError`` when there is none.
+    """
+    process = service.runtime.process
+    settings = process.config
+
+    def current_operator() -> WorkflowOperator | None:
+        configured = current()
+        return None if configured is None else configured.runtime.operator
+
+    def register_task(spec: WorkflowSpec) -> None:
+        if current() is service:
+            # The task finds the configuration of the moment it runs (Celery keeps the
+            # first task of a name).
+            register_workflow_task(process.celery, spec, lambda: require().runtime.process)
+
+    process.registry.subscribe(register_task)
+    register_recovery_task(
+        process.celery, lambda: require().recover(), settings["recovery_interval_seconds"]
+    )
+    hooks = WorkerHooks(
+        current_operator,
+        owner=service.runtime.operator,
+        interval_seconds=settings["recovery_interval_seconds"],
+        recover_on_start=settings["recover_on_worker_start"],
+    )
+    service.on_release(hooks.disconnect)
+    configure_tracing(settings.get("tracing"))
+
+
+def client_service(
+    system_database_url: str, celery: Celery, serializer: SerializerName
+) -> WorkflowService:
+    """A producer's service: no registered workflows, a small pool."""
+    return WorkflowService(
+        Runtime(
+            celery=celery,
+            config={
+                "name": "celery_durable_client",
+                "system_database_url": system_database_url,
+                "serializer": serializer,
+                "sys_db_pool_size": 2,
+            },
+            registry=Registry(),
+            queues={},
+        )
+    )
+
+
+def command_service(
+    celery: Celery,
+    database_url: str,
+    *,
+    registry: Registry,
+    queues: dict[str, QueueLimits],
+) -> WorkflowService:
+    """The ``celery-durable`` command's service: the workflows and queues of the code it
+    imported (``CELERY_DURABLE_IMPORTS``), none otherwise."""
+    return WorkflowService(
+        Runtime(
+            celery=celery,
+            config={"name": "celery-durable-cli", "system_database_url": database_url},
+            registry=registry,
+            queues=queues,
+        )
+    )
+
+
+def described(service: WorkflowService) -> str:
+    """The service's system database, its password hidden (for log lines)."""
+    return redact(service.runtime.process.store.url)

@@ -1,0 +1,254 @@
+"""The operations ``DBOS`` and ``DBOSClient`` share, each written once.
+
+Both facades hold a :class:`WorkflowService` (one per configuration) and delegate every
+shared operation to it, so a facade method is a signature, a docstring and one call.
+An ``_async`` twin is the same operation, run in a thread: ``asyncio.to_thread`` copies
+the caller's context, so ``SetWorkflowID`` and a running workflow travel with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, Unpack
+
+from celery import Celery
+
+from celery_durable.core.records import WorkflowStatus
+from celery_durable.engine import events, messaging, streams, waits
+from celery_durable.engine.context import in_workflow_code
+from celery_durable.engine.registry import WorkflowSpec
+from celery_durable.error import DBOSNonExistentWorkflowError
+from celery_durable.integration.enqueue import EnqueueSettings
+from celery_durable.integration.runtime import Runtime
+from celery_durable.service import inspection
+from celery_durable.service.decorators import spec_of
+from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
+from celery_durable.service.inspection import WorkflowFilters
+from celery_durable.service.overview import Overview
+from celery_durable.service.schedules import ScheduleService
+from celery_durable.store import Redispatch, WorkerVersion
+from celery_durable.store.application import ApplicationStore
+
+
+class WorkflowService:
+    """Starting, operating and reading workflows, and messages outside workflow code,
+    for one configuration (its :class:`~celery_durable.integration.runtime.Runtime`).
+
+    ``schedules`` holds the cron schedules' operations.
+    """
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.schedules = ScheduleService(runtime, self.handle)
+        self._on_release: list[Callable[[], None]] = []
+
+    # -- the process ------------------------------------------------------------------
+
+    def launch(self) -> None:
+        """Migrates both databases, starts this process's engine (which records the
+        queues) and writes the ``@DBOS.scheduled`` schedules."""
+        self.runtime.process.migrate()
+        self.runtime.process.engine()
+        self.runtime.operator.schedules.write_declared()
+
+    def recover(self) -> list[Redispatch]:
+        """One recovery sweep now (nothing while another sweep runs)."""
+        return self.runtime.operator.recover()
+
+    @property
+    def application_version(self) -> str:
+        return self.runtime.process.application_version
+
+    @property
+    def celery(self) -> Celery:
+        return self.runtime.process.celery
+
+    @property
+    def application_store(self) -> ApplicationStore:
+        """The database ``@DBOS.transaction`` runs in."""
+        return self.runtime.process.application_store
+
+    def on_release(self, callback: Callable[[], None]) -> None:
+        """Runs ``callback`` when the service is released (before its pools close)."""
+        self._on_release.append(callback)
+
+    def release(self) -> None:
+        """Closes the service's connections (and whatever was wired to it)."""
+        for callback in self._on_release:
+            callback()
+        self.runtime.process.dispose()
+
+    # -- handles and starting ---------------------------------------------------------
+
+    def handle(self, workflow_id: str) -> WorkflowHandle[Any]:
+        process = self.runtime.process
+        return WorkflowHandle(workflow_id, process.store, process.serializer)
+
+    def handle_async(self, workflow_id: str) -> WorkflowHandleAsync[Any]:
+        process = self.runtime.process
+        return WorkflowHandleAsync(workflow_id, process.store, process.serializer)
+
+    def start(
+        self, workflow: Callable[..., Any], args: Any, kwargs: Any, *, queue: str | None
+    ) -> WorkflowHandle[Any]:
+        """Enqueues a ``@DBOS.workflow()`` function (in workflow code: starts a child)."""
+        return self.handle(self._start(spec_of(workflow), args, kwargs, queue))
+
+    async def start_async(
+        self, workflow: Callable[..., Any], args: Any, kwargs: Any, *, queue: str | None
+    ) -> WorkflowHandleAsync[Any]:
+        spec = spec_of(workflow)
+        if in_workflow_code() is not None:
+            return self.handle_async(self._start(spec, args, kwargs, queue))
+        starter = self.runtime.starter
+        workflow_id = await starter.start_async(spec, tuple(args), dict(kwargs), queue=queue)
+        return self.handle_async(workflow_id)
+
+    def _start(self, spec: WorkflowSpec, args: Any, kwargs: Any, queue: str | None) -> str:
+        parent = in_workflow_code()
+        if parent is not None:
+            return waits.start_child(parent, spec, args, kwargs, queue_name=queue)
+        return self.runtime.starter.start(spec, tuple(args), dict(kwargs), queue=queue)
+
+    def call(self, spec: WorkflowSpec, args: Any, kwargs: Any) -> Any:
+        """A direct call of a workflow, run to its end in this process."""
+        return self.runtime.starter.call(spec, args, kwargs)
+
+    async def call_async(self, spec: WorkflowSpec, args: Any, kwargs: Any) -> Any:
+        return await self.runtime.starter.call_async(spec, args, kwargs)
+
+    def enqueue_by_name(
+        self,
+        spec: WorkflowSpec,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        queue_name: str | None,
+        workflow_id: str | None,
+        settings: EnqueueSettings,
+        require_registered: bool,
+    ) -> WorkflowHandle[Any]:
+        """Enqueues a workflow whose code this process need not have (``spec`` names it)."""
+        starter = self.runtime.starter
+        row = starter.new_row(
+            spec,
+            args,
+            kwargs,
+            status="ENQUEUED",
+            queue_name=queue_name,
+            workflow_id=workflow_id,
+            options=settings,
+            require_registered=require_registered,
+        )
+        return self.handle(starter.enqueue(row))
+
+    # -- operating --------------------------------------------------------------------
+
+    def cancel(self, workflow_id: str) -> None:
+        self.runtime.operator.cancel(workflow_id)
+
+    def resume(self, workflow_id: str) -> WorkflowHandle[Any]:
+        self.runtime.operator.resume(workflow_id)
+        return self.handle(workflow_id)
+
+    def fork(
+        self, workflow_id: str, start_step: int, *, application_version: str | None = None
+    ) -> WorkflowHandle[Any]:
+        return self.handle(self.runtime.operator.fork(workflow_id, start_step, application_version))
+
+    # -- reading ----------------------------------------------------------------------
+
+    def retrieve(self, workflow_id: str, existing_workflow: bool = True) -> WorkflowHandle[Any]:
+        workflows = self.runtime.process.store.workflows
+        if existing_workflow and workflows.get_outcome(workflow_id) is None:
+            raise DBOSNonExistentWorkflowError(workflow_id)
+        return self.handle(workflow_id)
+
+    def list_workflows(self, **filters: Unpack[WorkflowFilters]) -> list[WorkflowStatus]:
+        process = self.runtime.process
+        return inspection.list_workflows(process.store, process.serializer, **filters)
+
+    def list_workflow_steps(self, workflow_id: str) -> list[dict[str, Any]]:
+        process = self.runtime.process
+        return inspection.list_workflow_steps(process.store, process.serializer, workflow_id)
+
+    def unregistered_note(self, status: WorkflowStatus) -> str | None:
+        return inspection.unregistered_note(self.runtime.process.store, status)
+
+    def list_worker_versions(self) -> list[WorkerVersion]:
+        return self.runtime.process.store.workers.list_worker_versions()
+
+    def overview(self) -> Overview:
+        return Overview(self.runtime.process.store, self.runtime.process.serializer)
+
+    # -- messages, events and streams (outside workflow code, or durable in it) --------
+
+    def send(
+        self,
+        destination_id: str,
+        message: Any,
+        topic: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> None:
+        process = self.runtime.process
+        messaging.send(
+            process.store,
+            process.serializer,
+            self.runtime.starter.publish,
+            destination_id,
+            message,
+            topic,
+            idempotency_key,
+        )
+
+    async def send_async(
+        self,
+        destination_id: str,
+        message: Any,
+        topic: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> None:
+        await asyncio.to_thread(self.send, destination_id, message, topic, idempotency_key)
+
+    def get_event(self, workflow_id: str, key: str, timeout_seconds: float = 60) -> Any:
+        process = self.runtime.process
+        return events.get_event(
+            process.store, process.serializer, workflow_id, key, timeout_seconds
+        )
+
+    async def get_event_async(self, workflow_id: str, key: str, timeout_seconds: float = 60) -> Any:
+        return await asyncio.to_thread(self.get_event, workflow_id, key, timeout_seconds)
+
+    def get_all_events(self, workflow_id: str) -> dict[str, Any]:
+        process = self.runtime.process
+        return events.get_all_events(process.store, process.serializer, workflow_id)
+
+    async def get_all_events_async(self, workflow_id: str) -> dict[str, Any]:
+        return await asyncio.to_thread(self.get_all_events, workflow_id)
+
+    def read_stream(
+        self, workflow_id: str, key: str, *, offset: int, timeout_seconds: float | None
+    ) -> Iterator[Any]:
+        process = self.runtime.process
+        return streams.read_stream(
+            process.store,
+            process.serializer,
+            workflow_id,
+            key,
+            offset=offset,
+            timeout_seconds=timeout_seconds,
+        )
+
+    def read_stream_async(
+        self, workflow_id: str, key: str, *, offset: int, timeout_seconds: float | None
+    ) -> AsyncIterator[Any]:
+        process = self.runtime.process
+        return streams.read_stream_async(
+            process.store,
+            process.serializer,
+            workflow_id,
+            key,
+            offset=offset,
+            timeout_seconds=timeout_seconds,
+        )

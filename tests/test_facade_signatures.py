@@ -1,0 +1,89 @@
+"""``DBOS`` and ``DBOSClient`` offer the operations they share with the same signatures,
+so the two facades cannot drift apart: where they differ, DBOS Transact 3.4's own
+``DBOS`` and ``DBOSClient`` differ the same way (each facade follows its DBOS class).
+
+No services: this reads the classes only.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from celery_durable import DBOS, DBOSClient
+
+# Where DBOS 3.4's own classes differ (dbos/_dbos.py, dbos/_client.py): the method's
+# signature on DBOS, then on DBOSClient.
+DBOS_3_4_DIFFERENCES = {
+    # DBOS.send's idempotency_key is keyword-only; DBOSClient.send's is positional.
+    "send": (
+        "(destination_id: 'str', message: 'Any', topic: 'str | None' = None, *, "
+        "idempotency_key: 'str | None' = None) -> 'None'",
+        "(destination_id: 'str', message: 'Any', topic: 'str | None' = None, "
+        "idempotency_key: 'str | None' = None) -> 'None'",
+    ),
+    "send_async": (
+        "async (destination_id: 'str', message: 'Any', topic: 'str | None' = None, *, "
+        "idempotency_key: 'str | None' = None) -> 'None'",
+        "async (destination_id: 'str', message: 'Any', topic: 'str | None' = None, "
+        "idempotency_key: 'str | None' = None) -> 'None'",
+    ),
+    # Only DBOS.retrieve_workflow can hand out a handle to a workflow not yet written.
+    "retrieve_workflow": (
+        "(workflow_id: 'str', existing_workflow: 'bool' = True) -> 'WorkflowHandle[Any]'",
+        "(workflow_id: 'str') -> 'WorkflowHandle[Any]'",
+    ),
+}
+
+# Operations both facades must keep offering (a rename on one side fails here too).
+SHARED = {
+    "cancel_workflow",
+    "destroy",
+    "fork_workflow",
+    "get_all_events",
+    "get_all_events_async",
+    "get_event",
+    "get_event_async",
+    "list_workflow_steps",
+    "list_workflows",
+    "read_stream",
+    "read_stream_async",
+    "resume_workflow",
+    "retrieve_workflow",
+    "send",
+    "send_async",
+}
+
+
+def signature(method: Callable[..., Any]) -> str:
+    """The method's signature as callers see it (without ``self``/``cls``), marked
+    ``async`` for a coroutine function."""
+    full = inspect.signature(method)
+    parameters = [p for name, p in full.parameters.items() if name not in ("self", "cls")]
+    shown = str(full.replace(parameters=parameters))
+    return f"async {shown}" if inspect.iscoroutinefunction(method) else shown
+
+
+def shared_operations() -> set[str]:
+    return {
+        name
+        for name in dir(DBOSClient)
+        if not name.startswith("_")
+        and callable(getattr(DBOSClient, name))
+        and callable(getattr(DBOS, name, None))
+    }
+
+
+def test_the_facades_share_the_operations_they_should() -> None:
+    assert shared_operations() == SHARED
+
+
+def test_shared_operations_have_the_same_signature_except_where_dbos_differs() -> None:
+    drifted = {}
+    for name in sorted(shared_operations()):
+        pair = (signature(getattr(DBOS, name)), signature(getattr(DBOSClient, name)))
+        same = (pair[0], pair[0])
+        if pair != DBOS_3_4_DIFFERENCES.get(name, same):
+            drifted[name] = pair
+    assert drifted == {}
