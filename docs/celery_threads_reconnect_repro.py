@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from celery import Celery
@@ -175,9 +176,9 @@ def main(first_sign: bool, with_workaround: bool) -> int:
     def done() -> int:
         return len(done_file.read_text().split())
 
-    def wait(predicate: object, seconds: float) -> bool:
+    def wait(predicate: Callable[[], bool], seconds: float) -> bool:
         deadline = time.monotonic() + seconds
-        while not predicate():  # type: ignore[operator]
+        while not predicate():
             if time.monotonic() > deadline or worker.poll() is not None:
                 return False
             time.sleep(0.1)
@@ -191,8 +192,8 @@ def main(first_sign: bool, with_workaround: bool) -> int:
         wait(lambda: done() >= THREADS, 60)
         for round_ in range(1, ROUNDS + 1):
             node.ctl("close_all_connections", "repro")  # every thread busy
-            reached = done() + 4 * THREADS
-            moved = wait(lambda: done() >= min(reached, TASKS), STALL_SECONDS)
+            target = min(done() + 4 * THREADS, TASKS)
+            moved = wait(lambda target=target: done() >= target, STALL_SECONDS)
             senders = qos_senders(log_file.read_text(errors="replace"))
             pool = sorted({name for name in senders if name != "MainThread"})
             print(
