@@ -184,6 +184,19 @@ def main(first_sign: bool, with_workaround: bool) -> int:
             time.sleep(0.1)
         return True
 
+    def go_on(target: int) -> bool:
+        """Waits for ``target`` tasks done; False if none is done for STALL_SECONDS."""
+        last, since = done(), time.monotonic()
+        while done() < target:
+            if worker.poll() is not None:
+                return False
+            if done() != last:
+                last, since = done(), time.monotonic()
+            elif time.monotonic() - since > STALL_SECONDS:
+                return False
+            time.sleep(0.1)
+        return True
+
     hung = False
     try:
         app.conf.broker_url = node.url()
@@ -192,8 +205,7 @@ def main(first_sign: bool, with_workaround: bool) -> int:
         wait(lambda: done() >= THREADS, 60)
         for round_ in range(1, ROUNDS + 1):
             node.ctl("close_all_connections", "repro")  # every thread busy
-            target = min(done() + 4 * THREADS, TASKS)
-            moved = wait(lambda target=target: done() >= target, STALL_SECONDS)
+            moved = go_on(min(done() + 4 * THREADS, TASKS))
             senders = qos_senders(log_file.read_text(errors="replace"))
             pool = sorted({name for name in senders if name != "MainThread"})
             print(

@@ -36,9 +36,9 @@ import threading
 from importlib import metadata
 from typing import Any
 
-# The Celery versions whose bug this works around, first and last included: reproduced
-# on 5.7.0 (docs/celery_threads_reconnect_repro.py); 5.4.0, 5.5.3 and 5.6.3 call the
-# restore from the acknowledging thread the same way (their consumer.py, read).
+# The Celery versions whose bug this works around, first and last included: the
+# reproduction (docs/celery_threads_reconnect_repro.py) hangs on 5.4.0, 5.6.3 and 5.7.0
+# (kombu 5.7.0) and passes with the workaround on each; 5.5.3 has the same code (read).
 COVERED = ((5, 4, 0), (5, 7, 0))
 
 _RESTORE = "_restore_prefetch_count_after_connection_restart"
