@@ -16,6 +16,7 @@ worker is gone:
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import time
@@ -63,6 +64,16 @@ DBOS(
         ),
     },
 )
+
+if os.environ.get("CD_FAULT_LOG_QOS"):
+    # Which thread sends each basic.qos (kombu logs it at DEBUG): "basic.qos from <thread>:
+    # basic.qos: prefetch_count->N" on the worker's stderr (tests/test_broker_restart.py).
+    _qos_handler = logging.StreamHandler()
+    _qos_handler.setFormatter(logging.Formatter("basic.qos from %(threadName)s: %(message)s"))
+    _qos_logger = logging.getLogger("kombu.common")
+    _qos_logger.addHandler(_qos_handler)
+    _qos_logger.setLevel(logging.DEBUG)
+    _qos_logger.propagate = False
 
 _connection: tuple[int, psycopg.Connection[Any]] | None = None
 

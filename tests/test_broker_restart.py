@@ -5,11 +5,18 @@ Each test restarts a broker of its own (tests/private_brokers.py), never the mac
 Redis: kombu (5.4.2 to 5.7.0) stops a worker that holds unacknowledged messages when
 the connection drops (docs/kombu-redis-restart.md); ``celery_durable.integration
 .kombu_redis`` works around it, and these tests pin the kombu behaviour it relies on.
+
+RabbitMQ: Celery (5.4.0 to 5.7.0) makes a threads worker's pool threads send
+``basic.qos`` on the consumer's connection after a reconnection, and the worker stops
+consuming and ignores SIGTERM (docs/celery-threads-reconnect.md);
+``celery_durable.integration.celery_prefetch`` works around it.
 """
 
 from __future__ import annotations
 
+import re
 import runpy
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -19,12 +26,13 @@ from typing import Any
 
 import pytest
 
-from celery_durable.integration import kombu_redis
+from celery_durable.integration import celery_prefetch, kombu_redis
 from tests.private_brokers import PrivateRabbitMQ, PrivateRedis
 from tests.subprocesses import ROOT
 from tests.test_faults import Faults, Worker, create_fault_database, wait_until
 
 REPRODUCTION = ROOT / "docs" / "kombu_redis_restart_repro.py"
+THREADS_REPRODUCTION = ROOT / "docs" / "celery_threads_reconnect_repro.py"
 BUG = "AttributeError: 'NoneType' object has no attribute 'hostname'"
 
 
@@ -197,5 +205,85 @@ def test_a_rabbitmq_restart_under_load_loses_and_kills_nothing(
             assert faults.effects(handle.workflow_id) == Counter(
                 {"0": 1, "1:attempt0": 1, "1:attempt1": 1, "2": 1}
             )
+    finally:
+        faults.close()
+
+
+# -- RabbitMQ: a threads worker after a reconnection -----------------------------------
+
+
+def test_the_installed_celery_has_the_bug_the_prefetch_workaround_covers() -> None:
+    """Fails when a Celery upgrade fixes or changes the bug: then check the workaround
+    against the new version and change ``celery_prefetch.COVERED`` (or remove it)."""
+    version = celery_prefetch.celery_version()
+    assert celery_prefetch.covers(version), (
+        f"Celery {version} is outside the versions the threads-pool reconnection "
+        f"workaround was verified on ({celery_prefetch.COVERED}): run "
+        f"{THREADS_REPRODUCTION.name} against it"
+    )
+    # The standalone reproduction (plain Celery, a RabbitMQ node of its own), until a
+    # pool thread sends basic.qos: deterministic once the connection is lost mid-task.
+    run = subprocess.run(
+        [sys.executable, str(THREADS_REPRODUCTION), "--first-sign"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert re.search(r"[1-9][0-9]* by pool threads", run.stdout), run.stdout
+
+
+def qos_senders(log: str) -> list[tuple[str, int]]:
+    """Each ``basic.qos`` the worker sent: (its thread, the prefetch count), in order
+    (tests.fault_app's ``CD_FAULT_LOG_QOS``)."""
+    found = re.findall(r"basic\.qos from (\S+): basic\.qos: prefetch_count->(\d+)", log)
+    return [(thread, int(count)) for thread, count in found]
+
+
+def test_a_threads_worker_keeps_consuming_after_a_rabbitmq_restart(
+    fault_database: str, restartable_rabbitmq: PrivateRabbitMQ, tmp_path: Path
+) -> None:
+    """RabbitMQ restarted while every thread of a threads worker runs a workflow: the
+    worker lowers its prefetch count and restores it as the workflows received on the
+    new connection finish, each ``basic.qos`` from the consumer's loop (MainThread),
+    never from a pool thread. All workflows succeed, each step once, and a SIGTERM ends
+    the worker. Without the workaround the restores come from pool threads (always),
+    and the worker sometimes stops consuming and ignores SIGTERM."""
+    faults = Faults(restartable_rabbitmq.url(), tmp_path, "threads")
+    try:
+        worker = faults.start_worker(
+            beat=False, concurrency=4, CD_FAULT_STEP_SECONDS="0.5", CD_FAULT_LOG_QOS="1"
+        )
+        handles = [faults.enqueue("steps", 3) for _ in range(16)]
+
+        def every_thread_busy() -> bool:
+            started = [h for h in handles if faults.effects(h.workflow_id)]
+            running = [h for h in started if sum(faults.effects(h.workflow_id).values()) < 3]
+            return len(running) >= 4
+
+        wait_alive(worker, faults, every_thread_busy, 30, "a workflow on every thread")
+        restartable_rabbitmq.restart()
+        wait_alive(worker, faults, lambda: finished(faults, handles), 90, "every workflow")
+
+        log = faults.worker_log()
+        if "Skipping prefetch count reduction" in log:  # per-consumer QoS (RabbitMQ 4)
+            pytest.skip("this broker keeps the prefetch count across a reconnection")
+        assert "Temporarily reducing the prefetch count to 1" in log, log[-4000:]
+        assert "Prefetch count has been restored to the maximum of 4" in log, log[-4000:]
+        senders = qos_senders(log)
+        lowered = senders.index(("MainThread", 1))
+        restored = [count for _, count in senders[lowered:]]
+        assert restored == sorted(restored) and restored[-1] == 4, senders
+        assert {thread for thread, _ in senders} == {"MainThread"}, senders
+
+        worker.process.send_signal(signal.SIGTERM)
+        try:
+            worker.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"SIGTERM ignored:\n{faults.worker_log()[-4000:]}") from None
+        assert "Unrecoverable error" not in faults.worker_log()
+        for handle in handles:
+            assert handle.get_result(timeout=1) == 3
+            assert faults.effects(handle.workflow_id) == Counter({"0": 1, "1": 1, "2": 1})
     finally:
         faults.close()

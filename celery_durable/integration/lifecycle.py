@@ -23,7 +23,7 @@ from celery import Celery, bootsteps
 
 from celery_durable.core import instrumentation
 from celery_durable.error import DBOSException
-from celery_durable.integration import kombu_redis, unknown_tasks
+from celery_durable.integration import celery_prefetch, kombu_redis, unknown_tasks
 from celery_durable.integration.reachability import Reachability, one_line
 from celery_durable.observability.exporter import MetricsExporter
 from celery_durable.store import Redispatch
@@ -149,6 +149,11 @@ class _DurableStep(bootsteps.StartStopStep):
             hooks.before_pool(parent)
 
     def start(self, worker: Any) -> None:
+        # In the thread that runs the consumer's loop next (the consumer step is last):
+        # a threads worker must not stop consuming after a broker reconnection.
+        consumer = getattr(worker, "consumer", None)
+        if consumer is not None:
+            celery_prefetch.install(consumer)
         _running_workers[worker.app] = worker
         hooks = _hooks_by_app.get(worker.app)
         if hooks is not None:
