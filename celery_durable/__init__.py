@@ -10,6 +10,7 @@ tasks, publishing, recovery) -> ``service`` (the operations the facades share) -
 
 from celery_durable.api.client import DBOSClient, EnqueueOptions
 from celery_durable.api.dbos import DBOS
+from celery_durable.api.dbos_schedules import WorkflowSchedule
 from celery_durable.api.options import (
     DBOSContextSetAuth,
     SetEnqueueOptions,
@@ -17,7 +18,6 @@ from celery_durable.api.options import (
     SetWorkflowTimeout,
 )
 from celery_durable.api.queues import Queue
-from celery_durable.api.schedules import WorkflowSchedule
 from celery_durable.core.records import WorkflowStatus, WorkflowStatusString
 from celery_durable.service.context import StepContext, StepStatus
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync

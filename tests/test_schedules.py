@@ -143,7 +143,7 @@ def test_each_tick_runs_once_however_many_passes_fire_it() -> None:
     """Passes from many threads at once (each another store's pool, as several workers),
     besides the worker's own; then a pass that re-fires ticks already fired (a second
     beat working from stale state, or one restarted): each tick ran once."""
-    from celery_durable.integration.schedules import ScheduleKeeper
+    from celery_durable.integration.schedule_keeper import ScheduleKeeper
     from celery_durable.store import SystemStore
 
     name = unique("once")
@@ -197,7 +197,7 @@ def test_a_restarted_worker_skips_missed_ticks_unless_backfilling(worker: Any) -
     pass may be late, then starts again: the plain schedule goes on from the present,
     the backfilling one first runs every tick it missed, each once."""
     from celery_durable.integration import lifecycle
-    from celery_durable.integration.schedules import LIVE_GAP_MS
+    from celery_durable.integration.schedule_keeper import LIVE_GAP_MS
 
     plain, backfilled = unique("restart-plain"), unique("restart-backfill")
     for name, backfill in ((plain, False), (backfilled, True)):

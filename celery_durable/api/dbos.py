@@ -17,9 +17,9 @@ from typing import Any, ClassVar, Literal, ParamSpec, TypeVar, Unpack, cast
 from celery import Celery
 
 from celery_durable.api.ambient import AmbientProperties, make_logger
-from celery_durable.api.messages import WorkflowMessaging
-from celery_durable.api.schedules import WorkflowSchedules
-from celery_durable.api.versions import WorkflowVersioning
+from celery_durable.api.dbos_messages import WorkflowMessaging
+from celery_durable.api.dbos_schedules import WorkflowSchedules
+from celery_durable.api.dbos_versions import WorkflowVersioning
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.core.retry import RetryPolicy
 from celery_durable.service import workflow_code

@@ -12,8 +12,8 @@ import click
 from celery_durable.cli.admin import migrate, recover
 from celery_durable.cli.dashboard import dashboard
 from celery_durable.cli.demo import demo
-from celery_durable.cli.schedules import schedules
-from celery_durable.cli.workflows import workflows
+from celery_durable.cli.schedule_commands import schedules
+from celery_durable.cli.workflow_commands import workflows
 
 
 @click.group()

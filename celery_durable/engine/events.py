@@ -22,7 +22,7 @@ from celery_durable.engine.context import (
     current_workflow,
     in_workflow_code,
 )
-from celery_durable.engine.messaging import (
+from celery_durable.engine.mailbox import (
     durable_wait,
     publish_wake,
     record_outcome,

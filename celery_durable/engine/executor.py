@@ -100,7 +100,7 @@ class _Run:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: WorkflowEngine,
         execution: Execution,
         spec: WorkflowSpec,
         context: WorkflowContext,
@@ -138,7 +138,7 @@ class _Run:
             self.result = self._engine.finish(self.execution, output=self.output)
 
 
-class Engine:
+class WorkflowEngine:
     """Runs workflows of one process against its system database.
 
     Args:

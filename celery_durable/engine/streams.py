@@ -25,7 +25,7 @@ from celery_durable.engine.context import (
     current_workflow,
     in_workflow_code,
 )
-from celery_durable.engine.messaging import record_outcome, require_id
+from celery_durable.engine.mailbox import record_outcome, require_id
 from celery_durable.engine.ports import EngineStore
 from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError, DBOSStreamTimeoutError
 from celery_durable.store.channels import STREAMS_CHANNEL

@@ -13,7 +13,7 @@ from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
 from celery_durable.integration import publishing
 from celery_durable.integration.process import ProcessServices
 from celery_durable.integration.recovery import recover
-from celery_durable.integration.schedules import ScheduleKeeper
+from celery_durable.integration.schedule_keeper import ScheduleKeeper
 from celery_durable.integration.starting import WorkflowStarter
 from celery_durable.store import Redispatch
 

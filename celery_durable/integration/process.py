@@ -11,13 +11,13 @@ import threading
 from celery import Celery
 
 from celery_durable.core.serialization import make_serializer
-from celery_durable.engine.executor import Engine
+from celery_durable.engine.executor import WorkflowEngine
 from celery_durable.engine.launcher import Launcher
 from celery_durable.engine.registry import Registry
 from celery_durable.error import DBOSInitializationError
 from celery_durable.integration import publishing
+from celery_durable.integration.app_version import compute_app_version, version_live_ms
 from celery_durable.integration.config import DEFAULT_CONFIG, DBOSConfig
-from celery_durable.integration.versions import compute_app_version, version_live_ms
 from celery_durable.store import QueueLimits, SystemStore, redact
 from celery_durable.store.application import ApplicationStore
 from celery_durable.store.embedded import start_postgres
@@ -80,7 +80,7 @@ class ProcessServices:
             merged.get("application_database_url") or url, pool_size=merged["sys_db_pool_size"]
         )
         self.launcher: Launcher | None = None
-        self._engine: Engine | None = None
+        self._engine: WorkflowEngine | None = None
         self._engine_pid = 0
         self._migrated_pid = 0
         self._lock = threading.Lock()
@@ -93,7 +93,7 @@ class ProcessServices:
         self._migrated_pid = os.getpid()
         return version
 
-    def engine(self) -> Engine:
+    def engine(self) -> WorkflowEngine:
         """This process's engine. It does not migrate (see :meth:`migrate`): it checks,
         once per process, that the schema is current."""
         pid = os.getpid()
@@ -104,7 +104,7 @@ class ProcessServices:
                     self._engine_pid = pid
         return self._engine
 
-    def worker_engine(self) -> Engine:
+    def worker_engine(self) -> WorkflowEngine:
         """The engine of a worker process: the schemas are migrated on first use."""
         if self._migrated_pid != os.getpid():
             with self._lock:
@@ -112,7 +112,7 @@ class ProcessServices:
                     self.migrate()
         return self.engine()
 
-    def _new_engine(self, pid: int) -> Engine:
+    def _new_engine(self, pid: int) -> WorkflowEngine:
         launcher = self.launcher
         if launcher is None:
             raise RuntimeError("ProcessServices.launcher is not set")
@@ -124,7 +124,7 @@ class ProcessServices:
             self.store.workers.register(
                 workflow_names=[], queues=list(self.queues.values()), executor_id=executor_id
             )
-        return Engine(
+        return WorkflowEngine(
             store=self.store,
             serializer=self.serializer,
             executor_id=executor_id,

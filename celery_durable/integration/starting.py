@@ -10,7 +10,7 @@ import time
 from typing import Any, Literal
 
 from celery_durable.core.signals import RescheduleWorkflow
-from celery_durable.engine import waiting
+from celery_durable.engine import outcome_polling
 from celery_durable.engine.context import next_workflow_id
 from celery_durable.engine.executor import RunResult
 from celery_durable.engine.registry import WorkflowSpec
@@ -160,7 +160,11 @@ class WorkflowStarter:
             time.sleep(wait)
         serializer = self.process.serializer
         known, output = call.outcome(serializer)
-        return output if known else waiting.wait_for(self.process.store, serializer, workflow_id)
+        return (
+            output
+            if known
+            else outcome_polling.wait_for(self.process.store, serializer, workflow_id)
+        )
 
     async def run_inline_async(
         self, workflow_id: str, spec: WorkflowSpec, *, new: NewWorkflow | None = None
@@ -181,7 +185,7 @@ class WorkflowStarter:
         known, output = call.outcome(serializer)
         if known:
             return output
-        return await waiting.wait_for_async(self.process.store, serializer, workflow_id)
+        return await outcome_polling.wait_for_async(self.process.store, serializer, workflow_id)
 
     def call(self, spec: WorkflowSpec, args: Any, kwargs: Any) -> Any:
         """A direct call: the workflow's row is written in the round trip that claims

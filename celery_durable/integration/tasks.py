@@ -32,7 +32,7 @@ from celery.exceptions import Ignore, Retry
 from celery_durable.core.retry import DATABASE_RETRY_SECONDS
 from celery_durable.core.serialization import to_jsonable
 from celery_durable.core.signals import RescheduleWorkflow
-from celery_durable.engine.executor import Engine, RunOptions, RunResult
+from celery_durable.engine.executor import RunOptions, RunResult, WorkflowEngine
 from celery_durable.engine.registry import WorkflowSpec
 from celery_durable.error import DBOSSystemDatabaseError
 from celery_durable.integration import retry_log, unknown_tasks
@@ -90,7 +90,7 @@ class VersionWait(_RetryReason):
 class WorkflowRunner(Protocol):
     """What a workflow task needs of the configuration current when it runs."""
 
-    def worker_engine(self) -> Engine: ...
+    def worker_engine(self) -> WorkflowEngine: ...
 
     @property
     def max_countdown_seconds(self) -> float: ...

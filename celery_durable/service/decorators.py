@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, cast
 
 from celery_durable.core.retry import RetryPolicy
-from celery_durable.engine import waits
+from celery_durable.engine import children_and_sleep
 from celery_durable.engine.context import assumed_role, current_roles, in_workflow_code
 from celery_durable.engine.registry import DEFAULT_MAX_RECOVERY_ATTEMPTS, Registry, WorkflowSpec
 from celery_durable.engine.steps import StepSpec, run_step, run_step_async
@@ -218,7 +218,7 @@ def workflow_wrapper(
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
             parent = in_workflow_code()
             if parent is not None:
-                return waits.call_child(parent, spec, args, kwargs)
+                return children_and_sleep.call_child(parent, spec, args, kwargs)
             return await service().call_async(spec, args, kwargs)
 
         wrapper = async_wrapper
@@ -228,7 +228,7 @@ def workflow_wrapper(
         def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
             parent = in_workflow_code()
             if parent is not None:
-                return waits.call_child(parent, spec, args, kwargs)
+                return children_and_sleep.call_child(parent, spec, args, kwargs)
             return service().call(spec, args, kwargs)
 
         wrapper = sync_wrapper

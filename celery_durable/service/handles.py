@@ -8,7 +8,7 @@ from typing import Generic, TypeVar
 from celery_durable.core.outcomes import decode_status
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.core.serialization import Serializer
-from celery_durable.engine import waiting, waits
+from celery_durable.engine import children_and_sleep, outcome_polling
 from celery_durable.engine.context import in_workflow_code
 from celery_durable.error import DBOSNonExistentWorkflowError
 from celery_durable.store import SystemStore
@@ -52,9 +52,11 @@ class WorkflowHandle(_HandleBase, Generic[R]):
         """
         parent = in_workflow_code()
         if parent is not None:
-            result: R = waits.await_result(parent, self._workflow_id)
+            result: R = children_and_sleep.await_result(parent, self._workflow_id)
             return result
-        output: R = waiting.wait_for(self._store, self._serializer, self._workflow_id, timeout)
+        output: R = outcome_polling.wait_for(
+            self._store, self._serializer, self._workflow_id, timeout
+        )
         return output
 
     def get_status(self) -> WorkflowStatus:
@@ -70,9 +72,9 @@ class WorkflowHandleAsync(_HandleBase, Generic[R]):
         worker under Celery."""
         parent = in_workflow_code()
         if parent is not None:
-            result: R = waits.await_result(parent, self._workflow_id)
+            result: R = children_and_sleep.await_result(parent, self._workflow_id)
             return result
-        output: R = await waiting.wait_for_async(
+        output: R = await outcome_polling.wait_for_async(
             self._store, self._serializer, self._workflow_id, timeout
         )
         return output

@@ -13,7 +13,7 @@ from celery_durable.core.serialization import Serializer
 from celery_durable.error import DBOSSerializationError
 from celery_durable.store import SystemStore
 from celery_durable.store.channels import NULL_TOPIC
-from celery_durable.store.overview import (
+from celery_durable.store.overview_store import (
     Execution,
     Fork,
     QueueDepth,

@@ -1,7 +1,7 @@
 """Cron schedules' operations, shared by ``DBOS`` and the ``celery-durable schedules``
 command: names and semantics are DBOS Transact 3.x's (``create_schedule`` and its
 companions) and 2.x's ``@DBOS.scheduled``. Schedules live in PostgreSQL and are fired
-by the workers' own timekeeping (:mod:`celery_durable.integration.schedules`).
+by the workers' own timekeeping (:mod:`celery_durable.integration.schedule_keeper`).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from celery_durable.engine.context import in_workflow_code
 from celery_durable.engine.registry import WorkflowSpec
 from celery_durable.error import DBOSException
 from celery_durable.integration.runtime import Runtime
-from celery_durable.integration.schedules import SCHEDULED_ID_PREFIX, check_cron
+from celery_durable.integration.schedule_keeper import SCHEDULED_ID_PREFIX, check_cron
 from celery_durable.service.decorators import OPERATION_ATTRIBUTE, WORKFLOW_ATTRIBUTE
 from celery_durable.service.handles import WorkflowHandle
-from celery_durable.store.schedules import ScheduleRow
+from celery_durable.store.schedule_store import ScheduleRow
 
 if TYPE_CHECKING:
     from celery_durable.service.workflows import WorkflowService

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from celery import Celery
 
+from celery_durable.integration.app_version import version_live_ms
 from celery_durable.integration.config import DEFAULT_CONFIG
 from celery_durable.integration.recovery import recover
-from celery_durable.integration.versions import version_live_ms
 from celery_durable.store import Redispatch, SystemStore, redact
 from celery_durable.store.application import ApplicationStore
 from celery_durable.store.embedded import start_postgres, start_redis

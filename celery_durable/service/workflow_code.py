@@ -13,16 +13,16 @@ import asyncio
 import time
 from typing import Any
 
-from celery_durable.engine import events, messaging, patches, streams, waits
+from celery_durable.engine import children_and_sleep, events, mailbox, patches, streams
 from celery_durable.engine.context import StepContext, current_step, current_workflow
 
 
 def recv(topic: str | None = None, timeout_seconds: float = 60) -> Any:
-    return messaging.recv(topic, timeout_seconds)
+    return mailbox.recv(topic, timeout_seconds)
 
 
 async def recv_async(topic: str | None = None, timeout_seconds: float = 60) -> Any:
-    return await asyncio.to_thread(messaging.recv, topic, timeout_seconds)
+    return await asyncio.to_thread(mailbox.recv, topic, timeout_seconds)
 
 
 def set_event(key: str, value: Any) -> None:
@@ -60,13 +60,13 @@ def deprecate_patch(patch_name: str) -> bool:
 def sleep(seconds: float) -> None:
     """A durable sleep in workflow code (the wake-up time is recorded once); elsewhere
     ``time.sleep``."""
-    remaining = waits.sleep_remaining(seconds)
+    remaining = children_and_sleep.sleep_remaining(seconds)
     if remaining > 0:
         time.sleep(remaining)
 
 
 async def sleep_async(seconds: float) -> None:
-    remaining = waits.sleep_remaining(seconds)
+    remaining = children_and_sleep.sleep_remaining(seconds)
     if remaining > 0:
         await asyncio.sleep(remaining)
 

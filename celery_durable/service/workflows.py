@@ -15,7 +15,7 @@ from typing import Any, Unpack
 from celery import Celery
 
 from celery_durable.core.records import WorkflowStatus
-from celery_durable.engine import events, messaging, streams, waits
+from celery_durable.engine import children_and_sleep, events, mailbox, streams
 from celery_durable.engine.context import in_workflow_code
 from celery_durable.engine.registry import WorkflowSpec
 from celery_durable.error import DBOSNonExistentWorkflowError
@@ -108,7 +108,7 @@ class WorkflowService:
     def _start(self, spec: WorkflowSpec, args: Any, kwargs: Any, queue: str | None) -> str:
         parent = in_workflow_code()
         if parent is not None:
-            return waits.start_child(parent, spec, args, kwargs, queue_name=queue)
+            return children_and_sleep.start_child(parent, spec, args, kwargs, queue_name=queue)
         return self.runtime.starter.start(spec, tuple(args), dict(kwargs), queue=queue)
 
     def call(self, spec: WorkflowSpec, args: Any, kwargs: Any) -> Any:
@@ -192,7 +192,7 @@ class WorkflowService:
         idempotency_key: str | None = None,
     ) -> None:
         process = self.runtime.process
-        messaging.send(
+        mailbox.send(
             process.store,
             process.serializer,
             self.runtime.starter.publish,

@@ -16,8 +16,8 @@ from sqlalchemy import Connection, exc
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.error import DBOSException
 from celery_durable.store import databases, migrator
+from celery_durable.store.driver_errors import system_error
 from celery_durable.store.engines import ProcessEngine
-from celery_durable.store.errors import system_error
 from celery_durable.store.sql import transactions
 from celery_durable.store.urls import normalize
 

@@ -11,7 +11,7 @@ from typing import Any
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.error import DBOSSystemDatabaseError
 from celery_durable.store.connections import Connections
-from celery_durable.store.errors import violates
+from celery_durable.store.driver_errors import violates
 from celery_durable.store.execution import WorkflowExecution, parse_checkpoints
 from celery_durable.store.fence import FenceLost
 from celery_durable.store.rows import Claim, Dispatch, NewWorkflow

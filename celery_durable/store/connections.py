@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 import psycopg
 from sqlalchemy import Connection, Engine, exc
 
+from celery_durable.store.driver_errors import system_error, violates, wrap_errors
 from celery_durable.store.engines import ProcessEngine
-from celery_durable.store.errors import system_error, violates, wrap_errors
 from celery_durable.store.fence import Fence, StatementListener
 from celery_durable.store.group_commit import GroupCommit
 from celery_durable.store.listener import NotificationListener

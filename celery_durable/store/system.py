@@ -12,10 +12,10 @@ from __future__ import annotations
 from celery_durable.store.claiming import ExecutionStore
 from celery_durable.store.connections import Connections
 from celery_durable.store.listener import NotificationListener
-from celery_durable.store.messaging import MessageStore
+from celery_durable.store.message_store import MessageStore
 from celery_durable.store.operations import OperationStore
-from celery_durable.store.overview import OverviewStore
-from celery_durable.store.schedules import ScheduleStore
+from celery_durable.store.overview_store import OverviewStore
+from celery_durable.store.schedule_store import ScheduleStore
 from celery_durable.store.schema import SchemaStore
 from celery_durable.store.workers import WorkerRegistry
 from celery_durable.store.workflow_store import WorkflowStore

@@ -15,7 +15,7 @@ from celery_durable.core.records import StepRecord
 from celery_durable.core.retry import RetryPolicy
 from celery_durable.core.serialization import make_serializer
 from celery_durable.core.signals import RescheduleWorkflow
-from celery_durable.engine.executor import Engine, RunOptions, RunResult
+from celery_durable.engine.executor import RunOptions, RunResult, WorkflowEngine
 from celery_durable.engine.ports import EngineStore
 from celery_durable.engine.registry import WorkflowSpec
 from celery_durable.engine.steps import StepSpec, run_step
@@ -84,7 +84,7 @@ class Harness:
         self.launcher = Launcher(self)
         self.specs: dict[str, WorkflowSpec] = {}
         store: EngineStore = self.store  # the in-memory store is one (checked by mypy)
-        self.engine = Engine(
+        self.engine = WorkflowEngine(
             store=store,
             serializer=self.serializer,
             executor_id="unit",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from celery_durable.core.signals import RescheduleWorkflow
-from celery_durable.engine import events, messaging, streams, waits
+from celery_durable.engine import children_and_sleep, events, mailbox, streams
 from celery_durable.engine.context import current_workflow
 from celery_durable.engine.executor import RunResult
 from celery_durable.error import DBOSUnexpectedStepError
@@ -113,15 +113,15 @@ def test_operations_are_numbered_in_call_order_and_replay_takes_the_same_ids(
 
     def numbered() -> None:
         before()  # 1
-        waits.sleep_remaining(0)  # 2: DBOS.sleep
-        messaging.send(
+        children_and_sleep.sleep_remaining(0)  # 2: DBOS.sleep
+        mailbox.send(
             harness.store, harness.serializer, harness.launcher.publish, "numbered", "hi", "t"
         )  # 3: DBOS.send
         events.set_event("key", "value")  # 4: DBOS.setEvent
-        messaging.recv("t", timeout_seconds=0)  # 5: DBOS.recv, 6: its deadline's DBOS.sleep
+        mailbox.recv("t", timeout_seconds=0)  # 5: DBOS.recv, 6: its deadline's DBOS.sleep
         context = current_workflow.get()
         assert context is not None
-        waits.start_child(context, child, (), {})  # 7: the child's start
+        children_and_sleep.start_child(context, child, (), {})  # 7: the child's start
         after("after")  # 8
         if crash[0]:
             raise Crash
@@ -175,7 +175,7 @@ def test_replay_refuses_code_that_calls_another_function_at_a_recorded_position(
 
 def test_a_reschedule_releases_the_workflow_under_a_new_generation(harness: Harness) -> None:
     def sleeper() -> None:
-        waits.sleep_remaining(30)
+        children_and_sleep.sleep_remaining(30)
 
     spec = harness.workflow(sleeper)
     harness.enqueue(spec, workflow_id="generations")

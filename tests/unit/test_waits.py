@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from celery_durable.core.signals import RescheduleWorkflow
-from celery_durable.engine import events, messaging, waits
+from celery_durable.engine import children_and_sleep, events, mailbox
 from celery_durable.engine.context import current_workflow
 from celery_durable.engine.executor import RunResult
 from celery_durable.engine.registry import WorkflowSpec
@@ -20,7 +20,7 @@ def call_child(spec: WorkflowSpec, *args: Any) -> Any:
     """Calling a workflow from workflow code (what the facade's wrapper does)."""
     context = current_workflow.get()
     assert context is not None
-    return waits.call_child(context, spec, args, {})
+    return children_and_sleep.call_child(context, spec, args, {})
 
 
 def completed(result: RunResult | RescheduleWorkflow) -> Any:
@@ -29,7 +29,7 @@ def completed(result: RunResult | RescheduleWorkflow) -> Any:
 
 
 def test_a_sleep_records_its_wake_up_time_once(harness: Harness) -> None:
-    spec = harness.workflow(lambda: waits.sleep_remaining(30))
+    spec = harness.workflow(lambda: children_and_sleep.sleep_remaining(30))
     harness.enqueue(spec, workflow_id="sleeper")
 
     first = harness.deliver("sleeper")
@@ -74,9 +74,9 @@ def test_a_child_that_ends_while_its_parent_runs_makes_the_parent_s_next_wait_sh
     def parent() -> None:
         context = current_workflow.get()
         assert context is not None
-        child_id = waits.start_child(context, child, (), {})
+        child_id = children_and_sleep.start_child(context, child, (), {})
         completed(harness.deliver(child_id))  # while the parent executes
-        waits.sleep_remaining(600)
+        children_and_sleep.sleep_remaining(600)
 
     harness.enqueue(harness.workflow(parent), workflow_id="busy-parent")
     signal = harness.deliver("busy-parent")
@@ -96,14 +96,14 @@ def test_a_direct_call_runs_its_child_in_process(harness: Harness) -> None:
 
 
 def test_recv_waits_for_a_message_and_a_send_wakes_it(harness: Harness) -> None:
-    spec = harness.workflow(lambda: messaging.recv("topic", timeout_seconds=60))
+    spec = harness.workflow(lambda: mailbox.recv("topic", timeout_seconds=60))
     harness.enqueue(spec, workflow_id="receiver")
 
     waiting = harness.deliver("receiver")
     assert isinstance(waiting, RescheduleWorkflow) and waiting.countdown_seconds == 60
     assert harness.store.tables.workflows["receiver"].wait_key == "msg:topic"
     send = (harness.store, harness.serializer, harness.launcher.publish)
-    messaging.send(*send, "receiver", {"hello": 1}, "topic")
+    mailbox.send(*send, "receiver", {"hello": 1}, "topic")
     assert harness.launcher.published == [
         ("receiver", Dispatch(name=spec.name, queue_name=None, generation=2))
     ]
@@ -111,7 +111,7 @@ def test_recv_waits_for_a_message_and_a_send_wakes_it(harness: Harness) -> None:
 
 
 def test_recv_returns_none_at_its_recorded_deadline(harness: Harness) -> None:
-    spec = harness.workflow(lambda: messaging.recv(None, timeout_seconds=60))
+    spec = harness.workflow(lambda: mailbox.recv(None, timeout_seconds=60))
     harness.enqueue(spec, workflow_id="patient")
     assert isinstance(harness.deliver("patient"), RescheduleWorkflow)
     harness.clock.advance(45)
@@ -122,14 +122,14 @@ def test_recv_returns_none_at_its_recorded_deadline(harness: Harness) -> None:
 
 
 def test_sends_with_one_idempotency_key_deliver_one_message(harness: Harness) -> None:
-    spec = harness.workflow(lambda: [messaging.recv("t", 0), messaging.recv("t", 0)])
+    spec = harness.workflow(lambda: [mailbox.recv("t", 0), mailbox.recv("t", 0)])
     harness.enqueue(spec, workflow_id="once")
     send = (harness.store, harness.serializer, harness.launcher.publish)
-    messaging.send(*send, "once", "first", "t", idempotency_key="k")
-    messaging.send(*send, "once", "second", "t", idempotency_key="k")
+    mailbox.send(*send, "once", "first", "t", idempotency_key="k")
+    mailbox.send(*send, "once", "second", "t", idempotency_key="k")
     assert completed(harness.deliver("once")) == ["first", None]
     with pytest.raises(DBOSNonExistentWorkflowError):
-        messaging.send(*send, "nobody", "lost", "t")
+        mailbox.send(*send, "nobody", "lost", "t")
 
 
 def test_get_event_waits_for_the_event_and_set_event_wakes_it(harness: Harness) -> None:

@@ -1,7 +1,7 @@
 """The statements of overviews (dashboards, metrics): pages of workflows, counts per
 status, queue depths and what a workflow exchanged. All of them only read.
 
-Only :mod:`celery_durable.store.overview` executes them. Parameters are always bound;
+Only :mod:`celery_durable.store.overview_store` executes them. Parameters are always bound;
 the filters are fixed fragments chosen by which filters are set.
 """
 

@@ -19,7 +19,7 @@ import click
 from celery import Celery
 
 from celery_durable.api.dbos import DBOS
-from celery_durable.api.schedules import WorkflowSchedule
+from celery_durable.api.dbos_schedules import WorkflowSchedule
 from celery_durable.cli import options
 from celery_durable.cli.admin import _imported_app
 from celery_durable.core.serialization import to_jsonable

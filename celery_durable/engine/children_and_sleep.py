@@ -17,7 +17,7 @@ from celery_durable.core.clock import now_epoch_ms
 from celery_durable.core.outcomes import decode_outcome
 from celery_durable.core.records import TERMINAL_STATUSES, StepRecord, WorkflowStatusString
 from celery_durable.core.signals import RescheduleWorkflow
-from celery_durable.engine import checkpoints, waiting
+from celery_durable.engine import checkpoints, outcome_polling
 from celery_durable.engine.context import WorkflowContext, in_workflow_code, next_workflow_id
 from celery_durable.engine.registry import WorkflowSpec
 from celery_durable.error import DBOSAwaitedWorkflowCancelledError, DBOSNonExistentWorkflowError
@@ -190,7 +190,7 @@ def _await(parent: WorkflowContext, function_id: int, name: str, child_id: str) 
             )
         # Run elsewhere (started, or by another process): a direct call waits here.
         try:
-            result = waiting.wait_for(parent.store, parent.serializer, child_id)
+            result = outcome_polling.wait_for(parent.store, parent.serializer, child_id)
             output, error = parent.serializer.dumps(result), None
         except Exception as failure:
             output, error = None, parent.serializer.dumps(failure)

@@ -35,7 +35,7 @@ from celery_durable.error import DBOSException
 from celery_durable.integration import publishing
 from celery_durable.integration.enqueue import EnqueueSettings
 from celery_durable.store.rows import NewWorkflow
-from celery_durable.store.schedules import (
+from celery_durable.store.schedule_store import (
     DueSchedule,
     NewSchedule,
     ScheduleKind,

@@ -3,7 +3,7 @@
 Names and signatures are DBOS Transact 3.x's (``create_schedule`` and its companions)
 and 2.x's ``@DBOS.scheduled`` decorator. Schedules live in PostgreSQL and are fired by
 the workers' own timekeeping: no beat is needed (see
-:mod:`celery_durable.integration.schedules`). Each method delegates to the configured
+:mod:`celery_durable.integration.schedule_keeper`). Each method delegates to the configured
 service's :class:`~celery_durable.service.schedules.ScheduleService`.
 """
 
