@@ -123,7 +123,7 @@ def count(database_url: str, work: Callable[[], object]) -> Counts:
 
 def statement_kind(statement: str) -> str:
     """A short name for one of the library's statements (for notes, JSON and
-    ``tests/test_budget.py``); any other statement is returned whole."""
+    ``tests/integration/test_budget.py``); any other statement is returned whole."""
     if "call_workflow(" in statement:
         return "insert + claim"
     if "claim_workflow(" in statement:

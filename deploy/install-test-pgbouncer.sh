@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/test_pgbouncer.py runs Debian's PgBouncer (/usr/sbin/pgbouncer) in transaction
+# tests/integration/test_pgbouncer.py runs Debian's PgBouncer (/usr/sbin/pgbouncer) in transaction
 # mode in front of the test database, on a port of its own. Installs it with apt-get
 # when missing (needs root, or sudo); the packaged service is not used.
 set -euo pipefail

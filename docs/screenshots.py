@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from celery_durable import DBOS, SetWorkflowID  # noqa: E402
 from celery_durable.dashboard import DashboardSettings, create_app  # noqa: E402
 from tests.conftest import recreate_database  # noqa: E402
-from tests.test_dashboard_browser import chromium, free_port  # noqa: E402
+from tests.integration.test_dashboard_browser import chromium, free_port  # noqa: E402
 
 QUEUE = "orders"
 TOKEN = "screenshots-token-0123456789abcdef"

@@ -24,7 +24,7 @@ there at its next turn, where every other ``basic.qos`` of the worker is sent. A
 a turn later changes nothing but when the prefetch count grows back.
 
 Installed on each worker's consumer (``integration/lifecycle._DurableStep``) only for
-the Celery versions it was verified on (``COVERED``); ``tests/test_broker_restart.py``
+the Celery versions it was verified on (``COVERED``); ``tests/integration/test_broker_restart.py``
 fails when the installed Celery is outside them or no longer has the bug.
 """
 

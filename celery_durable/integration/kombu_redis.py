@@ -25,7 +25,7 @@ sweep publishes their workflows again either way). A message acknowledged after 
 reconnection on its old channel is acknowledged the same way.
 
 Installed only for the kombu versions it was verified on (``COVERED``); the test
-``tests/test_broker_restart.py`` fails when the installed kombu is outside them or no
+``tests/integration/test_broker_restart.py`` fails when the installed kombu is outside them or no
 longer has the bug.
 """
 

@@ -6,7 +6,7 @@ Each method does in Python what its PostgreSQL statement does (see ``store/sql``
 ``store/sql/schema.sql``), for the columns the engine's outcome depends on. Left out,
 because the store and not the engine decides them: queues' admission (``throttled``),
 application versions (``version``), deadlines, and the sweeps.
-``tests/test_store_contract.py`` runs the same scenarios against both stores.
+``tests/integration/test_store_contract.py`` runs the same scenarios against both stores.
 
 It lives with the tests, not in the library: it is a yardstick for the engine, not a
 backend, and shipping it would invite running workflows without durability.
