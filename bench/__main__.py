@@ -35,6 +35,7 @@ from typing import Any, cast
 from bench import (
     comparison,
     dbos_api,
+    dbos_suite,
     dbos_transact,
     enqueue,
     gevent_overlap,
@@ -85,6 +86,7 @@ MODULES: dict[str, Any] = {
 # Commands with arguments of their own, not benchmarks: ``python -m bench NAME --help``.
 INSTRUMENTS: dict[str, Callable[[list[str]], int]] = {
     dbos_api.NAME: dbos_api.main,
+    dbos_suite.NAME: dbos_suite.main,
 }
 DEFAULT_JSON = ROOT / "bench" / "results" / "latest.json"
 

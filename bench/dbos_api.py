@@ -52,6 +52,8 @@ SNAPSHOT_SCRIPT = ROOT / "bench" / "dbos_api_snapshot.py"
 DOCS_PAGE = ROOT / "docs" / "dbos-compatibility.md"
 TABLE_START = "<!-- dbos_api table: start (python -m bench dbos_api --markdown) -->"
 TABLE_END = "<!-- dbos_api table: end -->"
+ADAPTATIONS_START = "<!-- dbos_suite adaptations: start (python -m bench dbos_api --markdown) -->"
+ADAPTATIONS_END = "<!-- dbos_suite adaptations: end -->"
 
 COMPATIBLE = "compatible"
 DROPS = "drops optional parameters"
@@ -438,15 +440,25 @@ def documented_statuses(page: Path = DOCS_PAGE) -> dict[str, str]:
     return statuses
 
 
+def adaptations_list() -> str:
+    """The conftest adaptations of ``python -m bench dbos_suite``, one item each."""
+    from bench.dbos_suite_conftest import ADAPTATIONS
+
+    return "\n".join(f"{number}. {a.why}" for number, a in enumerate(ADAPTATIONS, start=1))
+
+
+def _replace_between(text: str, start_marker: str, end_marker: str, generated: str) -> str:
+    start, end = text.index(start_marker), text.index(end_marker)
+    return text[: start + len(start_marker)] + "\n\n" + generated + "\n\n" + text[end:]
+
+
 def write_markdown(verdicts: list[Verdict], dbos_version: str, page: Path = DOCS_PAGE) -> None:
-    """Replaces the generated table between the page's markers (the rest is by hand)."""
+    """Replaces the generated parts between the page's markers (the rest is by hand):
+    the table, and the list of the suite's conftest adaptations."""
     text = page.read_text(encoding="utf-8")
-    start, end = text.index(TABLE_START), text.index(TABLE_END)
-    generated = markdown_table(verdicts, dbos_version)
-    page.write_text(
-        text[: start + len(TABLE_START)] + "\n\n" + generated + "\n\n" + text[end:],
-        encoding="utf-8",
-    )
+    text = _replace_between(text, TABLE_START, TABLE_END, markdown_table(verdicts, dbos_version))
+    text = _replace_between(text, ADAPTATIONS_START, ADAPTATIONS_END, adaptations_list())
+    page.write_text(text, encoding="utf-8")
 
 
 def refresh_snapshot() -> None:
