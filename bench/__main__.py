@@ -164,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [name for name in [*names, *args.exclude] if name not in MODULES]
     if unknown:
         parser.error(
-            f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(MODULES)}"
+            f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(MODULES)} "
+            f"(or run an instrument alone: {', '.join(INSTRUMENTS)})"
         )
     names = [name for name in names if name not in args.exclude]
     command = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
