@@ -57,6 +57,8 @@ VENV = WORK / "venv"
 SDIST = WORK / "sdist"
 RUN = WORK / "run"
 SHIM = ROOT / "bench" / "dbos_suite_shim.py"
+# How long a file's pytest may linger after writing its report before it is ended.
+EXIT_GRACE_SECONDS = 15.0
 # What DBOS's tests import or use beyond this project's virtualenv.
 PACKAGES = ("pytest-timeout", "pytest-asyncio", "pytest-mock", "pydantic")
 
@@ -294,6 +296,30 @@ def read_junit(path: Path) -> tuple[dict[str, str], str]:
     return outcomes, note
 
 
+_VERBOSE_LINE = re.compile(
+    r"^tests/[\w.]+::(?:(?P<klass>\w+)::)?(?P<name>\S+) (?P<outcome>PASSED|FAILED|ERROR|SKIPPED)"
+)
+_VERBOSE_OUTCOMES = {
+    "PASSED": "passed",
+    "FAILED": "failed",
+    "ERROR": "errored",
+    "SKIPPED": "skipped",
+}
+
+
+def read_verbose_log(text: str) -> dict[str, str]:
+    """Outcomes from pytest's ``-v`` lines, for a file killed before its report."""
+    outcomes: dict[str, str] = {}
+    for line in text.splitlines():
+        match = _VERBOSE_LINE.match(line)
+        if match:
+            test_id = f"{match['klass'] or ''}::{match['name']}"
+            outcome = _VERBOSE_OUTCOMES[match["outcome"]]
+            if outcomes.get(test_id) != "failed":  # a teardown ERROR after a FAILED
+                outcomes[test_id] = outcome
+    return outcomes
+
+
 def _function_of(test_id: str) -> str:
     return test_id.split("::")[-1].split("[")[0]
 
@@ -307,24 +333,34 @@ def run_file(
     report = RUN / "junit" / f"{name}.xml"
     report.parent.mkdir(exist_ok=True)
     started = time.monotonic()
+    log = RUN / "junit" / f"{name}.log"
     process = subprocess.Popen(
-        [str(python), "-m", "pytest", f"tests/{name}", f"--junitxml={report}", "-q"],
+        [str(python), "-m", "pytest", f"tests/{name}", f"--junitxml={report}", "-v"],
         cwd=RUN,
         env=environment,
-        stdout=subprocess.PIPE,
+        stdout=log.open("w"),
         stderr=subprocess.STDOUT,
-        text=True,
         start_new_session=True,
     )
     note = ""
-    try:
-        output, _ = process.communicate(timeout=bound_seconds)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        output, _ = process.communicate()
-        note = f"killed after {bound_seconds:.0f}s"
-    (RUN / "junit" / f"{name}.log").write_text(output or "")
+    reported_at: float | None = None
+    while process.poll() is None:
+        now = time.monotonic()
+        if reported_at is None and report.exists():
+            reported_at = now
+        if reported_at is not None and now - reported_at > EXIT_GRACE_SECONDS:
+            # Done, but a thread left behind holds the interpreter at exit.
+            os.killpg(process.pid, signal.SIGKILL)
+            break
+        if now - started > bound_seconds:
+            os.killpg(process.pid, signal.SIGKILL)
+            note = f"killed after {bound_seconds:.0f}s"
+            break
+        time.sleep(0.5)
+    process.wait()
     outcomes, junit_note = read_junit(report)
+    if not outcomes:
+        outcomes = read_verbose_log(log.read_text(errors="replace"))
     result = FileResult(name=name, outcomes=outcomes, note=note or junit_note)
     result.seconds = round(time.monotonic() - started, 1)
     functions = internal_tests(RUN / "tests" / name)

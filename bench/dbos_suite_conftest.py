@@ -94,7 +94,6 @@ HELPERS = '''
 
 # -- celery_durable: helpers of the adaptations (bench/dbos_suite_conftest.py) --------
 
-import atexit
 import inspect as _inspect
 import threading as _threading
 
@@ -135,8 +134,6 @@ def _celery_durable_worker() -> Any:
         )
         _WORKER = manager.__enter__()
         _WORKER_MANAGER = manager
-        # Stopped before the interpreter tears its modules down.
-        atexit.register(manager.__exit__, None, None, None)
         _CONSUMED.update(queues)
     registry = getattr(DBOS, "_registry", None)
     if registry is not None:
