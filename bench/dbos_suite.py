@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import dbos_suite_conftest
+from bench.db import drop_database
 from bench.settings import BROKER_URL, ROOT, database_url
 
 NAME = "dbos_suite"
@@ -471,6 +472,8 @@ def main(argv: list[str]) -> int:
         result = run_file(python, name, environment, min(args.per_file_seconds, remaining))
         print(f"  {name}: {dict(tally(result))} in {result.seconds}s", file=sys.stderr)
         results.append(result)
+    for suffix in ("dbos_suite", "dbos_suite_user"):
+        drop_database(database_url(suffix))
     print(f"DBOS Transact {version}'s tests on celery_durable (bench/.dbos-suite/run)")
     print(table(results))
     (RUN / "results.json").write_text(
