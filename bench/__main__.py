@@ -6,6 +6,12 @@
     python -m bench all --exclude dbos_transact   # without DBOS (which pip-installs it)
     python -m bench all --markdown      # the table in Markdown (docs/performance.md)
 
+Two DBOS-compatibility instruments share the entry point but are not benchmarks (``all``
+leaves them out; see docs/dbos-compatibility.md):
+
+    python -m bench dbos_api            # DBOS 3.4's API, item by item, against ours
+    python -m bench dbos_suite          # DBOS 3.4's own test suite, run on celery_durable
+
 Benchmarks assert nothing about time. See docs/performance.md for what each figure
 means.
 """
@@ -28,6 +34,8 @@ from typing import Any, cast
 
 from bench import (
     comparison,
+    dbos_api,
+    dbos_suite,
     dbos_transact,
     enqueue,
     gevent_overlap,
@@ -74,6 +82,11 @@ MODULES: dict[str, Any] = {
         group_commit,
         dbos_transact,
     )
+}
+# Commands with arguments of their own, not benchmarks: ``python -m bench NAME --help``.
+INSTRUMENTS: dict[str, Callable[[list[str]], int]] = {
+    dbos_api.NAME: dbos_api.main,
+    dbos_suite.NAME: dbos_suite.main,
 }
 DEFAULT_JSON = ROOT / "bench" / "results" / "latest.json"
 
@@ -131,6 +144,9 @@ def header(meta: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments and arguments[0] in INSTRUMENTS:
+        return INSTRUMENTS[arguments[0]](arguments[1:])
     parser = argparse.ArgumentParser(
         prog="python -m bench", description=__doc__.splitlines()[0] if __doc__ else None
     )
@@ -148,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [name for name in [*names, *args.exclude] if name not in MODULES]
     if unknown:
         parser.error(
-            f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(MODULES)}"
+            f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(MODULES)} "
+            f"(or run an instrument alone: {', '.join(INSTRUMENTS)})"
         )
     names = [name for name in names if name not in args.exclude]
     command = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])

@@ -13,13 +13,20 @@ rebuild it on replay.
 
 from __future__ import annotations
 
+from enum import IntEnum
 from typing import Any
 
 
-class DBOSErrorCode:
-    """DBOS Transact 3.4's numeric error codes, used in ``str()`` of the errors."""
+class DBOSErrorCode(IntEnum):
+    """DBOS Transact 3.4's numeric error codes, used in ``str()`` of the errors.
+
+    An ``IntEnum`` with DBOS's members and values: ``DBOSErrorCode.NotAuthorized.value``
+    (DBOS's spelling) and ``DBOSErrorCode.NotAuthorized == 8`` both hold, and an error's
+    ``dbos_error_code`` is the plain ``int``, as in DBOS.
+    """
 
     ConflictingIDError = 1
+    RecoveryError = 2
     InitializationError = 3
     WorkflowFunctionNotFound = 4
     NonExistentWorkflowError = 5
@@ -32,8 +39,13 @@ class DBOSErrorCode:
     QueueDeduplicated = 12
     AwaitedWorkflowCancelled = 13
     AwaitedWorkflowMaxRecoveryAttemptsExceeded = 14
+    PatchNondeterminism = 15
     StreamTimeout = 16
     StreamNondeterminism = 17
+    StepTimeout = 18
+    QueryTimeout = 26
+    WorkflowIDInUse = 27
+    StepNondeterminism = 28
 
 
 class DBOSException(Exception):
@@ -46,14 +58,37 @@ class DBOSException(Exception):
 
     def __init__(self, message: str, dbos_error_code: int | None = None) -> None:
         self.message = message
-        self.dbos_error_code = dbos_error_code
+        self.dbos_error_code = None if dbos_error_code is None else int(dbos_error_code)
         super().__init__(message)
 
     def __str__(self) -> str:
-        # As DBOS: "DBOS Error 5: ..." with a code, "DBOS Error: ..." without one.
-        if self.dbos_error_code is not None:
-            return f"DBOS Error {self.dbos_error_code}: {self.message}"
-        return f"DBOS Error: {self.message}"
+        return _describe(self.message, self.dbos_error_code)
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.message, self.dbos_error_code))
+
+
+def _describe(message: str, code: int | None) -> str:
+    # As DBOS: "DBOS Error 5: ..." with a code, "DBOS Error: ..." without one.
+    return f"DBOS Error: {message}" if code is None else f"DBOS Error {code}: {message}"
+
+
+class DBOSBaseException(BaseException):
+    """A DBOS error that workflow code must not catch by accident (``except Exception:``
+    lets it through), as in DBOS Transact.
+
+    celery_durable's own signals of this kind (a cancelled workflow stopping, say) live
+    in ``celery_durable.core.signals`` and do not derive from it; this class and its
+    subclasses exist so that a port's ``except`` clauses and imports keep working.
+    """
+
+    def __init__(self, message: str, dbos_error_code: int | None = None) -> None:
+        self.message = message
+        self.dbos_error_code = None if dbos_error_code is None else int(dbos_error_code)
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return _describe(self.message, self.dbos_error_code)
 
     def __reduce__(self) -> Any:
         return (self.__class__, (self.message, self.dbos_error_code))
@@ -291,3 +326,189 @@ class RecordedError(DBOSException):
 
     def __reduce__(self) -> Any:
         return (self.__class__, (self.type_name, self.original_message))
+
+
+DBOSAwaitedWorkflowMaxRecoveryAttemptsExceeded = DBOSWorkflowMaxRecoveryAttemptsExceededError
+"""DBOS Transact 3.4's name for
+[DBOSWorkflowMaxRecoveryAttemptsExceededError][celery_durable.error.DBOSWorkflowMaxRecoveryAttemptsExceededError]
+(the same class)."""
+
+
+# -- DBOS Transact 3.4's other error classes --------------------------------------------
+#
+# Importable and catchable under their 3.4 names, with DBOS's constructors, codes and
+# messages (without its links to its documentation), so that a port's imports and except
+# clauses work. Each docstring says whether celery_durable raises it today.
+
+
+class DBOSQueryTimeoutError(DBOSException):
+    """An observability query exceeded its statement timeout (not raised by
+    celery_durable today: its queries have no statement timeout)."""
+
+    def __init__(self, timeout_seconds: float) -> None:
+        self.timeout_seconds = timeout_seconds
+        super().__init__(
+            f"This query was cancelled after exceeding its {timeout_seconds:g}s statement timeout.",
+            DBOSErrorCode.QueryTimeout,
+        )
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.timeout_seconds,))
+
+
+class DBOSRecoveryError(DBOSException):
+    """Recovering a workflow failed (not raised by celery_durable today: recovery
+    republishes the workflow, and a failure is logged and retried by the next sweep)."""
+
+    def __init__(self, workflow_id: str, message: str | None = None) -> None:
+        self.workflow_id = workflow_id
+        self.detail = message
+        super().__init__(
+            f"Recovery error for workflow ID {workflow_id}: {message}",
+            DBOSErrorCode.RecoveryError,
+        )
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.workflow_id, self.detail))
+
+
+class MaxRecoveryAttemptsExceededError(DBOSException):
+    """A workflow was started or recovered more often than its
+    ``max_recovery_attempts`` allows (celery_durable marks it
+    ``MAX_RECOVERY_ATTEMPTS_EXCEEDED``; waiting on it raises
+    [DBOSAwaitedWorkflowMaxRecoveryAttemptsExceeded][celery_durable.error.DBOSAwaitedWorkflowMaxRecoveryAttemptsExceeded])."""
+
+    def __init__(self, wf_id: str, max_retries: int | None = None) -> None:
+        self.workflow_id = wf_id
+        self.max_retries = max_retries
+        limit = "its maximum" + (f" of {max_retries}" if max_retries is not None else " number of")
+        super().__init__(
+            f"Workflow {wf_id} has exceeded {limit} execution or recovery attempts. Further "
+            "attempts to execute or recover it will fail.",
+            DBOSErrorCode.MaxRecoveryAttemptsExceeded,
+        )
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.workflow_id, self.max_retries))
+
+
+class DBOSStepTimeoutError(DBOSException):
+    """A step was cancelled after exceeding its timeout (not raised by celery_durable
+    today: ``@DBOS.step(timeout_seconds=)`` is not supported yet)."""
+
+    def __init__(self, step_name: str, timeout_seconds: float) -> None:
+        self.step_name = step_name
+        self.timeout_seconds = timeout_seconds
+        super().__init__(
+            f"Step {step_name} was cancelled after exceeding its timeout of "
+            f"{timeout_seconds} seconds",
+            DBOSErrorCode.StepTimeout,
+        )
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.step_name, self.timeout_seconds))
+
+
+class DBOSStepNondeterminismError(DBOSException):
+    """One execution recorded the same step twice with different results (not raised
+    by celery_durable today)."""
+
+    def __init__(self, workflow_id: str, step_id: int) -> None:
+        self.workflow_id = workflow_id
+        self.step_id = step_id
+        super().__init__(
+            f"Step {step_id} of workflow {workflow_id} was recorded twice by the same "
+            "execution with different results. Check that your workflow is deterministic.",
+            DBOSErrorCode.StepNondeterminism,
+        )
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.workflow_id, self.step_id))
+
+
+class DBOSPatchNondeterminismError(DBOSException):
+    """A patch could not be applied deterministically (not raised by celery_durable
+    today: ``DBOS.patch`` is not supported yet)."""
+
+    def __init__(self, workflow_id: str, patch_name: str, details: str) -> None:
+        self.workflow_id = workflow_id
+        self.patch_name = patch_name
+        self.details = details
+        super().__init__(
+            f"Cannot deterministically apply patch {patch_name} in workflow {workflow_id}: "
+            f"{details}. Check that your workflow is deterministic.",
+            DBOSErrorCode.PatchNondeterminism,
+        )
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.workflow_id, self.patch_name, self.details))
+
+
+class DBOSStreamNondeterminismError(DBOSException):
+    """Concurrent stream reads in one workflow would make its replay depend on
+    scheduling (not raised by celery_durable today)."""
+
+    def __init__(self, workflow_id: str, key: str) -> None:
+        self.workflow_id = workflow_id
+        self.key = key
+        super().__init__(
+            f"Cannot deterministically read stream {key} in workflow {workflow_id}: another "
+            "stream read in the same workflow is still in progress, so which read records "
+            "which value would depend on task scheduling. Read streams from sequential "
+            "workflow code, or read them from a step.",
+            DBOSErrorCode.StreamNondeterminism,
+        )
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.workflow_id, self.key))
+
+
+class DBOSWorkflowIDInUseError(DBOSException):
+    """A start with ``workflow_id_reuse_policy="reject"`` found its id in use (not
+    raised by celery_durable today: the policy is not supported yet)."""
+
+    def __init__(self, workflow_id: str, workflow_status: str, workflow_name: str) -> None:
+        self.workflow_id = workflow_id
+        self.workflow_status = workflow_status
+        self.workflow_name = workflow_name
+        super().__init__(
+            f"Workflow ID {workflow_id} is already in use by workflow {workflow_name} with "
+            f"status {workflow_status}.",
+            DBOSErrorCode.WorkflowIDInUse,
+        )
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.workflow_id, self.workflow_status, self.workflow_name))
+
+
+def is_workflow_id_in_use_error(e: BaseException) -> bool:
+    """Whether ``e`` is a workflow-id-in-use rejection (by its code, so a replayed error
+    that lost its class counts too)."""
+    return getattr(e, "dbos_error_code", None) == DBOSErrorCode.WorkflowIDInUse
+
+
+class DBOSWorkflowCancelledError(DBOSBaseException):
+    """The workflow has been cancelled (DBOS's signal; celery_durable stops a cancelled
+    workflow with a signal of its own, so this is not raised today)."""
+
+    def __init__(self, msg: str) -> None:
+        super().__init__(msg, DBOSErrorCode.WorkflowCancelled)
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.message,))
+
+
+class DBOSWorkflowConflictIDError(DBOSBaseException):
+    """This execution no longer owns its workflow (DBOS's signal; celery_durable's
+    fencing stops such an execution with a signal of its own, so this is not raised
+    today)."""
+
+    def __init__(self, workflow_id: str) -> None:
+        self.workflow_id = workflow_id
+        super().__init__(
+            f"Workflow {workflow_id} is no longer owned by this execution",
+            DBOSErrorCode.ConflictingIDError,
+        )
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.workflow_id,))
