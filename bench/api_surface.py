@@ -42,7 +42,7 @@ def _typed_dict_keys(annotation: Any) -> list[tuple[str, bool]] | None:
     (target,) = typing.get_args(annotation)
     if not typing.is_typeddict(target):
         return None
-    required = getattr(target, "__required_keys__", frozenset())
+    required: frozenset[str] = getattr(target, "__required_keys__", frozenset())
     return [(name, name in required) for name in target.__annotations__]
 
 
@@ -129,7 +129,7 @@ def _static(owner: type, name: str) -> tuple[Any, bool] | None:
     for klass in owner.__mro__:
         if name in vars(klass):
             return vars(klass)[name], False
-    for klass in type(owner).__mro__:
+    for klass in inspect.getmro(type(owner)):
         if klass is not type and name in vars(klass):
             return vars(klass)[name], True
     return None
@@ -197,7 +197,7 @@ def describe_object(obj: Any) -> dict[str, Any]:
         # A class that keeps object's constructor is not made by its users (a record
         # the library returns): its "signature" () says nothing.
         constructed = obj.__init__ is not object.__init__ or obj.__new__ is not object.__new__
-        description = {
+        description: dict[str, Any] = {
             "kind": "class",
             "async": None,
             "parameters": parameters(obj) if constructed else None,

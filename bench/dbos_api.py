@@ -380,7 +380,7 @@ def section_counts(verdicts: list[Verdict]) -> list[tuple[str, dict[str, int]]]:
 def text_table(verdicts: list[Verdict]) -> str:
     width = max(len(verdict.item) for verdict in verdicts)
     lines = []
-    section = None
+    section: str | None = None
     for verdict in verdicts:
         if verdict.section != section:
             section = verdict.section
@@ -408,13 +408,13 @@ def markdown_table(verdicts: list[Verdict], dbos_version: str) -> str:
             f"| {section} | {tally[COMPATIBLE]} | {tally[DROPS]} | "
             f"{tally[INCOMPATIBLE]} | {tally[ABSENT]} |"
         )
-    section = None
+    current: str | None = None
     for verdict in verdicts:
-        if verdict.section != section:
-            section = verdict.section
+        if verdict.section != current:
+            current = verdict.section
             lines += [
                 "",
-                f"### {section}",
+                f"### {current}",
                 "",
                 "| DBOS 3.4 | celery_durable | Status | What differs |",
                 "|---|---|---|---|",

@@ -425,12 +425,12 @@ def table(results: list[FileResult]) -> str:
         totals.update(row)
         lines.append(_row(result.name, row, result.note))
     lines.append(_row("total", totals, ""))
-    tests, public = totals["tests"], totals["public"]
+    tests, public_tests = totals["tests"], totals["public"]
     lines.append("")
     lines.append(
         f"{totals['passed']} of {tests} tests pass ({_share(totals['passed'], tests)}); "
-        f"of the {public} that use only DBOS's public API, {totals['public_passed']} pass "
-        f"({_share(totals['public_passed'], public)}); {totals['internal']} reach into "
+        f"of the {public_tests} that use only DBOS's public API, {totals['public_passed']} pass "
+        f"({_share(totals['public_passed'], public_tests)}); {totals['internal']} reach into "
         "DBOS's internals."
     )
     return "\n".join(lines)

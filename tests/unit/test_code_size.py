@@ -15,6 +15,11 @@ CLASS_LINES = 250
 FUNCTION_LINES = 60
 
 EXCEPTIONS: dict[str, tuple[int, str]] = {
+    "celery_durable/error.py": (
+        520,
+        "the public error module mirrors dbos._error's one module, and recorded errors name "
+        "their classes by this module's path, so its classes cannot move to submodules",
+    ),
     "celery_durable/store/execution.py:WorkflowExecution": (
         265,
         "one claimed execution's statements, one method per round trip; split when the "
@@ -32,7 +37,8 @@ def _too_long() -> list[str]:
     for path in _sources():
         text = path.read_text()
         name = path.relative_to(PACKAGE.parent)
-        if text.count("\n") > MODULE_LINES:
+        allowed_lines = EXCEPTIONS.get(str(name), (MODULE_LINES, ""))[0]
+        if text.count("\n") > max(MODULE_LINES, allowed_lines):
             found.append(f"module {name}: {text.count(chr(10))} lines > {MODULE_LINES}")
         for node in ast.walk(ast.parse(text)):
             if isinstance(node, ast.ClassDef):
