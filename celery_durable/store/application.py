@@ -58,7 +58,7 @@ class ApplicationStore:
                 # A pooled connection that died with a server restart, or a database
                 # that did not exist and now does (see SchemaStore.migrate): once more.
                 if attempt == 1 and (
-                    error.connection_invalidated or databases.create_if_missing(self.url)
+                    error.connection_invalidated or databases.ensure_exists(self.url)
                 ):
                     continue
                 raise system_error(action, error, database="Application") from error

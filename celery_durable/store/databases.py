@@ -24,11 +24,16 @@ MAINTENANCE_DATABASE = "postgres"
 _EXISTS = "SELECT 1 FROM pg_database WHERE datname = %s"
 
 
-def create_if_missing(url: str) -> bool:
+def ensure_exists(url: str) -> bool:
     """Creates the database named in ``url`` if the server has none of that name.
 
+    Called after a migration failed: it answers whether one more try is worth it.
+
     Returns:
-        True when this call created it.
+        True when the database exists now — created by this call, or by another process
+        (workers starting together race to create it, and the losers' migrations failed
+        before it existed); False when the URL names the maintenance database or the
+        server could not be asked.
     """
     parsed = make_url(url)
     name = parsed.database
@@ -40,11 +45,14 @@ def create_if_missing(url: str) -> bool:
     try:
         with psycopg.connect(admin, autocommit=True, connect_timeout=10) as connection:
             if connection.execute(_EXISTS, (name,)).fetchone() is not None:
-                return False
+                return True
             try:
                 connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            except psycopg.errors.DuplicateDatabase:
-                return False  # another process created it meanwhile
+            except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+                # Another process created it meanwhile: DuplicateDatabase when its CREATE
+                # had committed, UniqueViolation (on pg_database's name index) when both
+                # ran at once.
+                return True
     except psycopg.Error as error:
         # The migration's own connection says what is wrong, in the usual words.
         logger.debug("Could not check or create database %r: %s", name, error)

@@ -38,7 +38,7 @@ class SchemaStore:
         try:
             return run("migrating the schema", work)
         except DBOSSystemDatabaseError:
-            if not databases.create_if_missing(self._connections.session_url):
+            if not databases.ensure_exists(self._connections.session_url):
                 raise
         return run("migrating the schema", work)
 

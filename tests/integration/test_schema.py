@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 
 import psycopg
@@ -247,6 +249,33 @@ def test_migrate_creates_missing_databases_as_dbos_launch_does() -> None:
     finally:
         for url in (system, application):
             _drop(url)
+
+
+def test_processes_migrating_a_missing_database_at_once_all_succeed() -> None:
+    """Workers starting together on a server without the database: one creates it, and
+    every other one, whose migration failed before it existed, migrates once more instead
+    of reporting that the database does not exist."""
+    url = make_url(DATABASE_URL).set(database=f"{make_url(DATABASE_URL).database}_raced")
+    raced = url.render_as_string(hide_password=False)
+    _drop(raced)
+    stores = [SystemStore(raced, pool_size=1) for _ in range(6)]
+    start = threading.Barrier(len(stores))
+
+    def migrate(store: SystemStore) -> int | BaseException:
+        start.wait()
+        try:
+            return store.schema.migrate()
+        except BaseException as error:  # the outcome is what the test compares
+            return error
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(len(stores)) as pool:
+            outcomes = list(pool.map(migrate, stores))
+        assert outcomes == [LATEST_VERSION] * len(stores)
+    finally:
+        for store in stores:
+            store.dispose()
+        _drop(raced)
 
 
 def test_schema_sql_is_what_migrating_an_empty_database_produces() -> None:
