@@ -137,12 +137,9 @@ def _celery_durable_worker() -> Any:
         _CONSUMED.update(queues)
     registry = getattr(DBOS, "_registry", None)
     if registry is not None:
-        # Workflows defined after the worker started: register their task with the
-        # current DBOS, then let the worker's consumer know of it.
+        # Workflows defined after the worker started: the configured DBOS registers
+        # their task (it subscribes first); let the worker's consumer know of it.
         def learn(spec: Any) -> None:
-            instance = getattr(DBOS, "_instance", None)
-            if instance is not None:
-                instance._register_task(spec)
             _WORKER.consumer.update_strategies()
 
         registry.subscribe(learn)
