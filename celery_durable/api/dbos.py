@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal, ParamSpec, TypeVar, Unpack, cast
 from celery import Celery
 
 from celery_durable.api.ambient import AmbientProperties, make_logger
+from celery_durable.api.dbos_classes import WorkflowClasses
 from celery_durable.api.dbos_messages import WorkflowMessaging
 from celery_durable.api.dbos_schedules import WorkflowSchedules
 from celery_durable.api.dbos_versions import WorkflowVersioning
@@ -25,7 +26,6 @@ from celery_durable.core.retry import RetryPolicy
 from celery_durable.service import workflow_code
 from celery_durable.service.context import StepContext
 from celery_durable.service.decorators import (
-    declare_class,
     declare_required_roles,
     declare_step,
     declare_transaction,
@@ -39,10 +39,15 @@ from celery_durable.service.wiring import connect_workers, dbos_service, describ
 IsolationLevel = Literal["SERIALIZABLE", "REPEATABLE READ", "READ COMMITTED"]
 P = ParamSpec("P")
 R = TypeVar("R")
-T = TypeVar("T", bound=type)
 
 
-class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=AmbientProperties):
+class DBOS(
+    WorkflowMessaging,
+    WorkflowSchedules,
+    WorkflowVersioning,
+    WorkflowClasses,
+    metaclass=AmbientProperties,
+):
     """Durable workflows on a Celery app.
 
     Args:
@@ -145,22 +150,6 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
                 should_retry=should_retry,
             ),
         )
-
-    @classmethod
-    def dbos_class(cls, class_name: str | None = None) -> Callable[[T], T]:
-        """Declares a class whose methods are workflows, steps or transactions.
-
-        Instance-method workflows need a ``DBOSConfiguredInstance``: the workflow
-        records ``(class_name, config_name)`` and the worker that executes or recovers
-        it finds that instance again, so create the instance when the module is
-        imported. Class-method workflows record ``class_name``; static methods are
-        plain workflows.
-
-        Args:
-            class_name: The class's registered name, unique in the application;
-                defaults to its ``__qualname__``.
-        """
-        return declare_class(DBOS._registry, class_name)
 
     @staticmethod
     def required_roles(roles: list[str]) -> Callable[[Callable[P, R]], Callable[P, R]]:

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, cast
 
 from celery_durable.core.retry import RetryPolicy
 from celery_durable.engine import children_and_sleep
-from celery_durable.engine.classes import CLASS_NAME_ATTRIBUTE, MethodKind
 from celery_durable.engine.context import assumed_role, current_roles, in_workflow_code
 from celery_durable.engine.registry import DEFAULT_MAX_RECOVERY_ATTEMPTS, Registry, WorkflowSpec
 from celery_durable.engine.steps import StepSpec, run_step, run_step_async
@@ -37,6 +36,8 @@ R = TypeVar("R")
 WORKFLOW_ATTRIBUTE = "__celery_durable_workflow__"
 # "step" or "transaction" on what those decorators return (for clearer errors).
 OPERATION_ATTRIBUTE = "__celery_durable_operation__"
+# The roles @DBOS.required_roles requires, on what it returns (and what wraps that).
+ROLES_ATTRIBUTE = "__celery_durable_required_roles__"
 
 
 def spec_of(workflow: Callable[..., Any]) -> WorkflowSpec:
@@ -52,15 +53,6 @@ def spec_of(workflow: Callable[..., Any]) -> WorkflowSpec:
             f"{label} is not a workflow: decorate it with @DBOS.workflow() to start it"
         )
     return spec
-
-
-def with_receiver(workflow: Callable[..., Any], args: Any) -> tuple[Any, ...]:
-    """The arguments of a call of ``workflow``: a bound method's receiver (an instance,
-    or a class for a class method) comes first, as when the method is called."""
-    receiver = getattr(workflow, "__self__", None)
-    if inspect.ismethod(workflow) and receiver is not None:
-        return (receiver, *args)
-    return tuple(args)
 
 
 class Decorator(Protocol):
@@ -125,43 +117,6 @@ def declare_transaction(
         return transaction_wrapper(spec, function)
 
     return decorator
-
-
-C = TypeVar("C", bound=type)
-
-
-def declare_class(registry: Registry, class_name: str | None) -> Callable[[C], C]:
-    """``@DBOS.dbos_class(class_name)``: registers the class under its name (default
-    ``__qualname__``) and tells each workflow in its body whether it is an instance,
-    class or static method, so that a call records its receiver (engine/classes.py).
-
-    Raises:
-        DBOSException: another class is registered under the name.
-    """
-
-    def decorator(cls: C) -> C:
-        name = class_name or cls.__qualname__
-        registry.classes.register_class(cls, name)
-        setattr(cls, CLASS_NAME_ATTRIBUTE, name)
-        for attribute in vars(cls).values():
-            kind: MethodKind = "instance"
-            if isinstance(attribute, staticmethod | classmethod):
-                kind = "static" if isinstance(attribute, staticmethod) else "class"
-                attribute = attribute.__func__
-            for spec in _workflow_specs(attribute):
-                spec.membership.kind = kind
-        return cls
-
-    return decorator
-
-
-def _workflow_specs(function: Any) -> Iterator[WorkflowSpec]:
-    """The workflow specs along a decorated function's ``__wrapped__`` chain."""
-    while function is not None:
-        spec = getattr(function, WORKFLOW_ATTRIBUTE, None)
-        if isinstance(spec, WorkflowSpec):
-            yield spec
-        function = getattr(function, "__wrapped__", None)
 
 
 def declare_required_roles(registry: Registry, roles: list[str]) -> Decorator:
@@ -246,6 +201,7 @@ def _role_checked(function: Callable[P, R], required: list[str], name: str) -> C
                 return function(*args, **kwargs)
 
         wrapper = sync_wrapper
+    setattr(wrapper, ROLES_ATTRIBUTE, required)
     return cast(Callable[P, R], wrapper)
 
 

@@ -22,7 +22,8 @@ from celery_durable.error import DBOSNonExistentWorkflowError
 from celery_durable.integration.enqueue import EnqueueSettings
 from celery_durable.integration.runtime import Runtime
 from celery_durable.service import inspection
-from celery_durable.service.decorators import spec_of, with_receiver
+from celery_durable.service.class_decorators import with_receiver
+from celery_durable.service.decorators import spec_of
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
 from celery_durable.service.inspection import WorkflowFilters
 from celery_durable.service.overview import Overview

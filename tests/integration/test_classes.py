@@ -11,8 +11,8 @@ from collections import Counter
 import pytest
 from sqlalchemy import text
 
-from celery_durable import DBOS, DBOSConfiguredInstance, SetWorkflowID
-from celery_durable.error import DBOSException
+from celery_durable import DBOS, DBOSConfiguredInstance, DBOSContextSetAuth, SetWorkflowID
+from celery_durable.error import DBOSException, DBOSNotAuthorizedError
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -182,3 +182,51 @@ def test_steps_of_a_class_without_workflows_need_no_decorator() -> None:
             return self.base + value
 
     assert Helper(5).add(1) == 6
+
+
+@DBOS.default_required_roles(["user"])
+class Guarded(DBOSConfiguredInstance):
+    def __init__(self) -> None:
+        super().__init__("guarded")
+
+    @DBOS.workflow()
+    def as_user(self) -> str | None:
+        return DBOS.assumed_role
+
+    @DBOS.required_roles(["admin"])
+    @DBOS.workflow()
+    def as_admin(self) -> str | None:
+        return DBOS.assumed_role
+
+    @classmethod
+    @DBOS.workflow()
+    def as_user_class(cls) -> str | None:
+        return DBOS.assumed_role
+
+    @staticmethod
+    @DBOS.step()
+    def step_as_user() -> str | None:
+        return DBOS.assumed_role
+
+
+guarded = Guarded()
+
+
+def test_default_required_roles_apply_unless_a_method_names_its_own() -> None:
+    for call in (guarded.as_user, guarded.as_admin, Guarded.as_user_class, Guarded.step_as_user):
+        with pytest.raises(DBOSNotAuthorizedError, match="requires a role"):
+            call()
+    with DBOSContextSetAuth("ann", ["user"]):
+        assert guarded.as_user() == "user"
+        assert Guarded.as_user_class() == "user"
+        assert Guarded.step_as_user() == "user"
+        with pytest.raises(DBOSNotAuthorizedError, match="not authenticated for any"):
+            guarded.as_admin()
+    with DBOSContextSetAuth("bob", ["admin"]):
+        assert guarded.as_admin() == "admin"
+        handle = DBOS.start_workflow(guarded.as_admin)
+        assert handle.get_result(timeout=30) == "admin"
+        assert (handle.get_status().class_name, handle.get_status().config_name) == (
+            "Guarded",
+            "guarded",
+        )
