@@ -52,9 +52,6 @@ class _Datasource:
         self.database_url = database_url
         self.store = ApplicationStore(database_url, pool_size=pool_size)
 
-    def _migrate(self) -> None:
-        self.store.migrate()
-
     def _spec(
         self, ds_options: DatasourceOptions | None, function: Callable[..., Any]
     ) -> TransactionSpec:
@@ -113,8 +110,20 @@ class SQLAlchemyDatasource(_Datasource):
         )
         datasource = SQLAlchemyDatasource(database_url=database_url, engine_kwargs=engine_kwargs)
         if run_migrations:
-            datasource._migrate()
+            datasource.run_migrations()
+        else:
+            # This role may not be allowed to run DDL; the table must be there already.
+            datasource.verify_migrations()
         return datasource
+
+    def run_migrations(self) -> None:
+        """Creates or upgrades the datasource's table (and its database, if missing)."""
+        self.store.migrate()
+
+    def verify_migrations(self) -> None:
+        """Raises:
+        DBOSSchemaMissingError: the datasource's table is missing or out of date."""
+        self.store.require_current()
 
     def sql_session(self) -> Session:
         """The running transaction's ``Session`` (it commits when the function returns).
@@ -219,8 +228,18 @@ class AsyncSQLAlchemyDatasource(_Datasource):
             database_url=database_url, engine_kwargs=engine_kwargs
         )
         if run_migrations:
-            datasource._migrate()
+            await datasource.run_migrations()
+        else:
+            await datasource.verify_migrations()
         return datasource
+
+    async def run_migrations(self) -> None:
+        """See :meth:`SQLAlchemyDatasource.run_migrations`."""
+        self.store.migrate()
+
+    async def verify_migrations(self) -> None:
+        """See :meth:`SQLAlchemyDatasource.verify_migrations`."""
+        self.store.require_current()
 
     def sql_session(self) -> AwaitedSession:
         """The running transaction's session, awaited as an ``AsyncSession``.

@@ -40,9 +40,10 @@ def settles_ledger(count: int) -> list[int]:
     return ledger.settle(count)
 
 
-# The worker's own migration creates the datasource's table in this (the application)
-# database, so importing the module connects to nothing.
-payments = SQLAlchemyDatasource.create(DATABASE_URL, run_migrations=False)
+# Constructed, not create()d: importing the app connects to nothing (a test may start a
+# worker while PostgreSQL is down). This is the application database, whose table the
+# worker's own migration creates.
+payments = SQLAlchemyDatasource(database_url=DATABASE_URL)
 
 
 @payments.transaction()

@@ -21,7 +21,7 @@ from celery_durable import (
     SetWorkflowID,
     SQLAlchemyDatasource,
 )
-from celery_durable.error import DBOSException
+from celery_durable.error import DBOSException, DBOSSchemaMissingError
 from tests.conftest import DATABASE_URL, recreate_database
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -33,16 +33,21 @@ DATASOURCE_URL = (
 )
 calls: Counter[str] = Counter()
 
-# Nothing is created or connected at import: the fixture below creates the database.
-items = SQLAlchemyDatasource.create(DATASOURCE_URL, run_migrations=False)
-async_items = asyncio.run(AsyncSQLAlchemyDatasource.create(DATASOURCE_URL, run_migrations=False))
+# Constructed, not create()d: nothing connects at import, before the fixture below has
+# created the database.
+items = SQLAlchemyDatasource(database_url=DATASOURCE_URL)
+async_items = AsyncSQLAlchemyDatasource(database_url=DATASOURCE_URL)
 
 
 @pytest.fixture(scope="module", autouse=True)
 def datasource_database(dbos: type[DBOS]) -> Iterator[None]:
     recreate_database(DATASOURCE_URL)
+    # Without its table, a datasource that may not migrate is refused.
+    with pytest.raises(DBOSSchemaMissingError, match=r"SQLAlchemyDatasource\.migrate"):
+        SQLAlchemyDatasource.create(DATASOURCE_URL, run_migrations=False)
     # create() makes the datasource's table (transaction_outputs) in its database.
     SQLAlchemyDatasource.create(DATASOURCE_URL).dispose()
+    asyncio.run(AsyncSQLAlchemyDatasource.create(DATASOURCE_URL, run_migrations=False)).dispose()
     with psycopg.connect(DATASOURCE_URL, autocommit=True) as connection:
         connection.execute("CREATE TABLE ds_items (id text PRIMARY KEY, qty integer)")
     yield
@@ -193,6 +198,6 @@ def test_parameters_a_celery_deployment_cannot_honour_are_refused(
     parameter: str, value: Any
 ) -> None:
     with pytest.raises(DBOSException, match="not supported"):
-        SQLAlchemyDatasource.create(DATASOURCE_URL, run_migrations=False, **{parameter: value})
+        SQLAlchemyDatasource.create(DATASOURCE_URL, **{parameter: value})
     with pytest.raises(DBOSException, match="application_role"):
         SQLAlchemyDatasource.migrate(DATASOURCE_URL, application_role="app")
