@@ -12,6 +12,7 @@ instances its modules created at import time, as DBOS requires.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import threading
 from collections.abc import Callable
@@ -92,11 +93,16 @@ def _refuse_unregistered_method(function: Callable[..., Any], first: Any) -> Non
     """DBOS's guard against a workflow method in a class missing ``@DBOS.dbos_class``."""
     if isinstance(first, type):
         raise DBOSException("Function target appears to be a class, but is not properly registered")
-    parameters = list(inspect.signature(function).parameters)
-    if parameters and parameters[0] == "self":
+    if _first_parameter(function) == "self":
         raise DBOSException(
             "Function target appears to be a class instance, but is not properly registered"
         )
+
+
+@functools.lru_cache(maxsize=4096)
+def _first_parameter(function: Callable[..., Any]) -> str | None:
+    # Once per workflow function, not on every start (inspect.signature is slow).
+    return next(iter(inspect.signature(function).parameters), None)
 
 
 class ClassRegistry:

@@ -5,6 +5,7 @@ is in tests/integration/test_classes_recovery.py."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
 
@@ -41,6 +42,14 @@ class Pricing(DBOSConfiguredInstance):
     def counted(self, amount: int) -> int:
         row = DBOS.sql_session.execute(text("SELECT :a * :r"), {"a": amount, "r": self.rate})
         return int(row.scalar_one())
+
+    @DBOS.workflow()
+    async def quote_async(self, amount: int) -> int:
+        return await self.priced_async(amount)
+
+    @DBOS.step()
+    async def priced_async(self, amount: int) -> int:
+        return amount * self.rate
 
     @classmethod
     @DBOS.workflow()
@@ -91,6 +100,14 @@ def test_a_direct_call_of_an_instance_workflow_runs_once_per_id() -> None:
     assert calls["quote:cheap"] == ran  # the recorded outcome, not a new run
     status = DBOS.retrieve_workflow(workflow_id).get_status()
     assert (status.class_name, status.config_name) == ("Pricing", "cheap")
+
+
+def test_an_async_instance_workflow() -> None:
+    handle = DBOS.start_workflow(dear.quote_async, 2)
+    assert handle.get_result(timeout=30) == 20
+    assert handle.get_status().config_name == "dear"
+    with SetWorkflowID(f"async-{uuid.uuid4()}"):
+        assert asyncio.run(cheap.quote_async(2)) == 4
 
 
 def test_children_of_two_instances_each_find_their_own() -> None:
