@@ -110,6 +110,16 @@ def test_an_async_instance_workflow() -> None:
         assert asyncio.run(cheap.quote_async(2)) == 4
 
 
+def test_a_fork_runs_on_the_same_instance() -> None:
+    original = DBOS.start_workflow(dear.quote, 1)
+    assert original.get_result(timeout=30) == "q:10:10"
+    before = calls["priced:dear"]
+    forked = DBOS.fork_workflow(original.workflow_id, 2)  # replays the step, re-runs the rest
+    assert forked.get_result(timeout=30) == "q:10:10"
+    assert calls["priced:dear"] == before
+    assert (forked.get_status().class_name, forked.get_status().config_name) == ("Pricing", "dear")
+
+
 def test_children_of_two_instances_each_find_their_own() -> None:
     handle = DBOS.start_workflow(quotes_both, 5)
     assert handle.get_result(timeout=30) == ["q:10:10", "d:50:50"]
