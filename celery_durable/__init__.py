@@ -8,6 +8,7 @@ tasks, publishing, recovery) -> ``service`` (the operations the facades share) -
 (this surface) -> ``dashboard`` -> ``cli``.
 """
 
+from celery_durable.api.classes import DBOSConfiguredInstance
 from celery_durable.api.client import DBOSClient, EnqueueOptions
 from celery_durable.api.dbos import DBOS
 from celery_durable.api.dbos_schedules import WorkflowSchedule
@@ -20,16 +21,20 @@ from celery_durable.api.options import (
 from celery_durable.api.queues import Queue
 from celery_durable.core.records import WorkflowStatus, WorkflowStatusString
 from celery_durable.service.context import StepContext, StepStatus
+from celery_durable.service.datasources import AsyncSQLAlchemyDatasource, SQLAlchemyDatasource
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
 from celery_durable.service.types import DBOSConfig
 
 __all__ = [
     "DBOS",
+    "AsyncSQLAlchemyDatasource",
     "DBOSClient",
     "DBOSConfig",
+    "DBOSConfiguredInstance",
     "DBOSContextSetAuth",
     "EnqueueOptions",
     "Queue",
+    "SQLAlchemyDatasource",
     "SetEnqueueOptions",
     "SetWorkflowID",
     "SetWorkflowTimeout",

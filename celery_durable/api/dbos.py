@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal, ParamSpec, TypeVar, Unpack, cast
 from celery import Celery
 
 from celery_durable.api.ambient import AmbientProperties, make_logger
+from celery_durable.api.dbos_classes import WorkflowClasses
 from celery_durable.api.dbos_messages import WorkflowMessaging
 from celery_durable.api.dbos_schedules import WorkflowSchedules
 from celery_durable.api.dbos_versions import WorkflowVersioning
@@ -40,7 +41,13 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=AmbientProperties):
+class DBOS(
+    WorkflowMessaging,
+    WorkflowSchedules,
+    WorkflowVersioning,
+    WorkflowClasses,
+    metaclass=AmbientProperties,
+):
     """Durable workflows on a Celery app.
 
     Args:

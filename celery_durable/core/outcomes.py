@@ -32,12 +32,17 @@ def decode_outcome(
 
 def decode_status(row: RawWorkflowRow, serializer: Serializer) -> WorkflowStatus:
     """Turns a stored row into the public record, decoding its serialized columns."""
+    inputs = serializer.loads(row.inputs)
+    # A method's receiver is recorded with its inputs (engine/classes.py), by name.
+    class_name, config_name = inputs.pop("receiver", (None, None))
     return WorkflowStatus(
         workflow_id=row.workflow_uuid,
         status=row.status,
         name=row.name,
         queue_name=row.queue_name,
-        input=serializer.loads(row.inputs),
+        input=inputs,
+        class_name=class_name,
+        config_name=config_name,
         output=None if row.output is None else serializer.loads(row.output),
         error=None if row.error is None else serializer.loads(row.error),
         authenticated_user=row.authenticated_user,

@@ -65,6 +65,10 @@ class WorkflowStatus:
     # The application version it runs on: given when it was created, or stamped by the
     # first worker that claimed it (None until then: any worker may).
     app_version: str | None = None
+    # A method's receiver (``@DBOS.dbos_class``): its class's registered name, and the
+    # ``config_name`` of a ``DBOSConfiguredInstance`` (None for a class method).
+    class_name: str | None = None
+    config_name: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

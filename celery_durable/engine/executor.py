@@ -18,6 +18,7 @@ from celery_durable.core.clock import now_epoch_ms
 from celery_durable.core.records import WorkflowStatusString
 from celery_durable.core.serialization import Serializer
 from celery_durable.core.signals import RescheduleWorkflow, WorkflowCancelled
+from celery_durable.engine.classes import ClassRegistry, Receiver
 from celery_durable.engine.context import WorkflowContext, current_workflow
 from celery_durable.engine.launcher import Launcher
 from celery_durable.engine.loops import run_in_own_loop
@@ -149,6 +150,7 @@ class WorkflowEngine:
             workflows of this version, or of none (which it stamps with it).
         version_live_ms: A version whose workers swept within this long is running
             (0: none counts as running; with no ``application_version``, unused).
+        classes: Where a method's recorded receiver is found again.
     """
 
     def __init__(
@@ -162,6 +164,7 @@ class WorkflowEngine:
         dispatch: Callable[[str, Dispatch], None],
         application_version: str | None = None,
         version_live_ms: int = 0,
+        classes: ClassRegistry | None = None,
     ) -> None:
         self.store = store
         self.application_version = application_version
@@ -171,6 +174,7 @@ class WorkflowEngine:
         self._lookup = lookup
         self._launcher = launcher
         self._dispatch = dispatch
+        self._classes = classes or ClassRegistry()
 
     def run(self, workflow_id: str, options: RunOptions) -> RunResult:
         """Executes (or replays) a workflow once, in this thread (an ``async def``
@@ -245,6 +249,13 @@ class WorkflowEngine:
                 f"Workflow {execution.workflow_uuid}: cannot deserialize its inputs: {error}"
             )
             return self.finish(execution, error=failure)
+        recorded_receiver = inputs.get("receiver")
+        if recorded_receiver is not None:
+            # Raises if this process lacks it: the workflow stays for one that has it.
+            receiver = self._classes.resolve(
+                execution.workflow_uuid, Receiver.decode(recorded_receiver)
+            )
+            inputs["args"] = [receiver, *inputs["args"]]
         context = WorkflowContext(
             workflow_id=execution.workflow_uuid,
             workflow_name=claim.name,

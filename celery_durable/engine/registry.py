@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from celery_durable.engine.classes import ClassRegistry, Membership
 from celery_durable.error import DBOSException
 
 DEFAULT_MAX_RECOVERY_ATTEMPTS = 100
@@ -20,6 +21,8 @@ class WorkflowSpec:
     function: Callable[..., Any]
     is_async: bool
     max_recovery_attempts: int
+    # Filled in by @DBOS.dbos_class when the workflow is a method (shared by copies).
+    membership: Membership = field(default_factory=Membership)
 
 
 class Registry:
@@ -29,6 +32,8 @@ class Registry:
         self._workflows: dict[str, WorkflowSpec] = {}
         self._listeners: list[Callable[[WorkflowSpec], None]] = []
         self._lock = threading.Lock()
+        # Methods' receivers (see engine/classes.py), registered as the workflows are.
+        self.classes = ClassRegistry()
 
     def register(self, spec: WorkflowSpec) -> None:
         """Registers a workflow.

@@ -8,6 +8,7 @@ from typing import Any, Literal, TypedDict
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.core.outcomes import encode_roles
 from celery_durable.core.serialization import Serializer
+from celery_durable.engine.classes import split_receiver
 from celery_durable.engine.context import (
     Identity,
     enqueue_options,
@@ -80,7 +81,7 @@ def new_workflow_row(
         name=spec.name,
         status=status,
         queue_name=queue_name,
-        inputs=serializer.dumps({"args": list(args), "kwargs": kwargs}),
+        inputs=serialized_inputs(serializer, spec, args, kwargs),
         authenticated_user=None if identity is None else identity.user,
         authenticated_roles=None if identity is None else encode_roles(identity.roles),
         assumed_role=None if identity is None else identity.assumed_role,
@@ -93,6 +94,18 @@ def new_workflow_row(
         application_version=settings.get("app_version") or application_version,
         **timing,
     )
+
+
+def serialized_inputs(
+    serializer: Serializer, spec: WorkflowSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> str:
+    """``{"args", "kwargs"}``, and for a method the name of its receiver (its instance
+    or class is not serialized: the executing process finds it again by name)."""
+    receiver, recorded_args = split_receiver(spec.membership, spec.function, tuple(args))
+    inputs: dict[str, Any] = {"args": list(recorded_args), "kwargs": kwargs}
+    if receiver is not None:
+        inputs["receiver"] = receiver.encode()
+    return serializer.dumps(inputs)
 
 
 def _timing(settings: EnqueueSettings, status: str, admitted_later: bool) -> dict[str, int | None]:

@@ -129,6 +129,7 @@ class ProcessServices:
             serializer=self.serializer,
             executor_id=executor_id,
             lookup=self.registry.get,
+            classes=self.registry.classes,
             launcher=launcher,
             dispatch=launcher.publish,
             application_version=self.application_version,

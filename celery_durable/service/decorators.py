@@ -36,6 +36,8 @@ R = TypeVar("R")
 WORKFLOW_ATTRIBUTE = "__celery_durable_workflow__"
 # "step" or "transaction" on what those decorators return (for clearer errors).
 OPERATION_ATTRIBUTE = "__celery_durable_operation__"
+# The roles @DBOS.required_roles requires, on what it returns (and what wraps that).
+ROLES_ATTRIBUTE = "__celery_durable_required_roles__"
 
 
 def spec_of(workflow: Callable[..., Any]) -> WorkflowSpec:
@@ -199,6 +201,7 @@ def _role_checked(function: Callable[P, R], required: list[str], name: str) -> C
                 return function(*args, **kwargs)
 
         wrapper = sync_wrapper
+    setattr(wrapper, ROLES_ATTRIBUTE, required)
     return cast(Callable[P, R], wrapper)
 
 

@@ -22,6 +22,7 @@ from celery_durable.error import DBOSNonExistentWorkflowError
 from celery_durable.integration.enqueue import EnqueueSettings
 from celery_durable.integration.runtime import Runtime
 from celery_durable.service import inspection
+from celery_durable.service.class_decorators import with_receiver
 from celery_durable.service.decorators import spec_of
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
 from celery_durable.service.inspection import WorkflowFilters
@@ -93,12 +94,14 @@ class WorkflowService:
         self, workflow: Callable[..., Any], args: Any, kwargs: Any, *, queue: str | None
     ) -> WorkflowHandle[Any]:
         """Enqueues a ``@DBOS.workflow()`` function (in workflow code: starts a child)."""
-        return self.handle(self._start(spec_of(workflow), args, kwargs, queue))
+        spec = spec_of(workflow)
+        return self.handle(self._start(spec, with_receiver(workflow, args), kwargs, queue))
 
     async def start_async(
         self, workflow: Callable[..., Any], args: Any, kwargs: Any, *, queue: str | None
     ) -> WorkflowHandleAsync[Any]:
         spec = spec_of(workflow)
+        args = with_receiver(workflow, args)
         if in_workflow_code() is not None:
             return self.handle_async(self._start(spec, args, kwargs, queue))
         starter = self.runtime.starter

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, exc
 
 from celery_durable.core.clock import now_epoch_ms
-from celery_durable.error import DBOSException
+from celery_durable.error import DBOSException, DBOSSchemaMissingError
 from celery_durable.store import databases, migrator
-from celery_durable.store.driver_errors import system_error
+from celery_durable.store.driver_errors import system_error, wrap_errors
 from celery_durable.store.engines import ProcessEngine
-from celery_durable.store.sql import transactions
+from celery_durable.store.migrations import APPLICATION_MIGRATIONS
+from celery_durable.store.sql import schema_version, transactions
 from celery_durable.store.urls import normalize
 
 ISOLATION_LEVELS = frozenset({"SERIALIZABLE", "REPEATABLE READ", "READ COMMITTED"})
@@ -63,6 +64,31 @@ class ApplicationStore:
                     continue
                 raise system_error(action, error, database="Application") from error
         raise AssertionError("unreachable")
+
+    def require_current(self) -> None:
+        """Checks that ``transaction_outputs`` is in place, at this code's version,
+        without changing anything (for a role that may not run DDL).
+
+        Raises:
+            DBOSSchemaMissingError: the table is missing or older than this code.
+        """
+        try:
+            with (
+                wrap_errors("reading the application schema version", database="Application"),
+                self._engines.get().connect() as connection,
+            ):
+                version = int(
+                    connection.execute(schema_version.CURRENT_APPLICATION_VERSION).scalar_one()
+                )
+        except DBOSSchemaMissingError:
+            version = 0  # no version table: nothing was ever migrated here
+        latest = APPLICATION_MIGRATIONS[-1][0]
+        if version < latest:
+            raise DBOSSchemaMissingError(
+                f"The application database's celery_durable.transaction_outputs is at "
+                f"version {version}; this code needs version {latest}. Create or upgrade "
+                "it with `celery-durable migrate` or SQLAlchemyDatasource.migrate(url)"
+            )
 
     @contextlib.contextmanager
     def transaction(self, isolation_level: str) -> Iterator[Connection]:

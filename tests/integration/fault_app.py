@@ -374,4 +374,6 @@ def one_version_step() -> str:
 
 # -- pools (tests/integration/test_pools.py): in a module of their own, registered with these ------
 
+# -- classes and datasources (tests/integration/test_classes_recovery.py) --------------------------
+import tests.integration.fault_classes  # noqa: E402
 import tests.integration.fault_pools  # noqa: E402, F401
