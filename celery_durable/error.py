@@ -34,6 +34,7 @@ class DBOSErrorCode:
     AwaitedWorkflowMaxRecoveryAttemptsExceeded = 14
     StreamTimeout = 16
     StreamNondeterminism = 17
+    WorkflowIDInUse = 27
 
 
 class DBOSException(Exception):
@@ -251,6 +252,23 @@ class DBOSQueueDeduplicatedError(DBOSException):
 
     def __reduce__(self) -> Any:
         return (self.__class__, (self.workflow_id, self.queue_name, self.deduplication_id))
+
+
+class DBOSWorkflowIDInUseError(DBOSException):
+    """An enqueue with ``workflow_id_reuse_policy="reject"`` found its id in use."""
+
+    def __init__(self, workflow_id: str, workflow_status: str, workflow_name: str) -> None:
+        self.workflow_id = workflow_id
+        self.workflow_status = workflow_status
+        self.workflow_name = workflow_name
+        super().__init__(
+            f"Workflow ID {workflow_id} is already in use by workflow {workflow_name} "
+            f"with status {workflow_status}.",
+            DBOSErrorCode.WorkflowIDInUse,
+        )
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.workflow_id, self.workflow_status, self.workflow_name))
 
 
 class DBOSStreamTimeoutError(DBOSException):

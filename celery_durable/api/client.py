@@ -7,90 +7,22 @@ writes the workflow's row and publishes its Celery message by task name.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, NoReturn, NotRequired, TypedDict, Unpack
+from typing import Any, Unpack
 
 from celery import Celery
 
-from celery_durable.api.options import check_version, validate_identity
+from celery_durable.api.enqueue_options import EnqueueOptions, enqueue_request
+from celery_durable.api.queue_limits import QueueRateLimit, queue_limits
+from celery_durable.api.queues import Queue
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.core.serialization import SerializerName
 from celery_durable.error import DBOSException
-from celery_durable.service.handles import WorkflowHandle
+from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
 from celery_durable.service.inspection import WorkflowFilters
 from celery_durable.service.overview import Overview
-from celery_durable.service.types import (
-    DEFAULT_MAX_RECOVERY_ATTEMPTS,
-    EnqueueSettings,
-    WorkerVersion,
-    WorkflowSpec,
-)
+from celery_durable.service.queues import QueueService
+from celery_durable.service.types import OnConflict, WorkerVersion
 from celery_durable.service.wiring import client_service
-
-
-class EnqueueOptions(TypedDict):
-    """Options of [DBOSClient.enqueue][celery_durable.DBOSClient.enqueue], as in DBOS.
-
-    Keys:
-        workflow_name: The workflow's registered name (its Celery task name).
-        queue_name: The Celery queue (default: Celery's routing for the name).
-        workflow_id: Makes the enqueue idempotent (default: a new UUID).
-        deduplication_id: At most one ENQUEUED or PENDING workflow of the queue has it.
-        priority: Lower runs first, on queues with ``priority_enabled``.
-        max_recovery_attempts: Used until a worker's code declares its own.
-        allow_unregistered: Enqueue a name no worker has registered yet (ahead of a
-            deployment); it waits ENQUEUED until a worker that knows it starts.
-        workflow_timeout: Seconds; the workflow is CANCELLED once its deadline passes
-            (fixed when its queue first admits it).
-        delay_seconds: DELAYED that long before it is ENQUEUED.
-        authenticated_user: The user it runs as (``DBOS.authenticated_user``).
-        authenticated_roles: The roles granted to that user (a list of strings).
-    """
-
-    workflow_name: str
-    queue_name: NotRequired[str]
-    workflow_id: NotRequired[str]
-    deduplication_id: NotRequired[str]
-    priority: NotRequired[int]
-    max_recovery_attempts: NotRequired[int]
-    allow_unregistered: NotRequired[bool]
-    workflow_timeout: NotRequired[float]
-    delay_seconds: NotRequired[float]
-    authenticated_user: NotRequired[str]
-    authenticated_roles: NotRequired[list[str]]
-    app_version: NotRequired[str]
-
-
-def _settings(options: EnqueueOptions) -> EnqueueSettings:
-    """The row's options from the client's, validated as ``SetEnqueueOptions`` and
-    ``SetWorkflowTimeout`` validate theirs."""
-    settings = EnqueueSettings(
-        deduplication_id=options.get("deduplication_id"), priority=options.get("priority")
-    )
-    delay = options.get("delay_seconds")
-    if delay is not None:
-        if not isinstance(delay, int | float) or isinstance(delay, bool) or delay < 0:
-            raise DBOSException(f"delay_seconds must be a number >= 0, not {delay!r}")
-        settings["delay_seconds"] = delay
-    if "workflow_timeout" in options:
-        timeout = options["workflow_timeout"]
-        if timeout is not None and (
-            not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0
-        ):
-            raise DBOSException(f"Invalid workflow timeout {timeout!r}. Timeouts must be positive.")
-        settings["workflow_timeout_seconds"] = timeout
-    if "authenticated_user" in options or "authenticated_roles" in options:
-        user, roles = validate_identity(
-            options.get("authenticated_user"), options.get("authenticated_roles")
-        )
-        settings["authenticated_user"] = user
-        settings["authenticated_roles"] = roles
-    check_version(options.get("app_version"))
-    settings["app_version"] = options.get("app_version")
-    return settings
-
-
-def _code_elsewhere(*args: Any, **kwargs: Any) -> NoReturn:
-    raise DBOSException("DBOSClient cannot run workflows: workers run them")
 
 
 class DBOSClient:
@@ -122,22 +54,124 @@ class DBOSClient:
     def enqueue(self, options: EnqueueOptions, *args: Any, **kwargs: Any) -> WorkflowHandle[Any]:
         """Starts workflow ``options["workflow_name"]`` with these arguments.
 
-        Idempotent on ``workflow_id``: a second enqueue returns the first's handle.
+        Idempotent on ``workflow_id``: a second enqueue returns the first's handle
+        (unless ``workflow_id_reuse_policy="reject"``).
 
         Raises:
             DBOSWorkflowFunctionNotFoundError: no worker has registered the name (and
                 ``allow_unregistered`` is not set).
-            DBOSQueueDeduplicatedError: the deduplication id is taken in the queue.
+            DBOSQueueDeduplicatedError: the deduplication id is taken in the queue
+                (unless ``duplication_policy="return-existing"``).
+            DBOSWorkflowIDInUseError: ``workflow_id_reuse_policy="reject"`` and the id
+                is in use.
         """
-        return self._service.enqueue_by_name(
-            _named_spec(options),
-            args,
-            kwargs,
-            queue_name=options.get("queue_name"),
-            workflow_id=options.get("workflow_id"),
-            settings=_settings(options),
-            require_registered=not options.get("allow_unregistered", False),
+        return self._service.enqueue_request(enqueue_request(options), args, kwargs)
+
+    async def enqueue_async(
+        self, options: EnqueueOptions, *args: Any, **kwargs: Any
+    ) -> WorkflowHandleAsync[Any]:
+        """``enqueue`` for async callers."""
+        return await self._service.enqueue_request_async(enqueue_request(options), args, kwargs)
+
+    # -- queues (as DBOS 3.4's DBOSClient) ------------------------------------------------
+
+    def register_queue(
+        self,
+        name: str,
+        *,
+        global_concurrency: int | None = None,
+        partition_concurrency: int | None = None,
+        partition_worker_concurrency: int | None = None,
+        partition_limiter: QueueRateLimit | None = None,
+        limiter: QueueRateLimit | None = None,
+        worker_concurrency: int | None = None,
+        polling_interval_sec: float = 1.0,
+        on_conflict: OnConflict = "always_update",
+        application_name: str | None = None,
+        concurrency: int | None = None,
+    ) -> Queue:
+        """As ``DBOS.register_queue`` (``on_conflict`` defaults to ``"always_update"``,
+        as in DBOS's client); the queue returned is bound to this client (its setters
+        work; to enqueue, use ``enqueue``)."""
+        _no_application_name(application_name)
+        limits = queue_limits(
+            name,
+            concurrency=concurrency,
+            global_concurrency=global_concurrency,
+            worker_concurrency=worker_concurrency,
+            limiter=limiter,
+            partition_concurrency=partition_concurrency,
+            partition_worker_concurrency=partition_worker_concurrency,
+            partition_limiter=partition_limiter,
+            polling_interval_sec=polling_interval_sec,
         )
+        stored, _ = self._service.queues.register(limits, on_conflict)
+        return Queue._stored(stored, self._queue_operations)
+
+    async def register_queue_async(
+        self,
+        name: str,
+        *,
+        global_concurrency: int | None = None,
+        partition_concurrency: int | None = None,
+        partition_worker_concurrency: int | None = None,
+        partition_limiter: QueueRateLimit | None = None,
+        limiter: QueueRateLimit | None = None,
+        worker_concurrency: int | None = None,
+        polling_interval_sec: float = 1.0,
+        on_conflict: OnConflict = "always_update",
+        application_name: str | None = None,
+        concurrency: int | None = None,
+    ) -> Queue:
+        """``register_queue`` for async callers."""
+        _no_application_name(application_name)
+        limits = queue_limits(
+            name,
+            concurrency=concurrency,
+            global_concurrency=global_concurrency,
+            worker_concurrency=worker_concurrency,
+            limiter=limiter,
+            partition_concurrency=partition_concurrency,
+            partition_worker_concurrency=partition_worker_concurrency,
+            partition_limiter=partition_limiter,
+            polling_interval_sec=polling_interval_sec,
+        )
+        stored, _ = await self._service.queues.register_async(limits, on_conflict)
+        return Queue._stored(stored, self._queue_operations)
+
+    def retrieve_queue(self, name: str) -> Queue | None:
+        """As ``DBOS.retrieve_queue`` (the queue is bound to this client)."""
+        stored = self._service.queues.retrieve(name)
+        return None if stored is None else Queue._stored(stored, self._queue_operations)
+
+    async def retrieve_queue_async(self, name: str) -> Queue | None:
+        """``retrieve_queue`` for async callers."""
+        stored = await self._service.queues.retrieve_async(name)
+        return None if stored is None else Queue._stored(stored, self._queue_operations)
+
+    def delete_queue(self, name: str) -> None:
+        """As ``DBOS.delete_queue``."""
+        self._service.queues.delete(name)
+
+    async def delete_queue_async(self, name: str) -> None:
+        """``delete_queue`` for async callers."""
+        await self._service.queues.delete_async(name)
+
+    def list_queues(self, *, application_name: str | list[str] | None = None) -> list[Queue]:
+        """As ``DBOS.list_queues``."""
+        _no_application_name(application_name)
+        return [Queue._stored(q, self._queue_operations) for q in self._service.queues.list_all()]
+
+    async def list_queues_async(
+        self, *, application_name: str | list[str] | None = None
+    ) -> list[Queue]:
+        """``list_queues`` for async callers."""
+        _no_application_name(application_name)
+        stored = await self._service.queues.list_all_async()
+        return [Queue._stored(q, self._queue_operations) for q in stored]
+
+    def _queue_operations(self) -> QueueService:
+        return self._service.queues
 
     def retrieve_workflow(self, workflow_id: str) -> WorkflowHandle[Any]:
         """As ``DBOS.retrieve_workflow`` (the workflow must exist, as in DBOS's client).
@@ -244,14 +278,9 @@ class DBOSClient:
         self._service.release()
 
 
-def _named_spec(options: EnqueueOptions) -> WorkflowSpec:
-    """The workflow the options name; its code runs only on the workers."""
-    name = options.get("workflow_name")
-    if not isinstance(name, str) or not name:
-        raise DBOSException('enqueue options need "workflow_name" (a non-empty string)')
-    return WorkflowSpec(
-        name=name,
-        function=_code_elsewhere,
-        is_async=False,
-        max_recovery_attempts=options.get("max_recovery_attempts", DEFAULT_MAX_RECOVERY_ATTEMPTS),
-    )
+def _no_application_name(application_name: str | list[str] | None) -> None:
+    if application_name is not None:
+        raise DBOSException(
+            "application_name is not supported: queues have no owning application here "
+            "(one system database serves one Celery app's fleet); omit it"
+        )

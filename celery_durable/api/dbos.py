@@ -18,6 +18,7 @@ from celery import Celery
 
 from celery_durable.api.ambient import AmbientProperties, make_logger
 from celery_durable.api.dbos_messages import WorkflowMessaging
+from celery_durable.api.dbos_queues import WorkflowQueues
 from celery_durable.api.dbos_schedules import WorkflowSchedules
 from celery_durable.api.dbos_versions import WorkflowVersioning
 from celery_durable.core.records import WorkflowStatus
@@ -40,7 +41,13 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=AmbientProperties):
+class DBOS(
+    WorkflowMessaging,
+    WorkflowSchedules,
+    WorkflowVersioning,
+    WorkflowQueues,
+    metaclass=AmbientProperties,
+):
     """Durable workflows on a Celery app.
 
     Args:
