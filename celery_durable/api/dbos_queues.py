@@ -120,7 +120,9 @@ class WorkflowQueues(ConfiguredFacade):
 
     @classmethod
     def list_queues(cls, *, application_name: str | list[str] | None = None) -> list[Queue]:
-        """Every queue in the system database (registered or declared), by name.
+        """The queues registered at run time (``register_queue``), by name, as DBOS
+        lists its database-backed queues (``retrieve_queue`` also finds one declared
+        in code).
 
         Raises:
             DBOSException: ``application_name``: queues have no owning application

@@ -41,6 +41,7 @@ class QueueStore:
         return None if row is None else QueueLimits(**row._asdict())
 
     def list_all(self) -> list[QueueLimits]:
+        """The queues registered at run time, by name (not those declared in code)."""
         rows = self._connections.run(
             "listing queues",
             lambda connection: connection.execute(queue_sql.LIST_QUEUES).all(),
@@ -49,11 +50,7 @@ class QueueStore:
 
     def registered_names(self) -> list[str]:
         """The queues registered at run time (every general worker consumes them)."""
-        rows = self._connections.run(
-            "listing registered queues",
-            lambda connection: connection.execute(queue_sql.REGISTERED_QUEUE_NAMES).all(),
-        )
-        return [row.name for row in rows]
+        return [limits.name for limits in self.list_all()]
 
     def deduplication_holder(self, queue_name: str, deduplication_id: str) -> str | None:
         """The id of the queue's active workflow with this deduplication id, if any."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from celery_durable.error import (
     DBOSWorkflowIDInUseError,
 )
 from tests.conftest import BROKER_URL, DATABASE_URL, TEST_QUEUE
+from tests.integration.subprocesses import CELERY, spawn
 from tests.integration.test_faults import REDIS_URL, Faults, _faults, fault_database, wait_until
 from tests.integration.test_operations import _is_pending, _max_overlap, _spans
 
@@ -151,6 +153,18 @@ def test_async_twins_register_read_change_and_delete(worker: Any) -> None:
     assert asyncio.run(scenario()) == (5, True, None)
 
 
+def test_list_queues_lists_the_registered_queues_only(registered: list[str]) -> None:
+    declared = Queue(_name(), 2)
+    DBOS._service().runtime.process.store.workers.register(
+        workflow_names=[], queues=[declared.limits], executor_id="tests"
+    )
+    queue = _register(registered)
+    listed = [q.name for q in DBOS.list_queues()]
+    assert queue.name in listed and declared.name not in listed
+    found = DBOS.retrieve_queue(declared.name)
+    assert found is not None and found.concurrency == 2
+
+
 def test_a_queue_declared_in_code_is_constructed_directly_and_refuses_setters() -> None:
     # The specification wins over DBOS 3.x: Queue(...) does not raise.
     queue = Queue(_name(), 3, worker_concurrency=2)
@@ -184,6 +198,18 @@ def test_a_registered_queue_is_served_by_the_worker_already_running(
     handle = queue.enqueue(doubled, 5)
     assert handle.get_result(timeout=60) == 10
     assert handle.get_status().queue_name == queue.name
+
+
+def test_a_workflow_enqueued_before_its_queue_is_registered_runs_once_it_is(
+    registered: list[str],
+) -> None:
+    name = _name()
+    handle = DBOS.enqueue_workflow(name, doubled, 7)
+    time.sleep(1.0)
+    assert handle.get_status().status == "ENQUEUED"  # no worker consumes the queue yet
+    registered.append(name)
+    DBOS.register_queue(name)
+    assert handle.get_result(timeout=60) == 14
 
 
 def test_enqueue_workflow_with_options_honours_the_options(registered: list[str]) -> None:
@@ -297,6 +323,31 @@ def test_a_worker_started_after_the_queue_was_registered_serves_it(fleet: Faults
     handle = _enqueue(fleet, queue.name, 0.0)
     fleet.start_worker()
     assert handle.get_result(timeout=60) == handle.workflow_id
+
+
+def test_a_dedicated_worker_does_not_consume_registered_queues(
+    fleet: Faults, tmp_path: Path
+) -> None:
+    # -Q naming another queue only: the worker is dedicated to it.
+    dedicated = f"dedicated-{uuid.uuid4().hex[:8]}"
+    log = tmp_path / "dedicated.log"
+    command = [
+        *CELERY,
+        *("-A", "tests.integration.fault_app", "worker", "--loglevel=INFO", "--pool=threads"),
+        *("--concurrency=2", "--without-gossip", "--without-mingle", "--without-heartbeat"),
+        *(f"--hostname={dedicated}@%h", "-Q", dedicated),
+    ]
+    worker = spawn(command, fleet.env, log)
+    try:
+        wait_until(lambda: log.exists() and " ready." in log.read_text(), 60, "the worker")
+        queue = fleet.client.register_queue(_name())
+        ignored = _enqueue(fleet, queue.name, 0.0)
+        with pytest.raises(TimeoutError):  # longer than a sweep (10 s)
+            ignored.get_result(timeout=12)
+        served = _enqueue(fleet, dedicated, 0.0)
+        assert served.get_result(timeout=60) == served.workflow_id
+    finally:
+        worker.stop()
 
 
 def _admitted_in_priority_order(faults: Faults, queue: str) -> bool:

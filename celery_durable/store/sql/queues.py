@@ -53,7 +53,8 @@ UPSERT_QUEUE = text(
 
 GET_QUEUE = text(f"SELECT {QUEUE_COLUMNS} FROM {SCHEMA}.queues WHERE name = :name")
 
-LIST_QUEUES = text(f"SELECT {QUEUE_COLUMNS} FROM {SCHEMA}.queues ORDER BY name")
+# The queues registered at run time (DBOS lists its database-backed queues only).
+LIST_QUEUES = text(f"SELECT {QUEUE_COLUMNS} FROM {SCHEMA}.queues WHERE registered ORDER BY name")
 
 DELETE_QUEUE = text(f"DELETE FROM {SCHEMA}.queues WHERE name = :name")
 
