@@ -91,8 +91,9 @@ class DBOSClient:
         concurrency: int | None = None,
     ) -> Queue:
         """As ``DBOS.register_queue`` (``on_conflict`` defaults to ``"always_update"``,
-        as in DBOS's client); the queue returned is bound to this client (its setters
-        work; to enqueue, use ``enqueue``)."""
+        as in DBOS's client; a client has no application version, so
+        ``"update_if_latest_version"`` raises); the queue returned is bound to this
+        client (its setters work; to enqueue, use ``enqueue``)."""
         _no_application_name(application_name)
         limits = queue_limits(
             name,
@@ -105,7 +106,7 @@ class DBOSClient:
             partition_limiter=partition_limiter,
             polling_interval_sec=polling_interval_sec,
         )
-        stored, _ = self._service.queues.register(limits, on_conflict)
+        stored, _ = self._service.queues.register(limits, on_conflict, versioned=False)
         return Queue._stored(stored, self._queue_operations)
 
     async def register_queue_async(
@@ -136,7 +137,7 @@ class DBOSClient:
             partition_limiter=partition_limiter,
             polling_interval_sec=polling_interval_sec,
         )
-        stored, _ = await self._service.queues.register_async(limits, on_conflict)
+        stored, _ = await self._service.queues.register_async(limits, on_conflict, versioned=False)
         return Queue._stored(stored, self._queue_operations)
 
     def retrieve_queue(self, name: str) -> Queue | None:

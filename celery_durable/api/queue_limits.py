@@ -50,13 +50,10 @@ def queue_limits(
             "concurrency is deprecated in favor of global_concurrency; set only one of them"
         )
     overall = concurrency if global_concurrency is None else global_concurrency
-    for label, value in (
-        ("concurrency", overall),
-        ("worker_concurrency", worker_concurrency),
-        ("partition_concurrency", partition_concurrency),
-        ("partition_worker_concurrency", partition_worker_concurrency),
-    ):
-        positive(label, value)
+    positive("concurrency", overall)
+    positive("worker_concurrency", worker_concurrency)
+    at_least_one("partition_concurrency", partition_concurrency)
+    at_least_one("partition_worker_concurrency", partition_worker_concurrency)
     check_bounds(overall, worker_concurrency, partition_concurrency, partition_worker_concurrency)
     if not isinstance(polling_interval_sec, int | float) or polling_interval_sec <= 0:
         raise ValueError("polling_interval_sec must be positive")
@@ -107,6 +104,13 @@ def limiter_columns(label: str, limiter: QueueRateLimit | None) -> tuple[int | N
     if not isinstance(period, int | float) or isinstance(period, bool) or period <= 0:
         raise DBOSException(f"{label} period must be seconds > 0, not {period!r}")
     return limit, round(period * 1000)
+
+
+def at_least_one(label: str, value: object) -> None:
+    """A per-partition limit is an integer >= 1 (DBOS's ``ValueError`` for one below)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value < 1:
+        raise ValueError(f"{label} must be at least 1")
+    positive(label, value)
 
 
 def positive(label: str, value: object) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from celery_durable.api.queue_limits import (
     QueueRateLimit,
+    at_least_one,
     check_bounds,
     limiter_columns,
     positive,
@@ -179,13 +180,10 @@ class QueueSettings:
 
 def _bounded(limits: QueueLimits) -> None:
     """A changed queue's limits still hold together (DBOS's checks)."""
-    for column in (
-        "concurrency",
-        "worker_concurrency",
-        "partition_concurrency",
-        "partition_worker_concurrency",
-    ):
-        positive(column, getattr(limits, column))
+    positive("concurrency", limits.concurrency)
+    positive("worker_concurrency", limits.worker_concurrency)
+    at_least_one("partition_concurrency", limits.partition_concurrency)
+    at_least_one("partition_worker_concurrency", limits.partition_worker_concurrency)
     check_bounds(
         limits.concurrency,
         limits.worker_concurrency,

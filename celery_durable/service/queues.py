@@ -54,17 +54,28 @@ class QueueService:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
-    def register(self, limits: QueueLimits, on_conflict: OnConflict) -> tuple[QueueLimits, bool]:
+    def register(
+        self, limits: QueueLimits, on_conflict: OnConflict, *, versioned: bool = True
+    ) -> tuple[QueueLimits, bool]:
         """Writes the queue (as ``on_conflict`` says, if one has its name) and tells the
-        workers; returns the queue as stored and whether it was new."""
+        workers; returns the queue as stored and whether it was new.
+
+        ``versioned``: the caller runs application code, whose version the row records
+        (False for a client: it has no version, so ``update_if_latest_version`` cannot
+        apply and is refused, as in DBOS).
+        """
         if on_conflict not in ON_CONFLICT_CHOICES:
             raise DBOSException(
                 f"on_conflict must be one of {', '.join(ON_CONFLICT_CHOICES)}, not {on_conflict!r}"
             )
+        if not versioned and on_conflict == "update_if_latest_version":
+            raise DBOSException(
+                "A client has no application version: register the queue with "
+                'on_conflict="always_update" or "never_update"'
+            )
         process = self.runtime.process
-        limits = dataclasses.replace(
-            limits, registered=True, application_version=process.application_version
-        )
+        version = process.application_version if versioned else None
+        limits = dataclasses.replace(limits, registered=True, application_version=version)
         inserted = process.store.queues.register(limits, on_conflict)
         announce_queue(process.celery, limits.name)
         stored = self.retrieve(limits.name)
@@ -73,9 +84,9 @@ class QueueService:
         return stored, inserted
 
     async def register_async(
-        self, limits: QueueLimits, on_conflict: OnConflict
+        self, limits: QueueLimits, on_conflict: OnConflict, *, versioned: bool = True
     ) -> tuple[QueueLimits, bool]:
-        return await asyncio.to_thread(self.register, limits, on_conflict)
+        return await asyncio.to_thread(self.register, limits, on_conflict, versioned=versioned)
 
     def retrieve(self, name: str) -> QueueLimits | None:
         return self.runtime.process.store.queues.get(name)

@@ -183,6 +183,8 @@ def test_queue_limits_are_checked_as_dbos_checks_them(worker: Any) -> None:
         DBOS.register_queue(_name(), global_concurrency=1, worker_concurrency=2)
     with pytest.raises(ValueError, match="partition_limiter must specify"):
         DBOS.register_queue(_name(), partition_limiter={"limit": 1})  # type: ignore[typeddict-item]
+    with pytest.raises(ValueError, match="at least 1"):
+        DBOS.register_queue(_name(), partition_concurrency=0)
     with pytest.raises(DBOSException, match="application_name"):
         DBOS.list_queues(application_name="other")
 
@@ -278,6 +280,10 @@ def test_a_client_bound_queue_changes_limits_but_does_not_enqueue(client: DBOSCl
         assert [q.name for q in client.list_queues() if q.name == queue.name] == [queue.name]
         with pytest.raises(DBOSException, match=r"Use DBOSClient\.enqueue"):
             queue.enqueue(doubled, 1)
+        with pytest.raises(DBOSException, match="no application version"):
+            client.register_queue(queue.name, on_conflict="update_if_latest_version")
+        client.register_queue(queue.name, global_concurrency=9)  # always_update
+        assert queue.global_concurrency == 9
     finally:
         client.delete_queue(queue.name)
     assert client.retrieve_queue(queue.name) is None
