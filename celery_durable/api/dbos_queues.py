@@ -167,15 +167,20 @@ class WorkflowQueues(ConfiguredFacade):
     ) -> WorkflowHandle[Any]:
         """Enqueues workflow ``options["workflow_name"]`` on ``options["queue_name"]``
         by name, without its function (the same options as ``DBOSClient.enqueue``);
-        in workflow code, the enqueued workflow is a child of the running one."""
-        return cls._service().enqueue_request(enqueue_request(options), args, kwargs)
+        in workflow code, the enqueued workflow is a child of the running one.
+
+        As in DBOS, the name is not checked against registered workflows (another
+        process may implement it), and ``SetWorkflowID`` / ``SetEnqueueOptions`` fill
+        what the options leave unset."""
+        request = enqueue_request(options, from_application=True)
+        return cls._service().enqueue_request(request, args, kwargs)
 
     @classmethod
     async def enqueue_workflow_with_options_async(
         cls, options: EnqueueOptions, *args: Any, **kwargs: Any
     ) -> WorkflowHandleAsync[Any]:
         """``enqueue_workflow_with_options`` for async callers."""
-        request = enqueue_request(options)
+        request = enqueue_request(options, from_application=True)
         return await cls._service().enqueue_request_async(request, args, kwargs)
 
 

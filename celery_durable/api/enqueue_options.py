@@ -86,8 +86,12 @@ _REFUSED = {
 }
 
 
-def enqueue_request(options: EnqueueOptions) -> EnqueueRequest:
+def enqueue_request(options: EnqueueOptions, *, from_application: bool = False) -> EnqueueRequest:
     """The checked request the options describe.
+
+    ``from_application`` (``DBOS.enqueue_workflow_with_options``): as in DBOS, the name
+    is not checked against the registered workflows (it may be implemented by another
+    process), and the caller's ``SetEnqueueOptions`` fill the options it leaves unset.
 
     Raises:
         DBOSException: a missing workflow name, an invalid value, or a field this
@@ -114,7 +118,8 @@ def enqueue_request(options: EnqueueOptions) -> EnqueueRequest:
         queue_name=options.get("queue_name"),
         workflow_id=options.get("workflow_id"),
         settings=_settings(options),
-        require_registered=not options.get("allow_unregistered", False),
+        require_registered=not (from_application or options.get("allow_unregistered", False)),
+        with_ambient_options=from_application,
         reject_reused_id=reuse == "reject",
         return_deduplicated=duplication == "return-existing",
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from typing import Any
+from typing import Any, cast
 
 from celery_durable.engine import children_and_sleep
 from celery_durable.engine.context import enqueue_options, in_workflow_code, next_workflow_id
@@ -46,6 +46,16 @@ class EnqueueRequest:
     require_registered: bool
     reject_reused_id: bool = False
     return_deduplicated: bool = False
+    # The caller's SetEnqueueOptions fill the settings left unset (DBOS's application
+    # enqueue; a client's options are the whole request).
+    with_ambient_options: bool = False
+
+    def effective_settings(self) -> EnqueueSettings:
+        if not self.with_ambient_options:
+            return self.settings
+        merged: dict[str, Any] = dict(enqueue_options.get() or {})
+        merged.update({key: value for key, value in self.settings.items() if value is not None})
+        return cast(EnqueueSettings, merged)
 
 
 class QueueService:
@@ -136,9 +146,10 @@ class QueueService:
 
     def enqueue(self, request: EnqueueRequest, args: Any, kwargs: Any) -> str:
         """Enqueues the request's workflow (in workflow code: as a child); returns its id."""
+        settings = request.effective_settings()
         parent = in_workflow_code()
         if parent is not None:
-            options_token = enqueue_options.set(request.settings)
+            options_token = enqueue_options.set(settings)
             id_token = next_workflow_id.set(request.workflow_id)
             try:
                 return children_and_sleep.start_child(
@@ -155,7 +166,7 @@ class QueueService:
             status="ENQUEUED",
             queue_name=request.queue_name,
             workflow_id=request.workflow_id,
-            options=request.settings,
+            options=settings,
             require_registered=request.require_registered,
         )
         return self._insert_and_publish(request, row)

@@ -19,7 +19,14 @@ from typing import Any
 import pytest
 from celery import Celery
 
-from celery_durable import DBOS, DBOSClient, EnqueueOptions, Queue, SetEnqueueOptions
+from celery_durable import (
+    DBOS,
+    DBOSClient,
+    EnqueueOptions,
+    Queue,
+    SetEnqueueOptions,
+    SetWorkflowID,
+)
 from celery_durable.error import (
     DBOSException,
     DBOSQueueDeduplicatedError,
@@ -234,6 +241,26 @@ def test_enqueue_workflow_with_options_honours_the_options(registered: list[str]
         )  # type: ignore[typeddict-item]
     )
     assert again.workflow_id == options["workflow_id"]
+
+
+def test_enqueue_with_options_takes_names_this_process_lacks_and_ambient_options(
+    registered: list[str],
+) -> None:
+    queue = _register(registered)
+    elsewhere = DBOS.enqueue_workflow_with_options(
+        {"workflow_name": "implemented_elsewhere", "queue_name": queue.name, "delay_seconds": 3600}
+    )
+    assert elsewhere.get_status().status == "DELAYED"
+    DBOS.cancel_workflow(elsewhere.workflow_id)
+    workflow_id = f"ambient-{uuid.uuid4().hex}"
+    with SetWorkflowID(workflow_id), SetEnqueueOptions(priority=3, deduplication_id="amb"):
+        handle = DBOS.enqueue_workflow_with_options(
+            {"workflow_name": doubled.__qualname__, "queue_name": queue.name}, 2
+        )
+    assert handle.workflow_id == workflow_id
+    assert handle.get_result(timeout=60) == 4
+    status = handle.get_status()
+    assert (status.priority, status.deduplication_id) == (3, "amb")
 
 
 @pytest.mark.parametrize(
