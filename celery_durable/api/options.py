@@ -73,7 +73,7 @@ def SetEnqueueOptions(
         or not 0 <= priority <= MAX_PRIORITY
     ):
         raise DBOSException(
-            f"priority must be an integer from 0 to {MAX_PRIORITY}, not {priority!r}"
+            f"Invalid priority {priority!r}. Priority must be between 0~{MAX_PRIORITY}."
         )
     if delay_seconds is not None and not _non_negative(delay_seconds):
         raise DBOSException(f"delay_seconds must be a number >= 0, not {delay_seconds!r}")

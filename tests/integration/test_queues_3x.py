@@ -316,6 +316,14 @@ def test_a_client_bound_queue_changes_limits_but_does_not_enqueue(client: DBOSCl
     assert client.retrieve_queue(queue.name) is None
 
 
+def test_an_invalid_priority_is_refused_with_dbos_message(worker: Any) -> None:
+    with (
+        pytest.raises(DBOSException, match="Invalid priority -100"),
+        SetEnqueueOptions(priority=-100),
+    ):
+        DBOS.enqueue_workflow(TEST_QUEUE, doubled, 1)
+
+
 def test_a_partition_key_with_a_deduplication_id_is_refused(worker: Any) -> None:
     with (
         SetEnqueueOptions(deduplication_id="d", queue_partition_key="p"),
