@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from celery import Celery
 
@@ -115,6 +116,32 @@ def test_on_conflict_decides_whether_a_second_registration_updates(
     assert queue.global_concurrency == 4
     with pytest.raises(DBOSException, match="on_conflict"):
         DBOS.register_queue(queue.name, on_conflict="sometimes")  # type: ignore[arg-type]
+
+
+def test_the_default_on_conflict_leaves_a_running_newer_versions_queue_alone(
+    registered: list[str],
+) -> None:
+    queue = _register(registered, global_concurrency=2)
+    executor = f"other-{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(DATABASE_URL, autocommit=True) as db:
+        # Another version registered it, and a worker of that version runs.
+        db.execute(
+            "UPDATE celery_durable.queues SET application_version = 'other' WHERE name = %s",
+            (queue.name,),
+        )
+        db.execute(
+            "INSERT INTO celery_durable.worker_versions VALUES (%s, 'other', 0)", (executor,)
+        )
+        try:
+            DBOS.register_queue(queue.name, global_concurrency=5)
+            assert queue.global_concurrency == 2
+        finally:
+            db.execute(
+                "DELETE FROM celery_durable.worker_versions WHERE executor_id = %s", (executor,)
+            )
+    # No worker runs that version any more: this one's registration wins.
+    DBOS.register_queue(queue.name, global_concurrency=5)
+    assert queue.global_concurrency == 5
 
 
 def test_setters_change_the_row_every_queue_object_reads(registered: list[str]) -> None:
