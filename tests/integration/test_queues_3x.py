@@ -223,6 +223,20 @@ def test_queue_limits_are_checked_as_dbos_checks_them(worker: Any) -> None:
         DBOS.list_queues(application_name="other")
 
 
+@DBOS.workflow()
+def on_schedule(scheduled_time: Any, context: Any) -> None:
+    return None
+
+
+def test_a_schedule_may_name_a_registered_queue(registered: list[str]) -> None:
+    queue = _register(registered)
+    name = f"on-{queue.name}"
+    DBOS.create_schedule(
+        schedule_name=name, workflow_fn=on_schedule, schedule="0 0 1 1 *", queue_name=queue.name
+    )
+    DBOS.delete_schedule(name)
+
+
 # -- enqueueing -----------------------------------------------------------------------------
 
 
