@@ -9,9 +9,10 @@ tasks, publishing, recovery) -> ``service`` (the operations the facades share) -
 """
 
 from celery_durable.api.classes import DBOSConfiguredInstance
-from celery_durable.api.client import DBOSClient, EnqueueOptions
+from celery_durable.api.client import DBOSClient
 from celery_durable.api.dbos import DBOS
 from celery_durable.api.dbos_schedules import WorkflowSchedule
+from celery_durable.api.enqueue_options import EnqueueOptions
 from celery_durable.api.options import (
     DBOSContextSetAuth,
     SetEnqueueOptions,

@@ -288,6 +288,23 @@ class DBOSQueueDeduplicatedError(DBOSException):
         return (self.__class__, (self.workflow_id, self.queue_name, self.deduplication_id))
 
 
+class DBOSWorkflowIDInUseError(DBOSException):
+    """An enqueue with ``workflow_id_reuse_policy="reject"`` found its id in use."""
+
+    def __init__(self, workflow_id: str, workflow_status: str, workflow_name: str) -> None:
+        self.workflow_id = workflow_id
+        self.workflow_status = workflow_status
+        self.workflow_name = workflow_name
+        super().__init__(
+            f"Workflow ID {workflow_id} is already in use by workflow {workflow_name} "
+            f"with status {workflow_status}.",
+            DBOSErrorCode.WorkflowIDInUse,
+        )
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.workflow_id, self.workflow_status, self.workflow_name))
+
+
 class DBOSStreamTimeoutError(DBOSException):
     """No value arrived on a stream within the reader's timeout."""
 
@@ -461,24 +478,6 @@ class DBOSStreamNondeterminismError(DBOSException):
 
     def __reduce__(self) -> Any:
         return (self.__class__, (self.workflow_id, self.key))
-
-
-class DBOSWorkflowIDInUseError(DBOSException):
-    """A start with ``workflow_id_reuse_policy="reject"`` found its id in use (not
-    raised by celery_durable today: the policy is not supported yet)."""
-
-    def __init__(self, workflow_id: str, workflow_status: str, workflow_name: str) -> None:
-        self.workflow_id = workflow_id
-        self.workflow_status = workflow_status
-        self.workflow_name = workflow_name
-        super().__init__(
-            f"Workflow ID {workflow_id} is already in use by workflow {workflow_name} with "
-            f"status {workflow_status}.",
-            DBOSErrorCode.WorkflowIDInUse,
-        )
-
-    def __reduce__(self) -> Any:
-        return (self.__class__, (self.workflow_id, self.workflow_status, self.workflow_name))
 
 
 def is_workflow_id_in_use_error(e: BaseException) -> bool:

@@ -7,93 +7,23 @@ writes the workflow's row and publishes its Celery message by task name.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, NoReturn, NotRequired, TypedDict, Unpack
+from typing import Any, Unpack
 
 from celery import Celery
 
-from celery_durable.api.options import check_version, validate_identity
+from celery_durable.api.client_queues import ClientQueues
+from celery_durable.api.enqueue_options import EnqueueOptions, enqueue_request
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.core.serialization import SerializerName
 from celery_durable.error import DBOSException
-from celery_durable.service.handles import WorkflowHandle
+from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
 from celery_durable.service.inspection import WorkflowFilters
 from celery_durable.service.overview import Overview
-from celery_durable.service.types import (
-    DEFAULT_MAX_RECOVERY_ATTEMPTS,
-    EnqueueSettings,
-    WorkerVersion,
-    WorkflowSpec,
-)
+from celery_durable.service.types import WorkerVersion
 from celery_durable.service.wiring import client_service
 
 
-class EnqueueOptions(TypedDict):
-    """Options of [DBOSClient.enqueue][celery_durable.DBOSClient.enqueue], as in DBOS.
-
-    Keys:
-        workflow_name: The workflow's registered name (its Celery task name).
-        queue_name: The Celery queue (default: Celery's routing for the name).
-        workflow_id: Makes the enqueue idempotent (default: a new UUID).
-        deduplication_id: At most one ENQUEUED or PENDING workflow of the queue has it.
-        priority: Lower runs first, on queues with ``priority_enabled``.
-        max_recovery_attempts: Used until a worker's code declares its own.
-        allow_unregistered: Enqueue a name no worker has registered yet (ahead of a
-            deployment); it waits ENQUEUED until a worker that knows it starts.
-        workflow_timeout: Seconds; the workflow is CANCELLED once its deadline passes
-            (fixed when its queue first admits it).
-        delay_seconds: DELAYED that long before it is ENQUEUED.
-        authenticated_user: The user it runs as (``DBOS.authenticated_user``).
-        authenticated_roles: The roles granted to that user (a list of strings).
-    """
-
-    workflow_name: str
-    queue_name: NotRequired[str]
-    workflow_id: NotRequired[str]
-    deduplication_id: NotRequired[str]
-    priority: NotRequired[int]
-    max_recovery_attempts: NotRequired[int]
-    allow_unregistered: NotRequired[bool]
-    workflow_timeout: NotRequired[float]
-    delay_seconds: NotRequired[float]
-    authenticated_user: NotRequired[str]
-    authenticated_roles: NotRequired[list[str]]
-    app_version: NotRequired[str]
-
-
-def _settings(options: EnqueueOptions) -> EnqueueSettings:
-    """The row's options from the client's, validated as ``SetEnqueueOptions`` and
-    ``SetWorkflowTimeout`` validate theirs."""
-    settings = EnqueueSettings(
-        deduplication_id=options.get("deduplication_id"), priority=options.get("priority")
-    )
-    delay = options.get("delay_seconds")
-    if delay is not None:
-        if not isinstance(delay, int | float) or isinstance(delay, bool) or delay < 0:
-            raise DBOSException(f"delay_seconds must be a number >= 0, not {delay!r}")
-        settings["delay_seconds"] = delay
-    if "workflow_timeout" in options:
-        timeout = options["workflow_timeout"]
-        if timeout is not None and (
-            not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0
-        ):
-            raise DBOSException(f"Invalid workflow timeout {timeout!r}. Timeouts must be positive.")
-        settings["workflow_timeout_seconds"] = timeout
-    if "authenticated_user" in options or "authenticated_roles" in options:
-        user, roles = validate_identity(
-            options.get("authenticated_user"), options.get("authenticated_roles")
-        )
-        settings["authenticated_user"] = user
-        settings["authenticated_roles"] = roles
-    check_version(options.get("app_version"))
-    settings["app_version"] = options.get("app_version")
-    return settings
-
-
-def _code_elsewhere(*args: Any, **kwargs: Any) -> NoReturn:
-    raise DBOSException("DBOSClient cannot run workflows: workers run them")
-
-
-class DBOSClient:
+class DBOSClient(ClientQueues):
     """Enqueues and operates workflows from a process that does not import them.
 
     Args:
@@ -122,22 +52,24 @@ class DBOSClient:
     def enqueue(self, options: EnqueueOptions, *args: Any, **kwargs: Any) -> WorkflowHandle[Any]:
         """Starts workflow ``options["workflow_name"]`` with these arguments.
 
-        Idempotent on ``workflow_id``: a second enqueue returns the first's handle.
+        Idempotent on ``workflow_id``: a second enqueue returns the first's handle
+        (unless ``workflow_id_reuse_policy="reject"``).
 
         Raises:
             DBOSWorkflowFunctionNotFoundError: no worker has registered the name (and
                 ``allow_unregistered`` is not set).
-            DBOSQueueDeduplicatedError: the deduplication id is taken in the queue.
+            DBOSQueueDeduplicatedError: the deduplication id is taken in the queue
+                (unless ``duplication_policy="return-existing"``).
+            DBOSWorkflowIDInUseError: ``workflow_id_reuse_policy="reject"`` and the id
+                is in use.
         """
-        return self._service.enqueue_by_name(
-            _named_spec(options),
-            args,
-            kwargs,
-            queue_name=options.get("queue_name"),
-            workflow_id=options.get("workflow_id"),
-            settings=_settings(options),
-            require_registered=not options.get("allow_unregistered", False),
-        )
+        return self._service.enqueue_request(enqueue_request(options), args, kwargs)
+
+    async def enqueue_async(
+        self, options: EnqueueOptions, *args: Any, **kwargs: Any
+    ) -> WorkflowHandleAsync[Any]:
+        """``enqueue`` for async callers."""
+        return await self._service.enqueue_request_async(enqueue_request(options), args, kwargs)
 
     def retrieve_workflow(self, workflow_id: str) -> WorkflowHandle[Any]:
         """As ``DBOS.retrieve_workflow`` (the workflow must exist, as in DBOS's client).
@@ -242,16 +174,3 @@ class DBOSClient:
     def destroy(self) -> None:
         """Closes the client's database connections."""
         self._service.release()
-
-
-def _named_spec(options: EnqueueOptions) -> WorkflowSpec:
-    """The workflow the options name; its code runs only on the workers."""
-    name = options.get("workflow_name")
-    if not isinstance(name, str) or not name:
-        raise DBOSException('enqueue options need "workflow_name" (a non-empty string)')
-    return WorkflowSpec(
-        name=name,
-        function=_code_elsewhere,
-        is_async=False,
-        max_recovery_attempts=options.get("max_recovery_attempts", DEFAULT_MAX_RECOVERY_ATTEMPTS),
-    )

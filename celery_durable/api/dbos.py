@@ -19,6 +19,7 @@ from celery import Celery
 from celery_durable.api.ambient import AmbientProperties, make_logger
 from celery_durable.api.dbos_classes import WorkflowClasses
 from celery_durable.api.dbos_messages import WorkflowMessaging
+from celery_durable.api.dbos_queues import WorkflowQueues
 from celery_durable.api.dbos_schedules import WorkflowSchedules
 from celery_durable.api.dbos_versions import WorkflowVersioning
 from celery_durable.core.records import WorkflowStatus
@@ -46,6 +47,7 @@ class DBOS(
     WorkflowSchedules,
     WorkflowVersioning,
     WorkflowClasses,
+    WorkflowQueues,
     metaclass=AmbientProperties,
 ):
     """Durable workflows on a Celery app.

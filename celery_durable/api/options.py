@@ -47,16 +47,19 @@ def SetEnqueueOptions(
     priority: int | None = None,
     delay_seconds: float | None = None,
     app_version: str | None = None,
+    queue_partition_key: str | None = None,
 ) -> Iterator[None]:
     """Enqueue options for workflows started in this block (as in DBOS).
 
     Args:
         deduplication_id: While a workflow of the queue with this id is ENQUEUED or
             PENDING, enqueuing another raises ``DBOSQueueDeduplicatedError``.
-        priority: 0 to 2**31-1; lower runs first on queues with ``priority_enabled``.
+        priority: 0 to 2**31-1; lower runs first (on every queue, as in DBOS 3.x).
         delay_seconds: The workflow is DELAYED that long before it is ENQUEUED (it waits
             in PostgreSQL, not on the broker; ``cancel_workflow`` works meanwhile).
         app_version: Only workers of this application version run it.
+        queue_partition_key: The partition of a partitioned queue whose per-partition
+            limits apply to it (not with ``deduplication_id``, as in DBOS).
     """
     if deduplication_id is not None and (
         not isinstance(deduplication_id, str) or not deduplication_id
@@ -70,17 +73,24 @@ def SetEnqueueOptions(
         or not 0 <= priority <= MAX_PRIORITY
     ):
         raise DBOSException(
-            f"priority must be an integer from 0 to {MAX_PRIORITY}, not {priority!r}"
+            f"Invalid priority {priority!r}. Priority must be between 0~{MAX_PRIORITY}."
         )
     if delay_seconds is not None and not _non_negative(delay_seconds):
         raise DBOSException(f"delay_seconds must be a number >= 0, not {delay_seconds!r}")
     check_version(app_version)
+    if queue_partition_key is not None and (
+        not isinstance(queue_partition_key, str) or not queue_partition_key
+    ):
+        raise DBOSException(
+            f"queue_partition_key must be a non-empty string, not {queue_partition_key!r}"
+        )
     token = enqueue_options.set(
         {
             "deduplication_id": deduplication_id,
             "priority": priority,
             "delay_seconds": delay_seconds,
             "app_version": app_version,
+            "queue_partition_key": queue_partition_key,
         }
     )
     try:

@@ -33,6 +33,8 @@ class EnqueueSettings(TypedDict, total=False):
     authenticated_roles: list[str] | None
     # The application version it must run on (DBOS's ``app_version``).
     app_version: str | None
+    # The partition of a partitioned queue (DBOS 3.x's ``queue_partition_key``).
+    queue_partition_key: str | None
 
 
 def new_workflow_row(
@@ -62,18 +64,18 @@ def new_workflow_row(
     ``application_version`` (the configured one), or, with neither, on the version of
     the first worker that claims it.
 
+    Priority applies on every queue, as in DBOS 3.x (``limits`` no longer gates it).
+
     Raises:
         DBOSSerializationError: an argument cannot be serialized (nothing is written).
-        DBOSException: a priority on a queue without ``priority_enabled``.
+        DBOSException: a deduplication id with a partition key (as in DBOS).
     """
     chosen_id = workflow_id or next_workflow_id.get() or str(uuid.uuid4())
     next_workflow_id.set(None)  # SetWorkflowID names one workflow only.
     settings: EnqueueSettings = options or enqueue_options.get() or EnqueueSettings()
-    priority = settings.get("priority")
-    if priority is not None and limits is not None and not limits.priority_enabled:
-        raise DBOSException(
-            f"Workflow priority needs a queue with priority_enabled=True; {queue_name!r} is not one"
-        )
+    partition_key = settings.get("queue_partition_key")
+    if partition_key is not None and settings.get("deduplication_id") is not None:
+        raise DBOSException("Deduplication is not supported for partitioned queues")
     timing = _timing(settings, status, admitted_later)
     identity = _identity(settings, parent_workflow_id)
     return NewWorkflow(
@@ -89,9 +91,10 @@ def new_workflow_row(
         max_recovery_attempts=spec.max_recovery_attempts,
         parent_workflow_id=parent_workflow_id,
         deduplication_id=settings.get("deduplication_id"),
-        priority=priority or 0,
+        priority=settings.get("priority") or 0,
         require_registered=require_registered,
         application_version=settings.get("app_version") or application_version,
+        queue_partition_key=partition_key,
         **timing,
     )
 

@@ -23,7 +23,12 @@ from celery import Celery, bootsteps
 
 from celery_durable.core import instrumentation
 from celery_durable.error import DBOSException
-from celery_durable.integration import celery_prefetch, kombu_redis, unknown_tasks
+from celery_durable.integration import (
+    celery_prefetch,
+    kombu_redis,
+    queue_consumers,
+    unknown_tasks,
+)
 from celery_durable.integration.reachability import Reachability, one_line
 from celery_durable.observability.exporter import MetricsExporter
 from celery_durable.store import Redispatch
@@ -34,6 +39,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger("celery_durable.recovery")
 
 RECOVERY_TASK_NAME = "celery_durable.recover"
+
+# How long (in 0.1 s ticks) a starting worker waits for its consumer before consuming
+# the registered queues (its sweeps catch up if the consumer takes longer).
+_CONSUMER_WAIT_TICKS = 300
 
 # How often a worker cancels workflows past their deadline and starts delayed ones.
 TIMEKEEPING_SECONDS = 1.0
@@ -260,8 +269,12 @@ class WorkerHooks:
                 continue
             reachability.succeeded()
             break
-        # The worker's sweeps also say which application version it runs.
-        sweep = functools.partial(runtime.recover, hostname)
+        # The worker's sweeps also say which application version it runs, and consume
+        # the queues registered at run time (from the start: see queue_consumers).
+        sweep = functools.partial(
+            _sweep_and_adopt, runtime, hostname, _running_workers.get(runtime.process.celery)
+        )
+        self._adopt_when_consuming(runtime)
         if self._recover_on_start:
             sweep_once(sweep, "Start-up recovery", reachability)
         with self._lock:
@@ -270,6 +283,19 @@ class WorkerHooks:
             self._sweeper = Sweeper(sweep, self._interval_seconds, runtime.keep_time, reachability)
             self._sweeping_for = (runtime, hostname)
             self._sweeper.start()
+
+    def _adopt_when_consuming(self, runtime: WorkerRuntime) -> None:
+        """Consumes the registered queues once the worker's consumer is up (it starts
+        after this bootstep), so a worker started after a queue was registered serves it
+        from the start rather than from its first sweep."""
+        worker = _running_workers.get(runtime.process.celery)
+        consumer = getattr(worker, "consumer", None)
+        for _ in range(_CONSUMER_WAIT_TICKS):
+            if consumer is None or getattr(consumer, "task_consumer", None) is not None:
+                break
+            if self._stopping.wait(0.1):
+                return
+        _adopt_registered_queues(runtime, worker)
 
     def on_shutdown(self) -> None:
         with self._lock:
@@ -296,6 +322,26 @@ class WorkerHooks:
         self.on_shutdown()
         if _hooks_by_app.get(self._owner.process.celery) is self:
             del _hooks_by_app[self._owner.process.celery]
+
+
+def _sweep_and_adopt(runtime: WorkerRuntime, hostname: str, worker: Any) -> list[Redispatch]:
+    _adopt_registered_queues(runtime, worker)
+    return runtime.recover(hostname)
+
+
+def _adopt_registered_queues(runtime: WorkerRuntime, worker: Any) -> None:
+    """A general-purpose worker consumes every queue registered at run time."""
+    consumer = getattr(worker, "consumer", None)
+    if consumer is None or getattr(consumer, "task_consumer", None) is None:
+        return
+    try:
+        names = runtime.process.store.queues.registered_names()
+    except Exception as error:  # the next sweep tries again
+        logger.warning("Could not read the registered queues: %s", one_line(error))
+        return
+    added = queue_consumers.adopt_queues(consumer, names)
+    if added:
+        logger.info("Consuming registered queue(s): %s", ", ".join(added))
 
 
 def register_recovery_task(

@@ -177,10 +177,14 @@ class ScheduleKeeper:
             raise DBOSException("schedule_name must be a non-empty string")
         check_cron(schedule)
         tz = zone(cron_timezone)
-        if queue_name is not None and queue_name not in self._process.queues:
+        if (
+            queue_name is not None
+            and queue_name not in self._process.queues
+            and self._process.store.queues.get(queue_name) is None
+        ):
             raise DBOSException(
-                f"Queue '{queue_name}' is not declared. Declare it with Queue(...) before "
-                "using it in a schedule"
+                f"Queue '{queue_name}' is not declared. Declare it with Queue(...) or "
+                "DBOS.register_queue before using it in a schedule"
             )
         now = dt.datetime.now(dt.UTC)
         return NewSchedule(

@@ -7,11 +7,13 @@ from celery_durable.engine.registry import DEFAULT_MAX_RECOVERY_ATTEMPTS, Regist
 from celery_durable.integration.config import DBOSConfig
 from celery_durable.integration.enqueue import EnqueueSettings
 from celery_durable.store import QueueLimits, Redispatch, WorkerVersion
+from celery_durable.store.queue_store import OnConflict
 
 __all__ = [
     "DEFAULT_MAX_RECOVERY_ATTEMPTS",
     "DBOSConfig",
     "EnqueueSettings",
+    "OnConflict",
     "QueueLimits",
     "Redispatch",
     "Registry",

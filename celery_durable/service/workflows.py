@@ -27,6 +27,7 @@ from celery_durable.service.decorators import spec_of
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
 from celery_durable.service.inspection import WorkflowFilters
 from celery_durable.service.overview import Overview
+from celery_durable.service.queues import EnqueueRequest, QueueService
 from celery_durable.service.schedules import ScheduleService
 from celery_durable.store import Redispatch, WorkerVersion
 from celery_durable.store.application import ApplicationStore
@@ -36,12 +37,14 @@ class WorkflowService:
     """Starting, operating and reading workflows, and messages outside workflow code,
     for one configuration (its :class:`~celery_durable.integration.runtime.Runtime`).
 
-    ``schedules`` holds the cron schedules' operations.
+    ``schedules`` holds the cron schedules' operations, ``queues`` the queues'
+    declared at run time.
     """
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.schedules = ScheduleService(runtime, self.handle)
+        self.queues = QueueService(runtime)
         self._on_release: list[Callable[[], None]] = []
 
     # -- the process ------------------------------------------------------------------
@@ -145,6 +148,18 @@ class WorkflowService:
             require_registered=require_registered,
         )
         return self.handle(starter.enqueue(row))
+
+    def enqueue_request(
+        self, request: EnqueueRequest, args: Any, kwargs: Any
+    ) -> WorkflowHandle[Any]:
+        """Enqueues a workflow by name (DBOS's ``EnqueueOptions``): from a client, or from
+        an application (in workflow code, as a child)."""
+        return self.handle(self.queues.enqueue(request, args, kwargs))
+
+    async def enqueue_request_async(
+        self, request: EnqueueRequest, args: Any, kwargs: Any
+    ) -> WorkflowHandleAsync[Any]:
+        return self.handle_async(await self.queues.enqueue_async(request, args, kwargs))
 
     # -- operating --------------------------------------------------------------------
 

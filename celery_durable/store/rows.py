@@ -38,6 +38,8 @@ class NewWorkflow:
     # The application version it must run on (None: the first worker to claim it
     # stamps its own).
     application_version: str | None = None
+    # The partition of a partitioned queue its limits apply to (DBOS 3.x).
+    queue_partition_key: str | None = None
 
 
 ClaimOutcome = Literal[
@@ -97,12 +99,35 @@ class Rescheduled:
 
 @dataclass(frozen=True, kw_only=True)
 class QueueLimits:
+    """A queue's row: its limits (enforced when a worker claims one of its workflows).
+
+    ``registered``: declared with ``DBOS.register_queue`` (workers that consume the
+    default Celery queue consume it too); ``application_version``: the version of the
+    process that registered it.
+    """
+
     name: str
     concurrency: int | None
     worker_concurrency: int | None
     limiter_limit: int | None
     limiter_period_ms: int | None
     priority_enabled: bool
+    partition_concurrency: int | None = None
+    partition_worker_concurrency: int | None = None
+    partition_limiter_limit: int | None = None
+    partition_limiter_period_ms: int | None = None
+    polling_interval_sec: float = 1.0
+    registered: bool = False
+    application_version: str | None = None
+
+    @property
+    def partitioned(self) -> bool:
+        """Any per-partition limit makes every enqueue name a partition (as in DBOS)."""
+        return (
+            self.partition_concurrency is not None
+            or self.partition_worker_concurrency is not None
+            or self.partition_limiter_limit is not None
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,6 +15,7 @@ from celery_durable.store.listener import NotificationListener
 from celery_durable.store.message_store import MessageStore
 from celery_durable.store.operations import OperationStore
 from celery_durable.store.overview_store import OverviewStore
+from celery_durable.store.queue_store import QueueStore
 from celery_durable.store.schedule_store import ScheduleStore
 from celery_durable.store.schema import SchemaStore
 from celery_durable.store.workers import WorkerRegistry
@@ -32,6 +33,7 @@ class SystemStore:
         messages: messages, events and streams outside any workflow;
         operations: recovery, timekeeping, cancel, resume, fork;
         workers: the workflows, queues and versions workers serve;
+        queues: queues registered at run time (``DBOS.register_queue``);
         schedules: cron schedules and the pass that fires them;
         overview: read-only overviews for dashboards and metrics.
 
@@ -64,6 +66,7 @@ class SystemStore:
         self.messages = MessageStore(connections)
         self.operations = OperationStore(connections)
         self.workers = WorkerRegistry(connections)
+        self.queues = QueueStore(connections)
         self.schedules = ScheduleStore(connections)
         self.overview = OverviewStore(connections)
 

@@ -187,6 +187,7 @@ def new_workflow_params(workflow: NewWorkflow) -> dict[str, Any]:
         "deadline": workflow.workflow_deadline_epoch_ms,
         "delay_until": workflow.delay_until_epoch_ms,
         "application_version": workflow.application_version,
+        "queue_partition_key": workflow.queue_partition_key,
     }
 
 

@@ -34,22 +34,70 @@ DBOS_3_4_DIFFERENCES = {
         "(workflow_id: 'str', existing_workflow: 'bool' = True) -> 'WorkflowHandle[Any]'",
         "(workflow_id: 'str') -> 'WorkflowHandle[Any]'",
     ),
+    # DBOSClient.register_queue orders its parameters otherwise, defaults on_conflict to
+    # "always_update" and takes application_name (a producer may register for another).
+    "register_queue": (
+        "(name: 'str', *, worker_concurrency: 'int | None' = None, "
+        "global_concurrency: 'int | None' = None, "
+        "partition_concurrency: 'int | None' = None, "
+        "partition_worker_concurrency: 'int | None' = None, "
+        "partition_limiter: 'QueueRateLimit | None' = None, "
+        "limiter: 'QueueRateLimit | None' = None, polling_interval_sec: 'float' = 1.0, "
+        "on_conflict: 'OnConflict' = 'update_if_latest_version', "
+        "concurrency: 'int | None' = None) -> 'Queue'",
+        "(name: 'str', *, global_concurrency: 'int | None' = None, "
+        "partition_concurrency: 'int | None' = None, "
+        "partition_worker_concurrency: 'int | None' = None, "
+        "partition_limiter: 'QueueRateLimit | None' = None, "
+        "limiter: 'QueueRateLimit | None' = None, "
+        "worker_concurrency: 'int | None' = None, polling_interval_sec: 'float' = 1.0, "
+        "on_conflict: 'OnConflict' = 'always_update', "
+        "application_name: 'str | None' = None, "
+        "concurrency: 'int | None' = None) -> 'Queue'",
+    ),
+    "register_queue_async": (
+        "async (name: 'str', *, worker_concurrency: 'int | None' = None, "
+        "global_concurrency: 'int | None' = None, "
+        "partition_concurrency: 'int | None' = None, "
+        "partition_worker_concurrency: 'int | None' = None, "
+        "partition_limiter: 'QueueRateLimit | None' = None, "
+        "limiter: 'QueueRateLimit | None' = None, polling_interval_sec: 'float' = 1.0, "
+        "on_conflict: 'OnConflict' = 'update_if_latest_version', "
+        "concurrency: 'int | None' = None) -> 'Queue'",
+        "async (name: 'str', *, global_concurrency: 'int | None' = None, "
+        "partition_concurrency: 'int | None' = None, "
+        "partition_worker_concurrency: 'int | None' = None, "
+        "partition_limiter: 'QueueRateLimit | None' = None, "
+        "limiter: 'QueueRateLimit | None' = None, "
+        "worker_concurrency: 'int | None' = None, polling_interval_sec: 'float' = 1.0, "
+        "on_conflict: 'OnConflict' = 'always_update', "
+        "application_name: 'str | None' = None, "
+        "concurrency: 'int | None' = None) -> 'Queue'",
+    ),
 }
 
 # Operations both facades must keep offering (a rename on one side fails here too).
 SHARED = {
     "cancel_workflow",
+    "delete_queue",
+    "delete_queue_async",
     "destroy",
     "fork_workflow",
     "get_all_events",
     "get_all_events_async",
     "get_event",
     "get_event_async",
+    "list_queues",
+    "list_queues_async",
     "list_workflow_steps",
     "list_workflows",
     "read_stream",
     "read_stream_async",
+    "register_queue",
+    "register_queue_async",
     "resume_workflow",
+    "retrieve_queue",
+    "retrieve_queue_async",
     "retrieve_workflow",
     "send",
     "send_async",

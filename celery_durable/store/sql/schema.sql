@@ -351,13 +351,13 @@ CREATE FUNCTION celery_durable.queue_admission_wait(p_workflow_uuid text, p_exec
 DECLARE
     candidate record;
     q record;
-    running integer;
-    running_here integer;
-    started integer;
+    counted integer;
     oldest bigint;
-    ahead integer;
+    budget integer;
+    partitioned boolean;
 BEGIN
-    SELECT w.status, w.queue_name, w.priority, w.created_at_epoch_ms INTO candidate
+    SELECT w.status, w.queue_name, w.priority, w.created_at_epoch_ms,
+           w.queue_partition_key INTO candidate
     FROM celery_durable.workflow_status AS w WHERE w.workflow_uuid = p_workflow_uuid;
     IF NOT FOUND OR candidate.status <> 'ENQUEUED' OR candidate.queue_name IS NULL THEN
         RETURN NULL;
@@ -367,37 +367,80 @@ BEGIN
         RETURN NULL;
     END IF;
     PERFORM pg_advisory_xact_lock(hashtextextended('celery_durable.queue:' || q.name, 0));
-    -- A statement of its own after the lock: it sees every admission committed before.
-    SELECT count(*) INTO running FROM celery_durable.workflow_status AS w
-    WHERE w.queue_name = q.name AND w.status = 'PENDING';
-    IF q.concurrency IS NOT NULL AND running >= q.concurrency THEN
-        RETURN 500;
-    END IF;
-    IF q.worker_concurrency IS NOT NULL THEN
-        SELECT count(*) INTO running_here FROM celery_durable.workflow_status AS w
-        WHERE w.queue_name = q.name AND w.status = 'PENDING' AND w.executor_id = p_executor_id;
-        IF running_here >= q.worker_concurrency THEN
+    -- Statements of their own after the lock: they see every admission committed before.
+    -- The queue's limits, each leaving a budget of workflows it may still admit.
+    IF q.concurrency IS NOT NULL THEN
+        SELECT count(*) INTO counted FROM celery_durable.workflow_status AS w
+        WHERE w.queue_name = q.name AND w.status = 'PENDING';
+        IF counted >= q.concurrency THEN
             RETURN 500;
         END IF;
+        budget := q.concurrency - counted;
+    END IF;
+    IF q.worker_concurrency IS NOT NULL THEN
+        SELECT count(*) INTO counted FROM celery_durable.workflow_status AS w
+        WHERE w.queue_name = q.name AND w.status = 'PENDING' AND w.executor_id = p_executor_id;
+        IF counted >= q.worker_concurrency THEN
+            RETURN 500;
+        END IF;
+        budget := LEAST(budget, q.worker_concurrency - counted);
     END IF;
     IF q.limiter_limit IS NOT NULL THEN
-        SELECT count(*), min(w.started_at_epoch_ms) INTO started, oldest
+        SELECT count(*), min(w.started_at_epoch_ms) INTO counted, oldest
         FROM celery_durable.workflow_status AS w
         WHERE w.queue_name = q.name
           AND w.started_at_epoch_ms > p_now_epoch_ms - q.limiter_period_ms;
-        IF started >= q.limiter_limit THEN
+        IF counted >= q.limiter_limit THEN
             -- Until the oldest start in the window leaves it.
             RETURN GREATEST(oldest + q.limiter_period_ms - p_now_epoch_ms, 1);
         END IF;
+        budget := LEAST(budget, q.limiter_limit - counted);
     END IF;
-    IF q.priority_enabled AND q.concurrency IS NOT NULL THEN
-        SELECT count(*) INTO ahead FROM celery_durable.workflow_status AS w
-        WHERE w.queue_name = q.name AND w.status = 'ENQUEUED'
-          AND (w.priority, w.created_at_epoch_ms)
-              < (candidate.priority, candidate.created_at_epoch_ms);
-        IF ahead >= q.concurrency - running THEN
-            RETURN 200;
+    partitioned := candidate.queue_partition_key IS NOT NULL AND (
+        q.partition_concurrency IS NOT NULL OR q.partition_worker_concurrency IS NOT NULL
+        OR q.partition_limiter_limit IS NOT NULL);
+    -- The partition's limits, on the workflows of the candidate's partition.
+    IF partitioned AND q.partition_concurrency IS NOT NULL THEN
+        SELECT count(*) INTO counted FROM celery_durable.workflow_status AS w
+        WHERE w.queue_name = q.name AND w.queue_partition_key = candidate.queue_partition_key
+          AND w.status = 'PENDING';
+        IF counted >= q.partition_concurrency THEN
+            RETURN 500;
         END IF;
+        budget := LEAST(budget, q.partition_concurrency - counted);
+    END IF;
+    IF partitioned AND q.partition_worker_concurrency IS NOT NULL THEN
+        SELECT count(*) INTO counted FROM celery_durable.workflow_status AS w
+        WHERE w.queue_name = q.name AND w.queue_partition_key = candidate.queue_partition_key
+          AND w.status = 'PENDING' AND w.executor_id = p_executor_id;
+        IF counted >= q.partition_worker_concurrency THEN
+            RETURN 500;
+        END IF;
+        budget := LEAST(budget, q.partition_worker_concurrency - counted);
+    END IF;
+    IF partitioned AND q.partition_limiter_limit IS NOT NULL THEN
+        SELECT count(*), min(w.started_at_epoch_ms) INTO counted, oldest
+        FROM celery_durable.workflow_status AS w
+        WHERE w.queue_name = q.name AND w.queue_partition_key = candidate.queue_partition_key
+          AND w.started_at_epoch_ms > p_now_epoch_ms - q.partition_limiter_period_ms;
+        IF counted >= q.partition_limiter_limit THEN
+            RETURN GREATEST(oldest + q.partition_limiter_period_ms - p_now_epoch_ms, 1);
+        END IF;
+        budget := LEAST(budget, q.partition_limiter_limit - counted);
+    END IF;
+    IF budget IS NULL THEN
+        RETURN NULL;
+    END IF;
+    -- Priority (every queue, as in DBOS 3.x): only the first ``budget`` waiting
+    -- workflows, lower priority first, then oldest first, are admitted. A partitioned
+    -- queue orders each partition on its own (DBOS dequeues partition by partition).
+    SELECT count(*) INTO counted FROM celery_durable.workflow_status AS w
+    WHERE w.queue_name = q.name AND w.status = 'ENQUEUED'
+      AND (NOT partitioned OR w.queue_partition_key = candidate.queue_partition_key)
+      AND (w.priority, w.created_at_epoch_ms)
+          < (candidate.priority, candidate.created_at_epoch_ms);
+    IF counted >= budget THEN
+        RETURN 200;
     END IF;
     RETURN NULL;
 END;
@@ -785,7 +828,14 @@ CREATE TABLE celery_durable.queues (
     limiter_limit integer,
     limiter_period_ms bigint,
     priority_enabled boolean DEFAULT false NOT NULL,
-    updated_at_epoch_ms bigint NOT NULL
+    updated_at_epoch_ms bigint NOT NULL,
+    partition_concurrency integer,
+    partition_worker_concurrency integer,
+    partition_limiter_limit integer,
+    partition_limiter_period_ms bigint,
+    polling_interval_sec double precision DEFAULT 1.0 NOT NULL,
+    registered boolean DEFAULT false NOT NULL,
+    application_version text
 );
 
 -- TABLE: registered_workflows
@@ -920,7 +970,8 @@ CREATE TABLE celery_durable.workflow_status (
     assumed_role text,
     application_version text,
     owner_token bigint,
-    forked_from text
+    forked_from text,
+    queue_partition_key text
 );
 
 -- DEFAULT: notifications message_id
@@ -1059,6 +1110,10 @@ CREATE INDEX workflow_status_parent_idx ON celery_durable.workflow_status USING 
 -- INDEX: workflow_status_queue_idx
 
 CREATE INDEX workflow_status_queue_idx ON celery_durable.workflow_status USING btree (queue_name, status, priority, created_at_epoch_ms);
+
+-- INDEX: workflow_status_queue_partition_idx
+
+CREATE INDEX workflow_status_queue_partition_idx ON celery_durable.workflow_status USING btree (queue_name, queue_partition_key, status) WHERE (queue_partition_key IS NOT NULL);
 
 -- INDEX: workflow_status_queue_started_idx
 
