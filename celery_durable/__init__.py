@@ -21,6 +21,7 @@ from celery_durable.api.queues import Queue
 from celery_durable.core.records import WorkflowStatus, WorkflowStatusString
 from celery_durable.service.context import StepContext, StepStatus
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
+from celery_durable.service.task_calls import TaskHandle
 from celery_durable.service.types import DBOSConfig
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "SetWorkflowTimeout",
     "StepContext",
     "StepStatus",
+    "TaskHandle",
     "WorkflowHandle",
     "WorkflowHandleAsync",
     "WorkflowSchedule",

@@ -19,6 +19,7 @@ from celery import Celery
 from celery_durable.api.ambient import AmbientProperties, make_logger
 from celery_durable.api.dbos_messages import WorkflowMessaging
 from celery_durable.api.dbos_schedules import WorkflowSchedules
+from celery_durable.api.dbos_tasks import WorkflowTasks
 from celery_durable.api.dbos_versions import WorkflowVersioning
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.core.retry import RetryPolicy
@@ -40,7 +41,13 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=AmbientProperties):
+class DBOS(
+    WorkflowMessaging,
+    WorkflowSchedules,
+    WorkflowVersioning,
+    WorkflowTasks,
+    metaclass=AmbientProperties,
+):
     """Durable workflows on a Celery app.
 
     Args:

@@ -86,6 +86,8 @@ def list_workflow_steps(
                 }
             ]
         )
+        if step.completed_at_epoch_ms is not None and step.error is None and log:
+            log = [*log, *_reported_success(step, log)]
         steps.append(
             {
                 "function_id": step.function_id,
@@ -104,6 +106,21 @@ def list_workflow_steps(
             }
         )
     return steps
+
+
+def _reported_success(step: Any, log: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A Celery task call's last attempt, which its callback completed without writing
+    the log (``DBOS.run_task``): it started when the failure before it was handled, at
+    the latest."""
+    if step.attempts <= len(log):
+        return []
+    return [
+        {
+            "started_at_epoch_ms": log[-1]["completed_at_epoch_ms"],
+            "completed_at_epoch_ms": step.completed_at_epoch_ms,
+            "error": None,
+        }
+    ]
 
 
 def _load(serializer: Serializer, text: str | None) -> Any:
