@@ -20,6 +20,8 @@ app.conf.update(
     task_default_queue=os.environ["PLAIN_QUEUE"],
     broker_connection_retry_on_startup=True,
     worker_prefetch_multiplier=1,
+    # Set by one test only: with a result backend, a failed task's error travels.
+    result_backend=os.environ.get("TASKS_RESULT_BACKEND") or None,
     task_acks_late=True,
 )
 DIRECTORY = Path(os.environ["PLAIN_DIR"])

@@ -20,6 +20,8 @@ app.conf.update(
     task_routes={"plain.*": {"queue": os.environ["PLAIN_QUEUE"]}},
     broker_connection_retry_on_startup=True,
     worker_prefetch_multiplier=1,
+    # Set by one test only: with a result backend, a failed task's error travels.
+    result_backend=os.environ.get("TASKS_RESULT_BACKEND") or None,
 )
 DBOS(
     celery=app,
@@ -53,7 +55,10 @@ def flaky(key: str, failures: int, max_attempts: int) -> Any:
 
 @DBOS.workflow()
 def slow(key: str, seconds: float) -> str:
-    return str(DBOS.run_task(app.signature("plain.slow", args=(key, seconds))))
+    """Replays (when a message comes) while its task is in flight, then waits for it."""
+    handle = DBOS.start_task(app.signature("plain.slow", args=(key, seconds)))
+    DBOS.recv("poke", timeout_seconds=60)
+    return str(handle.get_result())
 
 
 @DBOS.workflow()

@@ -35,7 +35,7 @@ TASKS_DATABASE_URL = (
 class Cluster:
     """A plain-task worker, a workflow worker (either restartable) and a client."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, **env: str) -> None:
         suffix = uuid.uuid4().hex[:8]
         self.directory = tmp_path
         self.log = tmp_path / "workers.log"
@@ -47,6 +47,7 @@ class Cluster:
             "TASKS_BROKER_URL": BROKER_URL,
             "TASKS_WORKFLOW_QUEUE": f"workflows-{suffix}",
             "TASKS_DATABASE_URL": TASKS_DATABASE_URL,
+            **env,
         }
         self.processes: list[Process] = []
         self.plain = self.start("tests.integration.plain_tasks_app", "plain")
@@ -163,6 +164,24 @@ def test_exhausted_attempts_raise_max_step_retries_exceeded_which_the_workflow_c
     assert len(cluster.runs()) == 2
 
 
+def test_with_a_result_backend_the_errors_of_failed_attempts_travel(
+    tasks_database: str, tmp_path: Path
+) -> None:
+    backend = BROKER_URL.rsplit("/", 1)[0] + "/14"
+    redis.Redis.from_url(BROKER_URL).flushdb()
+    cluster = Cluster(tmp_path, TASKS_RESULT_BACKEND=backend)
+    try:
+        handle = cluster.enqueue("flaky", "typed", 9, 2)
+        outcome = handle.get_result()
+    finally:
+        cluster.close()
+    assert outcome["errors"] == [
+        f"DBOS Error: Task plain.flaky[{handle.workflow_id}:task:1:{attempt}] failed: "
+        f"ValueError: flaky typed failure {attempt}"
+        for attempt in (1, 2)
+    ]
+
+
 def test_a_lost_message_times_out_and_counts_as_a_failed_attempt(cluster: Cluster) -> None:
     handle = cluster.enqueue("lost_message", 1.0)
     errors = handle.get_result()
@@ -173,11 +192,13 @@ def test_a_lost_message_times_out_and_counts_as_a_failed_attempt(cluster: Cluste
 def test_sigkill_of_the_workflow_worker_while_the_task_runs_dispatches_once(
     cluster: Cluster,
 ) -> None:
-    handle = cluster.enqueue("slow", "k", 4.0)
+    handle = cluster.enqueue("slow", "k", 5.0)
     wait_until(lambda: (cluster.directory / "started-k").exists(), 30, "the task to start")
     os.killpg(cluster.workflows.popen.pid, signal.SIGKILL)
     cluster.workflows.popen.wait(timeout=30)
     cluster.start("tests.integration.task_workflows_app", "workflows-again")
+    # The workflow runs again (from its checkpoints) while the task is still in flight.
+    cluster.client.send(handle.workflow_id, "go", "poke")
     assert handle.get_result() == "k slept"
     assert [line.split()[0] for line in cluster.runs()] == [f"{handle.workflow_id}:task:1:1"]
 
