@@ -86,3 +86,19 @@ def lost_message(seconds: float) -> Any:
         )
     except DBOSMaxStepRetriesExceeded as exhausted:
         return [str(error) for error in exhausted.errors]
+
+
+@app.task(name="local.halve")
+def halve(number: int) -> int:
+    """A task of the workflow worker's own app (our callbacks are registered here)."""
+    if number % 2:
+        raise ValueError(f"{number} is odd")
+    return number // 2
+
+
+@DBOS.workflow()
+def halves(number: int) -> Any:
+    try:
+        return DBOS.run_task(halve.s(number), retries_allowed=False)
+    except Exception as failure:
+        return f"failed: {failure}"

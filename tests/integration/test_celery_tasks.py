@@ -222,3 +222,12 @@ def test_run_task_outside_a_workflow_is_a_clear_error() -> None:
         DBOS.run_task(app.signature("plain.add", args=(1, 2)))
     with pytest.raises(DBOSException, match="one task or one task's signature"):
         DBOS.start_task(app.signature("plain.add") | app.signature("plain.add"))  # type: ignore[arg-type]
+
+
+def test_a_task_of_the_workflow_workers_own_app(cluster: Cluster) -> None:
+    assert cluster.enqueue("halves", 8).get_result() == 4
+    odd = cluster.enqueue("halves", 7)
+    assert odd.get_result() == (
+        f"failed: DBOS Error: Task local.halve[{odd.workflow_id}:task:1:1] failed: "
+        "its error is not available (the app has no result backend)"
+    )
