@@ -231,3 +231,36 @@ def test_a_task_of_the_workflow_workers_own_app(cluster: Cluster) -> None:
         f"failed: DBOS Error: Task local.halve[{odd.workflow_id}:task:1:1] failed: "
         "its error is not available (the app has no result backend)"
     )
+
+
+def test_the_server_report_example_gathers_every_outcome(
+    tasks_database: str, tmp_path: Path
+) -> None:
+    redis.Redis.from_url(BROKER_URL).flushdb()
+    env = {
+        **os.environ,
+        "CELERY_BROKER_URL": BROKER_URL,
+        "CELERY_DURABLE_BROKER_URL": BROKER_URL,
+        "CELERY_DURABLE_DATABASE_URL": TASKS_DATABASE_URL,
+        "CELERY_DURABLE_IMPORTS": "worker.examples.server_report",
+    }
+    log = tmp_path / "workers.log"
+    common = ["worker", "--loglevel=INFO", "--without-gossip", "--without-mingle"]
+    workers = [
+        spawn([*CELERY, "-A", "worker.ops_tasks", *common, "-Q", "ops", "-n", "ops@%h"], env, log),
+        spawn([*CELERY, "-A", "worker.app", *common, "-n", "report@%h"], env, log),
+    ]
+    client = DBOSClient(TASKS_DATABASE_URL, BROKER_URL)
+    try:
+        servers = [f"web-{i}" for i in range(38)] + ["db-1-down", "db-2-down"]
+        handle = client.enqueue(
+            {"workflow_name": "server_report", "allow_unregistered": True}, servers
+        )
+        report = handle.get_result()
+    finally:
+        for worker in workers:
+            worker.stop()
+        client.destroy()
+    assert report["answered"] == 38
+    assert report["unreachable"] == ["db-1-down", "db-2-down"]
+    assert len(report["busiest"]) == 3
