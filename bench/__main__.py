@@ -40,6 +40,7 @@ from bench import (
     replay,
     retry_timing,
     step_overhead,
+    task_calls,
     throughput,
 )
 from bench.db import server_settings
@@ -72,6 +73,7 @@ MODULES: dict[str, Any] = {
         noop_sweep,
         gevent_overlap,
         group_commit,
+        task_calls,
         dbos_transact,
     )
 }
