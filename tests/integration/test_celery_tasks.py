@@ -120,6 +120,11 @@ def test_a_task_result_is_checkpointed_without_a_result_backend(cluster: Cluster
     steps = cluster.steps(handle.workflow_id)
     assert [step["function_name"] for step in steps] == ["plain.add", "plain.add"]
     assert [step["output"] for step in steps] == [5, 6]
+    assert [step["task_id"] for step in steps] == [
+        f"{handle.workflow_id}:task:1:1",
+        f"{handle.workflow_id}:task:2:1",
+    ]
+    assert [step["child_workflow_id"] for step in steps] == [None, None]
     # Each call ran once, under its deterministic task id.
     assert sorted(line.split()[0] for line in cluster.runs()) == [
         f"{handle.workflow_id}:task:1:1",
