@@ -102,3 +102,9 @@ def halves(number: int) -> Any:
         return DBOS.run_task(halve.s(number), retries_allowed=False)
     except Exception as failure:
         return f"failed: {failure}"
+
+
+@DBOS.workflow()
+def slow_with_timeout(key: str, seconds: float, timeout_seconds: float) -> str:
+    signature = app.signature("plain.slow", args=(key, seconds))
+    return str(DBOS.run_task(signature, timeout_seconds=timeout_seconds, interval_seconds=0.5))

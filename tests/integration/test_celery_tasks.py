@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from celery_durable import DBOSClient
 from celery_durable.store import SystemStore
 from tests.conftest import BROKER_URL, DATABASE_URL, recreate_database
+from tests.integration.private_brokers import PrivateRedis
 from tests.integration.subprocesses import CELERY, Process, spawn
 
 TASKS_DATABASE_URL = (
@@ -35,16 +36,16 @@ TASKS_DATABASE_URL = (
 class Cluster:
     """A plain-task worker, a workflow worker (either restartable) and a client."""
 
-    def __init__(self, tmp_path: Path, **env: str) -> None:
+    def __init__(self, tmp_path: Path, broker_url: str = BROKER_URL, **env: str) -> None:
         suffix = uuid.uuid4().hex[:8]
         self.directory = tmp_path
         self.log = tmp_path / "workers.log"
         self.env = {
             **os.environ,
-            "PLAIN_BROKER_URL": BROKER_URL,
+            "PLAIN_BROKER_URL": broker_url,
             "PLAIN_QUEUE": f"plain-{suffix}",
             "PLAIN_DIR": str(tmp_path),
-            "TASKS_BROKER_URL": BROKER_URL,
+            "TASKS_BROKER_URL": broker_url,
             "TASKS_WORKFLOW_QUEUE": f"workflows-{suffix}",
             "TASKS_DATABASE_URL": TASKS_DATABASE_URL,
             **env,
@@ -52,7 +53,7 @@ class Cluster:
         self.processes: list[Process] = []
         self.plain = self.start("tests.integration.plain_tasks_app", "plain")
         self.workflows = self.start("tests.integration.task_workflows_app", "workflows")
-        self.client = DBOSClient(TASKS_DATABASE_URL, BROKER_URL)
+        self.client = DBOSClient(TASKS_DATABASE_URL, broker_url)
 
     def start(self, module: str, name: str, concurrency: int = 2) -> Process:
         command = [
@@ -269,3 +270,24 @@ def test_the_server_report_example_gathers_every_outcome(
     assert report["answered"] == 38
     assert report["unreachable"] == ["db-1-down", "db-2-down"]
     assert len(report["busiest"]) == 3
+
+
+def test_a_broker_restart_while_the_task_runs_loses_no_call(
+    tasks_database: str, tmp_path: Path
+) -> None:
+    """Redis restarts empty (no persistence) while the task runs: whatever the broker
+    lost, the workflow ends with the task's result, each attempt sent once."""
+    broker = PrivateRedis()
+    cluster = Cluster(tmp_path, broker.url(15))
+    try:
+        handle = cluster.enqueue("slow_with_timeout", "b", 3.0, 20.0)
+        wait_until(lambda: (cluster.directory / "started-b").exists(), 30, "the task to start")
+        broker.restart()
+        assert handle.get_result() == "b slept"
+        runs = [line.split()[0] for line in cluster.runs()]
+        (step,) = cluster.steps(handle.workflow_id)
+        # One attempt, or (if the restart lost its callback) one more after the timeout.
+        assert runs == [f"{handle.workflow_id}:task:1:{n}" for n in range(1, step["attempts"] + 1)]
+    finally:
+        cluster.close()
+        broker.close()
