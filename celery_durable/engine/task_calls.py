@@ -87,7 +87,7 @@ def result(workflow: WorkflowContext, function_id: int, call: TaskCall) -> Any:
     recorded = _settle(workflow, function_id, call)
     if recorded.completed:
         return checkpoints.replay(workflow, recorded)
-    due = recorded.retry_due_at_epoch_ms
+    due = _next_due(workflow)
     if due is None:
         raise RescheduleWorkflow(
             NO_DEADLINE_RECHECK_SECONDS,
@@ -96,11 +96,24 @@ def result(workflow: WorkflowContext, function_id: int, call: TaskCall) -> Any:
         )
     until = dt.datetime.fromtimestamp(due / 1000, tz=dt.UTC).isoformat(timespec="seconds")
     what = (
-        f"waiting for task {call.name}[{recorded.child_workflow_id}] (until {until})"
+        f"waiting for task {call.name}[{recorded.child_workflow_id}] (next look at {until})"
         if recorded.child_workflow_id is not None
         else f"task {call.name} attempt {recorded.attempts + 1} is due at {until}"
     )
     raise RescheduleWorkflow(max(0.0, (due - now_epoch_ms()) / 1000), what, routine=True)
+
+
+def _next_due(workflow: WorkflowContext) -> int | None:
+    """When the workflow must look again while it waits for a task: the soonest deadline
+    or retry of its unfinished calls (a call started after the awaited one may be due
+    first). Only task calls are unfinished with a due time here: a step in backoff
+    reschedules the workflow before anything after it runs."""
+    dues = [
+        record.retry_due_at_epoch_ms
+        for record in workflow.checkpoints.values()
+        if not record.completed and record.retry_due_at_epoch_ms is not None
+    ]
+    return min(dues, default=None)
 
 
 def _require_workflow(name: str) -> WorkflowContext:

@@ -125,3 +125,27 @@ def test_a_task_call_outside_a_workflow_or_in_a_direct_call_is_a_clear_error(
     assert isinstance(result.error, DBOSException)
     assert "not as a direct call" in str(result.error)
     assert harness.launcher.dispatched_tasks == []
+
+
+def test_a_workflow_waiting_for_one_task_looks_again_when_another_is_due(
+    harness: Harness,
+) -> None:
+    def two_tasks() -> list[Any]:
+        first = task_calls.start(call())  # no timeout: only its callback ends the wait
+        second = task_calls.start(call())
+        workflow = current_workflow.get()
+        assert workflow is not None
+        return [task_calls.result(workflow, id_, call()) for id_ in (first, second)]
+
+    harness.enqueue(harness.workflow(two_tasks, "two"), workflow_id="t")
+    waiting = harness.deliver("t")
+    assert isinstance(waiting, RescheduleWorkflow)
+    assert waiting.countdown_seconds == task_calls.NO_DEADLINE_RECHECK_SECONDS
+    steps = harness.store.tables.steps["t"]
+    steps[2] = replace(steps[2], error=harness.serializer.dumps(failure("t:task:2:1")))
+    # The second task failed: its retry is due before the first task reports.
+    waiting = harness.deliver("t", 1)
+    assert isinstance(waiting, RescheduleWorkflow) and waiting.countdown_seconds == 2.0
+    harness.clock.advance(2.0)
+    harness.deliver("t", 2)
+    assert harness.launcher.dispatched_tasks[-1] == ("the signature", "t:task:2:2")
