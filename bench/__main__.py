@@ -48,6 +48,7 @@ from bench import (
     replay,
     retry_timing,
     step_overhead,
+    task_calls,
     throughput,
 )
 from bench.db import server_settings
@@ -80,6 +81,7 @@ MODULES: dict[str, Any] = {
         noop_sweep,
         gevent_overlap,
         group_commit,
+        task_calls,
         dbos_transact,
     )
 }

@@ -350,3 +350,29 @@ def recv_then_set_event() -> dict[str, Any]:
     set_at = time.time()
     DBOS.set_event(EVENT_KEY, set_at)
     return {"message": message, "set_at": set_at}
+
+
+# -- existing Celery tasks: a workflow calling ten, against a chain of the same ten ----
+
+TASK_QUEUE = "celery_durable_bench_tasks"
+
+
+@app.task(name="bench.add_one", ignore_result=True)
+def add_one(value: int) -> int:
+    return value + 1
+
+
+@app.task(name="bench.add_one_and_count", ignore_result=True)
+def add_one_and_count(value: int, counter_key: str, total: int) -> int:
+    """The chain's tenth task: it also counts the chain done."""
+    count_done(counter_key, total)
+    return value + 1
+
+
+@DBOS.workflow(name="bench.ten_tasks")
+def ten_tasks() -> int:
+    """The same ten tasks as the chain, each a durable call (``DBOS.run_task``)."""
+    value = 0
+    for _ in range(10):
+        value = DBOS.run_task(add_one.s(value).set(queue=TASK_QUEUE))
+    return value

@@ -24,6 +24,7 @@ from celery_durable.core.records import WorkflowStatus, WorkflowStatusString
 from celery_durable.service.context import StepContext, StepStatus
 from celery_durable.service.datasources import AsyncSQLAlchemyDatasource, SQLAlchemyDatasource
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
+from celery_durable.service.task_calls import TaskHandle
 from celery_durable.service.types import DBOSConfig
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "SetWorkflowTimeout",
     "StepContext",
     "StepStatus",
+    "TaskHandle",
     "WorkflowHandle",
     "WorkflowHandleAsync",
     "WorkflowSchedule",

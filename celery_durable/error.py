@@ -207,6 +207,32 @@ class DBOSMaxStepRetriesExceeded(DBOSException):
         return (self.__class__, (self.step_name, self.max_retries, self.errors))
 
 
+class DBOSCeleryTaskError(DBOSException):
+    """A Celery task called with ``DBOS.run_task``/``DBOS.start_task`` failed (one attempt).
+
+    The task ran on a worker that may not import celery_durable: its exception is
+    carried as its type's name and message, not rebuilt.
+
+    Attributes:
+        task_name: The task's registered name.
+        task_id: The attempt's Celery task id.
+        error_type: The exception's class name (``TimeoutError`` when no outcome came
+            in time), or None when the error is not available (see docs/celery-tasks.md).
+        detail: The exception's message, or why it is not available.
+    """
+
+    def __init__(self, task_name: str, task_id: str, error_type: str | None, detail: str) -> None:
+        self.task_name = task_name
+        self.task_id = task_id
+        self.error_type = error_type
+        self.detail = detail
+        kind = f"{error_type}: " if error_type else ""
+        super().__init__(f"Task {task_name}[{task_id}] failed: {kind}{detail}")
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.task_name, self.task_id, self.error_type, self.detail))
+
+
 class DBOSUnexpectedStepError(DBOSException):
     """A replayed workflow called a different step than the one recorded.
 

@@ -21,6 +21,7 @@ from celery_durable.api.dbos_classes import WorkflowClasses
 from celery_durable.api.dbos_messages import WorkflowMessaging
 from celery_durable.api.dbos_queues import WorkflowQueues
 from celery_durable.api.dbos_schedules import WorkflowSchedules
+from celery_durable.api.dbos_tasks import WorkflowTasks
 from celery_durable.api.dbos_versions import WorkflowVersioning
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.core.retry import RetryPolicy
@@ -48,6 +49,7 @@ class DBOS(
     WorkflowVersioning,
     WorkflowClasses,
     WorkflowQueues,
+    WorkflowTasks,
     metaclass=AmbientProperties,
 ):
     """Durable workflows on a Celery app.

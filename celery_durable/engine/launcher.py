@@ -44,3 +44,11 @@ class Launcher(Protocol):
     def publish(self, workflow_id: str, dispatch: Dispatch) -> None:
         """Publishes a workflow that a message or an event made due."""
         ...
+
+    def dispatch_task(
+        self, signature: Any, *, task_id: str, workflow_id: str, function_id: int
+    ) -> None:
+        """Sends one attempt of a Celery task a workflow called (``DBOS.run_task``) with
+        task id ``task_id`` and the callbacks that record its outcome in operation
+        ``function_id`` of ``workflow_id`` and wake the workflow."""
+        ...

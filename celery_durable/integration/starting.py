@@ -14,7 +14,7 @@ from celery_durable.engine import outcome_polling
 from celery_durable.engine.context import next_workflow_id
 from celery_durable.engine.executor import RunResult
 from celery_durable.engine.registry import WorkflowSpec
-from celery_durable.integration import publishing
+from celery_durable.integration import publishing, task_calls
 from celery_durable.integration.direct import DirectCall
 from celery_durable.integration.enqueue import EnqueueSettings, new_workflow_row
 from celery_durable.integration.process import ProcessServices
@@ -117,6 +117,17 @@ class WorkflowStarter:
     @property
     def child_poll_seconds(self) -> float:
         return self.process.config["child_poll_seconds"]
+
+    def dispatch_task(
+        self, signature: Any, *, task_id: str, workflow_id: str, function_id: int
+    ) -> None:
+        task_calls.dispatch(
+            self.process.celery,
+            signature,
+            task_id=task_id,
+            workflow_id=workflow_id,
+            function_id=function_id,
+        )
 
     def start_child(
         self,

@@ -67,7 +67,8 @@ def list_workflow_steps(
     """Every recorded step of a workflow, ordered by ``function_id``.
 
     Each dict has ``function_id``, ``function_name``, ``output``, ``error`` (the
-    exception), ``child_workflow_id``, ``attempts`` (made so far), ``max_attempts`` (the
+    exception), ``child_workflow_id``, ``task_id`` (a ``DBOS.run_task`` call's last
+    attempt's Celery task id, else None), ``attempts`` (made so far), ``max_attempts`` (the
     step's budget; None for operations that are not retried), ``started_at_epoch_ms``,
     ``completed_at_epoch_ms`` (None while the step waits for its next attempt),
     ``retry_due_at_epoch_ms`` and ``attempt_history``: one dict per attempt with
@@ -86,13 +87,17 @@ def list_workflow_steps(
                 }
             ]
         )
+        if step.completed_at_epoch_ms is not None and step.error is None and log:
+            log = [*log, *_reported_success(step, log)]
+        task_id = _celery_task_id(workflow_id, step)
         steps.append(
             {
                 "function_id": step.function_id,
                 "function_name": step.function_name,
                 "output": _load(serializer, step.output),
                 "error": _load(serializer, step.error),
-                "child_workflow_id": step.child_workflow_id,
+                "child_workflow_id": None if task_id else step.child_workflow_id,
+                "task_id": task_id,
                 "attempts": step.attempts,
                 "max_attempts": step.max_attempts,
                 "started_at_epoch_ms": step.started_at_epoch_ms,
@@ -104,6 +109,30 @@ def list_workflow_steps(
             }
         )
     return steps
+
+
+def _celery_task_id(workflow_id: str, step: Any) -> str | None:
+    """The Celery task id of a ``DBOS.run_task`` call's last attempt (its row keeps it
+    where a child's id goes; ``engine.task_calls.task_id_of``), or None."""
+    child = step.child_workflow_id
+    if child is not None and child.startswith(f"{workflow_id}:task:{step.function_id}:"):
+        return str(child)
+    return None
+
+
+def _reported_success(step: Any, log: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A Celery task call's last attempt, which its callback completed without writing
+    the log (``DBOS.run_task``). Its start is not recorded: the previous attempt's end
+    stands for it (it started after the backoff that followed)."""
+    if step.attempts <= len(log):
+        return []
+    return [
+        {
+            "started_at_epoch_ms": log[-1]["completed_at_epoch_ms"],
+            "completed_at_epoch_ms": step.completed_at_epoch_ms,
+            "error": None,
+        }
+    ]
 
 
 def _load(serializer: Serializer, text: str | None) -> Any:

@@ -14,6 +14,7 @@ from celery_durable.integration.config import DBOSConfig
 from celery_durable.integration.lifecycle import WorkerHooks, register_recovery_task
 from celery_durable.integration.operating import WorkflowOperator
 from celery_durable.integration.runtime import Runtime
+from celery_durable.integration.task_calls import register_task_callbacks
 from celery_durable.integration.tasks import register_workflow_task
 from celery_durable.observability.setup import configure_tracing
 from celery_durable.service.workflows import WorkflowService
@@ -73,6 +74,7 @@ def connect_workers(
             register_workflow_task(process.celery, spec, lambda: require().runtime.process)
 
     process.registry.subscribe(register_task)
+    register_task_callbacks(process.celery, lambda: require().runtime.process)
     register_recovery_task(
         process.celery, lambda: require().recover(), settings["recovery_interval_seconds"]
     )

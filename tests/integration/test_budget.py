@@ -9,6 +9,7 @@ from sqlalchemy import event
 
 from bench.counting import statement_kind as kind
 from celery_durable import DBOS, Queue, SetWorkflowID
+from celery_durable.core.signals import RescheduleWorkflow
 from celery_durable.engine.executor import RunOptions
 from celery_durable.store import NewWorkflow, SystemStore
 from tests.conftest import StatementCounter
@@ -191,3 +192,56 @@ def test_a_send_in_a_workflow_costs_one_statement(count_statements: StatementCou
         "send",
         "complete",
     ]
+
+
+@DBOS.workflow()
+def budget_runs_a_task() -> int:
+    # A task nobody consumes: the test reports its outcome itself, as our callback does.
+    signature = DBOS._service().runtime.process.celery.signature(
+        "budget.absent_task", args=(1,), queue="budget-unconsumed-tasks"
+    )
+    return int(DBOS.run_task(signature))
+
+
+def task_kind(statement: str) -> str:
+    if statement.startswith("WITH caller AS") and "operation_outputs AS o" in statement:
+        return "record task outcome"  # the callback: the outcome and the wake-up
+    if (
+        statement.startswith("UPDATE celery_durable.workflow_status")
+        and "execution_active" in (statement.split("SET", 1)[1][:40])
+    ):
+        return "reschedule"
+    return kind(statement)
+
+
+def test_a_celery_task_call_costs_one_statement_to_send_and_one_to_record(
+    count_statements: StatementCounter,
+) -> None:
+    handle = UNCONSUMED.enqueue(budget_runs_a_task)
+    count_statements.statements.clear()
+    service = DBOS._service()
+    engine = service.runtime.process.engine()
+    with pytest.raises(RescheduleWorkflow):
+        engine.run(handle.workflow_id, RunOptions(inline_retries=False))
+    # The attempt recorded in flight (before it is sent), then the workflow parked.
+    assert [task_kind(s) for s in count_statements.statements] == [
+        "claim",
+        "insert step",
+        "reschedule",
+    ]
+    count_statements.statements.clear()
+    store = service.runtime.process.store
+    task_id = f"{handle.workflow_id}:task:1:1"
+    recorded, wake = store.operations.record_task_outcome(
+        handle.workflow_id, 1, task_id, output=service.runtime.process.serializer.dumps(7),
+        error=None,
+    )  # fmt: skip
+    assert recorded and wake is not None
+    # A duplicate callback records nothing.
+    assert store.operations.record_task_outcome(
+        handle.workflow_id, 1, task_id, output="8", error=None
+    ) == (False, None)
+    assert [task_kind(s) for s in count_statements.statements] == ["record task outcome"] * 2
+    count_statements.statements.clear()
+    assert engine.run(handle.workflow_id, RunOptions(inline_retries=False)).output == 7
+    assert [task_kind(s) for s in count_statements.statements] == ["claim", "complete"]

@@ -48,6 +48,7 @@ class Launcher:
     def __init__(self, harness: Harness) -> None:
         self._harness = harness
         self.published: list[tuple[str, Dispatch]] = []
+        self.dispatched_tasks: list[tuple[Any, str]] = []
 
     def start_child(
         self,
@@ -72,6 +73,11 @@ class Launcher:
 
     def publish(self, workflow_id: str, dispatch: Dispatch) -> None:
         self.published.append((workflow_id, dispatch))
+
+    def dispatch_task(
+        self, signature: Any, *, task_id: str, workflow_id: str, function_id: int
+    ) -> None:
+        self.dispatched_tasks.append((signature, task_id))
 
 
 class Harness:

@@ -16,7 +16,7 @@ FUNCTION_LINES = 60
 
 EXCEPTIONS: dict[str, tuple[int, str]] = {
     "celery_durable/error.py": (
-        520,
+        560,
         "the public error module mirrors dbos._error's one module, and recorded errors name "
         "their classes by this module's path, so its classes cannot move to submodules",
     ),

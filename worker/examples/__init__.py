@@ -19,10 +19,31 @@ Time, identity and versions:
   renewals as a user with a role and a timeout; the renewal checks the role and
   branches on a patch (``nightly_renewals``, ``renew_subscription``).
 
+Your existing Celery tasks:
+
+- :mod:`worker.examples.server_report`: a report over many servers from an existing task
+  of another app (``worker/ops_tasks.py``), every outcome gathered (``server_report``).
+
 Workflow and step names are the functions' ``__qualname__``, shared by every module a
 worker imports: keep function names unique across these modules.
 """
 
-from worker.examples import checkout, flaky_api, fulfilment, payment, progress, renewals
+from worker.examples import (
+    checkout,
+    flaky_api,
+    fulfilment,
+    payment,
+    progress,
+    renewals,
+    server_report,
+)
 
-__all__ = ["checkout", "flaky_api", "fulfilment", "payment", "progress", "renewals"]
+__all__ = [
+    "checkout",
+    "flaky_api",
+    "fulfilment",
+    "payment",
+    "progress",
+    "renewals",
+    "server_report",
+]

@@ -1,0 +1,126 @@
+"""Existing Celery tasks from a workflow: ten ``DBOS.run_task`` calls against a plain
+Celery chain of the same ten tasks.
+
+One worker (``--pool=prefork --concurrency=2``, Redis, no result backend) consumes
+both the workflows' queue and the tasks' queue. A batch of ``size`` chains
+(``bench.add_one`` x 9, then ``bench.add_one_and_count``, which counts the chain done)
+and a batch of ``size`` workflows (``bench.ten_tasks``: the same ten tasks, each
+recorded in flight, run, reported by our callback, the workflow woken and replayed)
+alternate ``repeats`` times. Throughput = size / (the last completion - the clock read
+before the batch was sent); the ratio is of medians. The chain has no durability: a
+worker that dies mid-chain loses the rest of it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psycopg
+import redis
+from celery import chain
+
+from bench.db import recreate_database
+from bench.report import Figure, Result
+from bench.settings import BROKER_URL, database_url
+from bench.stats import median
+from bench.workers import kill_worker, start_worker, wait_ready
+from bench.workflows import TASK_QUEUE, add_one, add_one_and_count, configure
+from celery_durable import DBOSClient
+
+NAME = "task_calls"
+WORKFLOW_QUEUE = "celery_durable_bench_task_workflows"
+
+
+@dataclass(frozen=True)
+class Params:
+    size: int
+    repeats: int
+    timeout: float = 600.0
+
+
+FULL = Params(size=200, repeats=3)
+QUICK = Params(size=5, repeats=1)
+
+
+def run(params: Params = FULL, *, log_dir: Path | None = None) -> Result:
+    url = database_url(NAME)
+    recreate_database(url)
+    redis.Redis.from_url(BROKER_URL).flushdb()
+    configure(url)
+    logs = log_dir or Path(tempfile.mkdtemp(prefix="bench-"))
+    worker = start_worker(
+        database_url=url, queues=[WORKFLOW_QUEUE, TASK_QUEUE], log=logs / f"{NAME}-worker.log"
+    )
+    client = DBOSClient(url, BROKER_URL)
+    chains: list[float] = []
+    workflows: list[float] = []
+    try:
+        wait_ready(worker)
+        _chains(2, params.timeout)  # warm-up: pool processes, connections
+        _workflows(client, url, 2, params.timeout)
+        for _ in range(params.repeats):
+            chains.append(_chains(params.size, params.timeout))
+            workflows.append(_workflows(client, url, params.size, params.timeout))
+    finally:
+        kill_worker(worker)
+        client.destroy()
+    ratio = median(workflows) / median(chains)
+    return Result(
+        benchmark=NAME,
+        params=asdict(params),
+        figures=[
+            Figure.of("plain chain of ten tasks", chains, "chains/s"),
+            Figure.of("workflow calling the ten tasks (run_task)", workflows, "workflows/s"),
+            Figure.count("workflow / chain", ratio, "x", note="goal >= 0.8 (issue 25)"),
+        ],
+    )
+
+
+def _chains(size: int, timeout: float) -> float:
+    counter = f"bench:chains:{uuid.uuid4().hex[:8]}"
+    client = redis.Redis.from_url(BROKER_URL)
+    started = time.time()
+    for _ in range(size):
+        links = [add_one.s(0), *(add_one.s() for _ in range(8))]
+        tenth = add_one_and_count.s(counter, size)
+        # Each link names its queue: a chain's later tasks are routed one by one.
+        chain(*(link.set(queue=TASK_QUEUE) for link in (*links, tenth))).apply_async()
+    deadline = time.monotonic() + timeout
+    while (last := client.get(f"{counter}:last")) is None:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{client.get(counter)}/{size} chains done after {timeout}s")
+        time.sleep(0.05)
+    return size / (float(last) - started)
+
+
+def _workflows(client: DBOSClient, url: str, size: int, timeout: float) -> float:
+    started = time.time()
+    ids = [
+        client.enqueue(
+            {"workflow_name": "bench.ten_tasks", "queue_name": WORKFLOW_QUEUE}
+        ).workflow_id
+        for _ in range(size)
+    ]
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, autocommit=True) as connection:
+        while True:
+            row = connection.execute(
+                "SELECT count(*) FILTER (WHERE status = 'SUCCESS'), "
+                "count(*) FILTER (WHERE status IN ('ERROR', 'CANCELLED')), "
+                "max(completed_at_epoch_ms) FROM celery_durable.workflow_status "
+                "WHERE workflow_uuid = ANY(%s)",
+                (ids,),
+            ).fetchone()
+            assert row is not None
+            succeeded, failed, last = row
+            if failed:
+                raise RuntimeError(f"{failed} workflow(s) failed")
+            if succeeded == size:
+                return size / (last / 1000 - started)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{succeeded}/{size} workflows done after {timeout}s")
+            time.sleep(0.1)

@@ -1,0 +1,49 @@
+"""A Celery task's outcome, recorded by its callback into the workflow that called it."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from celery_durable.store.migrations.schema import SCHEMA
+
+# One statement: the attempt's outcome (once: only while that attempt, and no other,
+# is in flight with nothing reported), and the workflow woken as a finished child wakes
+# its parent (``WAKE_PARENT``). The workflow's row is locked first, as a checkpoint of
+# its execution locks it (``RECORD_STEP``) before it writes the same operation row, so
+# the two cannot deadlock. A success completes the operation; a failure only reports
+# the attempt's error (the workflow decides whether to retry). Returns one row: whether
+# it recorded, and the workflow's dispatch when it must be published (NULLs otherwise).
+RECORD_TASK_OUTCOME = text(
+    f"""
+    WITH caller AS (
+        SELECT workflow_uuid FROM {SCHEMA}.workflow_status
+        WHERE workflow_uuid = :workflow_uuid
+        FOR UPDATE
+    ), recorded AS (
+        UPDATE {SCHEMA}.operation_outputs AS o
+        SET output = :output, error = :error,
+            completed_at_epoch_ms = CASE WHEN :succeeded THEN :now END,
+            retry_due_at_epoch_ms = CASE WHEN :succeeded THEN NULL
+                                         ELSE o.retry_due_at_epoch_ms END
+        FROM caller
+        WHERE o.workflow_uuid = caller.workflow_uuid AND o.function_id = :function_id
+          AND o.child_workflow_id = :task_id
+          AND o.completed_at_epoch_ms IS NULL AND o.error IS NULL
+        RETURNING o.workflow_uuid
+    ), woken AS (
+        UPDATE {SCHEMA}.workflow_status AS w
+        SET wake_requested = w.execution_active,
+            dispatch_generation = w.dispatch_generation
+                + (CASE WHEN w.execution_active THEN 0 ELSE 1 END),
+            next_dispatch_at_epoch_ms = :now,
+            dispatch_parked = false
+        FROM recorded
+        WHERE w.workflow_uuid = recorded.workflow_uuid AND w.status = 'PENDING'
+        RETURNING w.name, w.queue_name, w.dispatch_generation,
+                  NOT w.execution_active AS publish
+    )
+    SELECT EXISTS (SELECT 1 FROM recorded) AS recorded,
+           woken.name, woken.queue_name, woken.dispatch_generation, woken.publish
+    FROM (SELECT 1) AS one LEFT JOIN woken ON true
+    """
+)

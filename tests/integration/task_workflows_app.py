@@ -1,0 +1,110 @@
+"""The workflow worker of tests/integration/test_celery_tasks.py: workflows that call the
+plain tasks of ``tests.integration.plain_tasks_app`` by name (this app does not import
+them; ``task_routes`` sends them to the plain workers' queue). No result backend.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from celery import Celery
+
+from celery_durable import DBOS
+from celery_durable.error import DBOSMaxStepRetriesExceeded
+
+QUEUE = os.environ["TASKS_WORKFLOW_QUEUE"]
+app = Celery("task_workflows", broker=os.environ["TASKS_BROKER_URL"])
+app.conf.update(
+    task_default_queue=QUEUE,
+    task_routes={"plain.*": {"queue": os.environ["PLAIN_QUEUE"]}},
+    broker_connection_retry_on_startup=True,
+    worker_prefetch_multiplier=1,
+    # Set by one test only: with a result backend, a failed task's error travels.
+    result_backend=os.environ.get("TASKS_RESULT_BACKEND") or None,
+)
+DBOS(
+    celery=app,
+    config={
+        "name": "task_workflows",
+        "system_database_url": os.environ["TASKS_DATABASE_URL"],
+        "recovery_interval_seconds": 1.0,
+        "recovery_grace_seconds": 2.0,
+    },
+)
+
+
+@DBOS.workflow()
+def adds(x: int, y: int) -> int:
+    first = DBOS.run_task(app.signature("plain.add", args=(x, y)))
+    return int(DBOS.run_task(app.signature("plain.add", args=(first, 1))))
+
+
+@DBOS.workflow()
+def flaky(key: str, failures: int, max_attempts: int) -> Any:
+    try:
+        return DBOS.run_task(
+            app.signature("plain.flaky", args=(key, failures)),
+            max_attempts=max_attempts,
+            interval_seconds=0.2,
+            backoff_rate=1.0,
+        )
+    except DBOSMaxStepRetriesExceeded as exhausted:
+        return {"compensated": True, "errors": [str(error) for error in exhausted.errors]}
+
+
+@DBOS.workflow()
+def slow(key: str, seconds: float) -> str:
+    """Replays (when a message comes) while its task is in flight, then waits for it."""
+    handle = DBOS.start_task(app.signature("plain.slow", args=(key, seconds)))
+    DBOS.recv("poke", timeout_seconds=60)
+    return str(handle.get_result())
+
+
+@DBOS.workflow()
+def fan_out(count: int) -> list[int]:
+    handles = [DBOS.start_task(app.signature("plain.add", args=(i, i))) for i in range(count)]
+    return [int(handle.get_result()) for handle in handles]
+
+
+@DBOS.workflow()
+async def adds_async(x: int, y: int) -> int:
+    handle = await DBOS.start_task_async(app.signature("plain.add", args=(x, y)))
+    first = await handle.get_result_async()
+    return int(await DBOS.run_task_async(app.signature("plain.add", args=(first, 1))))
+
+
+@DBOS.workflow()
+def lost_message(seconds: float) -> Any:
+    """A task no worker serves: its attempts time out."""
+    try:
+        return DBOS.run_task(
+            app.signature("nobody.serves", queue="nobody-serves-this"),
+            max_attempts=2,
+            interval_seconds=0.1,
+            timeout_seconds=seconds,
+        )
+    except DBOSMaxStepRetriesExceeded as exhausted:
+        return [str(error) for error in exhausted.errors]
+
+
+@app.task(name="local.halve")
+def halve(number: int) -> int:
+    """A task of the workflow worker's own app (our callbacks are registered here)."""
+    if number % 2:
+        raise ValueError(f"{number} is odd")
+    return number // 2
+
+
+@DBOS.workflow()
+def halves(number: int) -> Any:
+    try:
+        return DBOS.run_task(halve.s(number), retries_allowed=False)
+    except Exception as failure:
+        return f"failed: {failure}"
+
+
+@DBOS.workflow()
+def slow_with_timeout(key: str, seconds: float, timeout_seconds: float) -> str:
+    signature = app.signature("plain.slow", args=(key, seconds))
+    return str(DBOS.run_task(signature, timeout_seconds=timeout_seconds, interval_seconds=0.5))
