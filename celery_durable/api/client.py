@@ -7,16 +7,17 @@ writes the workflow's row and publishes its Celery message by task name.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, NoReturn, NotRequired, TypedDict, Unpack
+from typing import Any, NoReturn, NotRequired, TypedDict
 
 from celery import Celery
 
+from celery_durable.api.client_listing import ClientListing
+from celery_durable.api.client_management import ClientManagementCalls
 from celery_durable.api.options import check_version, validate_identity
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.core.serialization import SerializerName
 from celery_durable.error import DBOSException
 from celery_durable.service.handles import WorkflowHandle
-from celery_durable.service.inspection import WorkflowFilters
 from celery_durable.service.overview import Overview
 from celery_durable.service.types import (
     DEFAULT_MAX_RECOVERY_ATTEMPTS,
@@ -93,7 +94,7 @@ def _code_elsewhere(*args: Any, **kwargs: Any) -> NoReturn:
     raise DBOSException("DBOSClient cannot run workflows: workers run them")
 
 
-class DBOSClient:
+class DBOSClient(ClientListing, ClientManagementCalls):
     """Enqueues and operates workflows from a process that does not import them.
 
     Args:
@@ -170,10 +171,6 @@ class DBOSClient:
         """The workers that recorded which application version they run, newest first
         (each worker's sweep records it; a warm shutdown deletes it)."""
         return self._service.list_worker_versions()
-
-    def list_workflows(self, **filters: Unpack[WorkflowFilters]) -> list[WorkflowStatus]:
-        """As ``DBOS.list_workflows``."""
-        return self._service.list_workflows(**filters)
 
     def list_workflow_steps(self, workflow_id: str) -> list[dict[str, Any]]:
         """As ``DBOS.list_workflow_steps``."""

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, ClassVar, Literal, ParamSpec, TypeVar, Unpack, cast
+from typing import Any, ClassVar, Literal, ParamSpec, TypeVar, cast
 
 from celery import Celery
 
 from celery_durable.api.ambient import AmbientProperties, make_logger
+from celery_durable.api.dbos_listing import WorkflowListing
+from celery_durable.api.dbos_management import WorkflowManagementCalls
 from celery_durable.api.dbos_messages import WorkflowMessaging
 from celery_durable.api.dbos_schedules import WorkflowSchedules
 from celery_durable.api.dbos_versions import WorkflowVersioning
-from celery_durable.core.records import WorkflowStatus
 from celery_durable.core.retry import RetryPolicy
 from celery_durable.service import workflow_code
 from celery_durable.service.context import StepContext
@@ -31,7 +32,6 @@ from celery_durable.service.decorators import (
     declare_workflow,
 )
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
-from celery_durable.service.inspection import WorkflowFilters
 from celery_durable.service.types import DBOSConfig, QueueLimits, Redispatch, Registry
 from celery_durable.service.wiring import connect_workers, dbos_service, described
 
@@ -40,7 +40,14 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=AmbientProperties):
+class DBOS(
+    WorkflowMessaging,
+    WorkflowSchedules,
+    WorkflowVersioning,
+    WorkflowListing,
+    WorkflowManagementCalls,
+    metaclass=AmbientProperties,
+):
     """Durable workflows on a Celery app.
 
     Args:
@@ -245,17 +252,6 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
             DBOSNonExistentWorkflowError: ``existing_workflow`` and no such workflow.
         """
         return cls._service().retrieve(workflow_id, existing_workflow)
-
-    @classmethod
-    def list_workflows(cls, **filters: Unpack[WorkflowFilters]) -> list[WorkflowStatus]:
-        """Workflows matching every given filter, oldest first (as in DBOS).
-
-        Filters: ``workflow_ids``, ``status`` (one or a list), ``start_time`` and
-        ``end_time`` (creation time, ISO-8601 strings or datetimes), ``name``,
-        ``queue_name``, ``app_version`` (one or a list), ``limit``, ``offset``,
-        ``sort_desc``.
-        """
-        return cls._service().list_workflows(**filters)
 
     @classmethod
     def list_workflow_steps(cls, workflow_id: str) -> list[dict[str, Any]]:

@@ -37,7 +37,7 @@ def decode_status(row: RawWorkflowRow, serializer: Serializer) -> WorkflowStatus
         status=row.status,
         name=row.name,
         queue_name=row.queue_name,
-        input=serializer.loads(row.inputs),
+        input=None if row.inputs is None else serializer.loads(row.inputs),
         output=None if row.output is None else serializer.loads(row.output),
         error=None if row.error is None else serializer.loads(row.error),
         authenticated_user=row.authenticated_user,
@@ -56,6 +56,13 @@ def decode_status(row: RawWorkflowRow, serializer: Serializer) -> WorkflowStatus
         priority=row.priority,
         workflow_timeout_ms=row.workflow_timeout_ms,
         workflow_deadline_epoch_ms=row.workflow_deadline_epoch_ms,
+        completed_at=row.completed_at_epoch_ms,
+        dequeued_at=row.started_at_epoch_ms,
+        forked_from=row.forked_from,
+        was_forked_from=row.was_forked_from,
+        delay_until_epoch_ms=row.delay_until_epoch_ms,
+        attributes=row.attributes,
+        schedule_name=row.schedule_name,
     )
 
 

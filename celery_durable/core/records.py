@@ -65,6 +65,33 @@ class WorkflowStatus:
     # The application version it runs on: given when it was created, or stamped by the
     # first worker that claimed it (None until then: any worker may).
     app_version: str | None = None
+    # DBOS 3.4's names for what the fields above also hold: ``completed_at`` is
+    # ``completed_at_epoch_ms``; ``dequeued_at`` is ``started_at_epoch_ms`` (when a
+    # worker first took it off its queue and started it).
+    completed_at: int | None = None
+    dequeued_at: int | None = None
+    # The workflow this one is a fork of (None: not a fork), and whether any workflow
+    # was forked from this one.
+    forked_from: str | None = None
+    was_forked_from: bool = False
+    # Until when a DELAYED workflow waits before it is enqueued (None once it is not
+    # DELAYED any more, or was never delayed).
+    delay_until_epoch_ms: int | None = None
+    # ``update_workflow_attributes``' JSON object (None: none set).
+    attributes: dict[str, Any] | None = None
+    # The schedule that started it (None: not started by a schedule).
+    schedule_name: str | None = None
+    # What DBOS 3.4 has and a celery_durable deployment never sets: classes'
+    # instances (``dbos_class``), a partitioned queue's key, the owning application of
+    # a shared system database, DBOS Cloud's application id and a sharded database's
+    # keys. Always None here, as DBOS reports them for a workflow without them.
+    class_name: str | None = None
+    config_name: str | None = None
+    queue_partition_key: str | None = None
+    application_name: str | None = None
+    app_id: str | None = None
+    shard_key: str | None = None
+    parent_shard_key: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,7 +102,7 @@ class RawWorkflowRow:
     status: str
     name: str
     queue_name: str | None
-    inputs: str
+    inputs: str | None  # None: not loaded (``load_input=False``)
     output: str | None
     error: str | None
     authenticated_user: str | None
@@ -94,6 +121,11 @@ class RawWorkflowRow:
     authenticated_roles: str | None = None  # a JSON list
     assumed_role: str | None = None
     application_version: str | None = None
+    forked_from: str | None = None
+    was_forked_from: bool = False
+    delay_until_epoch_ms: int | None = None
+    attributes: dict[str, Any] | None = None
+    schedule_name: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -95,7 +95,13 @@ def new_workflow_row(
     )
 
 
-def _timing(settings: EnqueueSettings, status: str, admitted_later: bool) -> dict[str, int | None]:
+class _Timing(TypedDict):
+    workflow_timeout_ms: int | None
+    workflow_deadline_epoch_ms: int | None
+    delay_until_epoch_ms: int | None
+
+
+def _timing(settings: EnqueueSettings, status: str, admitted_later: bool) -> _Timing:
     """The row's timeout, deadline (fixed now unless a queue admits it later) and delay."""
     timeout_seconds = settings.get("workflow_timeout_seconds", workflow_timeout.get())
     timeout_ms = None if timeout_seconds is None else round(timeout_seconds * 1000)

@@ -9,8 +9,8 @@ the caller's context, so ``SetWorkflowID`` and a running workflow travel with it
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any, Unpack
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from typing import Any
 
 from celery import Celery
 
@@ -24,7 +24,7 @@ from celery_durable.integration.runtime import Runtime
 from celery_durable.service import inspection
 from celery_durable.service.decorators import spec_of
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
-from celery_durable.service.inspection import WorkflowFilters
+from celery_durable.service.management import WorkflowManagement
 from celery_durable.service.overview import Overview
 from celery_durable.service.schedules import ScheduleService
 from celery_durable.store import Redispatch, WorkerVersion
@@ -35,12 +35,14 @@ class WorkflowService:
     """Starting, operating and reading workflows, and messages outside workflow code,
     for one configuration (its :class:`~celery_durable.integration.runtime.Runtime`).
 
-    ``schedules`` holds the cron schedules' operations.
+    ``schedules`` holds the cron schedules' operations, ``management`` DBOS 3.4's calls
+    for waiting on, inspecting and managing workflows that exist.
     """
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.schedules = ScheduleService(runtime, self.handle)
+        self.management = WorkflowManagement(runtime, self.handle, self.handle_async)
         self._on_release: list[Callable[[], None]] = []
 
     # -- the process ------------------------------------------------------------------
@@ -165,9 +167,19 @@ class WorkflowService:
             raise DBOSNonExistentWorkflowError(workflow_id)
         return self.handle(workflow_id)
 
-    def list_workflows(self, **filters: Unpack[WorkflowFilters]) -> list[WorkflowStatus]:
+    def list_workflows(
+        self, filters: Mapping[str, Any], *, queues_only: bool = False
+    ) -> list[WorkflowStatus]:
+        """DBOS 3.4's ``list_workflows`` (``queues_only``: ``list_queued_workflows``);
+        ``filters`` are its keyword arguments (see ``inspection.workflow_query``)."""
         process = self.runtime.process
-        return inspection.list_workflows(process.store, process.serializer, **filters)
+        query = inspection.workflow_query(filters, queues_only=queues_only)
+        return inspection.list_workflows(process.store, process.serializer, query)
+
+    async def list_workflows_async(
+        self, filters: Mapping[str, Any], *, queues_only: bool = False
+    ) -> list[WorkflowStatus]:
+        return await asyncio.to_thread(self.list_workflows, filters, queues_only=queues_only)
 
     def list_workflow_steps(self, workflow_id: str) -> list[dict[str, Any]]:
         process = self.runtime.process

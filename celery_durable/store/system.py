@@ -12,6 +12,7 @@ from __future__ import annotations
 from celery_durable.store.claiming import ExecutionStore
 from celery_durable.store.connections import Connections
 from celery_durable.store.listener import NotificationListener
+from celery_durable.store.management_store import ManagementStore
 from celery_durable.store.message_store import MessageStore
 from celery_durable.store.operations import OperationStore
 from celery_durable.store.overview_store import OverviewStore
@@ -33,7 +34,9 @@ class SystemStore:
         operations: recovery, timekeeping, cancel, resume, fork;
         workers: the workflows, queues and versions workers serve;
         schedules: cron schedules and the pass that fires them;
-        overview: read-only overviews for dashboards and metrics.
+        overview: read-only overviews for dashboards and metrics;
+        management: waiting for the first of several, deleting workflows, their
+            attributes and delays.
 
     Args:
         url: A ``postgresql://`` URL.
@@ -66,6 +69,7 @@ class SystemStore:
         self.workers = WorkerRegistry(connections)
         self.schedules = ScheduleStore(connections)
         self.overview = OverviewStore(connections)
+        self.management = ManagementStore(connections)
 
     @property
     def url(self) -> str:

@@ -34,19 +34,41 @@ DBOS_3_4_DIFFERENCES = {
         "(workflow_id: 'str', existing_workflow: 'bool' = True) -> 'WorkflowHandle[Any]'",
         "(workflow_id: 'str') -> 'WorkflowHandle[Any]'",
     ),
+    "retrieve_workflow_async": (
+        "async (workflow_id: 'str', existing_workflow: 'bool' = True, *, "
+        "shard_key: 'str | None' = None) -> 'WorkflowHandleAsync[Any]'",
+        "async (workflow_id: 'str', *, shard_key: 'str | None' = None) "
+        "-> 'WorkflowHandleAsync[Any]'",
+    ),
 }
 
 # Operations both facades must keep offering (a rename on one side fails here too).
 SHARED = {
     "cancel_workflow",
+    "cancel_workflows",
+    "cancel_workflows_async",
+    "delete_workflow",
+    "delete_workflow_async",
+    "delete_workflows",
+    "delete_workflows_async",
+    "retrieve_workflow_async",
+    "set_workflow_delay",
+    "set_workflow_delay_async",
+    "update_workflow_attributes",
+    "update_workflow_attributes_async",
+    "wait_first",
+    "wait_first_async",
     "destroy",
     "fork_workflow",
     "get_all_events",
     "get_all_events_async",
     "get_event",
     "get_event_async",
+    "list_queued_workflows",
+    "list_queued_workflows_async",
     "list_workflow_steps",
     "list_workflows",
+    "list_workflows_async",
     "read_stream",
     "read_stream_async",
     "resume_workflow",

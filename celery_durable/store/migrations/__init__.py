@@ -18,6 +18,7 @@ from celery_durable.store.migrations.v7 import V7
 from celery_durable.store.migrations.v8 import V8
 from celery_durable.store.migrations.v9 import V9
 from celery_durable.store.migrations.v10 import V10
+from celery_durable.store.migrations.v12 import V12
 
 # Serializes concurrent migrations (an arbitrary constant: "cd-migrate").
 MIGRATION_LOCK_KEY = 0x63642D6D69677261
@@ -42,6 +43,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (8, V8),
     (9, V9),
     (10, V10),
+    (12, V12),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -920,7 +920,9 @@ CREATE TABLE celery_durable.workflow_status (
     assumed_role text,
     application_version text,
     owner_token bigint,
-    forked_from text
+    forked_from text,
+    attributes jsonb,
+    schedule_name text
 );
 
 -- DEFAULT: notifications message_id
@@ -1024,6 +1026,14 @@ CREATE INDEX worker_versions_version_idx ON celery_durable.worker_versions USING
 
 CREATE INDEX workflow_schedules_due_idx ON celery_durable.workflow_schedules USING btree (next_fire_epoch_ms) WHERE (status = 'ACTIVE'::text);
 
+-- INDEX: workflow_status_attributes_idx
+
+CREATE INDEX workflow_status_attributes_idx ON celery_durable.workflow_status USING gin (attributes) WHERE (attributes IS NOT NULL);
+
+-- INDEX: workflow_status_authenticated_user_idx
+
+CREATE INDEX workflow_status_authenticated_user_idx ON celery_durable.workflow_status USING btree (authenticated_user) WHERE (authenticated_user IS NOT NULL);
+
 -- INDEX: workflow_status_created_idx
 
 CREATE INDEX workflow_status_created_idx ON celery_durable.workflow_status USING btree (created_at_epoch_ms);
@@ -1063,6 +1073,10 @@ CREATE INDEX workflow_status_queue_idx ON celery_durable.workflow_status USING b
 -- INDEX: workflow_status_queue_started_idx
 
 CREATE INDEX workflow_status_queue_started_idx ON celery_durable.workflow_status USING btree (queue_name, started_at_epoch_ms);
+
+-- INDEX: workflow_status_schedule_name_idx
+
+CREATE INDEX workflow_status_schedule_name_idx ON celery_durable.workflow_status USING btree (schedule_name) WHERE (schedule_name IS NOT NULL);
 
 -- INDEX: workflow_status_status_idx
 
