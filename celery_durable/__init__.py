@@ -18,7 +18,12 @@ from celery_durable.api.options import (
     SetWorkflowTimeout,
 )
 from celery_durable.api.queues import Queue
-from celery_durable.core.records import WorkflowStatus, WorkflowStatusString
+from celery_durable.core.records import (
+    StepInfo,
+    VersionInfo,
+    WorkflowStatus,
+    WorkflowStatusString,
+)
 from celery_durable.service.context import StepContext, StepStatus
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
 from celery_durable.service.types import DBOSConfig
@@ -34,7 +39,9 @@ __all__ = [
     "SetWorkflowID",
     "SetWorkflowTimeout",
     "StepContext",
+    "StepInfo",
     "StepStatus",
+    "VersionInfo",
     "WorkflowHandle",
     "WorkflowHandleAsync",
     "WorkflowSchedule",

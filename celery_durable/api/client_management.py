@@ -1,5 +1,5 @@
-"""``DBOSClient``'s calls for waiting on and managing workflows, as ``DBOS``'s (DBOS
-3.4's names, parameters and ``_async`` twins; ``shard_key`` is refused when given)."""
+"""``DBOSClient``'s calls for managing workflows, as ``DBOS``'s (DBOS 3.4's names,
+parameters and ``_async`` twins; ``shard_key`` is refused when given)."""
 
 from __future__ import annotations
 
@@ -8,53 +8,115 @@ from typing import Any
 
 from celery_durable.service import WorkflowService
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
-from celery_durable.service.management import DEFAULT_POLLING_INTERVAL, refuse_shard_key
+from celery_durable.service.management import (
+    refuse_partition_key,
+    refuse_shard_key,
+)
 
 
 class ClientManagementCalls:
-    """``wait_first``, ``retrieve_workflow_async``, ``delete_workflow(s)``,
-    ``cancel_workflows``, ``update_workflow_attributes`` and ``set_workflow_delay`` on
-    ``DBOSClient``."""
+    """``rewind_workflow``, ``fork_workflow_async``, ``cancel_workflow_async``,
+    ``resume_workflow(s)`` twins, ``delete_workflow(s)``, ``cancel_workflows``,
+    ``update_workflow_attributes`` and ``set_workflow_delay`` on ``DBOSClient``."""
 
     _service: WorkflowService
 
-    def wait_first(
+    def rewind_workflow(
         self,
-        handles: list[WorkflowHandle[Any]],
+        workflow_id: str,
         *,
-        polling_interval_sec: float = DEFAULT_POLLING_INTERVAL,
+        start_step: int | None = None,
+        application_version: str | None = None,
+        queue_name: str | None = None,
+        queue_partition_key: str | None = None,
+        shard_key: str | None = None,
     ) -> WorkflowHandle[Any]:
-        """Waits until one of the workflows has finished and returns its handle (polling
-        every ``polling_interval_sec`` seconds). Not in workflow code yet: it raises
-        ``DBOSException`` there."""
-        by_id = {handle.workflow_id: handle for handle in handles}
-        ids = [handle.workflow_id for handle in handles]
-        return by_id[self._service.management.wait_first(ids, polling_interval_sec)]
-
-    async def wait_first_async(
-        self,
-        handles: list[WorkflowHandleAsync[Any]],
-        *,
-        polling_interval_sec: float = DEFAULT_POLLING_INTERVAL,
-    ) -> WorkflowHandleAsync[Any]:
-        """``wait_first`` for async callers."""
-        by_id = {handle.workflow_id: handle for handle in handles}
-        ids = [handle.workflow_id for handle in handles]
-        first = await self._service.management.wait_first_async(ids, polling_interval_sec)
-        return by_id[first]
-
-    async def retrieve_workflow_async(
-        self, workflow_id: str, *, shard_key: str | None = None
-    ) -> WorkflowHandleAsync[Any]:
-        """An async handle to an existing workflow by id.
-
-        Raises:
-            DBOSNonExistentWorkflowError: no such workflow.
-        """
+        """As ``DBOS.rewind_workflow``."""
         refuse_shard_key(shard_key)
-        return await self._service.management.retrieve_async(workflow_id)
+        refuse_partition_key(queue_partition_key)
+        return self._service.management.rewind_workflow(
+            workflow_id, start_step, application_version, queue_name
+        )
 
-    # -- managing ---------------------------------------------------------------------
+    async def rewind_workflow_async(
+        self,
+        workflow_id: str,
+        *,
+        start_step: int | None = None,
+        application_version: str | None = None,
+        queue_name: str | None = None,
+        queue_partition_key: str | None = None,
+        shard_key: str | None = None,
+    ) -> WorkflowHandleAsync[Any]:
+        """``rewind_workflow`` for async callers."""
+        refuse_shard_key(shard_key)
+        refuse_partition_key(queue_partition_key)
+        return await self._service.management.rewind_workflow_async(
+            workflow_id, start_step, application_version, queue_name
+        )
+
+    async def fork_workflow_async(
+        self,
+        workflow_id: str,
+        start_step: int,
+        *,
+        application_version: str | None = None,
+        queue_name: str | None = None,
+        queue_partition_key: str | None = None,
+        replacement_children: dict[str, str] | None = None,
+        timeout_seconds: float | None = None,
+        shard_key: str | None = None,
+    ) -> WorkflowHandleAsync[Any]:
+        """As ``DBOS.fork_workflow_async``."""
+        refuse_shard_key(shard_key)
+        refuse_partition_key(queue_partition_key)
+        return await self._service.fork_async(
+            workflow_id,
+            start_step,
+            application_version=application_version,
+            queue_name=queue_name,
+            replacement_children=replacement_children,
+            timeout_seconds=timeout_seconds,
+        )
+
+    async def cancel_workflow_async(
+        self, workflow_id: str, *, cancel_children: bool = False, shard_key: str | None = None
+    ) -> None:
+        """``cancel_workflow`` for async callers."""
+        refuse_shard_key(shard_key)
+        await asyncio.to_thread(
+            self._service.management.cancel_workflows, [workflow_id], cancel_children
+        )
+
+    async def resume_workflow_async(
+        self, workflow_id: str, *, queue_name: str | None = None, shard_key: str | None = None
+    ) -> WorkflowHandleAsync[Any]:
+        """``resume_workflow`` for async callers."""
+        refuse_shard_key(shard_key)
+        (handle,) = await self._service.management.resume_workflows_async([workflow_id], queue_name)
+        return handle
+
+    def resume_workflows(
+        self,
+        workflow_ids: list[str],
+        *,
+        queue_name: str | None = None,
+        shard_key: str | None = None,
+    ) -> list[WorkflowHandle[Any]]:
+        """``resume_workflow`` for each (every id is checked to exist first)."""
+        refuse_shard_key(shard_key)
+        return self._service.management.resume_workflows(workflow_ids, queue_name)
+
+    async def resume_workflows_async(
+        self,
+        workflow_ids: list[str],
+        *,
+        queue_name: str | None = None,
+        shard_key: str | None = None,
+    ) -> list[WorkflowHandleAsync[Any]]:
+        """``resume_workflows`` for async callers."""
+        refuse_shard_key(shard_key)
+        return await self._service.management.resume_workflows_async(workflow_ids, queue_name)
 
     def delete_workflow(
         self, workflow_id: str, *, delete_children: bool = False, shard_key: str | None = None

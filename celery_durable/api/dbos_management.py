@@ -8,107 +8,109 @@ celery_durable system database is not sharded.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
 from typing import Any
 
 from celery_durable.api.facade import ConfiguredFacade
-from celery_durable.core.records import WorkflowStatus
-from celery_durable.service import management
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
-from celery_durable.service.management import DEFAULT_POLLING_INTERVAL, refuse_shard_key
+from celery_durable.service.management import refuse_partition_key, refuse_shard_key
 
 
 class WorkflowManagementCalls(ConfiguredFacade):
-    """``get_workflow_status``, ``get_result``, ``wait_first``, ``asyncio_wait``,
-    ``retrieve_workflow_async``, ``delete_workflow(s)``, ``cancel_workflows``,
-    ``update_workflow_attributes``, ``set_workflow_delay`` on ``DBOS``."""
-
-    # -- waiting and inspecting -------------------------------------------------------
-
-    @classmethod
-    def get_workflow_status(
-        cls, workflow_id: str, *, shard_key: str | None = None
-    ) -> WorkflowStatus | None:
-        """The workflow's status; None if it does not exist."""
-        refuse_shard_key(shard_key)
-        return cls._service().management.get_workflow_status(workflow_id)
-
-    @classmethod
-    async def get_workflow_status_async(
-        cls, workflow_id: str, *, shard_key: str | None = None
-    ) -> WorkflowStatus | None:
-        """``get_workflow_status`` for async callers (the read runs in a thread)."""
-        refuse_shard_key(shard_key)
-        return await cls._service().management.get_workflow_status_async(workflow_id)
-
-    @classmethod
-    def get_result(cls, workflow_id: str, *, shard_key: str | None = None) -> Any | None:
-        """Waits for the workflow to finish and returns its output (or raises its error);
-        a workflow not written yet is waited for. In workflow code it is the durable
-        wait of ``WorkflowHandle.get_result``."""
-        refuse_shard_key(shard_key)
-        return cls._service().management.get_result(workflow_id)
-
-    @classmethod
-    async def get_result_async(
-        cls, workflow_id: str, *, shard_key: str | None = None
-    ) -> Any | None:
-        """``get_result`` for async callers."""
-        refuse_shard_key(shard_key)
-        return await cls._service().management.get_result_async(workflow_id)
-
-    @classmethod
-    def wait_first(
-        cls,
-        handles: list[WorkflowHandle[Any]],
-        *,
-        polling_interval_sec: float = DEFAULT_POLLING_INTERVAL,
-    ) -> WorkflowHandle[Any]:
-        """Waits until one of the workflows has finished and returns its handle (polling
-        every ``polling_interval_sec`` seconds). Not in workflow code yet: it raises
-        ``DBOSException`` there."""
-        by_id = {handle.workflow_id: handle for handle in handles}
-        ids = [handle.workflow_id for handle in handles]
-        return by_id[cls._service().management.wait_first(ids, polling_interval_sec)]
-
-    @classmethod
-    async def wait_first_async(
-        cls,
-        handles: list[WorkflowHandleAsync[Any]],
-        *,
-        polling_interval_sec: float = DEFAULT_POLLING_INTERVAL,
-    ) -> WorkflowHandleAsync[Any]:
-        """``wait_first`` for async callers."""
-        by_id = {handle.workflow_id: handle for handle in handles}
-        ids = [handle.workflow_id for handle in handles]
-        first = await cls._service().management.wait_first_async(ids, polling_interval_sec)
-        return by_id[first]
-
-    @classmethod
-    async def asyncio_wait(
-        cls,
-        fs: list[Awaitable[Any]],
-        *,
-        timeout: float | None = None,
-        return_when: str = asyncio.ALL_COMPLETED,
-    ) -> tuple[set[asyncio.Task[Any]], set[asyncio.Task[Any]]]:
-        """``asyncio.wait`` outside workflow code; in workflow code it raises
-        ``DBOSException`` (which tasks finished is not recorded yet)."""
-        return await management.asyncio_wait(fs, timeout, return_when)
-
-    @classmethod
-    async def retrieve_workflow_async(
-        cls, workflow_id: str, existing_workflow: bool = True, *, shard_key: str | None = None
-    ) -> WorkflowHandleAsync[Any]:
-        """An async handle to a workflow by id.
-
-        Raises:
-            DBOSNonExistentWorkflowError: ``existing_workflow`` and no such workflow.
-        """
-        refuse_shard_key(shard_key)
-        return await cls._service().management.retrieve_async(workflow_id, existing_workflow)
+    """``cancel_workflow_async``, ``resume_workflow_async``, ``resume_workflows``,
+    ``delete_workflow(s)``, ``cancel_workflows``, ``update_workflow_attributes`` and
+    ``set_workflow_delay`` on ``DBOS``."""
 
     # -- managing ---------------------------------------------------------------------
+
+    @classmethod
+    def rewind_workflow(
+        cls,
+        workflow_id: str,
+        *,
+        start_step: int | None = None,
+        application_version: str | None = None,
+        queue_name: str | None = None,
+        queue_partition_key: str | None = None,
+        shard_key: str | None = None,
+    ) -> WorkflowHandle[Any]:
+        """Re-runs a finished workflow from ``start_step`` (default: the first) under
+        its own id, as DBOS 3.4 does: its checkpoints and event history from there on
+        are dropped, events set there go back to their earlier values, messages it
+        consumed there (or has not consumed) are deleted, its streams' close markers
+        from there are removed (their values stay), and it is enqueued again (on
+        ``queue_name`` and ``application_version`` when given).
+
+        Raises:
+            DBOSException: it has not finished (cancel it first).
+            DBOSNonExistentWorkflowError: no such workflow."""
+        refuse_shard_key(shard_key)
+        refuse_partition_key(queue_partition_key)
+        return cls._service().management.rewind_workflow(
+            workflow_id, start_step, application_version, queue_name
+        )
+
+    @classmethod
+    async def rewind_workflow_async(
+        cls,
+        workflow_id: str,
+        *,
+        start_step: int | None = None,
+        application_version: str | None = None,
+        queue_name: str | None = None,
+        queue_partition_key: str | None = None,
+        shard_key: str | None = None,
+    ) -> WorkflowHandleAsync[Any]:
+        """``rewind_workflow`` for async callers."""
+        refuse_shard_key(shard_key)
+        refuse_partition_key(queue_partition_key)
+        return await cls._service().management.rewind_workflow_async(
+            workflow_id, start_step, application_version, queue_name
+        )
+
+    @classmethod
+    async def cancel_workflow_async(
+        cls, workflow_id: str, *, cancel_children: bool = False, shard_key: str | None = None
+    ) -> None:
+        """``cancel_workflow`` for async callers."""
+        refuse_shard_key(shard_key)
+        await asyncio.to_thread(
+            cls._service().management.cancel_workflows, [workflow_id], cancel_children
+        )
+
+    @classmethod
+    async def resume_workflow_async(
+        cls, workflow_id: str, *, queue_name: str | None = None, shard_key: str | None = None
+    ) -> WorkflowHandleAsync[Any]:
+        """``resume_workflow`` for async callers."""
+        refuse_shard_key(shard_key)
+        (handle,) = await cls._service().management.resume_workflows_async(
+            [workflow_id], queue_name
+        )
+        return handle
+
+    @classmethod
+    def resume_workflows(
+        cls,
+        workflow_ids: list[str],
+        *,
+        queue_name: str | None = None,
+        shard_key: str | None = None,
+    ) -> list[WorkflowHandle[Any]]:
+        """``resume_workflow`` for each (every id is checked to exist first)."""
+        refuse_shard_key(shard_key)
+        return cls._service().management.resume_workflows(workflow_ids, queue_name)
+
+    @classmethod
+    async def resume_workflows_async(
+        cls,
+        workflow_ids: list[str],
+        *,
+        queue_name: str | None = None,
+        shard_key: str | None = None,
+    ) -> list[WorkflowHandleAsync[Any]]:
+        """``resume_workflows`` for async callers."""
+        refuse_shard_key(shard_key)
+        return await cls._service().management.resume_workflows_async(workflow_ids, queue_name)
 
     @classmethod
     def delete_workflow(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict
 
 
 class WorkflowStatusString(StrEnum):
@@ -155,6 +155,36 @@ class StepRecord:
     @property
     def completed(self) -> bool:
         return self.completed_at_epoch_ms is not None
+
+
+class StepInfo(TypedDict):
+    """One recorded operation of a workflow, as ``list_workflow_steps`` returns it: DBOS
+    3.4's ``StepInfo`` keys first, then what celery_durable adds (a step's attempts)."""
+
+    function_id: int
+    function_name: str
+    output: Any
+    error: BaseException | None
+    child_workflow_id: str | None
+    child_shard_key: str | None  # always None: the system database is not sharded
+    started_at_epoch_ms: int | None
+    completed_at_epoch_ms: int | None  # None while the step waits for its next attempt
+    attempts: int
+    max_attempts: int | None
+    retry_due_at_epoch_ms: int | None
+    attempt_history: list[dict[str, Any]]
+
+
+class VersionInfo(TypedDict):
+    """An application version, as DBOS 3.4's ``list_application_versions`` returns it:
+    registered when a process launched or a worker started with it; the one with the
+    newest ``version_timestamp`` is the latest."""
+
+    version_id: str
+    version_name: str
+    version_timestamp: int
+    created_at: int
+    application_name: str | None  # always None: no applications share a database here
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from celery_durable.core.outcomes import decode_status
-from celery_durable.core.records import WorkflowStatus
+from celery_durable.core.records import StepInfo, WorkflowStatus
 from celery_durable.core.serialization import Serializer
 from celery_durable.error import DBOSException
 from celery_durable.store import SystemStore, WorkflowQuery
@@ -114,19 +114,28 @@ def list_workflows(
 
 
 def list_workflow_steps(
-    store: SystemStore, serializer: Serializer, workflow_id: str
-) -> list[dict[str, Any]]:
-    """Every recorded step of a workflow, ordered by ``function_id``.
+    store: SystemStore,
+    serializer: Serializer,
+    workflow_id: str,
+    *,
+    load_output: bool = True,
+    limit: int | None = None,
+    offset: int | None = None,
+) -> list[StepInfo]:
+    """Every recorded step of a workflow, ordered by ``function_id`` (or the page
+    ``limit``/``offset`` give, as DBOS's ``list_workflow_steps``).
 
-    Each dict has ``function_id``, ``function_name``, ``output``, ``error`` (the
-    exception), ``child_workflow_id``, ``attempts`` (made so far), ``max_attempts`` (the
-    step's budget; None for operations that are not retried), ``started_at_epoch_ms``,
-    ``completed_at_epoch_ms`` (None while the step waits for its next attempt),
-    ``retry_due_at_epoch_ms`` and ``attempt_history``: one dict per attempt with
-    ``attempt``, ``started_at_epoch_ms``, ``completed_at_epoch_ms`` and ``error``.
+    Each dict has DBOS 3.4's ``StepInfo`` keys: ``function_id``, ``function_name``,
+    ``output``, ``error`` (the exception; with ``load_output=False`` both are None),
+    ``child_workflow_id``, ``child_shard_key`` (always None: no sharding),
+    ``started_at_epoch_ms`` and ``completed_at_epoch_ms`` (None while the step waits
+    for its next attempt); and ours: ``attempts`` (made so far), ``max_attempts`` (the
+    step's budget; None for operations that are not retried), ``retry_due_at_epoch_ms``
+    and ``attempt_history``: one dict per attempt with ``attempt``,
+    ``started_at_epoch_ms``, ``completed_at_epoch_ms`` and ``error``.
     """
-    steps: list[dict[str, Any]] = []
-    for step in store.workflows.list_steps(workflow_id):
+    steps: list[StepInfo] = []
+    for step in store.workflows.list_steps(workflow_id, limit=limit, offset=offset):
         log = (
             serializer.loads(step.attempt_log)
             if step.attempt_log is not None
@@ -142,9 +151,10 @@ def list_workflow_steps(
             {
                 "function_id": step.function_id,
                 "function_name": step.function_name,
-                "output": _load(serializer, step.output),
-                "error": _load(serializer, step.error),
+                "output": _load(serializer, step.output) if load_output else None,
+                "error": _load(serializer, step.error) if load_output else None,
                 "child_workflow_id": step.child_workflow_id,
+                "child_shard_key": None,
                 "attempts": step.attempts,
                 "max_attempts": step.max_attempts,
                 "started_at_epoch_ms": step.started_at_epoch_ms,

@@ -16,8 +16,8 @@ from typing import Any
 
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.core.outcomes import decode_status
-from celery_durable.core.records import WorkflowStatus
-from celery_durable.engine import children_and_sleep, outcome_polling
+from celery_durable.core.records import VersionInfo, WorkflowStatus
+from celery_durable.engine import children_and_sleep, outcome_polling, streams
 from celery_durable.engine.context import in_workflow_code
 from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
 from celery_durable.integration.runtime import Runtime
@@ -32,6 +32,16 @@ def refuse_shard_key(shard_key: str | None) -> None:
     (DBOS raises the same on an unsharded database)."""
     if shard_key is not None:
         raise DBOSException("A shard key requires a sharded system database")
+
+
+def refuse_partition_key(queue_partition_key: str | None) -> None:
+    """A fork or rewind onto a partition of a queue: celery_durable's queues have no
+    partitions here, so the key cannot be honoured."""
+    if queue_partition_key is not None:
+        raise DBOSException(
+            "queue_partition_key is not supported by fork_workflow/rewind_workflow here: "
+            "pass queue_name= a queue of its own for the partition instead"
+        )
 
 
 class WorkflowManagement:
@@ -140,6 +150,111 @@ class WorkflowManagement:
         """
         for workflow_id in self.with_descendants(workflow_ids, cancel_children):
             self.runtime.operator.cancel(workflow_id)
+
+    def resume_workflows(
+        self, workflow_ids: list[str], queue_name: str | None
+    ) -> list[WorkflowHandle[Any]]:
+        """Resumes each (``WorkflowService.resume``), on ``queue_name`` if given.
+
+        Raises:
+            DBOSNonExistentWorkflowError: any id does not exist (checked before any
+                is resumed, as DBOS does).
+        """
+        workflows = self.runtime.process.store.workflows
+        missing = [w for w in workflow_ids if workflows.get_outcome(w) is None]
+        if missing:
+            raise DBOSNonExistentWorkflowError(", ".join(missing))
+        for workflow_id in workflow_ids:
+            self.runtime.operator.resume(workflow_id, queue_name=queue_name)
+        return [self._handle(workflow_id) for workflow_id in workflow_ids]
+
+    async def resume_workflows_async(
+        self, workflow_ids: list[str], queue_name: str | None
+    ) -> list[WorkflowHandleAsync[Any]]:
+        await asyncio.to_thread(self.resume_workflows, workflow_ids, queue_name)
+        return [self._handle_async(workflow_id) for workflow_id in workflow_ids]
+
+    def rewind_workflow(
+        self,
+        workflow_id: str,
+        start_step: int | None,
+        application_version: str | None,
+        queue_name: str | None,
+    ) -> WorkflowHandle[Any]:
+        """Re-runs a finished workflow from ``start_step`` (default 1) under its own id:
+        what it recorded from there on is dropped (checkpoints, events set there, which
+        go back to their earlier values, messages it consumed there or has not, its
+        streams' close markers), and it is enqueued again, on ``queue_name`` and
+        ``application_version`` if given.
+
+        Raises:
+            ValueError: ``start_step`` below 1 (as DBOS).
+            DBOSNonExistentWorkflowError: no such workflow.
+            DBOSException: it has not finished (cancel it first).
+        """
+        step = 1 if start_step is None else start_step
+        if step < 1:
+            raise ValueError(f"start_step must be >= 1, got {step}")
+        process = self.runtime.process
+        dispatch = process.store.management.rewind(
+            workflow_id,
+            step,
+            closed_marker=process.serializer.dumps(streams.STREAM_CLOSED),
+            queue_name=queue_name,
+            application_version=application_version,
+        )
+        self.runtime.starter.publish(workflow_id, dispatch)
+        return self._handle(workflow_id)
+
+    async def rewind_workflow_async(
+        self,
+        workflow_id: str,
+        start_step: int | None,
+        application_version: str | None,
+        queue_name: str | None,
+    ) -> WorkflowHandleAsync[Any]:
+        await asyncio.to_thread(
+            self.rewind_workflow, workflow_id, start_step, application_version, queue_name
+        )
+        return self._handle_async(workflow_id)
+
+    # -- application versions ----------------------------------------------------------
+
+    def register_version(self) -> None:
+        """Records this process's application version (``DBOS.launch``, a worker's start)."""
+        process = self.runtime.process
+        process.store.management.register_version(process.application_version)
+
+    def list_application_versions(self) -> list[VersionInfo]:
+        """Every recorded application version, the latest first."""
+        return self.runtime.process.store.management.list_versions()
+
+    def get_latest_application_version(self) -> VersionInfo:
+        """The latest application version (the newest timestamp).
+
+        Raises:
+            DBOSException: none is recorded yet (as DBOS).
+        """
+        versions = self.list_application_versions()
+        if not versions:
+            raise DBOSException("No application versions found")
+        return versions[0]
+
+    def set_latest_application_version(
+        self, version_name: str, application_name: str | None
+    ) -> None:
+        """Makes a recorded version the latest (its timestamp becomes now).
+
+        Raises:
+            DBOSException: ``application_name`` given (no applications share a system
+                database here: omit it).
+        """
+        if application_name is not None:
+            raise DBOSException(
+                "application_name: no applications share a celery_durable system "
+                "database, so versions have no owner; omit application_name"
+            )
+        self.runtime.process.store.management.promote_version(version_name)
 
     def update_workflow_attributes(
         self, workflow_id: str, attributes: dict[str, Any] | None, merge: bool

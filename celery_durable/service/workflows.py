@@ -14,7 +14,7 @@ from typing import Any
 
 from celery import Celery
 
-from celery_durable.core.records import WorkflowStatus
+from celery_durable.core.records import StepInfo, WorkflowStatus
 from celery_durable.engine import children_and_sleep, events, mailbox, streams
 from celery_durable.engine.context import in_workflow_code
 from celery_durable.engine.registry import WorkflowSpec
@@ -49,9 +49,11 @@ class WorkflowService:
 
     def launch(self) -> None:
         """Migrates both databases, starts this process's engine (which records the
-        queues) and writes the ``@DBOS.scheduled`` schedules."""
+        queues), records its application version and writes the ``@DBOS.scheduled``
+        schedules."""
         self.runtime.process.migrate()
         self.runtime.process.engine()
+        self.management.register_version()
         self.runtime.operator.schedules.write_declared()
 
     def recover(self) -> list[Redispatch]:
@@ -150,14 +152,41 @@ class WorkflowService:
     def cancel(self, workflow_id: str) -> None:
         self.runtime.operator.cancel(workflow_id)
 
-    def resume(self, workflow_id: str) -> WorkflowHandle[Any]:
-        self.runtime.operator.resume(workflow_id)
+    def resume(
+        self, workflow_id: str, *, queue_name: str | None = None, include_failed: bool = False
+    ) -> WorkflowHandle[Any]:
+        self.runtime.operator.resume(
+            workflow_id, queue_name=queue_name, include_failed=include_failed
+        )
         return self.handle(workflow_id)
 
     def fork(
-        self, workflow_id: str, start_step: int, *, application_version: str | None = None
+        self,
+        workflow_id: str,
+        start_step: int,
+        *,
+        application_version: str | None = None,
+        queue_name: str | None = None,
+        replacement_children: dict[str, str] | None = None,
+        timeout_seconds: float | None = None,
     ) -> WorkflowHandle[Any]:
-        return self.handle(self.runtime.operator.fork(workflow_id, start_step, application_version))
+        """DBOS 3.4's ``fork_workflow`` (see ``WorkflowOperator.fork``)."""
+        forked = self.runtime.operator.fork(
+            workflow_id,
+            start_step,
+            application_version,
+            queue_name=queue_name,
+            replacement_children=replacement_children,
+            timeout_seconds=timeout_seconds,
+        )
+        return self.handle(forked)
+
+    async def fork_async(
+        self, workflow_id: str, start_step: int, **options: Any
+    ) -> WorkflowHandleAsync[Any]:
+        """``fork`` for async callers; ``options`` are ``fork``'s keywords."""
+        forked = await asyncio.to_thread(self.fork, workflow_id, start_step, **options)
+        return self.handle_async(forked.workflow_id)
 
     # -- reading ----------------------------------------------------------------------
 
@@ -181,9 +210,39 @@ class WorkflowService:
     ) -> list[WorkflowStatus]:
         return await asyncio.to_thread(self.list_workflows, filters, queues_only=queues_only)
 
-    def list_workflow_steps(self, workflow_id: str) -> list[dict[str, Any]]:
+    def list_workflow_steps(
+        self,
+        workflow_id: str,
+        *,
+        load_output: bool = True,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> list[StepInfo]:
         process = self.runtime.process
-        return inspection.list_workflow_steps(process.store, process.serializer, workflow_id)
+        return inspection.list_workflow_steps(
+            process.store,
+            process.serializer,
+            workflow_id,
+            load_output=load_output,
+            limit=limit,
+            offset=offset,
+        )
+
+    async def list_workflow_steps_async(
+        self,
+        workflow_id: str,
+        *,
+        load_output: bool = True,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> list[StepInfo]:
+        return await asyncio.to_thread(
+            self.list_workflow_steps,
+            workflow_id,
+            load_output=load_output,
+            limit=limit,
+            offset=offset,
+        )
 
     def unregistered_note(self, status: WorkflowStatus) -> str | None:
         return inspection.unregistered_note(self.runtime.process.store, status)

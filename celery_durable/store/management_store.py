@@ -1,10 +1,16 @@
 """Managing workflows as DBOS 3.4 does (one statement each): the first of several to
-finish, deleting workflows, their attributes and a delayed start's time."""
+finish, deleting workflows, their attributes, a delayed start's time, and rewinding a
+finished workflow to a step."""
 
 from __future__ import annotations
 
+import uuid
+
 from celery_durable.core.clock import now_epoch_ms
+from celery_durable.core.records import TERMINAL_STATUSES, VersionInfo
+from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
 from celery_durable.store.connections import Connections
+from celery_durable.store.rows import Dispatch
 from celery_durable.store.sql import management
 
 
@@ -77,3 +83,92 @@ class ManagementStore:
             ).first(),
         )
         return row is not None
+
+    def rewind(
+        self,
+        workflow_id: str,
+        start_step: int,
+        *,
+        closed_marker: str,
+        queue_name: str | None,
+        application_version: str | None,
+    ) -> Dispatch:
+        """Drops what a finished workflow recorded from ``start_step`` on and enqueues
+        it again under its own id, in one transaction (see the statements).
+
+        Args:
+            closed_marker: A stream's close marker as the serializer writes it.
+
+        Raises:
+            DBOSNonExistentWorkflowError: no such workflow.
+            DBOSException: it has not finished (cancel it first).
+        """
+        params = {
+            "workflow_uuid": workflow_id,
+            "start_step": start_step,
+            "closed_marker": closed_marker,
+            "queue_name": queue_name,
+            "application_version": application_version,
+            "now": now_epoch_ms(),
+        }
+        with self._connections.transaction(f"rewinding workflow {workflow_id}") as connection:
+            status = connection.execute(management.LOCK_FOR_REWIND, params).scalar()
+            if status is None:
+                raise DBOSNonExistentWorkflowError(workflow_id)
+            if status not in TERMINAL_STATUSES:
+                raise DBOSException(
+                    f"Cannot rewind {workflow_id} ({status}): only a workflow in a "
+                    "terminal state can be rewound, so cancel it first"
+                )
+            for statement in (
+                management.DROP_REWOUND_EVENTS,
+                management.RESTORE_REWOUND_EVENTS,
+                management.DISCARD_REWOUND_RUN,
+            ):
+                connection.execute(statement, params)
+            row = connection.execute(management.REQUEUE_REWOUND, params).one()
+        return Dispatch(
+            name=row.name, queue_name=row.queue_name, generation=row.dispatch_generation
+        )
+
+    # -- application versions ----------------------------------------------------------
+
+    def register_version(self, version_name: str) -> None:
+        """Records an application version (nothing if it is recorded already)."""
+        self._connections.run(
+            f"registering application version {version_name}",
+            lambda connection: connection.execute(
+                management.REGISTER_VERSION,
+                {
+                    "version_id": str(uuid.uuid4()),
+                    "version_name": version_name,
+                    "now": now_epoch_ms(),
+                },
+            ),
+        )
+
+    def list_versions(self) -> list[VersionInfo]:
+        """Every recorded application version, the latest first."""
+        rows = self._connections.run(
+            "listing application versions",
+            lambda connection: connection.execute(management.LIST_VERSIONS).all(),
+        )
+        return [
+            VersionInfo(
+                version_id=row.version_id,
+                version_name=row.version_name,
+                version_timestamp=row.version_timestamp,
+                created_at=row.created_at,
+                application_name=None,
+            )
+            for row in rows
+        ]
+
+    def promote_version(self, version_name: str) -> None:
+        """Makes a recorded version the latest (nothing if it is not recorded)."""
+        self._connections.run(
+            f"promoting application version {version_name}",
+            lambda connection: connection.execute(
+                management.PROMOTE_VERSION, {"version_name": version_name, "now": now_epoch_ms()}
+            ),
+        )

@@ -115,12 +115,16 @@ class WorkflowStore:
         )
         return [RawWorkflowRow(**row._asdict()) for row in rows]
 
-    def list_steps(self, workflow_uuid: str) -> list[StepRecord]:
-        """Every checkpoint of a workflow, by function_id."""
+    def list_steps(
+        self, workflow_uuid: str, *, limit: int | None = None, offset: int | None = None
+    ) -> list[StepRecord]:
+        """Every checkpoint of a workflow, by function_id (or a page of them: None is no
+        limit, no offset)."""
         rows = self._connections.run(
             f"listing steps of {workflow_uuid}",
             lambda connection: connection.execute(
-                steps.LIST_STEPS, {"workflow_uuid": workflow_uuid}
+                steps.LIST_STEPS,
+                {"workflow_uuid": workflow_uuid, "limit": limit, "offset": offset},
             ).all(),
         )
         return [StepRecord(**row._asdict()) for row in rows]

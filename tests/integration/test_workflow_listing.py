@@ -214,6 +214,47 @@ def test_async_twins(client: DBOSClient, prefix: str, three: list[str]) -> None:
     assert ids(listed_bob) == [three[1]] and queued == []
 
 
+@DBOS.workflow()
+def on_listed_tick(scheduled_time: dt.datetime, context: Any) -> str:
+    return "ticked"
+
+
+def test_schedule_name_of_a_schedules_workflows(client: DBOSClient, prefix: str) -> None:
+    name = f"{prefix}schedule"
+    DBOS.create_schedule(schedule_name=name, workflow_fn=on_listed_tick, schedule="0 0 1 1 *")
+    try:
+        tick = DBOS.trigger_schedule(name)
+        assert tick.get_result(timeout=30) == "ticked"
+        plain = enqueue(client, f"sched-{name}-plain")  # the id alone does not make a tick
+        found = client.list_workflows(schedule_name=name)
+        assert ids(found) == [tick.workflow_id] and found[0].schedule_name == name
+        assert client.retrieve_workflow(plain).get_status().schedule_name is None
+        assert client.list_workflows(schedule_name=[f"{prefix}other"]) == []
+    finally:
+        DBOS.delete_schedule(name)
+
+
+def test_list_workflow_steps_pages_and_what_is_loaded(client: DBOSClient, prefix: str) -> None:
+    parent = f"{prefix}parent"
+    client.enqueue(
+        {"workflow_name": "listed_parent", "workflow_id": parent}, f"{prefix}child"
+    ).get_result(timeout=30)
+    steps = DBOS.list_workflow_steps(parent)
+    assert [s["function_id"] for s in steps] == list(range(1, len(steps) + 1))
+    assert len(steps) >= 2 and steps[0]["child_workflow_id"] == f"{prefix}child"
+    assert all(s["child_shard_key"] is None for s in steps)
+    assert client.list_workflow_steps(parent, limit=1) == steps[:1]
+    assert client.list_workflow_steps(parent, offset=1) == steps[1:]
+    assert client.list_workflow_steps(parent, limit=1, offset=1) == steps[1:2]
+    (child_step,) = client.list_workflow_steps(f"{prefix}child")
+    assert child_step["output"] == 10
+    (unloaded,) = asyncio.run(DBOS.list_workflow_steps_async(f"{prefix}child", load_output=False))
+    assert unloaded["output"] is None and unloaded["function_name"] == child_step["function_name"]
+    assert asyncio.run(client.list_workflow_steps_async(parent, limit=1)) == steps[:1]
+    with pytest.raises(DBOSException, match="sharded"):
+        client.list_workflow_steps(parent, shard_key="s")
+
+
 def test_what_cannot_be_honoured_is_refused(client: DBOSClient) -> None:
     with pytest.raises(DBOSException, match="requires a sharded system database"):
         client.list_workflows(shard_key="s1")

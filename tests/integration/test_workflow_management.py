@@ -231,3 +231,163 @@ def test_set_workflow_delay(client: DBOSClient, prefix: str) -> None:
     # Only a DELAYED workflow's start moves.
     DBOS.set_workflow_delay(delayed.workflow_id, delay_seconds=5)
     assert delayed.get_status().status == "CANCELLED"
+
+
+# -- resume, cancel, fork (DBOS 3.4's options) -----------------------------------------
+
+failures = {"count": 0}
+
+
+@DBOS.workflow()
+def fails_in_its_code() -> None:
+    failures["count"] += 1
+    raise ValueError("workflow code failed")
+
+
+def test_resume_leaves_a_failed_workflow_alone_as_dbos_does(
+    client: DBOSClient, prefix: str
+) -> None:
+    failed = client.enqueue({"workflow_name": "fails_in_its_code", "workflow_id": f"{prefix}f"})
+    with pytest.raises(ValueError):
+        failed.get_result(timeout=30)
+    runs = failures["count"]
+    assert DBOS.resume_workflow(failed.workflow_id).get_status().status == "ERROR"
+    assert client.resume_workflows([failed.workflow_id])[0].get_status().status == "ERROR"
+    assert failures["count"] == runs
+    # celery_durable's own override (the CLI's --force, the dashboard's confirmed resume).
+    again = client.resume_failed_workflow(failed.workflow_id)
+    with pytest.raises(ValueError):
+        again.get_result(timeout=30)
+    assert failures["count"] == runs + 1
+
+
+def test_resume_onto_a_queue_and_every_id_checked_first(client: DBOSClient, prefix: str) -> None:
+    waiting = client.enqueue({"workflow_name": "waits_for_go", "workflow_id": f"{prefix}w"})
+    asyncio.run(DBOS.cancel_workflow_async(waiting.workflow_id))
+    with pytest.raises(DBOSNonExistentWorkflowError):
+        client.resume_workflows([waiting.workflow_id, f"{prefix}missing"])
+    assert status_of(waiting.workflow_id) == "CANCELLED"  # nothing resumed
+    parked = f"{prefix}nobody-consumes"
+    resumed = asyncio.run(client.resume_workflow_async(waiting.workflow_id, queue_name=parked))
+    status = DBOS.get_workflow_status(resumed.workflow_id)
+    assert status is not None and status.status == "ENQUEUED" and status.queue_name == parked
+    client.cancel_workflow(waiting.workflow_id)
+
+
+def test_cancel_workflow_with_its_children(client: DBOSClient, prefix: str) -> None:
+    parent, child = f"{prefix}parent", f"{prefix}child"
+    client.enqueue({"workflow_name": "parent_of_waiter", "workflow_id": parent}, child)
+    wait_until(lambda: status_of(child) == "PENDING", 30, "the child waiting")
+    client.cancel_workflow(parent, cancel_children=True)
+    assert status_of(parent) == status_of(child) == "CANCELLED"
+
+
+def test_fork_onto_a_queue_with_a_timeout_and_the_attributes(
+    client: DBOSClient, prefix: str
+) -> None:
+    original = client.enqueue({"workflow_name": "managed", "workflow_id": f"{prefix}o"}, 1)
+    original.get_result(timeout=30)
+    DBOS.update_workflow_attributes(original.workflow_id, {"tenant": "acme"})
+    parked = f"{prefix}nobody-consumes"
+    with SetWorkflowID(f"{prefix}fork"):
+        fork = DBOS.fork_workflow(original.workflow_id, 1, queue_name=parked, timeout_seconds=300)
+    status = fork.get_status()
+    assert status.queue_name == parked and status.workflow_timeout_ms == 300_000
+    assert status.attributes == {"tenant": "acme"} and status.forked_from == original.workflow_id
+    client.cancel_workflow(fork.workflow_id)
+    with pytest.raises(DBOSException, match="queue_partition_key"):
+        client.fork_workflow(original.workflow_id, 1, queue_partition_key="p")
+    with pytest.raises(DBOSException, match="Timeouts must be positive"):
+        DBOS.fork_workflow(original.workflow_id, 1, timeout_seconds=0)
+    forked = asyncio.run(client.fork_workflow_async(original.workflow_id, 2))
+    assert asyncio.run(forked.get_result(timeout=30)) == 3
+
+
+def test_fork_with_replacement_children(client: DBOSClient, prefix: str) -> None:
+    parent, child = f"{prefix}parent", f"{prefix}child"
+    client.enqueue({"workflow_name": "parent_of_waiter", "workflow_id": parent}, child)
+    wait_until(lambda: status_of(child) == "PENDING", 30, "the child waiting")
+    client.send(child, "original", "go")
+    assert client.retrieve_workflow(parent).get_result(timeout=30) == "original"
+    replacement = client.enqueue({"workflow_name": "waits_for_go", "workflow_id": f"{prefix}r"})
+    client.send(replacement.workflow_id, "replacement", "go")
+    assert replacement.get_result(timeout=30) == "replacement"
+    (started,) = [s for s in client.list_workflow_steps(parent) if s["child_workflow_id"]][:1]
+    # Copy the child's start, re-run what follows: it awaits the replacement instead.
+    fork = asyncio.run(
+        DBOS.fork_workflow_async(
+            parent,
+            started["function_id"] + 1,
+            replacement_children={child: replacement.workflow_id},
+        )
+    )
+    assert asyncio.run(fork.get_result(timeout=30)) == "replacement"
+    copied = client.list_workflow_steps(fork.workflow_id)[0]
+    assert copied["child_workflow_id"] == replacement.workflow_id
+
+
+# -- rewind ---------------------------------------------------------------------------
+
+rewound_calls: dict[str, int] = {}
+
+
+@DBOS.step()
+def counted(name: str) -> str:
+    rewound_calls[name] = rewound_calls.get(name, 0) + 1
+    return name
+
+
+@DBOS.workflow()
+def two_phases(tag: str) -> list[str]:
+    first = counted(f"{tag}-a")
+    DBOS.set_event("phase", "a")
+    second = counted(f"{tag}-b")
+    DBOS.set_event("phase", "b")
+    return [first, second]
+
+
+def test_rewind_a_finished_workflow_to_a_step(client: DBOSClient, prefix: str) -> None:
+    with SetWorkflowID(f"{prefix}r"):
+        handle = DBOS.start_workflow(two_phases, prefix)
+    assert handle.get_result(timeout=30) == [f"{prefix}-a", f"{prefix}-b"]
+    assert [s["function_id"] for s in DBOS.list_workflow_steps(handle.workflow_id)] == [1, 2, 3, 4]
+    # Onto a queue nobody consumes: what the rewind left is there to see.
+    parked = f"{prefix}nobody-consumes"
+    rewound = DBOS.rewind_workflow(handle.workflow_id, start_step=3, queue_name=parked)
+    status = rewound.get_status()
+    assert status.status == "ENQUEUED" and status.output is None and status.queue_name == parked
+    assert [s["function_id"] for s in DBOS.list_workflow_steps(handle.workflow_id)] == [1, 2]
+    assert DBOS.get_all_events(handle.workflow_id) == {"phase": "a"}
+    with pytest.raises(DBOSException, match="terminal state"):
+        DBOS.rewind_workflow(handle.workflow_id)
+    client.cancel_workflow(handle.workflow_id)
+    again = asyncio.run(
+        client.rewind_workflow_async(handle.workflow_id, start_step=3, queue_name=TEST_QUEUE)
+    )
+    assert asyncio.run(again.get_result(timeout=30)) == [f"{prefix}-a", f"{prefix}-b"]
+    assert rewound_calls == {f"{prefix}-a": 1, f"{prefix}-b": 2}
+    assert DBOS.get_event(handle.workflow_id, "phase", timeout_seconds=0) == "b"
+    with pytest.raises(ValueError, match="start_step"):
+        client.rewind_workflow(handle.workflow_id, start_step=0)
+    with pytest.raises(DBOSNonExistentWorkflowError):
+        DBOS.rewind_workflow(f"{prefix}missing")
+
+
+# -- application versions ---------------------------------------------------------------
+
+
+def test_application_versions(client: DBOSClient, prefix: str) -> None:
+    ours = DBOS.application_version
+    assert ours in [v["version_name"] for v in DBOS.list_application_versions()]
+    # Another version, as a worker of it records at its start.
+    DBOS._service().runtime.process.store.management.register_version(f"{prefix}v2")
+    client.set_latest_application_version(f"{prefix}v2")
+    latest = DBOS.get_latest_application_version()
+    assert latest["version_name"] == f"{prefix}v2" and latest["application_name"] is None
+    listed = asyncio.run(client.list_application_versions_async())
+    assert listed[0] == latest and ours in [v["version_name"] for v in listed]
+    asyncio.run(DBOS.set_latest_application_version_async(ours))
+    assert client.get_latest_application_version()["version_name"] == ours
+    assert asyncio.run(DBOS.get_latest_application_version_async())["version_name"] == ours
+    with pytest.raises(DBOSException, match="application_name"):
+        DBOS.set_latest_application_version(ours, application_name="other")

@@ -6,6 +6,10 @@
 - ``workflow_status.schedule_name``: the schedule that created the workflow (NULL: not
   a schedule's tick), written with the row's insert.
 - An index on ``authenticated_user`` for ``list_workflows(user=...)``.
+- ``application_versions``: every application version a process launched or a worker
+  started with, and its timestamp; the newest is the latest version
+  (``list_application_versions``, ``get_latest_application_version``;
+  ``set_latest_application_version`` makes one the newest).
 
 None of these is written on a step's path.
 
@@ -23,6 +27,12 @@ CREATE INDEX workflow_status_attributes_idx
 ALTER TABLE {SCHEMA}.workflow_status ADD COLUMN schedule_name text;
 CREATE INDEX workflow_status_schedule_name_idx
     ON {SCHEMA}.workflow_status (schedule_name) WHERE schedule_name IS NOT NULL;
+CREATE TABLE {SCHEMA}.application_versions (
+    version_id text PRIMARY KEY,
+    version_name text NOT NULL UNIQUE,
+    version_timestamp bigint NOT NULL,
+    created_at bigint NOT NULL
+);
 CREATE INDEX workflow_status_authenticated_user_idx
     ON {SCHEMA}.workflow_status (authenticated_user) WHERE authenticated_user IS NOT NULL;
 """

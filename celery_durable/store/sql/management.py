@@ -82,3 +82,97 @@ SET_DELAY = text(
     RETURNING workflow_uuid
     """
 )
+
+
+# -- rewinding a finished workflow to a step (one transaction, these in order) -----------
+
+# The workflow's status, locked for the rewind.
+LOCK_FOR_REWIND = text(
+    f"SELECT status FROM {SCHEMA}.workflow_status WHERE workflow_uuid = :workflow_uuid FOR UPDATE"
+)
+
+# Events set at or past the cut: dropped, then each restored to its last value before
+# the cut (the history is the undo log), as DBOS rewinds them.
+DROP_REWOUND_EVENTS = text(
+    f"""
+    DELETE FROM {SCHEMA}.workflow_events AS e
+    WHERE e.workflow_uuid = :workflow_uuid
+      AND EXISTS (SELECT 1 FROM {SCHEMA}.workflow_events_history AS h
+                  WHERE h.workflow_uuid = :workflow_uuid AND h.key = e.key
+                    AND h.function_id >= :start_step)
+    """
+)
+
+RESTORE_REWOUND_EVENTS = text(
+    f"""
+    INSERT INTO {SCHEMA}.workflow_events (workflow_uuid, key, value)
+    SELECT DISTINCT ON (h.key) :workflow_uuid, h.key, h.value
+    FROM {SCHEMA}.workflow_events_history AS h
+    WHERE h.workflow_uuid = :workflow_uuid AND h.function_id < :start_step
+      AND EXISTS (SELECT 1 FROM {SCHEMA}.workflow_events_history AS past
+                  WHERE past.workflow_uuid = :workflow_uuid AND past.key = h.key
+                    AND past.function_id >= :start_step)
+    ORDER BY h.key, h.function_id DESC
+    """
+)
+
+# What the discarded run recorded: its checkpoints and event history from the cut on,
+# the close markers it wrote (its stream values stay, as in DBOS), and the messages it
+# consumed from the cut on or has not consumed.
+DISCARD_REWOUND_RUN = text(
+    f"""
+    WITH operations AS (
+        DELETE FROM {SCHEMA}.operation_outputs
+        WHERE workflow_uuid = :workflow_uuid AND function_id >= :start_step
+    ), history AS (
+        DELETE FROM {SCHEMA}.workflow_events_history
+        WHERE workflow_uuid = :workflow_uuid AND function_id >= :start_step
+    ), close_markers AS (
+        DELETE FROM {SCHEMA}.streams
+        WHERE workflow_uuid = :workflow_uuid AND function_id >= :start_step
+          AND value = :closed_marker
+    )
+    DELETE FROM {SCHEMA}.notifications
+    WHERE destination_uuid = :workflow_uuid
+      AND (consumed_by_function_id >= :start_step OR consumed_by_function_id IS NULL)
+    """
+)
+
+# Enqueued again under its own id, as RESUME_WORKFLOW does, without its outcome.
+REQUEUE_REWOUND = text(
+    f"""
+    UPDATE {SCHEMA}.workflow_status
+    SET status = 'ENQUEUED', output = NULL, error = NULL, completed_at_epoch_ms = NULL,
+        recovery_attempts = 0, execution_active = false, dispatch_parked = false,
+        wake_requested = false, wait_key = NULL,
+        dispatch_generation = dispatch_generation + 1, next_dispatch_at_epoch_ms = :now,
+        updated_at_epoch_ms = :now, queue_name = COALESCE(:queue_name, queue_name),
+        application_version = COALESCE(:application_version, application_version),
+        workflow_deadline_epoch_ms = NULL, started_at_epoch_ms = NULL,
+        deduplication_id = NULL
+    WHERE workflow_uuid = :workflow_uuid
+    RETURNING name, queue_name, dispatch_generation
+    """
+)
+
+
+# -- application versions --------------------------------------------------------------
+
+REGISTER_VERSION = text(
+    f"""
+    INSERT INTO {SCHEMA}.application_versions
+        (version_id, version_name, version_timestamp, created_at)
+    VALUES (:version_id, :version_name, :now, :now)
+    ON CONFLICT (version_name) DO NOTHING
+    """
+)
+
+LIST_VERSIONS = text(
+    "SELECT version_id, version_name, version_timestamp, created_at "
+    f"FROM {SCHEMA}.application_versions ORDER BY version_timestamp DESC, created_at DESC"
+)
+
+PROMOTE_VERSION = text(
+    f"UPDATE {SCHEMA}.application_versions SET version_timestamp = :now "
+    "WHERE version_name = :version_name"
+)

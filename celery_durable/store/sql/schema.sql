@@ -734,6 +734,15 @@ CREATE TABLE celery_durable.application_schema_version (
     applied_at_epoch_ms bigint NOT NULL
 );
 
+-- TABLE: application_versions
+
+CREATE TABLE celery_durable.application_versions (
+    version_id text NOT NULL,
+    version_name text NOT NULL,
+    version_timestamp bigint NOT NULL,
+    created_at bigint NOT NULL
+);
+
 -- TABLE: notifications
 
 CREATE TABLE celery_durable.notifications (
@@ -933,6 +942,16 @@ ALTER TABLE ONLY celery_durable.notifications ALTER COLUMN message_id SET DEFAUL
 
 ALTER TABLE ONLY celery_durable.application_schema_version
     ADD CONSTRAINT application_schema_version_pkey PRIMARY KEY (version);
+
+-- CONSTRAINT: application_versions application_versions_pkey
+
+ALTER TABLE ONLY celery_durable.application_versions
+    ADD CONSTRAINT application_versions_pkey PRIMARY KEY (version_id);
+
+-- CONSTRAINT: application_versions application_versions_version_name_key
+
+ALTER TABLE ONLY celery_durable.application_versions
+    ADD CONSTRAINT application_versions_version_name_key UNIQUE (version_name);
 
 -- CONSTRAINT: notifications notifications_message_uuid_key
 
