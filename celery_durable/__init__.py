@@ -14,6 +14,7 @@ from celery_durable.api.dbos_schedules import WorkflowSchedule
 from celery_durable.api.options import (
     DBOSContextSetAuth,
     SetEnqueueOptions,
+    SetWorkflowAttributes,
     SetWorkflowID,
     SetWorkflowTimeout,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "EnqueueOptions",
     "Queue",
     "SetEnqueueOptions",
+    "SetWorkflowAttributes",
     "SetWorkflowID",
     "SetWorkflowTimeout",
     "StepContext",

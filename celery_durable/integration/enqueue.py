@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any, Literal, TypedDict
 
@@ -13,6 +14,7 @@ from celery_durable.engine.context import (
     enqueue_options,
     next_workflow_id,
     starting_identity,
+    workflow_attributes,
     workflow_timeout,
 )
 from celery_durable.engine.registry import WorkflowSpec
@@ -91,8 +93,16 @@ def new_workflow_row(
         priority=priority or 0,
         require_registered=require_registered,
         application_version=settings.get("app_version") or application_version,
+        attributes=_attributes(parent_workflow_id),
         **timing,
     )
+
+
+def _attributes(parent_workflow_id: str | None) -> str | None:
+    """The ``SetWorkflowAttributes`` block's attributes as JSON; a child started in
+    workflow code takes none (attributes are not inherited, as in DBOS)."""
+    attributes = workflow_attributes.get()
+    return None if attributes is None or parent_workflow_id is not None else json.dumps(attributes)
 
 
 class _Timing(TypedDict):

@@ -40,6 +40,8 @@ class NewWorkflow:
     application_version: str | None = None
     # The schedule whose tick this workflow is (None: not started by a schedule).
     schedule_name: str | None = None
+    # SetWorkflowAttributes: a JSON object (None: none).
+    attributes: str | None = None
 
 
 ClaimOutcome = Literal[

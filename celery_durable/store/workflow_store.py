@@ -150,6 +150,7 @@ def new_workflow_params(workflow: NewWorkflow) -> dict[str, Any]:
         "delay_until": workflow.delay_until_epoch_ms,
         "application_version": workflow.application_version,
         "schedule_name": workflow.schedule_name,
+        "attributes": workflow.attributes,
     }
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from celery import Celery
 
-from celery_durable import DBOS, DBOSClient, SetWorkflowID
+from celery_durable import DBOS, DBOSClient, SetWorkflowAttributes, SetWorkflowID
 from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
 from tests.conftest import BROKER_URL, DATABASE_URL, TEST_QUEUE
 from tests.integration.test_faults import wait_until
@@ -391,3 +391,43 @@ def test_application_versions(client: DBOSClient, prefix: str) -> None:
     assert asyncio.run(DBOS.get_latest_application_version_async())["version_name"] == ours
     with pytest.raises(DBOSException, match="application_name"):
         DBOS.set_latest_application_version(ours, application_name="other")
+
+
+# -- SetWorkflowAttributes ----------------------------------------------------------------
+
+
+def test_set_workflow_attributes_on_started_and_called_workflows(
+    client: DBOSClient, prefix: str
+) -> None:
+    attributes = {"customer": "acme", "region": "eu"}
+    with SetWorkflowAttributes(attributes):
+        with SetWorkflowID(f"{prefix}started"):
+            started = DBOS.start_workflow(managed, 1)
+        with SetWorkflowID(f"{prefix}called"):
+            assert managed(2) == 6
+        with SetWorkflowID(f"{prefix}parent"):
+            parent = DBOS.start_workflow(listed_parent_of_managed, f"{prefix}child")
+    assert started.get_result(timeout=30) == 3 and parent.get_result(timeout=30) == 9
+    assert started.get_status().attributes == attributes
+    assert client.retrieve_workflow(f"{prefix}called").get_status().attributes == attributes
+    assert parent.get_status().attributes == attributes
+    # A child does not inherit them.
+    assert client.retrieve_workflow(f"{prefix}child").get_status().attributes is None
+    found = client.list_workflows(attributes={"customer": "acme"}, workflow_id_prefix=prefix)
+    assert [w.workflow_id for w in found] == [
+        f"{prefix}started",
+        f"{prefix}called",
+        parent.workflow_id,
+    ]
+    with SetWorkflowID(f"{prefix}outside"):
+        assert DBOS.start_workflow(managed, 1).get_status().attributes is None
+    with pytest.raises(DBOSException, match="must be a dict"):
+        SetWorkflowAttributes(["not", "a", "dict"])  # type: ignore[arg-type]
+    with pytest.raises(DBOSException, match="JSON-serializable"):
+        SetWorkflowAttributes({"when": object()})
+
+
+@DBOS.workflow()
+def listed_parent_of_managed(child_id: str) -> int:
+    with SetWorkflowID(child_id):
+        return DBOS.start_workflow(managed, 3).get_result()

@@ -19,7 +19,7 @@ INSERT_WORKFLOW = text(
             max_recovery_attempts, created_at_epoch_ms, updated_at_epoch_ms,
             next_dispatch_at_epoch_ms, execution_active, parent_workflow_id,
             deduplication_id, priority, workflow_timeout_ms, workflow_deadline_epoch_ms,
-            authenticated_roles, assumed_role, application_version, schedule_name)
+            authenticated_roles, assumed_role, application_version, schedule_name, attributes)
         SELECT :workflow_uuid, :name,
                CASE WHEN CAST(:delay_until AS bigint) IS NULL THEN :status ELSE 'DELAYED' END,
                :queue_name, :inputs,
@@ -38,7 +38,7 @@ INSERT_WORKFLOW = text(
                CASE WHEN :inherit_identity THEN parent.authenticated_roles
                     ELSE :authenticated_roles END,
                CASE WHEN :inherit_identity THEN parent.assumed_role ELSE :assumed_role END,
-               :application_version, :schedule_name
+               :application_version, :schedule_name, CAST(:attributes AS jsonb)
         -- A child that inherits its parent's identity copies it from the parent's row.
         FROM (SELECT 1) AS one
         LEFT JOIN {SCHEMA}.workflow_status AS parent
