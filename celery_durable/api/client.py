@@ -218,7 +218,7 @@ class DBOSClient(ClientListing, ClientWaiting, ClientManagementCalls, ClientVers
     ) -> list[StepInfo]:
         """As ``DBOS.list_workflow_steps``."""
         refuse_shard_key(shard_key)
-        return self._service.list_workflow_steps(
+        return self._service.reading.list_workflow_steps(
             workflow_id, load_output=load_output, limit=limit, offset=offset
         )
 

@@ -51,7 +51,7 @@ class ClientListing:
         parent_shard_key: str | list[str] | None = None,
     ) -> list[WorkflowStatus]:
         """As ``DBOS.list_workflows``."""
-        return self._service.list_workflows(filters_of(locals()))
+        return self._service.reading.list_workflows(filters_of(locals()))
 
     async def list_workflows_async(
         self,
@@ -88,7 +88,7 @@ class ClientListing:
         parent_shard_key: str | list[str] | None = None,
     ) -> list[WorkflowStatus]:
         """As ``DBOS.list_workflows_async``."""
-        return await self._service.list_workflows_async(filters_of(locals()))
+        return await self._service.reading.list_workflows_async(filters_of(locals()))
 
     def list_queued_workflows(
         self,
@@ -122,7 +122,7 @@ class ClientListing:
         parent_shard_key: str | list[str] | None = None,
     ) -> list[WorkflowStatus]:
         """As ``DBOS.list_queued_workflows``."""
-        return self._service.list_workflows(filters_of(locals()), queues_only=True)
+        return self._service.reading.list_workflows(filters_of(locals()), queues_only=True)
 
     async def list_queued_workflows_async(
         self,
@@ -156,4 +156,6 @@ class ClientListing:
         parent_shard_key: str | list[str] | None = None,
     ) -> list[WorkflowStatus]:
         """As ``DBOS.list_queued_workflows_async``."""
-        return await self._service.list_workflows_async(filters_of(locals()), queues_only=True)
+        return await self._service.reading.list_workflows_async(
+            filters_of(locals()), queues_only=True
+        )

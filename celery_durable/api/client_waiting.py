@@ -64,6 +64,6 @@ class ClientWaiting:
     ) -> list[StepInfo]:
         """``list_workflow_steps`` for async callers (the read runs in a thread)."""
         refuse_shard_key(shard_key)
-        return await self._service.list_workflow_steps_async(
+        return await self._service.reading.list_workflow_steps_async(
             workflow_id, load_output=load_output, limit=limit, offset=offset
         )

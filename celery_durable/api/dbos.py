@@ -289,7 +289,7 @@ class DBOS(
         ``attempt``, ``started_at_epoch_ms``, ``completed_at_epoch_ms`` and ``error``.
         """
         refuse_shard_key(shard_key)
-        return cls._service().list_workflow_steps(
+        return cls._service().reading.list_workflow_steps(
             workflow_id, load_output=load_output, limit=limit, offset=offset
         )
 

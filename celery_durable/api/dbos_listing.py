@@ -56,7 +56,7 @@ class WorkflowListing(ConfiguredFacade):
         """Workflows matching every given filter, oldest first (``sort_desc``: newest
         first), as DBOS 3.4's. A filter given as a list matches any of its values.
         The Workflows page (Listing workflows) describes each filter."""
-        return cls._service().list_workflows(filters_of(locals()))
+        return cls._service().reading.list_workflows(filters_of(locals()))
 
     @classmethod
     async def list_workflows_async(
@@ -94,7 +94,7 @@ class WorkflowListing(ConfiguredFacade):
         parent_shard_key: str | list[str] | None = None,
     ) -> list[WorkflowStatus]:
         """``list_workflows`` for async callers (the query runs in a thread)."""
-        return await cls._service().list_workflows_async(filters_of(locals()))
+        return await cls._service().reading.list_workflows_async(filters_of(locals()))
 
     @classmethod
     def list_queued_workflows(
@@ -130,7 +130,7 @@ class WorkflowListing(ConfiguredFacade):
     ) -> list[WorkflowStatus]:
         """Workflows that have a queue and (unless ``status`` is given) are DELAYED,
         ENQUEUED or PENDING, filtered as ``list_workflows``, as DBOS 3.4's."""
-        return cls._service().list_workflows(filters_of(locals()), queues_only=True)
+        return cls._service().reading.list_workflows(filters_of(locals()), queues_only=True)
 
     @classmethod
     async def list_queued_workflows_async(
@@ -165,4 +165,6 @@ class WorkflowListing(ConfiguredFacade):
         parent_shard_key: str | list[str] | None = None,
     ) -> list[WorkflowStatus]:
         """``list_queued_workflows`` for async callers (the query runs in a thread)."""
-        return await cls._service().list_workflows_async(filters_of(locals()), queues_only=True)
+        return await cls._service().reading.list_workflows_async(
+            filters_of(locals()), queues_only=True
+        )

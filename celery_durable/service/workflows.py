@@ -9,12 +9,12 @@ the caller's context, so ``SetWorkflowID`` and a running workflow travel with it
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from celery import Celery
 
-from celery_durable.core.records import StepInfo, WorkflowStatus
+from celery_durable.core.records import WorkflowStatus
 from celery_durable.engine import children_and_sleep, events, mailbox, streams
 from celery_durable.engine.context import in_workflow_code
 from celery_durable.engine.registry import WorkflowSpec
@@ -26,6 +26,7 @@ from celery_durable.service.decorators import spec_of
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
 from celery_durable.service.management import WorkflowManagement
 from celery_durable.service.overview import Overview
+from celery_durable.service.reading import WorkflowReading
 from celery_durable.service.schedules import ScheduleService
 from celery_durable.store import Redispatch, WorkerVersion
 from celery_durable.store.application import ApplicationStore
@@ -36,13 +37,15 @@ class WorkflowService:
     for one configuration (its :class:`~celery_durable.integration.runtime.Runtime`).
 
     ``schedules`` holds the cron schedules' operations, ``management`` DBOS 3.4's calls
-    for waiting on, inspecting and managing workflows that exist.
+    for waiting on, inspecting and managing workflows that exist, ``reading`` the
+    workflow and step listings.
     """
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.schedules = ScheduleService(runtime, self.handle)
         self.management = WorkflowManagement(runtime, self.handle, self.handle_async)
+        self.reading = WorkflowReading(runtime)
         self._on_release: list[Callable[[], None]] = []
 
     # -- the process ------------------------------------------------------------------
@@ -195,54 +198,6 @@ class WorkflowService:
         if existing_workflow and workflows.get_outcome(workflow_id) is None:
             raise DBOSNonExistentWorkflowError(workflow_id)
         return self.handle(workflow_id)
-
-    def list_workflows(
-        self, filters: Mapping[str, Any], *, queues_only: bool = False
-    ) -> list[WorkflowStatus]:
-        """DBOS 3.4's ``list_workflows`` (``queues_only``: ``list_queued_workflows``);
-        ``filters`` are its keyword arguments (see ``inspection.workflow_query``)."""
-        process = self.runtime.process
-        query = inspection.workflow_query(filters, queues_only=queues_only)
-        return inspection.list_workflows(process.store, process.serializer, query)
-
-    async def list_workflows_async(
-        self, filters: Mapping[str, Any], *, queues_only: bool = False
-    ) -> list[WorkflowStatus]:
-        return await asyncio.to_thread(self.list_workflows, filters, queues_only=queues_only)
-
-    def list_workflow_steps(
-        self,
-        workflow_id: str,
-        *,
-        load_output: bool = True,
-        limit: int | None = None,
-        offset: int | None = None,
-    ) -> list[StepInfo]:
-        process = self.runtime.process
-        return inspection.list_workflow_steps(
-            process.store,
-            process.serializer,
-            workflow_id,
-            load_output=load_output,
-            limit=limit,
-            offset=offset,
-        )
-
-    async def list_workflow_steps_async(
-        self,
-        workflow_id: str,
-        *,
-        load_output: bool = True,
-        limit: int | None = None,
-        offset: int | None = None,
-    ) -> list[StepInfo]:
-        return await asyncio.to_thread(
-            self.list_workflow_steps,
-            workflow_id,
-            load_output=load_output,
-            limit=limit,
-            offset=offset,
-        )
 
     def unregistered_note(self, status: WorkflowStatus) -> str | None:
         return inspection.unregistered_note(self.runtime.process.store, status)
