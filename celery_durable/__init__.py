@@ -16,11 +16,17 @@ from celery_durable.api.enqueue_options import EnqueueOptions
 from celery_durable.api.options import (
     DBOSContextSetAuth,
     SetEnqueueOptions,
+    SetWorkflowAttributes,
     SetWorkflowID,
     SetWorkflowTimeout,
 )
 from celery_durable.api.queues import Queue
-from celery_durable.core.records import WorkflowStatus, WorkflowStatusString
+from celery_durable.core.records import (
+    StepInfo,
+    VersionInfo,
+    WorkflowStatus,
+    WorkflowStatusString,
+)
 from celery_durable.service.context import StepContext, StepStatus
 from celery_durable.service.datasources import AsyncSQLAlchemyDatasource, SQLAlchemyDatasource
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
@@ -38,11 +44,14 @@ __all__ = [
     "Queue",
     "SQLAlchemyDatasource",
     "SetEnqueueOptions",
+    "SetWorkflowAttributes",
     "SetWorkflowID",
     "SetWorkflowTimeout",
     "StepContext",
+    "StepInfo",
     "StepStatus",
     "TaskHandle",
+    "VersionInfo",
     "WorkflowHandle",
     "WorkflowHandleAsync",
     "WorkflowSchedule",

@@ -7,23 +7,27 @@ writes the workflow's row and publishes its Celery message by task name.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, Unpack
+from typing import Any
 
 from celery import Celery
 
+from celery_durable.api.client_listing import ClientListing
+from celery_durable.api.client_management import ClientManagementCalls
 from celery_durable.api.client_queues import ClientQueues
+from celery_durable.api.client_versions import ClientVersions
+from celery_durable.api.client_waiting import ClientWaiting
 from celery_durable.api.enqueue_options import EnqueueOptions, enqueue_request
-from celery_durable.core.records import WorkflowStatus
+from celery_durable.core.records import StepInfo, WorkflowStatus
 from celery_durable.core.serialization import SerializerName
 from celery_durable.error import DBOSException
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
-from celery_durable.service.inspection import WorkflowFilters
+from celery_durable.service.management import refuse_partition_key, refuse_shard_key
 from celery_durable.service.overview import Overview
 from celery_durable.service.types import WorkerVersion
 from celery_durable.service.wiring import client_service
 
 
-class DBOSClient(ClientQueues):
+class DBOSClient(ClientQueues, ClientListing, ClientWaiting, ClientManagementCalls, ClientVersions):
     """Enqueues and operates workflows from a process that does not import them.
 
     Args:
@@ -79,19 +83,51 @@ class DBOSClient(ClientQueues):
         """
         return self._service.retrieve(workflow_id)
 
-    def cancel_workflow(self, workflow_id: str) -> None:
+    def cancel_workflow(
+        self, workflow_id: str, *, cancel_children: bool = False, shard_key: str | None = None
+    ) -> None:
         """As ``DBOS.cancel_workflow``."""
-        self._service.cancel(workflow_id)
+        refuse_shard_key(shard_key)
+        self._service.management.cancel_workflows([workflow_id], cancel_children)
 
-    def resume_workflow(self, workflow_id: str) -> WorkflowHandle[Any]:
+    def resume_workflow(
+        self, workflow_id: str, *, queue_name: str | None = None, shard_key: str | None = None
+    ) -> WorkflowHandle[Any]:
         """As ``DBOS.resume_workflow``."""
-        return self._service.resume(workflow_id)
+        refuse_shard_key(shard_key)
+        return self._service.resume(workflow_id, queue_name=queue_name)
+
+    def resume_failed_workflow(self, workflow_id: str) -> WorkflowHandle[Any]:
+        """celery_durable's own: runs a workflow that ended in ERROR again from its
+        checkpoints, which ``resume_workflow`` leaves alone (as DBOS 3.4 does): its
+        recorded steps replay as they ended, so it fails again unless the workflow's own
+        code changed. ``celery-durable workflows resume --force`` and the dashboard's
+        confirmed resume use it; to re-run a failed step, fork from it."""
+        return self._service.resume(workflow_id, include_failed=True)
 
     def fork_workflow(
-        self, workflow_id: str, start_step: int, *, application_version: str | None = None
+        self,
+        workflow_id: str,
+        start_step: int,
+        *,
+        application_version: str | None = None,
+        queue_name: str | None = None,
+        queue_partition_key: str | None = None,
+        replacement_children: dict[str, str] | None = None,
+        timeout_seconds: float | None = None,
+        shard_key: str | None = None,
     ) -> WorkflowHandle[Any]:
         """As ``DBOS.fork_workflow`` (operations are numbered from 1)."""
-        return self._service.fork(workflow_id, start_step, application_version=application_version)
+        refuse_shard_key(shard_key)
+        refuse_partition_key(queue_partition_key)
+        return self._service.fork(
+            workflow_id,
+            start_step,
+            application_version=application_version,
+            queue_name=queue_name,
+            replacement_children=replacement_children,
+            timeout_seconds=timeout_seconds,
+        )
 
     def unregistered_note(self, status: WorkflowStatus) -> str | None:
         """Why a runnable workflow waits when no worker has registered its name (its
@@ -103,13 +139,20 @@ class DBOSClient(ClientQueues):
         (each worker's sweep records it; a warm shutdown deletes it)."""
         return self._service.list_worker_versions()
 
-    def list_workflows(self, **filters: Unpack[WorkflowFilters]) -> list[WorkflowStatus]:
-        """As ``DBOS.list_workflows``."""
-        return self._service.list_workflows(**filters)
-
-    def list_workflow_steps(self, workflow_id: str) -> list[dict[str, Any]]:
+    def list_workflow_steps(
+        self,
+        workflow_id: str,
+        *,
+        load_output: bool = True,
+        limit: int | None = None,
+        offset: int | None = None,
+        shard_key: str | None = None,
+    ) -> list[StepInfo]:
         """As ``DBOS.list_workflow_steps``."""
-        return self._service.list_workflow_steps(workflow_id)
+        refuse_shard_key(shard_key)
+        return self._service.reading.list_workflow_steps(
+            workflow_id, load_output=load_output, limit=limit, offset=offset
+        )
 
     def overview(self) -> Overview:
         """Read-only overviews for dashboards: pages of workflows with their counts per

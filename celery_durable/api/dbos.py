@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, ClassVar, Literal, ParamSpec, TypeVar, Unpack, cast
+from typing import Any, ClassVar, Literal, ParamSpec, TypeVar, cast
 
 from celery import Celery
 
 from celery_durable.api.ambient import AmbientProperties, make_logger
 from celery_durable.api.dbos_classes import WorkflowClasses
+from celery_durable.api.dbos_listing import WorkflowListing
+from celery_durable.api.dbos_management import WorkflowManagementCalls
 from celery_durable.api.dbos_messages import WorkflowMessaging
 from celery_durable.api.dbos_queues import WorkflowQueues
 from celery_durable.api.dbos_schedules import WorkflowSchedules
 from celery_durable.api.dbos_tasks import WorkflowTasks
 from celery_durable.api.dbos_versions import WorkflowVersioning
-from celery_durable.core.records import WorkflowStatus
+from celery_durable.api.dbos_waiting import WorkflowWaiting
+from celery_durable.core.records import StepInfo
 from celery_durable.core.retry import RetryPolicy
 from celery_durable.service import workflow_code
 from celery_durable.service.context import StepContext
@@ -34,7 +37,7 @@ from celery_durable.service.decorators import (
     declare_workflow,
 )
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
-from celery_durable.service.inspection import WorkflowFilters
+from celery_durable.service.management import refuse_shard_key
 from celery_durable.service.types import DBOSConfig, QueueLimits, Redispatch, Registry
 from celery_durable.service.wiring import connect_workers, dbos_service, described
 
@@ -50,6 +53,9 @@ class DBOS(
     WorkflowClasses,
     WorkflowQueues,
     WorkflowTasks,
+    WorkflowListing,
+    WorkflowManagementCalls,
+    WorkflowWaiting,
     metaclass=AmbientProperties,
 ):
     """Durable workflows on a Celery app.
@@ -232,17 +238,27 @@ class DBOS(
     # -- operating workflows ----------------------------------------------------------
 
     @classmethod
-    def cancel_workflow(cls, workflow_id: str) -> None:
+    def cancel_workflow(
+        cls, workflow_id: str, *, cancel_children: bool = False, shard_key: str | None = None
+    ) -> None:
         """Cancels a workflow: it stops at its next step boundary, and a pending retry,
         sleep or queue wait is dropped. ``get_result`` then raises
-        ``DBOSAwaitedWorkflowCancelledError``."""
-        cls._service().cancel(workflow_id)
+        ``DBOSAwaitedWorkflowCancelledError``. With ``cancel_children``, every workflow
+        it started is cancelled too (recursively)."""
+        refuse_shard_key(shard_key)
+        cls._service().management.cancel_workflows([workflow_id], cancel_children)
 
     @classmethod
-    def resume_workflow(cls, workflow_id: str) -> WorkflowHandle[Any]:
-        """Runs a CANCELLED, ERROR or MAX_RECOVERY_ATTEMPTS_EXCEEDED workflow again from
-        its checkpoints (completed steps are not re-run), with a fresh recovery budget."""
-        return cls._service().resume(workflow_id)
+    def resume_workflow(
+        cls, workflow_id: str, *, queue_name: str | None = None, shard_key: str | None = None
+    ) -> WorkflowHandle[Any]:
+        """Runs a CANCELLED or MAX_RECOVERY_ATTEMPTS_EXCEEDED workflow again from its
+        checkpoints (completed steps are not re-run), with a fresh recovery budget and
+        deadline, on ``queue_name`` if given. As in DBOS 3.4, a workflow that ended in
+        ERROR or SUCCESS is left alone (its handle is returned); fork it from a step to
+        run it again."""
+        refuse_shard_key(shard_key)
+        return cls._service().resume(workflow_id, queue_name=queue_name)
 
     # -- inspection -------------------------------------------------------------------
 
@@ -258,27 +274,30 @@ class DBOS(
         return cls._service().retrieve(workflow_id, existing_workflow)
 
     @classmethod
-    def list_workflows(cls, **filters: Unpack[WorkflowFilters]) -> list[WorkflowStatus]:
-        """Workflows matching every given filter, oldest first (as in DBOS).
+    def list_workflow_steps(
+        cls,
+        workflow_id: str,
+        *,
+        load_output: bool = True,
+        limit: int | None = None,
+        offset: int | None = None,
+        shard_key: str | None = None,
+    ) -> list[StepInfo]:
+        """Every recorded step of a workflow, ordered by ``function_id`` (from 1), or
+        the page ``limit`` and ``offset`` give.
 
-        Filters: ``workflow_ids``, ``status`` (one or a list), ``start_time`` and
-        ``end_time`` (creation time, ISO-8601 strings or datetimes), ``name``,
-        ``queue_name``, ``app_version`` (one or a list), ``limit``, ``offset``,
-        ``sort_desc``.
-        """
-        return cls._service().list_workflows(**filters)
-
-    @classmethod
-    def list_workflow_steps(cls, workflow_id: str) -> list[dict[str, Any]]:
-        """Every recorded step of a workflow, ordered by ``function_id``.
-
-        Each dict has ``function_id`` (from 1), ``function_name``, ``output``, ``error``
-        (the exception), ``child_workflow_id``, ``attempts``, ``started_at_epoch_ms``,
-        ``completed_at_epoch_ms`` (None while the step waits for its next attempt),
+        Each is a [StepInfo][celery_durable.StepInfo]: DBOS 3.4's keys
+        (``function_id``, ``function_name``, ``output``, ``error`` (the exception; both
+        None with ``load_output=False``), ``child_workflow_id``, ``child_shard_key``,
+        ``started_at_epoch_ms``, ``completed_at_epoch_ms`` (None while the step waits
+        for its next attempt)), then ``attempts``, ``max_attempts``,
         ``retry_due_at_epoch_ms`` and ``attempt_history``: one dict per attempt with
         ``attempt``, ``started_at_epoch_ms``, ``completed_at_epoch_ms`` and ``error``.
         """
-        return cls._service().list_workflow_steps(workflow_id)
+        refuse_shard_key(shard_key)
+        return cls._service().reading.list_workflow_steps(
+            workflow_id, load_output=load_output, limit=limit, offset=offset
+        )
 
     @staticmethod
     def get_context() -> StepContext | None:

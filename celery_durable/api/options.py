@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +14,7 @@ from celery_durable.service.context import (
     authentication,
     enqueue_options,
     next_workflow_id,
+    workflow_attributes,
     workflow_timeout,
 )
 
@@ -97,6 +99,42 @@ def SetEnqueueOptions(
         yield
     finally:
         enqueue_options.reset(token)
+
+
+class SetWorkflowAttributes:
+    """Attributes (a JSON object) recorded with each workflow started, enqueued or
+    called in this block, as DBOS 3.4's: ``WorkflowStatus.attributes``, found by
+    ``list_workflows(attributes=...)``, changed by ``update_workflow_attributes``.
+    Children a workflow starts do not inherit them.
+
+    ``with SetWorkflowAttributes({"customer": "acme"}): DBOS.start_workflow(...)``
+
+    Raises:
+        DBOSException: attributes that are not a dict, or not JSON-serializable.
+    """
+
+    def __init__(self, attributes: dict[str, Any] | None) -> None:
+        if attributes is not None and not isinstance(attributes, dict):
+            raise DBOSException(
+                f"Invalid workflow attributes {attributes}. Attributes must be a dict."
+            )
+        if attributes is not None:
+            try:
+                json.dumps(attributes)
+            except (TypeError, ValueError) as error:
+                raise DBOSException(
+                    f"Invalid workflow attributes {attributes}. "
+                    "Attributes must be JSON-serializable."
+                ) from error
+        self.attributes = attributes
+        self._token: Any = None
+
+    def __enter__(self) -> SetWorkflowAttributes:
+        self._token = workflow_attributes.set(self.attributes)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        workflow_attributes.reset(self._token)
 
 
 class SetWorkflowTimeout:

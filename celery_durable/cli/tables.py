@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from celery_durable.core.records import WorkflowStatus
@@ -50,7 +50,7 @@ def workflows_table(workflows: Sequence[WorkflowStatus]) -> str:
 
 
 def steps_table(
-    steps: Sequence[dict[str, Any]], execution: Execution | None, now_epoch_ms: int
+    steps: Sequence[Mapping[str, Any]], execution: Execution | None, now_epoch_ms: int
 ) -> str:
     """One row per attempt (attempt n of the step's budget: ``3/4``): when it started
     (from the first attempt), how long it took, how long the workflow waited before it

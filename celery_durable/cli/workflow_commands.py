@@ -237,7 +237,10 @@ def resume_workflow(
                 f"error at once. Re-run it from a step with `celery-durable workflows fork "
                 f"{workflow_id} --step N` (see `workflows steps`), or pass --force."
             )
-        handle = client.resume_workflow(workflow_id)
+        if current == "ERROR":  # --force: DBOS 3.4's resume_workflow leaves it alone
+            handle = client.resume_failed_workflow(workflow_id)
+        else:
+            handle = client.resume_workflow(workflow_id)
         if current in RESUMABLE:
             # What the resume did; read back, the status may already be a worker's.
             status = "ENQUEUED"

@@ -32,9 +32,12 @@ def decode_outcome(
 
 def decode_status(row: RawWorkflowRow, serializer: Serializer) -> WorkflowStatus:
     """Turns a stored row into the public record, decoding its serialized columns."""
-    inputs = serializer.loads(row.inputs)
-    # A method's receiver is recorded with its inputs (engine/classes.py), by name.
-    class_name, config_name = inputs.pop("receiver", (None, None))
+    inputs = None if row.inputs is None else serializer.loads(row.inputs)
+    # A method's receiver is recorded with its inputs (engine/classes.py), by name: known
+    # only when the inputs are loaded.
+    class_name, config_name = (
+        (None, None) if inputs is None else inputs.pop("receiver", (None, None))
+    )
     return WorkflowStatus(
         workflow_id=row.workflow_uuid,
         status=row.status,
@@ -61,6 +64,13 @@ def decode_status(row: RawWorkflowRow, serializer: Serializer) -> WorkflowStatus
         priority=row.priority,
         workflow_timeout_ms=row.workflow_timeout_ms,
         workflow_deadline_epoch_ms=row.workflow_deadline_epoch_ms,
+        completed_at=row.completed_at_epoch_ms,
+        dequeued_at=row.started_at_epoch_ms,
+        forked_from=row.forked_from,
+        was_forked_from=row.was_forked_from,
+        delay_until_epoch_ms=row.delay_until_epoch_ms,
+        attributes=row.attributes,
+        schedule_name=row.schedule_name,
     )
 
 

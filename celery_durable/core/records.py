@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict
 
 
 class WorkflowStatusString(StrEnum):
@@ -69,6 +69,32 @@ class WorkflowStatus:
     # ``config_name`` of a ``DBOSConfiguredInstance`` (None for a class method).
     class_name: str | None = None
     config_name: str | None = None
+    # DBOS 3.4's names for what the fields above also hold: ``completed_at`` is
+    # ``completed_at_epoch_ms``; ``dequeued_at`` is ``started_at_epoch_ms`` (when a
+    # worker first took it off its queue and started it).
+    completed_at: int | None = None
+    dequeued_at: int | None = None
+    # The workflow this one is a fork of (None: not a fork), and whether any workflow
+    # was forked from this one.
+    forked_from: str | None = None
+    was_forked_from: bool = False
+    # Until when a DELAYED workflow waits before it is enqueued (None once it is not
+    # DELAYED any more, or was never delayed).
+    delay_until_epoch_ms: int | None = None
+    # ``update_workflow_attributes``' JSON object (None: none set).
+    attributes: dict[str, Any] | None = None
+    # The schedule that started it (None: not started by a schedule).
+    schedule_name: str | None = None
+    # A partitioned queue's key (``SetEnqueueOptions(queue_partition_key=)``).
+    queue_partition_key: str | None = None
+    # What DBOS 3.4 has and a celery_durable deployment never sets: the owning
+    # application of a shared system database, DBOS Cloud's application id and a
+    # sharded database's keys. Always None here, as DBOS reports them for a workflow
+    # without them.
+    application_name: str | None = None
+    app_id: str | None = None
+    shard_key: str | None = None
+    parent_shard_key: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,7 +105,7 @@ class RawWorkflowRow:
     status: str
     name: str
     queue_name: str | None
-    inputs: str
+    inputs: str | None  # None: not loaded (``load_input=False``)
     output: str | None
     error: str | None
     authenticated_user: str | None
@@ -98,6 +124,11 @@ class RawWorkflowRow:
     authenticated_roles: str | None = None  # a JSON list
     assumed_role: str | None = None
     application_version: str | None = None
+    forked_from: str | None = None
+    was_forked_from: bool = False
+    delay_until_epoch_ms: int | None = None
+    attributes: dict[str, Any] | None = None
+    schedule_name: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,6 +158,37 @@ class StepRecord:
     @property
     def completed(self) -> bool:
         return self.completed_at_epoch_ms is not None
+
+
+class StepInfo(TypedDict):
+    """One recorded operation of a workflow, as ``list_workflow_steps`` returns it: DBOS
+    3.4's ``StepInfo`` keys first, then what celery_durable adds (a step's attempts)."""
+
+    function_id: int
+    function_name: str
+    output: Any
+    error: BaseException | None
+    child_workflow_id: str | None
+    child_shard_key: str | None  # always None: the system database is not sharded
+    started_at_epoch_ms: int | None
+    completed_at_epoch_ms: int | None  # None while the step waits for its next attempt
+    task_id: str | None  # a DBOS.run_task call's last attempt's Celery task id
+    attempts: int
+    max_attempts: int | None
+    retry_due_at_epoch_ms: int | None
+    attempt_history: list[dict[str, Any]]
+
+
+class VersionInfo(TypedDict):
+    """An application version, as DBOS 3.4's ``list_application_versions`` returns it:
+    registered when a process launched or a worker started with it; the one with the
+    newest ``version_timestamp`` is the latest."""
+
+    version_id: str
+    version_name: str
+    version_timestamp: int
+    created_at: int
+    application_name: str | None  # always None: no applications share a database here
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -50,6 +50,10 @@ def perform(
         )
     if action == "cancel":
         client.cancel_workflow(workflow_id)
+    elif action == "resume" and before == "ERROR":
+        # The resume page warns that it replays its recorded error; DBOS 3.4's
+        # resume_workflow would leave it alone.
+        client.resume_failed_workflow(workflow_id)
     elif action == "resume":
         client.resume_workflow(workflow_id)
     else:

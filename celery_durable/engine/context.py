@@ -121,6 +121,10 @@ workflow_timeout: ContextVar[float | None] = ContextVar(
 # Deduplication id, priority and delay of workflows enqueued in this block
 # (``SetEnqueueOptions``).
 enqueue_options: ContextVar[Any] = ContextVar("celery_durable_enqueue_options", default=None)
+# The attributes of workflows started in this block (``SetWorkflowAttributes``).
+workflow_attributes: ContextVar[dict[str, Any] | None] = ContextVar(
+    "celery_durable_workflow_attributes", default=None
+)
 # The user and roles of a ``DBOSContextSetAuth`` block (None outside one).
 authentication: ContextVar[Identity | None] = ContextVar(
     "celery_durable_authentication", default=None

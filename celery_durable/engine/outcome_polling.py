@@ -25,6 +25,10 @@ class OutcomePoller:
 
     Args:
         timeout: Seconds to wait at most (None: no limit).
+        max_poll_seconds: The longest sleep between two polls (the backoff's ceiling;
+            None: 250 ms). DBOS's ``polling_interval_sec``.
+        wait_for_creation: A workflow that does not exist yet is waited for (as DBOS's
+            ``DBOS.get_result``), not an error.
     """
 
     def __init__(
@@ -33,13 +37,18 @@ class OutcomePoller:
         serializer: Serializer,
         workflow_id: str,
         timeout: float | None,
+        *,
+        max_poll_seconds: float | None = None,
+        wait_for_creation: bool = False,
     ) -> None:
         self.workflow_id = workflow_id
         self._store = store
         self._serializer = serializer
         self._timeout = timeout
         self._deadline = None if timeout is None else time.monotonic() + timeout
-        self._delay = _FIRST_POLL_SECONDS
+        self._max_delay = _MAX_POLL_SECONDS if max_poll_seconds is None else max_poll_seconds
+        self._delay = min(_FIRST_POLL_SECONDS, self._max_delay)
+        self._wait_for_creation = wait_for_creation
         self._first = True
         self.output: Any = None
 
@@ -60,6 +69,8 @@ class OutcomePoller:
             if self._first:
                 raise
             row = ("", "PENDING", None, None)  # a database restart: keep waiting
+        if row is None and self._wait_for_creation:
+            row = ("", "PENDING", None, None)
         if row is None:
             raise DBOSNonExistentWorkflowError(self.workflow_id)
         self._first = False
@@ -70,7 +81,7 @@ class OutcomePoller:
         if done:
             return None
         delay = self._delay
-        self._delay = min(self._delay * 2, _MAX_POLL_SECONDS)
+        self._delay = min(self._delay * 2, self._max_delay)
         if self._deadline is not None:
             remaining = self._deadline - time.monotonic()
             if remaining <= 0:
@@ -82,20 +93,29 @@ class OutcomePoller:
 
 
 def wait_for(
-    store: EngineStore, serializer: Serializer, workflow_id: str, timeout: float | None = None
+    store: EngineStore,
+    serializer: Serializer,
+    workflow_id: str,
+    timeout: float | None = None,
+    **polling: Any,
 ) -> Any:
-    """Blocks until the workflow finishes; returns its output or raises its failure."""
-    poller = OutcomePoller(store, serializer, workflow_id, timeout)
+    """Blocks until the workflow finishes; returns its output or raises its failure.
+    ``polling``: ``OutcomePoller``'s ``max_poll_seconds`` and ``wait_for_creation``."""
+    poller = OutcomePoller(store, serializer, workflow_id, timeout, **polling)
     while (delay := poller.poll()) is not None:
         time.sleep(delay)
     return poller.output
 
 
 async def wait_for_async(
-    store: EngineStore, serializer: Serializer, workflow_id: str, timeout: float | None = None
+    store: EngineStore,
+    serializer: Serializer,
+    workflow_id: str,
+    timeout: float | None = None,
+    **polling: Any,
 ) -> Any:
     """``wait_for`` for async callers (each poll runs in a thread)."""
-    poller = OutcomePoller(store, serializer, workflow_id, timeout)
+    poller = OutcomePoller(store, serializer, workflow_id, timeout, **polling)
     while (delay := await asyncio.to_thread(poller.poll)) is not None:
         await asyncio.sleep(delay)
     return poller.output

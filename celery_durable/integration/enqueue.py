@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any, Literal, TypedDict
 
@@ -14,6 +15,7 @@ from celery_durable.engine.context import (
     enqueue_options,
     next_workflow_id,
     starting_identity,
+    workflow_attributes,
     workflow_timeout,
 )
 from celery_durable.engine.registry import WorkflowSpec
@@ -62,9 +64,7 @@ def new_workflow_row(
     deadline is fixed now, or, for a workflow ``admitted_later`` by a queue, when the
     queue first admits it (as DBOS does). It runs on the options' ``app_version``, or
     ``application_version`` (the configured one), or, with neither, on the version of
-    the first worker that claims it.
-
-    Priority applies on every queue, as in DBOS 3.x (``limits`` no longer gates it).
+    the first worker that claims it. Priority applies on every queue, as in DBOS 3.x.
 
     Raises:
         DBOSSerializationError: an argument cannot be serialized (nothing is written).
@@ -95,6 +95,7 @@ def new_workflow_row(
         require_registered=require_registered,
         application_version=settings.get("app_version") or application_version,
         queue_partition_key=partition_key,
+        attributes=_attributes(parent_workflow_id),
         **timing,
     )
 
@@ -111,7 +112,20 @@ def serialized_inputs(
     return serializer.dumps(inputs)
 
 
-def _timing(settings: EnqueueSettings, status: str, admitted_later: bool) -> dict[str, int | None]:
+def _attributes(parent_workflow_id: str | None) -> str | None:
+    """The ``SetWorkflowAttributes`` block's attributes as JSON; a child started in
+    workflow code takes none (attributes are not inherited, as in DBOS)."""
+    attributes = workflow_attributes.get()
+    return None if attributes is None or parent_workflow_id is not None else json.dumps(attributes)
+
+
+class _Timing(TypedDict):
+    workflow_timeout_ms: int | None
+    workflow_deadline_epoch_ms: int | None
+    delay_until_epoch_ms: int | None
+
+
+def _timing(settings: EnqueueSettings, status: str, admitted_later: bool) -> _Timing:
     """The row's timeout, deadline (fixed now unless a queue admits it later) and delay."""
     timeout_seconds = settings.get("workflow_timeout_seconds", workflow_timeout.get())
     timeout_ms = None if timeout_seconds is None else round(timeout_seconds * 1000)

@@ -4,6 +4,7 @@ periodic passes (recovery, timekeeping, cron schedules) and its registration."""
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import uuid
 
@@ -35,13 +36,15 @@ class WorkflowOperator:
         return ScheduleKeeper(self.process, self.starter)
 
     def register_served(self, executor_id: str) -> None:
-        """Records the workflow names a worker serves (its queues: see ``engine``)."""
+        """Records the workflow names a worker serves (its queues: see ``engine``) and
+        its application version (``list_application_versions``)."""
         self.process.worker_engine()  # migrates the schemas, once per worker process
         self.process.store.workers.register(
             workflow_names=[spec.name for spec in self.process.registry.all()],
             queues=[],
             executor_id=executor_id,
         )
+        self.process.store.management.register_version(self.process.application_version)
 
     def keep_time(self) -> int:
         """One timekeeping pass: cancels workflows past their deadline (waking their
@@ -96,10 +99,16 @@ class WorkflowOperator:
         if row is not None and row.parent_workflow_id is not None:
             self.process.engine().wake(row.parent_workflow_id)
 
-    def resume(self, workflow_id: str) -> None:
-        """Runs a cancelled or failed workflow again from its checkpoints."""
+    def resume(
+        self, workflow_id: str, *, queue_name: str | None = None, include_failed: bool = False
+    ) -> None:
+        """Runs a cancelled workflow (or one out of recovery attempts; a failed one too
+        with ``include_failed``) again from its checkpoints, on ``queue_name`` if given.
+        Any other workflow is left alone, as in DBOS 3.4."""
         store = self.process.store
-        dispatch = store.operations.resume_workflow(workflow_id)
+        dispatch = store.operations.resume_workflow(
+            workflow_id, queue_name=queue_name, include_failed=include_failed
+        )
         if dispatch is None:
             if store.workflows.get_outcome(workflow_id) is None:
                 raise DBOSNonExistentWorkflowError(workflow_id)
@@ -107,12 +116,26 @@ class WorkflowOperator:
             self.starter.publish(workflow_id, dispatch)
 
     def fork(
-        self, workflow_id: str, start_step: int, application_version: str | None = None
+        self,
+        workflow_id: str,
+        start_step: int,
+        application_version: str | None = None,
+        *,
+        queue_name: str | None = None,
+        replacement_children: dict[str, str] | None = None,
+        timeout_seconds: float | None = None,
     ) -> str:
         """A new workflow with the same inputs that replays the operations before
         ``start_step`` (a ``function_id``; the rule is ``core.forking``'s), on
-        ``application_version`` (None: on the first worker that claims it)."""
+        ``application_version`` (None: on the first worker that claims it), on
+        ``queue_name`` (None: the original's), with a timeout of ``timeout_seconds``
+        (None: none), its copied checkpoints naming the children
+        ``replacement_children`` maps (old id to new id) by their new ids."""
         start_step = forking.start_step(start_step)
+        if timeout_seconds is not None and not timeout_seconds > 0:
+            raise DBOSException(
+                f"Invalid workflow timeout {timeout_seconds}. Timeouts must be positive."
+            )
         if application_version is not None and (
             not isinstance(application_version, str) or not application_version
         ):
@@ -123,7 +146,15 @@ class WorkflowOperator:
         next_workflow_id.set(None)
         store = self.process.store
         dispatch = store.operations.fork_workflow(
-            workflow_id, forked_id, start_step, application_version
+            workflow_id,
+            forked_id,
+            start_step,
+            application_version,
+            queue_name=queue_name,
+            replacement_children=(
+                None if replacement_children is None else json.dumps(replacement_children)
+            ),
+            workflow_timeout_ms=None if timeout_seconds is None else round(timeout_seconds * 1000),
         )
         self.starter.publish(forked_id, dispatch)
         return forked_id

@@ -21,6 +21,7 @@ in PostgreSQL as epoch milliseconds.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -296,7 +297,7 @@ class ScheduleKeeper:
         workflow_id: str | None = None,
     ) -> NewWorkflow:
         second = context if kind == "schedule" else dt.datetime.now(dt.UTC)
-        return self._starter.new_row(
+        row = self._starter.new_row(
             spec,
             (tick, second),
             {},
@@ -305,6 +306,7 @@ class ScheduleKeeper:
             workflow_id=workflow_id or tick_workflow_id(schedule_name, tick),
             options=EnqueueSettings(),
         )
+        return dataclasses.replace(row, schedule_name=schedule_name)
 
     def _publish(self, created: list[NewWorkflow]) -> None:
         for row in created:

@@ -1,8 +1,9 @@
 """The running code's context as the facades read and set it: the context variables
-that ``SetWorkflowID``, ``SetEnqueueOptions``, ``SetWorkflowTimeout`` and
-``DBOSContextSetAuth`` set for the next workflows started, and the readers behind
-``DBOS.workflow_id`` and the other class properties. They live in the engine
-(:mod:`celery_durable.engine.context`); the facades reach them only here."""
+that ``SetWorkflowID``, ``SetEnqueueOptions``, ``SetWorkflowTimeout``,
+``SetWorkflowAttributes`` and ``DBOSContextSetAuth`` set for the next workflows
+started, and the readers behind ``DBOS.workflow_id`` and the other class properties.
+They live in the engine (:mod:`celery_durable.engine.context`); the facades reach them
+only here."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from celery_durable.engine.context import (
     current_workflow,
     enqueue_options,
     next_workflow_id,
+    workflow_attributes,
     workflow_timeout,
 )
 from celery_durable.engine.transactions import DBOSSqlSession, current_session
@@ -36,5 +38,6 @@ __all__ = [
     "current_workflow",
     "enqueue_options",
     "next_workflow_id",
+    "workflow_attributes",
     "workflow_timeout",
 ]

@@ -39,11 +39,15 @@ class _HandleBase:
 class WorkflowHandle(_HandleBase, Generic[R]):
     """A started workflow, as ``DBOS.start_workflow`` returns it."""
 
-    def get_result(self, timeout: float | None = None) -> R:
+    def get_result(
+        self, timeout: float | None = None, *, polling_interval_sec: float | None = None
+    ) -> R:
         """Waits for the workflow to finish and returns its output.
 
         Inside a workflow's code this is a durable wait: the result is checkpointed,
-        and under Celery the worker is free while the awaited workflow runs.
+        and under Celery the worker is free while the awaited workflow runs. Elsewhere
+        it polls the workflow's row, from every 5 ms backing off to every 250 ms, or to
+        every ``polling_interval_sec`` seconds when given (DBOS's parameter).
 
         Raises:
             Exception: the workflow's own error, if it ended in ERROR.
@@ -55,7 +59,11 @@ class WorkflowHandle(_HandleBase, Generic[R]):
             result: R = children_and_sleep.await_result(parent, self._workflow_id)
             return result
         output: R = outcome_polling.wait_for(
-            self._store, self._serializer, self._workflow_id, timeout
+            self._store,
+            self._serializer,
+            self._workflow_id,
+            timeout,
+            max_poll_seconds=polling_interval_sec,
         )
         return output
 
@@ -66,7 +74,9 @@ class WorkflowHandle(_HandleBase, Generic[R]):
 class WorkflowHandleAsync(_HandleBase, Generic[R]):
     """The ``async`` counterpart of [WorkflowHandle][celery_durable.WorkflowHandle]."""
 
-    async def get_result(self, timeout: float | None = None) -> R:
+    async def get_result(
+        self, timeout: float | None = None, *, polling_interval_sec: float | None = None
+    ) -> R:
         """As [WorkflowHandle.get_result][celery_durable.WorkflowHandle.get_result];
         inside an ``async def`` workflow it is the same durable wait, which frees the
         worker under Celery."""
@@ -75,7 +85,11 @@ class WorkflowHandleAsync(_HandleBase, Generic[R]):
             result: R = children_and_sleep.await_result(parent, self._workflow_id)
             return result
         output: R = await outcome_polling.wait_for_async(
-            self._store, self._serializer, self._workflow_id, timeout
+            self._store,
+            self._serializer,
+            self._workflow_id,
+            timeout,
+            max_poll_seconds=polling_interval_sec,
         )
         return output
 

@@ -13,6 +13,7 @@ executor and time; each step's row holds its attempts and when the next one is d
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from celery_durable.core.records import TERMINAL_STATUSES
@@ -25,7 +26,7 @@ def attempt_label(attempt: int, max_attempts: int | None) -> str:
     return f"{attempt}/{max_attempts}" if max_attempts is not None else str(attempt)
 
 
-def step_state(step: dict[str, Any], execution: Execution | None, now_epoch_ms: int) -> str:
+def step_state(step: Mapping[str, Any], execution: Execution | None, now_epoch_ms: int) -> str:
     """success, error, running, waiting (its next attempt is not due, or no worker runs
     it yet) or stopped (the workflow finished between two attempts)."""
     if step["completed_at_epoch_ms"] is not None:
@@ -41,7 +42,7 @@ def step_state(step: dict[str, Any], execution: Execution | None, now_epoch_ms: 
 
 
 def with_current_attempts(
-    steps: list[dict[str, Any]], execution: Execution | None, now_epoch_ms: int
+    steps: Sequence[Mapping[str, Any]], execution: Execution | None, now_epoch_ms: int
 ) -> list[dict[str, Any]]:
     """The steps (as ``list_workflow_steps`` gives them), each with its ``state``; a
     step running its next attempt gets that attempt in its ``attempt_history`` (started
@@ -66,7 +67,7 @@ def with_current_attempts(
 
 
 def running_now(
-    steps: list[dict[str, Any]], execution: Execution | None, now_epoch_ms: int
+    steps: Sequence[Mapping[str, Any]], execution: Execution | None, now_epoch_ms: int
 ) -> dict[str, Any] | None:
     """While an execution holds the workflow: ``after_step`` (the last step recorded
     complete, 0 for none), ``step`` and ``attempt`` (the step between attempts whose

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any, Unpack
+from typing import Any
 
 from celery import Celery
 
@@ -25,9 +25,10 @@ from celery_durable.service import inspection
 from celery_durable.service.class_decorators import with_receiver
 from celery_durable.service.decorators import spec_of
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
-from celery_durable.service.inspection import WorkflowFilters
+from celery_durable.service.management import WorkflowManagement
 from celery_durable.service.overview import Overview
 from celery_durable.service.queues import EnqueueRequest, QueueService
+from celery_durable.service.reading import WorkflowReading
 from celery_durable.service.schedules import ScheduleService
 from celery_durable.store import Redispatch, WorkerVersion
 from celery_durable.store.application import ApplicationStore
@@ -38,22 +39,27 @@ class WorkflowService:
     for one configuration (its :class:`~celery_durable.integration.runtime.Runtime`).
 
     ``schedules`` holds the cron schedules' operations, ``queues`` the queues'
-    declared at run time.
+    declared at run time, ``management`` DBOS 3.4's calls for waiting on, inspecting
+    and managing workflows that exist, ``reading`` the workflow and step listings.
     """
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.schedules = ScheduleService(runtime, self.handle)
         self.queues = QueueService(runtime)
+        self.management = WorkflowManagement(runtime, self.handle, self.handle_async)
+        self.reading = WorkflowReading(runtime)
         self._on_release: list[Callable[[], None]] = []
 
     # -- the process ------------------------------------------------------------------
 
     def launch(self) -> None:
         """Migrates both databases, starts this process's engine (which records the
-        queues) and writes the ``@DBOS.scheduled`` schedules."""
+        queues), records its application version and writes the ``@DBOS.scheduled``
+        schedules."""
         self.runtime.process.migrate()
         self.runtime.process.engine()
+        self.management.register_version()
         self.runtime.operator.schedules.write_declared()
 
     def recover(self) -> list[Redispatch]:
@@ -166,14 +172,41 @@ class WorkflowService:
     def cancel(self, workflow_id: str) -> None:
         self.runtime.operator.cancel(workflow_id)
 
-    def resume(self, workflow_id: str) -> WorkflowHandle[Any]:
-        self.runtime.operator.resume(workflow_id)
+    def resume(
+        self, workflow_id: str, *, queue_name: str | None = None, include_failed: bool = False
+    ) -> WorkflowHandle[Any]:
+        self.runtime.operator.resume(
+            workflow_id, queue_name=queue_name, include_failed=include_failed
+        )
         return self.handle(workflow_id)
 
     def fork(
-        self, workflow_id: str, start_step: int, *, application_version: str | None = None
+        self,
+        workflow_id: str,
+        start_step: int,
+        *,
+        application_version: str | None = None,
+        queue_name: str | None = None,
+        replacement_children: dict[str, str] | None = None,
+        timeout_seconds: float | None = None,
     ) -> WorkflowHandle[Any]:
-        return self.handle(self.runtime.operator.fork(workflow_id, start_step, application_version))
+        """DBOS 3.4's ``fork_workflow`` (see ``WorkflowOperator.fork``)."""
+        forked = self.runtime.operator.fork(
+            workflow_id,
+            start_step,
+            application_version,
+            queue_name=queue_name,
+            replacement_children=replacement_children,
+            timeout_seconds=timeout_seconds,
+        )
+        return self.handle(forked)
+
+    async def fork_async(
+        self, workflow_id: str, start_step: int, **options: Any
+    ) -> WorkflowHandleAsync[Any]:
+        """``fork`` for async callers; ``options`` are ``fork``'s keywords."""
+        forked = await asyncio.to_thread(self.fork, workflow_id, start_step, **options)
+        return self.handle_async(forked.workflow_id)
 
     # -- reading ----------------------------------------------------------------------
 
@@ -182,14 +215,6 @@ class WorkflowService:
         if existing_workflow and workflows.get_outcome(workflow_id) is None:
             raise DBOSNonExistentWorkflowError(workflow_id)
         return self.handle(workflow_id)
-
-    def list_workflows(self, **filters: Unpack[WorkflowFilters]) -> list[WorkflowStatus]:
-        process = self.runtime.process
-        return inspection.list_workflows(process.store, process.serializer, **filters)
-
-    def list_workflow_steps(self, workflow_id: str) -> list[dict[str, Any]]:
-        process = self.runtime.process
-        return inspection.list_workflow_steps(process.store, process.serializer, workflow_id)
 
     def unregistered_note(self, status: WorkflowStatus) -> str | None:
         return inspection.unregistered_note(self.runtime.process.store, status)

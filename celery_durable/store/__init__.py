@@ -14,6 +14,7 @@ from celery_durable.store.rows import (
     Timekeeping,
     Woken,
     WorkerVersion,
+    WorkflowQuery,
 )
 from celery_durable.store.system import SystemStore
 from celery_durable.store.urls import redact
@@ -33,5 +34,6 @@ __all__ = [
     "Woken",
     "WorkerVersion",
     "WorkflowExecution",
+    "WorkflowQuery",
     "redact",
 ]

@@ -78,12 +78,22 @@ class OperationStore:
         )
         return row is not None
 
-    def resume_workflow(self, workflow_uuid: str) -> Dispatch | None:
-        """Makes a CANCELLED, ERROR or MAX_RECOVERY_ATTEMPTS_EXCEEDED workflow ENQUEUED."""
+    def resume_workflow(
+        self, workflow_uuid: str, *, queue_name: str | None = None, include_failed: bool = False
+    ) -> Dispatch | None:
+        """Makes a CANCELLED or MAX_RECOVERY_ATTEMPTS_EXCEEDED workflow (an ERROR one
+        too with ``include_failed``) ENQUEUED, on ``queue_name`` if given; None if it
+        was not one of those."""
         row = self._connections.run(
             f"resuming workflow {workflow_uuid}",
             lambda connection: connection.execute(
-                operations.RESUME_WORKFLOW, {"workflow_uuid": workflow_uuid, "now": now_epoch_ms()}
+                operations.RESUME_WORKFLOW,
+                {
+                    "workflow_uuid": workflow_uuid,
+                    "now": now_epoch_ms(),
+                    "queue_name": queue_name,
+                    "include_failed": include_failed,
+                },
             ).first(),
         )
         if row is None:
@@ -98,9 +108,16 @@ class OperationStore:
         forked_uuid: str,
         start_step: int,
         application_version: str | None = None,
+        *,
+        queue_name: str | None = None,
+        replacement_children: str | None = None,
+        workflow_timeout_ms: int | None = None,
     ) -> Dispatch:
         """Copies a workflow and its checkpoints before ``start_step`` into a new one,
-        to run on ``application_version`` (None: on the first worker that claims it)."""
+        to run on ``application_version`` (None: on the first worker that claims it),
+        on ``queue_name`` (None: the original's), with ``workflow_timeout_ms``; the
+        copied checkpoints name the children ``replacement_children`` (a JSON object of
+        old id to new id) maps."""
         row = self._connections.run(
             f"forking workflow {workflow_uuid}",
             lambda connection: connection.execute(
@@ -110,6 +127,9 @@ class OperationStore:
                     "forked_uuid": forked_uuid,
                     "start_step": start_step,
                     "application_version": application_version,
+                    "queue_name": queue_name,
+                    "replacement_children": replacement_children,
+                    "workflow_timeout_ms": workflow_timeout_ms,
                     "now": now_epoch_ms(),
                 },
             ).first(),

@@ -40,6 +40,10 @@ class NewWorkflow:
     application_version: str | None = None
     # The partition of a partitioned queue its limits apply to (DBOS 3.x).
     queue_partition_key: str | None = None
+    # The schedule whose tick this workflow is (None: not started by a schedule).
+    schedule_name: str | None = None
+    # SetWorkflowAttributes: a JSON object (None: none).
+    attributes: str | None = None
 
 
 ClaimOutcome = Literal[
@@ -195,3 +199,39 @@ class Claim:
     # A direct call that found its workflow finished: the recorded (output, error).
     recorded: tuple[str | None, str | None] | None = None
     app_version: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkflowQuery:
+    """Which workflows ``WorkflowStore.list_workflows`` returns: every field that is
+    not None narrows the listing (lists: any of their values; times: epoch ms,
+    inclusive bounds). ``queues_only`` keeps workflows that have a queue and, unless
+    ``statuses`` says otherwise, are still DELAYED, ENQUEUED or PENDING."""
+
+    workflow_ids: list[str] | None = None
+    statuses: list[str] | None = None
+    names: list[str] | None = None
+    app_versions: list[str] | None = None
+    forked_from: list[str] | None = None
+    parent_workflow_ids: list[str] | None = None
+    users: list[str] | None = None
+    queue_names: list[str] | None = None
+    executor_ids: list[str] | None = None
+    workflow_id_prefixes: list[str] | None = None
+    schedule_names: list[str] | None = None
+    created_from_ms: int | None = None
+    created_until_ms: int | None = None
+    completed_from_ms: int | None = None
+    completed_until_ms: int | None = None
+    dequeued_from_ms: int | None = None
+    dequeued_until_ms: int | None = None
+    was_forked_from: bool | None = None
+    is_fork: bool | None = None
+    has_parent: bool | None = None
+    attributes: str | None = None  # a JSON object every listed workflow's contains
+    queues_only: bool = False
+    limit: int | None = None
+    offset: int | None = None
+    sort_desc: bool = False
+    load_input: bool = True
+    load_output: bool = True

@@ -12,6 +12,7 @@ from __future__ import annotations
 from celery_durable.store.claiming import ExecutionStore
 from celery_durable.store.connections import Connections
 from celery_durable.store.listener import NotificationListener
+from celery_durable.store.management_store import ManagementStore
 from celery_durable.store.message_store import MessageStore
 from celery_durable.store.operations import OperationStore
 from celery_durable.store.overview_store import OverviewStore
@@ -35,7 +36,9 @@ class SystemStore:
         workers: the workflows, queues and versions workers serve;
         queues: queues registered at run time (``DBOS.register_queue``);
         schedules: cron schedules and the pass that fires them;
-        overview: read-only overviews for dashboards and metrics.
+        overview: read-only overviews for dashboards and metrics;
+        management: waiting for the first of several, deleting workflows, their
+            attributes and delays.
 
     Args:
         url: A ``postgresql://`` URL.
@@ -69,6 +72,7 @@ class SystemStore:
         self.queues = QueueStore(connections)
         self.schedules = ScheduleStore(connections)
         self.overview = OverviewStore(connections)
+        self.management = ManagementStore(connections)
 
     @property
     def url(self) -> str:

@@ -13,8 +13,8 @@ from celery_durable.error import (
     DBOSWorkflowFunctionNotFoundError,
 )
 from celery_durable.store.connections import Connections
-from celery_durable.store.rows import InsertedWorkflow, NewWorkflow
-from celery_durable.store.sql import steps, workflows
+from celery_durable.store.rows import InsertedWorkflow, NewWorkflow, WorkflowQuery
+from celery_durable.store.sql import listing, steps, workflows
 
 
 class WorkflowStore:
@@ -107,62 +107,24 @@ class WorkflowStore:
         )
         return None if row is None else (row.name, row.status, row.output, row.error)
 
-    def list_workflows(
-        self,
-        *,
-        workflow_ids: list[str] | None = None,
-        status: list[str] | None = None,
-        name: str | None = None,
-        queue_name: str | None = None,
-        start_epoch_ms: int | None = None,
-        end_epoch_ms: int | None = None,
-        limit: int | None = None,
-        offset: int | None = None,
-        sort_desc: bool = False,
-        app_version: list[str] | None = None,
-    ) -> list[RawWorkflowRow]:
-        conditions: list[str] = []
-        params: dict[str, Any] = {}
-        if app_version is not None:
-            conditions.append("application_version = ANY(:app_version)")
-            params["app_version"] = list(app_version)
-        if workflow_ids is not None:
-            conditions.append("workflow_uuid = ANY(:workflow_ids)")
-            params["workflow_ids"] = list(workflow_ids)
-        if status is not None:
-            conditions.append("status = ANY(:status)")
-            params["status"] = list(status)
-        if name is not None:
-            conditions.append("name = :name")
-            params["name"] = name
-        if queue_name is not None:
-            conditions.append("queue_name = :queue_name")
-            params["queue_name"] = queue_name
-        if start_epoch_ms is not None:
-            conditions.append("created_at_epoch_ms >= :start")
-            params["start"] = start_epoch_ms
-        if end_epoch_ms is not None:
-            conditions.append("created_at_epoch_ms <= :end")
-            params["end"] = end_epoch_ms
-        params["limit"] = limit
-        params["offset"] = offset
-        statement = workflows.list_workflows(
-            conditions=conditions,
-            descending=sort_desc,
-            limit=limit is not None,
-            offset=offset is not None,
-        )
+    def list_workflows(self, query: WorkflowQuery) -> list[RawWorkflowRow]:
+        """The workflows ``query`` selects, by creation time (then id)."""
+        statement, params = listing.list_workflows(query)
         rows = self._connections.run(
             "listing workflows", lambda connection: connection.execute(statement, params).all()
         )
         return [RawWorkflowRow(**row._asdict()) for row in rows]
 
-    def list_steps(self, workflow_uuid: str) -> list[StepRecord]:
-        """Every checkpoint of a workflow, by function_id."""
+    def list_steps(
+        self, workflow_uuid: str, *, limit: int | None = None, offset: int | None = None
+    ) -> list[StepRecord]:
+        """Every checkpoint of a workflow, by function_id (or a page of them: None is no
+        limit, no offset)."""
         rows = self._connections.run(
             f"listing steps of {workflow_uuid}",
             lambda connection: connection.execute(
-                steps.LIST_STEPS, {"workflow_uuid": workflow_uuid}
+                steps.LIST_STEPS,
+                {"workflow_uuid": workflow_uuid, "limit": limit, "offset": offset},
             ).all(),
         )
         return [StepRecord(**row._asdict()) for row in rows]
@@ -188,6 +150,8 @@ def new_workflow_params(workflow: NewWorkflow) -> dict[str, Any]:
         "delay_until": workflow.delay_until_epoch_ms,
         "application_version": workflow.application_version,
         "queue_partition_key": workflow.queue_partition_key,
+        "schedule_name": workflow.schedule_name,
+        "attributes": workflow.attributes,
     }
 
 

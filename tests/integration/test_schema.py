@@ -66,6 +66,7 @@ def test_migrating_twice_is_harmless(fresh_database: str) -> None:
         "schedule_clock",
         "worker_versions",
         "version_last_seen",
+        "application_versions",
     }
 
 

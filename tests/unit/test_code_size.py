@@ -15,6 +15,22 @@ CLASS_LINES = 250
 FUNCTION_LINES = 60
 
 EXCEPTIONS: dict[str, tuple[int, str]] = {
+    "celery_durable/api/dbos.py:DBOS": (
+        300,
+        "a facade: each method is a signature, a docstring and one delegation",
+    ),
+    "celery_durable/api/client.py:DBOSClient": (
+        300,
+        "a facade: each method is a signature, a docstring and one delegation",
+    ),
+    "celery_durable/service/workflows.py:WorkflowService": (
+        265,
+        "grew with DBOS 3.4's operations; split by concern when the next ones land",
+    ),
+    "celery_durable/service/management.py:WorkflowManagement": (
+        265,
+        "grew with DBOS 3.4's operations; split by concern when the next ones land",
+    ),
     "celery_durable/error.py": (
         560,
         "the public error module mirrors dbos._error's one module, and recorded errors name "

@@ -19,6 +19,7 @@ from celery_durable.store.migrations.v8 import V8
 from celery_durable.store.migrations.v9 import V9
 from celery_durable.store.migrations.v10 import V10
 from celery_durable.store.migrations.v11 import V11
+from celery_durable.store.migrations.v12 import V12
 
 # Serializes concurrent migrations (an arbitrary constant: "cd-migrate").
 MIGRATION_LOCK_KEY = 0x63642D6D69677261
@@ -44,6 +45,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (9, V9),
     (10, V10),
     (11, V11),
+    (12, V12),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -17,22 +17,30 @@ CANCEL_WORKFLOW = text(
 )
 
 # Runs the workflow again from its checkpoints: a new generation, a fresh recovery
-# budget, and no outcome.
+# budget, no outcome, and (as DBOS) no deadline or deduplication id: its timeout counts
+# again from when a worker next starts it. An ERROR workflow only with :include_failed
+# (DBOS 3.4 leaves it alone); on :queue_name when given.
 RESUME_WORKFLOW = text(
     f"""
     UPDATE {SCHEMA}.workflow_status
     SET status = 'ENQUEUED', output = NULL, error = NULL, completed_at_epoch_ms = NULL,
         recovery_attempts = 0, execution_active = false, dispatch_parked = false,
         dispatch_generation = dispatch_generation + 1, next_dispatch_at_epoch_ms = :now,
-        updated_at_epoch_ms = :now
+        updated_at_epoch_ms = :now, queue_name = COALESCE(:queue_name, queue_name),
+        workflow_deadline_epoch_ms = NULL, started_at_epoch_ms = NULL,
+        deduplication_id = NULL
     WHERE workflow_uuid = :workflow_uuid
-      AND status IN ('CANCELLED', 'ERROR', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED')
+      AND (status IN ('CANCELLED', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED')
+           OR (:include_failed AND status = 'ERROR'))
     RETURNING name, queue_name, dispatch_generation
     """
 )
 
-# A new workflow with the same inputs and the checkpoints before :start_step, and the
-# events and stream values those operations wrote (messages are not copied, as in DBOS).
+# A new workflow with the same inputs, identity and attributes, and the checkpoints
+# before :start_step (their children renamed as :replacement_children, a JSON object,
+# maps them), and the events and stream values those operations wrote (messages are not
+# copied, as in DBOS). It runs on :queue_name (None: the original's queue) with the
+# timeout :workflow_timeout_ms (None: none).
 FORK_WORKFLOW = text(
     f"""
     WITH source AS (
@@ -42,11 +50,12 @@ FORK_WORKFLOW = text(
             workflow_uuid, name, status, queue_name, inputs, authenticated_user,
             max_recovery_attempts, created_at_epoch_ms, updated_at_epoch_ms,
             next_dispatch_at_epoch_ms, priority, authenticated_roles, assumed_role,
-            application_version, forked_from)
+            application_version, forked_from, attributes, workflow_timeout_ms)
         -- The fork runs on the version asked for, or on the first worker to claim it.
-        SELECT :forked_uuid, name, 'ENQUEUED', queue_name, inputs, authenticated_user,
-               max_recovery_attempts, :now, :now, :now, priority, authenticated_roles,
-               assumed_role, :application_version, :workflow_uuid
+        SELECT :forked_uuid, name, 'ENQUEUED', COALESCE(:queue_name, queue_name), inputs,
+               authenticated_user, max_recovery_attempts, :now, :now, :now, priority,
+               authenticated_roles, assumed_role, :application_version, :workflow_uuid,
+               attributes, :workflow_timeout_ms
         FROM source
         RETURNING name, queue_name
     ), copied AS (
@@ -54,7 +63,9 @@ FORK_WORKFLOW = text(
             workflow_uuid, function_id, function_name, output, error, child_workflow_id,
             attempts, attempt_log, retry_due_at_epoch_ms, started_at_epoch_ms,
             completed_at_epoch_ms, max_attempts)
-        SELECT :forked_uuid, function_id, function_name, output, error, child_workflow_id,
+        SELECT :forked_uuid, function_id, function_name, output, error,
+               COALESCE(CAST(:replacement_children AS jsonb) ->> child_workflow_id,
+                        child_workflow_id),
                attempts, attempt_log, retry_due_at_epoch_ms, started_at_epoch_ms,
                completed_at_epoch_ms, max_attempts
         FROM {SCHEMA}.operation_outputs

@@ -777,6 +777,15 @@ CREATE TABLE celery_durable.application_schema_version (
     applied_at_epoch_ms bigint NOT NULL
 );
 
+-- TABLE: application_versions
+
+CREATE TABLE celery_durable.application_versions (
+    version_id text NOT NULL,
+    version_name text NOT NULL,
+    version_timestamp bigint NOT NULL,
+    created_at bigint NOT NULL
+);
+
 -- TABLE: notifications
 
 CREATE TABLE celery_durable.notifications (
@@ -971,7 +980,9 @@ CREATE TABLE celery_durable.workflow_status (
     application_version text,
     owner_token bigint,
     forked_from text,
-    queue_partition_key text
+    queue_partition_key text,
+    attributes jsonb,
+    schedule_name text
 );
 
 -- DEFAULT: notifications message_id
@@ -982,6 +993,16 @@ ALTER TABLE ONLY celery_durable.notifications ALTER COLUMN message_id SET DEFAUL
 
 ALTER TABLE ONLY celery_durable.application_schema_version
     ADD CONSTRAINT application_schema_version_pkey PRIMARY KEY (version);
+
+-- CONSTRAINT: application_versions application_versions_pkey
+
+ALTER TABLE ONLY celery_durable.application_versions
+    ADD CONSTRAINT application_versions_pkey PRIMARY KEY (version_id);
+
+-- CONSTRAINT: application_versions application_versions_version_name_key
+
+ALTER TABLE ONLY celery_durable.application_versions
+    ADD CONSTRAINT application_versions_version_name_key UNIQUE (version_name);
 
 -- CONSTRAINT: notifications notifications_message_uuid_key
 
@@ -1075,6 +1096,14 @@ CREATE INDEX worker_versions_version_idx ON celery_durable.worker_versions USING
 
 CREATE INDEX workflow_schedules_due_idx ON celery_durable.workflow_schedules USING btree (next_fire_epoch_ms) WHERE (status = 'ACTIVE'::text);
 
+-- INDEX: workflow_status_attributes_idx
+
+CREATE INDEX workflow_status_attributes_idx ON celery_durable.workflow_status USING gin (attributes) WHERE (attributes IS NOT NULL);
+
+-- INDEX: workflow_status_authenticated_user_idx
+
+CREATE INDEX workflow_status_authenticated_user_idx ON celery_durable.workflow_status USING btree (authenticated_user) WHERE (authenticated_user IS NOT NULL);
+
 -- INDEX: workflow_status_created_idx
 
 CREATE INDEX workflow_status_created_idx ON celery_durable.workflow_status USING btree (created_at_epoch_ms);
@@ -1118,6 +1147,10 @@ CREATE INDEX workflow_status_queue_partition_idx ON celery_durable.workflow_stat
 -- INDEX: workflow_status_queue_started_idx
 
 CREATE INDEX workflow_status_queue_started_idx ON celery_durable.workflow_status USING btree (queue_name, started_at_epoch_ms);
+
+-- INDEX: workflow_status_schedule_name_idx
+
+CREATE INDEX workflow_status_schedule_name_idx ON celery_durable.workflow_status USING btree (schedule_name) WHERE (schedule_name IS NOT NULL);
 
 -- INDEX: workflow_status_status_idx
 

@@ -99,6 +99,7 @@ LIST_STEPS = text(
     FROM {SCHEMA}.operation_outputs
     WHERE workflow_uuid = :workflow_uuid
     ORDER BY function_id
+    LIMIT :limit OFFSET :offset
     """
 )
 

@@ -3,7 +3,7 @@ a direct call), its release, reschedule and outcome, and the reads of workflows.
 
 from __future__ import annotations
 
-from sqlalchemy import TextClause, text
+from sqlalchemy import text
 
 from celery_durable.store.migrations.schema import SCHEMA
 from celery_durable.store.sql.driver import driver_sql
@@ -19,7 +19,8 @@ INSERT_WORKFLOW = text(
             max_recovery_attempts, created_at_epoch_ms, updated_at_epoch_ms,
             next_dispatch_at_epoch_ms, execution_active, parent_workflow_id,
             deduplication_id, priority, workflow_timeout_ms, workflow_deadline_epoch_ms,
-            authenticated_roles, assumed_role, application_version, queue_partition_key)
+            authenticated_roles, assumed_role, application_version, queue_partition_key,
+            schedule_name, attributes)
         SELECT :workflow_uuid, :name,
                CASE WHEN CAST(:delay_until AS bigint) IS NULL THEN :status ELSE 'DELAYED' END,
                :queue_name, :inputs,
@@ -38,7 +39,8 @@ INSERT_WORKFLOW = text(
                CASE WHEN :inherit_identity THEN parent.authenticated_roles
                     ELSE :authenticated_roles END,
                CASE WHEN :inherit_identity THEN parent.assumed_role ELSE :assumed_role END,
-               :application_version, :queue_partition_key
+               :application_version, :queue_partition_key, :schedule_name,
+               CAST(:attributes AS jsonb)
         -- A child that inherits its parent's identity copies it from the parent's row.
         FROM (SELECT 1) AS one
         LEFT JOIN {SCHEMA}.workflow_status AS parent
@@ -124,15 +126,23 @@ COMPLETE_WORKFLOW = text(
     """
 )
 
-_WORKFLOW_COLUMNS = """
-    workflow_uuid, status, name, queue_name, inputs, output, error, authenticated_user,
+# A workflow's row as WorkflowStatus shows it; the outcome and inputs come last, so a
+# listing that does not load them (listing.py) replaces them.
+WORKFLOW_COLUMNS_WITHOUT_PAYLOAD = f"""
+    workflow_uuid, status, name, queue_name, authenticated_user,
     executor_id, recovery_attempts, max_recovery_attempts, created_at_epoch_ms,
     updated_at_epoch_ms, started_at_epoch_ms, completed_at_epoch_ms, parent_workflow_id,
     deduplication_id, priority, workflow_timeout_ms,
     COALESCE(workflow_deadline_epoch_ms, started_at_epoch_ms + workflow_timeout_ms)
         AS workflow_deadline_epoch_ms,
-    authenticated_roles, assumed_role, application_version
+    authenticated_roles, assumed_role, application_version, forked_from,
+    EXISTS (SELECT 1 FROM {SCHEMA}.workflow_status AS fork
+            WHERE fork.forked_from = workflow_status.workflow_uuid) AS was_forked_from,
+    CASE WHEN status = 'DELAYED' THEN next_dispatch_at_epoch_ms END AS delay_until_epoch_ms,
+    attributes, schedule_name
 """
+
+_WORKFLOW_COLUMNS = f"{WORKFLOW_COLUMNS_WITHOUT_PAYLOAD}, inputs, output, error"
 
 # The roles and assumed role of a running workflow, read when its code first asks.
 GET_IDENTITY = text(
@@ -148,23 +158,6 @@ GET_OUTCOME = text(
     f"SELECT name, status, output, error FROM {SCHEMA}.workflow_status "
     "WHERE workflow_uuid = :workflow_uuid"
 )
-
-
-def list_workflows(
-    *, conditions: list[str], descending: bool, limit: bool, offset: bool
-) -> TextClause:
-    """Builds the workflow listing from fixed condition fragments (values stay bound)."""
-    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-    order = "DESC" if descending else "ASC"
-    sql = (
-        f"SELECT {_WORKFLOW_COLUMNS} FROM {SCHEMA}.workflow_status {where} "
-        f"ORDER BY created_at_epoch_ms {order}, workflow_uuid {order}"
-    )
-    if limit:
-        sql += " LIMIT :limit"
-    if offset:
-        sql += " OFFSET :offset"
-    return text(sql)
 
 
 # Per execution, in the driver's placeholder style.

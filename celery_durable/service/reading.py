@@ -1,0 +1,67 @@
+"""The workflow and step listings (``list_workflows``, ``list_queued_workflows``,
+``list_workflow_steps``) for both facades, each with its ``_async`` twin."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+from celery_durable.core.records import StepInfo, WorkflowStatus
+from celery_durable.integration.runtime import Runtime
+from celery_durable.service import inspection
+
+
+class WorkflowReading:
+    """One configuration's listings (``service.reading``)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def list_workflows(
+        self, filters: Mapping[str, Any], *, queues_only: bool = False
+    ) -> list[WorkflowStatus]:
+        """DBOS 3.4's ``list_workflows`` (``queues_only``: ``list_queued_workflows``);
+        ``filters`` are its keyword arguments (see ``inspection.workflow_query``)."""
+        process = self.runtime.process
+        query = inspection.workflow_query(filters, queues_only=queues_only)
+        return inspection.list_workflows(process.store, process.serializer, query)
+
+    async def list_workflows_async(
+        self, filters: Mapping[str, Any], *, queues_only: bool = False
+    ) -> list[WorkflowStatus]:
+        return await asyncio.to_thread(self.list_workflows, filters, queues_only=queues_only)
+
+    def list_workflow_steps(
+        self,
+        workflow_id: str,
+        *,
+        load_output: bool = True,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> list[StepInfo]:
+        process = self.runtime.process
+        return inspection.list_workflow_steps(
+            process.store,
+            process.serializer,
+            workflow_id,
+            load_output=load_output,
+            limit=limit,
+            offset=offset,
+        )
+
+    async def list_workflow_steps_async(
+        self,
+        workflow_id: str,
+        *,
+        load_output: bool = True,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> list[StepInfo]:
+        return await asyncio.to_thread(
+            self.list_workflow_steps,
+            workflow_id,
+            load_output=load_output,
+            limit=limit,
+            offset=offset,
+        )
