@@ -22,6 +22,7 @@ from celery_durable.api.dbos_schedules import WorkflowSchedules
 from celery_durable.api.dbos_versions import WorkflowVersioning
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.core.retry import RetryPolicy
+from celery_durable.error import DBOSInitializationError
 from celery_durable.service import workflow_code
 from celery_durable.service.context import StepContext
 from celery_durable.service.decorators import (
@@ -32,6 +33,7 @@ from celery_durable.service.decorators import (
 )
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
 from celery_durable.service.inspection import WorkflowFilters
+from celery_durable.service.tools import SYSTEM_SCHEMA, reset_database
 from celery_durable.service.types import DBOSConfig, QueueLimits, Redispatch, Registry
 from celery_durable.service.wiring import connect_workers, dbos_service, described
 
@@ -53,7 +55,16 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
     _queues: ClassVar[dict[str, QueueLimits]] = {}
     _scheduled_workflows: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, *, celery: Celery, config: DBOSConfig) -> None:
+    def __init__(
+        self,
+        *,
+        config: DBOSConfig,
+        conductor_url: str | None = None,
+        conductor_key: str | None = None,
+        celery: Celery | None = None,
+    ) -> None:
+        if conductor_url is not None or conductor_key is not None:
+            config = {**config, "conductor_url": conductor_url, "conductor_key": conductor_key}
         self.service = dbos_service(
             celery=celery,
             config=config,
@@ -78,9 +89,55 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
         cls._service().launch()
 
     @classmethod
-    def destroy(cls) -> None:
-        """Closes this process's connections and forgets the configuration."""
+    def destroy(
+        cls, *, destroy_registry: bool = False, workflow_completion_timeout_sec: int = 0
+    ) -> None:
+        """Stops the in-process worker (waiting up to ``workflow_completion_timeout_sec``
+        for the workflows it runs, as DBOS does), closes this process's connections and
+        forgets the configuration.
+
+        Args:
+            destroy_registry: Also forget the workflows, queues and schedules declared
+                so far (decorated again, they register again).
+        """
+        service = cls._current_service()
+        if service is not None:
+            service.stop_worker(workflow_completion_timeout_sec)
         cls._install(None)
+        if destroy_registry:
+            DBOS._registry.clear()
+            DBOS._queues.clear()
+            DBOS._scheduled_workflows.clear()
+
+    @classmethod
+    def reset_system_database(
+        cls,
+        *,
+        system_database_url: str | None = None,
+        schema: str | None = None,
+        truncate: bool = False,
+    ) -> None:
+        """Destroys the system database (``truncate=True``: empties its tables) — for
+        tests, before ``DBOS.launch()``, which creates it again.
+
+        Args:
+            system_database_url: Default: the configured one.
+            schema: Only ``celery_durable`` (its tables' schema) or None.
+        """
+        if schema not in (None, SYSTEM_SCHEMA):
+            raise DBOSInitializationError(
+                f"celery_durable's tables live in the schema {SYSTEM_SCHEMA!r}, not {schema!r}"
+            )
+        service = cls._current_service()
+        if system_database_url is not None:
+            reset_database(system_database_url, truncate=truncate)
+        elif service is not None:
+            service.reset_system_database(truncate=truncate)
+        else:
+            cls.logger.warning(
+                "reset_system_database has no effect: DBOS is not configured and no "
+                "system_database_url was given"
+            )
 
     @classmethod
     def recover(cls) -> list[Redispatch]:
@@ -96,6 +153,9 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
     def _register_queue(cls, limits: QueueLimits) -> None:
         """A ``Queue``'s limits, written to PostgreSQL when a process's engine starts."""
         cls._queues[limits.name] = limits
+        service = cls._current_service()
+        if service is not None:
+            service.refresh_worker()
 
     # -- decorators -------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from celery_durable.core.records import WorkflowStatus
 from celery_durable.engine import children_and_sleep, events, mailbox, streams
 from celery_durable.engine.context import in_workflow_code
 from celery_durable.engine.registry import WorkflowSpec
-from celery_durable.error import DBOSNonExistentWorkflowError
+from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
 from celery_durable.integration.enqueue import EnqueueSettings
 from celery_durable.integration.runtime import Runtime
 from celery_durable.service import inspection
@@ -42,6 +42,7 @@ class WorkflowService:
         self.runtime = runtime
         self.schedules = ScheduleService(runtime, self.handle)
         self._on_release: list[Callable[[], None]] = []
+        self.launched = False
 
     # -- the process ------------------------------------------------------------------
 
@@ -51,6 +52,34 @@ class WorkflowService:
         self.runtime.process.migrate()
         self.runtime.process.engine()
         self.runtime.operator.schedules.write_declared()
+        self.launched = True
+        if self.runtime.in_process_worker is not None:
+            self.runtime.in_process_worker.start()
+
+    def refresh_worker(self) -> None:
+        """Lets the in-process worker, if it runs, serve what was declared since it
+        started (workflows, queues)."""
+        if self.runtime.in_process_worker is not None:
+            self.runtime.in_process_worker.refresh()
+
+    def stop_worker(self, workflow_completion_timeout_sec: float) -> None:
+        """Stops the in-process worker, if it runs, waiting up to the timeout for the
+        workflows it is running."""
+        if self.runtime.in_process_worker is not None:
+            self.runtime.in_process_worker.stop(workflow_completion_timeout_sec)
+
+    def reset_system_database(self, *, truncate: bool) -> None:
+        """Destroys every workflow of the system database (tests only; before launch).
+
+        Raises:
+            DBOSException: the service was launched.
+        """
+        if self.launched:
+            raise DBOSException(
+                "The system database cannot be reset after DBOS is launched: call "
+                "DBOS.reset_system_database() before DBOS.launch() (tests only)"
+            )
+        self.runtime.process.store.schema.reset(truncate=truncate)
 
     def recover(self) -> list[Redispatch]:
         """One recovery sweep now (nothing while another sweep runs)."""
@@ -75,6 +104,7 @@ class WorkflowService:
 
     def release(self) -> None:
         """Closes the service's connections (and whatever was wired to it)."""
+        self.stop_worker(0)
         for callback in self._on_release:
             callback()
         self.runtime.process.dispose()
