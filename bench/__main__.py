@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from bench import (
+    brokerless_enqueue,
     comparison,
     dbos_transact,
     enqueue,
@@ -63,6 +64,7 @@ MODULES: dict[str, Any] = {
         step_overhead,
         observability,
         enqueue,
+        brokerless_enqueue,
         replay,
         throughput,
         retry_timing,

@@ -99,6 +99,9 @@ class DBOSClient:
     Args:
         system_database_url: The workers' system database.
         broker_url: The workers' broker (or pass ``celery``, to reuse its routing).
+            With neither, the client needs no broker: it commits each workflow in
+            PostgreSQL and a worker publishes it (told by LISTEN/NOTIFY, with the
+            recovery sweep as the fallback).
         celery: A Celery app to publish with, instead of one built from ``broker_url``.
         serializer: Must match the workers' (``"json"`` by default).
     """
@@ -111,13 +114,9 @@ class DBOSClient:
         celery: Celery | None = None,
         serializer: SerializerName = "json",
     ) -> None:
-        if celery is None and not broker_url:
-            raise DBOSException("DBOSClient needs a broker_url (or a celery app)")
-        self._service = client_service(
-            system_database_url,
-            celery or Celery("celery_durable_client", broker=broker_url),
-            serializer,
-        )
+        if celery is None and broker_url:
+            celery = Celery("celery_durable_client", broker=broker_url)
+        self._service = client_service(system_database_url, celery, serializer)
 
     def enqueue(self, options: EnqueueOptions, *args: Any, **kwargs: Any) -> WorkflowHandle[Any]:
         """Starts workflow ``options["workflow_name"]`` with these arguments.

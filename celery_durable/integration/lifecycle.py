@@ -24,6 +24,7 @@ from celery import Celery, bootsteps
 from celery_durable.core import instrumentation
 from celery_durable.error import DBOSException
 from celery_durable.integration import celery_prefetch, kombu_redis, unknown_tasks
+from celery_durable.integration.enqueue_relay import EnqueueRelay
 from celery_durable.integration.reachability import Reachability, one_line
 from celery_durable.observability.exporter import MetricsExporter
 from celery_durable.store import Redispatch
@@ -198,6 +199,7 @@ class WorkerHooks:
         self._interval_seconds = interval_seconds
         self._recover_on_start = recover_on_start
         self._sweeper: Sweeper | None = None
+        self._relay: EnqueueRelay | None = None
         self._metrics: MetricsExporter | None = None
         # The worker the sweeper runs for (and says is alive), while it runs.
         self._sweeping_for: tuple[WorkerRuntime, str] | None = None
@@ -270,18 +272,23 @@ class WorkerHooks:
             self._sweeper = Sweeper(sweep, self._interval_seconds, runtime.keep_time, reachability)
             self._sweeping_for = (runtime, hostname)
             self._sweeper.start()
+            self._relay = EnqueueRelay(runtime.process.store, runtime.process.celery)
+            self._relay.start()
 
     def on_shutdown(self) -> None:
         with self._lock:
             self._shut_down = True
             self._stopping.set()
             sweeper, self._sweeper = self._sweeper, None
+            relay, self._relay = self._relay, None
             metrics, self._metrics = self._metrics, None
             sweeping_for, self._sweeping_for = self._sweeping_for, None
         if metrics is not None:
             metrics.stop()
         if sweeper is not None:
             sweeper.stop()
+        if relay is not None:
+            relay.stop()
         if sweeping_for is not None:
             runtime, hostname = sweeping_for
             try:

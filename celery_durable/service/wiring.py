@@ -117,12 +117,13 @@ def connect_workers(
 
 
 def client_service(
-    system_database_url: str, celery: Celery, serializer: SerializerName
+    system_database_url: str, celery: Celery | None, serializer: SerializerName
 ) -> WorkflowService:
-    """A producer's service: no registered workflows, a small pool."""
-    return WorkflowService(
+    """A producer's service: no registered workflows, a small pool. Without ``celery``
+    it publishes nothing: the workers publish what it commits (LISTEN/NOTIFY)."""
+    service = WorkflowService(
         Runtime(
-            celery=celery,
+            celery=celery or Celery("celery_durable_client", set_as_current=False),
             config={
                 "name": "celery_durable_client",
                 "system_database_url": system_database_url,
@@ -133,6 +134,8 @@ def client_service(
             queues={},
         )
     )
+    service.runtime.starter.through_postgres = celery is None
+    return service
 
 
 def command_service(
