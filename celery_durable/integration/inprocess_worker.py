@@ -18,8 +18,10 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from celery import Celery
@@ -35,6 +37,14 @@ _STOP_NOTICE_SECONDS = 3.0
 def default_threads() -> int:
     """Python's (and so DBOS's) default for a thread pool's size."""
     return min(32, (os.cpu_count() or 1) + 4)
+
+
+def inside_celery_worker() -> bool:
+    """Whether this process is ``celery worker`` (``celery -A module worker`` imports the
+    program's module, which may call ``DBOS.launch()`` as it loads)."""
+    command = Path(sys.argv[0]).name if sys.argv else ""
+    is_celery = command == "celery" or sys.argv[0].endswith("celery/__main__.py")
+    return is_celery and "worker" in sys.argv[1:]
 
 
 class InProcessWorker:
@@ -55,6 +65,12 @@ class InProcessWorker:
     def start(self) -> None:
         """Starts consuming (idempotent)."""
         if self.running:
+            return
+        if inside_celery_worker():
+            logger.warning(
+                "In-process worker not started: this process is a celery worker (call "
+                'DBOS.launch() under `if __name__ == "__main__":`)'
+            )
             return
         # A worker stopped earlier in this process left Celery's shutdown flag set.
         worker_state.should_stop = None

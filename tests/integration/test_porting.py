@@ -100,10 +100,11 @@ def test_in_process_worker_false_leaves_the_workflows_to_celery_workers(
     assert output.split() == ["ENQUEUED"]
 
 
-@pytest.mark.parametrize(("timeout", "status"), [(30, "SUCCESS"), (0, "PENDING")])
+@pytest.mark.parametrize(("timeout", "seconds", "status"), [(30, 5, "SUCCESS"), (0, 15, "PENDING")])
 def test_destroy_waits_for_running_workflows_as_long_as_it_is_told(
-    program_database: str, timeout: int, status: str
+    program_database: str, timeout: int, seconds: int, status: str
 ) -> None:
+    # The workflow runs `seconds`; the process exits once it printed its status.
     output = _run(
         f"""
         import time
@@ -113,7 +114,7 @@ def test_destroy_waits_for_running_workflows_as_long_as_it_is_told(
         @DBOS.workflow()
         def slow() -> str:
             started()
-            time.sleep(8)
+            time.sleep({seconds})
             return "done"
 
         @DBOS.step()
@@ -140,9 +141,10 @@ def test_the_program_module_is_a_celery_worker_target(
     program_database: str, tmp_path: Path
 ) -> None:
     migrate_databases(program_database)
-    env = _env(program_database, PORTING_IN_PROCESS_WORKER="0")
+    # A module that launches as it loads: inside celery worker, no second worker starts.
+    env = _env(program_database, PORTING_LAUNCH_ON_IMPORT="1")
     worker = spawn(
-        [*CELERY, "-A", PROGRAM, "worker", "--pool=threads", "--concurrency=2"],
+        [*CELERY, "-A", PROGRAM, "worker", "--pool=threads", "--concurrency=2", "-l", "INFO"],
         env,
         tmp_path / "worker.log",
     )
@@ -151,9 +153,35 @@ def test_the_program_module_is_a_celery_worker_target(
     try:
         handle = client.enqueue({"workflow_name": "increment", "allow_unregistered": True}, 1)
         assert handle.get_result(timeout=60) == 2, worker.output()
+        assert "In-process worker not started" in worker.output()
     finally:
         client.destroy()
         worker.stop()
+
+
+def test_reset_system_database_truncates_and_refuses_after_launch(
+    program_database: str,
+) -> None:
+    output = _run(
+        f"""
+        from celery_durable import DBOS
+        from {PROGRAM} import config, increment
+        DBOS.launch()
+        DBOS.start_workflow(increment, 1).get_result(timeout=30)
+        try:
+            DBOS.reset_system_database()
+        except Exception as error:
+            print(type(error).__name__)
+        DBOS.destroy()
+        DBOS(config=config)
+        DBOS.reset_system_database(truncate=True)
+        DBOS.launch()
+        print(len(DBOS.list_workflows()))
+        DBOS.destroy()
+        """,
+        _env(program_database),
+    )
+    assert output.split() == ["DBOSException", "0"]
 
 
 def test_dbos_documented_pytest_fixture_works_unchanged(program_database: str) -> None:

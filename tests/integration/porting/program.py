@@ -25,3 +25,7 @@ def add_one(value: int) -> int:
 @DBOS.workflow()
 def increment(value: int) -> int:
     return add_one(value)
+
+
+if os.environ.get("PORTING_LAUNCH_ON_IMPORT") == "1":
+    DBOS.launch()
