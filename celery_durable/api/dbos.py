@@ -46,8 +46,12 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
     """Durable workflows on a Celery app.
 
     Args:
-        celery: The Celery app whose workers run the workflows.
         config: See [DBOSConfig][celery_durable.DBOSConfig].
+        conductor_url: Accepted for DBOS programs; warns (no Conductor here).
+        conductor_key: Likewise.
+        celery: The Celery app whose workers run the workflows. Without it, DBOS builds
+            one (``config["broker_url"]``, else ``CELERY_BROKER_URL``, else an embedded
+            redis-server) and ``launch()`` runs a worker in this process.
     """
 
     logger: ClassVar[logging.Logger] = make_logger()

@@ -7,6 +7,7 @@ import functools
 import os
 import socket
 import threading
+from typing import cast
 
 from celery import Celery
 
@@ -33,7 +34,9 @@ def validated_config(celery: Celery, config: DBOSConfig) -> DBOSConfig:
     if not isinstance(celery, Celery):
         raise DBOSInitializationError(f"celery must be a Celery app, not {type(celery)!r}")
     check_keys(config)
-    merged: DBOSConfig = {**DEFAULT_CONFIG, **config}
+    # A key given as None is absent (DBOS programs write os.environ.get(...)).
+    given = cast(DBOSConfig, {key: value for key, value in config.items() if value is not None})
+    merged: DBOSConfig = {**DEFAULT_CONFIG, **given}
     if merged.get("enable_patching") and not merged.get("application_version"):
         merged["application_version"] = PATCHING_VERSION
     name = merged.get("name")

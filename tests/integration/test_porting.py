@@ -80,6 +80,25 @@ def test_launch_runs_the_workflows_in_the_programs_process(program_database: str
     assert output.split() == ["42"]
 
 
+def test_without_any_broker_the_program_runs_on_an_embedded_one(program_database: str) -> None:
+    env = _env(program_database)
+    for name in ("CELERY_BROKER_URL", "CELERY_DURABLE_BROKER_URL"):
+        env.pop(name, None)
+    output = _run(
+        f"""
+        from celery_durable import DBOS
+        from {PROGRAM} import increment
+        import {PROGRAM} as program
+        DBOS.launch()
+        print(DBOS.start_workflow(increment, 1).get_result(timeout=30))
+        print(program.celery.conf.broker_url.split("://")[0])
+        DBOS.destroy()
+        """,
+        env,
+    )
+    assert output.split() == ["2", "redis+socket"]
+
+
 def test_in_process_worker_false_leaves_the_workflows_to_celery_workers(
     program_database: str,
 ) -> None:

@@ -117,7 +117,10 @@ def test_a_key_that_cannot_apply_warns_once_naming_it(key: str) -> None:
 def test_none_counts_as_absent() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        _validated(conductor_key=None, system_database_engine=None, enable_otlp=None)
+        merged = _validated(
+            conductor_key=None, system_database_engine=None, enable_otlp=None, sys_db_pool_size=None
+        )
+    assert merged["sys_db_pool_size"] == 5  # the default, not None
 
 
 @pytest.mark.parametrize(
