@@ -20,6 +20,7 @@ import os
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ logger = logging.getLogger(__name__)
 # How long a consumer may take to notice it must stop (Celery's loop waits for messages
 # two seconds at a time), beyond the time granted to running workflows.
 _STOP_NOTICE_SECONDS = 3.0
+# How long a refresh asked for while the worker starts waits for its consumer.
+_READY_SECONDS = 60.0
 
 
 def default_threads() -> int:
@@ -99,9 +102,33 @@ class InProcessWorker:
 
     def refresh(self) -> None:
         """Lets the running worker accept tasks registered after it started (a workflow
-        defined after ``DBOS.launch()``) and consume queues declared since."""
+        defined after ``DBOS.launch()``) and consume queues declared since; while its
+        consumer is still starting, as soon as it is ready."""
+        if not self.running:
+            return
+        if self._consumer_ready() is None:
+            threading.Thread(
+                target=self._refresh_when_ready, name="celery-durable-refresh", daemon=True
+            ).start()
+            return
+        self._apply_refresh()
+
+    def _consumer_ready(self) -> Any:
         consumer = getattr(self._controller, "consumer", None)
-        if not self.running or consumer is None or not getattr(consumer, "strategies", None):
+        ready = consumer is not None and getattr(consumer, "strategies", None)
+        return consumer if ready and getattr(consumer, "task_consumer", None) else None
+
+    def _refresh_when_ready(self) -> None:
+        deadline = time.monotonic() + _READY_SECONDS
+        while self.running and time.monotonic() < deadline:
+            if self._consumer_ready() is not None:
+                self._apply_refresh()
+                return
+            time.sleep(0.05)
+
+    def _apply_refresh(self) -> None:
+        consumer = self._consumer_ready()
+        if consumer is None:
             return
         consumer.update_strategies()
         consuming = {queue.name for queue in consumer.task_consumer.queues}

@@ -42,7 +42,7 @@ def listen_for_enqueued(
                         if workflow_id and generation.isdigit():
                             on_enqueued(workflow_id, int(generation))
         except psycopg.Error as error:
-            if delay == _RECONNECT_SECONDS[0]:
+            if delay == _RECONNECT_SECONDS[0] and not stopped.is_set():
                 logger.warning(
                     "Enqueue listener lost its connection (%s); retrying (the recovery "
                     "sweep publishes what it misses)",

@@ -216,4 +216,4 @@ def test_dbos_documented_pytest_fixture_works_unchanged(program_database: str) -
         timeout=170,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "4 passed" in result.stdout, result.stdout
+    assert "5 passed" in result.stdout, result.stdout

@@ -68,3 +68,8 @@ def test_a_workflow_defined_after_launch(reset_dbos: None) -> None:
         return double(value) + 1
 
     assert DBOS.start_workflow(defined_after_launch, 5).get_result(timeout=30) == 11
+
+
+def test_a_queue_declared_after_launch(reset_dbos: None) -> None:
+    late_queue = Queue("fixture_late_queue")
+    assert late_queue.enqueue(doubled, 4).get_result(timeout=30) == 8
