@@ -19,10 +19,10 @@ from celery import Celery
 from celery_durable.api.ambient import AmbientProperties, make_logger
 from celery_durable.api.dbos_messages import WorkflowMessaging
 from celery_durable.api.dbos_schedules import WorkflowSchedules
+from celery_durable.api.dbos_testing import WorkflowTesting
 from celery_durable.api.dbos_versions import WorkflowVersioning
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.core.retry import RetryPolicy
-from celery_durable.error import DBOSInitializationError
 from celery_durable.service import workflow_code
 from celery_durable.service.context import StepContext
 from celery_durable.service.decorators import (
@@ -33,7 +33,6 @@ from celery_durable.service.decorators import (
 )
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
 from celery_durable.service.inspection import WorkflowFilters
-from celery_durable.service.tools import SYSTEM_SCHEMA, reset_database
 from celery_durable.service.types import DBOSConfig, QueueLimits, Redispatch, Registry
 from celery_durable.service.wiring import connect_workers, dbos_service, described
 
@@ -42,7 +41,13 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=AmbientProperties):
+class DBOS(
+    WorkflowMessaging,
+    WorkflowSchedules,
+    WorkflowVersioning,
+    WorkflowTesting,
+    metaclass=AmbientProperties,
+):
     """Durable workflows on a Celery app.
 
     Args:
@@ -112,36 +117,6 @@ class DBOS(WorkflowMessaging, WorkflowSchedules, WorkflowVersioning, metaclass=A
             DBOS._registry.clear()
             DBOS._queues.clear()
             DBOS._scheduled_workflows.clear()
-
-    @classmethod
-    def reset_system_database(
-        cls,
-        *,
-        system_database_url: str | None = None,
-        schema: str | None = None,
-        truncate: bool = False,
-    ) -> None:
-        """Destroys the system database (``truncate=True``: empties its tables) — for
-        tests, before ``DBOS.launch()``, which creates it again.
-
-        Args:
-            system_database_url: Default: the configured one.
-            schema: Only ``celery_durable`` (its tables' schema) or None.
-        """
-        if schema not in (None, SYSTEM_SCHEMA):
-            raise DBOSInitializationError(
-                f"celery_durable's tables live in the schema {SYSTEM_SCHEMA!r}, not {schema!r}"
-            )
-        service = cls._current_service()
-        if system_database_url is not None:
-            reset_database(system_database_url, truncate=truncate)
-        elif service is not None:
-            service.reset_system_database(truncate=truncate)
-        else:
-            cls.logger.warning(
-                "reset_system_database has no effect: DBOS is not configured and no "
-                "system_database_url was given"
-            )
 
     @classmethod
     def recover(cls) -> list[Redispatch]:
