@@ -321,7 +321,7 @@ def register_recovery_task(
     def recovery_task() -> int:
         return len(recover())
 
-    sweep_task = app.task(name=RECOVERY_TASK_NAME, ignore_result=True)(recovery_task)
+    sweep_task = app.task(name=RECOVERY_TASK_NAME, ignore_result=True, shared=False)(recovery_task)
     app.add_periodic_task(
         interval_seconds,
         sweep_task.s(),

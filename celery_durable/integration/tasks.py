@@ -153,7 +153,9 @@ def register_workflow_task(
     execute_workflow.__doc__ = spec.function.__doc__
     decorate = cast(
         Callable[[Callable[..., Any]], "Task[Any, Any]"],
-        app.task(name=spec.name, bind=True, **WORKFLOW_TASK_OPTIONS),
+        # Not shared: a workflow's task belongs to its configuration's app, not to every
+        # app the process creates later (a re-configured DBOS builds a new one).
+        app.task(name=spec.name, bind=True, shared=False, **WORKFLOW_TASK_OPTIONS),
     )
     return decorate(execute_workflow)
 
