@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from bench import (
+    brokerless_enqueue,
     comparison,
     dbos_api,
     dbos_suite,
@@ -72,6 +73,7 @@ MODULES: dict[str, Any] = {
         step_overhead,
         observability,
         enqueue,
+        brokerless_enqueue,
         replay,
         throughput,
         retry_timing,

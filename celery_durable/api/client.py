@@ -19,7 +19,6 @@ from celery_durable.api.client_waiting import ClientWaiting
 from celery_durable.api.enqueue_options import EnqueueOptions, enqueue_request
 from celery_durable.core.records import StepInfo, WorkflowStatus
 from celery_durable.core.serialization import SerializerName
-from celery_durable.error import DBOSException
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
 from celery_durable.service.management import refuse_partition_key, refuse_shard_key
 from celery_durable.service.overview import Overview
@@ -33,6 +32,9 @@ class DBOSClient(ClientQueues, ClientListing, ClientWaiting, ClientManagementCal
     Args:
         system_database_url: The workers' system database.
         broker_url: The workers' broker (or pass ``celery``, to reuse its routing).
+            With neither, the client needs no broker: it commits each workflow in
+            PostgreSQL and a worker publishes it (told by LISTEN/NOTIFY, with the
+            recovery sweep as the fallback).
         celery: A Celery app to publish with, instead of one built from ``broker_url``.
         serializer: Must match the workers' (``"json"`` by default).
     """
@@ -45,13 +47,9 @@ class DBOSClient(ClientQueues, ClientListing, ClientWaiting, ClientManagementCal
         celery: Celery | None = None,
         serializer: SerializerName = "json",
     ) -> None:
-        if celery is None and not broker_url:
-            raise DBOSException("DBOSClient needs a broker_url (or a celery app)")
-        self._service = client_service(
-            system_database_url,
-            celery or Celery("celery_durable_client", broker=broker_url),
-            serializer,
-        )
+        if celery is None and broker_url:
+            celery = Celery("celery_durable_client", broker=broker_url)
+        self._service = client_service(system_database_url, celery, serializer)
 
     def enqueue(self, options: EnqueueOptions, *args: Any, **kwargs: Any) -> WorkflowHandle[Any]:
         """Starts workflow ``options["workflow_name"]`` with these arguments.
@@ -170,7 +168,7 @@ class DBOSClient(ClientQueues, ClientListing, ClientWaiting, ClientManagementCal
     ) -> None:
         """As ``DBOS.send`` (outside a workflow): ``idempotency_key`` makes a repeated
         send deliver once (positional here, keyword-only on ``DBOS``, as in DBOS)."""
-        self._service.send(destination_id, message, topic, idempotency_key)
+        self._service.messages.send(destination_id, message, topic, idempotency_key)
 
     async def send_async(
         self,
@@ -180,29 +178,29 @@ class DBOSClient(ClientQueues, ClientListing, ClientWaiting, ClientManagementCal
         idempotency_key: str | None = None,
     ) -> None:
         """``send`` for async callers."""
-        await self._service.send_async(destination_id, message, topic, idempotency_key)
+        await self._service.messages.send_async(destination_id, message, topic, idempotency_key)
 
     def get_event(self, workflow_id: str, key: str, timeout_seconds: float = 60) -> Any:
         """As ``DBOS.get_event``: waits up to ``timeout_seconds`` (then None)."""
-        return self._service.get_event(workflow_id, key, timeout_seconds)
+        return self._service.messages.get_event(workflow_id, key, timeout_seconds)
 
     async def get_event_async(self, workflow_id: str, key: str, timeout_seconds: float = 60) -> Any:
         """``get_event`` for async callers."""
-        return await self._service.get_event_async(workflow_id, key, timeout_seconds)
+        return await self._service.messages.get_event_async(workflow_id, key, timeout_seconds)
 
     def get_all_events(self, workflow_id: str) -> dict[str, Any]:
         """As ``DBOS.get_all_events``."""
-        return self._service.get_all_events(workflow_id)
+        return self._service.messages.get_all_events(workflow_id)
 
     async def get_all_events_async(self, workflow_id: str) -> dict[str, Any]:
         """``get_all_events`` for async callers."""
-        return await self._service.get_all_events_async(workflow_id)
+        return await self._service.messages.get_all_events_async(workflow_id)
 
     def read_stream(
         self, workflow_id: str, key: str, *, offset: int = 0, timeout_seconds: float | None = None
     ) -> Iterator[Any]:
         """As ``DBOS.read_stream``."""
-        return self._service.read_stream(
+        return self._service.messages.read_stream(
             workflow_id, key, offset=offset, timeout_seconds=timeout_seconds
         )
 
@@ -210,7 +208,7 @@ class DBOSClient(ClientQueues, ClientListing, ClientWaiting, ClientManagementCal
         self, workflow_id: str, key: str, *, offset: int = 0, timeout_seconds: float | None = None
     ) -> AsyncIterator[Any]:
         """``read_stream`` for async callers (an async iterator)."""
-        return self._service.read_stream_async(
+        return self._service.messages.read_stream_async(
             workflow_id, key, offset=offset, timeout_seconds=timeout_seconds
         )
 

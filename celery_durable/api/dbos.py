@@ -24,6 +24,7 @@ from celery_durable.api.dbos_messages import WorkflowMessaging
 from celery_durable.api.dbos_queues import WorkflowQueues
 from celery_durable.api.dbos_schedules import WorkflowSchedules
 from celery_durable.api.dbos_tasks import WorkflowTasks
+from celery_durable.api.dbos_testing import WorkflowTesting
 from celery_durable.api.dbos_versions import WorkflowVersioning
 from celery_durable.api.dbos_waiting import WorkflowWaiting
 from celery_durable.core.records import StepInfo
@@ -56,13 +57,18 @@ class DBOS(
     WorkflowListing,
     WorkflowManagementCalls,
     WorkflowWaiting,
+    WorkflowTesting,
     metaclass=AmbientProperties,
 ):
     """Durable workflows on a Celery app.
 
     Args:
-        celery: The Celery app whose workers run the workflows.
         config: See [DBOSConfig][celery_durable.DBOSConfig].
+        conductor_url: Accepted for DBOS programs; warns (no Conductor here).
+        conductor_key: Likewise.
+        celery: The Celery app whose workers run the workflows. Without it, DBOS builds
+            one (``config["broker_url"]``, else ``CELERY_BROKER_URL``, else an embedded
+            redis-server) and ``launch()`` runs a worker in this process.
     """
 
     logger: ClassVar[logging.Logger] = make_logger()
@@ -70,7 +76,16 @@ class DBOS(
     _queues: ClassVar[dict[str, QueueLimits]] = {}
     _scheduled_workflows: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, *, celery: Celery, config: DBOSConfig) -> None:
+    def __init__(
+        self,
+        *,
+        config: DBOSConfig,
+        conductor_url: str | None = None,
+        conductor_key: str | None = None,
+        celery: Celery | None = None,
+    ) -> None:
+        if conductor_url is not None or conductor_key is not None:
+            config = {**config, "conductor_url": conductor_url, "conductor_key": conductor_key}
         self.service = dbos_service(
             celery=celery,
             config=config,
@@ -95,9 +110,25 @@ class DBOS(
         cls._service().launch()
 
     @classmethod
-    def destroy(cls) -> None:
-        """Closes this process's connections and forgets the configuration."""
+    def destroy(
+        cls, *, destroy_registry: bool = False, workflow_completion_timeout_sec: int = 0
+    ) -> None:
+        """Stops the in-process worker (waiting up to ``workflow_completion_timeout_sec``
+        for the workflows it runs, as DBOS does), closes this process's connections and
+        forgets the configuration.
+
+        Args:
+            destroy_registry: Also forget the workflows, queues and schedules declared
+                so far (decorated again, they register again).
+        """
+        service = cls._current_service()
+        if service is not None:
+            service.stop_worker(workflow_completion_timeout_sec)
         cls._install(None)
+        if destroy_registry:
+            DBOS._registry.clear()
+            DBOS._queues.clear()
+            DBOS._scheduled_workflows.clear()
 
     @classmethod
     def recover(cls) -> list[Redispatch]:
@@ -113,6 +144,9 @@ class DBOS(
     def _register_queue(cls, limits: QueueLimits) -> None:
         """A ``Queue``'s limits, written to PostgreSQL when a process's engine starts."""
         cls._queues[limits.name] = limits
+        service = cls._current_service()
+        if service is not None:
+            service.refresh_worker()
 
     # -- decorators -------------------------------------------------------------------
 

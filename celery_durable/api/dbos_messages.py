@@ -39,7 +39,7 @@ class WorkflowMessaging(ConfiguredFacade):
             DBOSNonExistentWorkflowError: no workflow has the id.
             DBOSSerializationError: the message is not JSON-serializable (nothing sent).
         """
-        cls._service().send(destination_id, message, topic, idempotency_key)
+        cls._service().messages.send(destination_id, message, topic, idempotency_key)
 
     @classmethod
     async def send_async(
@@ -51,7 +51,7 @@ class WorkflowMessaging(ConfiguredFacade):
         idempotency_key: str | None = None,
     ) -> None:
         """``send`` for async callers."""
-        await cls._service().send_async(destination_id, message, topic, idempotency_key)
+        await cls._service().messages.send_async(destination_id, message, topic, idempotency_key)
 
     @staticmethod
     def recv(topic: str | None = None, timeout_seconds: float = 60) -> Any:
@@ -86,22 +86,22 @@ class WorkflowMessaging(ConfiguredFacade):
         """The latest value of workflow ``workflow_id``'s event ``key``, waiting for it up
         to ``timeout_seconds`` (then None). In workflow code it is durable and frees the
         worker while it waits."""
-        return cls._service().get_event(workflow_id, key, timeout_seconds)
+        return cls._service().messages.get_event(workflow_id, key, timeout_seconds)
 
     @classmethod
     async def get_event_async(cls, workflow_id: str, key: str, timeout_seconds: float = 60) -> Any:
         """``get_event`` for async callers."""
-        return await cls._service().get_event_async(workflow_id, key, timeout_seconds)
+        return await cls._service().messages.get_event_async(workflow_id, key, timeout_seconds)
 
     @classmethod
     def get_all_events(cls, workflow_id: str) -> dict[str, Any]:
         """Every event of a workflow, ``{key: latest value}``."""
-        return cls._service().get_all_events(workflow_id)
+        return cls._service().messages.get_all_events(workflow_id)
 
     @classmethod
     async def get_all_events_async(cls, workflow_id: str) -> dict[str, Any]:
         """``get_all_events`` for async callers."""
-        return await cls._service().get_all_events_async(workflow_id)
+        return await cls._service().messages.get_all_events_async(workflow_id)
 
     # -- streams ----------------------------------------------------------------------
 
@@ -131,7 +131,7 @@ class WorkflowMessaging(ConfiguredFacade):
     ) -> Iterator[Any]:
         """Every value of workflow ``workflow_id``'s stream ``key`` in order; ends when the
         stream is closed or the workflow has finished."""
-        return cls._service().read_stream(
+        return cls._service().messages.read_stream(
             workflow_id, key, offset=offset, timeout_seconds=timeout_seconds
         )
 
@@ -140,6 +140,6 @@ class WorkflowMessaging(ConfiguredFacade):
         cls, workflow_id: str, key: str, *, offset: int = 0, timeout_seconds: float | None = None
     ) -> AsyncIterator[Any]:
         """``read_stream`` for async callers (an async iterator)."""
-        return cls._service().read_stream_async(
+        return cls._service().messages.read_stream_async(
             workflow_id, key, offset=offset, timeout_seconds=timeout_seconds
         )

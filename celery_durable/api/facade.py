@@ -28,7 +28,8 @@ class ConfiguredFacade:
         instance = ConfiguredFacade._instance
         if instance is None:
             raise DBOSInitializationError(
-                "DBOS is not configured: call DBOS(celery=app, config={...}) first"
+                "DBOS is not configured: call DBOS(config={...}) (or "
+                "DBOS(celery=app, config={...})) first"
             )
         return instance.service
 

@@ -61,6 +61,12 @@ class Registry:
         with self._lock:
             return list(self._workflows.values())
 
+    def clear(self) -> None:
+        """Forgets every workflow (``DBOS.destroy(destroy_registry=True)``); listeners
+        stay subscribed."""
+        with self._lock:
+            self._workflows.clear()
+
     def subscribe(self, listener: Callable[[WorkflowSpec], None]) -> None:
         """Calls ``listener`` for every workflow registered now and later."""
         with self._lock:

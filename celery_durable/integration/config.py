@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Any, Literal, TypedDict
 
 from celery_durable.core.serialization import SerializerName
 
@@ -57,6 +57,22 @@ class DBOSConfig(TypedDict, total=False):
             here record it. Default: a hash of the registered workflows' source,
             computed when the engine starts (then a workflow records the version of
             the first worker that claims it).
+        broker_url: The Celery broker of the app ``DBOS(config=...)`` builds when given
+            no ``celery=`` (default: ``CELERY_BROKER_URL``, else an embedded redis-server
+            of this process's own). With ``celery=``, the app's broker is used.
+        in_process_worker: ``DBOS.launch()`` also runs a Celery worker (a thread pool)
+            in this process. Default: True when ``DBOS`` built the Celery app, False
+            with ``celery=`` (workers then run with ``celery worker``).
+        max_executor_threads: Threads of the in-process worker (default
+            ``min(32, cpus + 4)``, as DBOS's executor).
+        log_level: The level of the ``dbos`` and ``celery_durable`` loggers.
+        run_migrations: False: ``DBOS.launch()`` and workers check the schema is current
+            instead of creating or migrating it (default True).
+
+    The other keys of DBOS Transact 3.4's ``DBOSConfig`` are accepted so a DBOS
+    program's configuration works unchanged: see ``docs/configuration.md`` for which are
+    honoured, which raise naming what to use instead, and which (Conductor's, OTLP
+    export's) are accepted with a warning.
     """
 
     name: str
@@ -77,6 +93,40 @@ class DBOSConfig(TypedDict, total=False):
     tracing: bool
     application_version: str
     session_database_url: str
+    broker_url: str
+    in_process_worker: bool
+    # DBOS Transact 3.4's keys (see config_keys for what each does here).
+    max_executor_threads: int | None
+    log_level: str | None
+    run_migrations: bool | None
+    enable_patching: bool | None
+    use_listen_notify: bool | None
+    sys_db_polling_concurrency: int | None
+    db_engine_kwargs: dict[str, Any] | None
+    sys_db_idle_transaction_timeout_sec: float | None
+    otlp_log_level: str | None
+    console_log_level: str | None
+    otlp_traces_endpoints: list[str] | None
+    otlp_logs_endpoints: list[str] | None
+    otlp_attributes: dict[str, str] | None
+    dbos_system_schema: str | None
+    enable_otlp: bool | None
+    system_database_engine: Any
+    conductor_key: str | None
+    conductor_url: str | None
+    conductor_executor_metadata: dict[str, Any] | None
+    conductor_metadata_only_mode: bool | None
+    transact_enterprise_key: str | None
+    auto_upgrade: bool | None
+    auto_upgrade_interval_sec: float | None
+    auto_upgrade_grace_sec: float | None
+    sharding: bool | None
+    notification_listener_polling_interval_sec: float | None
+    notification_coalesce_sec: float | None
+    observability_query_timeout_sec: float | None
+    scheduler_polling_interval_sec: float | None
+    kafka_queue_polling_interval_sec: float | None
+    otel_attribute_format: Literal["legacy", "semconv"] | None
 
 
 DEFAULT_CONFIG: DBOSConfig = {

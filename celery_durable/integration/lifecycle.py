@@ -29,6 +29,7 @@ from celery_durable.integration import (
     queue_consumers,
     unknown_tasks,
 )
+from celery_durable.integration.enqueue_relay import EnqueueRelay
 from celery_durable.integration.reachability import Reachability, one_line
 from celery_durable.observability.exporter import MetricsExporter
 from celery_durable.store import Redispatch
@@ -207,6 +208,7 @@ class WorkerHooks:
         self._interval_seconds = interval_seconds
         self._recover_on_start = recover_on_start
         self._sweeper: Sweeper | None = None
+        self._relay: EnqueueRelay | None = None
         self._metrics: MetricsExporter | None = None
         # The worker the sweeper runs for (and says is alive), while it runs.
         self._sweeping_for: tuple[WorkerRuntime, str] | None = None
@@ -283,6 +285,8 @@ class WorkerHooks:
             self._sweeper = Sweeper(sweep, self._interval_seconds, runtime.keep_time, reachability)
             self._sweeping_for = (runtime, hostname)
             self._sweeper.start()
+            self._relay = EnqueueRelay(runtime.process.store, runtime.process.celery)
+            self._relay.start()
 
     def _adopt_when_consuming(self, runtime: WorkerRuntime) -> None:
         """Consumes the registered queues once the worker's consumer is up (it starts
@@ -302,12 +306,15 @@ class WorkerHooks:
             self._shut_down = True
             self._stopping.set()
             sweeper, self._sweeper = self._sweeper, None
+            relay, self._relay = self._relay, None
             metrics, self._metrics = self._metrics, None
             sweeping_for, self._sweeping_for = self._sweeping_for, None
         if metrics is not None:
             metrics.stop()
         if sweeper is not None:
             sweeper.stop()
+        if relay is not None:
+            relay.stop()
         if sweeping_for is not None:
             runtime, hostname = sweeping_for
             try:
@@ -360,7 +367,7 @@ def register_recovery_task(
     def recovery_task() -> int:
         return len(recover())
 
-    sweep_task = app.task(name=RECOVERY_TASK_NAME, ignore_result=True)(recovery_task)
+    sweep_task = app.task(name=RECOVERY_TASK_NAME, ignore_result=True, shared=False)(recovery_task)
     app.add_periodic_task(
         interval_seconds,
         sweep_task.s(),

@@ -7,6 +7,7 @@ import functools
 import os
 import socket
 import threading
+from typing import cast
 
 from celery import Celery
 
@@ -18,9 +19,13 @@ from celery_durable.error import DBOSInitializationError
 from celery_durable.integration import publishing
 from celery_durable.integration.app_version import compute_app_version, version_live_ms
 from celery_durable.integration.config import DEFAULT_CONFIG, DBOSConfig
+from celery_durable.integration.config_keys import check_keys
 from celery_durable.store import QueueLimits, SystemStore, redact
 from celery_durable.store.application import ApplicationStore
 from celery_durable.store.embedded import start_postgres
+
+# DBOS's ``enable_patching``: every deployment shares this one version.
+PATCHING_VERSION = "PATCHING_ENABLED"
 
 
 def validated_config(celery: Celery, config: DBOSConfig) -> DBOSConfig:
@@ -28,7 +33,12 @@ def validated_config(celery: Celery, config: DBOSConfig) -> DBOSConfig:
     ``DBOSInitializationError`` in one line."""
     if not isinstance(celery, Celery):
         raise DBOSInitializationError(f"celery must be a Celery app, not {type(celery)!r}")
-    merged: DBOSConfig = {**DEFAULT_CONFIG, **config}
+    check_keys(config)
+    # A key given as None is absent (DBOS programs write os.environ.get(...)).
+    given = cast(DBOSConfig, {key: value for key, value in config.items() if value is not None})
+    merged: DBOSConfig = {**DEFAULT_CONFIG, **given}
+    if merged.get("enable_patching") and not merged.get("application_version"):
+        merged["application_version"] = PATCHING_VERSION
     name = merged.get("name")
     if not isinstance(name, str) or not name:
         raise DBOSInitializationError('config["name"] is required (a non-empty string)')
@@ -87,7 +97,12 @@ class ProcessServices:
 
     def migrate(self) -> int:
         """Creates or upgrades both databases' tables (once per process); returns the
-        system schema version."""
+        system schema version. With ``run_migrations: False`` it only checks that the
+        system schema is current (``DBOSSchemaMissingError`` otherwise)."""
+        if self.config.get("run_migrations") is False:
+            self.store.schema.require_current()
+            self._migrated_pid = os.getpid()
+            return self.store.schema.version()
         version = self.store.schema.migrate()
         self.application_store.migrate()
         self._migrated_pid = os.getpid()

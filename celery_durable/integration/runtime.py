@@ -20,6 +20,7 @@ from celery import Celery
 
 from celery_durable.engine.registry import Registry
 from celery_durable.integration.config import DBOSConfig
+from celery_durable.integration.inprocess_worker import InProcessWorker, default_threads
 from celery_durable.integration.operating import WorkflowOperator
 from celery_durable.integration.process import ProcessServices
 from celery_durable.integration.starting import WorkflowStarter
@@ -43,3 +44,10 @@ class Runtime:
         self.starter = WorkflowStarter(self.process)
         self.process.launcher = self.starter
         self.operator = WorkflowOperator(self.process, self.starter)
+        # The Celery worker ``DBOS.launch()`` runs in this process, when configured.
+        self.in_process_worker: InProcessWorker | None = None
+        if self.process.config.get("in_process_worker"):
+            threads = self.process.config.get("max_executor_threads") or default_threads()
+            self.in_process_worker = InProcessWorker(
+                celery, threads=threads, queue_names=lambda: list(queues)
+            )

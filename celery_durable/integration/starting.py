@@ -26,6 +26,9 @@ class WorkflowStarter:
 
     def __init__(self, process: ProcessServices) -> None:
         self.process = process
+        # A producer without a broker: its workers publish what it commits, told by
+        # NOTIFY (see integration.enqueue_relay).
+        self.through_postgres = False
 
     # -- creating and publishing workflows --------------------------------------------
 
@@ -72,9 +75,12 @@ class WorkflowStarter:
         """Writes the row, then publishes it if it is new (a delayed one is published by
         timekeeping when it is due); returns the workflow id."""
         if self.insert(row).inserted and row.delay_until_epoch_ms is None:
-            publishing.publish_new_workflow(
-                self.process.celery, row.name, row.workflow_uuid, queue=row.queue_name
-            )
+            if self.through_postgres:
+                self.process.store.operations.notify_enqueued(row.workflow_uuid, 0)
+            else:
+                publishing.publish_new_workflow(
+                    self.process.celery, row.name, row.workflow_uuid, queue=row.queue_name
+                )
         return row.workflow_uuid
 
     def start(
@@ -104,6 +110,9 @@ class WorkflowStarter:
 
     def publish(self, workflow_id: str, dispatch: Dispatch) -> None:
         """Publishes a workflow that a message, an event or an operation made due."""
+        if self.through_postgres:
+            self.process.store.operations.notify_enqueued(workflow_id, dispatch.generation)
+            return
         publishing.publish_workflow(
             self.process.celery,
             dispatch.name,

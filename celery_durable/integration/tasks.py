@@ -96,6 +96,19 @@ class WorkflowRunner(Protocol):
     def max_countdown_seconds(self) -> float: ...
 
 
+def _run_options(task: Task[Any, Any], spec: WorkflowSpec, current: WorkflowRunner) -> RunOptions:
+    """How one delivery of ``task`` runs its workflow: its dispatch generation is the
+    message's retry count, and its executor the worker node (queues' worker_concurrency
+    counts per node)."""
+    return RunOptions(
+        inline_retries=False,
+        generation=int(task.request.retries or 0),
+        max_countdown_seconds=current.max_countdown_seconds,
+        max_recovery_attempts=spec.max_recovery_attempts,
+        executor_id=task.request.hostname or None,
+    )
+
+
 def register_workflow_task(
     app: Celery, spec: WorkflowSpec, runner: Callable[[], WorkflowRunner]
 ) -> Task[Any, Any] | None:
@@ -113,14 +126,7 @@ def register_workflow_task(
 
     def execute_workflow(task: Task[Any, Any], workflow_id: str) -> Any:
         current = runner()
-        options = RunOptions(
-            inline_retries=False,
-            generation=int(task.request.retries or 0),
-            max_countdown_seconds=current.max_countdown_seconds,
-            max_recovery_attempts=spec.max_recovery_attempts,
-            # The worker node: queues' worker_concurrency counts per node.
-            executor_id=task.request.hostname or None,
-        )
+        options = _run_options(task, spec, current)
         engine = current.worker_engine()
         try:
             result = engine.run(workflow_id, options)
@@ -153,7 +159,9 @@ def register_workflow_task(
     execute_workflow.__doc__ = spec.function.__doc__
     decorate = cast(
         Callable[[Callable[..., Any]], "Task[Any, Any]"],
-        app.task(name=spec.name, bind=True, **WORKFLOW_TASK_OPTIONS),
+        # Not shared: a workflow's task belongs to its configuration's app, not to every
+        # app the process creates later (a re-configured DBOS builds a new one).
+        app.task(name=spec.name, bind=True, shared=False, **WORKFLOW_TASK_OPTIONS),
     )
     return decorate(execute_workflow)
 

@@ -12,14 +12,17 @@ from celery_durable.integration.recovery import recover
 from celery_durable.store import Redispatch, SystemStore, redact
 from celery_durable.store.application import ApplicationStore
 from celery_durable.store.embedded import start_postgres, start_redis
+from celery_durable.store.migrations import SCHEMA as SYSTEM_SCHEMA
 from celery_durable.store.urls import normalize as normalize_url
 
 __all__ = [
     "DEFAULT_VERSION_LIVE_MS",
+    "SYSTEM_SCHEMA",
     "migrate_databases",
     "normalize_url",
     "recover_now",
     "redact",
+    "reset_database",
     "start_postgres",
     "start_redis",
 ]
@@ -48,5 +51,15 @@ def recover_now(database_url: str, celery: Celery, *, grace_seconds: float) -> l
     store = SystemStore(database_url, pool_size=1)
     try:
         return recover(store, celery, grace_seconds=grace_seconds)
+    finally:
+        store.dispose()
+
+
+def reset_database(database_url: str, *, truncate: bool) -> None:
+    """``DBOS.reset_system_database(system_database_url=...)``: drops the database (or
+    empties its tables), for tests."""
+    store = SystemStore(database_url, pool_size=1)
+    try:
+        store.schema.reset(truncate=truncate)
     finally:
         store.dispose()

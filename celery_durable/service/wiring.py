@@ -4,13 +4,16 @@ task, tracing); the client's and the CLI's only read, write and publish."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from celery import Celery
 
 from celery_durable.core.serialization import SerializerName
 from celery_durable.engine.registry import Registry, WorkflowSpec
+from celery_durable.error import DBOSInitializationError
 from celery_durable.integration.config import DBOSConfig
+from celery_durable.integration.default_app import build_celery_app, publish_in_calling_module
 from celery_durable.integration.lifecycle import WorkerHooks, register_recovery_task
 from celery_durable.integration.operating import WorkflowOperator
 from celery_durable.integration.runtime import Runtime
@@ -23,26 +26,51 @@ from celery_durable.store import QueueLimits, redact
 
 def dbos_service(
     *,
-    celery: Celery,
+    celery: Celery | None,
     config: DBOSConfig,
     registry: Registry,
     queues: dict[str, QueueLimits],
     scheduled: dict[str, str],
 ) -> WorkflowService:
     """The service of ``DBOS(celery=..., config=...)``, not yet connected to the app's
-    workers (see :func:`connect_workers`).
+    workers (see :func:`connect_workers`). Without ``celery``, it builds the app and, by
+    default, runs a worker in this process from ``launch()``.
 
     Args:
         registry: The process's workflows.
         queues: The process's ``Queue`` limits.
         scheduled: The ``@DBOS.scheduled`` workflows declared so far (name -> cron).
     """
+    config = {**config}
+    if celery is None:
+        celery = build_celery_app(config.get("name") or "dbos", config.get("broker_url"))
+        publish_in_calling_module(celery)
+        config.setdefault("in_process_worker", True)
+    elif config.get("broker_url"):
+        raise DBOSInitializationError(
+            'config["broker_url"] is for the app DBOS builds without celery=: set the '
+            "broker on the Celery app you pass"
+        )
+    _set_log_level(config.get("log_level"))
     service = WorkflowService(
         Runtime(celery=celery, config=config, registry=registry, queues=queues)
     )
     for name, cron in scheduled.items():
         service.schedules.declare(name, cron)
     return service
+
+
+def _set_log_level(level: str | None) -> None:
+    """DBOS's ``log_level``: the level of the ``dbos`` and ``celery_durable`` loggers."""
+    if level is None:
+        return
+    try:
+        for name in ("dbos", "celery_durable"):
+            logging.getLogger(name).setLevel(level.upper())
+    except (ValueError, TypeError, AttributeError):
+        raise DBOSInitializationError(
+            f'config["log_level"] must be a logging level name such as "INFO", not {level!r}'
+        ) from None
 
 
 def connect_workers(
@@ -72,6 +100,8 @@ def connect_workers(
             # The task finds the configuration of the moment it runs (Celery keeps the
             # first task of a name).
             register_workflow_task(process.celery, spec, lambda: require().runtime.process)
+            if service.runtime.in_process_worker is not None:
+                service.runtime.in_process_worker.refresh()
 
     process.registry.subscribe(register_task)
     register_task_callbacks(process.celery, lambda: require().runtime.process)
@@ -89,12 +119,13 @@ def connect_workers(
 
 
 def client_service(
-    system_database_url: str, celery: Celery, serializer: SerializerName
+    system_database_url: str, celery: Celery | None, serializer: SerializerName
 ) -> WorkflowService:
-    """A producer's service: no registered workflows, a small pool."""
-    return WorkflowService(
+    """A producer's service: no registered workflows, a small pool. Without ``celery``
+    it publishes nothing: the workers publish what it commits (LISTEN/NOTIFY)."""
+    service = WorkflowService(
         Runtime(
-            celery=celery,
+            celery=celery or Celery("celery_durable_client", set_as_current=False),
             config={
                 "name": "celery_durable_client",
                 "system_database_url": system_database_url,
@@ -105,6 +136,8 @@ def client_service(
             queues={},
         )
     )
+    service.runtime.starter.through_postgres = celery is None
+    return service
 
 
 def command_service(

@@ -9,16 +9,16 @@ the caller's context, so ``SetWorkflowID`` and a running workflow travel with it
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
 
 from celery_durable.core.records import WorkflowStatus
-from celery_durable.engine import children_and_sleep, events, mailbox, streams
+from celery_durable.engine import children_and_sleep
 from celery_durable.engine.context import in_workflow_code
 from celery_durable.engine.registry import WorkflowSpec
-from celery_durable.error import DBOSNonExistentWorkflowError
+from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
 from celery_durable.integration.enqueue import EnqueueSettings
 from celery_durable.integration.runtime import Runtime
 from celery_durable.service import inspection
@@ -26,6 +26,7 @@ from celery_durable.service.class_decorators import with_receiver
 from celery_durable.service.decorators import spec_of
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
 from celery_durable.service.management import WorkflowManagement
+from celery_durable.service.messages import MessageService
 from celery_durable.service.overview import Overview
 from celery_durable.service.queues import EnqueueRequest, QueueService
 from celery_durable.service.reading import WorkflowReading
@@ -40,7 +41,8 @@ class WorkflowService:
 
     ``schedules`` holds the cron schedules' operations, ``queues`` the queues'
     declared at run time, ``management`` DBOS 3.4's calls for waiting on, inspecting
-    and managing workflows that exist, ``reading`` the workflow and step listings.
+    and managing workflows that exist, ``reading`` the workflow and step listings,
+    ``messages`` messages, events and streams.
     """
 
     def __init__(self, runtime: Runtime) -> None:
@@ -49,7 +51,9 @@ class WorkflowService:
         self.queues = QueueService(runtime)
         self.management = WorkflowManagement(runtime, self.handle, self.handle_async)
         self.reading = WorkflowReading(runtime)
+        self.messages = MessageService(runtime)
         self._on_release: list[Callable[[], None]] = []
+        self.launched = False
 
     # -- the process ------------------------------------------------------------------
 
@@ -61,6 +65,34 @@ class WorkflowService:
         self.runtime.process.engine()
         self.management.register_version()
         self.runtime.operator.schedules.write_declared()
+        self.launched = True
+        if self.runtime.in_process_worker is not None:
+            self.runtime.in_process_worker.start()
+
+    def refresh_worker(self) -> None:
+        """Lets the in-process worker, if it runs, serve what was declared since it
+        started (workflows, queues)."""
+        if self.runtime.in_process_worker is not None:
+            self.runtime.in_process_worker.refresh()
+
+    def stop_worker(self, workflow_completion_timeout_sec: float) -> None:
+        """Stops the in-process worker, if it runs, waiting up to the timeout for the
+        workflows it is running."""
+        if self.runtime.in_process_worker is not None:
+            self.runtime.in_process_worker.stop(workflow_completion_timeout_sec)
+
+    def reset_system_database(self, *, truncate: bool) -> None:
+        """Destroys every workflow of the system database (tests only; before launch).
+
+        Raises:
+            DBOSException: the service was launched.
+        """
+        if self.launched:
+            raise DBOSException(
+                "The system database cannot be reset after DBOS is launched: call "
+                "DBOS.reset_system_database() before DBOS.launch() (tests only)"
+            )
+        self.runtime.process.store.schema.reset(truncate=truncate)
 
     def recover(self) -> list[Redispatch]:
         """One recovery sweep now (nothing while another sweep runs)."""
@@ -85,6 +117,7 @@ class WorkflowService:
 
     def release(self) -> None:
         """Closes the service's connections (and whatever was wired to it)."""
+        self.stop_worker(0)
         for callback in self._on_release:
             callback()
         self.runtime.process.dispose()
@@ -224,74 +257,3 @@ class WorkflowService:
 
     def overview(self) -> Overview:
         return Overview(self.runtime.process.store, self.runtime.process.serializer)
-
-    # -- messages, events and streams (outside workflow code, or durable in it) --------
-
-    def send(
-        self,
-        destination_id: str,
-        message: Any,
-        topic: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> None:
-        process = self.runtime.process
-        mailbox.send(
-            process.store,
-            process.serializer,
-            self.runtime.starter.publish,
-            destination_id,
-            message,
-            topic,
-            idempotency_key,
-        )
-
-    async def send_async(
-        self,
-        destination_id: str,
-        message: Any,
-        topic: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> None:
-        await asyncio.to_thread(self.send, destination_id, message, topic, idempotency_key)
-
-    def get_event(self, workflow_id: str, key: str, timeout_seconds: float = 60) -> Any:
-        process = self.runtime.process
-        return events.get_event(
-            process.store, process.serializer, workflow_id, key, timeout_seconds
-        )
-
-    async def get_event_async(self, workflow_id: str, key: str, timeout_seconds: float = 60) -> Any:
-        return await asyncio.to_thread(self.get_event, workflow_id, key, timeout_seconds)
-
-    def get_all_events(self, workflow_id: str) -> dict[str, Any]:
-        process = self.runtime.process
-        return events.get_all_events(process.store, process.serializer, workflow_id)
-
-    async def get_all_events_async(self, workflow_id: str) -> dict[str, Any]:
-        return await asyncio.to_thread(self.get_all_events, workflow_id)
-
-    def read_stream(
-        self, workflow_id: str, key: str, *, offset: int, timeout_seconds: float | None
-    ) -> Iterator[Any]:
-        process = self.runtime.process
-        return streams.read_stream(
-            process.store,
-            process.serializer,
-            workflow_id,
-            key,
-            offset=offset,
-            timeout_seconds=timeout_seconds,
-        )
-
-    def read_stream_async(
-        self, workflow_id: str, key: str, *, offset: int, timeout_seconds: float | None
-    ) -> AsyncIterator[Any]:
-        process = self.runtime.process
-        return streams.read_stream_async(
-            process.store,
-            process.serializer,
-            workflow_id,
-            key,
-            offset=offset,
-            timeout_seconds=timeout_seconds,
-        )

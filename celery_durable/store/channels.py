@@ -14,3 +14,7 @@ STREAMS_CHANNEL = "celery_durable_streams"
 
 # Every channel, for the process's one LISTEN connection.
 CHANNELS = (MESSAGES_CHANNEL, EVENTS_CHANNEL, STREAMS_CHANNEL)
+
+# A producer without a broker (DBOSClient with no broker_url) committed a workflow that a
+# worker must publish; payload "{id}:{generation}". Only workers listen to it.
+ENQUEUED_CHANNEL = "celery_durable_enqueued"

@@ -59,3 +59,25 @@ def ensure_exists(url: str) -> bool:
         return False
     logger.info("Created database %r", name)
     return True
+
+
+def drop(url: str) -> bool:
+    """Drops the database named in ``url`` (closing its sessions), as DBOS's
+    ``reset_system_database`` does.
+
+    Returns:
+        False when ``url`` names the maintenance database, which is never dropped.
+    """
+    parsed = make_url(url)
+    name = parsed.database
+    if not name or name == MAINTENANCE_DATABASE:
+        return False
+    admin = parsed.set(drivername="postgresql", database=MAINTENANCE_DATABASE).render_as_string(
+        hide_password=False
+    )
+    with psycopg.connect(admin, autocommit=True, connect_timeout=10) as connection:
+        connection.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+    logger.info("Dropped database %r", name)
+    return True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.error import DBOSNonExistentWorkflowError
+from celery_durable.store.channels import ENQUEUED_CHANNEL
 from celery_durable.store.connections import Connections
 from celery_durable.store.rows import Dispatch, Redispatch, Timekeeping
 from celery_durable.store.sql import operations, recovery, task_calls
@@ -41,6 +42,30 @@ class OperationStore:
             ).all(),
         )
         return [Redispatch(**row._asdict()) for row in rows]
+
+    def notify_enqueued(self, workflow_id: str, generation: int) -> None:
+        """Asks the workers to publish a committed workflow (a producer without a
+        broker); a lost notification leaves it to the recovery sweep."""
+        self._connections.run(
+            "notifying the workers",
+            lambda connection: connection.execute(
+                recovery.NOTIFY_ENQUEUED,
+                {"channel": ENQUEUED_CHANNEL, "payload": f"{workflow_id}:{generation}"},
+            ),
+        )
+
+    def take_for_publishing(self, workflow_id: str, generation: int) -> Redispatch | None:
+        """Claims the publishing of a workflow a producer without a broker committed at
+        ``generation``: its new generation, or None when another worker (or the sweep)
+        took it, or it runs."""
+        row = self._connections.run(
+            "taking a workflow to publish",
+            lambda connection: connection.execute(
+                recovery.TAKE_FOR_PUBLISHING,
+                {"workflow_id": workflow_id, "generation": generation, "now": now_epoch_ms()},
+            ).one_or_none(),
+        )
+        return None if row is None else Redispatch(**row._asdict(), reason="enqueued")
 
     def keep_time(self, *, limit: int) -> Timekeeping:
         """Cancels workflows past their deadline and releases DELAYED ones that are due

@@ -64,3 +64,23 @@ class SchemaStore:
                 f"this code needs version {LATEST_VERSION}. Upgrade it with `celery-durable "
                 "migrate` (or DBOS.launch(), or by starting a worker)"
             )
+
+    def reset(self, *, truncate: bool) -> None:
+        """Destroys every workflow, as DBOS's ``reset_system_database``: drops the
+        database (``DBOS.launch()`` creates it again), or, with ``truncate`` or when the
+        URL names the ``postgres`` database, empties (or drops) the schema's tables.
+        For tests only."""
+        if not truncate:
+            self._connections.dispose()  # no pooled session keeps the database open
+            if databases.drop(self._connections.session_url):
+                return
+
+        def work(connection: Connection) -> None:
+            if not truncate:
+                connection.execute(schema_version.DROP_SCHEMA)
+                return
+            tables = list(connection.execute(schema_version.RESETTABLE_TABLES).scalars())
+            if tables:
+                connection.execute(schema_version.truncate_tables(tables))
+
+        self._connections.run("resetting the system database", work)

@@ -23,6 +23,7 @@ BENCHMARKS = {
     "step_overhead",
     "observability",
     "enqueue",
+    "brokerless_enqueue",
     "replay",
     "throughput",
     "retry_timing",

@@ -29,6 +29,12 @@ DBOS_3_4_DIFFERENCES = {
         "async (destination_id: 'str', message: 'Any', topic: 'str | None' = None, "
         "idempotency_key: 'str | None' = None) -> 'None'",
     ),
+    # Only DBOS.destroy stops a worker (waiting for its workflows) and forgets the registry.
+    "destroy": (
+        "(*, destroy_registry: 'bool' = False, workflow_completion_timeout_sec: 'int' = 0) "
+        "-> 'None'",
+        "() -> 'None'",
+    ),
     # Only DBOS.retrieve_workflow can hand out a handle to a workflow not yet written.
     "retrieve_workflow": (
         "(workflow_id: 'str', existing_workflow: 'bool' = True) -> 'WorkflowHandle[Any]'",

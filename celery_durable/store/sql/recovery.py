@@ -16,3 +16,16 @@ RECOVER_WORKFLOWS = text(
     f"SELECT workflow_uuid, name, queue_name, generation, reason "
     f"FROM {SCHEMA}.recover_workflows(:now, :grace_ms, :limit, :app_version, :executor_id)"
 )
+
+# A producer without a broker asks the workers to publish a workflow it committed.
+NOTIFY_ENQUEUED = text("SELECT pg_notify(:channel, :payload)")
+
+# One worker (whichever advances the generation first) publishes it; the others find the
+# generation moved on. A workflow executing meanwhile is left alone.
+TAKE_FOR_PUBLISHING = text(
+    f"UPDATE {SCHEMA}.workflow_status "
+    "SET dispatch_generation = dispatch_generation + 1, next_dispatch_at_epoch_ms = :now "
+    "WHERE workflow_uuid = :workflow_id AND dispatch_generation = :generation "
+    "AND status IN ('ENQUEUED', 'PENDING') AND NOT execution_active AND NOT dispatch_parked "
+    "RETURNING workflow_uuid, name, queue_name, dispatch_generation AS generation"
+)

@@ -1,0 +1,46 @@
+"""The ``DBOS`` facade's test support (a part of ``DBOS``): resetting the system
+database between tests, as DBOS Transact's documented pytest fixture does."""
+
+from __future__ import annotations
+
+import logging
+
+from celery_durable.api.facade import ConfiguredFacade
+from celery_durable.error import DBOSInitializationError
+from celery_durable.service.tools import SYSTEM_SCHEMA, reset_database
+
+logger = logging.getLogger("dbos")
+
+
+class WorkflowTesting(ConfiguredFacade):
+    """``DBOS.reset_system_database``."""
+
+    @classmethod
+    def reset_system_database(
+        cls,
+        *,
+        system_database_url: str | None = None,
+        schema: str | None = None,
+        truncate: bool = False,
+    ) -> None:
+        """Destroys the system database (``truncate=True``: empties its tables) — for
+        tests, before ``DBOS.launch()``, which creates it again.
+
+        Args:
+            system_database_url: Default: the configured one.
+            schema: Only ``celery_durable`` (its tables' schema) or None.
+        """
+        if schema not in (None, SYSTEM_SCHEMA):
+            raise DBOSInitializationError(
+                f"celery_durable's tables live in the schema {SYSTEM_SCHEMA!r}, not {schema!r}"
+            )
+        service = cls._current_service()
+        if system_database_url is not None:
+            reset_database(system_database_url, truncate=truncate)
+        elif service is not None:
+            service.reset_system_database(truncate=truncate)
+        else:
+            logger.warning(
+                "reset_system_database has no effect: DBOS is not configured and no "
+                "system_database_url was given"
+            )
