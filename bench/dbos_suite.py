@@ -456,6 +456,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--per-test-timeout", type=float, default=60.0, metavar="SECONDS")
     parser.add_argument("--per-file-seconds", type=float, default=900.0, metavar="SECONDS")
     parser.add_argument("--max-seconds", type=float, default=3600.0, metavar="SECONDS")
+    parser.add_argument(
+        "--require-passed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="exit 1 when fewer than N tests pass (.ci/run's ratchet over a fast subset)",
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
     python = ensure_venv()
@@ -486,4 +493,10 @@ def main(argv: list[str]) -> int:
         )
     )
     print(f"per-test outcomes: {RUN / 'results.json'}; logs: {RUN / 'junit'}", file=sys.stderr)
+    passed = sum(tally(result)["passed"] for result in results)
+    if passed < args.require_passed:
+        print(
+            f"{passed} passed, fewer than --require-passed {args.require_passed}", file=sys.stderr
+        )
+        return 1
     return 0

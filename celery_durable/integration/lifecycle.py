@@ -271,6 +271,13 @@ class WorkerHooks:
                 continue
             reachability.succeeded()
             break
+        # Broker-less enqueues are published from the start: the relay needs neither the
+        # consumer nor the start-up recovery below.
+        with self._lock:
+            if self._shut_down:  # the worker stopped while this thread started up
+                return
+            self._relay = EnqueueRelay(runtime.process.store, runtime.process.celery)
+            self._relay.start()
         # The worker's sweeps also say which application version it runs, and consume
         # the queues registered at run time (from the start: see queue_consumers).
         sweep = functools.partial(
@@ -285,8 +292,6 @@ class WorkerHooks:
             self._sweeper = Sweeper(sweep, self._interval_seconds, runtime.keep_time, reachability)
             self._sweeping_for = (runtime, hostname)
             self._sweeper.start()
-            self._relay = EnqueueRelay(runtime.process.store, runtime.process.celery)
-            self._relay.start()
 
     def _adopt_when_consuming(self, runtime: WorkerRuntime) -> None:
         """Consumes the registered queues once the worker's consumer is up (it starts

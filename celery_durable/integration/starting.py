@@ -75,13 +75,18 @@ class WorkflowStarter:
         """Writes the row, then publishes it if it is new (a delayed one is published by
         timekeeping when it is due); returns the workflow id."""
         if self.insert(row).inserted and row.delay_until_epoch_ms is None:
-            if self.through_postgres:
-                self.process.store.operations.notify_enqueued(row.workflow_uuid, 0)
-            else:
-                publishing.publish_new_workflow(
-                    self.process.celery, row.name, row.workflow_uuid, queue=row.queue_name
-                )
+            self.publish_new(row)
         return row.workflow_uuid
+
+    def publish_new(self, row: NewWorkflow) -> None:
+        """Publishes a workflow just inserted: its Celery message, or, for a producer
+        without a broker, a notification a worker's relay publishes."""
+        if self.through_postgres:
+            self.process.store.operations.notify_enqueued(row.workflow_uuid, 0)
+        else:
+            publishing.publish_new_workflow(
+                self.process.celery, row.name, row.workflow_uuid, queue=row.queue_name
+            )
 
     def start(
         self,

@@ -20,7 +20,6 @@ from celery_durable.error import (
     DBOSQueueDeduplicatedError,
     DBOSWorkflowIDInUseError,
 )
-from celery_durable.integration import publishing
 from celery_durable.integration.enqueue import EnqueueSettings
 from celery_durable.integration.queue_consumers import announce_queue
 from celery_durable.integration.runtime import Runtime
@@ -189,9 +188,7 @@ class QueueService:
                 raise DBOSWorkflowIDInUseError(row.workflow_uuid, found.status, found.name)
             return row.workflow_uuid
         if row.delay_until_epoch_ms is None:
-            publishing.publish_new_workflow(
-                process.celery, row.name, row.workflow_uuid, queue=row.queue_name
-            )
+            self.runtime.starter.publish_new(row)
         return row.workflow_uuid
 
     async def enqueue_async(self, request: EnqueueRequest, args: Any, kwargs: Any) -> str:
