@@ -85,6 +85,10 @@ NOT_APPLICABLE: dict[str, str] = {
 }
 
 
+# Values that ask for nothing (DBOS's own defaults): accepted without a word, as None is.
+INERT: dict[str, object] = {"sharding": False, "auto_upgrade": False, "enable_otlp": False}
+
+
 class ConfigKeyWarning(UserWarning):
     """A DBOS configuration key that has no effect on a Celery deployment."""
 
@@ -101,7 +105,7 @@ def check_keys(config: Mapping[str, Any]) -> None:
             raise DBOSInitializationError(
                 f"Unknown configuration key {key!r} (see DBOSConfig for the keys)"
             )
-        if value is None:
+        if value is None or (key in INERT and value is INERT[key]):
             continue
         if key in REPLACED:
             raise DBOSInitializationError(f"config[{key!r}] is not supported: {REPLACED[key]}")

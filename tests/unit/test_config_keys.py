@@ -114,6 +114,16 @@ def test_a_key_that_cannot_apply_warns_once_naming_it(key: str) -> None:
     assert repr(key) in str(caught[0].message)
 
 
+def test_dbos_defaults_that_ask_for_nothing_are_accepted() -> None:
+    """DBOS's own test configuration says ``sharding: False``: that asks for nothing we
+    lack, so it neither raises nor warns (``sharding: True`` still raises)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _validated(sharding=False, auto_upgrade=False, enable_otlp=False)
+    with pytest.raises(DBOSInitializationError, match="sharding"):
+        _validated(sharding=True)
+
+
 def test_none_counts_as_absent() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
