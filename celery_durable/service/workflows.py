@@ -19,7 +19,6 @@ from celery_durable.engine import children_and_sleep
 from celery_durable.engine.context import in_workflow_code
 from celery_durable.engine.registry import WorkflowSpec
 from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
-from celery_durable.integration.enqueue import EnqueueSettings
 from celery_durable.integration.runtime import Runtime
 from celery_durable.service import inspection
 from celery_durable.service.class_decorators import with_receiver
@@ -162,31 +161,6 @@ class WorkflowService:
 
     async def call_async(self, spec: WorkflowSpec, args: Any, kwargs: Any) -> Any:
         return await self.runtime.starter.call_async(spec, args, kwargs)
-
-    def enqueue_by_name(
-        self,
-        spec: WorkflowSpec,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        *,
-        queue_name: str | None,
-        workflow_id: str | None,
-        settings: EnqueueSettings,
-        require_registered: bool,
-    ) -> WorkflowHandle[Any]:
-        """Enqueues a workflow whose code this process need not have (``spec`` names it)."""
-        starter = self.runtime.starter
-        row = starter.new_row(
-            spec,
-            args,
-            kwargs,
-            status="ENQUEUED",
-            queue_name=queue_name,
-            workflow_id=workflow_id,
-            options=settings,
-            require_registered=require_registered,
-        )
-        return self.handle(starter.enqueue(row))
 
     def enqueue_request(
         self, request: EnqueueRequest, args: Any, kwargs: Any
