@@ -28,6 +28,8 @@ from typing import Any
 from celery import Celery
 from celery.worker import state as worker_state
 
+from celery_durable.integration import queue_consumers
+
 logger = logging.getLogger(__name__)
 
 # How long a consumer may take to notice it must stop (Celery's loop waits for messages
@@ -131,10 +133,9 @@ class InProcessWorker:
         if consumer is None:
             return
         consumer.update_strategies()
-        consuming = {queue.name for queue in consumer.task_consumer.queues}
-        for name in self._consumed():
-            if name not in consuming:
-                consumer.add_task_queue(name)
+        # Queues are added on the consumer's own loop, as for every worker (py-amqp's
+        # connection is not thread-safe).
+        queue_consumers.adopt_queues(consumer, self._consumed())
 
     def stop(self, workflow_completion_timeout_sec: float = 0) -> bool:
         """Stops consuming and waits up to ``workflow_completion_timeout_sec`` for the
