@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from typing import NoReturn
 
 import click
 from celery import Celery
@@ -74,7 +75,7 @@ def migrate(
     dbos_config.run_migrate_commands(dbos_config.load())
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(message, err=True)
     raise click.exceptions.Exit(code=1)
 
@@ -87,20 +88,18 @@ def _print_sql(print_migrations: str | None, print_user_role: bool, role: str | 
         if role is None:
             _fail("--print-user-role requires --app-role")
         click.echo(f"-- Permissions on the {SYSTEM_SCHEMA} schema")
-        for statement in role_grants(role or ""):
+        for statement in role_grants(role):
             click.echo(f"{statement};")
         return
-    first = 1 if print_migrations == "all" else None
-    if first is None:
-        try:
-            first = int(print_migrations or "")
-        except ValueError:
-            _fail(
-                f"Invalid --print-migrations value '{print_migrations}': expected 'all' "
-                "or a migration number"
-            )
     try:
-        click.echo(migration_script(first or 1))
+        first = 1 if print_migrations == "all" else int(print_migrations or "")
+    except ValueError:
+        _fail(
+            f"Invalid --print-migrations value '{print_migrations}': expected 'all' "
+            "or a migration number"
+        )
+    try:
+        click.echo(migration_script(first))
     except ValueError as error:
         _fail(str(error))
 
