@@ -11,6 +11,7 @@ tasks, publishing, recovery) -> ``service`` (the operations the facades share) -
 from celery_durable.api.classes import DBOSConfiguredInstance
 from celery_durable.api.client import DBOSClient
 from celery_durable.api.dbos import DBOS
+from celery_durable.api.dbos_migrate import run_dbos_database_migrations
 from celery_durable.api.dbos_schedules import WorkflowSchedule
 from celery_durable.api.enqueue_options import EnqueueOptions
 from celery_durable.api.options import (
@@ -57,4 +58,5 @@ __all__ = [
     "WorkflowSchedule",
     "WorkflowStatus",
     "WorkflowStatusString",
+    "run_dbos_database_migrations",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from celery_durable.api.dbos_migrate import migrate_system_database
 from celery_durable.api.facade import ConfiguredFacade
 from celery_durable.error import DBOSInitializationError
 from celery_durable.service.tools import SYSTEM_SCHEMA, reset_database
@@ -13,7 +14,26 @@ logger = logging.getLogger("dbos")
 
 
 class WorkflowTesting(ConfiguredFacade):
-    """``DBOS.reset_system_database``."""
+    """``DBOS.reset_system_database`` and ``DBOS.migrate``."""
+
+    @staticmethod
+    def migrate(
+        system_database_url: str,
+        *,
+        schema: str = "dbos",
+        application_role: str | None = None,
+        sharding: bool = False,
+    ) -> None:
+        """Creates or upgrades the system database from a privileged role (creating the
+        database if missing); ``application_role`` is granted the use of its tables.
+        ``schema``: ``celery_durable``, or DBOS's default name ``dbos`` for it;
+        ``sharding=True`` raises (see ``celery_durable.api.dbos_migrate``)."""
+        migrate_system_database(
+            system_database_url,
+            schema=schema,
+            application_role=application_role,
+            sharding=sharding,
+        )
 
     @classmethod
     def reset_system_database(

@@ -72,8 +72,13 @@ def start() -> None:
             "runtimeConfig.start commands. Start workers with `celery -A module worker` "
             "(see docs/deploy.md), or write the file (`celery-durable init --config`)."
         )
+    start_commands = dbos_config.commands(settings, "runtimeConfig", "start")
+    if not start_commands:
+        raise click.ClickException(
+            f"{dbos_config.CONFIG_FILE} has no runtimeConfig.start commands to run"
+        )
     click.echo(f"Executing start commands from '{dbos_config.CONFIG_FILE}'")
-    for command in dbos_config.commands(settings, "runtimeConfig", "start"):
+    for command in start_commands:
         click.echo(f"Executing: {command}")
         returncode = _run_forwarding_signals(command)
         if returncode != 0:

@@ -333,6 +333,9 @@ def test_start_runs_the_start_commands_of_dbos_config(tmp_path: Path) -> None:
     assert failing.returncode == 3
     lines = failing.stdout.splitlines()
     assert "first" in lines and "second" not in lines and "Executing: echo second" not in lines
+    (tmp_path / "dbos-config.yaml").write_text("name: start-test\n")
+    nothing = run("start", cwd=tmp_path)
+    assert nothing.returncode == 1 and "no runtimeConfig.start commands" in nothing.stderr
     (tmp_path / "dbos-config.yaml").unlink()
     missing = run("start", cwd=tmp_path)
     assert missing.returncode == 1 and "celery -A" in missing.stderr
