@@ -35,7 +35,7 @@ def _emit(as_json: bool, document: Any, text: Callable[[], str]) -> None:
 
 @click.group()
 def workflows() -> None:
-    """List, inspect and operate workflows."""
+    """List, inspect and operate workflows (tables; `workflow` is dbos's, in JSON)."""
 
 
 @workflows.command("list")
