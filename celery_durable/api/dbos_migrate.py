@@ -5,7 +5,7 @@ its tables (what ``celery-durable migrate -r ROLE`` runs)."""
 from __future__ import annotations
 
 from celery_durable.error import DBOSException, DBOSInitializationError
-from celery_durable.service.tools import SYSTEM_SCHEMA, migrate_databases
+from celery_durable.service.tools import SCHEMA_NAMES, SYSTEM_SCHEMA, migrate_databases
 
 
 def migrate_system_database(
@@ -25,7 +25,7 @@ def migrate_system_database(
         DBOSException: ``sharding=True`` (no sharded system databases here), or the
             migration or the grants failed.
     """
-    if schema not in ("dbos", SYSTEM_SCHEMA):
+    if schema not in SCHEMA_NAMES:
         raise DBOSInitializationError(
             f"celery_durable's tables live in the schema {SYSTEM_SCHEMA!r}, not {schema!r}: "
             "give the application a system database of its own to keep two apart"

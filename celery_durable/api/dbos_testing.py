@@ -8,7 +8,7 @@ import logging
 from celery_durable.api.dbos_migrate import migrate_system_database
 from celery_durable.api.facade import ConfiguredFacade
 from celery_durable.error import DBOSInitializationError
-from celery_durable.service.tools import SYSTEM_SCHEMA, reset_database
+from celery_durable.service.tools import SCHEMA_NAMES, SYSTEM_SCHEMA, reset_database
 
 logger = logging.getLogger("dbos")
 
@@ -48,9 +48,10 @@ class WorkflowTesting(ConfiguredFacade):
 
         Args:
             system_database_url: Default: the configured one.
-            schema: Only ``celery_durable`` (its tables' schema) or None.
+            schema: Only ``celery_durable`` (its tables' schema; DBOS's default name
+                ``dbos`` stands for it) or None.
         """
-        if schema not in (None, SYSTEM_SCHEMA):
+        if schema is not None and schema not in SCHEMA_NAMES:
             raise DBOSInitializationError(
                 f"celery_durable's tables live in the schema {SYSTEM_SCHEMA!r}, not {schema!r}"
             )

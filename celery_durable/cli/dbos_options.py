@@ -12,7 +12,7 @@ import click
 from celery_durable.cli import dbos_config, options
 from celery_durable.core import environment
 from celery_durable.error import DBOSInitializationError
-from celery_durable.service.tools import SYSTEM_SCHEMA, normalize_url
+from celery_durable.service.tools import SCHEMA_NAMES, SYSTEM_SCHEMA, normalize_url
 
 _Command = TypeVar("_Command", bound=Callable[..., Any])
 
@@ -52,7 +52,7 @@ sys_db_url = sys_db_option("--sys-db-url")
 
 
 def _schema(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value in (None, "dbos", SYSTEM_SCHEMA):
+    if value is None or value in SCHEMA_NAMES:
         return value
     raise options.OneLineError(
         f"--schema {value}: celery_durable's tables live in the schema {SYSTEM_SCHEMA} "

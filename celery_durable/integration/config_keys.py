@@ -23,6 +23,7 @@ from typing import Any
 
 from celery_durable.error import DBOSInitializationError
 from celery_durable.integration.config import DBOSConfig
+from celery_durable.store.migrations import SCHEMA
 
 _RESUME_ON_NEW_VERSION = (
     "a worker runs the workflows of its own application_version: move older ones with "
@@ -86,7 +87,17 @@ NOT_APPLICABLE: dict[str, str] = {
 
 
 # Values that ask for nothing (DBOS's own defaults): accepted without a word, as None is.
-INERT: dict[str, object] = {"sharding": False, "auto_upgrade": False, "enable_otlp": False}
+# DBOS's default schema name "dbos" stands for our tables' schema, as in the CLI.
+INERT: dict[str, tuple[object, ...]] = {
+    "sharding": (False,),
+    "auto_upgrade": (False,),
+    "enable_otlp": (False,),
+    "dbos_system_schema": ("dbos", SCHEMA),
+}
+
+
+def _inert(key: str, value: object) -> bool:
+    return any(type(value) is type(v) and value == v for v in INERT.get(key, ()))
 
 
 class ConfigKeyWarning(UserWarning):
@@ -105,7 +116,7 @@ def check_keys(config: Mapping[str, Any]) -> None:
             raise DBOSInitializationError(
                 f"Unknown configuration key {key!r} (see DBOSConfig for the keys)"
             )
-        if value is None or (key in INERT and value is INERT[key]):
+        if value is None or _inert(key, value):
             continue
         if key in REPLACED:
             raise DBOSInitializationError(f"config[{key!r}] is not supported: {REPLACED[key]}")

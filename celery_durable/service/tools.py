@@ -16,8 +16,13 @@ from celery_durable.store.migration_script import grant_role, migration_script, 
 from celery_durable.store.migrations import SCHEMA as SYSTEM_SCHEMA
 from celery_durable.store.urls import normalize as normalize_url
 
+# The names a program may give our tables' schema: ours, and DBOS's default ("dbos"),
+# which a DBOS program passes or configures for the same tables.
+SCHEMA_NAMES = frozenset({SYSTEM_SCHEMA, "dbos"})
+
 __all__ = [
     "DEFAULT_VERSION_LIVE_MS",
+    "SCHEMA_NAMES",
     "SYSTEM_SCHEMA",
     "migrate_databases",
     "migration_script",

@@ -120,8 +120,14 @@ def test_dbos_defaults_that_ask_for_nothing_are_accepted() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _validated(sharding=False, auto_upgrade=False, enable_otlp=False)
+        _validated(dbos_system_schema="dbos")  # DBOS's default name for the same tables
+        _validated(dbos_system_schema="celery_durable")
     with pytest.raises(DBOSInitializationError, match="sharding"):
         _validated(sharding=True)
+    with pytest.raises(DBOSInitializationError, match="sharding"):
+        _validated(sharding=0)  # a falsy value of another type is not DBOS's default
+    with pytest.raises(DBOSInitializationError, match="dbos_system_schema"):
+        _validated(dbos_system_schema="tenant_a")
 
 
 def test_none_counts_as_absent() -> None:
