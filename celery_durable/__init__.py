@@ -10,8 +10,9 @@ tasks, publishing, recovery) -> ``service`` (the operations the facades share) -
 
 from celery_durable.api.classes import DBOSConfiguredInstance
 from celery_durable.api.client import DBOSClient
+from celery_durable.api.client_schedules import ClientScheduleInput
 from celery_durable.api.dbos import DBOS
-from celery_durable.api.dbos_schedules import WorkflowSchedule
+from celery_durable.api.dbos_schedules import ScheduleInput, WorkflowSchedule
 from celery_durable.api.enqueue_options import EnqueueOptions
 from celery_durable.api.options import (
     DBOSContextSetAuth,
@@ -36,6 +37,7 @@ from celery_durable.service.types import DBOSConfig
 __all__ = [
     "DBOS",
     "AsyncSQLAlchemyDatasource",
+    "ClientScheduleInput",
     "DBOSClient",
     "DBOSConfig",
     "DBOSConfiguredInstance",
@@ -43,6 +45,7 @@ __all__ = [
     "EnqueueOptions",
     "Queue",
     "SQLAlchemyDatasource",
+    "ScheduleInput",
     "SetEnqueueOptions",
     "SetWorkflowAttributes",
     "SetWorkflowID",

@@ -38,8 +38,19 @@ class ProcessEngine:
         self._isolation_level = isolation_level
         self._engine: Engine | None = None
         self._pid = 0
+        # An engine the caller owns (DBOSClient's system_database_engine), used as is.
+        self._given: Engine | None = None
+
+    def adopt(self, engine: Engine) -> None:
+        """Uses the caller's engine (its pool, its settings; never disposed here),
+        with this engine's isolation level on its connections."""
+        if self._isolation_level is not None:
+            engine = engine.execution_options(isolation_level=self._isolation_level)
+        self._given = engine
 
     def get(self) -> Engine:
+        if self._given is not None:
+            return self._given
         if self._engine is None or self._pid != os.getpid():
             if self._engine is not None:
                 # Inherited across fork: drop the parent's connections without closing
