@@ -5,6 +5,7 @@ or wakes it."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,12 +13,14 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.orm import Session
 
 from celery_durable import DBOS, DBOSClient, EnqueueOptions
 from celery_durable.error import (
     DBOSException,
     DBOSNonExistentWorkflowError,
+    DBOSQueueDeduplicatedError,
     DBOSWorkflowIDInUseError,
 )
 from tests.conftest import DATABASE_URL, TEST_QUEUE, admin_url
@@ -170,3 +173,40 @@ def test_a_connection_to_another_database_is_refused(client: DBOSClient) -> None
                 client.send_in_transaction(connection, "anyone", "x")
     finally:
         other.dispose()
+
+
+def test_deduplication_inside_a_transaction(client: DBOSClient, engine: Engine) -> None:
+    first_id, second_id = f"tx-{uuid.uuid4()}", f"tx-{uuid.uuid4()}"
+    dedup = f"dedup-{first_id}"
+    with engine.begin() as connection:
+        handle = client.enqueue_in_transaction(
+            connection, options(first_id, deduplication_id=dedup), "abc"
+        )
+        # The same id again in the same transaction: the same workflow.
+        again = client.enqueue_in_transaction(
+            connection, options(first_id, deduplication_id=dedup), "def"
+        )
+    assert again.workflow_id == handle.workflow_id
+    with pytest.raises(DBOSQueueDeduplicatedError, match=dedup), engine.begin() as connection:
+        client.enqueue_in_transaction(connection, options(second_id, deduplication_id=dedup), "x")
+    assert handle.get_result(timeout=20) == "echo:abc"
+    assert not exists(client, second_id)
+
+
+def test_an_async_transaction_bridges_with_run_sync(client: DBOSClient) -> None:
+    workflow_id = f"tx-{uuid.uuid4()}"
+
+    async def enqueue() -> None:
+        async_engine = create_async_engine(
+            DATABASE_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+        )
+        try:
+            async with async_engine.connect() as connection, connection.begin():
+                await connection.run_sync(
+                    lambda sync: client.enqueue_in_transaction(sync, options(workflow_id), "async")
+                )
+        finally:
+            await async_engine.dispose()
+
+    asyncio.run(enqueue())
+    assert client.retrieve_workflow(workflow_id).get_result(timeout=20) == "echo:async"
