@@ -10,9 +10,10 @@ tasks, publishing, recovery) -> ``service`` (the operations the facades share) -
 
 from celery_durable.api.classes import DBOSConfiguredInstance
 from celery_durable.api.client import DBOSClient
+from celery_durable.api.client_schedules import ClientScheduleInput
 from celery_durable.api.dbos import DBOS
 from celery_durable.api.dbos_migrate import run_dbos_database_migrations
-from celery_durable.api.dbos_schedules import WorkflowSchedule
+from celery_durable.api.dbos_schedules import ScheduleInput, WorkflowSchedule
 from celery_durable.api.enqueue_options import EnqueueOptions
 from celery_durable.api.options import (
     DBOSContextSetAuth,
@@ -37,6 +38,7 @@ from celery_durable.service.types import DBOSConfig
 __all__ = [
     "DBOS",
     "AsyncSQLAlchemyDatasource",
+    "ClientScheduleInput",
     "DBOSClient",
     "DBOSConfig",
     "DBOSConfiguredInstance",
@@ -44,6 +46,7 @@ __all__ = [
     "EnqueueOptions",
     "Queue",
     "SQLAlchemyDatasource",
+    "ScheduleInput",
     "SetEnqueueOptions",
     "SetWorkflowAttributes",
     "SetWorkflowID",

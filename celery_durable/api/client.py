@@ -10,23 +10,34 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from celery import Celery
+from sqlalchemy import Engine
 
+from celery_durable.api.client_database import ClientDatabase
 from celery_durable.api.client_listing import ClientListing
 from celery_durable.api.client_management import ClientManagementCalls
 from celery_durable.api.client_queues import ClientQueues
+from celery_durable.api.client_schedules import ClientSchedules
 from celery_durable.api.client_versions import ClientVersions
 from celery_durable.api.client_waiting import ClientWaiting
 from celery_durable.api.enqueue_options import EnqueueOptions, enqueue_request
 from celery_durable.core.records import StepInfo, WorkflowStatus
 from celery_durable.core.serialization import SerializerName
+from celery_durable.service.client_setup import ClientParameters, configured_client_service
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
 from celery_durable.service.management import refuse_partition_key, refuse_shard_key
 from celery_durable.service.overview import Overview
 from celery_durable.service.types import WorkerVersion
-from celery_durable.service.wiring import client_service
 
 
-class DBOSClient(ClientQueues, ClientListing, ClientWaiting, ClientManagementCalls, ClientVersions):
+class DBOSClient(
+    ClientQueues,
+    ClientListing,
+    ClientWaiting,
+    ClientManagementCalls,
+    ClientVersions,
+    ClientSchedules,
+    ClientDatabase,
+):
     """Enqueues and operates workflows from a process that does not import them.
 
     Args:
@@ -37,19 +48,43 @@ class DBOSClient(ClientQueues, ClientListing, ClientWaiting, ClientManagementCal
             recovery sweep as the fallback).
         celery: A Celery app to publish with, instead of one built from ``broker_url``.
         serializer: Must match the workers' (``"json"`` by default).
+
+    DBOS 3.4's other keyword parameters (``system_database_engine``, ``lazy``,
+    ``system_database_pool_size``, ...) are accepted as
+    :mod:`celery_durable.service.client_setup` describes: honoured, or refused naming
+    what to use instead. Unless ``lazy``, the client connects at once (and raises if
+    it cannot).
     """
 
     def __init__(
         self,
-        system_database_url: str,
+        system_database_url: str | None = None,
         broker_url: str | None = None,
         *,
         celery: Celery | None = None,
         serializer: SerializerName = "json",
+        system_database_engine: Engine | None = None,
+        dbos_system_schema: str | None = "dbos",
+        system_database_pool_size: int | None = None,
+        system_database_polling_concurrency: int | None = None,
+        use_listen_notify: bool = False,
+        application_name: str | None = None,
+        lazy: bool = False,
+        retry_connection_errors: bool = True,
+        observability_query_timeout_sec: float | None = None,
+        sys_db_idle_transaction_timeout_sec: float | None = None,
+        sharding: bool = False,
     ) -> None:
         if celery is None and broker_url:
             celery = Celery("celery_durable_client", broker=broker_url)
-        self._service = client_service(system_database_url, celery, serializer)
+        parameters = {
+            name: value
+            for name, value in locals().items()
+            if name in ClientParameters.__dataclass_fields__
+        }
+        self._service = configured_client_service(
+            system_database_url, celery, serializer, ClientParameters(**parameters)
+        )
 
     def enqueue(self, options: EnqueueOptions, *args: Any, **kwargs: Any) -> WorkflowHandle[Any]:
         """Starts workflow ``options["workflow_name"]`` with these arguments.

@@ -15,9 +15,10 @@ from typing import Any, ClassVar, TypeVar
 
 from celery_durable.api.facade import ConfiguredFacade
 from celery_durable.service.handles import WorkflowHandle
+from celery_durable.service.schedule_inputs import ScheduleInput
 from celery_durable.service.schedules import WorkflowSchedule, declare_scheduled
 
-__all__ = ["WorkflowSchedule", "WorkflowSchedules"]
+__all__ = ["ScheduleInput", "WorkflowSchedule", "WorkflowSchedules"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -110,10 +111,16 @@ class WorkflowSchedules(ConfiguredFacade):
         status: str | list[str] | None = None,
         workflow_name: str | list[str] | None = None,
         schedule_name_prefix: str | list[str] | None = None,
+        application_name: str | list[str] | None = None,
     ) -> list[WorkflowSchedule]:
-        """Every schedule, by name, optionally filtered (each filter: one or a list)."""
+        """Every schedule, by name, optionally filtered (each filter: one or a list).
+        ``application_name`` selects every schedule: none has an owning application
+        here (one system database serves one Celery app)."""
         return cls._service().schedules.find(
-            status=status, workflow_name=workflow_name, schedule_name_prefix=schedule_name_prefix
+            status=status,
+            workflow_name=workflow_name,
+            schedule_name_prefix=schedule_name_prefix,
+            application_name=application_name,
         )
 
     @classmethod
@@ -123,10 +130,14 @@ class WorkflowSchedules(ConfiguredFacade):
         status: str | list[str] | None = None,
         workflow_name: str | list[str] | None = None,
         schedule_name_prefix: str | list[str] | None = None,
+        application_name: str | list[str] | None = None,
     ) -> list[WorkflowSchedule]:
         """``list_schedules`` for async callers."""
         return await cls._service().schedules.find_async(
-            status=status, workflow_name=workflow_name, schedule_name_prefix=schedule_name_prefix
+            status=status,
+            workflow_name=workflow_name,
+            schedule_name_prefix=schedule_name_prefix,
+            application_name=application_name,
         )
 
     @classmethod
@@ -159,6 +170,29 @@ class WorkflowSchedules(ConfiguredFacade):
         """Fires a paused schedule again from its next tick; the ticks missed while it
         was paused run only with ``automatic_backfill`` (nothing if there is none)."""
         cls._service().schedules.resume(name)
+
+    @classmethod
+    def apply_schedules(cls, schedules: list[ScheduleInput]) -> None:
+        """Creates each schedule, or replaces the definition of the one of its name
+        (its status — a paused one stays paused — and last tick are kept; a changed
+        cron moves its next tick), all in one transaction.
+
+        Args:
+            schedules: Each with ``schedule_name``, ``workflow_fn`` and ``schedule``,
+                and optionally ``context``, ``automatic_backfill``, ``cron_timezone``,
+                ``queue_name`` (as ``create_schedule``'s).
+
+        Raises:
+            DBOSException: a missing field, a bad cron or time zone, an unregistered
+                workflow, an undeclared queue, a ``shard_key``, or called from workflow
+                code (nothing is written).
+        """
+        cls._service().schedules.apply(schedules)
+
+    @classmethod
+    async def apply_schedules_async(cls, schedules: list[ScheduleInput]) -> None:
+        """``apply_schedules`` for async callers."""
+        await cls._service().schedules.apply_async(schedules)
 
     @classmethod
     def trigger_schedule(cls, schedule_name: str) -> WorkflowHandle[None]:

@@ -20,7 +20,7 @@ from celery_durable.service import progress
 @contextmanager
 def _client(database_url: str, broker_url: str | None) -> Iterator[DBOSClient]:
     # Reading needs no broker; a placeholder URL is never connected to.
-    client = DBOSClient(database_url, broker_url or "memory://")
+    client = DBOSClient(database_url, broker_url or "memory://", lazy=True)
     try:
         yield client
     except DBOSException as error:

@@ -50,7 +50,7 @@ def create_app(settings: DashboardSettings, client: DBOSClient | None = None) ->
     """
     if client is None:
         # Reading needs no broker; without one, resume and fork are refused.
-        client = DBOSClient(settings.database_url, settings.broker_url or "memory://")
+        client = DBOSClient(settings.database_url, settings.broker_url or "memory://", lazy=True)
     app = Starlette(
         routes=[
             *pages.routes(),

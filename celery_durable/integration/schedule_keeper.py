@@ -33,7 +33,6 @@ from croniter import CroniterError, croniter
 
 from celery_durable.engine.registry import DEFAULT_MAX_RECOVERY_ATTEMPTS, WorkflowSpec
 from celery_durable.error import DBOSException
-from celery_durable.integration import publishing
 from celery_durable.integration.enqueue import EnqueueSettings
 from celery_durable.store.rows import NewWorkflow
 from celery_durable.store.schedule_store import (
@@ -172,14 +171,19 @@ class ScheduleKeeper:
         automatic_backfill: bool = False,
         cron_timezone: str | None = None,
         queue_name: str | None = None,
+        check_queue: bool = True,
     ) -> NewSchedule:
-        """A checked schedule, not yet written (bad input raises ``DBOSException``)."""
+        """A checked schedule, not yet written (bad input raises ``DBOSException``).
+
+        ``check_queue=False``: a producer without the code (``DBOSClient``) names the
+        queue of the workers' code, unknown here (DBOS's client does not check it)."""
         if not isinstance(schedule_name, str) or not schedule_name:
             raise DBOSException("schedule_name must be a non-empty string")
         check_cron(schedule)
         tz = zone(cron_timezone)
         if (
-            queue_name is not None
+            check_queue
+            and queue_name is not None
             and queue_name not in self._process.queues
             and self._process.store.queues.get(queue_name) is None
         ):
@@ -310,10 +314,9 @@ class ScheduleKeeper:
 
     def _publish(self, created: list[NewWorkflow]) -> None:
         for row in created:
-            # A failed publish is left to the recovery sweep: the row is ENQUEUED.
-            publishing.publish_new_workflow(
-                self._process.celery, row.name, row.workflow_uuid, queue=row.queue_name
-            )
+            # A failed publish is left to the recovery sweep: the row is ENQUEUED. A
+            # producer without a broker (DBOSClient) has the workers' relay publish it.
+            self._starter.publish_new(row)
 
     # -- on demand --------------------------------------------------------------------
 
@@ -321,17 +324,21 @@ class ScheduleKeeper:
         row = self.store.get(schedule_name)
         if row is None:
             raise DBOSException(f"Schedule '{schedule_name}' does not exist")
-        spec = self._process.registry.get(row.workflow_name)
+        return row, self.spec_named(row.workflow_name)
+
+    def spec_named(self, workflow_name: str) -> WorkflowSpec:
+        """The workflow of this code named so; in a process without the code (a
+        producer, the CLI), a stand-in that starts it by name, as DBOSClient does (the
+        workers' code has the final say on its settings)."""
+        spec = self._process.registry.get(workflow_name)
         if spec is None:
-            # A process without the code (a producer, the CLI) starts it by name, as
-            # DBOSClient does; the workers' code has the final say on its settings.
             spec = WorkflowSpec(
-                name=row.workflow_name,
+                name=workflow_name,
                 function=_not_here,
                 is_async=False,
                 max_recovery_attempts=DEFAULT_MAX_RECOVERY_ATTEMPTS,
             )
-        return row, spec
+        return spec
 
     def backfill(self, schedule_name: str, start: dt.datetime, end: dt.datetime) -> list[str]:
         """Creates every tick in ``(start, end)`` that does not exist yet (naive times

@@ -20,6 +20,8 @@ import inspect
 from collections.abc import Callable, Coroutine
 from typing import Any, Literal, ParamSpec, TypedDict, TypeVar, cast, overload
 
+from sqlalchemy import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 
 from celery_durable.engine.transactions import (
@@ -47,10 +49,35 @@ class DatasourceOptions(TypedDict, total=False):
 class _Datasource:
     """What both datasources share: the database, and a transaction's spec."""
 
-    def __init__(self, *, database_url: str, engine_kwargs: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        engine_kwargs: dict[str, Any] | None = None,
+        engine: Any = None,
+        schema: str | None = None,
+        serializer: Any = None,
+        sessionmaker: Any = None,
+    ) -> None:
+        """DBOS 3.4's constructor (``create`` is the usual way): ``engine`` is used as
+        it is (its pool; a forked worker child drops the parent's connections), the
+        other parameters as :func:`_refuse_unsupported` says."""
+        _refuse_unsupported(
+            schema=None if schema in _DEFAULT_SCHEMAS else schema,
+            serializer=serializer,
+            sessionmaker=sessionmaker,
+            engine_kwargs=engine_kwargs,
+        )
         pool_size = int((engine_kwargs or {}).get("pool_size", 5))
         self.database_url = database_url
         self.store = ApplicationStore(database_url, pool_size=pool_size)
+        if engine is not None:
+            if engine_kwargs:
+                raise DBOSException(
+                    "Datasource engine_kwargs apply to the engine the datasource creates: "
+                    "with engine=, configure that engine instead"
+                )
+            self.store.adopt_engine(_sync_postgres_engine(engine))
 
     def _spec(
         self, ds_options: DatasourceOptions | None, function: Callable[..., Any]
@@ -86,7 +113,10 @@ class SQLAlchemyDatasource(_Datasource):
         database_url: str, *, schema: str | None = None, application_role: str | None = None
     ) -> None:
         """Creates or upgrades the datasource's ``transaction_outputs`` table."""
-        _refuse_unsupported(schema=schema, application_role=application_role)
+        _refuse_unsupported(
+            schema=None if schema in _DEFAULT_SCHEMAS else schema,
+            application_role=application_role,
+        )
         ApplicationStore(database_url, pool_size=1).migrate()
 
     @staticmethod
@@ -101,14 +131,14 @@ class SQLAlchemyDatasource(_Datasource):
     ) -> SQLAlchemyDatasource:
         """A datasource on ``database_url`` (its table created unless
         ``run_migrations=False``). ``engine_kwargs`` may set ``pool_size``."""
-        _refuse_unsupported(
+        datasource = SQLAlchemyDatasource(
+            database_url=database_url,
+            engine_kwargs=engine_kwargs,
             engine=engine,
             schema=schema,
             serializer=serializer,
             sessionmaker=sessionmaker,
-            engine_kwargs=engine_kwargs,
         )
-        datasource = SQLAlchemyDatasource(database_url=database_url, engine_kwargs=engine_kwargs)
         if run_migrations:
             datasource.run_migrations()
         else:
@@ -217,15 +247,13 @@ class AsyncSQLAlchemyDatasource(_Datasource):
         run_migrations: bool = True,
     ) -> AsyncSQLAlchemyDatasource:
         """See :meth:`SQLAlchemyDatasource.create`."""
-        _refuse_unsupported(
+        datasource = AsyncSQLAlchemyDatasource(
+            database_url=database_url,
+            engine_kwargs=engine_kwargs,
             engine=engine,
             schema=schema,
             serializer=serializer,
             sessionmaker=sessionmaker,
-            engine_kwargs=engine_kwargs,
-        )
-        datasource = AsyncSQLAlchemyDatasource(
-            database_url=database_url, engine_kwargs=engine_kwargs
         )
         if run_migrations:
             await datasource.run_migrations()
@@ -309,14 +337,41 @@ def _options(name: str | None, isolation_level: IsolationLevel) -> DatasourceOpt
 
 # What to use instead of each DBOS datasource parameter a Celery deployment cannot honour.
 _INSTEAD = {
-    "engine": "pass database_url: each worker process opens its own connections, so a "
-    "forked pool child never shares a parent's",
-    "schema": "the datasource's table is celery_durable.transaction_outputs",
+    "schema": "the datasource's table is celery_durable.transaction_outputs (the default "
+    "schema, None or 'dbos', is accepted)",
     "serializer": "configure the serializer in DBOSConfig (config['serializer'])",
-    "sessionmaker": "use sql_session(), the session the transaction opens",
+    "sessionmaker": "use sql_session(), the session the transaction opens (a session "
+    "whose commit and rollback the transaction owns); pass engine= for the engine",
     "application_role": "grant the role USAGE on schema celery_durable and SELECT, INSERT "
     "on celery_durable.transaction_outputs yourself",
 }
+
+
+# schema values that ask for nothing: DBOS's default (None: "dbos") and our own schema.
+_DEFAULT_SCHEMAS = (None, "dbos", "celery_durable")
+
+
+def _sync_postgres_engine(engine: Any) -> Engine:
+    """The datasource's engine: a synchronous PostgreSQL engine on psycopg (3).
+
+    Raises:
+        DBOSException: another kind of engine (an ``AsyncEngine`` too: the transactions
+            run on synchronous connections here, see AsyncSQLAlchemyDatasource).
+    """
+    if isinstance(engine, AsyncEngine):
+        raise DBOSException(
+            "Datasource engine= must be a synchronous SQLAlchemy Engine here (async "
+            "transactions run on synchronous connections): pass "
+            "create_engine('postgresql+psycopg://...'), or database_url"
+        )
+    if not isinstance(engine, Engine):
+        raise DBOSException(f"Datasource engine= must be a SQLAlchemy Engine, not {engine!r}")
+    if engine.dialect.name != "postgresql" or engine.dialect.driver != "psycopg":
+        raise DBOSException(
+            "Datasource engine= must be a PostgreSQL engine on psycopg 3 "
+            f"(postgresql+psycopg://...), not {engine.dialect.name}+{engine.dialect.driver}"
+        )
+    return engine
 
 
 def _refuse_unsupported(*, engine_kwargs: dict[str, Any] | None = None, **given: Any) -> None:

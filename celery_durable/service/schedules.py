@@ -18,7 +18,14 @@ from celery_durable.integration.runtime import Runtime
 from celery_durable.integration.schedule_keeper import SCHEDULED_ID_PREFIX, check_cron
 from celery_durable.service.decorators import OPERATION_ATTRIBUTE, WORKFLOW_ATTRIBUTE
 from celery_durable.service.handles import WorkflowHandle
-from celery_durable.store.schedule_store import ScheduleRow
+from celery_durable.service.schedule_inputs import (
+    ClientScheduleInput,
+    ScheduleInput,
+    missing_field,
+    refuse_class_name,
+    refuse_owner,
+)
+from celery_durable.store.schedule_store import NewSchedule, ScheduleRow
 
 if TYPE_CHECKING:
     from celery_durable.service.workflows import WorkflowService
@@ -42,6 +49,8 @@ class WorkflowSchedule(TypedDict):
     automatic_backfill: bool
     cron_timezone: str | None
     queue_name: str | None
+    application_name: str | None
+    shard_key: str | None
     next_fire_at: str
 
 
@@ -110,7 +119,11 @@ class ScheduleService:
         status: str | list[str] | None = None,
         workflow_name: str | list[str] | None = None,
         schedule_name_prefix: str | list[str] | None = None,
+        application_name: str | list[str] | None = None,
     ) -> list[WorkflowSchedule]:
+        """``application_name`` selects the schedules an application owns and those no
+        application owns (DBOS's filter); no schedule has an owner here, so it selects
+        every one, as ``list_workflows``'s does."""
         rows = self._runtime.operator.schedules.store.list_all(
             statuses=_as_list(status),
             workflow_names=_as_list(workflow_name),
@@ -124,12 +137,107 @@ class ScheduleService:
         status: str | list[str] | None = None,
         workflow_name: str | list[str] | None = None,
         schedule_name_prefix: str | list[str] | None = None,
+        application_name: str | list[str] | None = None,
     ) -> list[WorkflowSchedule]:
         return await asyncio.to_thread(
             self.find,
             status=status,
             workflow_name=workflow_name,
             schedule_name_prefix=schedule_name_prefix,
+            application_name=application_name,
+        )
+
+    def create_by_name(
+        self,
+        *,
+        schedule_name: str,
+        workflow_name: str,
+        schedule: str,
+        context: Any = None,
+        workflow_class_name: str | None = None,
+        automatic_backfill: bool = False,
+        cron_timezone: str | None = None,
+        queue_name: str | None = None,
+        application_name: str | None = None,
+        shard_key: str | None = None,
+    ) -> None:
+        """``DBOSClient.create_schedule``: the workflow by name, from a process that
+        need not have its code (the workers that have it fire the schedule)."""
+        _outside_workflow_code("create_schedule")
+        self._runtime.operator.schedules.create(
+            self._by_name(
+                ClientScheduleInput(
+                    schedule_name=schedule_name,
+                    workflow_name=workflow_name,
+                    workflow_class_name=workflow_class_name,
+                    schedule=schedule,
+                    context=context,
+                    automatic_backfill=automatic_backfill,
+                    cron_timezone=cron_timezone,
+                    queue_name=queue_name,
+                    application_name=application_name,
+                    shard_key=shard_key,
+                )
+            )
+        )
+
+    async def create_by_name_async(self, **options: Any) -> None:
+        """``create_by_name`` for async callers (``options``: its keywords)."""
+        await asyncio.to_thread(lambda: self.create_by_name(**options))
+
+    def apply(self, schedules: list[ScheduleInput]) -> None:
+        """``DBOS.apply_schedules``: creates or replaces each schedule (see
+        :meth:`ScheduleStore.apply`), all or none (every entry is checked first)."""
+        _outside_workflow_code("apply_schedules")
+        missing_field(schedules, ("schedule_name", "workflow_fn", "schedule"))
+        keeper = self._runtime.operator.schedules
+        checked = []
+        for entry in schedules:
+            refuse_owner(None, entry.get("shard_key"))
+            checked.append(
+                keeper.new_schedule(
+                    schedule_name=entry["schedule_name"],
+                    spec=_scheduled_spec(entry["workflow_fn"]),
+                    schedule=entry["schedule"],
+                    kind="schedule",
+                    context=entry.get("context"),
+                    automatic_backfill=entry.get("automatic_backfill", False),
+                    cron_timezone=entry.get("cron_timezone"),
+                    queue_name=entry.get("queue_name"),
+                )
+            )
+        keeper.store.apply(checked)
+
+    async def apply_async(self, schedules: list[ScheduleInput]) -> None:
+        await asyncio.to_thread(self.apply, schedules)
+
+    def apply_by_name(self, schedules: list[ClientScheduleInput]) -> None:
+        """``DBOSClient.apply_schedules``: :meth:`apply`, the workflows by name."""
+        _outside_workflow_code("apply_schedules")
+        missing_field(schedules, ("schedule_name", "workflow_name", "schedule"))
+        checked = [self._by_name(entry) for entry in schedules]
+        self._runtime.operator.schedules.store.apply(checked)
+
+    async def apply_by_name_async(self, schedules: list[ClientScheduleInput]) -> None:
+        await asyncio.to_thread(self.apply_by_name, schedules)
+
+    def _by_name(self, entry: ClientScheduleInput) -> NewSchedule:
+        refuse_owner(entry.get("application_name"), entry.get("shard_key"))
+        refuse_class_name(entry.get("workflow_class_name"))
+        workflow_name = entry["workflow_name"]
+        if not isinstance(workflow_name, str) or not workflow_name:
+            raise DBOSException(f"workflow_name must be a non-empty string, not {workflow_name!r}")
+        keeper = self._runtime.operator.schedules
+        return keeper.new_schedule(
+            schedule_name=entry["schedule_name"],
+            spec=keeper.spec_named(workflow_name),
+            schedule=entry["schedule"],
+            kind="schedule",
+            context=entry.get("context"),
+            automatic_backfill=entry.get("automatic_backfill", False),
+            cron_timezone=entry.get("cron_timezone"),
+            queue_name=entry.get("queue_name"),
+            check_queue=False,
         )
 
     def get(self, name: str) -> WorkflowSchedule | None:
@@ -182,6 +290,8 @@ class ScheduleService:
             automatic_backfill=row.automatic_backfill,
             cron_timezone=row.cron_timezone,
             queue_name=row.queue_name,
+            application_name=None,
+            shard_key=None,
             next_fire_at=dt.datetime.fromtimestamp(
                 row.next_fire_epoch_ms / 1000, dt.UTC
             ).isoformat(),

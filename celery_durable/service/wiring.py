@@ -119,10 +119,14 @@ def connect_workers(
 
 
 def client_service(
-    system_database_url: str, celery: Celery | None, serializer: SerializerName
+    system_database_url: str,
+    celery: Celery | None,
+    serializer: SerializerName,
+    pool_size: int | None = None,
 ) -> WorkflowService:
-    """A producer's service: no registered workflows, a small pool. Without ``celery``
-    it publishes nothing: the workers publish what it commits (LISTEN/NOTIFY)."""
+    """A producer's service: no registered workflows, a small pool (2 connections
+    unless ``pool_size``). Without ``celery`` it publishes nothing: the workers publish
+    what it commits (LISTEN/NOTIFY)."""
     service = WorkflowService(
         Runtime(
             celery=celery or Celery("celery_durable_client", set_as_current=False),
@@ -130,7 +134,7 @@ def client_service(
                 "name": "celery_durable_client",
                 "system_database_url": system_database_url,
                 "serializer": serializer,
-                "sys_db_pool_size": 2,
+                "sys_db_pool_size": 2 if pool_size is None else pool_size,
             },
             registry=Registry(),
             queues={},

@@ -21,6 +21,7 @@ from celery_durable.engine.registry import WorkflowSpec
 from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
 from celery_durable.integration.runtime import Runtime
 from celery_durable.service import inspection
+from celery_durable.service.caller_transactions import CallerTransactions
 from celery_durable.service.class_decorators import with_receiver
 from celery_durable.service.decorators import spec_of
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
@@ -51,6 +52,8 @@ class WorkflowService:
         self.management = WorkflowManagement(runtime, self.handle, self.handle_async)
         self.reading = WorkflowReading(runtime)
         self.messages = MessageService(runtime)
+        # DBOSClient's writes in the caller's transaction, and its connection check.
+        self.transactions = CallerTransactions(runtime)
         self._on_release: list[Callable[[], None]] = []
         self.launched = False
 

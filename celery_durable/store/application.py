@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, exc
+from sqlalchemy import Connection, Engine, exc
 
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.error import DBOSException, DBOSSchemaMissingError
@@ -38,6 +38,11 @@ class ApplicationStore:
     def __init__(self, url: str, *, pool_size: int = 5) -> None:
         self.url = normalize(url)
         self._engines = ProcessEngine(self.url, pool_size=pool_size, isolation_level=None)
+
+    def adopt_engine(self, engine: Engine) -> None:
+        """Runs on the caller's engine (its pool; a forked child drops the parent's
+        connections; never disposed here)."""
+        self._engines.adopt(engine)
 
     def dispose(self) -> None:
         self._engines.dispose()

@@ -76,6 +76,18 @@ class Connections:
         """The process's SQLAlchemy engine (autocommit: one statement, one transaction)."""
         return self._engines.get()
 
+    def adopt_engine(self, engine: Engine) -> None:
+        """Runs the pooled statements on the caller's engine (see ProcessEngine.adopt)."""
+        self._engines.adopt(engine)
+
+    def check(self) -> None:
+        """One round trip on a pooled connection: raises if the database is unreachable.
+
+        Raises:
+            DBOSSystemDatabaseError: it cannot be reached.
+        """
+        self.run("checking the connection", lambda c: c.exec_driver_sql("SELECT 1"))
+
     def _connect_fence(self) -> psycopg.Connection[Any]:
         return self._connect_execution(self.session_url, "celery_durable fence", prepared=True)
 

@@ -38,8 +38,26 @@ class ProcessEngine:
         self._isolation_level = isolation_level
         self._engine: Engine | None = None
         self._pid = 0
+        # An engine the caller owns (DBOSClient's system_database_engine, a datasource's
+        # engine), used as is.
+        self._given: Engine | None = None
+
+    def adopt(self, engine: Engine) -> None:
+        """Uses the caller's engine (its pool, its settings; never disposed here),
+        with this engine's isolation level on its connections."""
+        if self._isolation_level is not None:
+            engine = engine.execution_options(isolation_level=self._isolation_level)
+        self._given = engine
+        self._pid = os.getpid()
 
     def get(self) -> Engine:
+        if self._given is not None:
+            if self._pid != os.getpid():
+                # A forked child: the parent's pooled connections stay the parent's
+                # (SQLAlchemy's own recipe for an engine shared across a fork).
+                self._given.dispose(close=False)
+                self._pid = os.getpid()
+            return self._given
         if self._engine is None or self._pid != os.getpid():
             if self._engine is not None:
                 # Inherited across fork: drop the parent's connections without closing
@@ -64,6 +82,8 @@ class ProcessEngine:
         return self._engine
 
     def dispose(self) -> None:
+        if self._given is not None:
+            return  # the caller's engine: the caller disposes of it
         if self._engine is not None and self._pid == os.getpid():
             self._engine.dispose()
         self._engine = None

@@ -106,6 +106,15 @@ class ScheduleStore:
                 schedule_sql.UPSERT_DECORATED_SCHEDULE, [_params(s) for s in schedules]
             )
 
+    def apply(self, schedules: list[NewSchedule]) -> None:
+        """Creates each schedule, or replaces the definition of the one of its name
+        (keeping its id, status and last tick), all in one transaction."""
+        if not schedules:
+            return
+        with self._connections.transaction("applying schedules") as connection:
+            for schedule in schedules:
+                connection.execute(schedule_sql.UPSERT_SCHEDULE, _params(schedule))
+
     def list_all(
         self,
         *,

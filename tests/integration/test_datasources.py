@@ -187,8 +187,7 @@ def test_the_wrong_kind_of_function_is_refused() -> None:
 @pytest.mark.parametrize(
     ("parameter", "value"),
     [
-        ("engine", object()),
-        ("schema", "dbos"),
+        ("schema", "billing"),
         ("serializer", object()),
         ("sessionmaker", object()),
         ("engine_kwargs", {"echo": True}),

@@ -86,11 +86,57 @@ DBOS_3_4_DIFFERENCES = {
         "async (workflow_id: 'str', *, shard_key: 'str | None' = None) "
         "-> 'WorkflowHandleAsync[Any]'",
     ),
+    # DBOS.create_schedule takes the workflow function; DBOSClient's names it (it has
+    # no code), with its class and owning application.
+    "create_schedule": (
+        "(*, schedule_name: 'str', workflow_fn: 'Callable[..., Any]', schedule: 'str', "
+        "context: 'Any' = None, automatic_backfill: 'bool' = False, "
+        "cron_timezone: 'str | None' = None, queue_name: 'str | None' = None) -> 'None'",
+        "(*, schedule_name: 'str', workflow_name: 'str', schedule: 'str', "
+        "context: 'Any' = None, workflow_class_name: 'str | None' = None, "
+        "automatic_backfill: 'bool' = False, cron_timezone: 'str | None' = None, "
+        "queue_name: 'str | None' = None, application_name: 'str | None' = None, "
+        "shard_key: 'str | None' = None) -> 'None'",
+    ),
+    "create_schedule_async": (
+        "async (*, schedule_name: 'str', workflow_fn: 'Callable[..., Any]', "
+        "schedule: 'str', context: 'Any' = None, automatic_backfill: 'bool' = False, "
+        "cron_timezone: 'str | None' = None, queue_name: 'str | None' = None) -> 'None'",
+        "async (*, schedule_name: 'str', workflow_name: 'str', schedule: 'str', "
+        "context: 'Any' = None, workflow_class_name: 'str | None' = None, "
+        "automatic_backfill: 'bool' = False, cron_timezone: 'str | None' = None, "
+        "queue_name: 'str | None' = None, application_name: 'str | None' = None, "
+        "shard_key: 'str | None' = None) -> 'None'",
+    ),
+    # The same way, apply_schedules' entries: ScheduleInput (workflow_fn) on DBOS,
+    # ClientScheduleInput (workflow_name) on DBOSClient.
+    "apply_schedules": (
+        "(schedules: 'list[ScheduleInput]') -> 'None'",
+        "(schedules: 'list[ClientScheduleInput]') -> 'None'",
+    ),
+    "apply_schedules_async": (
+        "async (schedules: 'list[ScheduleInput]') -> 'None'",
+        "async (schedules: 'list[ClientScheduleInput]') -> 'None'",
+    ),
 }
 
 # Operations both facades must keep offering (a rename on one side fails here too).
 SHARED = {
+    "apply_schedules",
+    "apply_schedules_async",
+    "backfill_schedule",
     "cancel_workflow",
+    "create_schedule",
+    "create_schedule_async",
+    "delete_schedule",
+    "delete_schedule_async",
+    "get_schedule",
+    "get_schedule_async",
+    "list_schedules",
+    "list_schedules_async",
+    "pause_schedule",
+    "resume_schedule",
+    "trigger_schedule",
     "delete_queue",
     "delete_queue_async",
     "cancel_workflow_async",

@@ -39,6 +39,28 @@ UPSERT_DECORATED_SCHEDULE = text(
     """
 )
 
+# apply_schedules: create, or replace the definition of a schedule of the same name
+# (DBOS's upsert): its id, status (a paused one stays paused) and last tick are kept,
+# and its next tick moves only when the cron or its time zone changed.
+UPSERT_SCHEDULE = text(
+    _INSERT
+    + """
+    ON CONFLICT (schedule_name) DO UPDATE
+    SET kind = excluded.kind,
+        workflow_name = excluded.workflow_name,
+        schedule = excluded.schedule,
+        context = excluded.context,
+        automatic_backfill = excluded.automatic_backfill,
+        cron_timezone = excluded.cron_timezone,
+        queue_name = excluded.queue_name,
+        next_fire_epoch_ms = CASE
+            WHEN s.schedule IS DISTINCT FROM excluded.schedule
+              OR s.cron_timezone IS DISTINCT FROM excluded.cron_timezone
+            THEN excluded.next_fire_epoch_ms ELSE s.next_fire_epoch_ms END,
+        updated_at_epoch_ms = excluded.updated_at_epoch_ms
+    """
+)
+
 LIST_SCHEDULES = text(
     f"""
     SELECT {_COLUMNS} FROM {SCHEMA}.workflow_schedules
