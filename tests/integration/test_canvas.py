@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,7 +26,7 @@ from sqlalchemy.engine import make_url
 from celery_durable import DBOSClient
 from celery_durable.store import SystemStore
 from tests.conftest import BROKER_URL, DATABASE_URL, recreate_database
-from tests.integration.subprocesses import CELERY, Process, spawn
+from tests.integration.subprocesses import CELERY, Process, spawn, wait_for
 
 CANVAS_DATABASE_URL = (
     make_url(DATABASE_URL)
@@ -211,3 +213,37 @@ def test_a_chain_survives_a_worker_killed_mid_workflow(cluster: Cluster) -> None
     assert cluster.status(workflow_id) == "SUCCESS"
     time.sleep(3)
     assert cluster.runs().count(f"fired-{key}-1004") == 1
+
+
+def test_the_canvas_orders_example_chains_a_workflow_before_an_existing_task(
+    canvas_database: str, tmp_path: Path
+) -> None:
+    redis.Redis.from_url(BROKER_URL).flushdb()
+    env = {
+        **os.environ,
+        "CELERY_BROKER_URL": BROKER_URL,
+        "CELERY_DURABLE_BROKER_URL": BROKER_URL,
+        "CELERY_DURABLE_DATABASE_URL": CANVAS_DATABASE_URL,
+        "CELERY_DURABLE_IMPORTS": "worker.examples.canvas_orders",
+    }
+    log = tmp_path / "workers.log"
+    common = ["worker", "--loglevel=INFO", "--without-gossip", "--without-mingle"]
+    workers = [
+        spawn([*CELERY, "-A", "worker.ops_tasks", *common, "-Q", "ops", "-n", "ops@%h"], env, log),
+        spawn([*CELERY, "-A", "worker.app", *common, "-n", "orders@%h"], env, log),
+    ]
+    order_id = f"o-{uuid.uuid4().hex[:6]}"
+    # A producer that has only a Celery app (no DBOS): the example's pipeline.
+    producer = (
+        "import sys; from celery import Celery; Celery('producer', broker=sys.argv[1]); "
+        "from worker.examples.canvas_orders import shipping_pipeline; "
+        "shipping_pipeline(sys.argv[2]).apply_async()"
+    )
+    try:
+        subprocess.run([sys.executable, "-c", producer, BROKER_URL, order_id], env=env, check=True)
+        told = f"customer of {order_id} told: label-{order_id}"
+        wait_for(lambda: told in log.read_text(), WAIT_SECONDS, "the notification", workers)
+    finally:
+        for worker in workers:
+            worker.stop()
+    assert log.read_text().count(told) == 1
