@@ -118,3 +118,16 @@ def held_plus(x: int, key: str) -> int:
 @DBOS.workflow(name="canvas.fails")
 def fails(x: int) -> int:
     raise ValueError(f"no {x}")
+
+
+@DBOS.step()
+def noted(marker: str) -> None:
+    ran(marker)
+
+
+@DBOS.workflow(name="canvas.waits")
+def waits(x: int, key: str) -> int:
+    """Waits for a message that never comes (the test cancels it meanwhile)."""
+    noted(f"waits-{key}")
+    DBOS.recv("go", timeout_seconds=300)
+    return x

@@ -247,3 +247,39 @@ def test_the_canvas_orders_example_chains_a_workflow_before_an_existing_task(
         for worker in workers:
             worker.stop()
     assert log.read_text().count(told) == 1
+
+
+def test_a_chord_survives_a_worker_killed_mid_header(cluster: Cluster) -> None:
+    key = uuid.uuid4().hex[:6]
+    header = [cluster.sig("canvas.held", 1, key), cluster.sig("canvas.double", 5)]
+    header.append(cluster.sig("canvas.add", 1, 1))
+    result = chord(header)(cluster.sig("canvas.record", key))
+    wait_until(lambda: f"held-{key}" in cluster.runs(), "the held step", cluster)
+    cluster.kill()
+    (cluster.directory / f"release-{key}").touch()
+    cluster.worker = cluster.start()
+    # held: double(1) = 2, then 2 + 1000; double(5) = 10; add: 2.
+    assert result.get(timeout=WAIT_SECONDS) == [1002, 10, 2]
+    assert cluster.runs().count(f"held-{key}") == 2
+    assert cluster.runs().count(f"fired-{key}-[1002, 10, 2]") == 1
+
+
+def test_the_sweep_fires_the_callbacks_of_a_workflow_cancelled_while_it_waits(
+    cluster: Cluster,
+) -> None:
+    key = uuid.uuid4().hex[:6]
+    workflow_id = str(uuid.uuid4())
+    workflow = cluster.sig("canvas.waits", 3, key).set(
+        task_id=workflow_id, link_error=cluster.sig("canvas.record_error", key)
+    )
+    chain(workflow, cluster.sig("canvas.record", key)).apply_async()
+    wait_until(lambda: f"waits-{key}" in cluster.runs(), "the workflow to wait", cluster)
+    time.sleep(1)  # let it unwind into its wait: no delivery ends it now
+    cluster.client.cancel_workflow(workflow_id)
+    fired = f"errback-{key}-DBOSAwaitedWorkflowCancelledError"
+    wait_until(lambda: fired in cluster.runs(), "the errback", cluster)
+    assert f"{workflow_id} (canvas.waits) again: canvas callbacks not fired" in (
+        cluster.log.read_text()
+    )
+    assert cluster.runs().count(fired) == 1
+    assert not [line for line in cluster.runs() if line.startswith(f"fired-{key}")]
