@@ -14,8 +14,8 @@ message the recovery sweep published. So:
 
 1. The canvas message's first delivery records those options in PostgreSQL with the
    workflow (``workflow_canvas``), writes the workflow's row (its id: the task id),
-   publishes the workflow's own message, and is ignored by Celery (``Ignore``: nothing
-   fired, no result stored).
+   strips them from its request (a Celery retry then republishes the workflow's own
+   message: its id, no callbacks) and runs the workflow.
 2. The delivery that completes the workflow, or any later delivery that finds it
    finished, claims the firing (one conditional UPDATE), puts the recorded options back
    on its request and returns the workflow's output (or raises its error): Celery's
@@ -32,7 +32,6 @@ import logging
 from typing import Any
 
 from celery import Celery, Task
-from celery.exceptions import Ignore
 from kombu.utils.json import dumps, loads
 
 from celery_durable.core.outcomes import decode_outcome
@@ -70,12 +69,14 @@ def is_workflow_message(task: Task[Any, Any]) -> bool:
     return len(args) == 1 and not request.kwargs and args[0] == request.id
 
 
-def start_from_canvas(task: Task[Any, Any], spec: WorkflowSpec, process: ProcessServices) -> None:
+def start_from_canvas(task: Task[Any, Any], spec: WorkflowSpec, process: ProcessServices) -> str:
     """Starts the workflow a canvas message asks for (idempotent: its id is the task
-    id), recording what to fire when it ends; Celery then ignores this delivery.
+    id), recording what to fire when it ends; returns the workflow id, for this
+    delivery to run it.
 
-    Raises:
-        Ignore: always (the workflow's own messages run it).
+    The request is then rewritten as the workflow's own message (its id the only
+    argument, no callbacks): a Celery retry of this delivery (a step's retry, a sleep)
+    publishes that, and fires nothing.
     """
     request = task.request
     workflow_id = str(request.id)
@@ -93,17 +94,17 @@ def start_from_canvas(task: Task[Any, Any], spec: WorkflowSpec, process: Process
         queue_name=_delivery_queue(process.celery, request.delivery_info, spec.name),
         workflow_id=workflow_id,
     )
+    # When the workflow exists (a redelivery, or an idempotent id), running it finds it
+    # finished (and fires the callbacks), or running elsewhere (nothing to do).
     inserted = starter.insert(row).inserted
-    # Also when the workflow exists (a redelivery, or an idempotent id): a delivery of a
-    # finished one fires the callbacks; of a running one, it is stale or busy.
-    starter.publish_new(row)
     logger.info(
         "Workflow %s (%s) %s by a canvas message",
         workflow_id,
         spec.name,
         "started" if inserted else "was already started",
     )
-    raise Ignore()
+    request.update({key: None for key in _FIRED}, args=[workflow_id], kwargs={})
+    return workflow_id
 
 
 def _delivery_queue(app: Celery, delivery_info: Any, name: str) -> str:

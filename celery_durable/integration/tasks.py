@@ -133,9 +133,10 @@ def register_workflow_task(
 
     def execute_workflow(task: Task[Any, Any], *args: Any, **kwargs: Any) -> Any:
         current = runner()
-        if not canvas.is_workflow_message(task):
-            canvas.start_from_canvas(task, spec, current)  # raises Ignore
-        workflow_id = str(args[0])
+        if canvas.is_workflow_message(task):
+            workflow_id = str(args[0])
+        else:
+            workflow_id = canvas.start_from_canvas(task, spec, current)
         options = _run_options(task, spec, current)
         engine = current.worker_engine()
         try:

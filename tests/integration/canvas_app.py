@@ -131,3 +131,11 @@ def waits(x: int, key: str) -> int:
     noted(f"waits-{key}")
     DBOS.recv("go", timeout_seconds=300)
     return x
+
+
+@DBOS.workflow(name="canvas.held_first")
+def held_first(x: int, key: str) -> int:
+    """Held in the canvas message's own delivery (no retry before it)."""
+    first = held(x, key)
+    doubled(x)
+    return first + x

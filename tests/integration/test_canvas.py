@@ -195,10 +195,21 @@ def test_delay_starts_a_workflow_with_an_idempotent_id(cluster: Cluster) -> None
     assert cluster.runs().count(f"fired-{workflow_id}-42") == 1
 
 
-def test_a_chain_survives_a_worker_killed_mid_workflow(cluster: Cluster) -> None:
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        # Killed in a later delivery of the workflow's task (after a durable sleep).
+        ("canvas.held", 1004),
+        # Killed in the canvas message's own delivery, which runs the workflow first.
+        ("canvas.held_first", 1004),
+    ],
+)
+def test_a_chain_survives_a_worker_killed_mid_workflow(
+    cluster: Cluster, name: str, expected: int
+) -> None:
     key = uuid.uuid4().hex[:6]
     workflow_id = str(uuid.uuid4())
-    workflow = cluster.sig("canvas.held", key).set(task_id=workflow_id)
+    workflow = cluster.sig(name, key).set(task_id=workflow_id)
     result = chain(
         cluster.sig("canvas.add", 1, 1), workflow, cluster.sig("canvas.record", key)
     ).apply_async()
@@ -207,12 +218,12 @@ def test_a_chain_survives_a_worker_killed_mid_workflow(cluster: Cluster) -> None
     (cluster.directory / f"release-{key}").touch()
     cluster.worker = cluster.start()
     # Recovery runs the workflow again from its checkpoints; the chain continues once.
-    assert result.get(timeout=WAIT_SECONDS) == 1004
+    assert result.get(timeout=WAIT_SECONDS) == expected
     assert cluster.runs().count("double-2") == 1
     assert cluster.runs().count(f"held-{key}") == 2
     assert cluster.status(workflow_id) == "SUCCESS"
     time.sleep(3)
-    assert cluster.runs().count(f"fired-{key}-1004") == 1
+    assert cluster.runs().count(f"fired-{key}-{expected}") == 1
 
 
 def test_the_canvas_orders_example_chains_a_workflow_before_an_existing_task(
