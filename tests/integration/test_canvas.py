@@ -62,7 +62,7 @@ class Cluster:
         command = [
             *CELERY, "-A", "tests.integration.canvas_app", "worker", "--loglevel=INFO",
             "--concurrency=2", "--without-gossip", "--without-mingle", "--without-heartbeat",
-            f"--hostname=canvas-{uuid.uuid4().hex[:6]}@%h",
+            f"--hostname=canvas-{uuid.uuid4().hex[:6]}@%h", "-Q", f"{self.queue},{self.queue}-b",
         ]  # fmt: skip
         return spawn(command, self.env, self.log)
 
@@ -130,6 +130,16 @@ def test_a_workflow_in_a_chain_takes_and_passes_results(cluster: Cluster) -> Non
     assert cluster.client.retrieve_workflow(workflow_id).get_result() == 6
     assert cluster.runs().count("double-3") == 1
     assert cluster.runs().count("fired-chain-6") == 1
+
+
+def test_a_routed_immutable_workflow_signature(cluster: Cluster) -> None:
+    workflow_id = str(uuid.uuid4())
+    routed = cluster.sig("canvas.double", 7).set(queue=f"{cluster.queue}-b", task_id=workflow_id)
+    routed.set(immutable=True)  # as .si(7): the previous result is not passed
+    result = chain(cluster.sig("canvas.add", 1, 1), routed, cluster.sig("canvas.add", 1))
+    assert result.apply_async().get(timeout=WAIT_SECONDS) == 15
+    status = cluster.client.retrieve_workflow(workflow_id).get_status()
+    assert status is not None and status.queue_name == f"{cluster.queue}-b"
 
 
 def test_a_workflow_first_in_a_chain(cluster: Cluster) -> None:
