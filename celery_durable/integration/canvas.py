@@ -81,10 +81,16 @@ def start_from_canvas(task: Task[Any, Any], spec: WorkflowSpec, process: Process
     request = task.request
     workflow_id = str(request.id)
     recorded = {key: getattr(request, key, None) for key in _KEPT}
-    if any(recorded[key] for key in _FIRED):
-        # Before the workflow's row: a crash in between leaves the record for the
-        # message's redelivery, never a workflow whose callbacks are unknown.
-        process.store.canvas.attach(workflow_id, dumps(recorded))
+    # Before the workflow's row: a crash in between leaves the record for the message's
+    # redelivery, never a workflow whose callbacks are unknown.
+    if any(recorded[key] for key in _FIRED) and not process.store.canvas.attach(
+        workflow_id, dumps(recorded)
+    ):
+        logger.warning(
+            "Workflow %s: another canvas's callbacks wait for it (one set per "
+            "workflow): this canvas's are not recorded and will not fire",
+            workflow_id,
+        )
     starter = WorkflowStarter(process)
     row = starter.new_row(
         spec,

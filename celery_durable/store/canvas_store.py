@@ -26,13 +26,15 @@ class CanvasStore:
     def __init__(self, connections: Connections) -> None:
         self._connections = connections
 
-    def attach(self, workflow_uuid: str, request: str) -> None:
-        """Records what the canvas asks for when ``workflow_uuid`` ends (JSON)."""
+    def attach(self, workflow_uuid: str, request: str) -> bool:
+        """Records what the canvas asks for when ``workflow_uuid`` ends (JSON); False
+        if another canvas's callbacks wait for it (they are kept, these are not)."""
         params = {"workflow_uuid": workflow_uuid, "request": request, "now": now_epoch_ms()}
-        self._connections.run(
+        recorded = self._connections.run(
             f"recording the canvas of workflow {workflow_uuid}",
-            lambda connection: connection.execute(canvas.ATTACH_CANVAS, params),
+            lambda connection: connection.execute(canvas.ATTACH_CANVAS, params).scalar_one(),
         )
+        return bool(recorded == request)
 
     def claim_firing(self, workflow_uuid: str, lease_ms: int) -> Firing | None:
         """Claims the firing of a finished workflow's callbacks; None if it has none,

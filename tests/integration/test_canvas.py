@@ -304,3 +304,23 @@ def test_the_sweep_fires_the_callbacks_of_a_workflow_cancelled_while_it_waits(
     )
     assert cluster.runs().count(fired) == 1
     assert not [line for line in cluster.runs() if line.startswith(f"fired-{key}")]
+
+
+def test_a_second_canvas_on_a_running_workflow_is_refused_in_one_line(cluster: Cluster) -> None:
+    key = uuid.uuid4().hex[:6]
+    workflow_id = str(uuid.uuid4())
+    first = chain(
+        cluster.sig("canvas.waits", 3, key).set(task_id=workflow_id),
+        cluster.sig("canvas.record", f"{key}-first"),
+    ).apply_async()
+    wait_until(lambda: f"waits-{key}" in cluster.runs(), "the workflow to wait", cluster)
+    chain(
+        cluster.sig("canvas.waits", 3, key).set(task_id=workflow_id),
+        cluster.sig("canvas.record", f"{key}-second"),
+    ).apply_async()
+    refused = f"Workflow {workflow_id}: another canvas's callbacks wait for it"
+    wait_until(lambda: refused in cluster.log.read_text(), "the refusal", cluster)
+    cluster.client.send(workflow_id, "go", "go")
+    assert first.get(timeout=WAIT_SECONDS) == 3
+    assert cluster.runs().count(f"fired-{key}-first-3") == 1
+    assert not [line for line in cluster.runs() if line.startswith(f"fired-{key}-second")]

@@ -7,18 +7,24 @@ from sqlalchemy import text
 
 from celery_durable.store.migrations.schema import SCHEMA
 
+_REPLACED = "c.fired_at_epoch_ms IS NOT NULL AND c.request <> EXCLUDED.request"
+
 # The canvas message's first delivery records what to fire. A redelivery of the same
 # message changes nothing; a canvas that names a workflow already fired for another
 # canvas (an idempotent workflow id used again) replaces it, to be fired once more.
+# Returns the request recorded now: another one means a canvas still waits (one per
+# workflow), and this one's callbacks are not recorded.
 ATTACH_CANVAS = text(
     f"""
-    INSERT INTO {SCHEMA}.workflow_canvas (workflow_uuid, request, created_at_epoch_ms)
+    INSERT INTO {SCHEMA}.workflow_canvas AS c (workflow_uuid, request, created_at_epoch_ms)
     VALUES (:workflow_uuid, :request, :now)
     ON CONFLICT (workflow_uuid) DO UPDATE
-    SET request = EXCLUDED.request, created_at_epoch_ms = EXCLUDED.created_at_epoch_ms,
-        claimed_at_epoch_ms = NULL, fired_at_epoch_ms = NULL
-    WHERE {SCHEMA}.workflow_canvas.fired_at_epoch_ms IS NOT NULL
-      AND {SCHEMA}.workflow_canvas.request <> EXCLUDED.request
+    SET request = CASE WHEN {_REPLACED} THEN EXCLUDED.request ELSE c.request END,
+        created_at_epoch_ms = CASE WHEN {_REPLACED} THEN EXCLUDED.created_at_epoch_ms
+                                   ELSE c.created_at_epoch_ms END,
+        claimed_at_epoch_ms = CASE WHEN {_REPLACED} THEN NULL ELSE c.claimed_at_epoch_ms END,
+        fired_at_epoch_ms = CASE WHEN {_REPLACED} THEN NULL ELSE c.fired_at_epoch_ms END
+    RETURNING c.request
     """
 )
 
