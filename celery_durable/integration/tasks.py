@@ -133,10 +133,7 @@ def register_workflow_task(
 
     def execute_workflow(task: Task[Any, Any], *args: Any, **kwargs: Any) -> Any:
         current = runner()
-        if canvas.is_workflow_message(task):
-            workflow_id = str(args[0])
-        else:
-            workflow_id = canvas.start_from_canvas(task, spec, current)
+        workflow_id = _workflow_id(task, spec, current, args)
         options = _run_options(task, spec, current)
         engine = current.worker_engine()
         try:
@@ -165,6 +162,21 @@ def register_workflow_task(
         return _task_result(task, workflow_id, options, result, current)
 
     return _as_task(app, spec, runner, execute_workflow)
+
+
+def _workflow_id(
+    task: Task[Any, Any], spec: WorkflowSpec, current: ProcessServices, args: tuple[Any, ...]
+) -> str:
+    """The workflow a delivery runs: our message's argument, or the workflow a canvas
+    message starts (its task id). A canvas message that cannot reach PostgreSQL is
+    retried as it is: its callbacks must not fire for a workflow that never ran."""
+    if canvas.is_workflow_message(task):
+        return str(args[0])
+    try:
+        return canvas.start_from_canvas(task, spec, current)
+    except DBOSSystemDatabaseError as error:
+        logger.warning("Workflow %s from a canvas: %s; retrying", task.request.id, error)
+        raise task.retry(countdown=DATABASE_RETRY_SECONDS, exc=error, max_retries=None) from None
 
 
 def _as_task(

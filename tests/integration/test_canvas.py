@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 from celery_durable import DBOSClient
 from celery_durable.store import SystemStore
 from tests.conftest import BROKER_URL, DATABASE_URL, recreate_database
+from tests.integration.private_postgres import PrivatePostgres
 from tests.integration.subprocesses import CELERY, Process, spawn, wait_for
 
 CANVAS_DATABASE_URL = (
@@ -41,7 +42,7 @@ WAIT_SECONDS = 90
 class Cluster:
     """A restartable worker subprocess, a Celery client app and a DBOS client."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, database_url: str = CANVAS_DATABASE_URL) -> None:
         self.directory = tmp_path
         self.log = tmp_path / "worker.log"
         self.queue = f"canvas-{uuid.uuid4().hex[:8]}"
@@ -49,13 +50,13 @@ class Cluster:
             **os.environ,
             "CANVAS_BROKER_URL": BROKER_URL,
             "CANVAS_BACKEND_URL": BACKEND_URL,
-            "CANVAS_DATABASE_URL": CANVAS_DATABASE_URL,
+            "CANVAS_DATABASE_URL": database_url,
             "CANVAS_QUEUE": self.queue,
             "CANVAS_DIR": str(tmp_path),
         }
         self.app = Celery("canvas_client", broker=BROKER_URL, backend=BACKEND_URL)
         self.app.conf.update(task_default_queue=self.queue)
-        self.client = DBOSClient(CANVAS_DATABASE_URL)
+        self.client = DBOSClient(database_url)
         self.worker = self.start()
 
     def start(self) -> Process:
@@ -324,3 +325,35 @@ def test_a_second_canvas_on_a_running_workflow_is_refused_in_one_line(cluster: C
     assert first.get(timeout=WAIT_SECONDS) == 3
     assert cluster.runs().count(f"fired-{key}-first-3") == 1
     assert not [line for line in cluster.runs() if line.startswith(f"fired-{key}-second")]
+
+
+def test_a_canvas_message_waits_for_postgresql_instead_of_failing(tmp_path: Path) -> None:
+    """PostgreSQL is down when the workflow's canvas message arrives: the message is
+    retried as it is (its callbacks kept), and the chain completes once it is back."""
+    postgres = PrivatePostgres()
+    cluster: Cluster | None = None
+    try:
+        store = SystemStore(postgres.url(), pool_size=1)
+        store.schema.migrate()
+        store.dispose()
+        redis.Redis.from_url(BROKER_URL).flushdb()
+        redis.Redis.from_url(BACKEND_URL).flushdb()
+        cluster = Cluster(tmp_path, postgres.url())
+        key = uuid.uuid4().hex[:6]
+        warm = chain(cluster.sig("canvas.double", 1), cluster.sig("canvas.record", key))
+        assert warm.apply_async().get(timeout=WAIT_SECONDS) == 2
+        postgres.halt()
+        result = chain(
+            cluster.sig("canvas.add", 2, 3),
+            cluster.sig("canvas.double"),
+            cluster.sig("canvas.record", key),
+        ).apply_async()
+        wait_until(lambda: "from a canvas:" in cluster.log.read_text(), "the canvas retry", cluster)
+        postgres.resume()
+        assert result.get(timeout=WAIT_SECONDS) == 10
+        assert cluster.runs().count(f"fired-{key}-10") == 1
+        assert cluster.runs().count("double-5") == 1
+    finally:
+        if cluster is not None:
+            cluster.close()
+        postgres.stop()
