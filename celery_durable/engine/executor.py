@@ -94,6 +94,8 @@ class RunResult:
     # A direct call that found its workflow finished: the recorded (output, error).
     recorded: tuple[str | None, str | None] | None = None
     app_version: str | None = None
+    # Completed, and a Celery canvas (chain, group, chord) waits for the outcome.
+    in_canvas: bool = False
 
 
 class _Run:
@@ -321,7 +323,13 @@ class WorkflowEngine:
         parent = execution.claim.parent_workflow_id
         if parent is not None:
             self.wake(parent)
-        return RunResult(outcome="completed", status=status, output=output, error=error)
+        return RunResult(
+            outcome="completed",
+            status=status,
+            output=output,
+            error=error,
+            in_canvas=execution.in_canvas,
+        )
 
     def wake(self, parent_workflow_id: str) -> None:
         """Lets a parent waiting on a child run now (best effort: it also polls)."""

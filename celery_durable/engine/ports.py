@@ -36,6 +36,8 @@ class Execution(Protocol):
     workflow_uuid: str
     claim: Claim
     fenced: bool
+    # After complete: a Celery canvas started the workflow and waits for its outcome.
+    in_canvas: bool
 
     def check_fence(self, action: Callable[[], str]) -> None:
         """Raises ``FenceLost`` if the fence is known lost (no round trip)."""

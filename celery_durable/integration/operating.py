@@ -11,9 +11,9 @@ import uuid
 from celery_durable.core import forking
 from celery_durable.engine.context import next_workflow_id
 from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
-from celery_durable.integration import publishing
+from celery_durable.integration import canvas, publishing
 from celery_durable.integration.process import ProcessServices
-from celery_durable.integration.recovery import recover
+from celery_durable.integration.recovery import DEFAULT_BATCH, recover
 from celery_durable.integration.schedule_keeper import ScheduleKeeper
 from celery_durable.integration.starting import WorkflowStarter
 from celery_durable.store import Redispatch
@@ -74,13 +74,17 @@ class WorkflowOperator:
         application version and publishes only workflows of that version (or of none).
         """
         process = self.process
-        return recover(
+        grace_seconds = process.config["recovery_grace_seconds"]
+        redispatches = recover(
             process.store,
             process.celery,
-            grace_seconds=process.config["recovery_grace_seconds"],
+            grace_seconds=grace_seconds,
             app_version=None if executor_id is None else process.application_version,
             executor_id=executor_id,
         )
+        # Finished workflows whose canvas callbacks nobody fired: published to fire them.
+        canvas.fire_overdue(process, grace_seconds=grace_seconds, batch=DEFAULT_BATCH)
+        return redispatches
 
     def leave(self, executor_id: str) -> None:
         """A worker stops: its application version no longer counts as running."""

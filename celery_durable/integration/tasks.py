@@ -1,7 +1,10 @@
 """The Celery integration: workflow tasks, and every Celery setting they need.
 
-Each registered workflow becomes a Celery task of the same name whose only argument is
-the workflow id. The engine signals "wait, then run me again" with
+Each registered workflow becomes a Celery task of the same name. celery_durable's own
+messages carry the workflow id as its only argument; any other message (a signature in
+a chain, group or chord, or ``.delay()``) starts the workflow with the message's
+arguments and fires the canvas's callbacks once, when the workflow ends (see
+:mod:`~celery_durable.integration.canvas`). The engine signals "wait, then run me again" with
 :class:`RescheduleWorkflow`; this module alone turns that into ``Task.retry``.
 
 Celery's defaults are wrong for durable work and are overridden here:
@@ -24,7 +27,7 @@ import logging
 import random
 import weakref
 from collections.abc import Callable
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 from celery import Celery, Task
 from celery.exceptions import Ignore, Retry
@@ -32,10 +35,11 @@ from celery.exceptions import Ignore, Retry
 from celery_durable.core.retry import DATABASE_RETRY_SECONDS
 from celery_durable.core.serialization import to_jsonable
 from celery_durable.core.signals import RescheduleWorkflow
-from celery_durable.engine.executor import RunOptions, RunResult, WorkflowEngine
+from celery_durable.engine.executor import RunOptions, RunResult
 from celery_durable.engine.registry import WorkflowSpec
 from celery_durable.error import DBOSSystemDatabaseError
-from celery_durable.integration import retry_log, unknown_tasks
+from celery_durable.integration import canvas, retry_log, unknown_tasks
+from celery_durable.integration.process import ProcessServices
 
 logger = logging.getLogger("celery_durable.celery")
 
@@ -87,16 +91,19 @@ class VersionWait(_RetryReason):
     version while one of its own version runs (a rolling deploy)."""
 
 
-class WorkflowRunner(Protocol):
-    """What a workflow task needs of the configuration current when it runs."""
+class WorkflowTask(Task):  # type: ignore[type-arg]
+    """The base of workflow tasks: after a delivery that fired a canvas's callbacks
+    (see :mod:`~celery_durable.integration.canvas`), records that they were fired."""
 
-    def worker_engine(self) -> WorkflowEngine: ...
+    # The configuration current when the task runs (set per task, see below).
+    durable_runner: Callable[[], ProcessServices]
 
-    @property
-    def max_countdown_seconds(self) -> float: ...
+    def after_return(self, *args: Any, **kwargs: Any) -> None:
+        if getattr(self.request, canvas.FIRING_ATTRIBUTE, None) is not None:
+            canvas.confirm_firing(self, self.durable_runner())
 
 
-def _run_options(task: Task[Any, Any], spec: WorkflowSpec, current: WorkflowRunner) -> RunOptions:
+def _run_options(task: Task[Any, Any], spec: WorkflowSpec, current: ProcessServices) -> RunOptions:
     """How one delivery of ``task`` runs its workflow: its dispatch generation is the
     message's retry count, and its executor the worker node (queues' worker_concurrency
     counts per node)."""
@@ -110,7 +117,7 @@ def _run_options(task: Task[Any, Any], spec: WorkflowSpec, current: WorkflowRunn
 
 
 def register_workflow_task(
-    app: Celery, spec: WorkflowSpec, runner: Callable[[], WorkflowRunner]
+    app: Celery, spec: WorkflowSpec, runner: Callable[[], ProcessServices]
 ) -> Task[Any, Any] | None:
     """Registers the Celery task that executes ``spec`` (once per app and name).
 
@@ -124,8 +131,9 @@ def register_workflow_task(
         return None
     registered.add(spec.name)
 
-    def execute_workflow(task: Task[Any, Any], workflow_id: str) -> Any:
+    def execute_workflow(task: Task[Any, Any], *args: Any, **kwargs: Any) -> Any:
         current = runner()
+        workflow_id = _workflow_id(task, spec, current, args)
         options = _run_options(task, spec, current)
         engine = current.worker_engine()
         try:
@@ -151,8 +159,33 @@ def register_workflow_task(
                 error,
             )
             raise Ignore() from error
-        return _task_result(task, workflow_id, options, result, engine.application_version)
+        return _task_result(task, workflow_id, options, result, current)
 
+    return _as_task(app, spec, runner, execute_workflow)
+
+
+def _workflow_id(
+    task: Task[Any, Any], spec: WorkflowSpec, current: ProcessServices, args: tuple[Any, ...]
+) -> str:
+    """The workflow a delivery runs: our message's argument, or the workflow a canvas
+    message starts (its task id). A canvas message that cannot reach PostgreSQL is
+    retried as it is: its callbacks must not fire for a workflow that never ran."""
+    if canvas.is_workflow_message(task):
+        return str(args[0])
+    try:
+        return canvas.start_from_canvas(task, spec, current)
+    except DBOSSystemDatabaseError as error:
+        logger.warning("Workflow %s from a canvas: %s; retrying", task.request.id, error)
+        raise task.retry(countdown=DATABASE_RETRY_SECONDS, exc=error, max_retries=None) from None
+
+
+def _as_task(
+    app: Celery,
+    spec: WorkflowSpec,
+    runner: Callable[[], ProcessServices],
+    execute_workflow: Callable[..., Any],
+) -> Task[Any, Any]:
+    """``execute_workflow`` registered as the workflow's Celery task, named after it."""
     execute_workflow.__name__ = spec.name.rpartition(".")[2] or "workflow"
     execute_workflow.__qualname__ = spec.name
     execute_workflow.__module__ = spec.function.__module__
@@ -161,7 +194,14 @@ def register_workflow_task(
         Callable[[Callable[..., Any]], "Task[Any, Any]"],
         # Not shared: a workflow's task belongs to its configuration's app, not to every
         # app the process creates later (a re-configured DBOS builds a new one).
-        app.task(name=spec.name, bind=True, shared=False, **WORKFLOW_TASK_OPTIONS),
+        app.task(
+            name=spec.name,
+            bind=True,
+            shared=False,
+            base=WorkflowTask,
+            durable_runner=staticmethod(runner),
+            **WORKFLOW_TASK_OPTIONS,
+        ),
     )
     return decorate(execute_workflow)
 
@@ -191,9 +231,13 @@ def _task_result(
     workflow_id: str,
     options: RunOptions,
     result: RunResult,
-    own_version: str | None,
+    current: ProcessServices,
 ) -> Any:
-    """The task's return value for an execution that did not reschedule."""
+    """The task's return value for an execution that did not reschedule.
+
+    The delivery that completes a workflow a canvas started, or that finds it finished,
+    fires the canvas's callbacks (Celery does, as the task returns or raises).
+    """
     if result.outcome == "throttled":
         # Its queue's limits hold it ENQUEUED: ask again later (a Celery retry).
         raise retry_log.mark_routine(
@@ -214,18 +258,28 @@ def _task_result(
                 countdown=result.wait_seconds * random.uniform(1.0, 1.5),
                 exc=VersionWait(
                     f"workflow {workflow_id} runs on application version "
-                    f"{result.app_version}; this worker runs {own_version}"
+                    f"{result.app_version}; this worker runs {current.application_version}"
                 ),
                 max_retries=None,
                 throw=False,
             ),
         )
+    if result.outcome in _FINISHED:
+        firing = canvas.claim_firing(task, current, workflow_id)
+        if firing is not None:
+            return canvas.recorded_outcome(firing, current, workflow_id)
     if result.outcome != "completed":
         _log_ignored(workflow_id, options.generation or 0, result)
         raise Ignore()
+    if result.in_canvas:
+        canvas.claim_firing(task, current, workflow_id)
     if result.error is not None:
         raise result.error
     return to_jsonable(result.output)
+
+
+# Outcomes of a delivery that found the workflow ended without it.
+_FINISHED = frozenset({"finished", "cancelled", "exceeded"})
 
 
 def _throttle_countdown(wait_seconds: float, max_countdown_seconds: float | None) -> float:

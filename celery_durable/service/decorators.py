@@ -25,6 +25,7 @@ from celery_durable.engine.transactions import (
     run_transaction_async,
 )
 from celery_durable.error import DBOSException, DBOSNotAuthorizedError
+from celery_durable.service.signatures import add_signature_methods
 from celery_durable.store.application import ISOLATION_LEVELS, ApplicationStore
 
 if TYPE_CHECKING:
@@ -212,7 +213,8 @@ def workflow_wrapper(
 
     Called from another workflow's code it runs as that workflow's child (and the parent
     waits without holding a worker slot); otherwise it is a direct call, run to its end
-    in this process.
+    in this process. Its ``s``, ``si`` and ``signature`` are its Celery task's, for a
+    chain, group or chord (:mod:`~celery_durable.service.signatures`).
     """
     wrapper: Callable[..., Any]
     if spec.is_async:
@@ -236,6 +238,7 @@ def workflow_wrapper(
 
         wrapper = sync_wrapper
     setattr(wrapper, WORKFLOW_ATTRIBUTE, spec)
+    add_signature_methods(wrapper, spec, service)
     return cast(Callable[P, R], wrapper)
 
 

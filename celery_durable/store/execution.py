@@ -55,6 +55,7 @@ class WorkflowExecution:
         self.workflow_uuid = workflow_uuid
         self.claim = claim
         self.fenced = claim.outcome == "claimed"
+        self.in_canvas = False
 
     def _send(
         self, action: Callable[[], str], sql: str, params: dict[str, Any]
@@ -238,6 +239,7 @@ class WorkflowExecution:
         if row is None:
             self.release()
             return False
+        self.in_canvas = bool(row[1])
         self._let_go()
         return True
 

@@ -9,6 +9,7 @@ with a message that never contains credentials.
 
 from __future__ import annotations
 
+from celery_durable.store.canvas_store import CanvasStore
 from celery_durable.store.claiming import ExecutionStore
 from celery_durable.store.connections import Connections
 from celery_durable.store.listener import NotificationListener
@@ -38,7 +39,8 @@ class SystemStore:
         schedules: cron schedules and the pass that fires them;
         overview: read-only overviews for dashboards and metrics;
         management: waiting for the first of several, deleting workflows, their
-            attributes and delays.
+            attributes and delays;
+        canvas: the callbacks of workflows a Celery canvas started, fired once.
 
     Args:
         url: A ``postgresql://`` URL.
@@ -73,6 +75,7 @@ class SystemStore:
         self.schedules = ScheduleStore(connections)
         self.overview = OverviewStore(connections)
         self.management = ManagementStore(connections)
+        self.canvas = CanvasStore(connections)
 
     @property
     def url(self) -> str:

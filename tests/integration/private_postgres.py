@@ -38,11 +38,10 @@ class PrivatePostgres:
         if os.geteuid() == 0:
             shutil.chown(self.directory, "postgres", "postgres")
         self._run("initdb", "-D", str(self._data), "-U", "postgres", "-A", "trust", "--no-sync")
-        self._pg_ctl(
-            "start",
-            "-o",
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.directory} -c fsync=off",
+        self._options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.directory} -c fsync=off"
         )
+        self._pg_ctl("start", "-o", self._options)
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
@@ -50,6 +49,13 @@ class PrivatePostgres:
     def restart(self) -> None:
         """A fast shutdown (every backend says goodbye to its client) and a start."""
         self._pg_ctl("restart", "-m", "fast")
+
+    def halt(self) -> None:
+        """Stops the server and keeps its data: it is down until ``resume``."""
+        self._pg_ctl("stop", "-m", "fast")
+
+    def resume(self) -> None:
+        self._pg_ctl("start", "-o", self._options)
 
     def stop(self) -> None:
         try:

@@ -67,6 +67,7 @@ def test_migrating_twice_is_harmless(fresh_database: str) -> None:
         "worker_versions",
         "version_last_seen",
         "application_versions",
+        "workflow_canvas",
     }
 
 

@@ -30,6 +30,7 @@ class MemoryExecution:
         self.workflow_uuid = workflow_uuid
         self.claim = claim
         self.fenced = claim.outcome == "claimed"
+        self.in_canvas = False
         # A test's stand-in for a dropped fence connection (see check_fence).
         self.fence_lost = False
 

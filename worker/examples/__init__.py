@@ -22,13 +22,16 @@ Time, identity and versions:
 Your existing Celery tasks:
 
 - :mod:`worker.examples.server_report`: a report over many servers from an existing task
-  of another app (``worker/ops_tasks.py``), every outcome gathered (``server_report``).
+  of another app (``worker/ops_tasks.py``), every outcome gathered (``server_report``);
+- :mod:`worker.examples.canvas_orders`: a durable workflow as one link of a Celery chain,
+  before that app's existing task (``ship_order``, ``shipping_pipeline``).
 
 Workflow and step names are the functions' ``__qualname__``, shared by every module a
 worker imports: keep function names unique across these modules.
 """
 
 from worker.examples import (
+    canvas_orders,
     checkout,
     flaky_api,
     fulfilment,
@@ -39,6 +42,7 @@ from worker.examples import (
 )
 
 __all__ = [
+    "canvas_orders",
     "checkout",
     "flaky_api",
     "fulfilment",

@@ -51,6 +51,9 @@ DELETE_WORKFLOWS = text(
     ), messages AS (
         DELETE FROM {SCHEMA}.notifications
         WHERE destination_uuid IN (SELECT workflow_uuid FROM doomed)
+    ), canvas AS (
+        DELETE FROM {SCHEMA}.workflow_canvas
+        WHERE workflow_uuid IN (SELECT workflow_uuid FROM doomed)
     )
     DELETE FROM {SCHEMA}.workflow_status
     WHERE workflow_uuid IN (SELECT workflow_uuid FROM doomed)

@@ -908,6 +908,16 @@ CREATE TABLE celery_durable.worker_versions (
     last_seen_epoch_ms bigint NOT NULL
 );
 
+-- TABLE: workflow_canvas
+
+CREATE TABLE celery_durable.workflow_canvas (
+    workflow_uuid text NOT NULL,
+    request text NOT NULL,
+    created_at_epoch_ms bigint NOT NULL,
+    claimed_at_epoch_ms bigint,
+    fired_at_epoch_ms bigint
+);
+
 -- TABLE: workflow_events
 
 CREATE TABLE celery_durable.workflow_events (
@@ -1059,6 +1069,11 @@ ALTER TABLE ONLY celery_durable.version_last_seen
 ALTER TABLE ONLY celery_durable.worker_versions
     ADD CONSTRAINT worker_versions_pkey PRIMARY KEY (executor_id);
 
+-- CONSTRAINT: workflow_canvas workflow_canvas_pkey
+
+ALTER TABLE ONLY celery_durable.workflow_canvas
+    ADD CONSTRAINT workflow_canvas_pkey PRIMARY KEY (workflow_uuid);
+
 -- CONSTRAINT: workflow_events_history workflow_events_history_pkey
 
 ALTER TABLE ONLY celery_durable.workflow_events_history
@@ -1091,6 +1106,10 @@ CREATE INDEX notifications_unconsumed_idx ON celery_durable.notifications USING 
 -- INDEX: worker_versions_version_idx
 
 CREATE INDEX worker_versions_version_idx ON celery_durable.worker_versions USING btree (application_version, last_seen_epoch_ms);
+
+-- INDEX: workflow_canvas_unfired_idx
+
+CREATE INDEX workflow_canvas_unfired_idx ON celery_durable.workflow_canvas USING btree (created_at_epoch_ms) WHERE (fired_at_epoch_ms IS NULL);
 
 -- INDEX: workflow_schedules_due_idx
 

@@ -115,14 +115,17 @@ RELEASE_FENCE = text("SELECT pg_advisory_unlock(hashtextextended(:workflow_uuid,
 
 # Records the outcome and lets go of the fence in the same statement. The unlock runs
 # before the commit; a claimer that gets the lock in between blocks on this row and
-# then sees the finished status (see claim_workflow).
+# then sees the finished status (see claim_workflow). It also says whether a Celery
+# canvas started the workflow (its callbacks are to be fired: integration.canvas).
 COMPLETE_WORKFLOW = text(
     f"""
     UPDATE {SCHEMA}.workflow_status
     SET status = :status, output = :output, error = :error, execution_active = false,
         updated_at_epoch_ms = :now, completed_at_epoch_ms = :now
     WHERE workflow_uuid = :workflow_uuid AND status = 'PENDING'
-    RETURNING pg_advisory_unlock(hashtextextended(:workflow_uuid, 0))
+    RETURNING pg_advisory_unlock(hashtextextended(:workflow_uuid, 0)),
+              EXISTS (SELECT 1 FROM {SCHEMA}.workflow_canvas AS c
+                      WHERE c.workflow_uuid = :workflow_uuid AND c.fired_at_epoch_ms IS NULL)
     """
 )
 
