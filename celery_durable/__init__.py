@@ -15,10 +15,18 @@ from celery_durable.api.dbos_schedules import WorkflowSchedule
 from celery_durable.api.enqueue_options import EnqueueOptions
 from celery_durable.api.options import (
     DBOSContextSetAuth,
+    DuplicationPolicy,
     SetEnqueueOptions,
     SetWorkflowAttributes,
     SetWorkflowID,
     SetWorkflowTimeout,
+    WorkflowIDReusePolicy,
+)
+from celery_durable.api.options_3x import (
+    DBOSContextEnsure,
+    KafkaMessage,
+    PropagateOtelContext,
+    run_dbos_database_migrations,
 )
 from celery_durable.api.queues import Queue
 from celery_durable.core.records import (
@@ -30,6 +38,7 @@ from celery_durable.core.records import (
 from celery_durable.service.context import StepContext, StepStatus
 from celery_durable.service.datasources import AsyncSQLAlchemyDatasource, SQLAlchemyDatasource
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
+from celery_durable.service.step_calls import StepOptions, StepReservation
 from celery_durable.service.task_calls import TaskHandle
 from celery_durable.service.types import DBOSConfig
 
@@ -39,8 +48,12 @@ __all__ = [
     "DBOSClient",
     "DBOSConfig",
     "DBOSConfiguredInstance",
+    "DBOSContextEnsure",
     "DBOSContextSetAuth",
+    "DuplicationPolicy",
     "EnqueueOptions",
+    "KafkaMessage",
+    "PropagateOtelContext",
     "Queue",
     "SQLAlchemyDatasource",
     "SetEnqueueOptions",
@@ -49,12 +62,16 @@ __all__ = [
     "SetWorkflowTimeout",
     "StepContext",
     "StepInfo",
+    "StepOptions",
+    "StepReservation",
     "StepStatus",
     "TaskHandle",
     "VersionInfo",
     "WorkflowHandle",
     "WorkflowHandleAsync",
+    "WorkflowIDReusePolicy",
     "WorkflowSchedule",
     "WorkflowStatus",
     "WorkflowStatusString",
+    "run_dbos_database_migrations",
 ]

@@ -114,6 +114,10 @@ current_workflow: ContextVar[WorkflowContext | None] = ContextVar(
 current_step: ContextVar[StepContext | None] = ContextVar("celery_durable_step", default=None)
 # The id the next started workflow takes (``SetWorkflowID``).
 next_workflow_id: ContextVar[str | None] = ContextVar("celery_durable_next_id", default=None)
+# SetWorkflowID's workflow_id_reuse_policy for that id ("reject": an id in use raises).
+next_workflow_id_reuse: ContextVar[str | None] = ContextVar(
+    "celery_durable_next_id_reuse", default=None
+)
 # The timeout in seconds of workflows started in this block (``SetWorkflowTimeout``).
 workflow_timeout: ContextVar[float | None] = ContextVar(
     "celery_durable_workflow_timeout", default=None
