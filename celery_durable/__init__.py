@@ -12,6 +12,7 @@ from celery_durable.api.classes import DBOSConfiguredInstance
 from celery_durable.api.client import DBOSClient
 from celery_durable.api.dbos import DBOS
 from celery_durable.api.dbos_schedules import WorkflowSchedule
+from celery_durable.api.debouncer import Debouncer, DebouncerClient
 from celery_durable.api.enqueue_options import EnqueueOptions
 from celery_durable.api.options import (
     DBOSContextSetAuth,
@@ -50,6 +51,8 @@ __all__ = [
     "DBOSConfiguredInstance",
     "DBOSContextEnsure",
     "DBOSContextSetAuth",
+    "Debouncer",
+    "DebouncerClient",
     "DuplicationPolicy",
     "EnqueueOptions",
     "KafkaMessage",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from celery_durable.store.claiming import ExecutionStore
 from celery_durable.store.connections import Connections
+from celery_durable.store.debounce_store import DebounceStore
 from celery_durable.store.listener import NotificationListener
 from celery_durable.store.management_store import ManagementStore
 from celery_durable.store.message_store import MessageStore
@@ -38,7 +39,8 @@ class SystemStore:
         schedules: cron schedules and the pass that fires them;
         overview: read-only overviews for dashboards and metrics;
         management: waiting for the first of several, deleting workflows, their
-            attributes and delays.
+            attributes and delays;
+        debouncing: DBOS 3.4's debounces.
 
     Args:
         url: A ``postgresql://`` URL.
@@ -73,6 +75,7 @@ class SystemStore:
         self.schedules = ScheduleStore(connections)
         self.overview = OverviewStore(connections)
         self.management = ManagementStore(connections)
+        self.debouncing = DebounceStore(connections)
 
     @property
     def url(self) -> str:
