@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypedDict
 
 from celery_durable.core.retry import RetryPolicy
@@ -142,14 +143,22 @@ async def run_step_in_loop(
     )
 
 
+@dataclass(frozen=True)
+class ReservedStep:
+    """The workflow execution that drew a step id, and the id."""
+
+    workflow: WorkflowContext
+    function_id: int
+
+
 class StepReservation:
     """A step id drawn by ``DBOS.reserve_step``, run once later, in the workflow that
     reserved it, with :meth:`run` or :meth:`run_async` (as in DBOS 3.4). A reservation
     never run leaves a gap in the step ids."""
 
-    def __init__(self, workflow: WorkflowContext, function_id: int) -> None:
-        self._workflow = workflow
-        self._function_id = function_id
+    def __init__(self, step_ctx: ReservedStep) -> None:
+        self._workflow = step_ctx.workflow
+        self._function_id = step_ctx.function_id
         self._used = False
 
     @property
@@ -210,4 +219,4 @@ def reserve_step() -> StepReservation:
         raise DBOSException(
             "DBOS.reserve_step must be called from a workflow, outside any step or transaction"
         )
-    return StepReservation(workflow, workflow.next_function_id())
+    return StepReservation(ReservedStep(workflow, workflow.next_function_id()))
