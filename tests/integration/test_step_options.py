@@ -148,6 +148,36 @@ def test_timeouts_and_preemption_are_refused_for_sync_steps_and_bad_values(
                 pass
 
 
+async def swallows_cancellation() -> str:
+    calls["stubborn"] += 1
+    try:
+        await asyncio.sleep(600)
+    except asyncio.CancelledError:
+        cleanups.append("stubborn")
+    return "suppressed"
+
+
+@DBOS.workflow()
+def times_out_through_run_step() -> str:
+    try:
+        return DBOS.run_step(
+            {"timeout_seconds": 0.2, "retries_allowed": False}, swallows_cancellation
+        )
+    except DBOSStepTimeoutError:
+        return "timed out"
+
+
+def test_run_step_times_out_an_async_function_that_swallows_its_cancellation(
+    dbos: type[DBOS], worker: Any
+) -> None:
+    handle = DBOS.start_workflow(times_out_through_run_step)
+    assert handle.get_result() == "timed out"
+    assert calls["stubborn"] == 1
+    assert cleanups == ["stubborn"]
+    [step] = DBOS.list_workflow_steps(handle.workflow_id)
+    assert isinstance(step["error"], DBOSStepTimeoutError)
+
+
 # -- preemption ------------------------------------------------------------------------
 
 started = threading.Event()
