@@ -49,6 +49,9 @@ class WorkflowContext:
     inline_retries: bool
     _function_id: int = field(default=0)
     _identity: Identity | None = field(default=None)
+    # Set when this execution's code has returned (a task it left behind, still holding
+    # this context, may not run its operations: DBOS.reserve_step's reservations).
+    ended: bool = field(default=False)
 
     def identity(self) -> Identity:
         """The identity recorded on the workflow (``DBOSContextSetAuth``, inherited by

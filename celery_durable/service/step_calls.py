@@ -170,11 +170,7 @@ class StepReservation:
         if self._used:
             raise DBOSException("A step reservation can only be run once")
         running = current_workflow.get()
-        if (
-            running is None
-            or current_step.get() is not None
-            or running.workflow_id != self._workflow.workflow_id
-        ):
+        if running is not self._workflow or running.ended or current_step.get() is not None:
             raise DBOSException(
                 f"Step {self._function_id} was reserved in workflow "
                 f"{self._workflow.workflow_id} and must be run from that workflow, "

@@ -357,3 +357,33 @@ def test_a_reservation_runs_only_in_its_workflow(dbos: type[DBOS]) -> None:
     with pytest.raises(DBOSException, match="must be run from that workflow"):
         holder[0].run(None, greet, "elsewhere", 1)
     assert asyncio.run(reserves_and_runs_async()) == "hi async"
+
+
+orphans: list[asyncio.Task[Any]] = []
+
+
+@DBOS.workflow()
+async def leaves_a_task_behind() -> None:
+    gate = asyncio.Event()
+
+    async def run_late(reservation: StepReservation) -> None:
+        await gate.wait()
+        await reservation.run_async(None, greet_async, "late", 1)
+
+    orphans.append(asyncio.create_task(run_late(DBOS.reserve_step())))
+    orphans.append(asyncio.ensure_future(gate.wait()))
+    gate.set()
+
+
+def test_a_task_outliving_its_workflow_cannot_run_its_reservation(dbos: type[DBOS]) -> None:
+    async def scenario() -> None:
+        orphans.clear()
+        workflow_id = new_id()
+        with SetWorkflowID(workflow_id):
+            await leaves_a_task_behind()
+        with pytest.raises(DBOSException, match="must be run from that workflow"):
+            await orphans[0]
+        assert DBOS.list_workflow_steps(workflow_id) == []
+
+    asyncio.run(scenario())
+    assert calls["greet_async"] == 0
