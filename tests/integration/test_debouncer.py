@@ -257,3 +257,32 @@ def test_concurrent_debounces_of_a_key_share_one_workflow() -> None:
     assert len(ids) == 6
     assert len(set(ids)) == 1
     DBOS.cancel_workflow(ids[0])
+
+
+def test_a_pinned_id_reused_across_a_burst_moves_the_same_workflow() -> None:
+    debouncer = Debouncer.create(echo)
+    burst = key()
+    pinned = f"pinned-{uuid.uuid4()}"
+    with SetWorkflowID(pinned):
+        first = debouncer.debounce(burst, LONG, 1)
+    with SetWorkflowID(pinned):
+        second = debouncer.debounce(burst, 0.2, 2)
+    assert first.workflow_id == second.workflow_id == pinned
+    assert second.get_result() == 2
+
+
+@DBOS.workflow()
+def debounces_under_a_short_timeout(burst: str) -> str:
+    return Debouncer.create(echo).debounce(burst, LONG, 5).workflow_id
+
+
+def test_a_workflow_debounced_from_a_workflow_does_not_take_its_deadline() -> None:
+    burst = key()
+    with SetWorkflowTimeout(0.5):
+        parent = DBOS.start_workflow(debounces_under_a_short_timeout, burst)
+    debounced = parent.get_result()
+    status = status_of(debounced)
+    assert (status.status, status.workflow_deadline_epoch_ms) == ("DELAYED", None)
+    again = Debouncer.create(echo).debounce(burst, 0.2, 6)
+    assert again.workflow_id == debounced
+    assert again.get_result() == 6
