@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.core.retry import RetryPolicy
+from celery_durable.engine import checkpoints
 from celery_durable.engine.context import in_workflow_code
 from celery_durable.engine.registry import WorkflowSpec
 from celery_durable.engine.steps import StepSpec, run_step
@@ -131,7 +132,14 @@ def debounce(
 
 
 def _as_step(operation: Callable[[], str]) -> str:
-    result: str = run_step(DEBOUNCE_STEP, operation, (), {})
+    """The debounce as the workflow's step; a system database failure is not its
+    outcome (it reschedules the workflow, which debounces again)."""
+
+    def unrecorded_database_failures() -> str:
+        with checkpoints.system_database_failure_reschedules():
+            return operation()
+
+    result: str = run_step(DEBOUNCE_STEP, unrecorded_database_failures, (), {})
     return result
 
 
