@@ -27,7 +27,6 @@ from celery_durable.api.options_3x import (
     DBOSContextEnsure,
     KafkaMessage,
     PropagateOtelContext,
-    run_dbos_database_migrations,
 )
 from celery_durable.api.queues import Queue
 from celery_durable.core.records import (
@@ -76,5 +75,4 @@ __all__ = [
     "WorkflowSchedule",
     "WorkflowStatus",
     "WorkflowStatusString",
-    "run_dbos_database_migrations",
 ]

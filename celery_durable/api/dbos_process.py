@@ -1,6 +1,6 @@
 """The ``DBOS`` facade's process-level members from DBOS 3.4 (a part of ``DBOS``):
 ``executor_id``, ``span`` and ``tracer`` (class properties), ``set_authentication``,
-``migrate``, and the members of features a Celery deployment has elsewhere
+and the members of features a Celery deployment has elsewhere
 (``listen_queues``, ``alert_handler``, ``kafka_consumer``), which say what to use."""
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class ProcessProperties(AmbientProperties):
 
 
 class WorkflowProcess(ConfiguredFacade):
-    """``DBOS.set_authentication``, ``DBOS.migrate`` and the refused members."""
+    """``DBOS.set_authentication`` and the members that say what to use instead."""
 
     @classmethod
     def set_authentication(
@@ -51,29 +51,6 @@ class WorkflowProcess(ConfiguredFacade):
         (``DBOSContextSetAuth`` does it for a block)."""
         user, roles = validate_identity(authenticated_user, authenticated_roles)
         process_extras.set_authentication(user, roles)
-
-    @staticmethod
-    def migrate(
-        system_database_url: str,
-        *,
-        schema: str = "dbos",
-        application_role: str | None = None,
-        sharding: bool = False,
-    ) -> None:
-        """Creates or upgrades the system database's tables (``celery-durable migrate``).
-
-        Args:
-            schema: Accepted as ``"dbos"`` (DBOS's default) or ``"celery_durable"``:
-                our tables always live in the schema ``celery_durable``.
-            application_role: Not supported (raises): grant privileges yourself.
-            sharding: Not supported (raises when True).
-        """
-        process_extras.migrate(
-            system_database_url,
-            schema=schema,
-            application_role=application_role,
-            sharding=sharding,
-        )
 
     @classmethod
     def listen_queues(cls, queues: Sequence[str]) -> None:

@@ -1,5 +1,5 @@
 """DBOS 3.4's remaining context managers and names: ``DBOSContextEnsure``,
-``PropagateOtelContext``, ``KafkaMessage`` and ``run_dbos_database_migrations``."""
+``PropagateOtelContext`` and ``KafkaMessage``."""
 
 from __future__ import annotations
 
@@ -57,16 +57,3 @@ class KafkaMessage:
     timestamp: tuple[int, int]
     topic: str | None
     value: str | bytes | None
-
-
-def run_dbos_database_migrations(
-    system_database_url: str,
-    *,
-    schema: str = "dbos",
-    application_role: str | None = None,
-    sharding: bool = False,
-) -> None:
-    """``DBOS.migrate``: creates or upgrades the system database's tables."""
-    process_extras.migrate(
-        system_database_url, schema=schema, application_role=application_role, sharding=sharding
-    )

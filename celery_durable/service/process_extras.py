@@ -1,6 +1,6 @@
 """DBOS 3.4's process-level odds and ends, on our machinery: the executor id, tracing
-(through :mod:`celery_durable.observability`, an optional extra), the ambient
-authentication, and migrating a system database by URL."""
+(through :mod:`celery_durable.observability`, an optional extra) and the ambient
+authentication."""
 
 from __future__ import annotations
 
@@ -12,12 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from celery_durable.engine.context import Identity, authentication
 from celery_durable.error import DBOSException
-from celery_durable.service.tools import migrate_databases
 
 if TYPE_CHECKING:
     from celery_durable.service.workflows import WorkflowService
-
-SCHEMA_NOTE = "celery_durable keeps its tables in its own schema, celery_durable"
 
 
 def executor_id(service: WorkflowService | None) -> str:
@@ -70,30 +67,3 @@ def set_authentication(user: str | None, roles: list[str] | None) -> None:
     """Acts as ``user`` with ``roles`` from here on in this context (what
     ``DBOSContextSetAuth`` does for a block)."""
     authentication.set(Identity(user=user, roles=roles, assumed_role=None))
-
-
-def migrate(
-    system_database_url: str,
-    *,
-    schema: str,
-    application_role: str | None,
-    sharding: bool,
-) -> None:
-    """``DBOS.migrate``: creates or upgrades the system database's tables.
-
-    Raises:
-        DBOSException: a ``schema``, ``application_role`` or ``sharding`` this
-            deployment cannot honour.
-    """
-    if schema not in ("dbos", "celery_durable"):
-        raise DBOSException(f"schema={schema!r} is not supported: {SCHEMA_NOTE}")
-    if application_role is not None:
-        raise DBOSException(
-            "application_role is not supported by celery_durable.migrate: grant the role "
-            "USAGE on schema celery_durable and privileges on its tables yourself"
-        )
-    if sharding:
-        raise DBOSException(
-            "sharding is not supported by celery_durable; migrate an unsharded database"
-        )
-    migrate_databases(system_database_url)

@@ -1,7 +1,7 @@
 """DBOS 3.4's process-level members: ``DBOS.executor_id``, ``span``, ``tracer``,
-``set_authentication``, ``migrate`` / ``run_dbos_database_migrations``,
-``DBOSContextEnsure``, ``PropagateOtelContext``, and the members that say what to use
-instead (``listen_queues``, ``kafka_consumer``, ``alert_handler``)."""
+``set_authentication``, ``DBOSContextEnsure``, ``PropagateOtelContext``, and the
+members that say what to use instead (``listen_queues``, ``kafka_consumer``,
+``alert_handler``)."""
 
 from __future__ import annotations
 
@@ -20,10 +20,8 @@ from celery_durable import (
     KafkaMessage,
     PropagateOtelContext,
     SetWorkflowID,
-    run_dbos_database_migrations,
 )
 from celery_durable.error import DBOSException
-from tests.conftest import DATABASE_URL
 
 
 @DBOS.workflow()
@@ -51,19 +49,6 @@ def test_set_authentication_acts_as_the_user_from_then_on(dbos: type[DBOS]) -> N
     assert DBOS.authenticated_user is None
     with pytest.raises(DBOSException, match="roles"):
         DBOS.set_authentication("ann", "admin")  # type: ignore[arg-type]
-
-
-def test_migrate_creates_or_upgrades_the_tables_and_refuses_what_it_cannot_do(
-    dbos: type[DBOS],
-) -> None:
-    DBOS.migrate(DATABASE_URL)
-    run_dbos_database_migrations(DATABASE_URL, schema="dbos")
-    with pytest.raises(DBOSException, match="application_role"):
-        DBOS.migrate(DATABASE_URL, application_role="app")
-    with pytest.raises(DBOSException, match="sharding"):
-        DBOS.migrate(DATABASE_URL, sharding=True)
-    with pytest.raises(DBOSException, match="schema"):
-        run_dbos_database_migrations(DATABASE_URL, schema="elsewhere")
 
 
 def test_span_and_tracer_are_opentelemetry_s(dbos: type[DBOS]) -> None:
