@@ -34,12 +34,12 @@ idle_queue = Queue("debouncer-idle")
 
 
 @DBOS.workflow()
-def echo(value: int) -> int:
+def debounced_echo(value: int) -> int:
     return value
 
 
 @DBOS.workflow()
-async def echo_async(value: int) -> int:
+async def debounced_echo_async(value: int) -> int:
     return value
 
 
@@ -65,25 +65,25 @@ def client(worker: Any) -> Iterator[DBOSClient]:
 
 def test_debounces_of_a_key_run_one_workflow_with_the_last_arguments() -> None:
     burst = key()
-    first = Debouncer.create(echo).debounce(burst, LONG, 1)
+    first = Debouncer.create(debounced_echo).debounce(burst, LONG, 1)
     assert status_of(first.workflow_id).status == "DELAYED"
-    second = Debouncer.create(echo).debounce(burst, 0.5, 2)
+    second = Debouncer.create(debounced_echo).debounce(burst, 0.5, 2)
     assert second.workflow_id == first.workflow_id
     assert first.get_result() == 2
     # Once it ran, the key starts a new workflow; SetWorkflowID names it.
     named = f"debounced-{uuid.uuid4()}"
     with SetWorkflowID(named):
-        third = Debouncer.create(echo).debounce(burst, 0.5, 3)
+        third = Debouncer.create(debounced_echo).debounce(burst, 0.5, 3)
     assert third.workflow_id == named
     assert third.get_result() == 3
     # Different keys are different workflows.
-    other = Debouncer.create(echo).debounce(key(), 0.5, 4)
+    other = Debouncer.create(debounced_echo).debounce(key(), 0.5, 4)
     assert other.workflow_id not in (first.workflow_id, third.workflow_id)
     assert other.get_result() == 4
 
 
 def test_the_timeout_caps_how_long_a_burst_holds_the_workflow() -> None:
-    debouncer = Debouncer.create(echo, debounce_timeout_sec=1)
+    debouncer = Debouncer.create(debounced_echo, debounce_timeout_sec=1)
     burst = key()
     first = debouncer.debounce(burst, LONG, 1)
     second = debouncer.debounce(burst, LONG, 2)
@@ -92,7 +92,7 @@ def test_the_timeout_caps_how_long_a_burst_holds_the_workflow() -> None:
 
 
 def test_a_debounce_on_a_queue_takes_the_blocks_options(registered_queue: Queue) -> None:
-    debouncer = Debouncer.create(echo, queue=registered_queue)
+    debouncer = Debouncer.create(debounced_echo, queue=registered_queue)
     burst = key()
     with SetWorkflowTimeout(30), SetEnqueueOptions(app_version=DBOS.application_version):
         first = debouncer.debounce(burst, LONG, 1)
@@ -102,7 +102,7 @@ def test_a_debounce_on_a_queue_takes_the_blocks_options(registered_queue: Queue)
     status = status_of(first.workflow_id)
     assert status.queue_name == registered_queue.name
     assert status.workflow_timeout_ms == 30_000
-    by_name = Debouncer.create(echo, queue=registered_queue.name)
+    by_name = Debouncer.create(debounced_echo, queue=registered_queue.name)
     handle = by_name.debounce(key(), 0.5, 5)
     assert handle.get_result() == 5
     assert status_of(handle.workflow_id).queue_name == registered_queue.name
@@ -117,7 +117,7 @@ def registered_queue() -> Iterator[Queue]:
 
 def test_async_debouncing() -> None:
     async def burst() -> tuple[str, str, int]:
-        debouncer = Debouncer.create_async(echo_async)
+        debouncer = Debouncer.create_async(debounced_echo_async)
         burst_key = key()
         first = await debouncer.debounce_async(burst_key, LONG, 1)
         second = await debouncer.debounce_async(burst_key, 0.5, 2)
@@ -129,7 +129,7 @@ def test_async_debouncing() -> None:
 
 
 def test_the_client_debounces_by_name(client: DBOSClient) -> None:
-    options: Any = {"workflow_name": echo.__qualname__, "queue_name": TEST_QUEUE}
+    options: Any = {"workflow_name": debounced_echo.__qualname__, "queue_name": TEST_QUEUE}
     debouncer = DebouncerClient(client, options)
     burst = key()
     first = debouncer.debounce(burst, LONG, 1)
@@ -175,7 +175,7 @@ def test_a_running_workflow_gives_its_key_up() -> None:
 
 
 def test_a_cancelled_workflow_gives_its_key_up() -> None:
-    debouncer = Debouncer.create(echo)
+    debouncer = Debouncer.create(debounced_echo)
     burst = key()
     first = debouncer.debounce(burst, LONG, 1)
     DBOS.cancel_workflow(first.workflow_id)
@@ -186,15 +186,15 @@ def test_a_cancelled_workflow_gives_its_key_up() -> None:
 
 def test_a_key_held_by_another_kind_of_workflow_is_a_conflict() -> None:
     burst = key()
-    with SetEnqueueOptions(deduplication_id=f"{echo.__qualname__}-{burst}"):
-        holder = idle_queue.enqueue(echo, 0)
+    with SetEnqueueOptions(deduplication_id=f"{debounced_echo.__qualname__}-{burst}"):
+        holder = idle_queue.enqueue(debounced_echo, 0)
     with pytest.raises(DBOSQueueDeduplicatedError):
-        Debouncer.create(echo, queue=idle_queue).debounce(burst, 0.2, 1)
+        Debouncer.create(debounced_echo, queue=idle_queue).debounce(burst, 0.2, 1)
     DBOS.cancel_workflow(holder.workflow_id)
 
 
 def test_options_a_debounce_owns_are_refused() -> None:
-    debouncer = Debouncer.create(echo)
+    debouncer = Debouncer.create(debounced_echo)
     for options, message in (
         ({"deduplication_id": "mine"}, "deduplication_id"),
         ({"delay_seconds": 1.0}, "delay"),
@@ -208,9 +208,9 @@ def test_options_a_debounce_owns_are_refused() -> None:
     ):
         debouncer.debounce(key(), 1, 1)
     with pytest.raises(DBOSException, match="application_name"):
-        Debouncer.create(echo, application_name="elsewhere")
+        Debouncer.create(debounced_echo, application_name="elsewhere")
     with pytest.raises(DBOSException, match="debounce_timeout_sec"):
-        Debouncer.create(echo, debounce_timeout_sec=0)
+        Debouncer.create(debounced_echo, debounce_timeout_sec=0)
 
 
 runs: list[int] = []
@@ -219,7 +219,7 @@ runs: list[int] = []
 @DBOS.workflow()
 def debounces_from_workflow_code(burst: str) -> str:
     runs.append(1)
-    handle = Debouncer.create(echo).debounce(burst, LONG, 7)
+    handle = Debouncer.create(debounced_echo).debounce(burst, LONG, 7)
     return handle.workflow_id
 
 
@@ -235,12 +235,12 @@ def test_a_debounce_in_workflow_code_is_a_checkpointed_step() -> None:
     assert DBOS.fork_workflow(parent, 2).get_result() == debounced
     assert runs == [1, 1]
     assert status_of(debounced).status == "DELAYED"
-    assert len(DBOS.list_workflows(name=echo.__qualname__, status="DELAYED")) >= 1
+    assert len(DBOS.list_workflows(name=debounced_echo.__qualname__, status="DELAYED")) >= 1
     DBOS.cancel_workflow(debounced)
 
 
 def test_concurrent_debounces_of_a_key_share_one_workflow() -> None:
-    debouncer = Debouncer.create(echo)
+    debouncer = Debouncer.create(debounced_echo)
     burst = key()
     ids: list[str] = []
     gate = threading.Barrier(6)
@@ -260,7 +260,7 @@ def test_concurrent_debounces_of_a_key_share_one_workflow() -> None:
 
 
 def test_a_pinned_id_reused_across_a_burst_moves_the_same_workflow() -> None:
-    debouncer = Debouncer.create(echo)
+    debouncer = Debouncer.create(debounced_echo)
     burst = key()
     pinned = f"pinned-{uuid.uuid4()}"
     with SetWorkflowID(pinned):
@@ -273,7 +273,7 @@ def test_a_pinned_id_reused_across_a_burst_moves_the_same_workflow() -> None:
 
 @DBOS.workflow()
 def debounces_under_a_short_timeout(burst: str) -> str:
-    return Debouncer.create(echo).debounce(burst, LONG, 5).workflow_id
+    return Debouncer.create(debounced_echo).debounce(burst, LONG, 5).workflow_id
 
 
 def test_a_workflow_debounced_from_a_workflow_does_not_take_its_deadline() -> None:
@@ -283,6 +283,6 @@ def test_a_workflow_debounced_from_a_workflow_does_not_take_its_deadline() -> No
     debounced = parent.get_result()
     status = status_of(debounced)
     assert (status.status, status.workflow_deadline_epoch_ms) == ("DELAYED", None)
-    again = Debouncer.create(echo).debounce(burst, 0.2, 6)
+    again = Debouncer.create(debounced_echo).debounce(burst, 0.2, 6)
     assert again.workflow_id == debounced
     assert again.get_result() == 6

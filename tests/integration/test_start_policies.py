@@ -21,14 +21,14 @@ idle_queue = Queue("start-policies-idle")
 
 
 @DBOS.workflow()
-def echo(value: str) -> str:
+def policy_echo(value: str) -> str:
     return value
 
 
 @DBOS.workflow()
 def starts_a_child_with_reject(child_id: str) -> None:
     with SetWorkflowID(child_id, workflow_id_reuse_policy="reject"):
-        DBOS.start_workflow(echo, "child")
+        DBOS.start_workflow(policy_echo, "child")
 
 
 def new_id() -> str:
@@ -38,36 +38,36 @@ def new_id() -> str:
 def test_set_workflow_id_takes_dbos_parameter_names(dbos: type[DBOS], worker: Any) -> None:
     workflow_id = new_id()
     with SetWorkflowID(wfid=workflow_id):
-        handle = DBOS.start_workflow(echo, "a")
+        handle = DBOS.start_workflow(policy_echo, "a")
     assert handle.workflow_id == workflow_id
     assert handle.get_result() == "a"
     # The default ("return-existing", or None) returns the first workflow's handle.
     with SetWorkflowID(workflow_id, workflow_id_reuse_policy="return-existing"):
-        assert DBOS.start_workflow(echo, "b").get_result() == "a"
+        assert DBOS.start_workflow(policy_echo, "b").get_result() == "a"
 
 
 def test_reject_refuses_an_id_in_use(dbos: type[DBOS], worker: Any) -> None:
     workflow_id = new_id()
     with SetWorkflowID(workflow_id, workflow_id_reuse_policy="reject"):
-        assert DBOS.start_workflow(echo, "first").get_result() == "first"
+        assert DBOS.start_workflow(policy_echo, "first").get_result() == "first"
     with (
         SetWorkflowID(workflow_id, workflow_id_reuse_policy="reject"),
         pytest.raises(DBOSWorkflowIDInUseError) as raised,
     ):
-        DBOS.start_workflow(echo, "second")
+        DBOS.start_workflow(policy_echo, "second")
     assert raised.value.workflow_id == workflow_id
     with (
         SetWorkflowID(workflow_id, workflow_id_reuse_policy="reject"),
         pytest.raises(DBOSWorkflowIDInUseError),
     ):
-        echo("direct call")
+        policy_echo("direct call")
     with (
         SetWorkflowID(workflow_id, workflow_id_reuse_policy="reject"),
         pytest.raises(DBOSWorkflowIDInUseError),
     ):
-        idle_queue.enqueue(echo, "enqueued")
+        idle_queue.enqueue(policy_echo, "enqueued")
     # The policy names one workflow: the next start outside the block is unaffected.
-    assert DBOS.start_workflow(echo, "fresh").get_result() == "fresh"
+    assert DBOS.start_workflow(policy_echo, "fresh").get_result() == "fresh"
 
 
 def test_reject_is_refused_for_a_child_and_bad_policies_are_refused(
@@ -85,20 +85,20 @@ def test_reject_is_refused_for_a_child_and_bad_policies_are_refused(
 def test_return_existing_returns_the_deduplication_holder(dbos: type[DBOS]) -> None:
     dedup = f"dedup-{uuid.uuid4()}"
     with SetEnqueueOptions(deduplication_id=dedup):
-        holder = idle_queue.enqueue(echo, "holder")
+        holder = idle_queue.enqueue(policy_echo, "holder")
     with SetEnqueueOptions(deduplication_id=dedup), pytest.raises(DBOSQueueDeduplicatedError):
-        idle_queue.enqueue(echo, "rejected")
+        idle_queue.enqueue(policy_echo, "rejected")
     with SetEnqueueOptions(deduplication_id=dedup, duplication_policy="return-existing"):
-        again = idle_queue.enqueue(echo, "returned")
+        again = idle_queue.enqueue(policy_echo, "returned")
     assert again.workflow_id == holder.workflow_id
     with (
         SetEnqueueOptions(duplication_policy="return-existing"),
         pytest.raises(DBOSException, match="requires a deduplication_id"),
     ):
-        idle_queue.enqueue(echo, "no dedup id")
+        idle_queue.enqueue(policy_echo, "no dedup id")
     with (
         SetEnqueueOptions(deduplication_id=dedup, duplication_policy="return-existing"),
         pytest.raises(DBOSException, match="requires a queue"),
     ):
-        echo("direct")
+        policy_echo("direct")
     DBOS.cancel_workflow(holder.workflow_id)
