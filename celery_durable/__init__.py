@@ -14,13 +14,21 @@ from celery_durable.api.client_schedules import ClientScheduleInput
 from celery_durable.api.dbos import DBOS
 from celery_durable.api.dbos_migrate import run_dbos_database_migrations
 from celery_durable.api.dbos_schedules import ScheduleInput, WorkflowSchedule
+from celery_durable.api.debouncer import Debouncer, DebouncerClient
 from celery_durable.api.enqueue_options import EnqueueOptions
 from celery_durable.api.options import (
     DBOSContextSetAuth,
+    DuplicationPolicy,
     SetEnqueueOptions,
     SetWorkflowAttributes,
     SetWorkflowID,
     SetWorkflowTimeout,
+    WorkflowIDReusePolicy,
+)
+from celery_durable.api.options_3x import (
+    DBOSContextEnsure,
+    KafkaMessage,
+    PropagateOtelContext,
 )
 from celery_durable.api.queues import Queue
 from celery_durable.core.records import (
@@ -32,6 +40,7 @@ from celery_durable.core.records import (
 from celery_durable.service.context import StepContext, StepStatus
 from celery_durable.service.datasources import AsyncSQLAlchemyDatasource, SQLAlchemyDatasource
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
+from celery_durable.service.step_calls import StepOptions, StepReservation
 from celery_durable.service.task_calls import TaskHandle
 from celery_durable.service.types import DBOSConfig
 
@@ -42,8 +51,14 @@ __all__ = [
     "DBOSClient",
     "DBOSConfig",
     "DBOSConfiguredInstance",
+    "DBOSContextEnsure",
     "DBOSContextSetAuth",
+    "Debouncer",
+    "DebouncerClient",
+    "DuplicationPolicy",
     "EnqueueOptions",
+    "KafkaMessage",
+    "PropagateOtelContext",
     "Queue",
     "SQLAlchemyDatasource",
     "ScheduleInput",
@@ -53,11 +68,14 @@ __all__ = [
     "SetWorkflowTimeout",
     "StepContext",
     "StepInfo",
+    "StepOptions",
+    "StepReservation",
     "StepStatus",
     "TaskHandle",
     "VersionInfo",
     "WorkflowHandle",
     "WorkflowHandleAsync",
+    "WorkflowIDReusePolicy",
     "WorkflowSchedule",
     "WorkflowStatus",
     "WorkflowStatusString",

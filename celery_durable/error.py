@@ -123,40 +123,51 @@ class DBOSSchemaMissingError(DBOSSystemDatabaseError):
 
 
 class DBOSWorkflowFunctionNotFoundError(DBOSException):
-    """A workflow name that no process has registered."""
+    """A workflow name that no process has registered.
 
-    def __init__(self, workflow_name: str, message: str | None = None) -> None:
-        self.workflow_name = workflow_name
+    DBOS 3.4's parameters: ``workflow_id`` (here, the workflow's name or id the caller
+    names, also ``workflow_name``) and ``message`` (also ``detail``).
+    """
+
+    def __init__(self, workflow_id: str, message: str | None = None) -> None:
+        self.workflow_id = self.workflow_name = workflow_id
+        self.detail = message
         super().__init__(
-            message or f"Workflow function {workflow_name} is not registered",
+            message or f"Workflow function {workflow_id} is not registered",
             DBOSErrorCode.WorkflowFunctionNotFound,
         )
 
     def __reduce__(self) -> Any:
-        return (self.__class__, (self.workflow_name, self.message))
+        return (self.__class__, (self.workflow_id, self.detail))
 
 
 class DBOSNonExistentWorkflowError(DBOSException):
     """No workflow with this id exists.
 
-    ``destination`` says which role the id had, in DBOS's words (for example
-    ``"`send` destination"``: "Non-existent `send` destination workflow ID: ...").
-    ``destination_id`` is DBOS's name for the id.
+    DBOS 3.4's parameters: ``destination`` says which role the id had (for example
+    ``"`send` destination"``: "Non-existent `send` destination workflow ID: ...") and
+    ``destination_id`` is the id (also ``workflow_id``). With one argument, it is the
+    id: "Workflow ... does not exist" (``destination`` is then None).
     """
 
-    def __init__(self, workflow_id: str, destination: str | None = None) -> None:
-        self.workflow_id = workflow_id
-        self.destination_id = workflow_id
-        self.destination = destination
+    def __init__(self, destination: str, destination_id: str | None = None) -> None:
+        if destination_id is None:  # our one-argument form: the id alone
+            destination_id, role = destination, None
+        else:
+            role = destination
+        self.workflow_id = self.destination_id = destination_id
+        self.destination = role
         message = (
-            f"Workflow {workflow_id} does not exist"
-            if destination is None
-            else f"Non-existent {destination} workflow ID: {workflow_id}"
+            f"Workflow {destination_id} does not exist"
+            if role is None
+            else f"Non-existent {role} workflow ID: {destination_id}"
         )
         super().__init__(message, DBOSErrorCode.NonExistentWorkflowError)
 
     def __reduce__(self) -> Any:
-        return (self.__class__, (self.workflow_id, self.destination))
+        if self.destination is None:
+            return (self.__class__, (self.destination_id,))
+        return (self.__class__, (self.destination, self.destination_id))
 
 
 class DBOSNotAuthorizedError(DBOSException):

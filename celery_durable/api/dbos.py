@@ -16,13 +16,15 @@ from typing import Any, ClassVar, Literal, ParamSpec, TypeVar, cast
 
 from celery import Celery
 
-from celery_durable.api.ambient import AmbientProperties, make_logger
+from celery_durable.api.ambient import make_logger
 from celery_durable.api.dbos_classes import WorkflowClasses
 from celery_durable.api.dbos_listing import WorkflowListing
 from celery_durable.api.dbos_management import WorkflowManagementCalls
 from celery_durable.api.dbos_messages import WorkflowMessaging
+from celery_durable.api.dbos_process import ProcessProperties, WorkflowProcess
 from celery_durable.api.dbos_queues import WorkflowQueues
 from celery_durable.api.dbos_schedules import WorkflowSchedules
+from celery_durable.api.dbos_steps import WorkflowSteps
 from celery_durable.api.dbos_tasks import WorkflowTasks
 from celery_durable.api.dbos_testing import WorkflowTesting
 from celery_durable.api.dbos_versions import WorkflowVersioning
@@ -58,7 +60,9 @@ class DBOS(
     WorkflowManagementCalls,
     WorkflowWaiting,
     WorkflowTesting,
-    metaclass=AmbientProperties,
+    WorkflowSteps,
+    WorkflowProcess,
+    metaclass=ProcessProperties,
 ):
     """Durable workflows on a Celery app.
 
@@ -176,6 +180,8 @@ class DBOS(
         max_attempts: int = 3,
         backoff_rate: float = 2.0,
         should_retry: Callable[[Exception], bool] | None = None,
+        preemptible: bool = False,
+        timeout_seconds: float | None = None,
     ) -> Callable[[Callable[P, R]], Callable[P, R]]:
         """Declares a step: checkpointed once it succeeds, retried with backoff.
 
@@ -183,6 +189,10 @@ class DBOS(
         after attempt ``k`` fails. After ``max_attempts`` failures the workflow sees
         ``DBOSMaxStepRetriesExceeded``; with ``retries_allowed=False`` or when
         ``should_retry(error)`` is False, it sees the step's own error at once.
+
+        For ``async def`` steps only (as in DBOS 3.4): an attempt running longer than
+        ``timeout_seconds`` is cancelled and fails with ``DBOSStepTimeoutError``; a
+        ``preemptible`` step is cancelled when its workflow is (nothing is recorded).
         """
         return declare_step(
             name,
@@ -193,6 +203,8 @@ class DBOS(
                 backoff_rate=backoff_rate,
                 should_retry=should_retry,
             ),
+            preemptible,
+            timeout_seconds,
         )
 
     @staticmethod

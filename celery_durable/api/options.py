@@ -6,7 +6,7 @@ import contextlib
 import json
 import math
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 from celery_durable.error import DBOSException
 from celery_durable.service.context import (
@@ -14,11 +14,15 @@ from celery_durable.service.context import (
     authentication,
     enqueue_options,
     next_workflow_id,
+    next_workflow_id_reuse,
     workflow_attributes,
     workflow_timeout,
 )
 
 MAX_PRIORITY = 2**31 - 1
+# DBOS 3.4's names for the two policies.
+WorkflowIDReusePolicy = Literal["return-existing", "reject"]
+DuplicationPolicy = Literal["reject", "return-existing"]
 
 
 class SetWorkflowID:
@@ -26,20 +30,39 @@ class SetWorkflowID:
 
     ``with SetWorkflowID("order-1"): DBOS.start_workflow(...)`` is idempotent: the same
     id never runs the workflow twice; a second start returns the first one's handle.
+
+    Args:
+        wfid: The id (DBOS's parameter name).
+        workflow_id_reuse_policy: ``"return-existing"`` (None: the default, above) or
+            ``"reject"``: an id already in use raises ``DBOSWorkflowIDInUseError``
+            (for workflows started outside workflow code), as in DBOS 3.4.
     """
 
-    def __init__(self, workflow_id: str) -> None:
-        if not isinstance(workflow_id, str) or not workflow_id:
-            raise DBOSException(f"A workflow id must be a non-empty string, not {workflow_id!r}")
-        self.workflow_id = workflow_id
-        self._token: Any = None
+    def __init__(
+        self, wfid: str, *, workflow_id_reuse_policy: WorkflowIDReusePolicy | None = None
+    ) -> None:
+        if not isinstance(wfid, str) or not wfid.strip():
+            raise DBOSException(f"A workflow id must be a non-empty string, not {wfid!r}")
+        if workflow_id_reuse_policy not in (None, "return-existing", "reject"):
+            raise DBOSException(
+                f"Invalid workflow_id_reuse_policy {workflow_id_reuse_policy}. "
+                "Must be either 'return-existing' or 'reject'."
+            )
+        self.wfid = self.workflow_id = wfid
+        self.workflow_id_reuse_policy = workflow_id_reuse_policy
+        self._tokens: Any = None
 
     def __enter__(self) -> SetWorkflowID:
-        self._token = next_workflow_id.set(self.workflow_id)
+        self._tokens = (
+            next_workflow_id.set(self.wfid),
+            next_workflow_id_reuse.set(self.workflow_id_reuse_policy),
+        )
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        next_workflow_id.reset(self._token)
+        id_token, reuse_token = self._tokens
+        next_workflow_id_reuse.reset(reuse_token)
+        next_workflow_id.reset(id_token)
 
 
 @contextlib.contextmanager
@@ -50,6 +73,7 @@ def SetEnqueueOptions(
     delay_seconds: float | None = None,
     app_version: str | None = None,
     queue_partition_key: str | None = None,
+    duplication_policy: DuplicationPolicy | None = None,
 ) -> Iterator[None]:
     """Enqueue options for workflows started in this block (as in DBOS).
 
@@ -62,7 +86,11 @@ def SetEnqueueOptions(
         app_version: Only workers of this application version run it.
         queue_partition_key: The partition of a partitioned queue whose per-partition
             limits apply to it (not with ``deduplication_id``, as in DBOS).
+        duplication_policy: ``"reject"`` (None: the default, above) or
+            ``"return-existing"``: a taken ``deduplication_id`` returns the holder's
+            handle instead (needs ``deduplication_id``; not in workflow code).
     """
+    _check_duplication_policy(duplication_policy)
     if deduplication_id is not None and (
         not isinstance(deduplication_id, str) or not deduplication_id
     ):
@@ -80,12 +108,7 @@ def SetEnqueueOptions(
     if delay_seconds is not None and not _non_negative(delay_seconds):
         raise DBOSException(f"delay_seconds must be a number >= 0, not {delay_seconds!r}")
     check_version(app_version)
-    if queue_partition_key is not None and (
-        not isinstance(queue_partition_key, str) or not queue_partition_key
-    ):
-        raise DBOSException(
-            f"queue_partition_key must be a non-empty string, not {queue_partition_key!r}"
-        )
+    _check_partition_key(queue_partition_key)
     token = enqueue_options.set(
         {
             "deduplication_id": deduplication_id,
@@ -93,12 +116,30 @@ def SetEnqueueOptions(
             "delay_seconds": delay_seconds,
             "app_version": app_version,
             "queue_partition_key": queue_partition_key,
+            "duplication_policy": duplication_policy,
         }
     )
     try:
         yield
     finally:
         enqueue_options.reset(token)
+
+
+def _check_duplication_policy(duplication_policy: object) -> None:
+    if duplication_policy not in (None, "reject", "return-existing"):
+        raise DBOSException(
+            f"Invalid duplication_policy {duplication_policy}. "
+            "Must be either 'reject' or 'return-existing'."
+        )
+
+
+def _check_partition_key(queue_partition_key: object) -> None:
+    if queue_partition_key is not None and (
+        not isinstance(queue_partition_key, str) or not queue_partition_key
+    ):
+        raise DBOSException(
+            f"queue_partition_key must be a non-empty string, not {queue_partition_key!r}"
+        )
 
 
 class SetWorkflowAttributes:

@@ -49,6 +49,9 @@ class WorkflowContext:
     inline_retries: bool
     _function_id: int = field(default=0)
     _identity: Identity | None = field(default=None)
+    # Set when this execution's code has returned (a task it left behind, still holding
+    # this context, may not run its operations: DBOS.reserve_step's reservations).
+    ended: bool = field(default=False)
 
     def identity(self) -> Identity:
         """The identity recorded on the workflow (``DBOSContextSetAuth``, inherited by
@@ -114,6 +117,10 @@ current_workflow: ContextVar[WorkflowContext | None] = ContextVar(
 current_step: ContextVar[StepContext | None] = ContextVar("celery_durable_step", default=None)
 # The id the next started workflow takes (``SetWorkflowID``).
 next_workflow_id: ContextVar[str | None] = ContextVar("celery_durable_next_id", default=None)
+# SetWorkflowID's workflow_id_reuse_policy for that id ("reject": an id in use raises).
+next_workflow_id_reuse: ContextVar[str | None] = ContextVar(
+    "celery_durable_next_id_reuse", default=None
+)
 # The timeout in seconds of workflows started in this block (``SetWorkflowTimeout``).
 workflow_timeout: ContextVar[float | None] = ContextVar(
     "celery_durable_workflow_timeout", default=None

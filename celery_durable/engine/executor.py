@@ -136,6 +136,7 @@ class _Run:
         except Exception as error:
             self.result = self._engine.finish(self.execution, error=error)
         finally:
+            self.context.ended = True
             current_workflow.reset(token)
         if self.result is None:
             self.result = self._engine.finish(self.execution, output=self.output)

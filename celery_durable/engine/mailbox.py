@@ -94,7 +94,7 @@ def send(
         return
     sent = store.messages.send_message(destination_id, key, message_uuid, text)
     if sent.outcome == "missing":
-        raise DBOSNonExistentWorkflowError(destination_id, "`send` destination")
+        raise DBOSNonExistentWorkflowError("`send` destination", destination_id)
     if sent.wake is not None:
         publish_wake(publish, destination_id, sent.wake)
 
@@ -114,7 +114,7 @@ def _send_from_workflow(
         )
     if sent.outcome == "missing":
         # As DBOS 3.4: the failure is the operation's outcome; a replay raises it again.
-        error = DBOSNonExistentWorkflowError(destination_id, "`send` destination")
+        error = DBOSNonExistentWorkflowError("`send` destination", destination_id)
         record_outcome(workflow, function_id, SEND_NAME, error=error)
         raise error
     if sent.wake is not None:

@@ -24,7 +24,7 @@ from celery_durable.core.instrumentation import StepOutcome
 from celery_durable.core.records import StepRecord
 from celery_durable.core.retry import RetryPolicy
 from celery_durable.core.signals import RescheduleWorkflow
-from celery_durable.engine import checkpoints
+from celery_durable.engine import checkpoints, step_supervision
 from celery_durable.engine.context import (
     StepContext,
     WorkflowContext,
@@ -40,6 +40,13 @@ logger = logging.getLogger("celery_durable.steps")
 class StepSpec:
     name: str
     policy: RetryPolicy
+    # DBOS 3.4's options, for ``async def`` steps only (see engine.step_supervision).
+    preemptible: bool = False
+    timeout_seconds: float | None = None
+
+    @property
+    def supervised(self) -> bool:
+        return self.preemptible or self.timeout_seconds is not None
 
 
 class StepRun:
@@ -50,7 +57,9 @@ class StepRun:
     ``run.value``; finally ``run.result()``.
     """
 
-    def __init__(self, spec: StepSpec, workflow: WorkflowContext | None) -> None:
+    def __init__(
+        self, spec: StepSpec, workflow: WorkflowContext | None, function_id: int | None = None
+    ) -> None:
         self.spec = spec
         self.workflow = workflow
         self.function_id: int | None = None
@@ -64,7 +73,7 @@ class StepRun:
         self.value: Any = None
         self.finished = False
         if workflow is not None:
-            self.function_id = workflow.next_function_id()
+            self.function_id = workflow.next_function_id() if function_id is None else function_id
             self.checkpoint = workflow.checkpoints.get(self.function_id)
             if self.checkpoint is not None:
                 self._resume_from(self.checkpoint, workflow)
@@ -254,11 +263,19 @@ class StepRun:
         checkpoints.record(workflow, record)
 
 
-def run_step(spec: StepSpec, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
-    """Calls a synchronous step with checkpointing and retries."""
+def run_step(
+    spec: StepSpec,
+    fn: Callable[..., Any],
+    args: Any,
+    kwargs: Any,
+    *,
+    function_id: int | None = None,
+) -> Any:
+    """Calls a synchronous step with checkpointing and retries (at ``function_id`` when
+    one was reserved, else at the workflow's next one)."""
     if current_step.get() is not None:
         return fn(*args, **kwargs)  # A step inside a step is a plain call.
-    run = StepRun(spec, current_workflow.get())
+    run = StepRun(spec, current_workflow.get(), function_id)
     while not run.finished:
         if (wait := run.wait_in_process()) > 0:
             time.sleep(wait)
@@ -268,19 +285,36 @@ def run_step(spec: StepSpec, fn: Callable[..., Any], args: Any, kwargs: Any) -> 
 
 
 async def run_step_async(
-    spec: StepSpec, fn: Callable[..., Awaitable[Any]], args: Any, kwargs: Any
+    spec: StepSpec,
+    fn: Callable[..., Awaitable[Any]],
+    args: Any,
+    kwargs: Any,
+    *,
+    function_id: int | None = None,
 ) -> Any:
     """Calls an ``async def`` step with checkpointing and retries.
 
     The step id is taken before the first ``await``, so that steps started together
-    (``asyncio.gather``) take ids in the order they were called.
+    (``asyncio.gather``) take ids in the order they were called. In a workflow, each
+    attempt of a step with ``timeout_seconds`` or ``preemptible`` is supervised (a
+    fresh timeout per attempt; a timeout is a failed attempt, retried by the policy).
     """
     if current_step.get() is not None:
         return await fn(*args, **kwargs)
-    run = StepRun(spec, current_workflow.get())
+    workflow = current_workflow.get()
+    run = StepRun(spec, workflow, function_id)
     while not run.finished:
         if (wait := run.wait_in_process()) > 0:
             await asyncio.sleep(wait)
         with run.attempt():
-            run.value = await fn(*args, **kwargs)
+            if workflow is not None and spec.supervised:
+                run.value = await step_supervision.supervise(
+                    workflow,
+                    spec.name,
+                    lambda: fn(*args, **kwargs),
+                    preemptible=spec.preemptible,
+                    timeout_seconds=spec.timeout_seconds,
+                )
+            else:
+                run.value = await fn(*args, **kwargs)
     return run.result()

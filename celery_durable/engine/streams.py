@@ -100,7 +100,7 @@ class _Reader:
         """``("value", v)``, ``("end", None)`` or ``("wait", seconds)``."""
         row = self.store.messages.read_stream(self.workflow_id, self.key, self.offset)
         if row is None:
-            raise DBOSNonExistentWorkflowError(self.workflow_id, "target")
+            raise DBOSNonExistentWorkflowError("target", self.workflow_id)
         status, text = row
         if text is not None:
             value = self.serializer.loads(text)

@@ -14,6 +14,7 @@ from celery_durable.engine.context import (
     Identity,
     enqueue_options,
     next_workflow_id,
+    next_workflow_id_reuse,
     starting_identity,
     workflow_attributes,
     workflow_timeout,
@@ -37,6 +38,8 @@ class EnqueueSettings(TypedDict, total=False):
     app_version: str | None
     # The partition of a partitioned queue (DBOS 3.x's ``queue_partition_key``).
     queue_partition_key: str | None
+    # DBOS 3.4's SetEnqueueOptions(duplication_policy=): "reject" or "return-existing".
+    duplication_policy: str | None
 
 
 def new_workflow_row(
@@ -73,9 +76,7 @@ def new_workflow_row(
     chosen_id = workflow_id or next_workflow_id.get() or str(uuid.uuid4())
     next_workflow_id.set(None)  # SetWorkflowID names one workflow only.
     settings: EnqueueSettings = options or enqueue_options.get() or EnqueueSettings()
-    partition_key = settings.get("queue_partition_key")
-    if partition_key is not None and settings.get("deduplication_id") is not None:
-        raise DBOSException("Deduplication is not supported for partitioned queues")
+    return_deduplicated = _check_deduplication(settings, status, parent_workflow_id)
     timing = _timing(settings, status, admitted_later)
     identity = _identity(settings, parent_workflow_id)
     return NewWorkflow(
@@ -94,10 +95,59 @@ def new_workflow_row(
         priority=settings.get("priority") or 0,
         require_registered=require_registered,
         application_version=settings.get("app_version") or application_version,
-        queue_partition_key=partition_key,
+        queue_partition_key=settings.get("queue_partition_key"),
         attributes=_attributes(parent_workflow_id),
+        reject_reused_id=_takes_reuse_policy(parent_workflow_id) and workflow_id is None,
+        return_deduplicated=return_deduplicated,
         **timing,
     )
+
+
+def _takes_reuse_policy(parent_workflow_id: str | None) -> bool:
+    """Whether SetWorkflowID asked to reject an id in use (and consumes its policy).
+
+    Raises:
+        DBOSException: "reject" for a child started in workflow code.
+    """
+    policy = next_workflow_id_reuse.get()
+    next_workflow_id_reuse.set(None)  # like the id, it names one workflow only
+    if policy != "reject":
+        return False
+    if parent_workflow_id is not None:
+        raise DBOSException(
+            "workflow_id_reuse_policy='reject' applies to workflows started outside "
+            "workflow code: a child's start is checkpointed, so a replay never starts it twice"
+        )
+    return True
+
+
+def _check_deduplication(
+    settings: EnqueueSettings, status: str, parent_workflow_id: str | None
+) -> bool:
+    """Whether a taken deduplication id returns its holder's id
+    (``SetEnqueueOptions(duplication_policy="return-existing")``), checked as DBOS checks it.
+
+    Raises:
+        DBOSException: a deduplication id with a partition key; "return-existing"
+            without a deduplication id, for a direct call, or in workflow code.
+    """
+    if settings.get("queue_partition_key") is not None and settings.get("deduplication_id"):
+        raise DBOSException("Deduplication is not supported for partitioned queues")
+    if settings.get("duplication_policy") != "return-existing":
+        return False
+    if status != "ENQUEUED":
+        raise DBOSException(
+            "duplication_policy 'return-existing' requires a queue. It is only "
+            "supported when enqueueing a workflow onto a queue."
+        )
+    if settings.get("deduplication_id") is None:
+        raise DBOSException("duplication_policy 'return-existing' requires a deduplication_id.")
+    if parent_workflow_id is not None:
+        raise DBOSException(
+            "duplication_policy 'return-existing' is not supported for a workflow enqueued "
+            "from workflow code: catch DBOSQueueDeduplicatedError there instead"
+        )
+    return True
 
 
 def serialized_inputs(

@@ -14,6 +14,7 @@ from celery_durable.engine import outcome_polling
 from celery_durable.engine.context import next_workflow_id
 from celery_durable.engine.executor import RunResult
 from celery_durable.engine.registry import WorkflowSpec
+from celery_durable.error import DBOSQueueDeduplicatedError, DBOSWorkflowIDInUseError
 from celery_durable.integration import publishing, task_calls
 from celery_durable.integration.direct import DirectCall
 from celery_durable.integration.enqueue import EnqueueSettings, new_workflow_row
@@ -73,10 +74,34 @@ class WorkflowStarter:
 
     def enqueue(self, row: NewWorkflow) -> str:
         """Writes the row, then publishes it if it is new (a delayed one is published by
-        timekeeping when it is due); returns the workflow id."""
-        if self.insert(row).inserted and row.delay_until_epoch_ms is None:
+        timekeeping when it is due); returns the workflow id (with the row's
+        ``return_deduplicated``, a taken deduplication id's holder).
+
+        Raises:
+            DBOSWorkflowIDInUseError: the row's ``reject_reused_id`` and its id is in use.
+            DBOSQueueDeduplicatedError: its deduplication id is taken (see above).
+        """
+        try:
+            found = self.insert(row)
+        except DBOSQueueDeduplicatedError:
+            holder = None
+            if row.return_deduplicated and row.queue_name and row.deduplication_id:
+                holder = self.process.store.queues.deduplication_holder(
+                    row.queue_name, row.deduplication_id
+                )
+            if holder is None:
+                raise
+            return holder
+        if found.inserted and row.delay_until_epoch_ms is None:
             self.publish_new(row)
+        elif not found.inserted and row.reject_reused_id:
+            raise DBOSWorkflowIDInUseError(row.workflow_uuid, found.status, found.name)
         return row.workflow_uuid
+
+    def _insert_new(self, row: NewWorkflow) -> None:
+        found = self.insert(row)
+        if not found.inserted and row.reject_reused_id:
+            raise DBOSWorkflowIDInUseError(row.workflow_uuid, found.status, found.name)
 
     def publish_new(self, row: NewWorkflow) -> None:
         """Publishes a workflow just inserted: its Celery message, or, for a producer
@@ -216,16 +241,17 @@ class WorkflowStarter:
         """A direct call: the workflow's row is written in the round trip that claims
         it; calling a finished workflow again returns its recorded outcome."""
         row = self.new_row(spec, args, kwargs, status="PENDING")
-        if row.attributes is not None:
-            # call_workflow's one round trip has no place for attributes: the row is
-            # written first (one statement more, only in a SetWorkflowAttributes block).
-            self.insert(row)
+        if row.attributes is not None or row.reject_reused_id:
+            # call_workflow's one round trip has no place for attributes nor for
+            # rejecting an id in use: the row is written first (one statement more,
+            # only in a SetWorkflowAttributes block or SetWorkflowID(..., "reject")).
+            self._insert_new(row)
             return self.run_inline(row.workflow_uuid, spec)
         return self.run_inline(row.workflow_uuid, spec, new=row)
 
     async def call_async(self, spec: WorkflowSpec, args: Any, kwargs: Any) -> Any:
         row = self.new_row(spec, args, kwargs, status="PENDING")
-        if row.attributes is not None:  # as in call
-            await asyncio.to_thread(self.insert, row)
+        if row.attributes is not None or row.reject_reused_id:  # as in call
+            await asyncio.to_thread(self._insert_new, row)
             return await self.run_inline_async(row.workflow_uuid, spec)
         return await self.run_inline_async(row.workflow_uuid, spec, new=row)

@@ -19,6 +19,7 @@ from celery_durable.engine.context import (
     current_workflow,
     enqueue_options,
     next_workflow_id,
+    next_workflow_id_reuse,
     workflow_attributes,
     workflow_timeout,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "current_workflow",
     "enqueue_options",
     "next_workflow_id",
+    "next_workflow_id_reuse",
     "workflow_attributes",
     "workflow_timeout",
 ]

@@ -26,6 +26,7 @@ from celery_durable.engine.transactions import (
 )
 from celery_durable.error import DBOSException, DBOSNotAuthorizedError
 from celery_durable.service.signatures import add_signature_methods
+from celery_durable.service.step_calls import step_spec
 from celery_durable.store.application import ISOLATION_LEVELS, ApplicationStore
 
 if TYPE_CHECKING:
@@ -93,11 +94,24 @@ def declare_workflow(
     return decorator
 
 
-def declare_step(name: str | None, policy: RetryPolicy) -> Decorator:
-    """``@DBOS.step(...)``."""
+def declare_step(
+    name: str | None,
+    policy: RetryPolicy,
+    preemptible: bool = False,
+    timeout_seconds: float | None = None,
+) -> Decorator:
+    """``@DBOS.step(...)``; DBOS 3.4's ``preemptible`` and ``timeout_seconds`` are
+    checked when a function is decorated (``async def`` only, as in DBOS)."""
 
     def decorator(function: Callable[P, R]) -> Callable[P, R]:
-        return step_wrapper(StepSpec(name=name or function.__qualname__, policy=policy), function)
+        spec = step_spec(
+            function,
+            name=name,
+            policy=policy,
+            preemptible=preemptible,
+            timeout_seconds=timeout_seconds,
+        )
+        return step_wrapper(spec, function)
 
     return decorator
 

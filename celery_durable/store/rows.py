@@ -44,6 +44,11 @@ class NewWorkflow:
     schedule_name: str | None = None
     # SetWorkflowAttributes: a JSON object (None: none).
     attributes: str | None = None
+    # How the starter treats a conflict (not columns): SetWorkflowID's reuse policy
+    # "reject" (an id in use raises) and SetEnqueueOptions' duplication policy
+    # "return-existing" (a taken deduplication id returns the holder's id).
+    reject_reused_id: bool = False
+    return_deduplicated: bool = False
 
 
 ClaimOutcome = Literal[

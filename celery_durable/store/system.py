@@ -12,6 +12,7 @@ from __future__ import annotations
 from celery_durable.store.canvas_store import CanvasStore
 from celery_durable.store.claiming import ExecutionStore
 from celery_durable.store.connections import Connections
+from celery_durable.store.debounce_store import DebounceStore
 from celery_durable.store.listener import NotificationListener
 from celery_durable.store.management_store import ManagementStore
 from celery_durable.store.message_store import MessageStore
@@ -41,6 +42,7 @@ class SystemStore:
         management: waiting for the first of several, deleting workflows, their
             attributes and delays;
         canvas: the callbacks of workflows a Celery canvas started, fired once.
+        debouncing: DBOS 3.4's debounces.
 
     Args:
         url: A ``postgresql://`` URL.
@@ -76,6 +78,7 @@ class SystemStore:
         self.overview = OverviewStore(connections)
         self.management = ManagementStore(connections)
         self.canvas = CanvasStore(connections)
+        self.debouncing = DebounceStore(connections)
 
     @property
     def url(self) -> str:

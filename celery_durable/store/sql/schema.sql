@@ -992,7 +992,9 @@ CREATE TABLE celery_durable.workflow_status (
     forked_from text,
     queue_partition_key text,
     attributes jsonb,
-    schedule_name text
+    schedule_name text,
+    is_debounced boolean DEFAULT false NOT NULL,
+    debounce_deadline_epoch_ms bigint
 );
 
 -- DEFAULT: notifications message_id
