@@ -23,11 +23,6 @@ EXCEPTIONS: dict[str, tuple[int, str]] = {
         300,
         "a facade: each method is a signature, a docstring and one delegation",
     ),
-    "celery_durable/store/execution.py:WorkflowExecution": (
-        265,
-        "one claimed execution's statements, one method per round trip; split when the "
-        "next durable operation adds its statements",
-    ),
 }
 
 
