@@ -12,7 +12,7 @@ import dataclasses
 import functools
 import inspect
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, cast
+from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
 from celery_durable.core.retry import RetryPolicy
 from celery_durable.engine import children_and_sleep
@@ -26,9 +26,6 @@ from celery_durable.engine.transactions import (
 )
 from celery_durable.error import DBOSException, DBOSNotAuthorizedError
 from celery_durable.store.application import ISOLATION_LEVELS, ApplicationStore
-
-if TYPE_CHECKING:
-    from celery_durable.service.workflows import WorkflowService
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -55,6 +52,15 @@ def spec_of(workflow: Callable[..., Any]) -> WorkflowSpec:
     return spec
 
 
+class DirectCalls(Protocol):
+    """What a workflow's wrapper needs of the configured service
+    (:class:`~celery_durable.service.workflows.WorkflowService`): a direct call."""
+
+    def call(self, spec: WorkflowSpec, args: Any, kwargs: Any) -> Any: ...
+
+    async def call_async(self, spec: WorkflowSpec, args: Any, kwargs: Any) -> Any: ...
+
+
 class Decorator(Protocol):
     """What ``@DBOS.workflow()`` and friends return: keeps the function's signature."""
 
@@ -63,7 +69,7 @@ class Decorator(Protocol):
 
 def declare_workflow(
     registry: Registry,
-    service: Callable[[], WorkflowService],
+    service: Callable[[], DirectCalls],
     name: str | None,
     max_recovery_attempts: int | None,
 ) -> Decorator:
@@ -206,7 +212,7 @@ def _role_checked(function: Callable[P, R], required: list[str], name: str) -> C
 
 
 def workflow_wrapper(
-    spec: WorkflowSpec, function: Callable[P, R], service: Callable[[], WorkflowService]
+    spec: WorkflowSpec, function: Callable[P, R], service: Callable[[], DirectCalls]
 ) -> Callable[P, R]:
     """The callable ``@DBOS.workflow`` returns.
 
