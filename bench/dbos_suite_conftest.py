@@ -154,7 +154,9 @@ def _celery_durable_worker() -> Any:
                     limits.name, reply=True, timeout=5, destination=[_WORKER.hostname]
                 )
 
-        DBOS._register_queue = classmethod(register_and_consume)
+        # On the class that defines it: Queue(...) calls it there, not through DBOS.
+        owner = next(c for c in DBOS.__mro__ if "_register_queue" in vars(c))
+        owner._register_queue = classmethod(register_and_consume)
     return _WORKER
 
 

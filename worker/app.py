@@ -42,7 +42,7 @@ def build(settings: WorkerSettings) -> Celery:
             raise DBOSInitializationError(
                 f"{IMPORTS_ENV}: cannot import {module!r}: {error}"
             ) from error
-        if DBOS._instance is not dbos:
+        if DBOS._current_service() is not dbos.service:
             # Its workflows would register on that other app, and this worker would
             # serve none of them.
             raise DBOSInitializationError(

@@ -8,7 +8,8 @@ from typing import Any
 from celery_durable.core.records import StepInfo
 from celery_durable.service import WorkflowService
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
-from celery_durable.service.management import DEFAULT_POLLING_INTERVAL, refuse_shard_key
+from celery_durable.service.management import refuse_shard_key
+from celery_durable.service.waiting import DEFAULT_POLLING_INTERVAL
 
 
 class ClientWaiting:
@@ -28,7 +29,7 @@ class ClientWaiting:
         ``DBOSException`` there."""
         by_id = {handle.workflow_id: handle for handle in handles}
         ids = [handle.workflow_id for handle in handles]
-        return by_id[self._service.management.wait_first(ids, polling_interval_sec)]
+        return by_id[self._service.waiting.wait_first(ids, polling_interval_sec)]
 
     async def wait_first_async(
         self,
@@ -39,7 +40,7 @@ class ClientWaiting:
         """``wait_first`` for async callers."""
         by_id = {handle.workflow_id: handle for handle in handles}
         ids = [handle.workflow_id for handle in handles]
-        first = await self._service.management.wait_first_async(ids, polling_interval_sec)
+        first = await self._service.waiting.wait_first_async(ids, polling_interval_sec)
         return by_id[first]
 
     async def retrieve_workflow_async(
@@ -51,7 +52,7 @@ class ClientWaiting:
             DBOSNonExistentWorkflowError: no such workflow.
         """
         refuse_shard_key(shard_key)
-        return await self._service.management.retrieve_async(workflow_id)
+        return await self._service.waiting.retrieve_async(workflow_id)
 
     async def list_workflow_steps_async(
         self,

@@ -41,7 +41,7 @@ from celery_durable.service.decorators import (
 )
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
 from celery_durable.service.management import refuse_shard_key
-from celery_durable.service.types import DBOSConfig, QueueLimits, Redispatch, Registry
+from celery_durable.service.types import DBOSConfig, Redispatch
 from celery_durable.service.wiring import connect_workers, dbos_service, described
 
 IsolationLevel = Literal["SERIALIZABLE", "REPEATABLE READ", "READ COMMITTED"]
@@ -76,9 +76,6 @@ class DBOS(
     """
 
     logger: ClassVar[logging.Logger] = make_logger()
-    _registry: ClassVar[Registry] = Registry()
-    _queues: ClassVar[dict[str, QueueLimits]] = {}
-    _scheduled_workflows: ClassVar[dict[str, str]] = {}
 
     def __init__(
         self,
@@ -97,7 +94,7 @@ class DBOS(
             queues=DBOS._queues,
             scheduled=DBOS._scheduled_workflows,
         )
-        DBOS._install(self)
+        DBOS._install(self.service)
         connect_workers(self.service, current=DBOS._current_service, require=DBOS._service)
         DBOS.logger.debug("celery_durable configured: system database %s", described(self.service))
 
@@ -143,14 +140,6 @@ class DBOS(
             The workflows published again, each with its new generation and the reason.
         """
         return cls._service().recover()
-
-    @classmethod
-    def _register_queue(cls, limits: QueueLimits) -> None:
-        """A ``Queue``'s limits, written to PostgreSQL when a process's engine starts."""
-        cls._queues[limits.name] = limits
-        service = cls._current_service()
-        if service is not None:
-            service.refresh_worker()
 
     # -- decorators -------------------------------------------------------------------
 

@@ -7,19 +7,16 @@ Names and semantics are DBOS Transact 3.x's; see
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ClassVar, TypeVar
+from typing import TypeVar
 
 from celery_durable.api.facade import ConfiguredFacade
 from celery_durable.service.class_decorators import declare_class, declare_default_roles
-from celery_durable.service.types import Registry
 
 T = TypeVar("T", bound=type)
 
 
 class WorkflowClasses(ConfiguredFacade):
     """``DBOS.dbos_class`` and ``DBOS.default_required_roles``."""
-
-    _registry: ClassVar[Registry]
 
     @classmethod
     def dbos_class(cls, class_name: str | None = None) -> Callable[[T], T]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 from celery_durable.api.facade import ConfiguredFacade
 from celery_durable.service.handles import WorkflowHandle
@@ -25,9 +25,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 class WorkflowSchedules(ConfiguredFacade):
     """``create_schedule`` and its companions, and ``@DBOS.scheduled``, on ``DBOS``."""
-
-    # @DBOS.scheduled workflows (name -> cron), kept by DBOS (decorators run at import).
-    _scheduled_workflows: ClassVar[dict[str, str]]
 
     @classmethod
     def scheduled(cls, cron: str) -> Callable[[F], F]:

@@ -115,7 +115,7 @@ class WorkflowVersioning(ConfiguredFacade):
     def list_application_versions(cls) -> list[VersionInfo]:
         """Every application version recorded (by ``DBOS.launch`` and each worker's
         start), the latest first, as DBOS 3.4's ``VersionInfo`` dicts."""
-        return cls._service().management.list_application_versions()
+        return cls._service().versions.list_application_versions()
 
     @classmethod
     def get_latest_application_version(cls) -> VersionInfo:
@@ -123,7 +123,7 @@ class WorkflowVersioning(ConfiguredFacade):
 
         Raises:
             DBOSException: none is recorded yet."""
-        return cls._service().management.get_latest_application_version()
+        return cls._service().versions.get_latest_application_version()
 
     @classmethod
     def set_latest_application_version(
@@ -133,17 +133,17 @@ class WorkflowVersioning(ConfiguredFacade):
         Unlike DBOS, which version is latest decides nothing here: a workflow without
         a version runs on the first worker that claims it, whatever its version (see
         Safe deploys). ``application_name`` is refused (versions have no owner)."""
-        cls._service().management.set_latest_application_version(version_name, application_name)
+        cls._service().versions.set_latest_application_version(version_name, application_name)
 
     @classmethod
     async def list_application_versions_async(cls) -> list[VersionInfo]:
         """``list_application_versions`` for async callers."""
-        return await asyncio.to_thread(cls._service().management.list_application_versions)
+        return await asyncio.to_thread(cls._service().versions.list_application_versions)
 
     @classmethod
     async def get_latest_application_version_async(cls) -> VersionInfo:
         """``get_latest_application_version`` for async callers."""
-        return await asyncio.to_thread(cls._service().management.get_latest_application_version)
+        return await asyncio.to_thread(cls._service().versions.get_latest_application_version)
 
     @classmethod
     async def set_latest_application_version_async(
@@ -151,5 +151,5 @@ class WorkflowVersioning(ConfiguredFacade):
     ) -> None:
         """``set_latest_application_version`` for async callers."""
         await asyncio.to_thread(
-            cls._service().management.set_latest_application_version, version_name, application_name
+            cls._service().versions.set_latest_application_version, version_name, application_name
         )

@@ -13,9 +13,10 @@ from typing import Any
 
 from celery_durable.api.facade import ConfiguredFacade
 from celery_durable.core.records import StepInfo, WorkflowStatus
-from celery_durable.service import management
+from celery_durable.service import waiting
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
-from celery_durable.service.management import DEFAULT_POLLING_INTERVAL, refuse_shard_key
+from celery_durable.service.management import refuse_shard_key
+from celery_durable.service.waiting import DEFAULT_POLLING_INTERVAL
 
 
 class WorkflowWaiting(ConfiguredFacade):
@@ -30,7 +31,7 @@ class WorkflowWaiting(ConfiguredFacade):
     ) -> WorkflowStatus | None:
         """The workflow's status; None if it does not exist."""
         refuse_shard_key(shard_key)
-        return cls._service().management.get_workflow_status(workflow_id)
+        return cls._service().waiting.get_workflow_status(workflow_id)
 
     @classmethod
     async def get_workflow_status_async(
@@ -38,7 +39,7 @@ class WorkflowWaiting(ConfiguredFacade):
     ) -> WorkflowStatus | None:
         """``get_workflow_status`` for async callers (the read runs in a thread)."""
         refuse_shard_key(shard_key)
-        return await cls._service().management.get_workflow_status_async(workflow_id)
+        return await cls._service().waiting.get_workflow_status_async(workflow_id)
 
     @classmethod
     def get_result(cls, workflow_id: str, *, shard_key: str | None = None) -> Any | None:
@@ -46,7 +47,7 @@ class WorkflowWaiting(ConfiguredFacade):
         a workflow not written yet is waited for. In workflow code it is the durable
         wait of ``WorkflowHandle.get_result``."""
         refuse_shard_key(shard_key)
-        return cls._service().management.get_result(workflow_id)
+        return cls._service().waiting.get_result(workflow_id)
 
     @classmethod
     async def get_result_async(
@@ -54,7 +55,7 @@ class WorkflowWaiting(ConfiguredFacade):
     ) -> Any | None:
         """``get_result`` for async callers."""
         refuse_shard_key(shard_key)
-        return await cls._service().management.get_result_async(workflow_id)
+        return await cls._service().waiting.get_result_async(workflow_id)
 
     @classmethod
     def wait_first(
@@ -68,7 +69,7 @@ class WorkflowWaiting(ConfiguredFacade):
         ``DBOSException`` there."""
         by_id = {handle.workflow_id: handle for handle in handles}
         ids = [handle.workflow_id for handle in handles]
-        return by_id[cls._service().management.wait_first(ids, polling_interval_sec)]
+        return by_id[cls._service().waiting.wait_first(ids, polling_interval_sec)]
 
     @classmethod
     async def wait_first_async(
@@ -80,7 +81,7 @@ class WorkflowWaiting(ConfiguredFacade):
         """``wait_first`` for async callers."""
         by_id = {handle.workflow_id: handle for handle in handles}
         ids = [handle.workflow_id for handle in handles]
-        first = await cls._service().management.wait_first_async(ids, polling_interval_sec)
+        first = await cls._service().waiting.wait_first_async(ids, polling_interval_sec)
         return by_id[first]
 
     @classmethod
@@ -93,7 +94,7 @@ class WorkflowWaiting(ConfiguredFacade):
     ) -> tuple[set[asyncio.Task[Any]], set[asyncio.Task[Any]]]:
         """``asyncio.wait`` outside workflow code; in workflow code it raises
         ``DBOSException`` (which tasks finished is not recorded yet)."""
-        return await management.asyncio_wait(fs, timeout, return_when)
+        return await waiting.asyncio_wait(fs, timeout, return_when)
 
     @classmethod
     async def retrieve_workflow_async(
@@ -105,7 +106,7 @@ class WorkflowWaiting(ConfiguredFacade):
             DBOSNonExistentWorkflowError: ``existing_workflow`` and no such workflow.
         """
         refuse_shard_key(shard_key)
-        return await cls._service().management.retrieve_async(workflow_id, existing_workflow)
+        return await cls._service().waiting.retrieve_async(workflow_id, existing_workflow)
 
     @classmethod
     async def list_workflow_steps_async(

@@ -1,22 +1,31 @@
 """The base of ``DBOS`` and of the parts its surface is written in (messages,
-schedules, versions): the process's configured ``DBOS`` and, through it, the
-:class:`~celery_durable.service.WorkflowService` every method delegates to."""
+schedules, versions, queues ...), and of ``Queue``: the process's declarations, and the
+:class:`~celery_durable.service.WorkflowService` of the configured ``DBOS``, which
+every method delegates to."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from celery_durable.error import DBOSInitializationError
 from celery_durable.service import WorkflowService
-
-if TYPE_CHECKING:
-    from celery_durable.api.dbos import DBOS
+from celery_durable.service.types import QueueLimits, Registry
 
 
 class ConfiguredFacade:
-    """Holds the process's one configured ``DBOS`` (``DBOS(...)`` sets it)."""
+    """What ``DBOS``, its parts and ``Queue`` share.
 
-    _instance: ClassVar[DBOS | None] = None
+    The process's declarations, made at import time, before a ``DBOS`` may be
+    configured (each configured ``DBOS`` serves them): the workflows, steps and classes
+    in ``_registry``, the limits of each ``Queue(...)`` in ``_queues`` and the crons of
+    ``@DBOS.scheduled`` workflows in ``_scheduled_workflows`` (name -> cron). And the
+    service of the process's one configured ``DBOS`` (``DBOS(...)`` sets it).
+    """
+
+    _registry: ClassVar[Registry] = Registry()
+    _queues: ClassVar[dict[str, QueueLimits]] = {}
+    _scheduled_workflows: ClassVar[dict[str, str]] = {}
+    _configured: ClassVar[WorkflowService | None] = None
 
     @classmethod
     def _service(cls) -> WorkflowService:
@@ -25,24 +34,31 @@ class ConfiguredFacade:
         Raises:
             DBOSInitializationError: ``DBOS(celery=..., config=...)`` was not called.
         """
-        instance = ConfiguredFacade._instance
-        if instance is None:
+        service = ConfiguredFacade._configured
+        if service is None:
             raise DBOSInitializationError(
                 "DBOS is not configured: call DBOS(config={...}) (or "
                 "DBOS(celery=app, config={...})) first"
             )
-        return instance.service
+        return service
 
     @classmethod
-    def _install(cls, instance: DBOS | None) -> None:
-        """Makes ``instance`` the configured ``DBOS`` (None: none), after releasing the
-        one before it (its connections and its workers' hooks)."""
-        previous = ConfiguredFacade._instance
+    def _install(cls, service: WorkflowService | None) -> None:
+        """Makes ``service`` the configured one (None: none), after releasing the one
+        before it (its connections and its workers' hooks)."""
+        previous = ConfiguredFacade._configured
         if previous is not None:
-            previous.service.release()
-        ConfiguredFacade._instance = instance
+            previous.release()
+        ConfiguredFacade._configured = service
 
     @classmethod
     def _current_service(cls) -> WorkflowService | None:
-        instance = ConfiguredFacade._instance
-        return None if instance is None else instance.service
+        return ConfiguredFacade._configured
+
+    @classmethod
+    def _register_queue(cls, limits: QueueLimits) -> None:
+        """A ``Queue``'s limits, written to PostgreSQL when a process's engine starts."""
+        ConfiguredFacade._queues[limits.name] = limits
+        service = ConfiguredFacade._configured
+        if service is not None:
+            service.refresh_worker()

@@ -92,9 +92,7 @@ class Queue(QueueSettings):
         )
         self._bind(limits, database_backed_queue, application_name, _dbos_queues)
         if not database_backed_queue:
-            from celery_durable.api.dbos import DBOS  # DBOS's parts import this module
-
-            DBOS._register_queue(limits)
+            ConfiguredFacade._register_queue(limits)
 
     @classmethod
     def _stored(

@@ -65,7 +65,7 @@ def set_event(key: str, value: Any) -> None:
             checkpoints.expect_name(workflow, function_id, SET_EVENT_NAME, recorded.function_name)
             return
     with checkpoints.system_database_failure_reschedules():
-        woken = workflow.execution.set_event(
+        woken = workflow.execution.messages.set_event(
             function_id=function_id, key=key, value=text, record=record
         )
     for waiter in woken:
@@ -104,7 +104,7 @@ def _get_event_in_workflow(
 ) -> Any:
 
     def attempt(function_id: int, deadline_function_id: int, deadline: str) -> Received:
-        return workflow.execution.get_event(
+        return workflow.execution.messages.get_event(
             function_id=function_id,
             target=target,
             key=key,

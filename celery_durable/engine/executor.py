@@ -11,8 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.core.records import WorkflowStatusString
@@ -25,77 +24,19 @@ from celery_durable.engine.loops import run_in_own_loop
 from celery_durable.engine.observed import observed
 from celery_durable.engine.ports import EngineStore, Execution
 from celery_durable.engine.registry import WorkflowSpec
+from celery_durable.engine.runs import RunOptions, RunResult
 from celery_durable.error import (
     DBOSSerializationError,
     DBOSSystemDatabaseError,
     DBOSWorkflowFunctionNotFoundError,
 )
-from celery_durable.store import Dispatch, NewWorkflow
+from celery_durable.store import Dispatch
+
+# RunOptions and RunResult (runs.py) are the words of WorkflowEngine.run: its callers
+# import them from here with it.
+__all__ = ["RunOptions", "RunResult", "WorkflowEngine"]
 
 logger = logging.getLogger("celery_durable.engine")
-
-
-RunOutcome = Literal[
-    "completed",
-    "busy",
-    "stale",
-    "finished",
-    "missing",
-    "exceeded",
-    "throttled",
-    "cancelled",
-    "version",
-]
-
-
-@dataclass(frozen=True, kw_only=True)
-class RunOptions:
-    """How one execution runs.
-
-    Attributes:
-        inline_retries: Step retries sleep in this thread (a direct call) instead of
-            raising :class:`RescheduleWorkflow`.
-        generation: The delivery's dispatch generation (None: not a delivery).
-        max_countdown_seconds: Longer waits are parked in PostgreSQL for the recovery
-            sweep instead of riding the broker.
-        max_recovery_attempts: The workflow code's declaration, which overrides the one
-            recorded when the workflow was enqueued.
-        executor_id: Who runs it (default: the engine's); queues' ``worker_concurrency``
-            counts per executor.
-        new: A direct call's new workflow: written in the claim's round trip.
-    """
-
-    inline_retries: bool
-    generation: int | None = None
-    max_countdown_seconds: float | None = None
-    max_recovery_attempts: int | None = None
-    executor_id: str | None = None
-    new: NewWorkflow | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class RunResult:
-    """What one execution attempt came to.
-
-    ``outcome`` is ``completed`` when this execution ran the workflow to its end (then
-    ``status`` is SUCCESS or ERROR with ``output`` or ``error``); ``cancelled`` when it
-    stopped at a step boundary because the workflow was cancelled; otherwise it is the
-    claim's outcome (``busy``, ``stale``, ``finished``, ``missing``, ``exceeded``,
-    ``throttled``: its queue's limits hold it for ``wait_seconds``, or ``version``: it
-    runs on ``app_version``, not this engine's; a worker of that version is alive when
-    ``wait_seconds`` is set, else the workflow is parked for one) and nothing ran.
-    """
-
-    outcome: RunOutcome
-    status: str | None
-    output: Any = None
-    error: BaseException | None = None
-    wait_seconds: float = 0.0
-    # A direct call that found its workflow finished: the recorded (output, error).
-    recorded: tuple[str | None, str | None] | None = None
-    app_version: str | None = None
-    # Completed, and a Celery canvas (chain, group, chord) waits for the outcome.
-    in_canvas: bool = False
 
 
 class _Run:

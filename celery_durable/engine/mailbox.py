@@ -109,7 +109,7 @@ def _send_from_workflow(
         checkpoints.replay(workflow, recorded)  # raises a recorded failure
         return
     with checkpoints.system_database_failure_reschedules():
-        sent = workflow.execution.send_message(
+        sent = workflow.execution.messages.send_message(
             destination_id, topic, message_uuid, text, function_id
         )
     if sent.outcome == "missing":
@@ -147,7 +147,7 @@ def recv(topic: str | None = None, timeout_seconds: float = 60) -> Any:
         raise DBOSException("recv() must be called from within a workflow")
 
     def attempt(function_id: int, deadline_function_id: int, deadline: str) -> Received:
-        return workflow.execution.receive(
+        return workflow.execution.messages.receive(
             function_id=function_id,
             topic=key,
             deadline_function_id=deadline_function_id,

@@ -5,18 +5,28 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from celery_durable.core import instrumentation
 from celery_durable.core.instrumentation import WorkflowOutcome
 from celery_durable.core.signals import RescheduleWorkflow
+from celery_durable.engine.context import WorkflowContext
+from celery_durable.engine.runs import RunResult
 
-if TYPE_CHECKING:
-    from celery_durable.engine.executor import RunResult, _Run
+
+class ObservedRun(Protocol):
+    """What is observed of a claimed execution: whose it is, and (once its body ran)
+    what it came to."""
+
+    @property
+    def context(self) -> WorkflowContext: ...
+
+    @property
+    def result(self) -> RunResult | None: ...
 
 
 @contextlib.contextmanager
-def observed(run: _Run) -> Iterator[None]:
+def observed(run: ObservedRun) -> Iterator[None]:
     """Wraps a claimed execution's ``running``: its start, and what it came to."""
     probe = instrumentation.probe
     if probe is None:

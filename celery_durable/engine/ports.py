@@ -3,8 +3,9 @@
 The engine depends on these, not on the PostgreSQL store: the real
 :class:`~celery_durable.store.SystemStore` satisfies them, and so does the in-memory
 store of the engine's unit tests (``tests/unit/memory_store.py``). Each protocol is as
-narrow as its users: an execution's statements, the claim that yields one, reading a
-workflow's outcome, and messaging outside any workflow.
+narrow as its users: an execution's statements, its workflow code's messages, the claim
+that yields an execution, reading a workflow's outcome, and messaging outside any
+workflow.
 """
 
 from __future__ import annotations
@@ -29,23 +30,9 @@ from celery_durable.store.rows import (
 Outcome = tuple[str, str, str | None, str | None]
 
 
-class Execution(Protocol):
-    """One claimed execution of one workflow: every write of its code goes through it,
-    fenced (a write after the fence was lost is refused)."""
-
-    workflow_uuid: str
-    claim: Claim
-    fenced: bool
-    # After complete: a Celery canvas started the workflow and waits for its outcome.
-    in_canvas: bool
-
-    def check_fence(self, action: Callable[[], str]) -> None:
-        """Raises ``FenceLost`` if the fence is known lost (no round trip)."""
-        ...
-
-    def record_step(self, step: StepRecord) -> str | None:
-        """Writes a checkpoint; the workflow's status then (None: already complete)."""
-        ...
+class ExecutionMailbox(Protocol):
+    """Messages, events and streams of one execution's workflow code: each write
+    commits with its checkpoint, fenced like the execution's others."""
 
     def send_message(
         self, destination: str, topic: str, message_uuid: str, message: str, function_id: int
@@ -64,6 +51,30 @@ class Execution(Protocol):
     def write_stream(
         self, *, key: str, value: str, function_id: int, record_name: str | None
     ) -> int | None: ...
+
+
+class Execution(Protocol):
+    """One claimed execution of one workflow: every write of its code goes through it,
+    fenced (a write after the fence was lost is refused)."""
+
+    workflow_uuid: str
+    claim: Claim
+    fenced: bool
+    # After complete: a Celery canvas started the workflow and waits for its outcome.
+    in_canvas: bool
+
+    @property
+    def messages(self) -> ExecutionMailbox:
+        """Its workflow code's messages, events and streams."""
+        ...
+
+    def check_fence(self, action: Callable[[], str]) -> None:
+        """Raises ``FenceLost`` if the fence is known lost (no round trip)."""
+        ...
+
+    def record_step(self, step: StepRecord) -> str | None:
+        """Writes a checkpoint; the workflow's status then (None: already complete)."""
+        ...
 
     def complete(self, status: str, *, output: str | None, error: str | None) -> bool:
         """Records the outcome, releasing the fence; False if no longer PENDING."""

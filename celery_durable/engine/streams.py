@@ -68,7 +68,7 @@ def _write(key: str, value: Any, name: str, label: str) -> None:
             checkpoints.expect_name(workflow, function_id, name, recorded.function_name)
             return
     with checkpoints.system_database_failure_reschedules():
-        workflow.execution.write_stream(
+        workflow.execution.messages.write_stream(
             key=key, value=text, function_id=function_id, record_name=record_name
         )
 

@@ -118,7 +118,7 @@ class CallerTransactions:
                 serializer.dumps(sent.message),
             )
             if outcome.outcome == "missing":
-                raise DBOSNonExistentWorkflowError(destination, "`send` destination")
+                raise DBOSNonExistentWorkflowError("`send` destination", destination)
 
     def rename_application(
         self,

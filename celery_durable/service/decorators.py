@@ -12,7 +12,7 @@ import dataclasses
 import functools
 import inspect
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, cast
+from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
 from celery_durable.core.retry import RetryPolicy
 from celery_durable.engine import children_and_sleep
@@ -25,12 +25,10 @@ from celery_durable.engine.transactions import (
     run_transaction_async,
 )
 from celery_durable.error import DBOSException, DBOSNotAuthorizedError
+from celery_durable.service.direct_calls import DirectCalls
 from celery_durable.service.signatures import add_signature_methods
 from celery_durable.service.step_calls import step_spec
 from celery_durable.store.application import ISOLATION_LEVELS, ApplicationStore
-
-if TYPE_CHECKING:
-    from celery_durable.service.workflows import WorkflowService
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -65,7 +63,7 @@ class Decorator(Protocol):
 
 def declare_workflow(
     registry: Registry,
-    service: Callable[[], WorkflowService],
+    service: Callable[[], DirectCalls],
     name: str | None,
     max_recovery_attempts: int | None,
 ) -> Decorator:
@@ -221,7 +219,7 @@ def _role_checked(function: Callable[P, R], required: list[str], name: str) -> C
 
 
 def workflow_wrapper(
-    spec: WorkflowSpec, function: Callable[P, R], service: Callable[[], WorkflowService]
+    spec: WorkflowSpec, function: Callable[P, R], service: Callable[[], DirectCalls]
 ) -> Callable[P, R]:
     """The callable ``@DBOS.workflow`` returns.
 

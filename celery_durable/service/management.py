@@ -1,30 +1,25 @@
-"""DBOS 3.4's calls for waiting on, inspecting and managing workflows that exist, each
-written once for ``DBOS`` and ``DBOSClient`` (the ``_async`` twins run it in a thread).
+"""DBOS 3.4's calls for managing workflows that exist (cancel, resume, rewind, delete,
+attributes, delays), each written once for ``DBOS`` and ``DBOSClient`` (the ``_async``
+twins run it in a thread).
 
 The statements are the store's (``store.management``, ``store.operations``); what
-runs a workflow again (resume, fork) goes through the runtime's operator, which
-publishes it.
+runs a workflow again (resume, rewind) goes through the runtime's operator and
+starter, which publish it. Waiting and inspecting are ``service/waiting.py``'s,
+application versions ``service/app_versions.py``'s.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from celery_durable.core.clock import now_epoch_ms
-from celery_durable.core.outcomes import decode_status
-from celery_durable.core.records import VersionInfo, WorkflowStatus
-from celery_durable.engine import children_and_sleep, outcome_polling, streams
-from celery_durable.engine.context import in_workflow_code
+from celery_durable.engine import streams
 from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
 from celery_durable.integration.runtime import Runtime
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
-
-# DBOS's DEFAULT_POLLING_INTERVAL, wait_first's default.
-DEFAULT_POLLING_INTERVAL = 1.0
 
 
 def refuse_shard_key(shard_key: str | None) -> None:
@@ -45,7 +40,7 @@ def refuse_partition_key(queue_partition_key: str | None) -> None:
 
 
 class WorkflowManagement:
-    """One configuration's waiting, inspecting and managing calls (``service.management``)."""
+    """One configuration's calls on workflows that exist (``service.management``)."""
 
     def __init__(
         self,
@@ -56,77 +51,6 @@ class WorkflowManagement:
         self.runtime = runtime
         self._handle = handle
         self._handle_async = handle_async
-
-    # -- waiting and inspecting -------------------------------------------------------
-
-    def get_workflow_status(self, workflow_id: str) -> WorkflowStatus | None:
-        """The workflow's status, None if it does not exist."""
-        process = self.runtime.process
-        row = process.store.workflows.get_workflow(workflow_id)
-        return None if row is None else decode_status(row, process.serializer)
-
-    async def get_workflow_status_async(self, workflow_id: str) -> WorkflowStatus | None:
-        return await asyncio.to_thread(self.get_workflow_status, workflow_id)
-
-    async def retrieve_async(
-        self, workflow_id: str, existing_workflow: bool = True
-    ) -> WorkflowHandleAsync[Any]:
-        """An async handle; with ``existing_workflow``, only to a workflow that exists.
-
-        Raises:
-            DBOSNonExistentWorkflowError: ``existing_workflow`` and no such workflow.
-        """
-        workflows = self.runtime.process.store.workflows
-        if (
-            existing_workflow
-            and await asyncio.to_thread(workflows.get_outcome, workflow_id) is None
-        ):
-            raise DBOSNonExistentWorkflowError(workflow_id)
-        return self._handle_async(workflow_id)
-
-    def get_result(self, workflow_id: str) -> Any:
-        """Waits for the workflow's outcome (one not written yet is waited for, as in
-        DBOS); in workflow code, the durable wait of ``WorkflowHandle.get_result``."""
-        parent = in_workflow_code()
-        if parent is not None:
-            return children_and_sleep.await_result(parent, workflow_id)
-        process = self.runtime.process
-        return outcome_polling.wait_for(
-            process.store, process.serializer, workflow_id, wait_for_creation=True
-        )
-
-    async def get_result_async(self, workflow_id: str) -> Any:
-        return await asyncio.to_thread(self.get_result, workflow_id)
-
-    def wait_first(self, workflow_ids: Sequence[str], polling_interval_sec: float) -> str:
-        """The id of the first of these workflows to finish, polling every
-        ``polling_interval_sec`` seconds.
-
-        Raises:
-            ValueError: no ids, or one twice (as DBOS).
-            DBOSException: called in workflow code, where the choice would not be
-                recorded (await each handle's ``get_result`` there).
-        """
-        if not workflow_ids:
-            raise ValueError("handles must not be empty")
-        if len(set(workflow_ids)) != len(workflow_ids):
-            raise ValueError("handles must not contain duplicate workflow IDs")
-        if in_workflow_code() is not None:
-            raise DBOSException(
-                "wait_first is not durable in workflow code yet: its choice would differ "
-                "on replay. Await each handle's get_result() instead"
-            )
-        management = self.runtime.process.store.management
-        while (first := management.first_finished(list(workflow_ids))) is None:
-            time.sleep(polling_interval_sec)
-        return first
-
-    async def wait_first_async(
-        self, workflow_ids: Sequence[str], polling_interval_sec: float
-    ) -> str:
-        return await asyncio.to_thread(self.wait_first, workflow_ids, polling_interval_sec)
-
-    # -- managing ---------------------------------------------------------------------
 
     def with_descendants(self, workflow_ids: list[str], include: bool) -> list[str]:
         """The ids, then (``include``) every workflow they started, recursively."""
@@ -218,44 +142,6 @@ class WorkflowManagement:
         )
         return self._handle_async(workflow_id)
 
-    # -- application versions ----------------------------------------------------------
-
-    def register_version(self) -> None:
-        """Records this process's application version (``DBOS.launch``, a worker's start)."""
-        process = self.runtime.process
-        process.store.management.register_version(process.application_version)
-
-    def list_application_versions(self) -> list[VersionInfo]:
-        """Every recorded application version, the latest first."""
-        return self.runtime.process.store.management.list_versions()
-
-    def get_latest_application_version(self) -> VersionInfo:
-        """The latest application version (the newest timestamp).
-
-        Raises:
-            DBOSException: none is recorded yet (as DBOS).
-        """
-        versions = self.list_application_versions()
-        if not versions:
-            raise DBOSException("No application versions found")
-        return versions[0]
-
-    def set_latest_application_version(
-        self, version_name: str, application_name: str | None
-    ) -> None:
-        """Makes a recorded version the latest (its timestamp becomes now).
-
-        Raises:
-            DBOSException: ``application_name`` given (no applications share a system
-                database here: omit it).
-        """
-        if application_name is not None:
-            raise DBOSException(
-                "application_name: no applications share a celery_durable system "
-                "database, so versions have no owner; omit application_name"
-            )
-        self.runtime.process.store.management.promote_version(version_name)
-
     def update_workflow_attributes(
         self, workflow_id: str, attributes: dict[str, Any] | None, merge: bool
     ) -> None:
@@ -301,22 +187,3 @@ class WorkflowManagement:
         else:
             raise DBOSException("Must specify either delay_seconds or delay_until_epoch_ms")
         self.runtime.process.store.management.set_delay(workflow_id, until)
-
-
-async def asyncio_wait(
-    fs: list[Awaitable[Any]], timeout: float | None, return_when: str
-) -> tuple[set[asyncio.Task[Any]], set[asyncio.Task[Any]]]:
-    """``asyncio.wait`` over these awaitables, outside workflow code (DBOS's
-    ``asyncio_wait``).
-
-    Raises:
-        DBOSException: in workflow code, where which ones finished would not be
-            recorded (await them one by one there).
-    """
-    if in_workflow_code() is not None:
-        raise DBOSException(
-            "asyncio_wait is not durable in workflow code yet: which tasks finished would "
-            "differ on replay. Await the tasks one by one instead"
-        )
-    tasks = [asyncio.ensure_future(f) for f in fs]
-    return await asyncio.wait(tasks, timeout=timeout, return_when=return_when)

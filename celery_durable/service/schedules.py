@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
+from typing import Any, Protocol, TypedDict, TypeVar
 
 from celery_durable.engine.context import in_workflow_code
 from celery_durable.engine.registry import WorkflowSpec
@@ -26,9 +26,6 @@ from celery_durable.service.schedule_inputs import (
     refuse_owner,
 )
 from celery_durable.store.schedule_store import NewSchedule, ScheduleRow
-
-if TYPE_CHECKING:
-    from celery_durable.service.workflows import WorkflowService
 
 __all__ = ["SCHEDULED_ID_PREFIX", "ScheduleService", "WorkflowSchedule", "declare_scheduled"]
 
@@ -298,8 +295,16 @@ class ScheduleService:
         )
 
 
+class HasSchedules(Protocol):
+    """What ``@DBOS.scheduled`` needs of the configured service
+    (:class:`~celery_durable.service.workflows.WorkflowService`): its schedules."""
+
+    @property
+    def schedules(self) -> ScheduleService: ...
+
+
 def declare_scheduled(
-    scheduled: dict[str, str], current: Callable[[], WorkflowService | None], cron: str
+    scheduled: dict[str, str], current: Callable[[], HasSchedules | None], cron: str
 ) -> Callable[[F], F]:
     """``@DBOS.scheduled(cron)``: records the workflow's cron in ``scheduled`` (the
     process's, kept by the facade: decorators run at import) and declares it to the

@@ -10,20 +10,18 @@ with its arguments and its task id as the workflow id (see
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from celery import Celery
 from celery.canvas import Signature
 
 from celery_durable.engine.registry import WorkflowSpec
 from celery_durable.error import DBOSException
-
-if TYPE_CHECKING:
-    from celery_durable.service.workflows import WorkflowService
+from celery_durable.service.direct_calls import DirectCalls
 
 
 def add_signature_methods(
-    wrapper: Callable[..., Any], spec: WorkflowSpec, service: Callable[[], WorkflowService]
+    wrapper: Callable[..., Any], spec: WorkflowSpec, service: Callable[[], DirectCalls]
 ) -> None:
     """Gives a workflow's function Celery's ``s``, ``si`` and ``signature``."""
 
@@ -45,7 +43,7 @@ def add_signature_methods(
     wrapper.si = si  # type: ignore[attr-defined]
 
 
-def _app(service: Callable[[], WorkflowService]) -> Celery | None:
+def _app(service: Callable[[], DirectCalls]) -> Celery | None:
     """The configured ``DBOS``'s app; None before ``DBOS(...)`` (Celery's current app
     then, when the signature is applied)."""
     try:

@@ -21,6 +21,7 @@ from celery_durable.engine.registry import WorkflowSpec
 from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
 from celery_durable.integration.runtime import Runtime
 from celery_durable.service import inspection
+from celery_durable.service.app_versions import ApplicationVersions
 from celery_durable.service.caller_transactions import CallerTransactions
 from celery_durable.service.class_decorators import with_receiver
 from celery_durable.service.decorators import spec_of
@@ -31,6 +32,7 @@ from celery_durable.service.overview import Overview
 from celery_durable.service.queues import EnqueueRequest, QueueService
 from celery_durable.service.reading import WorkflowReading
 from celery_durable.service.schedules import ScheduleService
+from celery_durable.service.waiting import WaitingService
 from celery_durable.store import Redispatch, WorkerVersion
 from celery_durable.store.application import ApplicationStore
 
@@ -40,8 +42,9 @@ class WorkflowService:
     for one configuration (its :class:`~celery_durable.integration.runtime.Runtime`).
 
     ``schedules`` holds the cron schedules' operations, ``queues`` the queues'
-    declared at run time, ``management`` DBOS 3.4's calls for waiting on, inspecting
-    and managing workflows that exist, ``reading`` the workflow and step listings,
+    declared at run time, ``waiting`` DBOS 3.4's calls for waiting on and inspecting
+    workflows, ``management`` those for managing workflows that exist, ``versions``
+    the application versions, ``reading`` the workflow and step listings,
     ``messages`` messages, events and streams.
     """
 
@@ -49,7 +52,9 @@ class WorkflowService:
         self.runtime = runtime
         self.schedules = ScheduleService(runtime, self.handle)
         self.queues = QueueService(runtime)
+        self.waiting = WaitingService(runtime, self.handle_async)
         self.management = WorkflowManagement(runtime, self.handle, self.handle_async)
+        self.versions = ApplicationVersions(runtime)
         self.reading = WorkflowReading(runtime)
         self.messages = MessageService(runtime)
         # DBOSClient's writes in the caller's transaction, and its connection check.
@@ -65,7 +70,7 @@ class WorkflowService:
         schedules."""
         self.runtime.process.migrate()
         self.runtime.process.engine()
-        self.management.register_version()
+        self.versions.register_version()
         self.runtime.operator.schedules.write_declared()
         self.launched = True
         if self.runtime.in_process_worker is not None:

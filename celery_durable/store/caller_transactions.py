@@ -19,7 +19,7 @@ from celery_durable.core.clock import now_epoch_ms
 from celery_durable.error import DBOSException, DBOSWorkflowFunctionNotFoundError
 from celery_durable.store.channels import ENQUEUED_CHANNEL
 from celery_durable.store.driver_errors import system_error, violates
-from celery_durable.store.execution import sent_from_row
+from celery_durable.store.execution_messages import sent_from_row
 from celery_durable.store.migrations.schema import SCHEMA
 from celery_durable.store.rows import InsertedWorkflow, NewWorkflow, Sent
 from celery_durable.store.sql import messaging, recovery, workflows

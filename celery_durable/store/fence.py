@@ -193,3 +193,34 @@ class Fence:
             self._connection, self._cursor = None, None
             self._held.clear()
             self.epoch += 1
+
+
+class FencedStatements:
+    """The fence as one execution uses it: each statement carries the epoch of the
+    execution's claim, so one sent after the fence was lost is refused
+    (:class:`FenceLost`) instead of running unfenced. ``action`` describes a statement
+    for an error message (built only then)."""
+
+    def __init__(self, fence: Fence, epoch: int) -> None:
+        self._fence = fence
+        self._epoch = epoch
+
+    def one(
+        self, action: Callable[[], str], sql: str, params: dict[str, Any]
+    ) -> tuple[Any, ...] | None:
+        """Runs one statement on the fence connection; returns its first row."""
+        row: tuple[Any, ...] | None = self._fence.send(action, sql, params, epoch=self._epoch)[1]
+        return row
+
+    def every(
+        self, action: Callable[[], str], sql: str, params: dict[str, Any]
+    ) -> list[tuple[Any, ...]]:
+        """As ``one``, returning every row."""
+        rows: list[tuple[Any, ...]] = self._fence.send(
+            action, sql, params, epoch=self._epoch, every_row=True
+        )[1]
+        return rows
+
+    def check(self, action: Callable[[], str]) -> None:
+        """Raises :class:`FenceLost` if the fence is known lost (no round trip)."""
+        self._fence.check(self._epoch, action)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.store.connections import Connections
-from celery_durable.store.execution import sent_from_row
+from celery_durable.store.execution_messages import sent_from_row
 from celery_durable.store.rows import Sent
 from celery_durable.store.sql import messaging
 

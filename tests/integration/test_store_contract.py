@@ -139,7 +139,7 @@ def test_messages(store: EngineStore) -> None:
         "missing"
     )
     with store.executions.claim(receiver, "a", generation=0) as execution:
-        nothing = execution.receive(
+        nothing = execution.messages.receive(
             function_id=1, topic="t", deadline_function_id=2, deadline="123"
         )
         assert (nothing.found, nothing.value, nothing.workflow_status) == (False, None, "PENDING")
@@ -153,10 +153,11 @@ def test_messages(store: EngineStore) -> None:
     assert store.messages.send_message(receiver, "t", key, '"again"').outcome == "duplicate"
     with store.executions.claim(receiver, "a", generation=2) as execution:
         assert list(execution.claim.checkpoints) == [2]  # the deadline, recorded once
-        got = execution.receive(function_id=1, topic="t", deadline_function_id=2, deadline="9")
+        messages = execution.messages
+        got = messages.receive(function_id=1, topic="t", deadline_function_id=2, deadline="9")
         assert (got.found, got.value) == (True, '"hello"')
-        assert execution.send_message(receiver, "u", str(uuid.uuid4()), "1", 3).outcome == "sent"
-        assert execution.send_message(receiver, "u", str(uuid.uuid4()), "1", 3).outcome == (
+        assert messages.send_message(receiver, "u", str(uuid.uuid4()), "1", 3).outcome == "sent"
+        assert messages.send_message(receiver, "u", str(uuid.uuid4()), "1", 3).outcome == (
             "replayed"
         )
     names = {s.function_id: s.function_name for s in _steps(store, receiver)}
@@ -166,16 +167,16 @@ def test_messages(store: EngineStore) -> None:
 def test_events_wake_their_waiters(store: EngineStore) -> None:
     writer, reader = insert(store), insert(store)
     with store.executions.claim(reader, "a", generation=0) as waiting:
-        absent = waiting.get_event(
+        absent = waiting.messages.get_event(
             function_id=1, target=writer, key="k", deadline_function_id=2, deadline="1"
         )
         assert not absent.found
         wait = Wait(kind="event", target=writer, key="k")
         assert waiting.reschedule(due_at_epoch_ms=now_epoch_ms() + 60_000, parked=False, wait=wait)
     with store.executions.claim(writer, "a") as execution:
-        woken = execution.set_event(function_id=1, key="k", value='"v"', record=True)
+        woken = execution.messages.set_event(function_id=1, key="k", value='"v"', record=True)
         assert [(w.workflow_uuid, w.dispatch.generation) for w in woken] == [(reader, 2)]
-        assert execution.set_event(function_id=1, key="k", value='"w"', record=True) == []
+        assert execution.messages.set_event(function_id=1, key="k", value='"w"', record=True) == []
     assert store.messages.get_event(writer, "k") == '"v"'
     assert store.messages.get_all_events(writer) == {"k": '"v"'}
 
@@ -183,9 +184,10 @@ def test_events_wake_their_waiters(store: EngineStore) -> None:
 def test_streams(store: EngineStore) -> None:
     workflow_id = insert(store)
     with store.executions.claim(workflow_id, "a") as execution:
-        assert execution.write_stream(key="s", value="1", function_id=1, record_name="w") == 0
-        assert execution.write_stream(key="s", value="2", function_id=2, record_name="w") == 1
-        assert execution.write_stream(key="s", value="x", function_id=1, record_name="w") is None
+        messages = execution.messages
+        assert messages.write_stream(key="s", value="1", function_id=1, record_name="w") == 0
+        assert messages.write_stream(key="s", value="2", function_id=2, record_name="w") == 1
+        assert messages.write_stream(key="s", value="x", function_id=1, record_name="w") is None
     assert store.messages.read_stream(workflow_id, "s", 1) == ("PENDING", "2")
     assert store.messages.read_stream(workflow_id, "s", 2) == ("PENDING", None)
     assert store.messages.read_stream("contract-nobody", "s", 0) is None

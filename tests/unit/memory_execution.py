@@ -1,5 +1,7 @@
 """One claimed execution in the in-memory store: each method is the statement of
-:class:`~celery_durable.store.execution.WorkflowExecution` it stands for, in Python."""
+:class:`~celery_durable.store.execution.WorkflowExecution` (or of its
+:class:`~celery_durable.store.execution_messages.ExecutionMessages`) it stands for, in
+Python."""
 
 from __future__ import annotations
 
@@ -33,10 +35,7 @@ class MemoryExecution:
         self.in_canvas = False
         # A test's stand-in for a dropped fence connection (see check_fence).
         self.fence_lost = False
-
-    def _status(self) -> str | None:
-        row = self._tables.workflows.get(self.workflow_uuid)
-        return None if row is None else row.status
+        self.messages = MemoryExecutionMessages(tables, notify, workflow_uuid)
 
     def check_fence(self, action: Callable[[], str]) -> None:
         if self.fenced and self.fence_lost:
@@ -52,6 +51,73 @@ class MemoryExecution:
                 )
             recorded = tables.upsert_step(self.workflow_uuid, step)
             return row.status if recorded else None
+
+    def complete(self, status: str, *, output: str | None, error: str | None) -> bool:
+        with self._tables.transaction() as tables:
+            row = tables.workflows[self.workflow_uuid]
+            if row.status != "PENDING":
+                self.release()
+                return False
+            row.status, row.output, row.error = status, output, error
+            row.execution_active = False
+            self._let_go()
+            return True
+
+    def reschedule(
+        self, *, due_at_epoch_ms: int, parked: bool, wait: Wait | None = None
+    ) -> Rescheduled | None:
+        now = now_epoch_ms()
+        with self._tables.transaction() as tables:
+            row = tables.workflows[self.workflow_uuid]
+            if row.status != "PENDING":
+                self.release()
+                return None
+            ready, waited = False, None
+            if wait is not None:
+                ready, waited = _ready(tables, wait), _wait_key(wait)
+            go_now = ready or row.wake_requested
+            row.execution_active = False
+            row.dispatch_generation += 1
+            row.next_dispatch_at_epoch_ms = now if go_now else due_at_epoch_ms
+            row.dispatch_parked = parked and not go_now
+            row.wake_requested = False
+            row.wait_key = None if ready else waited
+            self._let_go()
+            return Rescheduled(
+                generation=row.dispatch_generation,
+                due_at_epoch_ms=row.next_dispatch_at_epoch_ms,
+                parked=row.dispatch_parked,
+            )
+
+    def release(self) -> None:
+        if not self.fenced:
+            return
+        with self._tables.transaction() as tables:
+            row = tables.workflows[self.workflow_uuid]
+            if row.status == "PENDING":
+                row.execution_active = False
+                row.next_dispatch_at_epoch_ms = now_epoch_ms()
+                row.wait_key = None
+            self._let_go()
+
+    def _let_go(self) -> None:
+        self.fenced = False
+        self._tables.fences.discard(self.workflow_uuid)
+
+
+class MemoryExecutionMessages:
+    """An execution's messages, events and streams (``MemoryExecution.messages``)."""
+
+    def __init__(
+        self, tables: Tables, notify: Callable[[str, str], None], workflow_uuid: str
+    ) -> None:
+        self._tables = tables
+        self._notify = notify
+        self.workflow_uuid = workflow_uuid
+
+    def _status(self) -> str | None:
+        row = self._tables.workflows.get(self.workflow_uuid)
+        return None if row is None else row.status
 
     def send_message(
         self, destination: str, topic: str, message_uuid: str, message: str, function_id: int
@@ -135,58 +201,6 @@ class MemoryExecution:
                 tables.record_operation(self.workflow_uuid, function_id, record_name, None, now)
         self._notify(STREAMS_CHANNEL, f"{self.workflow_uuid}::{key}")
         return len(stream) - 1
-
-    def complete(self, status: str, *, output: str | None, error: str | None) -> bool:
-        with self._tables.transaction() as tables:
-            row = tables.workflows[self.workflow_uuid]
-            if row.status != "PENDING":
-                self.release()
-                return False
-            row.status, row.output, row.error = status, output, error
-            row.execution_active = False
-            self._let_go()
-            return True
-
-    def reschedule(
-        self, *, due_at_epoch_ms: int, parked: bool, wait: Wait | None = None
-    ) -> Rescheduled | None:
-        now = now_epoch_ms()
-        with self._tables.transaction() as tables:
-            row = tables.workflows[self.workflow_uuid]
-            if row.status != "PENDING":
-                self.release()
-                return None
-            ready, waited = False, None
-            if wait is not None:
-                ready, waited = _ready(tables, wait), _wait_key(wait)
-            go_now = ready or row.wake_requested
-            row.execution_active = False
-            row.dispatch_generation += 1
-            row.next_dispatch_at_epoch_ms = now if go_now else due_at_epoch_ms
-            row.dispatch_parked = parked and not go_now
-            row.wake_requested = False
-            row.wait_key = None if ready else waited
-            self._let_go()
-            return Rescheduled(
-                generation=row.dispatch_generation,
-                due_at_epoch_ms=row.next_dispatch_at_epoch_ms,
-                parked=row.dispatch_parked,
-            )
-
-    def release(self) -> None:
-        if not self.fenced:
-            return
-        with self._tables.transaction() as tables:
-            row = tables.workflows[self.workflow_uuid]
-            if row.status == "PENDING":
-                row.execution_active = False
-                row.next_dispatch_at_epoch_ms = now_epoch_ms()
-                row.wait_key = None
-            self._let_go()
-
-    def _let_go(self) -> None:
-        self.fenced = False
-        self._tables.fences.discard(self.workflow_uuid)
 
 
 def _wait_key(wait: Wait) -> str:

@@ -23,20 +23,6 @@ EXCEPTIONS: dict[str, tuple[int, str]] = {
         300,
         "a facade: each method is a signature, a docstring and one delegation",
     ),
-    "celery_durable/service/management.py:WorkflowManagement": (
-        265,
-        "grew with DBOS 3.4's operations; split by concern when the next ones land",
-    ),
-    "celery_durable/error.py": (
-        560,
-        "the public error module mirrors dbos._error's one module, and recorded errors name "
-        "their classes by this module's path, so its classes cannot move to submodules",
-    ),
-    "celery_durable/store/execution.py:WorkflowExecution": (
-        265,
-        "one claimed execution's statements, one method per round trip; split when the "
-        "next durable operation adds its statements",
-    ),
 }
 
 

@@ -38,3 +38,17 @@ def test_workflow_function_not_found_takes_dbos_parameters() -> None:
     assert error.message == "not here"
     plain = pickle.loads(pickle.dumps(DBOSWorkflowFunctionNotFoundError("orders.ship")))
     assert plain.message == "Workflow function orders.ship is not registered"
+
+
+def test_a_record_in_the_order_celery_durable_records_reads_as_dbos_order() -> None:
+    """Checkpoints name the id first (as every release has); DBOS 3.4's constructor
+    names the role first: both build the same error, and it records as before."""
+    dbos_order = DBOSNonExistentWorkflowError("`send` destination", "wf-1")
+    recorded = DBOSNonExistentWorkflowError("wf-1", "`send` destination")
+    assert (
+        dbos_order.message
+        == recorded.message
+        == ("Non-existent `send` destination workflow ID: wf-1")
+    )
+    assert dbos_order.__reduce__()[1] == ("wf-1", "`send` destination")
+    assert pickle.loads(pickle.dumps(dbos_order)).destination_id == "wf-1"

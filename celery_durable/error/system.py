@@ -1,0 +1,87 @@
+"""Errors of the configuration, the system database and what is read from it, and of a
+caller without the role a function requires."""
+
+from __future__ import annotations
+
+from celery_durable.error.base import DBOSErrorCode, DBOSException
+
+
+class DBOSInitializationError(DBOSException):
+    """The library is not configured, or configured wrongly."""
+
+    _constructed_from = ("message",)
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, DBOSErrorCode.InitializationError)
+
+
+class DBOSSystemDatabaseError(DBOSException):
+    """The system database could not be reached or refused a statement."""
+
+    _constructed_from = ("message",)
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+class DBOSSchemaMissingError(DBOSSystemDatabaseError):
+    """The database has no celery_durable tables, or older ones than this code needs.
+
+    Only ``DBOS.launch()``, ``celery-durable migrate`` and a starting worker create or
+    upgrade them; reading never does.
+    """
+
+
+class DBOSNotAuthorizedError(DBOSException):
+    """The caller's roles include none of a function's ``@DBOS.required_roles``."""
+
+    _constructed_from = ("msg",)
+
+    def __init__(self, msg: str) -> None:
+        self.msg = msg
+        super().__init__(msg, DBOSErrorCode.NotAuthorized)
+
+
+class DBOSSerializationError(DBOSException):
+    """A value could not be serialized or deserialized."""
+
+    _constructed_from = ("message",)
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+class RecordedError(DBOSException):
+    """A recorded exception that could not be rebuilt as its own class on replay.
+
+    Raised in place of an exception whose class cannot be imported or constructed from
+    its recorded arguments. It carries the original class's dotted name and message.
+
+    Attributes:
+        type_name: ``module:qualname`` of the original exception class.
+        original_message: ``str()`` of the original exception.
+    """
+
+    _constructed_from = ("type_name", "original_message")
+
+    def __init__(self, type_name: str, original_message: str) -> None:
+        self.type_name = type_name
+        self.original_message = original_message
+        super().__init__(f"{type_name}: {original_message}")
+
+    def __str__(self) -> str:
+        return self.message  # the original exception's words, not a DBOS error's
+
+
+class DBOSQueryTimeoutError(DBOSException):
+    """An observability query exceeded its statement timeout (not raised by
+    celery_durable today: its queries have no statement timeout)."""
+
+    _constructed_from = ("timeout_seconds",)
+
+    def __init__(self, timeout_seconds: float) -> None:
+        self.timeout_seconds = timeout_seconds
+        super().__init__(
+            f"This query was cancelled after exceeding its {timeout_seconds:g}s statement timeout.",
+            DBOSErrorCode.QueryTimeout,
+        )

@@ -1,0 +1,120 @@
+"""DBOS 3.4's calls for waiting on and inspecting workflows, each written once for
+``DBOS`` and ``DBOSClient`` (the ``_async`` twins run it in a thread).
+
+Outside workflow code they read the store (``store.workflows``, ``store.management``);
+in workflow code ``get_result`` is the engine's durable wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from celery_durable.core.outcomes import decode_status
+from celery_durable.core.records import WorkflowStatus
+from celery_durable.engine import children_and_sleep, outcome_polling
+from celery_durable.engine.context import in_workflow_code
+from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
+from celery_durable.integration.runtime import Runtime
+from celery_durable.service.handles import WorkflowHandleAsync
+
+# DBOS's DEFAULT_POLLING_INTERVAL, wait_first's default.
+DEFAULT_POLLING_INTERVAL = 1.0
+
+
+class WaitingService:
+    """One configuration's waiting and inspecting calls (``service.waiting``)."""
+
+    def __init__(
+        self, runtime: Runtime, handle_async: Callable[[str], WorkflowHandleAsync[Any]]
+    ) -> None:
+        self.runtime = runtime
+        self._handle_async = handle_async
+
+    def get_workflow_status(self, workflow_id: str) -> WorkflowStatus | None:
+        """The workflow's status, None if it does not exist."""
+        process = self.runtime.process
+        row = process.store.workflows.get_workflow(workflow_id)
+        return None if row is None else decode_status(row, process.serializer)
+
+    async def get_workflow_status_async(self, workflow_id: str) -> WorkflowStatus | None:
+        return await asyncio.to_thread(self.get_workflow_status, workflow_id)
+
+    async def retrieve_async(
+        self, workflow_id: str, existing_workflow: bool = True
+    ) -> WorkflowHandleAsync[Any]:
+        """An async handle; with ``existing_workflow``, only to a workflow that exists.
+
+        Raises:
+            DBOSNonExistentWorkflowError: ``existing_workflow`` and no such workflow.
+        """
+        workflows = self.runtime.process.store.workflows
+        if (
+            existing_workflow
+            and await asyncio.to_thread(workflows.get_outcome, workflow_id) is None
+        ):
+            raise DBOSNonExistentWorkflowError(workflow_id)
+        return self._handle_async(workflow_id)
+
+    def get_result(self, workflow_id: str) -> Any:
+        """Waits for the workflow's outcome (one not written yet is waited for, as in
+        DBOS); in workflow code, the durable wait of ``WorkflowHandle.get_result``."""
+        parent = in_workflow_code()
+        if parent is not None:
+            return children_and_sleep.await_result(parent, workflow_id)
+        process = self.runtime.process
+        return outcome_polling.wait_for(
+            process.store, process.serializer, workflow_id, wait_for_creation=True
+        )
+
+    async def get_result_async(self, workflow_id: str) -> Any:
+        return await asyncio.to_thread(self.get_result, workflow_id)
+
+    def wait_first(self, workflow_ids: Sequence[str], polling_interval_sec: float) -> str:
+        """The id of the first of these workflows to finish, polling every
+        ``polling_interval_sec`` seconds.
+
+        Raises:
+            ValueError: no ids, or one twice (as DBOS).
+            DBOSException: called in workflow code, where the choice would not be
+                recorded (await each handle's ``get_result`` there).
+        """
+        if not workflow_ids:
+            raise ValueError("handles must not be empty")
+        if len(set(workflow_ids)) != len(workflow_ids):
+            raise ValueError("handles must not contain duplicate workflow IDs")
+        if in_workflow_code() is not None:
+            raise DBOSException(
+                "wait_first is not durable in workflow code yet: its choice would differ "
+                "on replay. Await each handle's get_result() instead"
+            )
+        management = self.runtime.process.store.management
+        while (first := management.first_finished(list(workflow_ids))) is None:
+            time.sleep(polling_interval_sec)
+        return first
+
+    async def wait_first_async(
+        self, workflow_ids: Sequence[str], polling_interval_sec: float
+    ) -> str:
+        return await asyncio.to_thread(self.wait_first, workflow_ids, polling_interval_sec)
+
+
+async def asyncio_wait(
+    fs: list[Awaitable[Any]], timeout: float | None, return_when: str
+) -> tuple[set[asyncio.Task[Any]], set[asyncio.Task[Any]]]:
+    """``asyncio.wait`` over these awaitables, outside workflow code (DBOS's
+    ``asyncio_wait``).
+
+    Raises:
+        DBOSException: in workflow code, where which ones finished would not be
+            recorded (await them one by one there).
+    """
+    if in_workflow_code() is not None:
+        raise DBOSException(
+            "asyncio_wait is not durable in workflow code yet: which tasks finished would "
+            "differ on replay. Await the tasks one by one instead"
+        )
+    tasks = [asyncio.ensure_future(f) for f in fs]
+    return await asyncio.wait(tasks, timeout=timeout, return_when=return_when)
