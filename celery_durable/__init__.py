@@ -21,17 +21,29 @@ from celery_durable.api.options import (
     SetWorkflowTimeout,
 )
 from celery_durable.api.queues import Queue
+from celery_durable.api.sharding import SetShardKey
 from celery_durable.core.records import (
     StepInfo,
     VersionInfo,
     WorkflowStatus,
     WorkflowStatusString,
 )
+from celery_durable.core.serializers import (
+    DBOSPortableJSONSerializer,
+    PortableWorkflowError,
+    Serializer,
+    WorkflowSerializationFormat,
+)
 from celery_durable.service.context import StepContext, StepStatus
 from celery_durable.service.datasources import AsyncSQLAlchemyDatasource, SQLAlchemyDatasource
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
+from celery_durable.service.messages import SendMessage
 from celery_durable.service.task_calls import TaskHandle
 from celery_durable.service.types import DBOSConfig
+from celery_durable.service.validation import (
+    make_pydantic_args_validator,
+    pydantic_args_validator,
+)
 
 __all__ = [
     "DBOS",
@@ -40,10 +52,15 @@ __all__ = [
     "DBOSConfig",
     "DBOSConfiguredInstance",
     "DBOSContextSetAuth",
+    "DBOSPortableJSONSerializer",
     "EnqueueOptions",
+    "PortableWorkflowError",
     "Queue",
     "SQLAlchemyDatasource",
+    "SendMessage",
+    "Serializer",
     "SetEnqueueOptions",
+    "SetShardKey",
     "SetWorkflowAttributes",
     "SetWorkflowID",
     "SetWorkflowTimeout",
@@ -55,6 +72,9 @@ __all__ = [
     "WorkflowHandle",
     "WorkflowHandleAsync",
     "WorkflowSchedule",
+    "WorkflowSerializationFormat",
     "WorkflowStatus",
     "WorkflowStatusString",
+    "make_pydantic_args_validator",
+    "pydantic_args_validator",
 ]

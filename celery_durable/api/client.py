@@ -6,19 +6,19 @@ writes the workflow's row and publishes its Celery message by task name.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from celery import Celery
 
 from celery_durable.api.client_listing import ClientListing
 from celery_durable.api.client_management import ClientManagementCalls
+from celery_durable.api.client_messages import ClientMessaging
 from celery_durable.api.client_queues import ClientQueues
 from celery_durable.api.client_versions import ClientVersions
 from celery_durable.api.client_waiting import ClientWaiting
 from celery_durable.api.enqueue_options import EnqueueOptions, enqueue_request
 from celery_durable.core.records import StepInfo, WorkflowStatus
-from celery_durable.core.serialization import SerializerName
+from celery_durable.core.serialization import SerializerChoice
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
 from celery_durable.service.management import refuse_partition_key, refuse_shard_key
 from celery_durable.service.overview import Overview
@@ -26,7 +26,14 @@ from celery_durable.service.types import WorkerVersion
 from celery_durable.service.wiring import client_service
 
 
-class DBOSClient(ClientQueues, ClientListing, ClientWaiting, ClientManagementCalls, ClientVersions):
+class DBOSClient(
+    ClientMessaging,
+    ClientQueues,
+    ClientListing,
+    ClientWaiting,
+    ClientManagementCalls,
+    ClientVersions,
+):
     """Enqueues and operates workflows from a process that does not import them.
 
     Args:
@@ -36,7 +43,8 @@ class DBOSClient(ClientQueues, ClientListing, ClientWaiting, ClientManagementCal
             PostgreSQL and a worker publishes it (told by LISTEN/NOTIFY, with the
             recovery sweep as the fallback).
         celery: A Celery app to publish with, instead of one built from ``broker_url``.
-        serializer: Must match the workers' (``"json"`` by default).
+        serializer: Must match the workers' (``"json"`` by default, ``"pickle"``, or
+            a ``dbos.Serializer`` instance).
     """
 
     def __init__(
@@ -45,7 +53,7 @@ class DBOSClient(ClientQueues, ClientListing, ClientWaiting, ClientManagementCal
         broker_url: str | None = None,
         *,
         celery: Celery | None = None,
-        serializer: SerializerName = "json",
+        serializer: SerializerChoice = "json",
     ) -> None:
         if celery is None and broker_url:
             celery = Celery("celery_durable_client", broker=broker_url)
@@ -73,12 +81,15 @@ class DBOSClient(ClientQueues, ClientListing, ClientWaiting, ClientManagementCal
         """``enqueue`` for async callers."""
         return await self._service.enqueue_request_async(enqueue_request(options), args, kwargs)
 
-    def retrieve_workflow(self, workflow_id: str) -> WorkflowHandle[Any]:
+    def retrieve_workflow(
+        self, workflow_id: str, *, shard_key: str | None = None
+    ) -> WorkflowHandle[Any]:
         """As ``DBOS.retrieve_workflow`` (the workflow must exist, as in DBOS's client).
 
         Raises:
             DBOSNonExistentWorkflowError: no such workflow.
         """
+        refuse_shard_key(shard_key)
         return self._service.retrieve(workflow_id)
 
     def cancel_workflow(
@@ -156,61 +167,6 @@ class DBOSClient(ClientQueues, ClientListing, ClientWaiting, ClientManagementCal
         """Read-only overviews for dashboards: pages of workflows with their counts per
         status, queue depths, a workflow's messages and stream keys."""
         return self._service.overview()
-
-    # -- messages, events, streams (as DBOS's DBOSClient) -------------------------------
-
-    def send(
-        self,
-        destination_id: str,
-        message: Any,
-        topic: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> None:
-        """As ``DBOS.send`` (outside a workflow): ``idempotency_key`` makes a repeated
-        send deliver once (positional here, keyword-only on ``DBOS``, as in DBOS)."""
-        self._service.messages.send(destination_id, message, topic, idempotency_key)
-
-    async def send_async(
-        self,
-        destination_id: str,
-        message: Any,
-        topic: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> None:
-        """``send`` for async callers."""
-        await self._service.messages.send_async(destination_id, message, topic, idempotency_key)
-
-    def get_event(self, workflow_id: str, key: str, timeout_seconds: float = 60) -> Any:
-        """As ``DBOS.get_event``: waits up to ``timeout_seconds`` (then None)."""
-        return self._service.messages.get_event(workflow_id, key, timeout_seconds)
-
-    async def get_event_async(self, workflow_id: str, key: str, timeout_seconds: float = 60) -> Any:
-        """``get_event`` for async callers."""
-        return await self._service.messages.get_event_async(workflow_id, key, timeout_seconds)
-
-    def get_all_events(self, workflow_id: str) -> dict[str, Any]:
-        """As ``DBOS.get_all_events``."""
-        return self._service.messages.get_all_events(workflow_id)
-
-    async def get_all_events_async(self, workflow_id: str) -> dict[str, Any]:
-        """``get_all_events`` for async callers."""
-        return await self._service.messages.get_all_events_async(workflow_id)
-
-    def read_stream(
-        self, workflow_id: str, key: str, *, offset: int = 0, timeout_seconds: float | None = None
-    ) -> Iterator[Any]:
-        """As ``DBOS.read_stream``."""
-        return self._service.messages.read_stream(
-            workflow_id, key, offset=offset, timeout_seconds=timeout_seconds
-        )
-
-    def read_stream_async(
-        self, workflow_id: str, key: str, *, offset: int = 0, timeout_seconds: float | None = None
-    ) -> AsyncIterator[Any]:
-        """``read_stream`` for async callers (an async iterator)."""
-        return self._service.messages.read_stream_async(
-            workflow_id, key, offset=offset, timeout_seconds=timeout_seconds
-        )
 
     def destroy(self) -> None:
         """Closes the client's database connections."""

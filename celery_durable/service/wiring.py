@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from celery import Celery
 
-from celery_durable.core.serialization import SerializerName
+from celery_durable.core.serialization import SerializerChoice
 from celery_durable.engine.registry import Registry, WorkflowSpec
 from celery_durable.error import DBOSInitializationError
 from celery_durable.integration.config import DBOSConfig
@@ -119,7 +119,7 @@ def connect_workers(
 
 
 def client_service(
-    system_database_url: str, celery: Celery | None, serializer: SerializerName
+    system_database_url: str, celery: Celery | None, serializer: SerializerChoice
 ) -> WorkflowService:
     """A producer's service: no registered workflows, a small pool. Without ``celery``
     it publishes nothing: the workers publish what it commits (LISTEN/NOTIFY)."""

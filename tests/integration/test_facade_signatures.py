@@ -19,15 +19,19 @@ DBOS_3_4_DIFFERENCES = {
     # DBOS.send's idempotency_key is keyword-only; DBOSClient.send's is positional.
     "send": (
         "(destination_id: 'str', message: 'Any', topic: 'str | None' = None, *, "
-        "idempotency_key: 'str | None' = None) -> 'None'",
+        "idempotency_key: 'str | None' = None, serialization_type: 'WorkflowSerializationFormat | None' = <WorkflowSerializationFormat.DEFAULT: 'None'>, "
+        "send_to_forks: 'bool' = False, shard_key: 'str | None' = None) -> 'None'",
         "(destination_id: 'str', message: 'Any', topic: 'str | None' = None, "
-        "idempotency_key: 'str | None' = None) -> 'None'",
+        "idempotency_key: 'str | None' = None, *, serialization_type: 'WorkflowSerializationFormat | None' = <WorkflowSerializationFormat.DEFAULT: 'None'>, "
+        "send_to_forks: 'bool' = False, shard_key: 'str | None' = None) -> 'None'",
     ),
     "send_async": (
         "async (destination_id: 'str', message: 'Any', topic: 'str | None' = None, *, "
-        "idempotency_key: 'str | None' = None) -> 'None'",
+        "idempotency_key: 'str | None' = None, serialization_type: 'WorkflowSerializationFormat | None' = <WorkflowSerializationFormat.DEFAULT: 'None'>, "
+        "send_to_forks: 'bool' = False, shard_key: 'str | None' = None) -> 'None'",
         "async (destination_id: 'str', message: 'Any', topic: 'str | None' = None, "
-        "idempotency_key: 'str | None' = None) -> 'None'",
+        "idempotency_key: 'str | None' = None, *, serialization_type: 'WorkflowSerializationFormat | None' = <WorkflowSerializationFormat.DEFAULT: 'None'>, "
+        "send_to_forks: 'bool' = False, shard_key: 'str | None' = None) -> 'None'",
     ),
     # Only DBOS.destroy stops a worker (waiting for its workflows) and forgets the registry.
     "destroy": (
@@ -37,8 +41,9 @@ DBOS_3_4_DIFFERENCES = {
     ),
     # Only DBOS.retrieve_workflow can hand out a handle to a workflow not yet written.
     "retrieve_workflow": (
-        "(workflow_id: 'str', existing_workflow: 'bool' = True) -> 'WorkflowHandle[Any]'",
-        "(workflow_id: 'str') -> 'WorkflowHandle[Any]'",
+        "(workflow_id: 'str', existing_workflow: 'bool' = True, *, "
+        "shard_key: 'str | None' = None) -> 'WorkflowHandle[Any]'",
+        "(workflow_id: 'str', *, shard_key: 'str | None' = None) -> 'WorkflowHandle[Any]'",
     ),
     # DBOSClient.register_queue orders its parameters otherwise, defaults on_conflict to
     # "always_update" and takes application_name (a producer may register for another).
@@ -143,6 +148,10 @@ SHARED = {
     "retrieve_workflow",
     "send",
     "send_async",
+    "send_bulk",
+    "send_bulk_async",
+    "read_stream_offset",
+    "read_stream_offset_async",
 }
 
 
