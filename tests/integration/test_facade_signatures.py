@@ -13,24 +13,27 @@ from typing import Any
 
 from celery_durable import DBOS, DBOSClient
 
+# serialization_type's annotation and default, as inspect shows them.
+FORMAT = "'WorkflowSerializationFormat | None' = <WorkflowSerializationFormat.DEFAULT: 'None'>"
+
 # Where DBOS 3.4's own classes differ (dbos/_dbos.py, dbos/_client.py): the method's
 # signature on DBOS, then on DBOSClient.
 DBOS_3_4_DIFFERENCES = {
     # DBOS.send's idempotency_key is keyword-only; DBOSClient.send's is positional.
     "send": (
         "(destination_id: 'str', message: 'Any', topic: 'str | None' = None, *, "
-        "idempotency_key: 'str | None' = None, serialization_type: 'WorkflowSerializationFormat | None' = <WorkflowSerializationFormat.DEFAULT: 'None'>, "
+        "idempotency_key: 'str | None' = None, serialization_type: " + FORMAT + ", "
         "send_to_forks: 'bool' = False, shard_key: 'str | None' = None) -> 'None'",
         "(destination_id: 'str', message: 'Any', topic: 'str | None' = None, "
-        "idempotency_key: 'str | None' = None, *, serialization_type: 'WorkflowSerializationFormat | None' = <WorkflowSerializationFormat.DEFAULT: 'None'>, "
+        "idempotency_key: 'str | None' = None, *, serialization_type: " + FORMAT + ", "
         "send_to_forks: 'bool' = False, shard_key: 'str | None' = None) -> 'None'",
     ),
     "send_async": (
         "async (destination_id: 'str', message: 'Any', topic: 'str | None' = None, *, "
-        "idempotency_key: 'str | None' = None, serialization_type: 'WorkflowSerializationFormat | None' = <WorkflowSerializationFormat.DEFAULT: 'None'>, "
+        "idempotency_key: 'str | None' = None, serialization_type: " + FORMAT + ", "
         "send_to_forks: 'bool' = False, shard_key: 'str | None' = None) -> 'None'",
         "async (destination_id: 'str', message: 'Any', topic: 'str | None' = None, "
-        "idempotency_key: 'str | None' = None, *, serialization_type: 'WorkflowSerializationFormat | None' = <WorkflowSerializationFormat.DEFAULT: 'None'>, "
+        "idempotency_key: 'str | None' = None, *, serialization_type: " + FORMAT + ", "
         "send_to_forks: 'bool' = False, shard_key: 'str | None' = None) -> 'None'",
     ),
     # Only DBOS.destroy stops a worker (waiting for its workflows) and forgets the registry.

@@ -1,0 +1,124 @@
+"""DBOS 3.4's serializer classes and what needs no service: a custom ``Serializer`` as
+``config["serializer"]``, the portable format's markers, ``SetShardKey`` and
+``DBOS.shard_key``, ``make_pydantic_args_validator``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from celery import Celery
+
+from celery_durable import (
+    DBOS,
+    DBOSPortableJSONSerializer,
+    PortableWorkflowError,
+    Serializer,
+    SetShardKey,
+    WorkflowSerializationFormat,
+    make_pydantic_args_validator,
+)
+from celery_durable.core.serialization import make_serializer, writer_for
+from celery_durable.core.serializers import PORTABLE
+from celery_durable.error import DBOSException, DBOSSerializationError
+from celery_durable.integration.process import validated_config
+
+
+class Reversed(Serializer):
+    """A custom serializer: JSON-ish text, reversed."""
+
+    def serialize(self, data: Any) -> str:
+        return repr(data)[::-1]
+
+    def deserialize(cls, serialized_data: str) -> Any:
+        import ast
+
+        return ast.literal_eval(serialized_data[::-1])
+
+    def name(self) -> str:
+        return "reversed"
+
+
+def test_the_format_enum_is_dboss() -> None:
+    assert [f.value for f in WorkflowSerializationFormat] == ["portable", "native", "None"]
+    assert WorkflowSerializationFormat("portable") is WorkflowSerializationFormat.PORTABLE
+
+
+def test_a_custom_serializer_writes_its_own_text_and_reads_portable_rows() -> None:
+    serializer = make_serializer(Reversed())
+    text = serializer.dumps({"a": (1, 2)})
+    assert text == repr({"a": (1, 2)})[::-1]
+    assert serializer.loads(text) == {"a": (1, 2)}
+    assert serializer.loads(PORTABLE.dumps({"b": [1]})) == {"b": [1]}
+
+
+def test_config_takes_a_serializer_instance_and_refuses_other_objects() -> None:
+    celery = Celery("t", set_as_current=False)
+    merged = validated_config(celery, {"name": "t", "serializer": Reversed()})
+    assert isinstance(merged["serializer"], Reversed)
+    with pytest.raises(DBOSException, match=r"dbos\.Serializer instance"):
+        validated_config(celery, {"name": "t", "serializer": 3})  # type: ignore[typeddict-item]
+
+
+def test_dboss_portable_serializer_configures_the_portable_format() -> None:
+    serializer = make_serializer(DBOSPortableJSONSerializer())
+    assert serializer is PORTABLE
+    assert DBOSPortableJSONSerializer().name() == "portable_json"
+    assert DBOSPortableJSONSerializer().serialize({"d": Decimal("1.10")}) == '{"d":"1.10"}'
+    error = serializer.loads(serializer.dumps(KeyError("k")))
+    assert isinstance(error, PortableWorkflowError)
+    assert (error.name, error.message) == ("KeyError", "'k'")
+
+
+def test_the_portable_format_writes_what_dbos_writes() -> None:
+    moment = dt.datetime(2026, 5, 6, 7, 8, 9, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    assert PORTABLE.dumps([moment, dt.date(2026, 1, 2), {1, 2} - {2}, None]) == (
+        '!portable:["2026-05-06T05:08:09.000Z","2026-01-02",[1],null]'
+    )
+    with pytest.raises(DBOSSerializationError, match="non-string keys"):
+        PORTABLE.dumps({1: "x"})
+    with pytest.raises(DBOSSerializationError, match="not portable JSON serializable"):
+        PORTABLE.dumps(object())
+
+
+def test_json_and_pickle_deployments_read_portable_rows() -> None:
+    text = '!portable:{"x":[1,"2"]}'
+    assert make_serializer("json").loads(text) == make_serializer("pickle").loads(text)
+    assert make_serializer("json").loads(text) == {"x": [1, "2"]}
+
+
+def test_writer_for_resolves_the_format() -> None:
+    json_serializer = make_serializer("json")
+    assert writer_for(None, json_serializer, True) is PORTABLE
+    assert (
+        writer_for(WorkflowSerializationFormat.DEFAULT, json_serializer, False) is json_serializer
+    )
+    assert writer_for("native", make_serializer(Reversed()), True) is not PORTABLE
+    with pytest.raises(DBOSSerializationError, match="WorkflowSerializationFormat"):
+        writer_for("bson", json_serializer, False)
+
+
+def test_set_shard_key_refuses_and_dbos_has_no_shard_key() -> None:
+    with pytest.raises(ValueError, match="non-empty"):
+        SetShardKey("")
+    with pytest.raises(DBOSException, match="sharding is not supported by celery_durable"):
+        SetShardKey("tenant-1")
+    assert DBOS.shard_key is None
+
+
+def _typed(count: int, when: dt.date, *rest: int, **extra: str) -> None:
+    return None
+
+
+def test_make_pydantic_args_validator() -> None:
+    validate = make_pydantic_args_validator(_typed)
+    assert validate(("3", "2026-01-02", "4"), {"x": "y"}) == (
+        (3, dt.date(2026, 1, 2), 4),
+        {"x": "y"},
+    )
+    with pytest.raises(ValueError, match="Missing required argument: 'when'"):
+        validate((1,), {})
+    with pytest.raises(ValueError, match="Argument 'x'"):
+        validate((1, "2026-01-02"), {"x": 5})
