@@ -18,6 +18,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from celery import Celery
 
 from celery_durable import (
     DBOS,
@@ -29,7 +30,7 @@ from celery_durable import (
     pydantic_args_validator,
 )
 from celery_durable.error import DBOSException
-from tests.conftest import DATABASE_URL
+from tests.conftest import BROKER_URL, DATABASE_URL, TEST_QUEUE
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -91,6 +92,11 @@ def double_first(
 @DBOS.workflow(validate_args=double_first)
 def custom_validated(value: int) -> int:
     return value
+
+
+@DBOS.workflow()
+def plain_echo(when: dt.datetime, items: tuple[int, ...]) -> list[Any]:
+    return [isinstance(when, dt.datetime), items]
 
 
 @pytest.fixture(scope="module")
@@ -213,3 +219,25 @@ def test_unsupported_workflow_options_are_refused_at_decoration() -> None:
     with pytest.raises(DBOSException, match="serialization_type must be"):
         DBOS.workflow(serialization_type="yaml")  # type: ignore[arg-type]
     DBOS.workflow(auto_upgrade=False, serialization_type=WorkflowSerializationFormat.NATIVE)
+
+
+def test_a_client_enqueues_portable_inputs(sql: psycopg.Connection[Any]) -> None:
+    DBOS._service().runtime.operator.register_served("tests@worker")
+    app = Celery("producer", broker=BROKER_URL)
+    app.conf.task_default_queue = TEST_QUEUE
+    client = DBOSClient(DATABASE_URL, celery=app)
+    try:
+        handle = client.enqueue(
+            {
+                "workflow_name": plain_echo.__qualname__,
+                "queue_name": TEST_QUEUE,
+                "serialization_type": PORTABLE,
+            },
+            WHEN,
+            (1, 2),
+        )
+        assert handle.get_result(timeout=RESULT_TIMEOUT) == [True, [1, 2]]
+        assert column(sql, "inputs", handle.workflow_id).startswith("!portable:")
+        assert column(sql, "output", handle.workflow_id) == "!portable:[true,[1,2]]"
+    finally:
+        client.destroy()
