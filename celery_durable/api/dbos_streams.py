@@ -55,7 +55,7 @@ class WorkflowStreams(ConfiguredFacade):
     ) -> Iterator[Any]:
         """Every value of workflow ``workflow_id``'s stream ``key`` in order; ends when the
         stream is closed or the workflow has finished. It is woken by LISTEN/NOTIFY and
-        polls every ``polling_interval_sec`` (>= 0.001; default 1) besides."""
+        polls every ``polling_interval_sec`` (>= 0.001; default 2) besides."""
         return cls._service().messages.read_stream(
             workflow_id,
             key,

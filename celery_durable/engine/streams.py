@@ -140,7 +140,7 @@ def read_stream(
 ) -> Iterator[Any]:
     """``DBOS.read_stream``: yields every value in order until the stream is closed or
     its workflow has finished. While it waits it is woken by LISTEN/NOTIFY, and polls
-    every ``polling_interval_sec`` (default 1 s) in case a notification is lost.
+    every ``polling_interval_sec`` (default 2 s) in case a notification is lost.
 
     Raises:
         DBOSNonExistentWorkflowError: no such workflow.
