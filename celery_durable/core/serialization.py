@@ -282,6 +282,21 @@ class PickleSerializer:
         return self._json.loads(text)
 
 
+class PortableConfigured:
+    """``config["serializer"] = DBOSPortableJSONSerializer()``: writes DBOS's portable
+    format; reads it, and the tagged JSON written before (as DBOS reads each row in its
+    own format), never pickle."""
+
+    def __init__(self, importable_error_modules: Iterable[str] = ()) -> None:
+        self._json = JsonSerializer(importable_error_modules)
+
+    def dumps(self, value: Any) -> str:
+        return serializers.PORTABLE.dumps(value)
+
+    def loads(self, text: str) -> Any:
+        return self._json.loads(text)  # portable rows first (JsonSerializer.loads)
+
+
 def make_serializer(
     name: SerializerChoice, importable_error_modules: Iterable[str] = ()
 ) -> Serializer:
@@ -290,7 +305,7 @@ def make_serializer(
     (DBOS's portable JSON serializer writes the portable format with its markers)."""
     if isinstance(name, serializers.Serializer):
         if name.name() == serializers.PORTABLE_JSON:
-            return serializers.PORTABLE
+            return PortableConfigured(importable_error_modules)
         return serializers.CustomSerializer(name)
     if name == "json":
         return JsonSerializer(importable_error_modules)

@@ -58,6 +58,10 @@ class PortableWorkflowError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def __reduce__(self) -> Any:
+        # Rebuilt with its fields (a parent records a child's error in its own format).
+        return (self.__class__, (self.message, self.name, self.code, self.data))
+
 
 class Serializer(ABC):
     """DBOS's serializer interface: ``serialize`` a value to text, ``deserialize`` it

@@ -64,6 +64,15 @@ def portable_failure() -> None:
 
 
 @DBOS.workflow()
+def parent_of_portable() -> str:
+    try:
+        portable_failure()
+    except PortableWorkflowError as error:
+        return f"{error.name}: {error.message} ({error.code})"
+    return "no error"
+
+
+@DBOS.workflow()
 def native_events() -> str:
     DBOS.set_event("native", (1, WHEN))
     DBOS.set_event("portable", (1, WHEN), serialization_type=PORTABLE)
@@ -157,6 +166,11 @@ def test_a_portable_workflows_error_reads_as_portable_workflow_error() -> None:
     assert str(error) == "card declined"
 
 
+def test_a_parent_sees_its_portable_childs_error_as_portable_workflow_error() -> None:
+    handle = start(parent_of_portable)
+    assert handle.get_result(timeout=RESULT_TIMEOUT) == "PaymentDeclined: card declined (402)"
+
+
 def test_events_and_streams_take_a_serialization_type() -> None:
     handle = start(native_events)
     assert handle.get_result(timeout=RESULT_TIMEOUT) == "done"
@@ -193,8 +207,10 @@ def test_a_client_with_dboss_portable_serializer_talks_to_a_json_deployment() ->
         assert handle.get_result(timeout=RESULT_TIMEOUT) == [[1, "2.5"], "two"]
         events = start(native_events)
         events.get_result(timeout=RESULT_TIMEOUT)
-        # It reads the deployment's portable rows; its native ones are not portable JSON.
+        # It reads the deployment's portable rows, and its tagged-JSON ones too.
         assert client.get_event(events.workflow_id, "portable") == [1, "2026-01-02T03:04:05.678Z"]
+        assert client.get_event(events.workflow_id, "native") == (1, WHEN)
+        assert client.retrieve_workflow(events.workflow_id).get_result() == "done"
     finally:
         client.destroy()
 

@@ -64,7 +64,8 @@ def test_config_takes_a_serializer_instance_and_refuses_other_objects() -> None:
 
 def test_dboss_portable_serializer_configures_the_portable_format() -> None:
     serializer = make_serializer(DBOSPortableJSONSerializer())
-    assert serializer is PORTABLE
+    assert serializer.dumps((1, "a")) == '!portable:[1,"a"]'
+    assert serializer.loads('{"__cd__":"tuple","v":[1]}') == (1,)  # a row written before
     assert DBOSPortableJSONSerializer().name() == "portable_json"
     assert DBOSPortableJSONSerializer().serialize({"d": Decimal("1.10")}) == '{"d":"1.10"}'
     error = serializer.loads(serializer.dumps(KeyError("k")))
@@ -122,3 +123,17 @@ def test_make_pydantic_args_validator() -> None:
         validate((1,), {})
     with pytest.raises(ValueError, match="Argument 'x'"):
         validate((1, "2026-01-02"), {"x": 5})
+
+
+def test_a_portable_error_keeps_its_fields_through_json_and_pickle() -> None:
+    error = PortableWorkflowError("declined", "PaymentDeclined", 402, {"retry": False})
+    for name in ("json", "pickle"):
+        serializer = make_serializer(name)
+        back = serializer.loads(serializer.dumps(error))
+        assert isinstance(back, PortableWorkflowError)
+        assert (back.message, back.name, back.code, back.data) == (
+            "declined",
+            "PaymentDeclined",
+            402,
+            {"retry": False},
+        )
