@@ -46,7 +46,7 @@ def send_bulk(
     """
     running = current_workflow.get()
     writer = writer_for(serialization_type, serializer, running is not None and running.portable)
-    outgoing = _outgoing(messages, writer)
+    outgoing = outgoing_messages(messages, writer)
     workflow = in_workflow_code()
     if workflow is None:
         if not outgoing:
@@ -72,7 +72,7 @@ def send_bulk(
     checkpoints.stop_if_cancelled(workflow, sent.sender_status)
 
 
-def _outgoing(messages: Sequence[Message], writer: Serializer) -> list[Outgoing]:
+def outgoing_messages(messages: Sequence[Message], writer: Serializer) -> list[Outgoing]:
     keys = [key for _, _, _, key in messages if key is not None]
     duplicates = sorted({key for key in keys if keys.count(key) > 1})
     if duplicates:

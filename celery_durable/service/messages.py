@@ -13,6 +13,7 @@ from typing import Any
 from celery_durable.engine import bulk_send, events, mailbox, stream_offset, streams
 from celery_durable.integration.runtime import Runtime
 from celery_durable.service.management import refuse_shard_key
+from celery_durable.service.transactional_send import TransactionalSending
 
 
 @dataclass
@@ -27,9 +28,10 @@ class SendMessage:
     shard_key: str | None = None
 
 
-class MessageService:
+class MessageService(TransactionalSending):
     """``send``, ``send_bulk``, ``get_event``, ``get_all_events``, ``read_stream`` and
-    ``read_stream_offset`` for one configuration (:attr:`WorkflowService.messages`)."""
+    ``read_stream_offset`` for one configuration (:attr:`WorkflowService.messages`);
+    ``send_in_transaction`` from :class:`TransactionalSending`."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime

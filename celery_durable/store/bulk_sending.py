@@ -6,9 +6,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import Connection
+
 from celery_durable.core.clock import now_epoch_ms
+from celery_durable.store.channels import ENQUEUED_CHANNEL
 from celery_durable.store.rows import Dispatch
-from celery_durable.store.sql import bulk_messages
+from celery_durable.store.sql import bulk_messages, recovery
 
 
 @dataclass(frozen=True)
@@ -83,3 +86,24 @@ class BulkSending:
             params,
         )
         return bulk_from_rows(rows)
+
+
+def send_bulk_on(connection: Connection, messages: Sequence[Outgoing], to_forks: bool) -> BulkSent:
+    """Sends on a caller's connection, in its open transaction (``send_in_transaction``):
+    nothing is visible until it commits, and a rollback sends nothing. A recipient the
+    send woke is published by a worker's enqueue relay, which hears of it at the commit
+    (the recovery sweep is the fallback)."""
+    params = {
+        **bulk_params(messages, to_forks),
+        "now": now_epoch_ms(),
+        "sender": None,
+        "sender_function_id": None,
+        "function_name": None,
+    }
+    sent = bulk_from_rows(connection.execute(bulk_messages.SEND_BULK, params).all())
+    for workflow_id, dispatch in sent.wakes:
+        connection.execute(
+            recovery.NOTIFY_ENQUEUED,
+            {"channel": ENQUEUED_CHANNEL, "payload": f"{workflow_id}:{dispatch.generation}"},
+        )
+    return sent
