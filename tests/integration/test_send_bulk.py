@@ -39,6 +39,30 @@ def bulk_sender(first: str, second: str) -> str:
     return "sent"
 
 
+# Workflow ids whose next execution dies after its send (once).
+crash: set[str] = set()
+
+
+class SimulatedCrash(BaseException):
+    """An execution that dies here (its process would have): nothing more is recorded."""
+
+
+@DBOS.workflow()
+def bulk_then_crash(destination: str) -> str:
+    DBOS.send_bulk([SendMessage(destination, "once", "t")])
+    if DBOS.workflow_id in crash:
+        crash.discard(DBOS.workflow_id)
+        raise SimulatedCrash
+    return "done"
+
+
+@DBOS.workflow()
+def empty_bulk_sender() -> str:
+    DBOS.send_bulk([])
+    DBOS.send_bulk([])
+    return "nothing"
+
+
 @DBOS.workflow()
 def sender_to_missing(existing: str, missing: str) -> str:
     try:
@@ -235,3 +259,24 @@ def test_a_shard_key_on_a_message_is_refused_before_anything_is_sent(
     assert messages_to(sql, receiver.workflow_id) == 0
     DBOS.send(receiver.workflow_id, "ok", "t", shard_key=None)
     assert receiver.get_result(timeout=RESULT_TIMEOUT) == ["ok"]
+
+
+def test_an_empty_bulk_sends_nothing_and_is_still_an_operation_in_workflow_code() -> None:
+    DBOS.send_bulk([])
+    with SetWorkflowID(new_id("bulk-empty")):
+        sender = DBOS.start_workflow(empty_bulk_sender)
+    assert sender.get_result(timeout=RESULT_TIMEOUT) == "nothing"
+    steps = DBOS.list_workflow_steps(sender.workflow_id)
+    assert [step["function_name"] for step in steps] == ["DBOS.send_bulk", "DBOS.send_bulk"]
+
+
+def test_a_replayed_send_bulk_sends_nothing_again(sql: psycopg.Connection[Any]) -> None:
+    receiver = start_receiver()
+    workflow_id = new_id("bulk-crash")
+    crash.add(workflow_id)
+    with SetWorkflowID(workflow_id), pytest.raises(SimulatedCrash):
+        bulk_then_crash(receiver.workflow_id)
+    with SetWorkflowID(workflow_id):
+        assert bulk_then_crash(receiver.workflow_id) == "done"
+    assert messages_to(sql, receiver.workflow_id) == 1
+    assert receiver.get_result(timeout=RESULT_TIMEOUT) == ["once"]
