@@ -208,7 +208,8 @@ def native_inputs(recorded: Any) -> dict[str, Any]:
     either format's shape."""
     if isinstance(recorded, dict) and ("positionalArgs" in recorded or "namedArgs" in recorded):
         inputs: dict[str, Any] = {
-            "args": list(recorded.get("positionalArgs") or []),
+            # A tuple, as DBOS's portable reading gives it.
+            "args": tuple(recorded.get("positionalArgs") or ()),
             "kwargs": dict(recorded.get("namedArgs") or {}),
         }
         if recorded.get("receiver") is not None:

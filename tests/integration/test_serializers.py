@@ -103,6 +103,14 @@ def custom_validated(value: int) -> int:
     return value
 
 
+@DBOS.dbos_class()
+class PortableJobs:
+    @classmethod
+    @DBOS.workflow(serialization_type=PORTABLE)
+    def at(cls, when: dt.datetime, note: str) -> list[Any]:
+        return [cls.__name__, isinstance(when, dt.datetime), note]
+
+
 @DBOS.workflow()
 def plain_echo(when: dt.datetime, items: tuple[int, ...]) -> list[Any]:
     return [isinstance(when, dt.datetime), items]
@@ -149,7 +157,7 @@ def test_a_portable_workflow_stores_dboss_portable_json(sql: psycopg.Connection[
     assert DBOS.get_event(handle.workflow_id, "seen") == {"when": "2026-01-02T03:04:05.678Z"}
     status = DBOS.get_workflow_status(handle.workflow_id)
     assert status is not None
-    assert status.input == {"args": ["2026-01-02T03:04:05.678Z", "12.50", ["a", "b"]], "kwargs": {}}
+    assert status.input == {"args": ("2026-01-02T03:04:05.678Z", "12.50", ["a", "b"]), "kwargs": {}}
 
 
 def test_a_portable_workflows_error_reads_as_portable_workflow_error() -> None:
@@ -257,3 +265,13 @@ def test_a_client_enqueues_portable_inputs(sql: psycopg.Connection[Any]) -> None
         assert column(sql, "output", handle.workflow_id) == "!portable:[true,[1,2]]"
     finally:
         client.destroy()
+
+
+def test_a_portable_class_method_gets_its_class_and_coerced_arguments(
+    sql: psycopg.Connection[Any],
+) -> None:
+    handle = start(PortableJobs.at, WHEN, "n")
+    assert handle.get_result(timeout=RESULT_TIMEOUT) == ["PortableJobs", True, "n"]
+    status = DBOS.get_workflow_status(handle.workflow_id)
+    assert status is not None and status.class_name == "PortableJobs"
+    assert column(sql, "inputs", handle.workflow_id).startswith('!portable:{"positionalArgs"')
