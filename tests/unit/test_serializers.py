@@ -137,3 +137,18 @@ def test_a_portable_error_keeps_its_fields_through_json_and_pickle() -> None:
             402,
             {"retry": False},
         )
+
+
+class _Conflict(Exception):
+    code = 409
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.data = object()  # not portable: recorded as its text
+
+
+def test_a_portable_error_with_unportable_data_still_records() -> None:
+    error = PORTABLE.loads(PORTABLE.dumps(_Conflict("boom")))
+    assert isinstance(error, PortableWorkflowError)
+    assert (error.name, error.message, error.code) == ("_Conflict", "boom", 409)
+    assert isinstance(error.data, str)
