@@ -7,9 +7,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from sqlalchemy import Connection
-from sqlalchemy.orm import Session
-
 from celery_durable.core.serializers import WorkflowSerializationFormat
 from celery_durable.service import WorkflowService
 from celery_durable.service.messages import SendMessage
@@ -17,56 +14,9 @@ from celery_durable.service.messages import SendMessage
 _DEFAULT = WorkflowSerializationFormat.DEFAULT
 
 
-class ClientSendingInTransaction:
-    """``send_in_transaction`` and ``send_bulk_in_transaction`` on ``DBOSClient``."""
-
-    _service: WorkflowService
-
-    def send_in_transaction(
-        self,
-        conn_or_session: Connection | Session,
-        destination_id: str,
-        message: Any,
-        topic: str | None = None,
-        idempotency_key: str | None = None,
-        *,
-        serialization_type: WorkflowSerializationFormat | None = _DEFAULT,
-        send_to_forks: bool = False,
-        shard_key: str | None = None,
-    ) -> None:
-        """As ``send``, in a transaction the caller owns on the system database (a
-        SQLAlchemy ``Connection`` or ORM ``Session``): the message is visible once it
-        commits, and a rollback sends nothing. The recipient, if it waits in ``recv``,
-        is published by a worker when the transaction commits."""
-        self._service.messages.send_in_transaction(
-            conn_or_session,
-            [SendMessage(destination_id, message, topic, idempotency_key, shard_key)],
-            serialization_type=serialization_type,
-            send_to_forks=send_to_forks,
-        )
-
-    def send_bulk_in_transaction(
-        self,
-        conn_or_session: Connection | Session,
-        messages: list[SendMessage],
-        *,
-        serialization_type: WorkflowSerializationFormat | None = _DEFAULT,
-        send_to_forks: bool = False,
-    ) -> None:
-        """As ``send_bulk``, in a transaction the caller owns (see
-        ``send_in_transaction``)."""
-        self._service.messages.send_in_transaction(
-            conn_or_session,
-            messages,
-            serialization_type=serialization_type,
-            send_to_forks=send_to_forks,
-        )
-
-
-class ClientMessaging(ClientSendingInTransaction):
+class ClientMessaging:
     """``send``, ``send_bulk``, ``get_event``, ``get_all_events``, ``read_stream`` and
-    ``read_stream_offset`` on ``DBOSClient`` (and, from its base, the sends in a
-    caller's transaction)."""
+    ``read_stream_offset`` on ``DBOSClient``."""
 
     _service: WorkflowService
 

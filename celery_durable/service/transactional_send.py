@@ -1,6 +1,7 @@
-"""DBOS 3.4's ``DBOSClient.send_in_transaction`` and ``send_bulk_in_transaction``:
-messages sent in a transaction the caller owns on the system database (a part of
-:class:`~celery_durable.service.messages.MessageService`)."""
+"""Messages sent in a transaction the caller owns on the system database, honouring
+DBOS 3.4's ``serialization_type`` and ``send_to_forks`` (a part of
+:class:`~celery_durable.service.messages.MessageService`): what
+``DBOSClient.send_in_transaction`` and ``send_bulk_in_transaction`` send."""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
-"""DBOS 3.4's ``DBOSClient.send_in_transaction`` and ``send_bulk_in_transaction``: a
-message sent in a transaction the caller owns on the system database is visible once
-it commits, nothing is sent on a rollback, and a receiver waiting in ``recv`` (its
-worker slot freed) is published by a worker's relay when the transaction commits.
+"""Sending in a transaction the caller owns on the system database
+(``MessageService.send_in_transaction``, what DBOS 3.4's
+``DBOSClient.send_in_transaction`` and ``send_bulk_in_transaction`` send, with
+``serialization_type`` and ``send_to_forks``): a message is visible once the caller
+commits, nothing is sent on a rollback, and a receiver waiting in ``recv`` (its worker
+slot freed) is published by a worker's relay when the transaction commits.
 
 Against real PostgreSQL and the session's Celery worker (Redis); the receivers wait
 300 s, so one that finishes within 60 s was woken by the commit.
@@ -18,7 +20,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from celery_durable import DBOS, DBOSClient, SendMessage, SetWorkflowID
+from celery_durable import (
+    DBOS,
+    DBOSClient,
+    SendMessage,
+    SetWorkflowID,
+    WorkflowSerializationFormat,
+)
 from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
 from tests.conftest import DATABASE_URL
 from tests.integration.test_faults import wait_until
@@ -64,6 +72,10 @@ def wait_key(workflow_id: str) -> str | None:
     return None if row is None else row[0]
 
 
+def send_in(client: DBOSClient, conn: Any, messages: list[SendMessage], **options: Any) -> None:
+    client._service.messages.send_in_transaction(conn, messages, **options)
+
+
 def messages_to(connection: sa.Connection, workflow_id: str) -> int:
     return int(
         connection.execute(
@@ -78,7 +90,7 @@ def messages_to(connection: sa.Connection, workflow_id: str) -> int:
 def test_a_committed_send_wakes_the_receiver(client: DBOSClient, engine: sa.Engine) -> None:
     receiver = waiting_receiver()
     with engine.connect() as connection, connection.begin():
-        client.send_in_transaction(connection, receiver.workflow_id, "hello", "t")
+        send_in(client, connection, [SendMessage(receiver.workflow_id, "hello", "t")])
         assert messages_to(connection, receiver.workflow_id) == 1
         with engine.connect() as other:  # not visible before the commit
             assert messages_to(other, receiver.workflow_id) == 0
@@ -89,7 +101,7 @@ def test_a_rolled_back_send_sends_nothing(client: DBOSClient, engine: sa.Engine)
     receiver = waiting_receiver()
     with engine.connect() as connection:
         transaction = connection.begin()
-        client.send_in_transaction(connection, receiver.workflow_id, "lost", "t")
+        send_in(client, connection, [SendMessage(receiver.workflow_id, "lost", "t")])
         transaction.rollback()
         assert messages_to(connection, receiver.workflow_id) == 0
     client.send(receiver.workflow_id, "delivered", "t")
@@ -102,8 +114,9 @@ def test_a_session_after_its_own_statement_and_an_idempotency_key(
     receiver = waiting_receiver()
     with Session(engine) as session, session.begin():
         session.execute(sa.text("SELECT 1"))
-        client.send_in_transaction(session, receiver.workflow_id, "once", "t", "key-1")
-        client.send_in_transaction(session, receiver.workflow_id, "once", "t", "key-1")
+        once = [SendMessage(receiver.workflow_id, "once", "t", "key-1")]
+        send_in(client, session, once)
+        send_in(client, session, once)
         assert messages_to(session.connection(), receiver.workflow_id) == 1
     assert receiver.get_result(timeout=RESULT_TIMEOUT) == ["once"]
 
@@ -113,11 +126,14 @@ def test_bulk_in_a_transaction_all_or_none(client: DBOSClient, engine: sa.Engine
     missing = f"no-such-{uuid.uuid4().hex[:8]}"
     with engine.connect() as connection, connection.begin():
         with pytest.raises(DBOSNonExistentWorkflowError):
-            client.send_bulk_in_transaction(
-                connection, [SendMessage(first.workflow_id, 0, "t"), SendMessage(missing, 0, "t")]
+            send_in(
+                client,
+                connection,
+                [SendMessage(first.workflow_id, 0, "t"), SendMessage(missing, 0, "t")],
             )
         assert messages_to(connection, first.workflow_id) == 0
-        client.send_bulk_in_transaction(
+        send_in(
+            client,
             connection,
             [SendMessage(first.workflow_id, 1, "t"), SendMessage(second.workflow_id, 2, "t")],
         )
@@ -131,4 +147,19 @@ def test_a_shard_key_is_refused(client: DBOSClient, engine: sa.Engine) -> None:
         connection.begin(),
         pytest.raises(DBOSException, match="sharding is not supported"),
     ):
-        client.send_in_transaction(connection, "any", 1, "t", shard_key="s1")
+        send_in(client, connection, [SendMessage("any", 1, "t", shard_key="s1")])
+
+
+def test_portable_and_to_forks_in_a_transaction(client: DBOSClient, engine: sa.Engine) -> None:
+    original = waiting_receiver()
+    fork = DBOS.fork_workflow(original.workflow_id, 1)
+    with engine.connect() as connection, connection.begin():
+        send_in(
+            client,
+            connection,
+            [SendMessage(original.workflow_id, (1, 2), "t")],
+            serialization_type=WorkflowSerializationFormat.PORTABLE,
+            send_to_forks=True,
+        )
+    assert original.get_result(timeout=RESULT_TIMEOUT) == [[1, 2]]
+    assert fork.get_result(timeout=RESULT_TIMEOUT) == [[1, 2]]
