@@ -297,6 +297,12 @@ class PortableConfigured:
         return self._json.loads(text)  # portable rows first (JsonSerializer.loads)
 
 
+def writes_portable(serializer: Serializer) -> bool:
+    """Whether ``serializer`` is the deployment's DBOS portable JSON serializer (its
+    workflows' inputs then take the portable format's shape, as in DBOS)."""
+    return isinstance(serializer, PortableConfigured)
+
+
 def make_serializer(
     name: SerializerChoice, importable_error_modules: Iterable[str] = ()
 ) -> Serializer:

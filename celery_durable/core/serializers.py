@@ -100,6 +100,9 @@ def portableify(value: Any) -> JsonValue:
         return format(value, "f")
     if isinstance(value, list | tuple | set | frozenset):
         return [portableify(item) for item in value]
+    if isinstance(value, BaseException):
+        # Inside a value (a step's attempt history, say): its portable error payload.
+        return error_data(value)
     if isinstance(value, Mapping):
         out: dict[str, JsonValue] = {}
         for key, item in value.items():

@@ -8,7 +8,7 @@ from typing import Any, Literal, TypedDict
 
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.core.outcomes import encode_roles
-from celery_durable.core.serialization import Serializer
+from celery_durable.core.serialization import Serializer, writes_portable
 from celery_durable.core.serializers import PORTABLE, portable_inputs
 from celery_durable.engine.classes import split_receiver
 from celery_durable.engine.context import (
@@ -108,7 +108,7 @@ def serialized_inputs(
     """``{"args", "kwargs"}``, and for a method the name of its receiver (its instance
     or class is not serialized: the executing process finds it again by name)."""
     receiver, recorded_args = split_receiver(spec.membership, spec.function, tuple(args))
-    if spec.portable or portable_caller():
+    if spec.portable or portable_caller() or writes_portable(serializer):
         # DBOS's portable shape (the receiver, by name, beside it).
         inputs = portable_inputs(list(recorded_args), kwargs)
         serializer = PORTABLE

@@ -275,3 +275,21 @@ def test_a_portable_class_method_gets_its_class_and_coerced_arguments(
     status = DBOS.get_workflow_status(handle.workflow_id)
     assert status is not None and status.class_name == "PortableJobs"
     assert column(sql, "inputs", handle.workflow_id).startswith('!portable:{"positionalArgs"')
+
+
+def test_a_portable_client_enqueues_in_the_portable_shape(sql: psycopg.Connection[Any]) -> None:
+    DBOS._service().runtime.operator.register_served("tests@worker")
+    app = Celery("producer", broker=BROKER_URL)
+    app.conf.task_default_queue = TEST_QUEUE
+    client = DBOSClient(DATABASE_URL, celery=app, serializer=DBOSPortableJSONSerializer())
+    try:
+        handle = client.enqueue(
+            {"workflow_name": plain_echo.__qualname__, "queue_name": TEST_QUEUE}, WHEN, (3,)
+        )
+        assert handle.get_result(timeout=RESULT_TIMEOUT) == [True, [3]]
+        inputs = column(sql, "inputs", handle.workflow_id)
+        assert inputs.startswith('!portable:{"positionalArgs":["2026-01-02T03:04:05.678Z"')
+        status = client.retrieve_workflow(handle.workflow_id).get_status()
+        assert status.input == {"args": ("2026-01-02T03:04:05.678Z", [3]), "kwargs": {}}
+    finally:
+        client.destroy()

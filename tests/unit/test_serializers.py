@@ -152,3 +152,10 @@ def test_a_portable_error_with_unportable_data_still_records() -> None:
     assert isinstance(error, PortableWorkflowError)
     assert (error.name, error.message, error.code) == ("_Conflict", "boom", 409)
     assert isinstance(error.data, str)
+
+
+def test_an_error_inside_a_portable_value_is_its_payload() -> None:
+    log = [{"attempt": 1, "error": KeyError("k")}]
+    assert PORTABLE.loads(PORTABLE.dumps(log)) == [
+        {"attempt": 1, "error": {"name": "KeyError", "message": "'k'", "code": None}}
+    ]
