@@ -235,6 +235,16 @@ class DBOSPortableJSONSerializer(Serializer):
         return _json(portableify(value))
 
 
+def _holds_error(value: Any) -> bool:
+    if isinstance(value, BaseException):
+        return True
+    if isinstance(value, list | tuple):
+        return any(_holds_error(item) for item in value)
+    if isinstance(value, dict):
+        return any(_holds_error(item) for item in value.values())
+    return False
+
+
 class CustomSerializer:
     """A DBOS ``Serializer`` as our serializer: its text, as it writes it; a portable
     row is read as portable whatever the configured serializer."""
@@ -245,9 +255,13 @@ class CustomSerializer:
     def dumps(self, value: Any) -> str:
         try:
             return self.inner.serialize(value)
-        except DBOSSerializationError:
-            raise
         except Exception as exc:
+            if _holds_error(value):
+                # An error (or a step's attempt history) it cannot write: the portable
+                # payload, which every reader understands, so the outcome is recorded.
+                return PORTABLE.dumps(value)
+            if isinstance(exc, DBOSSerializationError):
+                raise
             raise DBOSSerializationError(
                 f"{type(self.inner).__name__}.serialize failed: {exc}"
             ) from exc

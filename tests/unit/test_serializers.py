@@ -159,3 +159,30 @@ def test_an_error_inside_a_portable_value_is_its_payload() -> None:
     assert PORTABLE.loads(PORTABLE.dumps(log)) == [
         {"attempt": 1, "error": {"name": "KeyError", "message": "'k'", "code": None}}
     ]
+
+
+class JsonOnly(Serializer):
+    """DBOS's test suite's custom serializer: plain JSON, no exceptions."""
+
+    def serialize(self, data: Any) -> str:
+        import json
+
+        return json.dumps(data)
+
+    def deserialize(cls, serialized_data: str) -> Any:
+        import json
+
+        return json.loads(serialized_data)
+
+
+def test_a_custom_serializer_that_cannot_write_an_error_records_it_portable() -> None:
+    serializer = make_serializer(JsonOnly())
+    error = serializer.loads(serializer.dumps(KeyError("k")))
+    assert isinstance(error, PortableWorkflowError) and error.name == "KeyError"
+    history = serializer.loads(serializer.dumps([{"attempt": 1, "error": ValueError("v")}]))
+    assert history == [
+        {"attempt": 1, "error": {"name": "ValueError", "message": "v", "code": None}}
+    ]
+    assert serializer.dumps({"a": 1}) == '{"a": 1}'
+    with pytest.raises(DBOSSerializationError, match=r"JsonOnly\.serialize failed"):
+        serializer.dumps(object())
