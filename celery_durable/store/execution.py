@@ -8,6 +8,7 @@ from typing import Any
 
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.core.records import StepRecord, Wait
+from celery_durable.store.bulk_sending import BulkSending
 from celery_durable.store.fence import Fence, FenceLost, StatementListener
 from celery_durable.store.group_commit import GroupCommit
 from celery_durable.store.rows import (
@@ -23,7 +24,7 @@ from celery_durable.store.sql import messaging, workflows
 __all__ = ["StatementListener", "WorkflowExecution"]
 
 
-class WorkflowExecution:
+class WorkflowExecution(BulkSending):
     """One execution of one workflow: it holds the workflow's fence.
 
     The fence (an advisory lock) is on the process's :class:`Fence` connection: the
