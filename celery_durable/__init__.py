@@ -31,18 +31,30 @@ from celery_durable.api.options_3x import (
     PropagateOtelContext,
 )
 from celery_durable.api.queues import Queue
+from celery_durable.api.sharding import SetShardKey
 from celery_durable.core.records import (
     StepInfo,
     VersionInfo,
     WorkflowStatus,
     WorkflowStatusString,
 )
+from celery_durable.core.serializers import (
+    DBOSPortableJSONSerializer,
+    PortableWorkflowError,
+    Serializer,
+    WorkflowSerializationFormat,
+)
 from celery_durable.service.context import StepContext, StepStatus
 from celery_durable.service.datasources import AsyncSQLAlchemyDatasource, SQLAlchemyDatasource
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
+from celery_durable.service.messages import SendMessage
 from celery_durable.service.step_calls import StepOptions, StepReservation
 from celery_durable.service.task_calls import TaskHandle
 from celery_durable.service.types import DBOSConfig
+from celery_durable.service.validation import (
+    make_pydantic_args_validator,
+    pydantic_args_validator,
+)
 
 __all__ = [
     "DBOS",
@@ -53,16 +65,21 @@ __all__ = [
     "DBOSConfiguredInstance",
     "DBOSContextEnsure",
     "DBOSContextSetAuth",
+    "DBOSPortableJSONSerializer",
     "Debouncer",
     "DebouncerClient",
     "DuplicationPolicy",
     "EnqueueOptions",
     "KafkaMessage",
+    "PortableWorkflowError",
     "PropagateOtelContext",
     "Queue",
     "SQLAlchemyDatasource",
     "ScheduleInput",
+    "SendMessage",
+    "Serializer",
     "SetEnqueueOptions",
+    "SetShardKey",
     "SetWorkflowAttributes",
     "SetWorkflowID",
     "SetWorkflowTimeout",
@@ -77,7 +94,10 @@ __all__ = [
     "WorkflowHandleAsync",
     "WorkflowIDReusePolicy",
     "WorkflowSchedule",
+    "WorkflowSerializationFormat",
     "WorkflowStatus",
     "WorkflowStatusString",
+    "make_pydantic_args_validator",
+    "pydantic_args_validator",
     "run_dbos_database_migrations",
 ]

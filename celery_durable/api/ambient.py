@@ -52,6 +52,11 @@ class AmbientProperties(type):
         return version
 
     @property
+    def shard_key(cls) -> str | None:
+        """The running workflow's shard key: always None (no sharding here)."""
+        return None
+
+    @property
     def step_id(cls) -> int | None:
         """The running step's id; None outside a step."""
         step = current_step.get()

@@ -6,7 +6,6 @@ writes the workflow's row and publishes its Celery message by task name.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from celery import Celery
@@ -15,13 +14,14 @@ from sqlalchemy import Engine
 from celery_durable.api.client_database import ClientDatabase
 from celery_durable.api.client_listing import ClientListing
 from celery_durable.api.client_management import ClientManagementCalls
+from celery_durable.api.client_messages import ClientMessaging
 from celery_durable.api.client_queues import ClientQueues
 from celery_durable.api.client_schedules import ClientSchedules
 from celery_durable.api.client_versions import ClientVersions
 from celery_durable.api.client_waiting import ClientWaiting
 from celery_durable.api.enqueue_options import EnqueueOptions, enqueue_request
 from celery_durable.core.records import StepInfo, WorkflowStatus
-from celery_durable.core.serialization import SerializerName
+from celery_durable.core.serialization import SerializerChoice
 from celery_durable.service.client_setup import ClientParameters, configured_client_service
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
 from celery_durable.service.management import refuse_partition_key, refuse_shard_key
@@ -30,6 +30,7 @@ from celery_durable.service.types import WorkerVersion
 
 
 class DBOSClient(
+    ClientMessaging,
     ClientQueues,
     ClientListing,
     ClientWaiting,
@@ -47,7 +48,8 @@ class DBOSClient(
             PostgreSQL and a worker publishes it (told by LISTEN/NOTIFY, with the
             recovery sweep as the fallback).
         celery: A Celery app to publish with, instead of one built from ``broker_url``.
-        serializer: Must match the workers' (``"json"`` by default).
+        serializer: Must match the workers' (``"json"`` by default, ``"pickle"``, or
+            a ``dbos.Serializer`` instance).
 
     DBOS 3.4's other keyword parameters (``system_database_engine``, ``lazy``,
     ``system_database_pool_size``, ...) are accepted as
@@ -62,7 +64,7 @@ class DBOSClient(
         broker_url: str | None = None,
         *,
         celery: Celery | None = None,
-        serializer: SerializerName = "json",
+        serializer: SerializerChoice = "json",
         system_database_engine: Engine | None = None,
         dbos_system_schema: str | None = "dbos",
         system_database_pool_size: int | None = None,
@@ -108,12 +110,15 @@ class DBOSClient(
         """``enqueue`` for async callers."""
         return await self._service.enqueue_request_async(enqueue_request(options), args, kwargs)
 
-    def retrieve_workflow(self, workflow_id: str) -> WorkflowHandle[Any]:
+    def retrieve_workflow(
+        self, workflow_id: str, *, shard_key: str | None = None
+    ) -> WorkflowHandle[Any]:
         """As ``DBOS.retrieve_workflow`` (the workflow must exist, as in DBOS's client).
 
         Raises:
             DBOSNonExistentWorkflowError: no such workflow.
         """
+        refuse_shard_key(shard_key)
         return self._service.retrieve(workflow_id)
 
     def cancel_workflow(
@@ -191,61 +196,6 @@ class DBOSClient(
         """Read-only overviews for dashboards: pages of workflows with their counts per
         status, queue depths, a workflow's messages and stream keys."""
         return self._service.overview()
-
-    # -- messages, events, streams (as DBOS's DBOSClient) -------------------------------
-
-    def send(
-        self,
-        destination_id: str,
-        message: Any,
-        topic: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> None:
-        """As ``DBOS.send`` (outside a workflow): ``idempotency_key`` makes a repeated
-        send deliver once (positional here, keyword-only on ``DBOS``, as in DBOS)."""
-        self._service.messages.send(destination_id, message, topic, idempotency_key)
-
-    async def send_async(
-        self,
-        destination_id: str,
-        message: Any,
-        topic: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> None:
-        """``send`` for async callers."""
-        await self._service.messages.send_async(destination_id, message, topic, idempotency_key)
-
-    def get_event(self, workflow_id: str, key: str, timeout_seconds: float = 60) -> Any:
-        """As ``DBOS.get_event``: waits up to ``timeout_seconds`` (then None)."""
-        return self._service.messages.get_event(workflow_id, key, timeout_seconds)
-
-    async def get_event_async(self, workflow_id: str, key: str, timeout_seconds: float = 60) -> Any:
-        """``get_event`` for async callers."""
-        return await self._service.messages.get_event_async(workflow_id, key, timeout_seconds)
-
-    def get_all_events(self, workflow_id: str) -> dict[str, Any]:
-        """As ``DBOS.get_all_events``."""
-        return self._service.messages.get_all_events(workflow_id)
-
-    async def get_all_events_async(self, workflow_id: str) -> dict[str, Any]:
-        """``get_all_events`` for async callers."""
-        return await self._service.messages.get_all_events_async(workflow_id)
-
-    def read_stream(
-        self, workflow_id: str, key: str, *, offset: int = 0, timeout_seconds: float | None = None
-    ) -> Iterator[Any]:
-        """As ``DBOS.read_stream``."""
-        return self._service.messages.read_stream(
-            workflow_id, key, offset=offset, timeout_seconds=timeout_seconds
-        )
-
-    def read_stream_async(
-        self, workflow_id: str, key: str, *, offset: int = 0, timeout_seconds: float | None = None
-    ) -> AsyncIterator[Any]:
-        """``read_stream`` for async callers (an async iterator)."""
-        return self._service.messages.read_stream_async(
-            workflow_id, key, offset=offset, timeout_seconds=timeout_seconds
-        )
 
     def destroy(self) -> None:
         """Closes the client's database connections."""

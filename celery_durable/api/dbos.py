@@ -18,6 +18,7 @@ from celery import Celery
 
 from celery_durable.api.ambient import make_logger
 from celery_durable.api.dbos_classes import WorkflowClasses
+from celery_durable.api.dbos_inspection import WorkflowInspection
 from celery_durable.api.dbos_listing import WorkflowListing
 from celery_durable.api.dbos_management import WorkflowManagementCalls
 from celery_durable.api.dbos_messages import WorkflowMessaging
@@ -29,8 +30,8 @@ from celery_durable.api.dbos_tasks import WorkflowTasks
 from celery_durable.api.dbos_testing import WorkflowTesting
 from celery_durable.api.dbos_versions import WorkflowVersioning
 from celery_durable.api.dbos_waiting import WorkflowWaiting
-from celery_durable.core.records import StepInfo
 from celery_durable.core.retry import RetryPolicy
+from celery_durable.core.serializers import WorkflowSerializationFormat
 from celery_durable.service import workflow_code
 from celery_durable.service.context import StepContext
 from celery_durable.service.decorators import (
@@ -42,6 +43,7 @@ from celery_durable.service.decorators import (
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
 from celery_durable.service.management import refuse_shard_key
 from celery_durable.service.types import DBOSConfig, Redispatch
+from celery_durable.service.validation import ValidateArgs
 from celery_durable.service.wiring import connect_workers, dbos_service, described
 
 IsolationLevel = Literal["SERIALIZABLE", "REPEATABLE READ", "READ COMMITTED"]
@@ -60,6 +62,7 @@ class DBOS(
     WorkflowManagementCalls,
     WorkflowWaiting,
     WorkflowTesting,
+    WorkflowInspection,
     WorkflowSteps,
     WorkflowProcess,
     metaclass=ProcessProperties,
@@ -145,7 +148,12 @@ class DBOS(
 
     @staticmethod
     def workflow(
-        *, name: str | None = None, max_recovery_attempts: int | None = None
+        *,
+        name: str | None = None,
+        max_recovery_attempts: int | None = None,
+        serialization_type: WorkflowSerializationFormat | None = None,
+        validate_args: ValidateArgs | None = None,
+        auto_upgrade: bool | None = None,
     ) -> Callable[[Callable[P, R]], Callable[P, R]]:
         """Declares a durable workflow; its name is also its Celery task name.
 
@@ -157,8 +165,23 @@ class DBOS(
             name: Defaults to the function's ``__qualname__``.
             max_recovery_attempts: How often a workflow's executions may die before it
                 becomes MAX_RECOVERY_ATTEMPTS_EXCEEDED (default 100).
+            serialization_type: ``PORTABLE``: its inputs, output and error are stored
+                in DBOS's portable JSON, and its ``send``/``set_event``/``write_stream``
+                default to it (docs/serialization.md).
+            validate_args: ``(args, kwargs) -> (args, kwargs)``, run on the inputs
+                before each execution; what it raises is the workflow's error.
+                ``pydantic_args_validator`` validates against the type hints.
+            auto_upgrade: Only None or False (not supported: raises).
         """
-        return declare_workflow(DBOS._registry, DBOS._service, name, max_recovery_attempts)
+        return declare_workflow(
+            DBOS._registry,
+            DBOS._service,
+            name,
+            max_recovery_attempts,
+            serialization_type=serialization_type,
+            validate_args=validate_args,
+            auto_upgrade=auto_upgrade,
+        )
 
     @staticmethod
     def step(
@@ -296,43 +319,6 @@ class DBOS(
         return cls._service().resume(workflow_id, queue_name=queue_name)
 
     # -- inspection -------------------------------------------------------------------
-
-    @classmethod
-    def retrieve_workflow(
-        cls, workflow_id: str, existing_workflow: bool = True
-    ) -> WorkflowHandle[Any]:
-        """A handle to any workflow by id.
-
-        Raises:
-            DBOSNonExistentWorkflowError: ``existing_workflow`` and no such workflow.
-        """
-        return cls._service().retrieve(workflow_id, existing_workflow)
-
-    @classmethod
-    def list_workflow_steps(
-        cls,
-        workflow_id: str,
-        *,
-        load_output: bool = True,
-        limit: int | None = None,
-        offset: int | None = None,
-        shard_key: str | None = None,
-    ) -> list[StepInfo]:
-        """Every recorded step of a workflow, ordered by ``function_id`` (from 1), or
-        the page ``limit`` and ``offset`` give.
-
-        Each is a [StepInfo][celery_durable.StepInfo]: DBOS 3.4's keys
-        (``function_id``, ``function_name``, ``output``, ``error`` (the exception; both
-        None with ``load_output=False``), ``child_workflow_id``, ``child_shard_key``,
-        ``started_at_epoch_ms``, ``completed_at_epoch_ms`` (None while the step waits
-        for its next attempt)), then ``attempts``, ``max_attempts``,
-        ``retry_due_at_epoch_ms`` and ``attempt_history``: one dict per attempt with
-        ``attempt``, ``started_at_epoch_ms``, ``completed_at_epoch_ms`` and ``error``.
-        """
-        refuse_shard_key(shard_key)
-        return cls._service().reading.list_workflow_steps(
-            workflow_id, load_output=load_output, limit=limit, offset=offset
-        )
 
     @staticmethod
     def get_context() -> StepContext | None:

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from celery_durable.api.facade import ConfiguredFacade
 from celery_durable.service.handles import WorkflowHandle
+from celery_durable.service.management import refuse_shard_key
 from celery_durable.service.schedule_inputs import ScheduleInput
 from celery_durable.service.schedules import WorkflowSchedule, declare_scheduled
 
@@ -52,6 +53,7 @@ class WorkflowSchedules(ConfiguredFacade):
         automatic_backfill: bool = False,
         cron_timezone: str | None = None,
         queue_name: str | None = None,
+        shard_key: str | None = None,
     ) -> None:
         """Creates a cron schedule that starts ``workflow_fn(scheduled_time, context)``
         at each tick, with the id ``sched-{schedule_name}-{scheduled time ISO}``.
@@ -63,11 +65,13 @@ class WorkflowSchedules(ConfiguredFacade):
                 runs again (by default they are skipped).
             cron_timezone: The IANA zone the cron is read in (default UTC).
             queue_name: A declared ``Queue`` to start the runs on.
+            shard_key: Only None (no sharding here).
 
         Raises:
             DBOSException: a bad cron or time zone, an unregistered workflow, an
                 undeclared queue, or a name already taken (nothing is written).
         """
+        refuse_shard_key(shard_key)
         cls._service().schedules.create(
             schedule_name=schedule_name,
             workflow_fn=workflow_fn,
@@ -89,8 +93,10 @@ class WorkflowSchedules(ConfiguredFacade):
         automatic_backfill: bool = False,
         cron_timezone: str | None = None,
         queue_name: str | None = None,
+        shard_key: str | None = None,
     ) -> None:
         """``create_schedule`` for async callers."""
+        refuse_shard_key(shard_key)
         await cls._service().schedules.create_async(
             schedule_name=schedule_name,
             workflow_fn=workflow_fn,

@@ -17,6 +17,7 @@ from celery_durable.service.types import (
     EnqueueSettings,
     WorkflowSpec,
 )
+from celery_durable.service.validation import workflow_options
 
 MAX_PRIORITY = 2**31 - 1
 
@@ -44,8 +45,10 @@ class EnqueueOptions(TypedDict):
         max_recovery_attempts: (ours) Used until a worker's code declares its own.
         allow_unregistered: (ours) Enqueue a name no worker has registered yet.
 
-    Refused with an error naming the alternative: ``serialization_type`` (the
-    serializer is the deployment's, ``DBOSConfig``), ``class_name`` and
+    ``serialization_type``: ``WorkflowSerializationFormat.PORTABLE`` writes the
+    inputs in DBOS's portable JSON (the workflow then finishes portable too).
+
+    Refused with an error naming the alternative: ``class_name`` and
     ``instance_name``, ``attributes``, ``application_name``, ``otel_context``,
     ``shard_key``.
     """
@@ -76,7 +79,6 @@ class EnqueueOptions(TypedDict):
 
 # DBOS fields this deployment cannot honour, and what to use instead.
 _REFUSED = {
-    "serialization_type": "the serializer is the deployment's (DBOSConfig's serializer)",
     "class_name": "enqueue a workflow declared as a function, by its name",
     "instance_name": "enqueue a workflow declared as a function, by its name",
     "attributes": "pass what the workflow needs as its arguments",
@@ -179,4 +181,5 @@ def _named_spec(options: EnqueueOptions) -> WorkflowSpec:
         function=_code_elsewhere,
         is_async=False,
         max_recovery_attempts=options.get("max_recovery_attempts", DEFAULT_MAX_RECOVERY_ATTEMPTS),
+        portable=workflow_options(options.get("serialization_type"), None),
     )

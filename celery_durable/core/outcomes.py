@@ -7,6 +7,7 @@ from typing import Any
 
 from celery_durable.core.records import RawWorkflowRow, WorkflowStatus, WorkflowStatusString
 from celery_durable.core.serialization import Serializer
+from celery_durable.core.serializers import native_inputs
 from celery_durable.error import (
     DBOSAwaitedWorkflowCancelledError,
     DBOSWorkflowMaxRecoveryAttemptsExceededError,
@@ -32,7 +33,7 @@ def decode_outcome(
 
 def decode_status(row: RawWorkflowRow, serializer: Serializer) -> WorkflowStatus:
     """Turns a stored row into the public record, decoding its serialized columns."""
-    inputs = None if row.inputs is None else serializer.loads(row.inputs)
+    inputs = None if row.inputs is None else native_inputs(serializer.loads(row.inputs))
     # A method's receiver is recorded with its inputs (engine/classes.py), by name: known
     # only when the inputs are loaded.
     class_name, config_name = (

@@ -13,6 +13,9 @@ would run that module's top-level code): a class is rebuilt only from a module t
 process has already imported (a worker has its workflows' modules, and what they
 import), or from one the application lists in ``config["importable_error_modules"]``.
 
+Rows in DBOS's portable JSON format (:mod:`celery_durable.core.serializers`) are read by
+every serializer here, whatever the configured one.
+
 Pickle is available only by explicit opt-in (``config["serializer"] = "pickle"``); a
 JSON-configured process refuses to unpickle anything it reads. Pickle drops
 ``__traceback__``, so the pickler puts the traceback's text into each raised exception's
@@ -34,7 +37,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
-from celery_durable.core import tracebacks
+from celery_durable.core import serializers, tracebacks
 from celery_durable.error import DBOSSerializationError, RecordedError
 
 _TAG = "__cd__"
@@ -42,6 +45,8 @@ _PICKLE_PREFIX = "!pickle:"
 _SCALARS = (str, int, float, bool, type(None))
 
 SerializerName = Literal["json", "pickle"]
+# What config["serializer"] and DBOSClient(serializer=) take: a name, or a DBOS Serializer.
+SerializerChoice = SerializerName | serializers.Serializer
 
 
 class Serializer(Protocol):
@@ -215,6 +220,9 @@ class JsonSerializer:
         return json.dumps(to_jsonable(value), separators=(",", ":"), allow_nan=True)
 
     def loads(self, text: str) -> Any:
+        found, portable = serializers.loads_portable(text)
+        if found:
+            return portable
         if text.startswith(_PICKLE_PREFIX):
             raise DBOSSerializationError(
                 "Refusing to unpickle a checkpoint: this process is configured for JSON "
@@ -274,13 +282,74 @@ class PickleSerializer:
         return self._json.loads(text)
 
 
+class PortableConfigured:
+    """``config["serializer"] = DBOSPortableJSONSerializer()``: writes DBOS's portable
+    format; reads it, and the tagged JSON written before (as DBOS reads each row in its
+    own format), never pickle."""
+
+    def __init__(self, importable_error_modules: Iterable[str] = ()) -> None:
+        self._json = JsonSerializer(importable_error_modules)
+
+    def dumps(self, value: Any) -> str:
+        return serializers.PORTABLE.dumps(value)
+
+    def loads(self, text: str) -> Any:
+        return self._json.loads(text)  # portable rows first (JsonSerializer.loads)
+
+
+def writes_portable(serializer: Serializer) -> bool:
+    """Whether ``serializer`` is the deployment's DBOS portable JSON serializer (its
+    workflows' inputs then take the portable format's shape, as in DBOS)."""
+    return isinstance(serializer, PortableConfigured)
+
+
 def make_serializer(
-    name: SerializerName, importable_error_modules: Iterable[str] = ()
+    name: SerializerChoice, importable_error_modules: Iterable[str] = ()
 ) -> Serializer:
     """Returns the serializer configured by ``config["serializer"]`` (and
-    ``config["importable_error_modules"]``)."""
+    ``config["importable_error_modules"]``): a name, or a DBOS ``Serializer`` instance
+    (DBOS's portable JSON serializer writes the portable format with its markers)."""
+    if isinstance(name, serializers.Serializer):
+        if name.name() == serializers.PORTABLE_JSON:
+            return PortableConfigured(importable_error_modules)
+        return serializers.CustomSerializer(name)
     if name == "json":
         return JsonSerializer(importable_error_modules)
     if name == "pickle":
         return PickleSerializer(importable_error_modules)
-    raise DBOSSerializationError(f'Unknown serializer {name!r}: use "json" or "pickle"')
+    raise DBOSSerializationError(
+        f'Unknown serializer {name!r}: use "json", "pickle" or a dbos.Serializer instance'
+    )
+
+
+def native_serializer(
+    configured: Serializer, importable_error_modules: Iterable[str] = ()
+) -> Serializer:
+    """``WorkflowSerializationFormat.NATIVE``: the configured serializer when it is one
+    of ours (JSON or pickle), else our JSON."""
+    if isinstance(configured, JsonSerializer | PickleSerializer):
+        return configured
+    return JsonSerializer(importable_error_modules)
+
+
+def writer_for(
+    serialization_type: object, configured: Serializer, portable_default: bool
+) -> Serializer:
+    """The serializer a ``serialization_type=`` asks for (DBOS's
+    ``WorkflowSerializationFormat``, or its value): ``DEFAULT``/None is the running
+    workflow's format (``portable_default``) else ``configured``.
+
+    Raises:
+        DBOSSerializationError: not a ``WorkflowSerializationFormat``.
+    """
+    fmt = serializers.WorkflowSerializationFormat
+    if serialization_type is None or serialization_type == fmt.DEFAULT:
+        return serializers.PORTABLE if portable_default else configured
+    if serialization_type == fmt.PORTABLE:
+        return serializers.PORTABLE
+    if serialization_type == fmt.NATIVE:
+        return native_serializer(configured)
+    raise DBOSSerializationError(
+        f"serialization_type must be a WorkflowSerializationFormat (PORTABLE, NATIVE or "
+        f"DEFAULT), not {serialization_type!r}"
+    )

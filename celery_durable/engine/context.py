@@ -47,6 +47,8 @@ class WorkflowContext:
     serializer: Serializer
     launcher: Launcher
     inline_retries: bool
+    # Written in DBOS's portable format: its send/set_event/write_stream default to it.
+    portable: bool = False
     _function_id: int = field(default=0)
     _identity: Identity | None = field(default=None)
     # Set when this execution's code has returned (a task it left behind, still holding

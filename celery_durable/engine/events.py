@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from celery_durable.core.records import Wait
-from celery_durable.core.serialization import Serializer
+from celery_durable.core.serialization import Serializer, writer_for
 from celery_durable.engine import checkpoints
 from celery_durable.engine.context import (
     WorkflowContext,
@@ -46,7 +46,7 @@ def require_key(key: object) -> str:
     return key
 
 
-def set_event(key: str, value: Any) -> None:
+def set_event(key: str, value: Any, serialization_type: object = None) -> None:
     """``DBOS.set_event``: in workflow code a durable operation; in a step, part of the
     step (recorded under the step's id, as DBOS does)."""
     require_key(key)
@@ -54,7 +54,7 @@ def set_event(key: str, value: Any) -> None:
     step = current_step.get()
     if workflow is None:
         raise DBOSException("set_event() must be called from within a workflow or step")
-    text = workflow.serializer.dumps(value)
+    text = writer_for(serialization_type, workflow.serializer, workflow.portable).dumps(value)
     if step is not None:
         assert step.step_id is not None
         function_id, record = step.step_id, False

@@ -16,7 +16,9 @@ from typing import Any
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.core.records import WorkflowStatusString
 from celery_durable.core.serialization import Serializer
+from celery_durable.core.serializers import is_portable
 from celery_durable.core.signals import RescheduleWorkflow, WorkflowCancelled
+from celery_durable.engine import arguments
 from celery_durable.engine.classes import ClassRegistry, Receiver
 from celery_durable.engine.context import WorkflowContext, current_workflow
 from celery_durable.engine.launcher import Launcher
@@ -187,12 +189,14 @@ class WorkflowEngine:
                 "has not registered (is the module that defines it imported by the worker?)",
             )
         try:
-            inputs = self.serializer.loads(claim.inputs)
+            inputs = arguments.load_inputs(spec, claim.inputs, self.serializer)
         except DBOSSerializationError as error:
             failure = DBOSSerializationError(
                 f"Workflow {execution.workflow_uuid}: cannot deserialize its inputs: {error}"
             )
             return self.finish(execution, error=failure)
+        except Exception as invalid:  # validate_args refused them: the workflow's error
+            return self.finish(execution, error=invalid)
         recorded_receiver = inputs.get("receiver")
         if recorded_receiver is not None:
             # Raises if this process lacks it: the workflow stays for one that has it.
@@ -210,6 +214,7 @@ class WorkflowEngine:
             serializer=self.serializer,
             launcher=self._launcher,
             inline_retries=inline_retries,
+            portable=is_portable(claim.inputs),
         )
         return _Run(self, execution, spec, context, inputs)
 
@@ -248,14 +253,15 @@ class WorkflowEngine:
         error: BaseException | None = None,
     ) -> RunResult:
         """Records the workflow's outcome (and wakes its parent, if it has one)."""
+        serializer = arguments.outcome_serializer(execution.claim.inputs, self.serializer)
         if error is None:
             try:
-                encoded_output = self.serializer.dumps(output)
+                encoded_output = serializer.dumps(output)
             except DBOSSerializationError as serialization_error:
                 error = serialization_error
         if error is not None:
             status = WorkflowStatusString.ERROR
-            written = execution.complete(status, output=None, error=self.serializer.dumps(error))
+            written = execution.complete(status, output=None, error=serializer.dumps(error))
         else:
             status = WorkflowStatusString.SUCCESS
             written = execution.complete(status, output=encoded_output, error=None)

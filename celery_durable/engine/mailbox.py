@@ -20,10 +20,10 @@ from typing import Any
 
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.core.records import StepRecord, Wait
-from celery_durable.core.serialization import Serializer
+from celery_durable.core.serialization import Serializer, writer_for
 from celery_durable.core.signals import RescheduleWorkflow
 from celery_durable.engine import checkpoints
-from celery_durable.engine.context import WorkflowContext, in_workflow_code
+from celery_durable.engine.context import WorkflowContext, current_workflow, in_workflow_code
 from celery_durable.engine.ports import EngineStore
 from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
 from celery_durable.store import Dispatch, Received
@@ -70,6 +70,7 @@ def send(
     message: Any,
     topic: str | None = None,
     idempotency_key: str | None = None,
+    serialization_type: object = None,
 ) -> None:
     """``DBOS.send``: durable in workflow code; elsewhere (a step too) a plain send.
 
@@ -83,7 +84,9 @@ def send(
         not isinstance(idempotency_key, str) or not idempotency_key
     ):
         raise DBOSException(f"idempotency_key must be a non-empty string, not {idempotency_key!r}")
-    text = serializer.dumps(message)
+    running = current_workflow.get()
+    writer = writer_for(serialization_type, serializer, running is not None and running.portable)
+    text = writer.dumps(message)
     # As DBOS: the key is unique per recipient; a repeated send adds nothing.
     message_uuid = (
         str(uuid.uuid4()) if idempotency_key is None else f"{idempotency_key}::{destination_id}"

@@ -11,11 +11,12 @@ workflow.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
 from celery_durable.core.records import StepRecord, Wait
+from celery_durable.store.bulk_sending import BulkSent, Outgoing
 from celery_durable.store.rows import (
     Claim,
     Dispatch,
@@ -37,6 +38,10 @@ class ExecutionMailbox(Protocol):
     def send_message(
         self, destination: str, topic: str, message_uuid: str, message: str, function_id: int
     ) -> Sent: ...
+
+    def send_bulk(
+        self, messages: Sequence[Outgoing], to_forks: bool, function_id: int, function_name: str
+    ) -> BulkSent: ...
 
     def receive(
         self, *, function_id: int, topic: str, deadline_function_id: int, deadline: str
@@ -123,6 +128,8 @@ class Mailbox(Protocol):
     def send_message(
         self, destination: str, topic: str, message_uuid: str, message: str
     ) -> Sent: ...
+
+    def send_bulk(self, messages: Sequence[Outgoing], to_forks: bool) -> BulkSent: ...
 
     def get_event(self, workflow_uuid: str, key: str) -> str | None: ...
 

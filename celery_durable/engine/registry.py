@@ -23,6 +23,11 @@ class WorkflowSpec:
     max_recovery_attempts: int
     # Filled in by @DBOS.dbos_class when the workflow is a method (shared by copies).
     membership: Membership = field(default_factory=Membership)
+    # @DBOS.workflow(serialization_type=PORTABLE): inputs, output and error portable.
+    portable: bool = False
+    # @DBOS.workflow(validate_args=...): (args, kwargs) -> (args, kwargs), run on the
+    # inputs before each execution (an error there is the workflow's error).
+    validate_args: Callable[[tuple[Any, ...], dict[str, Any]], Any] | None = None
 
 
 class Registry:

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from celery_durable.core.serialization import Serializer
+from celery_durable.core.serialization import Serializer, writer_for
 from celery_durable.engine import checkpoints
 from celery_durable.engine.context import (
     WorkflowContext,
@@ -36,12 +36,13 @@ STREAM_CLOSED = "__DBOS_STREAM_CLOSED__"
 WRITE_NAME = "DBOS.writeStream"
 CLOSE_NAME = "DBOS.closeStream"
 READ_NAME = "DBOS.readStream"
+READ_OFFSET_NAME = "DBOS.readStreamOffset"
 ACTIVE = ("ENQUEUED", "PENDING")
 
 
-def write_stream(key: str, value: Any) -> None:
+def write_stream(key: str, value: Any, serialization_type: object = None) -> None:
     """``DBOS.write_stream``: appends ``value`` to this workflow's stream ``key``."""
-    _write(key, value, WRITE_NAME, "write_stream()")
+    _write(key, value, WRITE_NAME, "write_stream()", serialization_type)
 
 
 def close_stream(key: str) -> None:
@@ -49,14 +50,18 @@ def close_stream(key: str) -> None:
     _write(key, STREAM_CLOSED, CLOSE_NAME, "close_stream()")
 
 
-def _write(key: str, value: Any, name: str, label: str) -> None:
+def _write(key: str, value: Any, name: str, label: str, serialization_type: object = None) -> None:
     if not isinstance(key, str):
         raise DBOSException(f"A stream key must be a string, not {key!r}")
     workflow = current_workflow.get()
     step = current_step.get()
     if workflow is None:
         raise DBOSException(f"{label} must be called from within a workflow or step")
-    text = workflow.serializer.dumps(value)
+    if name == CLOSE_NAME:
+        text = workflow.serializer.dumps(value)
+    else:
+        writer = writer_for(serialization_type, workflow.serializer, workflow.portable)
+        text = writer.dumps(value)
     record_name: str | None = name
     if step is not None:
         assert step.step_id is not None
@@ -87,6 +92,7 @@ class _Reader:
     key: str
     offset: int
     timeout_seconds: float | None
+    polling_interval: float = FALLBACK_SECONDS
     deadline: float | None = None
 
     def __post_init__(self) -> None:
@@ -112,7 +118,7 @@ class _Reader:
         # One snapshot: a finished writer wrote everything it will before finishing.
         if status not in ACTIVE:
             return "end", None
-        wait = FALLBACK_SECONDS
+        wait = self.polling_interval
         if self.deadline is not None:
             remaining = self.deadline - time.monotonic()
             if remaining <= 0:
@@ -129,18 +135,22 @@ def read_stream(
     *,
     offset: int = 0,
     timeout_seconds: float | None = None,
+    polling_interval_sec: float | None = None,
+    name: str = READ_NAME,
 ) -> Iterator[Any]:
     """``DBOS.read_stream``: yields every value in order until the stream is closed or
-    its workflow has finished.
+    its workflow has finished. While it waits it is woken by LISTEN/NOTIFY, and polls
+    every ``polling_interval_sec`` (default 2 s) in case a notification is lost.
 
     Raises:
         DBOSNonExistentWorkflowError: no such workflow.
         DBOSStreamTimeoutError: no value arrived within ``timeout_seconds`` (per value).
     """
     reader = _new_reader(store, serializer, workflow_id, key, offset, timeout_seconds)
+    reader.polling_interval = _polling_interval(polling_interval_sec)
     workflow = in_workflow_code()
     if workflow is not None:
-        yield from _read_in_workflow(workflow, reader)
+        yield from _read_in_workflow(workflow, reader, name)
         return
     with store.notifications.subscribe(STREAMS_CHANNEL, f"{workflow_id}::{key}") as notified:
         while True:
@@ -162,9 +172,11 @@ async def read_stream_async(
     *,
     offset: int = 0,
     timeout_seconds: float | None = None,
+    polling_interval_sec: float | None = None,
 ) -> AsyncIterator[Any]:
     """``read_stream`` for async callers (outside workflow code)."""
     reader = _new_reader(store, serializer, workflow_id, key, offset, timeout_seconds)
+    reader.polling_interval = _polling_interval(polling_interval_sec)
     with store.notifications.subscribe(STREAMS_CHANNEL, f"{workflow_id}::{key}") as notified:
         while True:
             what, value = await asyncio.to_thread(reader.next)
@@ -197,7 +209,21 @@ def _new_reader(
     return _Reader(store, serializer, workflow_id, key, offset, timeout_seconds)
 
 
-def _read_in_workflow(workflow: WorkflowContext, reader: _Reader) -> Iterator[Any]:
+def _polling_interval(polling_interval_sec: float | None) -> float:
+    if polling_interval_sec is None:
+        return FALLBACK_SECONDS
+    if (
+        not isinstance(polling_interval_sec, int | float)
+        or isinstance(polling_interval_sec, bool)
+        or polling_interval_sec < 0.001
+    ):
+        raise DBOSException(
+            f"polling_interval_sec must be a number >= 0.001, not {polling_interval_sec!r}"
+        )
+    return float(polling_interval_sec)
+
+
+def _read_in_workflow(workflow: WorkflowContext, reader: _Reader, name: str) -> Iterator[Any]:
     """Each value (and the end) is an operation of the reading workflow: a replay yields
     the recorded values without reading."""
     with reader.store.notifications.subscribe(
@@ -207,7 +233,7 @@ def _read_in_workflow(workflow: WorkflowContext, reader: _Reader) -> Iterator[An
             function_id = workflow.next_function_id()
             recorded = workflow.checkpoints.get(function_id)
             if recorded is not None and recorded.completed:
-                checkpoints.expect_name(workflow, function_id, READ_NAME, recorded.function_name)
+                checkpoints.expect_name(workflow, function_id, name, recorded.function_name)
                 value = checkpoints.replay(workflow, recorded)
                 reader.offset += 1
             else:
@@ -218,7 +244,7 @@ def _read_in_workflow(workflow: WorkflowContext, reader: _Reader) -> Iterator[An
                     what, value = reader.next()
                 if what == "end":
                     value = STREAM_CLOSED
-                record_outcome(workflow, function_id, READ_NAME, output=value)
+                record_outcome(workflow, function_id, name, output=value)
             if isinstance(value, str) and value == STREAM_CLOSED:
                 return
             yield value

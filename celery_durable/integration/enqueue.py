@@ -8,11 +8,13 @@ from typing import Any, Literal, TypedDict
 
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.core.outcomes import encode_roles
-from celery_durable.core.serialization import Serializer
+from celery_durable.core.serialization import Serializer, writes_portable
+from celery_durable.core.serializers import PORTABLE, portable_inputs
 from celery_durable.engine.classes import split_receiver
 from celery_durable.engine.context import (
     Identity,
     enqueue_options,
+    in_workflow_code,
     next_workflow_id,
     next_workflow_id_reuse,
     starting_identity,
@@ -156,10 +158,21 @@ def serialized_inputs(
     """``{"args", "kwargs"}``, and for a method the name of its receiver (its instance
     or class is not serialized: the executing process finds it again by name)."""
     receiver, recorded_args = split_receiver(spec.membership, spec.function, tuple(args))
-    inputs: dict[str, Any] = {"args": list(recorded_args), "kwargs": kwargs}
+    if spec.portable or portable_caller() or writes_portable(serializer):
+        # DBOS's portable shape (the receiver, by name, beside it).
+        inputs = portable_inputs(list(recorded_args), kwargs)
+        serializer = PORTABLE
+    else:
+        inputs = {"args": list(recorded_args), "kwargs": kwargs}
     if receiver is not None:
         inputs["receiver"] = receiver.encode()
     return serializer.dumps(inputs)
+
+
+def portable_caller() -> bool:
+    """As DBOS: a workflow started from a portable workflow's code is portable too."""
+    workflow = in_workflow_code()
+    return workflow is not None and workflow.portable
 
 
 def _attributes(parent_workflow_id: str | None) -> str | None:

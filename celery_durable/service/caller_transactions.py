@@ -10,18 +10,20 @@ caller's own writes; a worker publishes what they start when the transaction com
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from celery_durable.engine.mailbox import require_id, topic_key
+from celery_durable.core.serialization import writer_for
+from celery_durable.engine import bulk_send
 from celery_durable.error import (
     DBOSException,
     DBOSNonExistentWorkflowError,
     DBOSWorkflowIDInUseError,
 )
 from celery_durable.integration.runtime import Runtime
+from celery_durable.service.management import refuse_shard_key
 from celery_durable.service.queues import EnqueueRequest
+from celery_durable.store.bulk_sending import send_bulk_on
 from celery_durable.store.caller_transactions import CallerTransactionStore, caller_connection
 
 __all__ = ["CallerTransactions", "MessageToSend"]
@@ -90,35 +92,32 @@ class CallerTransactions:
         serialization_type: Any = None,
         send_to_forks: bool = False,
     ) -> None:
-        """Sends each message in the caller's transaction, in order.
+        """Sends the messages in the caller's transaction, in order (schema version
+        15's ``send_bulk``: all or none), in ``serialization_type``'s format, and with
+        ``send_to_forks`` to every fork of each destination too.
 
         Raises:
-            DBOSNonExistentWorkflowError: a destination does not exist.
-            DBOSException: a ``serialization_type`` or ``send_to_forks`` (not supported
-                here), or the connection is not on the system database.
+            DBOSNonExistentWorkflowError: a destination does not exist (nothing sent).
+            DBOSException: the connection is not on the system database, a shard key,
+                or an idempotency key twice in one call.
         """
-        _refuse_send_options(serialization_type, send_to_forks)
         connection = caller_connection(conn_or_session)
         self._store.check_system_database(connection)
-        serializer = self._runtime.process.serializer
         for sent in messages:
-            destination = require_id("destination_id", sent.destination_id)
-            key = getattr(sent, "idempotency_key", None)
-            if getattr(sent, "shard_key", None) is not None:
-                raise DBOSException("A shard key requires a sharded system database")
-            if key is not None and (not isinstance(key, str) or not key):
-                raise DBOSException(f"idempotency_key must be a non-empty string, not {key!r}")
-            # As DBOS.send: the key is unique per recipient; a repeated send adds nothing.
-            message_uuid = str(uuid.uuid4()) if key is None else f"{key}::{destination}"
-            outcome = self._store.send_message(
-                connection,
-                destination,
-                topic_key(sent.topic),
-                message_uuid,
-                serializer.dumps(sent.message),
-            )
-            if outcome.outcome == "missing":
-                raise DBOSNonExistentWorkflowError("`send` destination", destination)
+            refuse_shard_key(getattr(sent, "shard_key", None))
+        writer = writer_for(serialization_type, self._runtime.process.serializer, False)
+        outgoing = bulk_send.outgoing_messages(
+            [
+                (m.destination_id, m.message, m.topic, getattr(m, "idempotency_key", None))
+                for m in messages
+            ],
+            writer,
+        )
+        if not outgoing:
+            return
+        sent_all = send_bulk_on(connection, outgoing, send_to_forks)
+        if sent_all.outcome == "missing":
+            raise DBOSNonExistentWorkflowError("`send` destination", sent_all.missing or "")
 
     def rename_application(
         self,
@@ -140,17 +139,4 @@ class CallerTransactions:
             "nothing to rename. To change the name workers report, change DBOSConfig "
             "'name'; to give an application a database of its own, use another "
             "system_database_url"
-        )
-
-
-def _refuse_send_options(serialization_type: Any, send_to_forks: bool) -> None:
-    if getattr(serialization_type, "value", serialization_type) is not None:
-        raise DBOSException(
-            f"serialization_type={serialization_type!r} is not supported by the "
-            "*_in_transaction sends here: messages use the client's serializer (omit it)"
-        )
-    if send_to_forks:
-        raise DBOSException(
-            "send_to_forks is not supported by the *_in_transaction sends here: send to "
-            "each fork's workflow id (list them with list_workflows(forked_from=...))"
         )

@@ -18,7 +18,7 @@ from typing import Any
 from celery import Celery
 from sqlalchemy import Engine
 
-from celery_durable.core.serialization import SerializerName
+from celery_durable.core.serialization import SerializerChoice
 from celery_durable.error import DBOSException, DBOSInitializationError
 from celery_durable.integration.config_keys import NOT_APPLICABLE, REPLACED, ConfigKeyWarning
 from celery_durable.service.tools import SCHEMA_NAMES
@@ -51,7 +51,7 @@ class ClientParameters:
 def configured_client_service(
     system_database_url: str | None,
     celery: Celery | None,
-    serializer: SerializerName,
+    serializer: SerializerChoice,
     parameters: ClientParameters,
 ) -> WorkflowService:
     """The client's service, its parameters checked; connected unless ``lazy``.

@@ -28,6 +28,11 @@ from celery_durable.error import DBOSException, DBOSNotAuthorizedError
 from celery_durable.service.direct_calls import DirectCalls
 from celery_durable.service.signatures import add_signature_methods
 from celery_durable.service.step_calls import step_spec
+from celery_durable.service.validation import (
+    ValidateArgs,
+    resolve_validate_args,
+    workflow_options,
+)
 from celery_durable.store.application import ISOLATION_LEVELS, ApplicationStore
 
 P = ParamSpec("P")
@@ -66,8 +71,13 @@ def declare_workflow(
     service: Callable[[], DirectCalls],
     name: str | None,
     max_recovery_attempts: int | None,
+    *,
+    serialization_type: object = None,
+    validate_args: ValidateArgs | None = None,
+    auto_upgrade: bool | None = None,
 ) -> Decorator:
     """``@DBOS.workflow(...)``: validates the options, then registers each function."""
+    portable = workflow_options(serialization_type, auto_upgrade)
     if max_recovery_attempts is not None and (
         not isinstance(max_recovery_attempts, int) or max_recovery_attempts < 0
     ):
@@ -85,7 +95,10 @@ def declare_workflow(
                 if max_recovery_attempts is None
                 else max_recovery_attempts
             ),
+            portable=portable,
         )
+        validator = resolve_validate_args(validate_args, function, spec)
+        spec = dataclasses.replace(spec, validate_args=validator)
         registry.register(spec)
         return workflow_wrapper(spec, function, service)
 

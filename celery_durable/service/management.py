@@ -26,7 +26,10 @@ def refuse_shard_key(shard_key: str | None) -> None:
     """A celery_durable system database is not sharded: a shard key cannot be honoured
     (DBOS raises the same on an unsharded database)."""
     if shard_key is not None:
-        raise DBOSException("A shard key requires a sharded system database")
+        raise DBOSException(
+            "A shard key requires a sharded system database: sharding is not supported "
+            f"by celery_durable (got shard_key={shard_key!r}; pass None)"
+        )
 
 
 def refuse_partition_key(queue_partition_key: str | None) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from celery import Celery
 
-from celery_durable.core.serialization import SerializerName
+from celery_durable.core.serialization import SerializerChoice
 from celery_durable.engine.registry import Registry, WorkflowSpec
 from celery_durable.error import DBOSInitializationError
 from celery_durable.integration.config import DBOSConfig
@@ -121,7 +121,7 @@ def connect_workers(
 def client_service(
     system_database_url: str,
     celery: Celery | None,
-    serializer: SerializerName,
+    serializer: SerializerChoice,
     pool_size: int | None = None,
 ) -> WorkflowService:
     """A producer's service: no registered workflows, a small pool (2 connections

@@ -25,20 +25,20 @@ async def recv_async(topic: str | None = None, timeout_seconds: float = 60) -> A
     return await asyncio.to_thread(mailbox.recv, topic, timeout_seconds)
 
 
-def set_event(key: str, value: Any) -> None:
-    events.set_event(key, value)
+def set_event(key: str, value: Any, serialization_type: object = None) -> None:
+    events.set_event(key, value, serialization_type)
 
 
-async def set_event_async(key: str, value: Any) -> None:
-    await asyncio.to_thread(events.set_event, key, value)
+async def set_event_async(key: str, value: Any, serialization_type: object = None) -> None:
+    await asyncio.to_thread(events.set_event, key, value, serialization_type)
 
 
-def write_stream(key: str, value: Any) -> None:
-    streams.write_stream(key, value)
+def write_stream(key: str, value: Any, serialization_type: object = None) -> None:
+    streams.write_stream(key, value, serialization_type)
 
 
-async def write_stream_async(key: str, value: Any) -> None:
-    await asyncio.to_thread(streams.write_stream, key, value)
+async def write_stream_async(key: str, value: Any, serialization_type: object = None) -> None:
+    await asyncio.to_thread(streams.write_stream, key, value, serialization_type)
 
 
 def close_stream(key: str) -> None:

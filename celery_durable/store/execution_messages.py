@@ -3,12 +3,14 @@ the fence connection, with its checkpoint."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from celery_durable.core.clock import now_epoch_ms
+from celery_durable.store.bulk_sending import BulkSent, Outgoing, bulk_from_rows, bulk_params
 from celery_durable.store.fence import FencedStatements
 from celery_durable.store.rows import Dispatch, Received, Sent, Woken
-from celery_durable.store.sql import messaging
+from celery_durable.store.sql import bulk_messages, messaging
 
 
 class ExecutionMessages:
@@ -42,6 +44,24 @@ class ExecutionMessages:
         )
         assert row is not None
         return sent_from_row(row)
+
+    def send_bulk(
+        self, messages: Sequence[Outgoing], to_forks: bool, function_id: int, function_name: str
+    ) -> BulkSent:
+        """Sends messages from workflow code: one recorded operation, one transaction."""
+        params = {
+            **bulk_params(messages, to_forks),
+            "now": now_epoch_ms(),
+            "sender": self.workflow_uuid,
+            "sender_function_id": function_id,
+            "function_name": function_name,
+        }
+        rows = self._statements.every(
+            lambda: f"sending {len(messages)} messages from {self.workflow_uuid}",
+            bulk_messages.SEND_BULK_SQL,
+            params,
+        )
+        return bulk_from_rows(rows)
 
     def receive(
         self, *, function_id: int, topic: str, deadline_function_id: int, deadline: str

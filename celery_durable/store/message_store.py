@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from celery_durable.core.clock import now_epoch_ms
+from celery_durable.store.bulk_sending import BulkSent, Outgoing, bulk_from_rows, bulk_params
 from celery_durable.store.connections import Connections
 from celery_durable.store.execution_messages import sent_from_row
 from celery_durable.store.rows import Sent
-from celery_durable.store.sql import messaging
+from celery_durable.store.sql import bulk_messages, messaging
 
 
 class MessageStore:
@@ -35,6 +38,21 @@ class MessageStore:
             ).one(),
         )
         return sent_from_row(row)
+
+    def send_bulk(self, messages: Sequence[Outgoing], to_forks: bool) -> BulkSent:
+        """Sends every message in one transaction (see schema version 13)."""
+        params = {
+            **bulk_params(messages, to_forks),
+            "now": now_epoch_ms(),
+            "sender": None,
+            "sender_function_id": None,
+            "function_name": None,
+        }
+        rows = self._connections.run(
+            f"sending {len(messages)} messages",
+            lambda connection: connection.execute(bulk_messages.SEND_BULK, params).all(),
+        )
+        return bulk_from_rows(rows)
 
     def get_event(self, workflow_uuid: str, key: str) -> str | None:
         """The event's latest value (serialized), or None if it is not set."""

@@ -13,21 +13,28 @@ from typing import Any
 
 from celery_durable import DBOS, DBOSClient
 
+# serialization_type's annotation and default, as inspect shows them.
+FORMAT = "'WorkflowSerializationFormat | None' = <WorkflowSerializationFormat.DEFAULT: 'None'>"
+
 # Where DBOS 3.4's own classes differ (dbos/_dbos.py, dbos/_client.py): the method's
 # signature on DBOS, then on DBOSClient.
 DBOS_3_4_DIFFERENCES = {
     # DBOS.send's idempotency_key is keyword-only; DBOSClient.send's is positional.
     "send": (
         "(destination_id: 'str', message: 'Any', topic: 'str | None' = None, *, "
-        "idempotency_key: 'str | None' = None) -> 'None'",
+        "idempotency_key: 'str | None' = None, serialization_type: " + FORMAT + ", "
+        "send_to_forks: 'bool' = False, shard_key: 'str | None' = None) -> 'None'",
         "(destination_id: 'str', message: 'Any', topic: 'str | None' = None, "
-        "idempotency_key: 'str | None' = None) -> 'None'",
+        "idempotency_key: 'str | None' = None, *, serialization_type: " + FORMAT + ", "
+        "send_to_forks: 'bool' = False, shard_key: 'str | None' = None) -> 'None'",
     ),
     "send_async": (
         "async (destination_id: 'str', message: 'Any', topic: 'str | None' = None, *, "
-        "idempotency_key: 'str | None' = None) -> 'None'",
+        "idempotency_key: 'str | None' = None, serialization_type: " + FORMAT + ", "
+        "send_to_forks: 'bool' = False, shard_key: 'str | None' = None) -> 'None'",
         "async (destination_id: 'str', message: 'Any', topic: 'str | None' = None, "
-        "idempotency_key: 'str | None' = None) -> 'None'",
+        "idempotency_key: 'str | None' = None, *, serialization_type: " + FORMAT + ", "
+        "send_to_forks: 'bool' = False, shard_key: 'str | None' = None) -> 'None'",
     ),
     # Only DBOS.destroy stops a worker (waiting for its workflows) and forgets the registry.
     "destroy": (
@@ -37,8 +44,9 @@ DBOS_3_4_DIFFERENCES = {
     ),
     # Only DBOS.retrieve_workflow can hand out a handle to a workflow not yet written.
     "retrieve_workflow": (
-        "(workflow_id: 'str', existing_workflow: 'bool' = True) -> 'WorkflowHandle[Any]'",
-        "(workflow_id: 'str') -> 'WorkflowHandle[Any]'",
+        "(workflow_id: 'str', existing_workflow: 'bool' = True, *, "
+        "shard_key: 'str | None' = None) -> 'WorkflowHandle[Any]'",
+        "(workflow_id: 'str', *, shard_key: 'str | None' = None) -> 'WorkflowHandle[Any]'",
     ),
     # DBOSClient.register_queue orders its parameters otherwise, defaults on_conflict to
     # "always_update" and takes application_name (a producer may register for another).
@@ -91,7 +99,8 @@ DBOS_3_4_DIFFERENCES = {
     "create_schedule": (
         "(*, schedule_name: 'str', workflow_fn: 'Callable[..., Any]', schedule: 'str', "
         "context: 'Any' = None, automatic_backfill: 'bool' = False, "
-        "cron_timezone: 'str | None' = None, queue_name: 'str | None' = None) -> 'None'",
+        "cron_timezone: 'str | None' = None, queue_name: 'str | None' = None, "
+        "shard_key: 'str | None' = None) -> 'None'",
         "(*, schedule_name: 'str', workflow_name: 'str', schedule: 'str', "
         "context: 'Any' = None, workflow_class_name: 'str | None' = None, "
         "automatic_backfill: 'bool' = False, cron_timezone: 'str | None' = None, "
@@ -101,7 +110,8 @@ DBOS_3_4_DIFFERENCES = {
     "create_schedule_async": (
         "async (*, schedule_name: 'str', workflow_fn: 'Callable[..., Any]', "
         "schedule: 'str', context: 'Any' = None, automatic_backfill: 'bool' = False, "
-        "cron_timezone: 'str | None' = None, queue_name: 'str | None' = None) -> 'None'",
+        "cron_timezone: 'str | None' = None, queue_name: 'str | None' = None, "
+        "shard_key: 'str | None' = None) -> 'None'",
         "async (*, schedule_name: 'str', workflow_name: 'str', schedule: 'str', "
         "context: 'Any' = None, workflow_class_name: 'str | None' = None, "
         "automatic_backfill: 'bool' = False, cron_timezone: 'str | None' = None, "
@@ -189,6 +199,10 @@ SHARED = {
     "retrieve_workflow",
     "send",
     "send_async",
+    "send_bulk",
+    "send_bulk_async",
+    "read_stream_offset",
+    "read_stream_offset_async",
 }
 
 

@@ -5,10 +5,11 @@ Python."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.core.records import StepRecord, Wait
+from celery_durable.store.bulk_sending import BulkSent, Outgoing
 from celery_durable.store.channels import EVENTS_CHANNEL, MESSAGES_CHANNEL, STREAMS_CHANNEL
 from celery_durable.store.fence import FenceLost
 from celery_durable.store.rows import Claim, Received, Rescheduled, Sent, Woken
@@ -134,6 +135,11 @@ class MemoryExecutionMessages:
         if sent.outcome == "sent":
             self._notify(MESSAGES_CHANNEL, f"{destination}::{topic}")
         return sent
+
+    def send_bulk(
+        self, messages: Sequence[Outgoing], to_forks: bool, function_id: int, function_name: str
+    ) -> BulkSent:
+        raise NotImplementedError("send_bulk runs against PostgreSQL: tests/integration")
 
     def receive(
         self, *, function_id: int, topic: str, deadline_function_id: int, deadline: str

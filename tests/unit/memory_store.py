@@ -18,10 +18,11 @@ import contextlib
 import itertools
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.core.records import StepRecord
+from celery_durable.store.bulk_sending import BulkSent, Outgoing
 from celery_durable.store.channels import MESSAGES_CHANNEL
 from celery_durable.store.rows import Claim, ClaimOutcome, Dispatch, NewWorkflow, Sent
 from celery_durable.store.workflow_store import conflict
@@ -198,6 +199,9 @@ class MemoryMessages:
         if sent.outcome == "sent":
             self._notifications.notify(MESSAGES_CHANNEL, f"{destination}::{topic}")
         return sent
+
+    def send_bulk(self, messages: Sequence[Outgoing], to_forks: bool) -> BulkSent:
+        raise NotImplementedError("send_bulk runs against PostgreSQL: tests/integration")
 
     def get_event(self, workflow_uuid: str, key: str) -> str | None:
         return self._tables.events.get((workflow_uuid, key))

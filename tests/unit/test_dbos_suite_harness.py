@@ -20,7 +20,8 @@ def test_the_shim_re_exports_celery_durable_and_fails_only_where_used(tmp_path: 
     script = textwrap.dedent(
         """
         import celery_durable, celery_durable.error
-        from dbos import DBOS, Queue, error, make_pydantic_args_validator
+        from dbos import DBOS, Queue, error
+        from dbos._core import _STREAM_READ_BATCH_SIZE
         from dbos._error import DBOSException
         from dbos._sys_db import SystemDatabase, WorkflowStatusString
         import dbos._schemas.system_database as schema
@@ -34,7 +35,7 @@ def test_the_shim_re_exports_celery_durable_and_fails_only_where_used(tmp_path: 
             pass
 
         for use in (
-            lambda: make_pydantic_args_validator(),
+            lambda: _STREAM_READ_BATCH_SIZE(),
             lambda: SystemDatabase.create,
             lambda: schema.SystemSchema.workflow_status,
         ):

@@ -22,6 +22,7 @@ from celery_durable.store.migrations.v11 import V11
 from celery_durable.store.migrations.v12 import V12
 from celery_durable.store.migrations.v13 import V13
 from celery_durable.store.migrations.v14 import V14
+from celery_durable.store.migrations.v15 import V15
 
 # Serializes concurrent migrations (an arbitrary constant: "cd-migrate").
 MIGRATION_LOCK_KEY = 0x63642D6D69677261
@@ -50,6 +51,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (12, V12),
     (13, V13),
     (14, V14),
+    (15, V15),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

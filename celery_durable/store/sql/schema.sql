@@ -631,6 +631,101 @@ BEGIN
 END;
 $$;
 
+-- FUNCTION: send_bulk(text[], text[], text[], text[], bigint, text, integer, text, boolean)
+
+CREATE FUNCTION celery_durable.send_bulk(p_destinations text[], p_topics text[], p_keys text[], p_messages text[], p_now_epoch_ms bigint, p_sender text, p_sender_function_id integer, p_function_name text, p_to_forks boolean) RETURNS TABLE(outcome text, destination text, name text, queue_name text, generation integer, sender_status text)
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_sender_status text;
+    v_missing text;
+    v_dests text[] := '{}';
+    v_topics text[] := '{}';
+    v_uuids text[] := '{}';
+    v_messages text[] := '{}';
+    v_dest text;
+    i integer;
+BEGIN
+    IF p_sender IS NOT NULL THEN
+        SELECT w.status INTO v_sender_status
+        FROM celery_durable.workflow_status AS w WHERE w.workflow_uuid = p_sender;
+        IF EXISTS (
+            SELECT 1 FROM celery_durable.operation_outputs AS o
+            WHERE o.workflow_uuid = p_sender AND o.function_id = p_sender_function_id
+        ) THEN
+            RETURN QUERY SELECT 'replayed'::text, NULL::text, NULL::text, NULL::text,
+                NULL::integer, v_sender_status;
+            RETURN;
+        END IF;
+    END IF;
+    SELECT string_agg(ds.d, ', ' ORDER BY ds.d) INTO v_missing
+    FROM (SELECT DISTINCT unnest(p_destinations) AS d) AS ds
+    WHERE NOT EXISTS (
+        SELECT 1 FROM celery_durable.workflow_status AS w WHERE w.workflow_uuid = ds.d);
+    IF v_missing IS NOT NULL THEN
+        RETURN QUERY SELECT 'missing'::text, v_missing, NULL::text, NULL::text,
+            NULL::integer, v_sender_status;
+        RETURN;
+    END IF;
+    FOR i IN 1 .. coalesce(array_length(p_destinations, 1), 0) LOOP
+        FOR v_dest IN
+            SELECT p_destinations[i]
+            UNION ALL
+            (WITH RECURSIVE forks(id) AS (
+                SELECT w.workflow_uuid FROM celery_durable.workflow_status AS w
+                WHERE p_to_forks AND w.forked_from = p_destinations[i]
+                UNION
+                SELECT w.workflow_uuid FROM celery_durable.workflow_status AS w
+                JOIN forks ON w.forked_from = forks.id
+            )
+            SELECT forks.id FROM forks WHERE forks.id <> p_destinations[i] ORDER BY forks.id)
+        LOOP
+            v_dests := v_dests || v_dest;
+            v_topics := v_topics || p_topics[i];
+            v_uuids := v_uuids || (p_keys[i] || '::' || v_dest);
+            v_messages := v_messages || p_messages[i];
+        END LOOP;
+    END LOOP;
+    PERFORM pg_advisory_xact_lock(locks.h) FROM (
+        SELECT DISTINCT hashtextextended('celery_durable.msg:' || x.d || '::' || x.t, 0) AS h
+        FROM unnest(v_dests, v_topics) AS x(d, t) ORDER BY 1) AS locks;
+    FOR i IN 1 .. coalesce(array_length(v_dests, 1), 0) LOOP
+        INSERT INTO celery_durable.notifications (
+            message_uuid, destination_uuid, topic, message, created_at_epoch_ms)
+        VALUES (v_uuids[i], v_dests[i], v_topics[i], v_messages[i], p_now_epoch_ms)
+        ON CONFLICT (message_uuid) DO NOTHING;
+        IF FOUND THEN
+            PERFORM pg_notify('celery_durable_messages', v_dests[i] || '::' || v_topics[i]);
+            RETURN QUERY
+            WITH woken AS (
+                UPDATE celery_durable.workflow_status AS w
+                SET dispatch_generation = w.dispatch_generation + 1,
+                    next_dispatch_at_epoch_ms = p_now_epoch_ms,
+                    dispatch_parked = false,
+                    wait_key = NULL,
+                    updated_at_epoch_ms = p_now_epoch_ms
+                WHERE w.workflow_uuid = v_dests[i] AND w.status = 'PENDING'
+                  AND NOT w.execution_active AND w.wait_key = 'msg:' || v_topics[i]
+                RETURNING w.workflow_uuid, w.name, w.queue_name, w.dispatch_generation
+            )
+            SELECT 'sent'::text, woken.workflow_uuid, woken.name, woken.queue_name,
+                   woken.dispatch_generation, v_sender_status
+            FROM woken;
+        END IF;
+    END LOOP;
+    IF p_sender IS NOT NULL THEN
+        INSERT INTO celery_durable.operation_outputs (
+            workflow_uuid, function_id, function_name, attempts, started_at_epoch_ms,
+            completed_at_epoch_ms)
+        VALUES (p_sender, p_sender_function_id, p_function_name, 1, p_now_epoch_ms,
+                p_now_epoch_ms);
+    END IF;
+    RETURN QUERY SELECT 'done'::text, NULL::text, NULL::text, NULL::text, NULL::integer,
+        v_sender_status;
+END;
+$$;
+
 -- FUNCTION: send_message(text, text, text, text, bigint, text, integer)
 
 CREATE FUNCTION celery_durable.send_message(p_destination text, p_topic text, p_message_uuid text, p_message text, p_now_epoch_ms bigint, p_sender text, p_sender_function_id integer) RETURNS TABLE(outcome text, name text, queue_name text, generation integer, sender_status text)
