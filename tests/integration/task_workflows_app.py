@@ -6,14 +6,19 @@ them; ``task_routes`` sends them to the plain workers' queue). No result backend
 from __future__ import annotations
 
 import os
+import signal
+from pathlib import Path
 from typing import Any
 
 from celery import Celery
+from celery.signals import task_prerun
 
 from celery_durable import DBOS
 from celery_durable.error import DBOSMaxStepRetriesExceeded
+from celery_durable.integration.task_calls import outcome_recorded
 
 QUEUE = os.environ["TASKS_WORKFLOW_QUEUE"]
+DIRECTORY = Path(os.environ["PLAIN_DIR"])
 app = Celery("task_workflows", broker=os.environ["TASKS_BROKER_URL"])
 app.conf.update(
     task_default_queue=QUEUE,
@@ -88,6 +93,26 @@ def lost_message(seconds: float) -> Any:
         return [str(error) for error in exhausted.errors]
 
 
+# Each task execution of this worker, by task name and first argument (the tests tell
+# a callback run as a task from one run in the worker of the task it follows).
+@task_prerun.connect(weak=False)
+def _note_execution(task: Any = None, args: Any = None, **_: Any) -> None:
+    with (DIRECTORY / "executions").open("a") as executions:
+        executions.write(f"{task.name if task else ''} {args!r}\n")
+
+
+# Set by one test: this worker's process dies right after it recorded a task's outcome,
+# before it continues the workflow (once: the marker file says it happened).
+if os.environ.get("TASKS_DIE_AFTER_RECORD"):
+
+    @outcome_recorded.connect
+    def _die(**_: Any) -> None:
+        marker = DIRECTORY / "died-after-record"
+        if not marker.exists():
+            marker.touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
 @app.task(name="local.halve")
 def halve(number: int) -> int:
     """A task of the workflow worker's own app (our callbacks are registered here)."""
@@ -102,6 +127,14 @@ def halves(number: int) -> Any:
         return DBOS.run_task(halve.s(number), retries_allowed=False)
     except Exception as failure:
         return f"failed: {failure}"
+
+
+@DBOS.workflow()
+def halves_thrice(number: int) -> int:
+    """Three calls of a task this worker runs itself."""
+    for _ in range(3):
+        number = int(DBOS.run_task(halve.s(number)))
+    return number
 
 
 @DBOS.workflow()
