@@ -6,9 +6,10 @@ swallow them, as DBOS does for its own cancellation signal.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from celery_durable.core.records import Wait
+from celery_durable.core.records import StepRecord, Wait
 
 
 class RescheduleWorkflow(BaseException):
@@ -34,6 +35,10 @@ class RescheduleWorkflow(BaseException):
         self.parked = False  # the sweep, not a Celery countdown, will dispatch it
         # What the workflow waits for, if a message or an event can end the wait early.
         self.wait: Wait | None = None
+        # A checkpoint written in the reschedule's statement (a Celery task's attempt
+        # recorded in flight), and what to do once both are committed (send the task).
+        self.checkpoint: StepRecord | None = None
+        self.after_parked: Callable[[], None] | None = None
         super().__init__(countdown_seconds, reason)
 
     def __reduce__(self) -> Any:

@@ -283,7 +283,9 @@ class WorkflowEngine:
         )
         signal.due_at_epoch_ms, signal.parked = due, parked
         try:
-            rescheduled = execution.reschedule(due_at_epoch_ms=due, parked=parked, wait=signal.wait)
+            rescheduled = execution.reschedule(
+                due_at_epoch_ms=due, parked=parked, wait=signal.wait, checkpoint=signal.checkpoint
+            )
         except DBOSSystemDatabaseError:
             # The database is gone, and with it the fence. A later delivery (this
             # retry's, or the sweep's) runs the workflow again.
@@ -291,6 +293,8 @@ class WorkflowEngine:
             return
         if rescheduled is None:
             return
+        if signal.after_parked is not None:  # what waits for the checkpoint's commit
+            signal.after_parked()
         signal.parked = rescheduled.parked
         if rescheduled.due_at_epoch_ms < due:  # a child finished meanwhile: go at once
             signal.due_at_epoch_ms = rescheduled.due_at_epoch_ms

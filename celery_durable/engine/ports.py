@@ -68,9 +68,15 @@ class Execution(Protocol):
         ...
 
     def reschedule(
-        self, *, due_at_epoch_ms: int, parked: bool, wait: Wait | None = None
+        self,
+        *,
+        due_at_epoch_ms: int,
+        parked: bool,
+        wait: Wait | None = None,
+        checkpoint: StepRecord | None = None,
     ) -> Rescheduled | None:
-        """Releases the workflow until then; None if no longer PENDING."""
+        """Releases the workflow until then, writing ``checkpoint`` (as the owner) in
+        the same transaction; None if no longer PENDING or the checkpoint not written."""
         ...
 
     def release(self) -> None:

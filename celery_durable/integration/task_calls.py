@@ -143,6 +143,31 @@ def _failure_of(app: Celery, name: str, task_id: str) -> DBOSCeleryTaskError:
     return DBOSCeleryTaskError(name, task_id, type(exception).__name__, str(exception))
 
 
+def report_unsent(
+    services: ProcessServices,
+    workflow_id: str,
+    function_id: int,
+    task_id: str,
+    error: BaseException,
+) -> None:
+    """An attempt that could not be sent, recorded as failed (as its error callback
+    would record it) and its workflow woken.
+
+    Raises:
+        DBOSSystemDatabaseError: nothing could be recorded.
+    """
+    record_and_continue(
+        services,
+        workflow_id,
+        function_id,
+        task_id,
+        output=None,
+        error=services.serializer.dumps(error),
+        queue=_callback_queue(services.celery),
+        executor_id=None,
+    )
+
+
 def succeeded_outcome(services: ProcessServices, result: Any) -> tuple[str | None, str | None]:
     """A task's result as the (output, error) recorded: one our serializer cannot
     write is the attempt's error."""

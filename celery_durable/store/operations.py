@@ -179,23 +179,44 @@ class OperationStore:
         Returns:
             Whether it recorded, and the workflow's dispatch if it must be published.
         """
-        row = self._connections.run(
-            f"recording task {task_id}",
-            lambda connection: connection.execute(
-                task_calls.RECORD_TASK_OUTCOME,
-                {
-                    "workflow_uuid": workflow_uuid,
-                    "function_id": function_id,
-                    "task_id": task_id,
-                    "output": output,
-                    "error": error,
-                    "succeeded": error is None,
-                    "now": now_epoch_ms(),
-                },
-            ).one(),
-        )
-        if not row.recorded or not row.publish:
-            return bool(row.recorded), None
-        return True, Dispatch(
-            name=row.name, queue_name=row.queue_name, generation=row.dispatch_generation
-        )
+        params = {
+            "workflow_uuid": workflow_uuid,
+            "function_id": function_id,
+            "task_id": task_id,
+            "output": output,
+            "error": error,
+            "succeeded": error is None,
+            "now": now_epoch_ms(),
+        }
+        connections = self._connections
+        if not connections.synchronous_checkpoints:
+            # The statement pool commits asynchronously then: an outcome is not a
+            # checkpoint its execution could write again.
+            row = connections.run(
+                f"recording task {task_id}",
+                lambda connection: connection.execute(task_calls.RECORD_TASK_OUTCOME, params).one(),
+            )
+            return _recorded(
+                row.recorded, row.name, row.queue_name, row.dispatch_generation, row.publish
+            )
+        # The hot path (a callback per call): the driver's cursor, past SQLAlchemy.
+        for listener in connections.statement_listeners:
+            listener(task_calls.RECORD_TASK_OUTCOME_SQL)
+        with connections.statements.cursor(lambda: f"recording task {task_id}") as cursor:
+            cursor.execute(task_calls.RECORD_TASK_OUTCOME_SQL, params)
+            found = cursor.fetchone()
+        return _recorded(*found)
+
+
+def _recorded(
+    recorded: bool,
+    name: str | None,
+    queue_name: str | None,
+    generation: int | None,
+    publish: bool | None,
+) -> tuple[bool, Dispatch | None]:
+    """``RECORD_TASK_OUTCOME``'s row: whether it recorded, and the dispatch to publish."""
+    if not recorded or not publish:
+        return bool(recorded), None
+    assert name is not None and generation is not None
+    return True, Dispatch(name=name, queue_name=queue_name, generation=generation)
