@@ -9,6 +9,7 @@ step that runs, and one UPDATE that records the outcome and releases the fence.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from celery_durable.error import (
     DBOSSystemDatabaseError,
     DBOSWorkflowFunctionNotFoundError,
 )
-from celery_durable.store import Dispatch, NewWorkflow
+from celery_durable.store import Dispatch, NewWorkflow, ReportedOutcome
 
 logger = logging.getLogger("celery_durable.engine")
 
@@ -45,6 +46,8 @@ RunOutcome = Literal[
     "throttled",
     "cancelled",
     "version",
+    "unrecorded",
+    "recorded",
 ]
 
 
@@ -63,6 +66,8 @@ class RunOptions:
         executor_id: Who runs it (default: the engine's); queues' ``worker_concurrency``
             counts per executor.
         new: A direct call's new workflow: written in the claim's round trip.
+        reported: A Celery task's outcome, recorded in the claim's round trip; the
+            workflow runs only if that woke it (and no execution was running it).
     """
 
     inline_retries: bool
@@ -71,6 +76,7 @@ class RunOptions:
     max_recovery_attempts: int | None = None
     executor_id: str | None = None
     new: NewWorkflow | None = None
+    reported: ReportedOutcome | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,7 +89,10 @@ class RunResult:
     claim's outcome (``busy``, ``stale``, ``finished``, ``missing``, ``exceeded``,
     ``throttled``: its queue's limits hold it for ``wait_seconds``, or ``version``: it
     runs on ``app_version``, not this engine's; a worker of that version is alive when
-    ``wait_seconds`` is set, else the workflow is parked for one) and nothing ran.
+    ``wait_seconds`` is set, else the workflow is parked for one) and nothing ran. After
+    a ``reported`` outcome it may also be ``unrecorded`` (a duplicate: nothing done) or
+    ``recorded`` (the workflow runs elsewhere, or is no longer PENDING); a claim that
+    did not run the workflow it woke carries the dispatch to publish (``woken``).
     """
 
     outcome: RunOutcome
@@ -94,6 +103,7 @@ class RunResult:
     # A direct call that found its workflow finished: the recorded (output, error).
     recorded: tuple[str | None, str | None] | None = None
     app_version: str | None = None
+    woken: Dispatch | None = None
 
 
 class _Run:
@@ -137,6 +147,12 @@ class _Run:
             current_workflow.reset(token)
         if self.result is None:
             self.result = self._engine.finish(self.execution, output=self.output)
+
+    def ended(self) -> RunResult:
+        """The run's result, with the dispatch its claim woke (if any)."""
+        assert self.result is not None
+        woken = self.execution.claim.woken
+        return self.result if woken is None else dataclasses.replace(self.result, woken=woken)
 
 
 class WorkflowEngine:
@@ -196,8 +212,7 @@ class WorkflowEngine:
                     claimed.output = run_in_own_loop(function, claimed.args, claimed.kwargs)
                 else:
                     claimed.output = function(*claimed.args, **claimed.kwargs)
-            assert claimed.result is not None
-            return claimed.result
+            return claimed.ended()
 
     async def run_async(self, workflow_id: str, options: RunOptions) -> RunResult:
         """``run`` for an ``async def`` workflow, in the running event loop."""
@@ -206,8 +221,7 @@ class WorkflowEngine:
                 return claimed
             with observed(claimed), claimed.running(options.max_countdown_seconds):
                 claimed.output = await claimed.spec.function(*claimed.args, **claimed.kwargs)
-            assert claimed.result is not None
-            return claimed.result
+            return claimed.ended()
 
     @contextlib.contextmanager
     def _claimed(self, workflow_id: str, options: RunOptions) -> Iterator[_Run | RunResult]:
@@ -220,6 +234,7 @@ class WorkflowEngine:
             new=options.new,
             app_version=self.application_version,
             version_live_ms=self.version_live_ms,
+            reported=options.reported,
         ) as execution:
             yield self._prepare(execution, options.inline_retries)
 
@@ -232,6 +247,7 @@ class WorkflowEngine:
                 wait_seconds=(claim.wait_ms or 0) / 1000,
                 recorded=claim.recorded,
                 app_version=claim.app_version,
+                woken=claim.woken,
             )
         assert claim.name is not None and claim.inputs is not None
         spec = self._lookup(claim.name)
@@ -295,7 +311,10 @@ class WorkflowEngine:
             return
         if signal.after_parked is not None:  # what waits for the checkpoint's commit
             signal.after_parked()
-        signal.parked = rescheduled.parked
+        signal.parked, signal.generation = rescheduled.parked, rescheduled.generation
+        woken = execution.claim.woken
+        if woken is not None:  # a claim after a task's outcome: where its messages go
+            signal.workflow_name, signal.queue_name = woken.name, woken.queue_name
         if rescheduled.due_at_epoch_ms < due:  # a child finished meanwhile: go at once
             signal.due_at_epoch_ms = rescheduled.due_at_epoch_ms
             signal.countdown_seconds = max(0.0, (rescheduled.due_at_epoch_ms - now) / 1000)

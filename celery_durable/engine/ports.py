@@ -20,6 +20,7 @@ from celery_durable.store.rows import (
     Dispatch,
     NewWorkflow,
     Received,
+    ReportedOutcome,
     Rescheduled,
     Sent,
     Woken,
@@ -97,6 +98,7 @@ class Executions(Protocol):
         new: NewWorkflow | None = None,
         app_version: str | None = None,
         version_live_ms: int = 0,
+        reported: ReportedOutcome | None = None,
     ) -> AbstractContextManager[Execution]: ...
 
     def wake_parent(self, parent_uuid: str) -> Dispatch | None: ...

@@ -31,6 +31,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import replace
 
 from celery_durable.core.retry import DATABASE_RETRY_SECONDS
 from celery_durable.core.signals import RescheduleWorkflow
@@ -38,7 +39,7 @@ from celery_durable.engine.executor import RunOptions, RunResult
 from celery_durable.error import DBOSSystemDatabaseError
 from celery_durable.integration import publishing
 from celery_durable.integration.process import ProcessServices
-from celery_durable.store import Dispatch
+from celery_durable.store import Dispatch, ReportedOutcome
 
 logger = logging.getLogger("celery_durable.tasks")
 
@@ -69,78 +70,84 @@ def _callbacks_to(queue: str) -> Iterator[None]:
         _callback_queue.reset(token)
 
 
-def continue_workflow(
+def continue_after_task(
     services: ProcessServices,
     workflow_id: str,
-    wake: Dispatch,
+    reported: ReportedOutcome,
     *,
     queue: str,
     executor_id: str | None,
 ) -> None:
-    """Runs the woken workflow here (see the module's docstring); whatever cannot run
-    here is published as the workflow's message."""
-    spec = services.registry.get(wake.name)
-    if spec is None:  # a workflow of another process's code: for its workers
-        _publish(services, workflow_id, wake)
-        return
+    """Records a task's outcome and, if that woke the workflow, runs it here (one
+    round trip: ``claim_after_task``); see the module's docstring.
+
+    Raises:
+        DBOSSystemDatabaseError: the outcome may not have been recorded (the callback
+            retries; a duplicate records nothing).
+    """
     engine = services.worker_engine()
-    generation = wake.generation
+    options = RunOptions(
+        inline_retries=False,
+        max_countdown_seconds=services.max_countdown_seconds,
+        executor_id=executor_id,
+        reported=reported,
+    )
+    dispatch: Dispatch | None = None
     for _ in range(MAX_TURNS):
-        options = RunOptions(
-            inline_retries=False,
-            generation=generation,
-            max_countdown_seconds=services.max_countdown_seconds,
-            max_recovery_attempts=spec.max_recovery_attempts,
-            executor_id=executor_id,
-        )
         try:
             with _callbacks_to(queue):
                 result = engine.run(workflow_id, options)
         except RescheduleWorkflow as signal:
-            # Its reschedule wrote the next generation (the claimed one plus one).
-            generation += 1
+            if signal.generation is None or signal.workflow_name is None:
+                return  # its reschedule was not recorded: the sweep runs it again
+            dispatch = Dispatch(
+                name=signal.workflow_name,
+                queue_name=signal.queue_name,
+                generation=signal.generation,
+            )
             if signal.parked:
                 return
-            if signal.countdown_seconds <= 0:
-                continue
-            _publish(services, workflow_id, wake, generation, signal.countdown_seconds)
-            return
+            if signal.countdown_seconds > 0:
+                _publish(services, workflow_id, dispatch, signal.countdown_seconds)
+                return
+            # Woken while it ran (another call's outcome): on at once, here.
+            options = replace(options, generation=dispatch.generation, reported=None)
+            continue
         except DBOSSystemDatabaseError as error:
+            if options.reported is not None:
+                raise
             logger.warning("Workflow %s: %s; its message will retry", workflow_id, error)
-            _publish(services, workflow_id, wake, generation + 1, DATABASE_RETRY_SECONDS)
+            if dispatch is not None:
+                _publish(services, workflow_id, dispatch, DATABASE_RETRY_SECONDS)
             return
-        _ended(services, workflow_id, wake, generation, result)
+        _ended(services, workflow_id, result)
         return
-    _publish(services, workflow_id, wake, generation)
+    if dispatch is not None:
+        _publish(services, workflow_id, dispatch)
 
 
-def _ended(
-    services: ProcessServices, workflow_id: str, wake: Dispatch, generation: int, result: RunResult
-) -> None:
+def _ended(services: ProcessServices, workflow_id: str, result: RunResult) -> None:
     """A run that did not reschedule: what is left for a delivery to do, it gets."""
+    woken = result.woken
+    if woken is None:  # nothing woken here (a duplicate, or it runs elsewhere)
+        return
     if result.outcome == "busy":
         # Its fence is taken but no execution was active when the outcome was
         # recorded: a claim under way elsewhere, with an older generation (stale now),
         # or an execution of this process. The message runs it once that one is done.
-        _publish(services, workflow_id, wake, generation, _BUSY_RETRY_SECONDS)
+        _publish(services, workflow_id, woken, _BUSY_RETRY_SECONDS)
     elif result.outcome == "throttled" or (result.outcome == "version" and result.wait_seconds):
         # For a worker its queue's limits admit, or one of the workflow's version.
         countdown = min(result.wait_seconds, services.max_countdown_seconds)
-        _publish(services, workflow_id, wake, generation, countdown)
+        _publish(services, workflow_id, woken, countdown)
     elif result.outcome == "completed" and getattr(result, "in_canvas", False):
         # A canvas waits for this workflow's outcome: the delivery that finds it
         # finished fires the canvas's callbacks (integration/tasks.py).
-        _publish(services, workflow_id, wake, generation)
-    elif result.outcome not in ("completed", "cancelled", "stale", "finished"):
-        logger.info("Workflow %s: continued run ended %s", workflow_id, result.outcome)
+        _publish(services, workflow_id, woken)
 
 
 def _publish(
-    services: ProcessServices,
-    workflow_id: str,
-    wake: Dispatch,
-    generation: int | None = None,
-    countdown: float = 0.0,
+    services: ProcessServices, workflow_id: str, wake: Dispatch, countdown: float = 0.0
 ) -> None:
     """The workflow's message, as the callback used to publish it; a broker that
     fails leaves the workflow to the recovery sweep (its delivery is overdue)."""
@@ -150,7 +157,7 @@ def _publish(
             wake.name,
             workflow_id,
             queue=wake.queue_name,
-            generation=wake.generation if generation is None else generation,
+            generation=wake.generation,
             countdown=countdown or None,
         )
     except Exception:

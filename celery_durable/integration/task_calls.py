@@ -24,7 +24,6 @@ from celery import Celery, current_task
 from celery.backends.base import DisabledBackend
 from celery.canvas import Signature
 
-from celery_durable.core.hooks import Hook
 from celery_durable.core.retry import DATABASE_RETRY_SECONDS
 from celery_durable.error import (
     DBOSCeleryTaskError,
@@ -33,6 +32,7 @@ from celery_durable.error import (
 )
 from celery_durable.integration import continuation, inline_callbacks
 from celery_durable.integration.process import ProcessServices
+from celery_durable.store import ReportedOutcome
 
 logger = logging.getLogger("celery_durable.tasks")
 
@@ -48,10 +48,6 @@ _CALLBACK_OPTIONS: dict[str, Any] = {
 }
 
 _apps_with_callbacks: weakref.WeakSet[Celery] = weakref.WeakSet()
-
-# Sent once an outcome is committed, before its workflow is continued (for the tests:
-# a crash at that moment).
-outcome_recorded = Hook("task_outcome_recorded")
 
 
 def dispatch(
@@ -224,21 +220,16 @@ def record_and_continue(
     Raises:
         DBOSSystemDatabaseError: the outcome could not be recorded.
     """
-    recorded, wake = services.store.operations.record_task_outcome(
-        workflow_id, function_id, task_id, output=output, error=error
-    )
-    if not recorded:
-        logger.debug("Task %s: outcome already recorded (or a stale attempt's)", task_id)
-        return
-    outcome_recorded.send(workflow_id=workflow_id, task_id=task_id)
-    if wake is None:  # the workflow runs now: it was asked to look again
-        return
+    reported = ReportedOutcome(function_id=function_id, task_id=task_id, output=output, error=error)
     try:
-        continuation.continue_workflow(
-            services, workflow_id, wake, queue=queue, executor_id=executor_id
+        continuation.continue_after_task(
+            services, workflow_id, reported, queue=queue, executor_id=executor_id
         )
+    except DBOSSystemDatabaseError:
+        raise
     except Exception:
-        # The outcome is committed: the recovery sweep runs the workflow on.
+        # Recorded or not: a callback that retries finds it recorded; the recovery
+        # sweep runs the woken workflow on.
         logger.warning(
             "Workflow %s could not be continued here; the sweep will", workflow_id, exc_info=True
         )

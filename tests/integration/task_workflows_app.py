@@ -15,7 +15,6 @@ from celery.signals import task_prerun
 
 from celery_durable import DBOS
 from celery_durable.error import DBOSMaxStepRetriesExceeded
-from celery_durable.integration.task_calls import outcome_recorded
 
 QUEUE = os.environ["TASKS_WORKFLOW_QUEUE"]
 DIRECTORY = Path(os.environ["PLAIN_DIR"])
@@ -42,6 +41,7 @@ DBOS(
 @DBOS.workflow()
 def adds(x: int, y: int) -> int:
     first = DBOS.run_task(app.signature("plain.add", args=(x, y)))
+    _die_once_after_the_first_call()
     return int(DBOS.run_task(app.signature("plain.add", args=(first, 1))))
 
 
@@ -101,16 +101,14 @@ def _note_execution(task: Any = None, args: Any = None, **_: Any) -> None:
         executions.write(f"{task.name if task else ''} {args!r}\n")
 
 
-# Set by one test: this worker's process dies right after it recorded a task's outcome,
-# before it continues the workflow (once: the marker file says it happened).
-if os.environ.get("TASKS_DIE_AFTER_RECORD"):
-
-    @outcome_recorded.connect
-    def _die(**_: Any) -> None:
-        marker = DIRECTORY / "died-after-record"
-        if not marker.exists():
-            marker.touch()
-            os.kill(os.getpid(), signal.SIGKILL)
+def _die_once_after_the_first_call() -> None:
+    """Set by one test: the process that runs the workflow on after its first call's
+    outcome was recorded (and the workflow claimed, in the same statement) dies there,
+    once (the marker file says it happened)."""
+    marker = DIRECTORY / "died-after-record"
+    if os.environ.get("TASKS_DIE_AFTER_RECORD") and not marker.exists():
+        marker.touch()
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @app.task(name="local.halve")
@@ -134,6 +132,7 @@ def halves_thrice(number: int) -> int:
     """Three calls of a task this worker runs itself."""
     for _ in range(3):
         number = int(DBOS.run_task(halve.s(number)))
+        _die_once_after_the_first_call()
     return number
 
 

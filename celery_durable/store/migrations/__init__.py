@@ -20,6 +20,7 @@ from celery_durable.store.migrations.v9 import V9
 from celery_durable.store.migrations.v10 import V10
 from celery_durable.store.migrations.v11 import V11
 from celery_durable.store.migrations.v12 import V12
+from celery_durable.store.migrations.v13 import V13
 
 # Serializes concurrent migrations (an arbitrary constant: "cd-migrate").
 MIGRATION_LOCK_KEY = 0x63642D6D69677261
@@ -46,6 +47,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (10, V10),
     (11, V11),
     (12, V12),
+    (13, V13),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

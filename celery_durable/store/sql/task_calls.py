@@ -90,3 +90,15 @@ RECORD_AND_PARK = text(
 )
 
 RECORD_AND_PARK_SQL = driver_sql(RECORD_AND_PARK)
+
+# The outcome recorded and the woken workflow claimed, in one round trip on the fence
+# (``claim_after_task``, schema version 13).
+CLAIM_AFTER_TASK = text(
+    f"SELECT outcome, name, status, inputs, authenticated_user, checkpoints, wait_ms, "
+    f"parent_workflow_id, app_version, woken_name, woken_queue, woken_generation "
+    f"FROM {SCHEMA}.claim_after_task("
+    ":workflow_uuid, :function_id, :task_id, :output, :error, :executor_id, :now, "
+    ":max_recovery_attempts, :app_version, :live_ms, :owner_token)"
+)
+
+CLAIM_AFTER_TASK_SQL = driver_sql(CLAIM_AFTER_TASK)
