@@ -17,9 +17,12 @@ through these states, each written once:
   final error (the task's, or ``DBOSMaxStepRetriesExceeded`` with every attempt's).
 
 The workflow holds no worker slot while a task runs: it unwinds with
-:class:`RescheduleWorkflow` and is published again by the callback that records the
-outcome (``store.operations.record_task_outcome``). The engine knows nothing of Celery:
-the signature is opaque here and sent by the launcher (``Launcher.dispatch_task``).
+:class:`RescheduleWorkflow` and is run on by the process of the callback that records
+the outcome, which claims it in the same statement (``claim_after_task``, through
+``RunOptions.reported``). A ``run_task`` call's first attempt is recorded in flight by
+the statement that parks the workflow (``RescheduleWorkflow.checkpoint``) and sent once
+it has committed. The engine knows nothing of Celery: the signature is opaque here and
+sent by the launcher (``Launcher.dispatch_task``).
 """
 
 from __future__ import annotations

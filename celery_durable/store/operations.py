@@ -7,7 +7,7 @@ from celery_durable.error import DBOSNonExistentWorkflowError
 from celery_durable.store.channels import ENQUEUED_CHANNEL
 from celery_durable.store.connections import Connections
 from celery_durable.store.rows import Dispatch, Redispatch, Timekeeping
-from celery_durable.store.sql import operations, recovery, task_calls
+from celery_durable.store.sql import operations, recovery
 
 
 class OperationStore:
@@ -162,61 +162,3 @@ class OperationStore:
         if row is None:
             raise DBOSNonExistentWorkflowError(workflow_uuid)
         return Dispatch(name=row.name, queue_name=row.queue_name, generation=0)
-
-    def record_task_outcome(
-        self,
-        workflow_uuid: str,
-        function_id: int,
-        task_id: str,
-        *,
-        output: str | None,
-        error: str | None,
-    ) -> tuple[bool, Dispatch | None]:
-        """A Celery task's callback: records attempt ``task_id``'s outcome in operation
-        ``function_id`` (once; a duplicate or a stale attempt's callback records
-        nothing) and wakes the workflow (see ``RECORD_TASK_OUTCOME``).
-
-        Returns:
-            Whether it recorded, and the workflow's dispatch if it must be published.
-        """
-        params = {
-            "workflow_uuid": workflow_uuid,
-            "function_id": function_id,
-            "task_id": task_id,
-            "output": output,
-            "error": error,
-            "succeeded": error is None,
-            "now": now_epoch_ms(),
-        }
-        connections = self._connections
-        if not connections.synchronous_checkpoints:
-            # The statement pool commits asynchronously then: an outcome is not a
-            # checkpoint its execution could write again.
-            row = connections.run(
-                f"recording task {task_id}",
-                lambda connection: connection.execute(task_calls.RECORD_TASK_OUTCOME, params).one(),
-            )
-            return _recorded(
-                row.recorded, row.name, row.queue_name, row.dispatch_generation, row.publish
-            )
-        # The hot path (a callback per call): the driver's cursor, past SQLAlchemy.
-        for listener in connections.statement_listeners:
-            listener(task_calls.RECORD_TASK_OUTCOME_SQL)
-        with connections.statements.cursor(lambda: f"recording task {task_id}") as cursor:
-            cursor.execute(task_calls.RECORD_TASK_OUTCOME_SQL, params)
-            found = cursor.fetchone()
-        return _recorded(*found)
-
-
-def _recorded(
-    recorded: bool,
-    name: str | None,
-    queue_name: str | None,
-    generation: int | None,
-    publish: bool | None,
-) -> tuple[bool, Dispatch | None]:
-    """``RECORD_TASK_OUTCOME``'s row: whether it recorded, and the dispatch to publish."""
-    if not recorded or not publish:
-        return bool(recorded), None
-    assert name is not None and generation is not None
-    return True, Dispatch(name=name, queue_name=queue_name, generation=generation)
