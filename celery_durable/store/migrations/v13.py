@@ -35,6 +35,9 @@ LANGUAGE plpgsql AS $$
 DECLARE
     woken record;
 BEGIN
+    -- Committed durably even on a connection with asynchronous commit (DBOSConfig's
+    -- synchronous_checkpoints=False): the callback's message is gone once it returns.
+    PERFORM set_config('synchronous_commit', 'on', true);
     -- The workflow's row first, as a checkpoint of its execution locks it.
     PERFORM 1 FROM {SCHEMA}.workflow_status AS w
     WHERE w.workflow_uuid = p_workflow_uuid FOR UPDATE;

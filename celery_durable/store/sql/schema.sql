@@ -104,6 +104,9 @@ CREATE FUNCTION celery_durable.claim_after_task(p_workflow_uuid text, p_function
 DECLARE
     woken record;
 BEGIN
+    -- Committed durably even on a connection with asynchronous commit (DBOSConfig's
+    -- synchronous_checkpoints=False): the callback's message is gone once it returns.
+    PERFORM set_config('synchronous_commit', 'on', true);
     -- The workflow's row first, as a checkpoint of its execution locks it.
     PERFORM 1 FROM celery_durable.workflow_status AS w
     WHERE w.workflow_uuid = p_workflow_uuid FOR UPDATE;

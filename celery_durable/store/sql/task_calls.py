@@ -18,7 +18,9 @@ from celery_durable.store.sql.steps import STEP_COLUMNS, STEP_UPSERT
 RECORD_TASK_OUTCOME = text(
     f"""
     WITH caller AS (
-        SELECT workflow_uuid FROM {SCHEMA}.workflow_status
+        -- Durable even on a connection with asynchronous commit (see v13).
+        SELECT workflow_uuid, set_config('synchronous_commit', 'on', true)
+        FROM {SCHEMA}.workflow_status
         WHERE workflow_uuid = :workflow_uuid
         FOR UPDATE
     ), recorded AS (
