@@ -122,9 +122,10 @@ class InlineCallback(Signature):
             return False
         try:
             (result,) = _as_sent(self.inline_app, args)
+            workflow_id, function_id, task_id = self.args
+            queue = str(self.options["queue"])
         except Exception:  # Celery's own send fails the same way, and says why
             return False
-        workflow_id, function_id, task_id = self.args
         request = current_task.request if current_task else None
         try:
             found[1](
@@ -132,7 +133,7 @@ class InlineCallback(Signature):
                 workflow_id,
                 function_id,
                 task_id,
-                queue=str(self.options["queue"]),
+                queue=queue,
                 executor_id=getattr(request, "hostname", None),
             )
         except DBOSSystemDatabaseError:

@@ -137,6 +137,12 @@ def halves_thrice(number: int) -> int:
 
 
 @DBOS.workflow()
+def halves_within_a_time_limit(number: int) -> int:
+    """A task with a time limit: its worker does not run the workflow inside it."""
+    return int(DBOS.run_task(halve.s(number).set(soft_time_limit=30)))
+
+
+@DBOS.workflow()
 def slow_with_timeout(key: str, seconds: float, timeout_seconds: float) -> str:
     signature = app.signature("plain.slow", args=(key, seconds))
     return str(DBOS.run_task(signature, timeout_seconds=timeout_seconds, interval_seconds=0.5))

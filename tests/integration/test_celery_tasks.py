@@ -167,6 +167,16 @@ def test_a_task_of_the_workflow_worker_reports_in_process_without_a_callback_mes
     assert [(step["output"], step["attempts"]) for step in steps] == [(20, 1), (10, 1), (5, 1)]
 
 
+def test_a_task_with_a_time_limit_reports_through_its_callback_message(
+    cluster: Cluster,
+) -> None:
+    handle = cluster.enqueue("halves_within_a_time_limit", 8)
+    assert handle.get_result() == 4
+    # The workflow would run inside the task's time limit: the callback goes as a
+    # message, whose task records the result and runs the workflow on.
+    assert "celery_durable.task_succeeded" in cluster.executions(handle.workflow_id)
+
+
 @pytest.mark.parametrize(
     ("workflow", "args", "result"),
     [("adds", (2, 3), 6), ("halves_thrice", (40,), 5)],
