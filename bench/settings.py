@@ -5,6 +5,8 @@ Read from the environment only here (the harness is an edge):
 - ``CELERY_DURABLE_BENCH_DATABASE_URL``: any database URL on the PostgreSQL server to
   use (default ``postgresql://postgres@127.0.0.1:5432/postgres``); each benchmark
   creates and drops its own ``celery_durable_bench_<name>`` database there.
+- ``CELERY_DURABLE_BENCH_DATABASE_PREFIX``: the prefix of those databases' names
+  (default ``celery_durable_bench``).
 - ``CELERY_DURABLE_BENCH_BROKER_URL``: the Redis broker (default database 11, which
   the benchmarks flush).
 """
@@ -21,7 +23,8 @@ SERVER_URL = os.environ.get(
     "CELERY_DURABLE_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 BROKER_URL = os.environ.get("CELERY_DURABLE_BENCH_BROKER_URL", "redis://127.0.0.1:6379/11")
-DATABASE_PREFIX = "celery_durable_bench"
+# Another prefix keeps benchmarks run side by side (several checkouts) apart.
+DATABASE_PREFIX = os.environ.get("CELERY_DURABLE_BENCH_DATABASE_PREFIX", "celery_durable_bench")
 # The queue nothing consumes: the Celery app's default (in-process enqueues land here).
 IDLE_QUEUE = "celery_durable_bench_idle"
 

@@ -57,7 +57,7 @@ class WorkflowTasks:
         timeout_seconds: float | None = None,
     ) -> Any:
         """``run_task`` for ``async def`` workflows."""
-        handle = task_calls.start_task(
+        return task_calls.run_task(
             task,
             retries_allowed=retries_allowed,
             interval_seconds=interval_seconds,
@@ -65,7 +65,6 @@ class WorkflowTasks:
             backoff_rate=backoff_rate,
             timeout_seconds=timeout_seconds,
         )
-        return await handle.get_result_async()
 
     @staticmethod
     def start_task(

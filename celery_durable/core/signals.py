@@ -6,9 +6,10 @@ swallow them, as DBOS does for its own cancellation signal.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from celery_durable.core.records import Wait
+from celery_durable.core.records import StepRecord, Wait
 
 
 class RescheduleWorkflow(BaseException):
@@ -32,8 +33,17 @@ class RescheduleWorkflow(BaseException):
         # Set by the engine once it has released the workflow until the due time:
         self.due_at_epoch_ms: int | None = None
         self.parked = False  # the sweep, not a Celery countdown, will dispatch it
+        self.generation: int | None = None  # the dispatch generation it wrote
+        # The workflow's task name and queue, when its claim followed a task's outcome
+        # (the process that continues it publishes its next message).
+        self.workflow_name: str | None = None
+        self.queue_name: str | None = None
         # What the workflow waits for, if a message or an event can end the wait early.
         self.wait: Wait | None = None
+        # A checkpoint written in the reschedule's statement (a Celery task's attempt
+        # recorded in flight), and what to do once both are committed (send the task).
+        self.checkpoint: StepRecord | None = None
+        self.after_parked: Callable[[], None] | None = None
         super().__init__(countdown_seconds, reason)
 
     def __reduce__(self) -> Any:

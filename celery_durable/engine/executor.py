@@ -9,6 +9,7 @@ step that runs, and one UPDATE that records the outcome and releases the fence.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -84,6 +85,12 @@ class _Run:
         if self.result is None:
             self.result = self._engine.finish(self.execution, output=self.output)
 
+    def ended(self) -> RunResult:
+        """The run's result, with the dispatch its claim woke (if any)."""
+        assert self.result is not None
+        woken = self.execution.claim.woken
+        return self.result if woken is None else dataclasses.replace(self.result, woken=woken)
+
 
 class WorkflowEngine:
     """Runs workflows of one process against its system database.
@@ -142,8 +149,7 @@ class WorkflowEngine:
                     claimed.output = run_in_own_loop(function, claimed.args, claimed.kwargs)
                 else:
                     claimed.output = function(*claimed.args, **claimed.kwargs)
-            assert claimed.result is not None
-            return claimed.result
+            return claimed.ended()
 
     async def run_async(self, workflow_id: str, options: RunOptions) -> RunResult:
         """``run`` for an ``async def`` workflow, in the running event loop."""
@@ -152,8 +158,7 @@ class WorkflowEngine:
                 return claimed
             with observed(claimed), claimed.running(options.max_countdown_seconds):
                 claimed.output = await claimed.spec.function(*claimed.args, **claimed.kwargs)
-            assert claimed.result is not None
-            return claimed.result
+            return claimed.ended()
 
     @contextlib.contextmanager
     def _claimed(self, workflow_id: str, options: RunOptions) -> Iterator[_Run | RunResult]:
@@ -166,6 +171,7 @@ class WorkflowEngine:
             new=options.new,
             app_version=self.application_version,
             version_live_ms=self.version_live_ms,
+            reported=options.reported,
         ) as execution:
             yield self._prepare(execution, options.inline_retries)
 
@@ -178,6 +184,7 @@ class WorkflowEngine:
                 wait_seconds=(claim.wait_ms or 0) / 1000,
                 recorded=claim.recorded,
                 app_version=claim.app_version,
+                woken=claim.woken,
             )
         assert claim.name is not None and claim.inputs is not None
         spec = self._lookup(claim.name)
@@ -232,7 +239,9 @@ class WorkflowEngine:
         )
         signal.due_at_epoch_ms, signal.parked = due, parked
         try:
-            rescheduled = execution.reschedule(due_at_epoch_ms=due, parked=parked, wait=signal.wait)
+            rescheduled = execution.reschedule(
+                due_at_epoch_ms=due, parked=parked, wait=signal.wait, checkpoint=signal.checkpoint
+            )
         except DBOSSystemDatabaseError:
             # The database is gone, and with it the fence. A later delivery (this
             # retry's, or the sweep's) runs the workflow again.
@@ -240,7 +249,12 @@ class WorkflowEngine:
             return
         if rescheduled is None:
             return
-        signal.parked = rescheduled.parked
+        if signal.after_parked is not None:  # what waits for the checkpoint's commit
+            signal.after_parked()
+        signal.parked, signal.generation = rescheduled.parked, rescheduled.generation
+        woken = execution.claim.woken
+        if woken is not None:  # a claim after a task's outcome: where its messages go
+            signal.workflow_name, signal.queue_name = woken.name, woken.queue_name
         if rescheduled.due_at_epoch_ms < due:  # a child finished meanwhile: go at once
             signal.due_at_epoch_ms = rescheduled.due_at_epoch_ms
             signal.countdown_seconds = max(0.0, (rescheduled.due_at_epoch_ms - now) / 1000)

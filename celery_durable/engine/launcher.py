@@ -52,3 +52,11 @@ class Launcher(Protocol):
         task id ``task_id`` and the callbacks that record its outcome in operation
         ``function_id`` of ``workflow_id`` and wake the workflow."""
         ...
+
+    def report_unsent_task(
+        self, workflow_id: str, function_id: int, task_id: str, error: BaseException
+    ) -> None:
+        """Records attempt ``task_id`` of operation ``function_id`` as failed with
+        ``error`` (it could not be sent), as its error callback would, and wakes the
+        workflow."""
+        ...

@@ -22,6 +22,7 @@ from celery_durable.store.rows import (
     Dispatch,
     NewWorkflow,
     Received,
+    ReportedOutcome,
     Rescheduled,
     Sent,
     Woken,
@@ -86,9 +87,15 @@ class Execution(Protocol):
         ...
 
     def reschedule(
-        self, *, due_at_epoch_ms: int, parked: bool, wait: Wait | None = None
+        self,
+        *,
+        due_at_epoch_ms: int,
+        parked: bool,
+        wait: Wait | None = None,
+        checkpoint: StepRecord | None = None,
     ) -> Rescheduled | None:
-        """Releases the workflow until then; None if no longer PENDING."""
+        """Releases the workflow until then, writing ``checkpoint`` (as the owner) in
+        the same transaction; None if no longer PENDING or the checkpoint not written."""
         ...
 
     def release(self) -> None:
@@ -109,6 +116,7 @@ class Executions(Protocol):
         new: NewWorkflow | None = None,
         app_version: str | None = None,
         version_live_ms: int = 0,
+        reported: ReportedOutcome | None = None,
     ) -> AbstractContextManager[Execution]: ...
 
     def wake_parent(self, parent_uuid: str) -> Dispatch | None: ...

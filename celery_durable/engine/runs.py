@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from celery_durable.store import NewWorkflow
+from celery_durable.store import Dispatch, NewWorkflow, ReportedOutcome
 
 RunOutcome = Literal[
     "completed",
@@ -19,6 +19,8 @@ RunOutcome = Literal[
     "throttled",
     "cancelled",
     "version",
+    "unrecorded",
+    "recorded",
 ]
 
 
@@ -37,6 +39,8 @@ class RunOptions:
         executor_id: Who runs it (default: the engine's); queues' ``worker_concurrency``
             counts per executor.
         new: A direct call's new workflow: written in the claim's round trip.
+        reported: A Celery task's outcome, recorded in the claim's round trip; the
+            workflow runs only if that woke it (and no execution was running it).
     """
 
     inline_retries: bool
@@ -45,6 +49,7 @@ class RunOptions:
     max_recovery_attempts: int | None = None
     executor_id: str | None = None
     new: NewWorkflow | None = None
+    reported: ReportedOutcome | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,7 +62,10 @@ class RunResult:
     claim's outcome (``busy``, ``stale``, ``finished``, ``missing``, ``exceeded``,
     ``throttled``: its queue's limits hold it for ``wait_seconds``, or ``version``: it
     runs on ``app_version``, not this engine's; a worker of that version is alive when
-    ``wait_seconds`` is set, else the workflow is parked for one) and nothing ran.
+    ``wait_seconds`` is set, else the workflow is parked for one) and nothing ran. After
+    a ``reported`` outcome it may also be ``unrecorded`` (a duplicate: nothing done) or
+    ``recorded`` (the workflow runs elsewhere, or is no longer PENDING); a claim that
+    did not run the workflow it woke carries the dispatch to publish (``woken``).
     """
 
     outcome: RunOutcome
@@ -70,3 +78,4 @@ class RunResult:
     app_version: str | None = None
     # Completed, and a Celery canvas (chain, group, chord) waits for the outcome.
     in_canvas: bool = False
+    woken: Dispatch | None = None

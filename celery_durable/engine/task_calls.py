@@ -17,14 +17,18 @@ through these states, each written once:
   final error (the task's, or ``DBOSMaxStepRetriesExceeded`` with every attempt's).
 
 The workflow holds no worker slot while a task runs: it unwinds with
-:class:`RescheduleWorkflow` and is published again by the callback that records the
-outcome (``store.operations.record_task_outcome``). The engine knows nothing of Celery:
-the signature is opaque here and sent by the launcher (``Launcher.dispatch_task``).
+:class:`RescheduleWorkflow` and is run on by the process of the callback that records
+the outcome, which claims it in the same statement (``claim_after_task``, through
+``RunOptions.reported``). A ``run_task`` call's first attempt is recorded in flight by
+the statement that parks the workflow (``RescheduleWorkflow.checkpoint``) and sent once
+it has committed. The engine knows nothing of Celery: the signature is opaque here and
+sent by the launcher (``Launcher.dispatch_task``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from dataclasses import dataclass, replace
 from typing import Any
@@ -87,9 +91,37 @@ def result(workflow: WorkflowContext, function_id: int, call: TaskCall) -> Any:
     recorded = _settle(workflow, function_id, call)
     if recorded.completed:
         return checkpoints.replay(workflow, recorded)
+    raise _waiting(workflow, call, recorded)
+
+
+def run(call: TaskCall) -> Any:
+    """``start`` then ``result``, for a call awaited at once (``DBOS.run_task``): a new
+    call's first attempt is recorded in flight by the statement that parks the
+    workflow, and sent once that statement has committed (one statement, not two).
+
+    Raises:
+        DBOSException: outside workflow code, or inside a step.
+        RescheduleWorkflow: the task has not finished (see :func:`result`).
+    """
+    workflow = _require_workflow(call.name)
+    function_id = workflow.next_function_id()
+    recorded = workflow.checkpoints.get(function_id)
+    if recorded is not None:
+        checkpoints.expect_name(workflow, function_id, call.name, recorded.function_name)
+        return result(workflow, function_id, call)
+    in_flight = _in_flight(workflow, function_id, call, attempt=1, log=[], first_started=None)
+    workflow.checkpoints[function_id] = in_flight  # this execution's picture of it
+    signal = _waiting(workflow, call, in_flight)
+    signal.checkpoint = in_flight
+    signal.after_parked = functools.partial(_send_parked, workflow, function_id, call)
+    raise signal
+
+
+def _waiting(workflow: WorkflowContext, call: TaskCall, recorded: StepRecord) -> RescheduleWorkflow:
+    """The reschedule of a workflow that waits for an unfinished call."""
     due = _next_due(workflow)
     if due is None:
-        raise RescheduleWorkflow(
+        return RescheduleWorkflow(
             NO_DEADLINE_RECHECK_SECONDS,
             f"waiting for task {call.name}[{recorded.child_workflow_id}]",
             routine=True,
@@ -100,7 +132,39 @@ def result(workflow: WorkflowContext, function_id: int, call: TaskCall) -> Any:
         if recorded.child_workflow_id is not None
         else f"task {call.name} attempt {recorded.attempts + 1} is due at {until}"
     )
-    raise RescheduleWorkflow(max(0.0, (due - now_epoch_ms()) / 1000), what, routine=True)
+    return RescheduleWorkflow(max(0.0, (due - now_epoch_ms()) / 1000), what, routine=True)
+
+
+def _send_parked(workflow: WorkflowContext, function_id: int, call: TaskCall) -> None:
+    """Sends the attempt ``run`` recorded in flight as it parked the workflow. A send
+    that fails is reported as the attempt's failure, as its error callback would."""
+    task_id = task_id_of(workflow.workflow_id, function_id, 1)
+    try:
+        workflow.launcher.dispatch_task(
+            call.signature,
+            task_id=task_id,
+            workflow_id=workflow.workflow_id,
+            function_id=function_id,
+        )
+    except Exception as error:
+        logger.warning(
+            "Workflow %s could not send task %s[%s]: %r",
+            workflow.workflow_id,
+            call.name,
+            task_id,
+            error,
+        )
+        try:
+            workflow.launcher.report_unsent_task(workflow.workflow_id, function_id, task_id, error)
+        except Exception:
+            logger.warning(
+                "Workflow %s: task %s[%s] is neither sent nor reported failed; only its "
+                "timeout ends its attempt",
+                workflow.workflow_id,
+                call.name,
+                task_id,
+                exc_info=True,
+            )
 
 
 def _next_due(workflow: WorkflowContext) -> int | None:
@@ -166,6 +230,33 @@ def _settle(workflow: WorkflowContext, function_id: int, call: TaskCall) -> Step
     return recorded
 
 
+def _in_flight(
+    workflow: WorkflowContext,
+    function_id: int,
+    call: TaskCall,
+    *,
+    attempt: int,
+    log: list[dict[str, Any]],
+    first_started: int | None,
+) -> StepRecord:
+    """The checkpoint of attempt ``attempt`` in flight."""
+    now = now_epoch_ms()
+    timeout = call.timeout_seconds
+    return StepRecord(
+        function_id=function_id,
+        function_name=call.name,
+        output=None,
+        error=None,
+        attempts=attempt,
+        attempt_log=workflow.serializer.dumps(log) if log else None,
+        retry_due_at_epoch_ms=None if timeout is None else now + round(timeout * 1000),
+        started_at_epoch_ms=first_started if first_started is not None else now,
+        completed_at_epoch_ms=None,
+        child_workflow_id=task_id_of(workflow.workflow_id, function_id, attempt),
+        max_attempts=call.policy.attempts_allowed,
+    )
+
+
 def _dispatch(
     workflow: WorkflowContext,
     function_id: int,
@@ -177,22 +268,11 @@ def _dispatch(
 ) -> StepRecord:
     """Records attempt ``attempt`` in flight, then sends it (a send that fails is a
     failed attempt)."""
-    now = now_epoch_ms()
-    task_id = task_id_of(workflow.workflow_id, function_id, attempt)
-    timeout = call.timeout_seconds
-    in_flight = StepRecord(
-        function_id=function_id,
-        function_name=call.name,
-        output=None,
-        error=None,
-        attempts=attempt,
-        attempt_log=workflow.serializer.dumps(log) if log else None,
-        retry_due_at_epoch_ms=None if timeout is None else now + round(timeout * 1000),
-        started_at_epoch_ms=first_started if first_started is not None else now,
-        completed_at_epoch_ms=None,
-        child_workflow_id=task_id,
-        max_attempts=call.policy.attempts_allowed,
+    in_flight = _in_flight(
+        workflow, function_id, call, attempt=attempt, log=log, first_started=first_started
     )
+    task_id = in_flight.child_workflow_id
+    assert task_id is not None
     _write(workflow, in_flight)
     try:
         with checkpoints.system_database_failure_reschedules():

@@ -52,8 +52,10 @@ def publish_workflow(
     *,
     queue: str | None = None,
     generation: int = 0,
+    countdown: float | None = None,
 ) -> None:
-    """Publishes a workflow's message by task name, carrying its dispatch generation.
+    """Publishes a workflow's message by task name, carrying its dispatch generation
+    (delivered after ``countdown`` seconds, if given).
 
     The message's only argument is the workflow id (inputs are read from PostgreSQL);
     its task id is the workflow id, so Flower shows one row per workflow; its Celery
@@ -61,6 +63,8 @@ def publish_workflow(
     current generation is stale).
     """
     options: dict[str, Any] = {}
+    if countdown:
+        options["countdown"] = countdown
     if queue is not None:
         options["queue"] = queue
     # Marks the message as a workflow's (a worker without the workflow says so in one

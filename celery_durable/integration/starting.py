@@ -168,6 +168,11 @@ class WorkflowStarter:
             function_id=function_id,
         )
 
+    def report_unsent_task(
+        self, workflow_id: str, function_id: int, task_id: str, error: BaseException
+    ) -> None:
+        task_calls.report_unsent(self.process, workflow_id, function_id, task_id, error)
+
     def start_child(
         self,
         spec: WorkflowSpec,

@@ -30,8 +30,9 @@ from celery_durable.error import (
     DBOSSerializationError,
     DBOSSystemDatabaseError,
 )
-from celery_durable.integration import publishing
+from celery_durable.integration import continuation, inline_callbacks
 from celery_durable.integration.process import ProcessServices
+from celery_durable.store import ReportedOutcome
 
 logger = logging.getLogger("celery_durable.tasks")
 
@@ -67,7 +68,11 @@ def dispatch(
 
 
 def _callback_queue(app: Celery) -> str:
-    """The queue this workflow's message came from: its workers run our callbacks."""
+    """The queue this workflow's message (or the callback that continues it) came
+    from: its workers run our callbacks."""
+    continued = continuation.callback_queue()
+    if continued is not None:
+        return continued
     request = current_task.request if current_task else None
     delivery = getattr(request, "delivery_info", None) or {}
     queue = delivery.get("routing_key")
@@ -86,11 +91,22 @@ def register_task_callbacks(app: Celery, process: Callable[[], ProcessServices])
         task: Any, result: Any, workflow_id: str, function_id: int, task_id: str
     ) -> None:
         services = process()
+        output, error = succeeded_outcome(services, result)
         try:
-            output, error = services.serializer.dumps(result), None
-        except DBOSSerializationError as failure:
-            output, error = None, services.serializer.dumps(failure)
-        _record(task, services, workflow_id, function_id, task_id, output=output, error=error)
+            _record(services, workflow_id, function_id, task_id, output=output, error=error)
+        except DBOSSystemDatabaseError as failure:
+            raise task.retry(countdown=DATABASE_RETRY_SECONDS, exc=failure) from failure
+
+    def record_success(
+        result: Any, workflow_id: str, function_id: int, task_id: str, **where: Any
+    ) -> None:
+        services = process()
+        output, error = succeeded_outcome(services, result)
+        record_and_continue(
+            services, workflow_id, function_id, task_id, output=output, error=error, **where
+        )
+
+    inline_callbacks.install(app, SUCCEEDED_TASK, record_success)
 
     @app.task(name=FAILED_TASK, bind=True, **_CALLBACK_OPTIONS)
     def task_failed(
@@ -100,7 +116,10 @@ def register_task_callbacks(app: Celery, process: Callable[[], ProcessServices])
         services = process()
         failure = _failure_of(app, task_name, task_id)
         error = services.serializer.dumps(failure)
-        _record(task, services, workflow_id, function_id, task_id, output=None, error=error)
+        try:
+            _record(services, workflow_id, function_id, task_id, output=None, error=error)
+        except DBOSSystemDatabaseError as failure:
+            raise task.retry(countdown=DATABASE_RETRY_SECONDS, exc=failure) from failure
 
 
 def _failure_of(app: Celery, name: str, task_id: str) -> DBOSCeleryTaskError:
@@ -120,8 +139,41 @@ def _failure_of(app: Celery, name: str, task_id: str) -> DBOSCeleryTaskError:
     return DBOSCeleryTaskError(name, task_id, type(exception).__name__, str(exception))
 
 
+def report_unsent(
+    services: ProcessServices,
+    workflow_id: str,
+    function_id: int,
+    task_id: str,
+    error: BaseException,
+) -> None:
+    """An attempt that could not be sent, recorded as failed (as its error callback
+    would record it) and its workflow woken.
+
+    Raises:
+        DBOSSystemDatabaseError: nothing could be recorded.
+    """
+    record_and_continue(
+        services,
+        workflow_id,
+        function_id,
+        task_id,
+        output=None,
+        error=services.serializer.dumps(error),
+        queue=_callback_queue(services.celery),
+        executor_id=None,
+    )
+
+
+def succeeded_outcome(services: ProcessServices, result: Any) -> tuple[str | None, str | None]:
+    """A task's result as the (output, error) recorded: one our serializer cannot
+    write is the attempt's error."""
+    try:
+        return services.serializer.dumps(result), None
+    except DBOSSerializationError as failure:
+        return None, services.serializer.dumps(failure)
+
+
 def _record(
-    task: Any,
     services: ProcessServices,
     workflow_id: str,
     function_id: int,
@@ -130,27 +182,54 @@ def _record(
     output: str | None,
     error: str | None,
 ) -> None:
-    """Records the outcome and publishes the workflow; a database that does not answer
-    retries the callback (nothing is lost: its message is acknowledged only after)."""
+    """Records the outcome and continues the workflow in this process (a callback
+    message's queue is the workflow's: its workers serve it).
+
+    Raises:
+        DBOSSystemDatabaseError: the outcome could not be recorded; the callback retries
+            (nothing is lost: its message is acknowledged only after).
+    """
+    request = current_task.request if current_task else None
+    delivery = getattr(request, "delivery_info", None) or {}
+    record_and_continue(
+        services,
+        workflow_id,
+        function_id,
+        task_id,
+        output=output,
+        error=error,
+        queue=str(delivery.get("routing_key") or services.celery.conf.task_default_queue),
+        executor_id=getattr(request, "hostname", None),
+    )
+
+
+def record_and_continue(
+    services: ProcessServices,
+    workflow_id: str,
+    function_id: int,
+    task_id: str,
+    *,
+    output: str | None,
+    error: str | None,
+    queue: str,
+    executor_id: str | None,
+) -> None:
+    """Records attempt ``task_id``'s outcome (once) and, if that woke the workflow,
+    runs it on here (``integration/continuation.py``).
+
+    Raises:
+        DBOSSystemDatabaseError: the outcome could not be recorded.
+    """
+    reported = ReportedOutcome(function_id=function_id, task_id=task_id, output=output, error=error)
     try:
-        recorded, wake = services.store.operations.record_task_outcome(
-            workflow_id, function_id, task_id, output=output, error=error
+        continuation.continue_after_task(
+            services, workflow_id, reported, queue=queue, executor_id=executor_id
         )
-    except DBOSSystemDatabaseError as failure:
-        raise task.retry(countdown=DATABASE_RETRY_SECONDS, exc=failure) from failure
-    if not recorded:
-        logger.debug("Task %s: outcome already recorded (or a stale attempt's)", task_id)
-        return
-    if wake is not None:
-        try:
-            publishing.publish_workflow(
-                services.celery,
-                wake.name,
-                workflow_id,
-                queue=wake.queue_name,
-                generation=wake.generation,
-            )
-        except Exception:
-            logger.warning(
-                "Could not publish workflow %s now; the sweep will", workflow_id, exc_info=True
-            )
+    except DBOSSystemDatabaseError:
+        raise
+    except Exception:
+        # Recorded or not: a callback that retries finds it recorded; the recovery
+        # sweep runs the woken workflow on.
+        logger.warning(
+            "Workflow %s could not be continued here; the sweep will", workflow_id, exc_info=True
+        )

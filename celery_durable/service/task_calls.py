@@ -90,14 +90,17 @@ def run_task(
     backoff_rate: float = 2.0,
     timeout_seconds: float | None = None,
 ) -> Any:
-    return start_task(
+    call = _call_of(
         task,
-        retries_allowed=retries_allowed,
-        interval_seconds=interval_seconds,
-        max_attempts=max_attempts,
-        backoff_rate=backoff_rate,
-        timeout_seconds=timeout_seconds,
-    ).get_result()
+        RetryPolicy(
+            retries_allowed=retries_allowed,
+            max_attempts=max_attempts,
+            interval_seconds=interval_seconds,
+            backoff_rate=backoff_rate,
+        ),
+        timeout_seconds,
+    )
+    return task_calls.run(call)
 
 
 def _call_of(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from celery_durable.core.clock import now_epoch_ms
@@ -14,8 +15,8 @@ from celery_durable.store.connections import Connections
 from celery_durable.store.driver_errors import violates
 from celery_durable.store.execution import WorkflowExecution, parse_checkpoints
 from celery_durable.store.fence import FenceLost
-from celery_durable.store.rows import Claim, Dispatch, NewWorkflow
-from celery_durable.store.sql import operations, workflows
+from celery_durable.store.rows import Claim, Dispatch, NewWorkflow, ReportedOutcome
+from celery_durable.store.sql import operations, task_calls, workflows
 from celery_durable.store.workflow_store import (
     WorkflowStore,
     conflict,
@@ -43,9 +44,9 @@ class ExecutionStore:
         new: NewWorkflow | None = None,
         app_version: str | None = None,
         version_live_ms: int = 0,
+        reported: ReportedOutcome | None = None,
     ) -> Iterator[WorkflowExecution]:
         """Claims a workflow and yields its execution; the fence is released on exit.
-
         Claiming, loading the inputs and loading every checkpoint is one round trip.
 
         Args:
@@ -59,6 +60,8 @@ class ExecutionStore:
                 not claimed (outcome ``version``); one of none is stamped with it.
             version_live_ms: A version whose workers swept within this long is running
                 (0: none counts as running; unused without ``app_version``).
+            reported: A Celery task's outcome recorded first, in the same round trip
+                (``claim_after_task``): claimed only if that woke the workflow.
 
         Raises:
             DBOSConflictingWorkflowError: ``new``'s id belongs to a workflow of another
@@ -78,9 +81,12 @@ class ExecutionStore:
         fence = self._connections.fence
         if not fence.hold(workflow_uuid):
             # Another execution of this process holds it (a duplicate delivery).
-            yield self._execution(workflow_uuid, _BUSY, fence.epoch, params)
+            busy = _BUSY if reported is None else self._record_only(workflow_uuid, reported)
+            yield self._execution(workflow_uuid, busy, fence.epoch, params)
             return
-        epoch, claim = self._claim(workflow_uuid, params, new)
+        if reported is not None:
+            params |= _reported_params(reported)
+        epoch, claim = self._claim(workflow_uuid, params, new, reported is not None)
         execution = self._execution(workflow_uuid, claim, epoch, params)
         if not execution.fenced:
             fence.let_go(workflow_uuid)
@@ -126,15 +132,40 @@ class ExecutionStore:
             owner_token=params["owner_token"],
         )
 
+    def _record_only(self, workflow_uuid: str, reported: ReportedOutcome) -> Claim:
+        """A task's outcome recorded without a claim (an execution of this process
+        holds the workflow): ``busy`` with the woken dispatch, if it woke it."""
+        params = {"workflow_uuid": workflow_uuid, "now": now_epoch_ms()}
+        params |= _reported_params(reported)
+        params["succeeded"] = reported.error is None
+        sql = task_calls.RECORD_TASK_OUTCOME_SQL
+        for listener in self._connections.statement_listeners:
+            listener(sql)
+        action = lambda: f"recording task {reported.task_id}"  # noqa: E731
+        with self._connections.statements.cursor(action) as cursor:
+            cursor.execute(sql, params)
+            recorded, name, queue_name, generation, publish = cursor.fetchone()
+        if not recorded:
+            return replace(_BUSY, outcome="unrecorded")
+        if not publish:
+            return replace(_BUSY, outcome="recorded")
+        return replace(
+            _BUSY, woken=Dispatch(name=name, queue_name=queue_name, generation=generation)
+        )
+
     def _claim(
-        self, workflow_uuid: str, params: dict[str, Any], new: NewWorkflow | None
+        self,
+        workflow_uuid: str,
+        params: dict[str, Any],
+        new: NewWorkflow | None,
+        after_task: bool = False,
     ) -> tuple[int, Claim]:
         """Sends the claim (or a direct call's insert-and-claim) on the fence connection,
         where it takes the workflow's lock; returns the fence's epoch and the claim.
         The caller holds the workflow in the fence (``Fence.hold``) and lets go of it
         if nothing was claimed."""
         fence = self._connections.fence
-        sql = workflows.CLAIM_WORKFLOW_SQL
+        sql = task_calls.CLAIM_AFTER_TASK_SQL if after_task else workflows.CLAIM_WORKFLOW_SQL
         if new is not None:
             sql = workflows.CALL_WORKFLOW_SQL
             params = params | new_workflow_params(new)
@@ -157,6 +188,8 @@ class ExecutionStore:
             fence.let_go(workflow_uuid)
             raise
         columns = _CALL_COLUMNS if new is not None else _CLAIM_COLUMNS
+        if after_task:
+            columns = _AFTER_TASK_COLUMNS
         found = dict(zip(columns, row, strict=True))
         if found["outcome"] == "conflict":
             assert new is not None
@@ -196,7 +229,25 @@ def _claim_of(found: dict[str, Any], *, direct_call: bool) -> Claim:
             else None
         ),
         app_version=found["app_version"],
+        woken=(
+            Dispatch(
+                name=found["woken_name"],
+                queue_name=found["woken_queue"],
+                generation=found["woken_generation"],
+            )
+            if found.get("woken_name") is not None
+            else None
+        ),
     )
+
+
+def _reported_params(reported: ReportedOutcome) -> dict[str, Any]:
+    return {
+        "function_id": reported.function_id,
+        "task_id": reported.task_id,
+        "output": reported.output,
+        "error": reported.error,
+    }
 
 
 # What an execution sees when another execution of this process holds the workflow.
@@ -220,3 +271,4 @@ _CLAIM_COLUMNS = (
     "app_version",
 )
 _CALL_COLUMNS = (*_CLAIM_COLUMNS, "inserted", "output", "error")
+_AFTER_TASK_COLUMNS = (*_CLAIM_COLUMNS, "woken_name", "woken_queue", "woken_generation")

@@ -12,8 +12,11 @@ from celery_durable.core.records import StepRecord, Wait
 from celery_durable.store.execution_messages import ExecutionMessages
 from celery_durable.store.fence import Fence, FencedStatements, FenceLost, StatementListener
 from celery_durable.store.group_commit import GroupCommit
-from celery_durable.store.rows import Claim, Rescheduled
-from celery_durable.store.sql import messaging, workflows
+from celery_durable.store.rows import (
+    Claim,
+    Rescheduled,
+)
+from celery_durable.store.sql import messaging, task_calls, workflows
 
 __all__ = ["StatementListener", "WorkflowExecution"]
 
@@ -68,22 +71,7 @@ class WorkflowExecution:
             if the checkpoint was already complete.
         """
         status, recorded = self._checkpoints.record(
-            {
-                "workflow_uuid": self.workflow_uuid,
-                "owner_token": self._owner_token,
-                # Not dataclasses.asdict: its deep copy was 3-4% of a worker's CPU.
-                "function_id": step.function_id,
-                "function_name": step.function_name,
-                "output": step.output,
-                "error": step.error,
-                "attempts": step.attempts,
-                "attempt_log": step.attempt_log,
-                "retry_due_at_epoch_ms": step.retry_due_at_epoch_ms,
-                "started_at_epoch_ms": step.started_at_epoch_ms,
-                "completed_at_epoch_ms": step.completed_at_epoch_ms,
-                "child_workflow_id": step.child_workflow_id,
-                "max_attempts": step.max_attempts,
-            },
+            _step_params(self.workflow_uuid, self._owner_token, step),
             lambda: f"recording step {step.function_id} of {self.workflow_uuid}",
         )
         if status is None:
@@ -119,14 +107,17 @@ class WorkflowExecution:
         return True
 
     def reschedule(
-        self, *, due_at_epoch_ms: int, parked: bool, wait: Wait | None = None
+        self,
+        *,
+        due_at_epoch_ms: int,
+        parked: bool,
+        wait: Wait | None = None,
+        checkpoint: StepRecord | None = None,
     ) -> Rescheduled | None:
         """Releases the workflow until ``due_at_epoch_ms`` (sooner if a child woke it, or
-        if what it waits for, ``wait``, is already there).
-
-        Returns:
-            None if the workflow was no longer PENDING (nothing to run later).
-        """
+        if what it waits for, ``wait``, is already there), writing ``checkpoint`` in the
+        same statement if given (see ``RECORD_AND_PARK``). None if the workflow was no
+        longer PENDING (nothing to run later) or the checkpoint was not written."""
         params: dict[str, Any] = {
             "workflow_uuid": self.workflow_uuid,
             "due": due_at_epoch_ms,
@@ -134,7 +125,10 @@ class WorkflowExecution:
             "now": now_epoch_ms(),
         }
         statement = workflows.RESCHEDULE_WORKFLOW_SQL
-        if wait is not None:
+        if checkpoint is not None:
+            statement = task_calls.RECORD_AND_PARK_SQL
+            params |= _step_params(self.workflow_uuid, self._owner_token, checkpoint)
+        elif wait is not None:
             statement = messaging.RESCHEDULE_TO_WAIT_SQL
             params |= {"wait_kind": wait.kind, "target": wait.target, "wait_key": wait.key}
         row = self._statements.one(
@@ -165,6 +159,26 @@ class WorkflowExecution:
         """The fence is released (or lost): another execution may claim the workflow."""
         self.fenced = False
         self._fence.let_go(self.workflow_uuid)
+
+
+def _step_params(workflow_uuid: str, owner_token: int, step: StepRecord) -> dict[str, Any]:
+    """A checkpoint's parameters (``RECORD_STEP``'s, ``RECORD_AND_PARK``'s)."""
+    return {
+        "workflow_uuid": workflow_uuid,
+        "owner_token": owner_token,
+        # Not dataclasses.asdict: its deep copy was 3-4% of a worker's CPU.
+        "function_id": step.function_id,
+        "function_name": step.function_name,
+        "output": step.output,
+        "error": step.error,
+        "attempts": step.attempts,
+        "attempt_log": step.attempt_log,
+        "retry_due_at_epoch_ms": step.retry_due_at_epoch_ms,
+        "started_at_epoch_ms": step.started_at_epoch_ms,
+        "completed_at_epoch_ms": step.completed_at_epoch_ms,
+        "child_workflow_id": step.child_workflow_id,
+        "max_attempts": step.max_attempts,
+    }
 
 
 def parse_checkpoints(aggregated: list[list[Any]] | None) -> dict[int, StepRecord]:

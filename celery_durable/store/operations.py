@@ -7,7 +7,7 @@ from celery_durable.error import DBOSNonExistentWorkflowError
 from celery_durable.store.channels import ENQUEUED_CHANNEL
 from celery_durable.store.connections import Connections
 from celery_durable.store.rows import Dispatch, Redispatch, Timekeeping
-from celery_durable.store.sql import operations, recovery, task_calls
+from celery_durable.store.sql import operations, recovery
 
 
 class OperationStore:
@@ -162,40 +162,3 @@ class OperationStore:
         if row is None:
             raise DBOSNonExistentWorkflowError(workflow_uuid)
         return Dispatch(name=row.name, queue_name=row.queue_name, generation=0)
-
-    def record_task_outcome(
-        self,
-        workflow_uuid: str,
-        function_id: int,
-        task_id: str,
-        *,
-        output: str | None,
-        error: str | None,
-    ) -> tuple[bool, Dispatch | None]:
-        """A Celery task's callback: records attempt ``task_id``'s outcome in operation
-        ``function_id`` (once; a duplicate or a stale attempt's callback records
-        nothing) and wakes the workflow (see ``RECORD_TASK_OUTCOME``).
-
-        Returns:
-            Whether it recorded, and the workflow's dispatch if it must be published.
-        """
-        row = self._connections.run(
-            f"recording task {task_id}",
-            lambda connection: connection.execute(
-                task_calls.RECORD_TASK_OUTCOME,
-                {
-                    "workflow_uuid": workflow_uuid,
-                    "function_id": function_id,
-                    "task_id": task_id,
-                    "output": output,
-                    "error": error,
-                    "succeeded": error is None,
-                    "now": now_epoch_ms(),
-                },
-            ).one(),
-        )
-        if not row.recorded or not row.publish:
-            return bool(row.recorded), None
-        return True, Dispatch(
-            name=row.name, queue_name=row.queue_name, generation=row.dispatch_generation
-        )

@@ -52,7 +52,16 @@ class NewWorkflow:
 
 
 ClaimOutcome = Literal[
-    "claimed", "busy", "stale", "finished", "missing", "exceeded", "throttled", "version"
+    "claimed",
+    "busy",
+    "stale",
+    "finished",
+    "missing",
+    "exceeded",
+    "throttled",
+    "version",
+    "unrecorded",
+    "recorded",
 ]
 
 
@@ -204,6 +213,21 @@ class Claim:
     # A direct call that found its workflow finished: the recorded (output, error).
     recorded: tuple[str | None, str | None] | None = None
     app_version: str | None = None
+    # A claim after a task's outcome (``reported``) that woke the workflow: its
+    # dispatch (for the message that runs it when this claim did not).
+    woken: Dispatch | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportedOutcome:
+    """A Celery task's outcome for attempt ``task_id`` of operation ``function_id``,
+    recorded by the claim that follows it (``claim_after_task``): a success's
+    ``output``, or a failure's ``error``."""
+
+    function_id: int
+    task_id: str
+    output: str | None
+    error: str | None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -6,14 +6,18 @@ them; ``task_routes`` sends them to the plain workers' queue). No result backend
 from __future__ import annotations
 
 import os
+import signal
+from pathlib import Path
 from typing import Any
 
 from celery import Celery
+from celery.signals import task_prerun
 
 from celery_durable import DBOS
 from celery_durable.error import DBOSMaxStepRetriesExceeded
 
 QUEUE = os.environ["TASKS_WORKFLOW_QUEUE"]
+DIRECTORY = Path(os.environ["PLAIN_DIR"])
 app = Celery("task_workflows", broker=os.environ["TASKS_BROKER_URL"])
 app.conf.update(
     task_default_queue=QUEUE,
@@ -37,6 +41,7 @@ DBOS(
 @DBOS.workflow()
 def adds(x: int, y: int) -> int:
     first = DBOS.run_task(app.signature("plain.add", args=(x, y)))
+    _die_once_after_the_first_call()
     return int(DBOS.run_task(app.signature("plain.add", args=(first, 1))))
 
 
@@ -88,6 +93,24 @@ def lost_message(seconds: float) -> Any:
         return [str(error) for error in exhausted.errors]
 
 
+# Each task execution of this worker, by task name and first argument (the tests tell
+# a callback run as a task from one run in the worker of the task it follows).
+@task_prerun.connect(weak=False)
+def _note_execution(task: Any = None, args: Any = None, **_: Any) -> None:
+    with (DIRECTORY / "executions").open("a") as executions:
+        executions.write(f"{task.name if task else ''} {args!r}\n")
+
+
+def _die_once_after_the_first_call() -> None:
+    """Set by one test: the process that runs the workflow on after its first call's
+    outcome was recorded (and the workflow claimed, in the same statement) dies there,
+    once (the marker file says it happened)."""
+    marker = DIRECTORY / "died-after-record"
+    if os.environ.get("TASKS_DIE_AFTER_RECORD") and not marker.exists():
+        marker.touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 @app.task(name="local.halve")
 def halve(number: int) -> int:
     """A task of the workflow worker's own app (our callbacks are registered here)."""
@@ -102,6 +125,21 @@ def halves(number: int) -> Any:
         return DBOS.run_task(halve.s(number), retries_allowed=False)
     except Exception as failure:
         return f"failed: {failure}"
+
+
+@DBOS.workflow()
+def halves_thrice(number: int) -> int:
+    """Three calls of a task this worker runs itself."""
+    for _ in range(3):
+        number = int(DBOS.run_task(halve.s(number)))
+        _die_once_after_the_first_call()
+    return number
+
+
+@DBOS.workflow()
+def halves_within_a_time_limit(number: int) -> int:
+    """A task with a time limit: its worker does not run the workflow inside it."""
+    return int(DBOS.run_task(halve.s(number).set(soft_time_limit=30)))
 
 
 @DBOS.workflow()

@@ -11,7 +11,7 @@ from bench.counting import statement_kind as kind
 from celery_durable import DBOS, Queue, SetWorkflowID
 from celery_durable.core.signals import RescheduleWorkflow
 from celery_durable.engine.executor import RunOptions
-from celery_durable.store import NewWorkflow, SystemStore
+from celery_durable.store import NewWorkflow, ReportedOutcome, SystemStore
 from tests.conftest import StatementCounter
 
 
@@ -204,8 +204,14 @@ def budget_runs_a_task() -> int:
 
 
 def task_kind(statement: str) -> str:
+    if "claim_after_task(" in statement:
+        return "record task outcome + claim"
     if statement.startswith("WITH caller AS") and "operation_outputs AS o" in statement:
         return "record task outcome"  # the callback: the outcome and the wake-up
+    if "INSERT INTO celery_durable.operation_outputs" in statement and (
+        "UPDATE celery_durable.workflow_status" in statement
+    ):
+        return "record in flight + park"
     if (
         statement.startswith("UPDATE celery_durable.workflow_status")
         and "execution_active" in (statement.split("SET", 1)[1][:40])
@@ -214,7 +220,7 @@ def task_kind(statement: str) -> str:
     return kind(statement)
 
 
-def test_a_celery_task_call_costs_one_statement_to_send_and_one_to_record(
+def test_a_celery_task_call_costs_one_statement_to_send_and_one_to_record_and_claim(
     count_statements: StatementCounter,
 ) -> None:
     handle = UNCONSUMED.enqueue(budget_runs_a_task)
@@ -223,25 +229,27 @@ def test_a_celery_task_call_costs_one_statement_to_send_and_one_to_record(
     engine = service.runtime.process.engine()
     with pytest.raises(RescheduleWorkflow):
         engine.run(handle.workflow_id, RunOptions(inline_retries=False))
-    # The attempt recorded in flight (before it is sent), then the workflow parked.
+    # The attempt recorded in flight and the workflow parked in one statement (the task
+    # is sent once it has committed).
     assert [task_kind(s) for s in count_statements.statements] == [
         "claim",
-        "insert step",
-        "reschedule",
+        "record in flight + park",
     ]
     count_statements.statements.clear()
-    store = service.runtime.process.store
     task_id = f"{handle.workflow_id}:task:1:1"
-    recorded, wake = store.operations.record_task_outcome(
-        handle.workflow_id, 1, task_id, output=service.runtime.process.serializer.dumps(7),
-        error=None,
-    )  # fmt: skip
-    assert recorded and wake is not None
-    # A duplicate callback records nothing.
-    assert store.operations.record_task_outcome(
-        handle.workflow_id, 1, task_id, output="8", error=None
-    ) == (False, None)
-    assert [task_kind(s) for s in count_statements.statements] == ["record task outcome"] * 2
+    output = service.runtime.process.serializer.dumps(7)
+    # The callback: the outcome recorded and the woken workflow claimed in one statement,
+    # then the workflow runs on to its end.
+    reported = ReportedOutcome(function_id=1, task_id=task_id, output=output, error=None)
+    result = engine.run(handle.workflow_id, RunOptions(inline_retries=False, reported=reported))
+    assert result.output == 7
+    assert [task_kind(s) for s in count_statements.statements] == [
+        "record task outcome + claim",
+        "complete",
+    ]
     count_statements.statements.clear()
-    assert engine.run(handle.workflow_id, RunOptions(inline_retries=False)).output == 7
-    assert [task_kind(s) for s in count_statements.statements] == ["claim", "complete"]
+    # A duplicate callback records nothing.
+    duplicate = ReportedOutcome(function_id=1, task_id=task_id, output="8", error=None)
+    result = engine.run(handle.workflow_id, RunOptions(inline_retries=False, reported=duplicate))
+    assert result.outcome == "unrecorded"
+    assert [task_kind(s) for s in count_statements.statements] == ["record task outcome + claim"]

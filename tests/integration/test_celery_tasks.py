@@ -77,6 +77,12 @@ class Cluster:
         path = self.directory / "runs"
         return path.read_text().splitlines() if path.exists() else []
 
+    def executions(self, workflow_id: str) -> list[str]:
+        """The names of the tasks the workflow worker executed for ``workflow_id``."""
+        path = self.directory / "executions"
+        lines = path.read_text().splitlines() if path.exists() else []
+        return [line.split()[0] for line in lines if repr(workflow_id) in line]
+
     def steps(self, workflow_id: str) -> list[dict[str, Any]]:
         return self.client.list_workflow_steps(workflow_id)
 
@@ -131,6 +137,71 @@ def test_a_task_result_is_checkpointed_without_a_result_backend(cluster: Cluster
         f"{handle.workflow_id}:task:1:1",
         f"{handle.workflow_id}:task:2:1",
     ]
+
+
+def test_a_callback_continues_the_workflow_without_a_message_of_its_own(
+    cluster: Cluster,
+) -> None:
+    handle = cluster.enqueue("adds", 2, 3)
+    assert handle.get_result() == 6
+    # Each callback recorded its task's result and ran the workflow on (to its next
+    # call, then to its end) in the same task: the workflow's message ran once (twice if
+    # the first task ended before that run had parked: it then runs again at once).
+    executions = cluster.executions(handle.workflow_id)
+    assert executions.count("celery_durable.task_succeeded") == 2
+    assert executions.count("adds") in (1, 2)
+
+
+def test_a_task_of_the_workflow_worker_reports_in_process_without_a_callback_message(
+    cluster: Cluster,
+) -> None:
+    handle = cluster.enqueue("halves_thrice", 40)
+    assert handle.get_result() == 5
+    # Its own worker ran each task and, in the same process, recorded the result and
+    # continued the workflow: no callback task, and no workflow message after the first
+    # (and its retry, if the first task ended before that run had parked).
+    executions = cluster.executions(handle.workflow_id)
+    assert set(executions) == {"halves_thrice"}
+    assert len(executions) in (1, 2)
+    steps = cluster.steps(handle.workflow_id)
+    assert [(step["output"], step["attempts"]) for step in steps] == [(20, 1), (10, 1), (5, 1)]
+
+
+def test_a_task_with_a_time_limit_reports_through_its_callback_message(
+    cluster: Cluster,
+) -> None:
+    handle = cluster.enqueue("halves_within_a_time_limit", 8)
+    assert handle.get_result() == 4
+    # The workflow would run inside the task's time limit: the callback goes as a
+    # message, whose task records the result and runs the workflow on.
+    assert "celery_durable.task_succeeded" in cluster.executions(handle.workflow_id)
+
+
+@pytest.mark.parametrize(
+    ("workflow", "args", "result"),
+    [("adds", (2, 3), 6), ("halves_thrice", (40,), 5)],
+    ids=["callback-task", "in-process"],
+)
+def test_a_crash_between_recording_an_outcome_and_continuing_loses_nothing(
+    tasks_database: str, tmp_path: Path, workflow: str, args: tuple[int, ...], result: int
+) -> None:
+    """The workflow worker's process dies right after it committed a task's outcome:
+    the recovery sweep runs the woken workflow on, and no task is sent twice."""
+    redis.Redis.from_url(BROKER_URL).flushdb()
+    cluster = Cluster(tmp_path, TASKS_DIE_AFTER_RECORD="1")
+    try:
+        handle = cluster.enqueue(workflow, *args)
+        assert handle.get_result() == result
+        assert (tmp_path / "died-after-record").exists()
+        steps = cluster.steps(handle.workflow_id)
+        assert all(step["attempts"] == 1 for step in steps)
+        if workflow == "adds":
+            assert sorted(line.split()[0] for line in cluster.runs()) == [
+                f"{handle.workflow_id}:task:1:1",
+                f"{handle.workflow_id}:task:2:1",
+            ]
+    finally:
+        cluster.close()
 
 
 def test_async_workflows_start_and_run_tasks(cluster: Cluster) -> None:

@@ -49,6 +49,7 @@ class Launcher:
         self._harness = harness
         self.published: list[tuple[str, Dispatch]] = []
         self.dispatched_tasks: list[tuple[Any, str]] = []
+        self.unsent_tasks: list[tuple[str, BaseException]] = []
 
     def start_child(
         self,
@@ -78,6 +79,11 @@ class Launcher:
         self, signature: Any, *, task_id: str, workflow_id: str, function_id: int
     ) -> None:
         self.dispatched_tasks.append((signature, task_id))
+
+    def report_unsent_task(
+        self, workflow_id: str, function_id: int, task_id: str, error: BaseException
+    ) -> None:
+        self.unsent_tasks.append((task_id, error))
 
 
 class Harness:

@@ -65,12 +65,23 @@ class MemoryExecution:
             return True
 
     def reschedule(
-        self, *, due_at_epoch_ms: int, parked: bool, wait: Wait | None = None
+        self,
+        *,
+        due_at_epoch_ms: int,
+        parked: bool,
+        wait: Wait | None = None,
+        checkpoint: StepRecord | None = None,
     ) -> Rescheduled | None:
         now = now_epoch_ms()
         with self._tables.transaction() as tables:
             row = tables.workflows[self.workflow_uuid]
             if row.status != "PENDING":
+                self.release()
+                return None
+            if checkpoint is not None and (
+                row.owner_token != self._owner_token
+                or not tables.upsert_step(self.workflow_uuid, checkpoint)
+            ):
                 self.release()
                 return None
             ready, waited = False, None

@@ -15,6 +15,7 @@ backend, and shipping it would invite running workflows without durability.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import threading
 from collections import defaultdict
@@ -24,7 +25,14 @@ from celery_durable.core.clock import now_epoch_ms
 from celery_durable.core.records import StepRecord
 from celery_durable.store.bulk_sending import BulkSent, Outgoing
 from celery_durable.store.channels import MESSAGES_CHANNEL
-from celery_durable.store.rows import Claim, ClaimOutcome, Dispatch, NewWorkflow, Sent
+from celery_durable.store.rows import (
+    Claim,
+    ClaimOutcome,
+    Dispatch,
+    NewWorkflow,
+    ReportedOutcome,
+    Sent,
+)
 from celery_durable.store.workflow_store import conflict
 from tests.unit.memory_execution import MemoryExecution
 from tests.unit.memory_tables import RUNNABLE, Tables, WorkflowRow
@@ -74,15 +82,23 @@ class MemoryExecutions:
         new: NewWorkflow | None = None,
         app_version: str | None = None,
         version_live_ms: int = 0,
+        reported: ReportedOutcome | None = None,
     ) -> Iterator[MemoryExecution]:
         token = next(self._tokens)
         with self._tables.transaction() as tables:
-            if workflow_uuid in tables.fences:
+            woken: Dispatch | None = None
+            if reported is not None:  # what claim_after_task does first
+                recorded, woken = _record(tables, workflow_uuid, reported)
+                generation = None if woken is None else woken.generation
+            if reported is not None and woken is None:
+                claim = _claim("recorded" if recorded else "unrecorded", None)
+            elif workflow_uuid in tables.fences:
                 claim = _claim("busy", None)
             else:
                 claim = self._claim(
                     tables, workflow_uuid, generation, max_recovery_attempts, new, token
                 )
+            claim = dataclasses.replace(claim, woken=woken)
             if claim.outcome == "claimed":
                 tables.fences.add(workflow_uuid)
         execution = MemoryExecution(
@@ -140,6 +156,40 @@ class MemoryExecutions:
             row.next_dispatch_at_epoch_ms = now_epoch_ms()
             row.dispatch_parked = False
             return None if row.execution_active else row.dispatch()
+
+
+def _record(
+    tables: Tables, workflow_uuid: str, reported: ReportedOutcome
+) -> tuple[bool, Dispatch | None]:
+    """``claim_after_task``'s record and wake-up: whether it recorded, and the dispatch
+    if it woke a workflow no execution runs."""
+    steps = tables.steps.get(workflow_uuid, {})
+    step = steps.get(reported.function_id)
+    if (
+        step is None
+        or step.child_workflow_id != reported.task_id
+        or step.completed_at_epoch_ms is not None
+        or step.error is not None
+    ):
+        return False, None
+    now = now_epoch_ms()
+    steps[reported.function_id] = dataclasses.replace(
+        step,
+        output=reported.output,
+        error=reported.error,
+        completed_at_epoch_ms=None if reported.error else now,
+        retry_due_at_epoch_ms=step.retry_due_at_epoch_ms if reported.error else None,
+    )
+    row = tables.workflows[workflow_uuid]
+    if row.status != "PENDING":
+        return True, None
+    if row.execution_active:
+        row.wake_requested = True
+        return True, None
+    row.dispatch_generation += 1
+    row.next_dispatch_at_epoch_ms, row.dispatch_parked = now, False
+    woken = Dispatch(name=row.name, queue_name=row.queue_name, generation=row.dispatch_generation)
+    return True, woken
 
 
 def _claim(

@@ -149,3 +149,41 @@ def test_a_workflow_waiting_for_one_task_looks_again_when_another_is_due(
     harness.clock.advance(2.0)
     harness.deliver("t", 2)
     assert harness.launcher.dispatched_tasks[-1] == ("the signature", "t:task:2:2")
+
+
+def test_run_task_records_its_attempt_as_it_parks_and_sends_it_once_both_are_written(
+    harness: Harness,
+) -> None:
+    spec = harness.workflow(lambda: task_calls.run(call()), "run")
+    harness.enqueue(spec, workflow_id="p")
+    seen: list[tuple[bool, bool]] = []
+
+    def dispatch_task(signature: Any, *, task_id: str, workflow_id: str, function_id: int) -> None:
+        # When the task is sent: its attempt is in flight, and the workflow released.
+        (step,) = harness.steps("p")
+        row = harness.store.tables.workflows["p"]
+        seen.append((step.child_workflow_id == task_id, row.execution_active))
+        harness.launcher.dispatched_tasks.append((signature, task_id))
+
+    harness.launcher.dispatch_task = dispatch_task  # type: ignore[method-assign]
+    waiting = harness.deliver("p")
+    assert isinstance(waiting, RescheduleWorkflow)
+    assert seen == [(True, False)]
+    assert harness.launcher.dispatched_tasks == [("the signature", "p:task:1:1")]
+    assert report(harness, "p", "p:task:1:1", output=7)
+    result = harness.deliver("p", 1)
+    assert not isinstance(result, RescheduleWorkflow) and result.output == 7
+    assert len(harness.launcher.dispatched_tasks) == 1
+
+
+def test_run_task_reports_an_attempt_it_could_not_send_as_failed(harness: Harness) -> None:
+    spec = harness.workflow(lambda: task_calls.run(call()), "unsent")
+    harness.enqueue(spec, workflow_id="u")
+
+    def dispatch_task(signature: Any, **_: Any) -> None:
+        raise ConnectionError("broker down")
+
+    harness.launcher.dispatch_task = dispatch_task  # type: ignore[method-assign]
+    assert isinstance(harness.deliver("u"), RescheduleWorkflow)
+    ((task_id, error),) = harness.launcher.unsent_tasks
+    assert task_id == "u:task:1:1" and isinstance(error, ConnectionError)

@@ -23,6 +23,7 @@ from celery_durable.store.migrations.v12 import V12
 from celery_durable.store.migrations.v13 import V13
 from celery_durable.store.migrations.v14 import V14
 from celery_durable.store.migrations.v15 import V15
+from celery_durable.store.migrations.v16 import V16
 
 # Serializes concurrent migrations (an arbitrary constant: "cd-migrate").
 MIGRATION_LOCK_KEY = 0x63642D6D69677261
@@ -52,6 +53,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (13, V13),
     (14, V14),
     (15, V15),
+    (16, V16),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

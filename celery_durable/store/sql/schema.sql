@@ -95,6 +95,60 @@ BEGIN
 END;
 $$;
 
+-- FUNCTION: claim_after_task(text, integer, text, text, text, text, bigint, integer, text, bigint, bigint)
+
+CREATE FUNCTION celery_durable.claim_after_task(p_workflow_uuid text, p_function_id integer, p_task_id text, p_output text, p_error text, p_executor_id text, p_now_epoch_ms bigint, p_max_recovery_attempts integer, p_app_version text, p_live_ms bigint, p_owner_token bigint) RETURNS TABLE(outcome text, name text, status text, inputs text, authenticated_user text, checkpoints json, wait_ms bigint, parent_workflow_id text, app_version text, woken_name text, woken_queue text, woken_generation integer)
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    woken record;
+BEGIN
+    -- Committed durably even on a connection with asynchronous commit (DBOSConfig's
+    -- synchronous_checkpoints=False): the callback's message is gone once it returns.
+    PERFORM set_config('synchronous_commit', 'on', true);
+    -- The workflow's row first, as a checkpoint of its execution locks it.
+    PERFORM 1 FROM celery_durable.workflow_status AS w
+    WHERE w.workflow_uuid = p_workflow_uuid FOR UPDATE;
+    UPDATE celery_durable.operation_outputs AS o
+    SET output = p_output, error = p_error,
+        completed_at_epoch_ms = CASE WHEN p_error IS NULL THEN p_now_epoch_ms END,
+        retry_due_at_epoch_ms = CASE WHEN p_error IS NULL THEN NULL
+                                     ELSE o.retry_due_at_epoch_ms END
+    WHERE o.workflow_uuid = p_workflow_uuid AND o.function_id = p_function_id
+      AND o.child_workflow_id = p_task_id
+      AND o.completed_at_epoch_ms IS NULL AND o.error IS NULL;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT 'unrecorded'::text, NULL::text, NULL::text, NULL::text,
+            NULL::text, NULL::json, NULL::bigint, NULL::text, NULL::text, NULL::text,
+            NULL::text, NULL::integer;
+        RETURN;
+    END IF;
+    UPDATE celery_durable.workflow_status AS w
+    SET wake_requested = w.execution_active,
+        dispatch_generation = w.dispatch_generation
+            + (CASE WHEN w.execution_active THEN 0 ELSE 1 END),
+        next_dispatch_at_epoch_ms = p_now_epoch_ms,
+        dispatch_parked = false
+    WHERE w.workflow_uuid = p_workflow_uuid AND w.status = 'PENDING'
+    RETURNING w.name, w.queue_name, w.dispatch_generation, w.execution_active
+    INTO woken;
+    IF NOT FOUND OR woken.execution_active THEN
+        RETURN QUERY SELECT 'recorded'::text, NULL::text, NULL::text, NULL::text,
+            NULL::text, NULL::json, NULL::bigint, NULL::text, NULL::text, NULL::text,
+            NULL::text, NULL::integer;
+        RETURN;
+    END IF;
+    RETURN QUERY
+    SELECT c.outcome, c.name, c.status, c.inputs, c.authenticated_user, c.checkpoints,
+           c.wait_ms, c.parent_workflow_id, c.app_version,
+           woken.name, woken.queue_name, woken.dispatch_generation
+    FROM celery_durable.claim_workflow(
+        p_workflow_uuid, p_executor_id, p_now_epoch_ms, woken.dispatch_generation,
+        p_max_recovery_attempts, p_app_version, p_live_ms, p_owner_token) AS c;
+END;
+$$;
+
 -- FUNCTION: claim_workflow(text, text, bigint, integer, integer)
 
 CREATE FUNCTION celery_durable.claim_workflow(p_workflow_uuid text, p_executor_id text, p_now_epoch_ms bigint, p_generation integer, p_max_recovery_attempts integer) RETURNS TABLE(outcome text, name text, status text, inputs text, authenticated_user text, checkpoints json, wait_ms bigint, parent_workflow_id text)

@@ -18,7 +18,7 @@ from celery_durable.store.sql.driver import driver_sql
 # or this statement waits for the claim and then finds another owner and writes
 # nothing. Returns (the workflow's status, or NULL: not the owner; whether it wrote).
 # A step's row written again (a retry's next attempt, its outcome), never once complete.
-_STEP_UPSERT = """ON CONFLICT (workflow_uuid, function_id) DO UPDATE
+STEP_UPSERT = """ON CONFLICT (workflow_uuid, function_id) DO UPDATE
     SET output = excluded.output,
         error = excluded.error,
         attempts = excluded.attempts,
@@ -27,6 +27,11 @@ _STEP_UPSERT = """ON CONFLICT (workflow_uuid, function_id) DO UPDATE
         completed_at_epoch_ms = excluded.completed_at_epoch_ms,
         child_workflow_id = excluded.child_workflow_id
     WHERE o.completed_at_epoch_ms IS NULL"""
+
+# The columns a checkpoint's INSERT writes, in the order of its values.
+STEP_COLUMNS = """workflow_uuid, function_id, function_name, output, error, attempts,
+        attempt_log, retry_due_at_epoch_ms, started_at_epoch_ms, completed_at_epoch_ms,
+        child_workflow_id, max_attempts"""
 
 RECORD_STEP = text(
     f"""
@@ -43,7 +48,7 @@ RECORD_STEP = text(
            :attempt_log, :retry_due_at_epoch_ms, :started_at_epoch_ms,
            :completed_at_epoch_ms, :child_workflow_id, :max_attempts
     FROM owner
-    {_STEP_UPSERT}
+    {STEP_UPSERT}
     RETURNING 1
     )
     SELECT (SELECT status FROM owner), EXISTS (SELECT 1 FROM recorded)
@@ -81,7 +86,7 @@ RECORD_STEPS = text(
            b.attempt_log, b.retry_due_at_epoch_ms, b.started_at_epoch_ms,
            b.completed_at_epoch_ms, b.child_workflow_id, b.max_attempts
     FROM batch AS b JOIN owner USING (workflow_uuid)
-    {_STEP_UPSERT}
+    {STEP_UPSERT}
     RETURNING o.workflow_uuid, o.function_id
     )
     SELECT b.workflow_uuid, b.function_id, owner.status, r.function_id IS NOT NULL

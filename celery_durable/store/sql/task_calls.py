@@ -5,6 +5,8 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from celery_durable.store.migrations.schema import SCHEMA
+from celery_durable.store.sql.driver import driver_sql
+from celery_durable.store.sql.steps import STEP_COLUMNS, STEP_UPSERT
 
 # One statement: the attempt's outcome (once: only while that attempt, and no other,
 # is in flight with nothing reported), and the workflow woken as a finished child wakes
@@ -16,7 +18,9 @@ from celery_durable.store.migrations.schema import SCHEMA
 RECORD_TASK_OUTCOME = text(
     f"""
     WITH caller AS (
-        SELECT workflow_uuid FROM {SCHEMA}.workflow_status
+        -- Durable even on a connection with asynchronous commit (see v16).
+        SELECT workflow_uuid, set_config('synchronous_commit', 'on', true)
+        FROM {SCHEMA}.workflow_status
         WHERE workflow_uuid = :workflow_uuid
         FOR UPDATE
     ), recorded AS (
@@ -47,3 +51,56 @@ RECORD_TASK_OUTCOME = text(
     FROM (SELECT 1) AS one LEFT JOIN woken ON true
     """
 )
+
+RECORD_TASK_OUTCOME_SQL = driver_sql(RECORD_TASK_OUTCOME)
+
+# A ``DBOS.run_task`` call's attempt recorded in flight and the workflow parked until its
+# callback, in one statement on the fence: ``RECORD_STEP`` (only by the execution that
+# owns the workflow) and then ``RESCHEDULE_WORKFLOW`` (only if the checkpoint was
+# written: the task is sent once both are committed). Returns no row when nothing was
+# written (another owner, or the workflow no longer PENDING: then nothing is sent);
+# else the reschedule's (generation, due time, parked).
+RECORD_AND_PARK = text(
+    f"""
+    WITH owner AS (
+        SELECT w.workflow_uuid FROM {SCHEMA}.workflow_status AS w
+        WHERE w.workflow_uuid = :workflow_uuid AND w.owner_token = :owner_token
+          AND w.status = 'PENDING'
+        FOR UPDATE
+    ), recorded AS (
+        INSERT INTO {SCHEMA}.operation_outputs AS o ({STEP_COLUMNS})
+        SELECT :workflow_uuid, :function_id, :function_name, :output, :error, :attempts,
+               :attempt_log, :retry_due_at_epoch_ms, :started_at_epoch_ms,
+               :completed_at_epoch_ms, :child_workflow_id, :max_attempts
+        FROM owner
+        {STEP_UPSERT}
+        RETURNING o.workflow_uuid
+    )
+    UPDATE {SCHEMA}.workflow_status AS w
+    SET execution_active = false,
+        dispatch_generation = w.dispatch_generation + 1,
+        next_dispatch_at_epoch_ms = CASE WHEN w.wake_requested THEN :now ELSE :due END,
+        dispatch_parked = :parked AND NOT w.wake_requested,
+        wake_requested = false,
+        wait_key = NULL,
+        updated_at_epoch_ms = :now
+    FROM recorded
+    WHERE w.workflow_uuid = recorded.workflow_uuid
+    RETURNING w.dispatch_generation, w.next_dispatch_at_epoch_ms, w.dispatch_parked,
+              pg_advisory_unlock(hashtextextended(:workflow_uuid, 0))
+    """
+)
+
+RECORD_AND_PARK_SQL = driver_sql(RECORD_AND_PARK)
+
+# The outcome recorded and the woken workflow claimed, in one round trip on the fence
+# (``claim_after_task``, schema version 13).
+CLAIM_AFTER_TASK = text(
+    f"SELECT outcome, name, status, inputs, authenticated_user, checkpoints, wait_ms, "
+    f"parent_workflow_id, app_version, woken_name, woken_queue, woken_generation "
+    f"FROM {SCHEMA}.claim_after_task("
+    ":workflow_uuid, :function_id, :task_id, :output, :error, :executor_id, :now, "
+    ":max_recovery_attempts, :app_version, :live_ms, :owner_token)"
+)
+
+CLAIM_AFTER_TASK_SQL = driver_sql(CLAIM_AFTER_TASK)
