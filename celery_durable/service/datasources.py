@@ -21,7 +21,6 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Literal, ParamSpec, TypedDict, TypeVar, cast, overload
 
 from sqlalchemy import Engine
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 
 from celery_durable.engine.transactions import (
@@ -358,7 +357,9 @@ def _sync_postgres_engine(engine: Any) -> Engine:
         DBOSException: another kind of engine (an ``AsyncEngine`` too: the transactions
             run on synchronous connections here, see AsyncSQLAlchemyDatasource).
     """
-    if isinstance(engine, AsyncEngine):
+    # An AsyncEngine wraps a synchronous one; told without importing SQLAlchemy's asyncio
+    # extension (it needs greenlet, which a plain install lacks).
+    if not isinstance(engine, Engine) and isinstance(getattr(engine, "sync_engine", None), Engine):
         raise DBOSException(
             "Datasource engine= must be a synchronous SQLAlchemy Engine here (async "
             "transactions run on synchronous connections): pass "
