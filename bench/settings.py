@@ -7,6 +7,8 @@ Read from the environment only here (the harness is an edge):
   creates and drops its own ``celery_durable_bench_<name>`` database there.
 - ``CELERY_DURABLE_BENCH_BROKER_URL``: the Redis broker (default database 11, which
   the benchmarks flush).
+- ``CELERY_DURABLE_BENCH_DATABASE_PREFIX``: the benchmark databases' prefix (default
+  ``celery_durable_bench``): runs that share a server at the same time each take their own.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ SERVER_URL = os.environ.get(
     "CELERY_DURABLE_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 BROKER_URL = os.environ.get("CELERY_DURABLE_BENCH_BROKER_URL", "redis://127.0.0.1:6379/11")
-DATABASE_PREFIX = "celery_durable_bench"
+DATABASE_PREFIX = os.environ.get("CELERY_DURABLE_BENCH_DATABASE_PREFIX", "celery_durable_bench")
 # The queue nothing consumes: the Celery app's default (in-process enqueues land here).
 IDLE_QUEUE = "celery_durable_bench_idle"
 
