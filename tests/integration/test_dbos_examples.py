@@ -87,8 +87,8 @@ def test_the_widget_store_sells_dispatches_cancels_and_sells_out(
         paid = shop.start_checkout("checkout-paid")
         again = shop.start_checkout("checkout-paid")  # the same key: the same checkout
         paid_order = shop.confirm_payment(paid, "paid")
+        dispatched = DBOS.retrieve_workflow(shop.dispatch_id(paid_order)).get_result(timeout=60)
         dispatches = DBOS.list_workflows(queue_name=shop.DISPATCH_QUEUE)
-        dispatched = DBOS.retrieve_workflow(dispatches[0].workflow_id).get_result(timeout=60)
         # A checkout whose payment fails: its widget goes back on the shelf.
         failed = shop.start_checkout("checkout-failed")
         failed_order = shop.confirm_payment(failed, "failed")

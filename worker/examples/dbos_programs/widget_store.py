@@ -133,12 +133,18 @@ def checkout() -> int | None:
     payment = DBOS.recv(PAYMENT_STATUS, timeout_seconds=PAYMENT_WINDOW_SECONDS)
     if payment == "paid":
         set_order_status(order_id, PAID)
-        DBOS.enqueue_workflow(DISPATCH_QUEUE, dispatch_order, order_id)
+        with SetWorkflowID(dispatch_id(order_id)):
+            DBOS.enqueue_workflow(DISPATCH_QUEUE, dispatch_order, order_id)
     else:
         undo_reservation()
         set_order_status(order_id, CANCELLED)
     DBOS.set_event(ORDER_ID, order_id)
     return order_id
+
+
+def dispatch_id(order_id: int) -> str:
+    """The id of an order's dispatch workflow."""
+    return f"dispatch-{order_id}"
 
 
 @DBOS.workflow()
@@ -203,6 +209,6 @@ if __name__ == "__main__":
     assert payment_id is not None
     order_id = confirm_payment(payment_id, "paid")
     assert order_id is not None
-    DBOS.retrieve_workflow(payment_id).get_result()
+    DBOS.retrieve_workflow(dispatch_id(order_id)).get_result()
     print(order(order_id), "widgets left:", inventory())
     DBOS.destroy(workflow_completion_timeout_sec=10)
