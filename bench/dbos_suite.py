@@ -16,9 +16,10 @@ Then it runs each file in its own pytest process, in a scratch virtualenv
 (``bench/.dbos-suite/venv``: this project's virtualenv plus the test plugins DBOS's tests
 need, pytest-timeout among them), against real PostgreSQL (the suite's own databases on
 the benchmark server, dropped and created by the fixtures) and a real broker (the
-benchmark Redis, flushed first). Nothing can hang it: each test has a timeout, each
-file a bound, the run an overall bound; tests a killed file never reported count as
-errored.
+benchmark Redis, flushed first, as ``CELERY_BROKER_URL``: each ``DBOS.launch()`` of
+DBOS's fixtures runs the in-process worker a ported program runs). Nothing can hang
+it: each test has a timeout, each file a bound, the run an overall bound; tests a killed
+file never reported count as errored.
 
 It prints passed / failed / errored / skipped per file and in total, and counts apart
 the tests that reach into DBOS's internals (found by scanning each test function's
@@ -383,7 +384,10 @@ def _environment() -> dict[str, str]:
         "PYTHONPATH": str(RUN),
         "DBOS_SUITE_SYSTEM_DATABASE_URL": psycopg_url("dbos_suite"),
         "DBOS_SUITE_USER_DATABASE_URL": psycopg_url("dbos_suite_user"),
-        "DBOS_SUITE_BROKER_URL": BROKER_URL,
+        # A ported program's broker, as DBOS(config=...) without celery= reads it: the
+        # in-process worker each DBOS.launch() starts consumes it.
+        "CELERY_BROKER_URL": BROKER_URL,
+        "CELERY_DURABLE_BROKER_URL": BROKER_URL,
     }
 
 
