@@ -337,7 +337,13 @@ def run_file(
     started = time.monotonic()
     log = RUN / "junit" / f"{name}.log"
     process = subprocess.Popen(
-        [str(python), "-m", "pytest", f"tests/{name}", f"--junitxml={report}", "-v"],
+        # --tb=native: pytest's own traceback formatting re-parses sources, which on
+        # CPython 3.11 can end the whole session (SystemError "AST constructor
+        # recursion depth mismatch") after a timed-out test.
+        [
+            *(str(python), "-m", "pytest", f"tests/{name}", f"--junitxml={report}"),
+            *("-v", "--tb=native"),
+        ],
         cwd=RUN,
         env=environment,
         stdout=log.open("w"),
@@ -366,11 +372,14 @@ def run_file(
     result = FileResult(name=name, outcomes=outcomes, note=note or junit_note)
     result.seconds = round(time.monotonic() - started, 1)
     functions = internal_tests(RUN / "tests" / name)
-    if not outcomes:
-        # Nothing reported (did not import, or killed before the report): each test
-        # function of the file counts once, as errored.
-        tree = ast.parse((RUN / "tests" / name).read_text())
-        result.outcomes = {f"{name}::{test}": "errored" for test in _test_functions(tree)}
+    # A test function that reported nothing (the file did not import, or the session
+    # ended before it ran) counts once, as errored.
+    tree = ast.parse((RUN / "tests" / name).read_text())
+    reported = {_function_of(test) for test in result.outcomes}
+    module = name.removesuffix(".py")
+    for test in _test_functions(tree):
+        if test not in reported:
+            result.outcomes[f"{module}::{test}"] = "errored"
     result.internal = {t for t in result.outcomes if _function_of(t) in functions}
     return result
 
