@@ -16,9 +16,10 @@ Then it runs each file in its own pytest process, in a scratch virtualenv
 (``bench/.dbos-suite/venv``: this project's virtualenv plus the test plugins DBOS's tests
 need, pytest-timeout among them), against real PostgreSQL (the suite's own databases on
 the benchmark server, dropped and created by the fixtures) and a real broker (the
-benchmark Redis, flushed first). Nothing can hang it: each test has a timeout, each
-file a bound, the run an overall bound; tests a killed file never reported count as
-errored.
+benchmark Redis, flushed first, as ``CELERY_BROKER_URL``: each ``DBOS.launch()`` of
+DBOS's fixtures runs the in-process worker a ported program runs). Nothing can hang
+it: each test has a timeout, each file a bound, the run an overall bound; tests a killed
+file never reported count as errored.
 
 It prints passed / failed / errored / skipped per file and in total, and counts apart
 the tests that reach into DBOS's internals (found by scanning each test function's
@@ -336,7 +337,13 @@ def run_file(
     started = time.monotonic()
     log = RUN / "junit" / f"{name}.log"
     process = subprocess.Popen(
-        [str(python), "-m", "pytest", f"tests/{name}", f"--junitxml={report}", "-v"],
+        # --tb=native: pytest's own traceback formatting re-parses sources, which on
+        # CPython 3.11 can end the whole session (SystemError "AST constructor
+        # recursion depth mismatch") after a timed-out test.
+        [
+            *(str(python), "-m", "pytest", f"tests/{name}", f"--junitxml={report}"),
+            *("-v", "--tb=native"),
+        ],
         cwd=RUN,
         env=environment,
         stdout=log.open("w"),
@@ -365,11 +372,14 @@ def run_file(
     result = FileResult(name=name, outcomes=outcomes, note=note or junit_note)
     result.seconds = round(time.monotonic() - started, 1)
     functions = internal_tests(RUN / "tests" / name)
-    if not outcomes:
-        # Nothing reported (did not import, or killed before the report): each test
-        # function of the file counts once, as errored.
-        tree = ast.parse((RUN / "tests" / name).read_text())
-        result.outcomes = {f"{name}::{test}": "errored" for test in _test_functions(tree)}
+    # A test function that reported nothing (the file did not import, or the session
+    # ended before it ran) counts once, as errored.
+    tree = ast.parse((RUN / "tests" / name).read_text())
+    reported = {_function_of(test) for test in result.outcomes}
+    module = name.removesuffix(".py")
+    for test in _test_functions(tree):
+        if test not in reported:
+            result.outcomes[f"{module}::{test}"] = "errored"
     result.internal = {t for t in result.outcomes if _function_of(t) in functions}
     return result
 
@@ -383,7 +393,10 @@ def _environment() -> dict[str, str]:
         "PYTHONPATH": str(RUN),
         "DBOS_SUITE_SYSTEM_DATABASE_URL": psycopg_url("dbos_suite"),
         "DBOS_SUITE_USER_DATABASE_URL": psycopg_url("dbos_suite_user"),
-        "DBOS_SUITE_BROKER_URL": BROKER_URL,
+        # A ported program's broker, as DBOS(config=...) without celery= reads it: the
+        # in-process worker each DBOS.launch() starts consumes it.
+        "CELERY_BROKER_URL": BROKER_URL,
+        "CELERY_DURABLE_BROKER_URL": BROKER_URL,
     }
 
 

@@ -50,9 +50,31 @@ def absent(qualified_name: str) -> type:
     )
 
 
+def _global_instance() -> Any:
+    """``dbos._dbos._dbos_global_instance``: None before ``DBOS(...)``, else an object
+    whose ``_launched`` says whether ``DBOS.launch()`` ran (DBOS's
+    tests/client_collateral.py reads it as it loads, to register its queues once)."""
+    service = celery_durable.DBOS._current_service()
+    return None if service is None else types.SimpleNamespace(_launched=service.launched)
+
+
+# Private names DBOS's test modules read as they load (so the whole file would fail to
+# import without them), answered from celery_durable's state. The tests that use them
+# still count as reaching into DBOS's internals.
+_PRIVATE_EQUIVALENTS: dict[str, Any] = {
+    "dbos._dbos._dbos_global_instance": _global_instance,
+    # tests/test_streaming.py sizes its streams by DBOS's read batch; celery_durable
+    # reads a stream without batches, so any size serves.
+    "dbos._core._STREAM_READ_BATCH_SIZE": lambda: 100,
+}
+
+
 def _lookup(module_name: str, name: str) -> Any:
     if name.startswith("__"):
         raise AttributeError(name)
+    equivalent = _PRIVATE_EQUIVALENTS.get(f"{module_name}.{name}")
+    if equivalent is not None:
+        return equivalent()
     for source in (celery_durable, celery_durable.error):
         if hasattr(source, name):
             return getattr(source, name)

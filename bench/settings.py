@@ -5,10 +5,10 @@ Read from the environment only here (the harness is an edge):
 - ``CELERY_DURABLE_BENCH_DATABASE_URL``: any database URL on the PostgreSQL server to
   use (default ``postgresql://postgres@127.0.0.1:5432/postgres``); each benchmark
   creates and drops its own ``celery_durable_bench_<name>`` database there.
-- ``CELERY_DURABLE_BENCH_DATABASE_PREFIX``: the prefix of those databases' names
-  (default ``celery_durable_bench``).
 - ``CELERY_DURABLE_BENCH_BROKER_URL``: the Redis broker (default database 11, which
   the benchmarks flush).
+- ``CELERY_DURABLE_BENCH_DATABASE_PREFIX``: the benchmark databases' prefix (default
+  ``celery_durable_bench``): runs that share a server at the same time each take their own.
 """
 
 from __future__ import annotations

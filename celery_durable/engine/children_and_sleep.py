@@ -52,17 +52,36 @@ def start_child(
 
 
 def call_child(parent: WorkflowContext, spec: WorkflowSpec, args: Any, kwargs: Any) -> Any:
-    """Calling a workflow from a workflow: start it as a child and wait for its result."""
+    """Calling a workflow from a workflow: start it as a child and wait for its result,
+    two operations as DBOS records them (the child's start, then ``DBOS.getResult``
+    holding its outcome)."""
     function_id, child_id, recorded = _child(
         parent, spec, args, kwargs, publish=not parent.inline_retries
     )
-    if recorded is not None and recorded.completed:
+    if recorded is not None and (recorded.output is not None or recorded.error is not None):
+        # Recorded by a release before, in one operation holding the outcome.
         return checkpoints.replay(parent, recorded)
+    if recorded is not None and not recorded.completed:
+        # A release before's call, still waiting: it goes on in that one operation.
+        _run_inline_child_if_direct(parent, child_id, spec)
+        return _await(parent, function_id, spec.name, child_id)
     if recorded is None:
-        _record(parent, function_id, spec.name, child_id, output=None, error=None, final=False)
+        _record(parent, function_id, spec.name, child_id, output=None, error=None, final=True)
+    result_id = parent.next_function_id()
+    result = parent.checkpoints.get(result_id)
+    if result is not None:
+        checkpoints.expect_name(parent, result_id, GET_RESULT_NAME, result.function_name)
+        if result.completed:
+            return checkpoints.replay(parent, result)
+    else:
+        _record(parent, result_id, GET_RESULT_NAME, child_id, output=None, error=None, final=False)
+    _run_inline_child_if_direct(parent, child_id, spec)
+    return _await(parent, result_id, GET_RESULT_NAME, child_id)
+
+
+def _run_inline_child_if_direct(parent: WorkflowContext, child_id: str, spec: WorkflowSpec) -> None:
     if parent.inline_retries:
         _run_inline_child(parent, child_id, spec)
-    return _await(parent, function_id, spec.name, child_id)
 
 
 def await_result(parent: WorkflowContext, workflow_id: str) -> Any:
@@ -102,6 +121,7 @@ def sleep_remaining(seconds: float) -> float:
         wake_at_epoch_ms = int(checkpoints.replay(workflow, recorded))
     else:
         wake_at_epoch_ms = now_epoch_ms() + round(seconds * 1000)
+        # Completed at the wake-up time, as DBOS records it: its duration is the sleep's.
         _record(
             workflow,
             function_id,
@@ -110,6 +130,7 @@ def sleep_remaining(seconds: float) -> float:
             output=workflow.serializer.dumps(wake_at_epoch_ms),
             error=None,
             final=True,
+            completed_at=wake_at_epoch_ms,
         )
     remaining = max(0.0, (wake_at_epoch_ms - now_epoch_ms()) / 1000)
     if remaining == 0 or workflow.inline_retries:
@@ -220,6 +241,7 @@ def _record(
     output: str | None,
     error: str | None,
     final: bool,
+    completed_at: int | None = None,
 ) -> None:
     now = now_epoch_ms()
     recorded = workflow.checkpoints.get(function_id)
@@ -234,7 +256,7 @@ def _record(
             attempt_log=None,
             retry_due_at_epoch_ms=None,
             started_at_epoch_ms=recorded.started_at_epoch_ms if recorded else now,
-            completed_at_epoch_ms=now if final else None,
+            completed_at_epoch_ms=(completed_at or now) if final else None,
             child_workflow_id=child_id,
         ),
     )

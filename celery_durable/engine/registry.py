@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,6 +14,8 @@ from celery_durable.engine.classes import ClassRegistry, Membership
 from celery_durable.error import DBOSException
 
 DEFAULT_MAX_RECOVERY_ATTEMPTS = 100
+# DBOS's logger, where DBOS warns of a name registered twice.
+logger = logging.getLogger("dbos")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,12 +53,8 @@ class Registry:
         """
         with self._lock:
             existing = self._workflows.get(spec.name)
-            if existing is not None and not _same_function(existing.function, spec.function):
-                raise DBOSException(
-                    f"Workflow name {spec.name!r} is already registered by "
-                    f"{existing.function.__module__}.{existing.function.__qualname__}; "
-                    "pass a distinct name to @DBOS.workflow(name=...)"
-                )
+            if existing is not None and existing.function is not spec.function:
+                _check_reregistration(spec.name, existing.function, spec.function)
             self._workflows[spec.name] = spec
             listeners = list(self._listeners)
         for listener in listeners:
@@ -81,6 +82,43 @@ class Registry:
             listener(spec)
 
 
-def _same_function(a: Callable[..., Any], b: Callable[..., Any]) -> bool:
-    # A re-import (or a function redefined under the same qualified name) replaces.
-    return (a.__module__, a.__qualname__) == (b.__module__, b.__qualname__)
+def _check_reregistration(
+    name: str, previous: Callable[..., Any], current: Callable[..., Any]
+) -> None:
+    """As DBOS: a name registered again from the same module or source file (a reload,
+    a file imported under two names, a function redefined) replaces the first, with a
+    warning; from another module and file, it raises: a name is what recovery runs.
+
+    Raises:
+        DBOSException: two different functions claim the name.
+    """
+    before, after = _code_origin(previous), _code_origin(current)
+    if before and after and before[0] != after[0] and before[1] != after[1]:
+        raise DBOSException(
+            f"Operation (Name: {name}) is registered by two different functions, "
+            f"{before[0]} at {before[1]} and {after[0]} at {after[1]}; pass a distinct "
+            "name to @DBOS.workflow(name=...)"
+        )
+    warn_duplicate(name)
+
+
+def warn_duplicate(name: str) -> None:
+    """DBOS's warning for a function name registered twice."""
+    logger.warning(
+        f"Duplicate registration of function {name!r}. A function named {name!r} has "
+        "already been registered. All functions registered with DBOS must have unique "
+        "names."
+    )
+
+
+def _code_origin(function: Callable[..., Any]) -> tuple[str, str] | None:
+    """Where a function came from: (module, real source path)."""
+    try:
+        function = inspect.unwrap(function)
+    except ValueError:
+        return None
+    code = getattr(function, "__code__", None)
+    module = getattr(function, "__module__", None)
+    if code is None or module is None:
+        return None
+    return module, os.path.realpath(code.co_filename)

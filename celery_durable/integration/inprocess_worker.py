@@ -64,6 +64,11 @@ class InProcessWorker:
         self._thread: threading.Thread | None = None
 
     @property
+    def hostname(self) -> str:
+        """The worker's Celery hostname (the executor id it registers under)."""
+        return f"in-process@{socket.gethostname()}:{os.getpid()}"
+
+    @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
@@ -84,7 +89,7 @@ class InProcessWorker:
         self._app.set_default()
         self._app.set_current()
         self._controller = self._app.WorkController(
-            hostname=f"in-process@{socket.gethostname()}:{os.getpid()}",
+            hostname=self.hostname,
             pool="threads",
             queues=self._consumed(),
             concurrency=self._threads,

@@ -4,6 +4,7 @@ the schemas' migration and one engine per process (rebuilt after a fork)."""
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import socket
 import threading
@@ -37,8 +38,14 @@ def validated_config(celery: Celery, config: DBOSConfig) -> DBOSConfig:
     # A key given as None is absent (DBOS programs write os.environ.get(...)).
     given = cast(DBOSConfig, {key: value for key, value in config.items() if value is not None})
     merged: DBOSConfig = {**DEFAULT_CONFIG, **given}
-    if merged.get("enable_patching") and not merged.get("application_version"):
-        merged["application_version"] = PATCHING_VERSION
+    if merged.get("enable_patching"):
+        logging.getLogger("dbos").warning(
+            "enable_patching is deprecated (as in DBOS Transact 3.4): DBOS.patch and "
+            "DBOS.deprecate_patch do not need it. To keep every deployment on one "
+            "application version, as the flag does, set application_version."
+        )
+        if not merged.get("application_version"):
+            merged["application_version"] = PATCHING_VERSION
     name = merged.get("name")
     if not isinstance(name, str) or not name:
         raise DBOSInitializationError('config["name"] is required (a non-empty string)')

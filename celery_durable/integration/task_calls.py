@@ -45,6 +45,9 @@ _CALLBACK_OPTIONS: dict[str, Any] = {
     "reject_on_worker_lost": True,
     "ignore_result": True,
     "max_retries": None,
+    # Each app's own (its closure finds that app's configuration): not copied into the
+    # apps created later, as a shared task would be (DuplicateTaskNameWarning).
+    "shared": False,
 }
 
 _apps_with_callbacks: weakref.WeakSet[Celery] = weakref.WeakSet()

@@ -8,7 +8,7 @@ from typing import Generic, TypeVar
 from celery_durable.core.outcomes import decode_status
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.core.serialization import Serializer
-from celery_durable.engine import children_and_sleep, outcome_polling
+from celery_durable.engine import children_and_sleep, outcome_polling, recorded_calls
 from celery_durable.engine.context import in_workflow_code
 from celery_durable.error import DBOSNonExistentWorkflowError
 from celery_durable.store import SystemStore
@@ -30,6 +30,15 @@ class _HandleBase:
         return self._workflow_id
 
     def _status(self) -> WorkflowStatus:
+        """Recorded as DBOS's ``DBOS.getStatus`` operation when workflow code asks."""
+        return recorded_calls.call_recorded(
+            recorded_calls.GET_STATUS_NAME,
+            self._read_status,
+            recorded_calls.encode_status,
+            recorded_calls.decode_existing_status,
+        )
+
+    def _read_status(self) -> WorkflowStatus:
         row = self._store.workflows.get_workflow(self._workflow_id)
         if row is None:
             raise DBOSNonExistentWorkflowError(self._workflow_id)

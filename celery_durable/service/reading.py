@@ -1,5 +1,7 @@
 """The workflow and step listings (``list_workflows``, ``list_queued_workflows``,
-``list_workflow_steps``) for both facades, each with its ``_async`` twin."""
+``list_workflow_steps``) for both facades, each with its ``_async`` twin. Called from
+workflow code, each is recorded as an operation, as DBOS records it
+(engine/recorded_calls.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from celery_durable.core.records import StepInfo, WorkflowStatus
+from celery_durable.engine import recorded_calls
+from celery_durable.engine.recorded_calls import (
+    LIST_QUEUED_WORKFLOWS_NAME,
+    LIST_STEPS_NAME,
+    LIST_WORKFLOWS_NAME,
+)
 from celery_durable.integration.runtime import Runtime
 from celery_durable.service import inspection
 
@@ -25,7 +33,12 @@ class WorkflowReading:
         ``filters`` are its keyword arguments (see ``inspection.workflow_query``)."""
         process = self.runtime.process
         query = inspection.workflow_query(filters, queues_only=queues_only)
-        return inspection.list_workflows(process.store, process.serializer, query)
+        return recorded_calls.call_recorded(
+            LIST_QUEUED_WORKFLOWS_NAME if queues_only else LIST_WORKFLOWS_NAME,
+            lambda: inspection.list_workflows(process.store, process.serializer, query),
+            recorded_calls.encode_statuses,
+            recorded_calls.decode_statuses,
+        )
 
     async def list_workflows_async(
         self, filters: Mapping[str, Any], *, queues_only: bool = False
@@ -41,13 +54,16 @@ class WorkflowReading:
         offset: int | None = None,
     ) -> list[StepInfo]:
         process = self.runtime.process
-        return inspection.list_workflow_steps(
-            process.store,
-            process.serializer,
-            workflow_id,
-            load_output=load_output,
-            limit=limit,
-            offset=offset,
+        return recorded_calls.call_recorded(
+            LIST_STEPS_NAME,
+            lambda: inspection.list_workflow_steps(
+                process.store,
+                process.serializer,
+                workflow_id,
+                load_output=load_output,
+                limit=limit,
+                offset=offset,
+            ),
         )
 
     async def list_workflow_steps_async(

@@ -14,7 +14,7 @@ from typing import Any
 
 from celery_durable.core.outcomes import decode_status
 from celery_durable.core.records import WorkflowStatus
-from celery_durable.engine import children_and_sleep, outcome_polling
+from celery_durable.engine import children_and_sleep, outcome_polling, recorded_calls
 from celery_durable.engine.context import in_workflow_code
 from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
 from celery_durable.integration.runtime import Runtime
@@ -34,10 +34,16 @@ class WaitingService:
         self._handle_async = handle_async
 
     def get_workflow_status(self, workflow_id: str) -> WorkflowStatus | None:
-        """The workflow's status, None if it does not exist."""
-        process = self.runtime.process
-        row = process.store.workflows.get_workflow(workflow_id)
-        return None if row is None else decode_status(row, process.serializer)
+        """The workflow's status, None if it does not exist (recorded as DBOS's
+        ``DBOS.getStatus`` operation when workflow code asks)."""
+        store, serializer = self.runtime.process.store, self.runtime.process.serializer
+        return recorded_calls.recorded_status(
+            lambda: (
+                decode_status(row, serializer)
+                if (row := store.workflows.get_workflow(workflow_id)) is not None
+                else None
+            )
+        )
 
     async def get_workflow_status_async(self, workflow_id: str) -> WorkflowStatus | None:
         return await asyncio.to_thread(self.get_workflow_status, workflow_id)

@@ -23,6 +23,8 @@ from celery_durable.observability.setup import configure_tracing
 from celery_durable.service.workflows import WorkflowService
 from celery_durable.store import QueueLimits, redact
 
+logger = logging.getLogger("celery_durable.service")
+
 
 def dbos_service(
     *,
@@ -100,8 +102,11 @@ def connect_workers(
             # The task finds the configuration of the moment it runs (Celery keeps the
             # first task of a name).
             register_workflow_task(process.celery, spec, lambda: require().runtime.process)
-            if service.runtime.in_process_worker is not None:
-                service.runtime.in_process_worker.refresh()
+            worker = service.runtime.in_process_worker
+            if worker is not None:
+                worker.refresh()
+                if worker.running:
+                    _register_served_now(service.runtime.operator, worker.hostname)
 
     process.registry.subscribe(register_task)
     register_task_callbacks(process.celery, lambda: require().runtime.process)
@@ -166,3 +171,12 @@ def command_service(
 def described(service: WorkflowService) -> str:
     """The service's system database, its password hidden (for log lines)."""
     return redact(service.runtime.process.store.url)
+
+
+def _register_served_now(operator: WorkflowOperator, hostname: str) -> None:
+    """A workflow defined after ``DBOS.launch()``: the running in-process worker serves
+    it, and says so at once (a ``DBOSClient`` enqueues only names a worker serves)."""
+    try:
+        operator.register_served(hostname)
+    except Exception as error:  # the next definition (or worker start) tries again
+        logger.warning("Could not record the workflows %s serves: %s", hostname, error)

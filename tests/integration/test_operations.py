@@ -269,11 +269,14 @@ def test_child_workflows_called_directly_get_deterministic_ids() -> None:
             assert parent_wf() == [10, 20, 30]
     assert calls == Counter({"child1": 1, "child2": 1, "child3": 1})
     steps = DBOS.list_workflow_steps(workflow_id)
+    # As DBOS records them: a direct call is the child's start, then its result.
     assert [(s["function_name"], s["child_workflow_id"]) for s in steps] == [
         ("child_wf", f"{workflow_id}-1"),
-        ("child_wf", f"{workflow_id}-2"),
+        ("DBOS.getResult", f"{workflow_id}-1"),
         ("child_wf", f"{workflow_id}-3"),
         ("DBOS.getResult", f"{workflow_id}-3"),
+        ("child_wf", f"{workflow_id}-5"),
+        ("DBOS.getResult", f"{workflow_id}-5"),
     ]
     child = DBOS.retrieve_workflow(f"{workflow_id}-1").get_status()
     assert child.parent_workflow_id == workflow_id and child.output == 10
@@ -286,7 +289,7 @@ def test_a_parent_with_children_on_one_worker_process_does_not_deadlock(
         faults.start_worker(concurrency=1)
         handle = faults.enqueue("parent_of_children")
         assert handle.get_result(timeout=60) == [10, 20, 30]
-        for function_id in (1, 2, 3):
+        for function_id in (1, 3, 5):  # each child's start (then its DBOS.getResult)
             child = faults.client.retrieve_workflow(f"{handle.workflow_id}-{function_id}")
             assert child.get_status().parent_workflow_id == handle.workflow_id
 

@@ -171,10 +171,11 @@ def _child_of(faults: Faults, workflow_id: str) -> str | None:
 
 def _waiting_for_child(faults: Faults, workflow_id: str) -> bool:
     child_id = _child_of(faults, workflow_id)
+    # The child's start, then the DBOS.getResult the parent waits in (as DBOS records).
     return (
         child_id is not None
-        and _waiting(faults, workflow_id, 2, "gated_child")
-        and steps_of(faults, workflow_id)[1]["completed_at_epoch_ms"] is None
+        and _waiting(faults, workflow_id, 3, "DBOS.getResult")
+        and steps_of(faults, workflow_id)[2]["completed_at_epoch_ms"] is None
         and faults.effects(child_id)["child"] == 1
         and bool(workflow_row(faults, child_id)["execution_active"])
     )

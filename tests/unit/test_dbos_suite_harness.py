@@ -21,7 +21,7 @@ def test_the_shim_re_exports_celery_durable_and_fails_only_where_used(tmp_path: 
         """
         import celery_durable, celery_durable.error
         from dbos import DBOS, Queue, error
-        from dbos._core import _STREAM_READ_BATCH_SIZE
+        from dbos._core import _execute_workflow_wthread
         from dbos._error import DBOSException
         from dbos._sys_db import SystemDatabase, WorkflowStatusString
         import dbos._schemas.system_database as schema
@@ -35,7 +35,7 @@ def test_the_shim_re_exports_celery_durable_and_fails_only_where_used(tmp_path: 
             pass
 
         for use in (
-            lambda: _STREAM_READ_BATCH_SIZE(),
+            lambda: _execute_workflow_wthread(),
             lambda: SystemDatabase.create,
             lambda: schema.SystemSchema.workflow_status,
         ):

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from celery_durable.core.records import StepRecord
 from celery_durable.core.signals import RescheduleWorkflow
 from celery_durable.engine import children_and_sleep, events, mailbox
 from celery_durable.engine.context import current_workflow
@@ -42,6 +43,9 @@ def test_a_sleep_records_its_wake_up_time_once(harness: Harness) -> None:
     assert completed(harness.deliver("sleeper", generation=2)) == 0
     [record] = harness.steps("sleeper")
     assert record.function_name == "DBOS.sleep"
+    # Completed at its wake-up time, as DBOS records it: its duration is the sleep's.
+    assert record.completed_at_epoch_ms is not None
+    assert record.completed_at_epoch_ms - record.started_at_epoch_ms == 30_000
 
 
 def test_a_parent_waits_for_its_child_and_the_child_wakes_it(harness: Harness) -> None:
@@ -62,8 +66,45 @@ def test_a_parent_waits_for_its_child_and_the_child_wakes_it(harness: Harness) -
         Dispatch(name=parent.name, queue_name=None, generation=2),
     )
     assert completed(harness.deliver("parent", generation=2)) == 43
-    [record] = harness.steps("parent")
-    assert (record.child_workflow_id, record.output) == ("parent-1", "42")
+    # Two operations, as DBOS records them: the child's start, then its result.
+    start, result = harness.steps("parent")
+    assert (start.function_name, start.child_workflow_id, start.output) == (
+        child.name,
+        "parent-1",
+        None,
+    )
+    assert (result.function_name, result.child_workflow_id, result.output) == (
+        "DBOS.getResult",
+        "parent-1",
+        "42",
+    )
+
+
+def test_a_child_call_recorded_by_the_release_before_replays(harness: Harness) -> None:
+    # The release before recorded a direct child call as one operation holding the
+    # child's outcome; a workflow resumed after the upgrade replays it, as it was.
+    child = harness.workflow(lambda: 1 / 0, "never_runs")
+    parent = harness.workflow(lambda: [*call_child(child), 1], "upgraded_parent")
+    harness.enqueue(parent, workflow_id="upgraded")
+    with harness.store.tables.transaction() as tables:
+        tables.upsert_step(
+            "upgraded",
+            StepRecord(
+                function_id=1,
+                function_name=child.name,
+                output="[0]",
+                error=None,
+                attempts=1,
+                attempt_log=None,
+                retry_due_at_epoch_ms=None,
+                started_at_epoch_ms=1,
+                completed_at_epoch_ms=2,
+                child_workflow_id="upgraded-1",
+            ),
+        )
+    assert completed(harness.deliver("upgraded")) == [0, 1]
+    assert [s.function_name for s in harness.steps("upgraded")] == [child.name]
+    assert harness.launcher.published == []
 
 
 def test_a_child_that_ends_while_its_parent_runs_makes_the_parent_s_next_wait_short(
