@@ -143,6 +143,11 @@ def halves_within_a_time_limit(number: int) -> int:
 
 
 @DBOS.workflow()
+def slow_without_timeout(key: str, seconds: float) -> str:
+    return str(DBOS.run_task(app.signature("plain.slow", args=(key, seconds))))
+
+
+@DBOS.workflow()
 def slow_with_timeout(key: str, seconds: float, timeout_seconds: float) -> str:
     signature = app.signature("plain.slow", args=(key, seconds))
     return str(DBOS.run_task(signature, timeout_seconds=timeout_seconds, interval_seconds=0.5))
