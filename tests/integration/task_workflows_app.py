@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery
-from celery.signals import task_prerun
+from celery.signals import task_postrun, task_prerun, task_retry
 
 from celery_durable import DBOS
 from celery_durable.error import DBOSMaxStepRetriesExceeded
@@ -99,6 +99,18 @@ def lost_message(seconds: float) -> Any:
 def _note_execution(task: Any = None, args: Any = None, **_: Any) -> None:
     with (DIRECTORY / "executions").open("a") as executions:
         executions.write(f"{task.name if task else ''} {args!r}\n")
+
+
+@task_postrun.connect(weak=False)
+def _note_end(task: Any = None, state: Any = None, retval: Any = None, **_: Any) -> None:
+    with (DIRECTORY / "ends").open("a") as ends:
+        ends.write(f"{task.name if task else ''} {state} {retval!r}\n")
+
+
+@task_retry.connect(weak=False)
+def _note_retry(request: Any = None, reason: Any = None, **_: Any) -> None:
+    with (DIRECTORY / "retries").open("a") as retries:
+        retries.write(f"{getattr(request, 'task', '')} {reason!r}\n")
 
 
 def _die_once_after_the_first_call() -> None:

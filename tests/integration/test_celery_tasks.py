@@ -152,6 +152,22 @@ def test_a_callback_continues_the_workflow_without_a_message_of_its_own(
     assert executions.count("adds") in (1, 2)
 
 
+def test_a_delivery_that_parks_on_a_task_ends_without_a_celery_retry(cluster: Cluster) -> None:
+    """The workflow's message parks it until the task's callback: the delivery returns
+    (a Celery retry would pickle a traceback to the pool's parent, and nothing runs it)."""
+    # A task of two seconds: the workflow has parked before it ends (one that ended
+    # first would wake the workflow while it runs, whose delivery then goes on at once).
+    handle = cluster.enqueue("slow_without_timeout", "parks", 2.0)
+    assert handle.get_result() == "parks slept"
+    retries = cluster.directory / "retries"
+    assert not retries.exists(), retries.read_text()
+    ends = (cluster.directory / "ends").read_text().splitlines()
+    assert [line for line in ends if line.startswith("slow_without_timeout ")] == [
+        f"slow_without_timeout SUCCESS 'parked: waiting for task "
+        f"plain.slow[{handle.workflow_id}:task:1:1]'"
+    ]
+
+
 def test_a_task_of_the_workflow_worker_reports_in_process_without_a_callback_message(
     cluster: Cluster,
 ) -> None:
