@@ -35,6 +35,8 @@ from celery_durable.core.serializers import WorkflowSerializationFormat
 from celery_durable.service import workflow_code
 from celery_durable.service.context import StepContext
 from celery_durable.service.decorators import (
+    SameTypeDecorator,
+    WorkflowDecorator,
     declare_required_roles,
     declare_step,
     declare_transaction,
@@ -154,8 +156,11 @@ class DBOS(
         serialization_type: WorkflowSerializationFormat | None = None,
         validate_args: ValidateArgs | None = None,
         auto_upgrade: bool | None = None,
-    ) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    ) -> WorkflowDecorator:
         """Declares a durable workflow; its name is also its Celery task name.
+
+        The function keeps its parameters and result for type checkers, and gains
+        Celery's ``s``, ``si`` and ``signature`` (``WorkflowFunction``).
 
         Called from another workflow's code, a workflow runs as its child (id
         ``{parent_id}-{function_id}``, the call's 1-based operation number) and the
@@ -220,7 +225,7 @@ class DBOS(
         )
 
     @staticmethod
-    def required_roles(roles: list[str]) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    def required_roles(roles: list[str]) -> SameTypeDecorator:
         """Lets only callers with one of ``roles`` (``DBOSContextSetAuth``) call a
         workflow or step; others get ``DBOSNotAuthorizedError``. The role found is
         ``DBOS.assumed_role`` while it runs. Put it above ``@DBOS.workflow()``.

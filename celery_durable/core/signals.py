@@ -44,6 +44,9 @@ class RescheduleWorkflow(BaseException):
         # recorded in flight), and what to do once both are committed (send the task).
         self.checkpoint: StepRecord | None = None
         self.after_parked: Callable[[], None] | None = None
+        # The wait ends when a Celery task's callback records its outcome (and runs the
+        # workflow on): a parked delivery needs no Celery retry of its own.
+        self.ended_by_callback = False
         super().__init__(countdown_seconds, reason)
 
     def __reduce__(self) -> Any:

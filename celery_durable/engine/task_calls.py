@@ -121,18 +121,22 @@ def _waiting(workflow: WorkflowContext, call: TaskCall, recorded: StepRecord) ->
     """The reschedule of a workflow that waits for an unfinished call."""
     due = _next_due(workflow)
     if due is None:
-        return RescheduleWorkflow(
+        signal = RescheduleWorkflow(
             NO_DEADLINE_RECHECK_SECONDS,
             f"waiting for task {call.name}[{recorded.child_workflow_id}]",
             routine=True,
         )
+        signal.ended_by_callback = recorded.child_workflow_id is not None
+        return signal
     until = dt.datetime.fromtimestamp(due / 1000, tz=dt.UTC).isoformat(timespec="seconds")
     what = (
         f"waiting for task {call.name}[{recorded.child_workflow_id}] (next look at {until})"
         if recorded.child_workflow_id is not None
         else f"task {call.name} attempt {recorded.attempts + 1} is due at {until}"
     )
-    return RescheduleWorkflow(max(0.0, (due - now_epoch_ms()) / 1000), what, routine=True)
+    signal = RescheduleWorkflow(max(0.0, (due - now_epoch_ms()) / 1000), what, routine=True)
+    signal.ended_by_callback = recorded.child_workflow_id is not None
+    return signal
 
 
 def _send_parked(workflow: WorkflowContext, function_id: int, call: TaskCall) -> None:

@@ -14,6 +14,7 @@ import threading
 from collections import OrderedDict
 
 from celery.exceptions import Retry
+from celery.utils.saferepr import saferepr
 
 TRACE_LOGGER = "celery.app.trace"
 
@@ -21,6 +22,8 @@ TRACE_LOGGER = "celery.app.trace"
 _routine: OrderedDict[tuple[str, str], None] = OrderedDict()
 _lock = threading.Lock()
 _MAX_PENDING = 10_000
+# Celery's default ``result_repr_maxsize``: the length of the return value it logs.
+RESULT_REPR_MAXSIZE = 1024
 
 
 def mark_routine(task_id: str | None, retry: Retry) -> Retry:
@@ -35,6 +38,18 @@ def mark_routine(task_id: str | None, retry: Retry) -> Retry:
     return retry
 
 
+def routine_return(task_id: str | None, value: str) -> str:
+    """Records that ``task_id`` returns ``value`` routinely (a delivery that parked its
+    workflow): Celery's "succeeded" line for it is lowered as a routine retry's is."""
+    if task_id is not None and logging.getLogger(TRACE_LOGGER).isEnabledFor(logging.INFO):
+        install()
+        with _lock:
+            _routine[(task_id, saferepr(value, RESULT_REPR_MAXSIZE))] = None
+            while len(_routine) > _MAX_PENDING:
+                _routine.popitem(last=False)
+    return value
+
+
 class RoutineRetryFilter(logging.Filter):
     """Lowers Celery's retry line of a routine retry to DEBUG (or drops it)."""
 
@@ -42,7 +57,8 @@ class RoutineRetryFilter(logging.Filter):
         data = getattr(record, "data", None)
         if record.levelno != logging.INFO or not isinstance(data, dict):
             return True
-        key = (str(data.get("id")), str(data.get("exc")))
+        text = data["return_value"] if "return_value" in data else data.get("exc")
+        key = (str(data.get("id")), str(text))
         with _lock:
             if key not in _routine:
                 return True

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from celery import Celery, Task
+from celery.backends.base import DisabledBackend
 from celery.exceptions import Ignore, Retry
 
 from celery_durable.core.retry import DATABASE_RETRY_SECONDS
@@ -139,6 +140,10 @@ def register_workflow_task(
         try:
             result = engine.run(workflow_id, options)
         except RescheduleWorkflow as signal:
+            if _parked_for_a_callback(task, signal):
+                # Ends as a plain return: a Retry costs a traceback pickled to the pool's
+                # parent, and nothing would ever run that retry.
+                return retry_log.routine_return(task.request.id, f"parked: {signal.reason}")
             raise _retry(task, signal) from None
         except DBOSSystemDatabaseError as error:
             logger.warning("Workflow %s: %s; retrying", workflow_id, error)
@@ -204,6 +209,18 @@ def _as_task(
         ),
     )
     return decorate(execute_workflow)
+
+
+def _parked_for_a_callback(task: Task[Any, Any], signal: RescheduleWorkflow) -> bool:
+    """True for a delivery of our own message (no canvas callbacks to fire) that parked
+    its workflow until a Celery task's callback runs it on, in an app without a result
+    backend (with one, the return would read as the workflow's result)."""
+    return (
+        signal.ended_by_callback
+        and signal.parked
+        and isinstance(task.backend, DisabledBackend)
+        and canvas.is_workflow_message(task)
+    )
 
 
 def _retry(task: Task[Any, Any], signal: RescheduleWorkflow) -> Retry:

@@ -26,7 +26,7 @@ from celery_durable.engine.transactions import (
 )
 from celery_durable.error import DBOSException, DBOSNotAuthorizedError
 from celery_durable.service.direct_calls import DirectCalls
-from celery_durable.service.signatures import add_signature_methods
+from celery_durable.service.signatures import WorkflowFunction, add_signature_methods
 from celery_durable.service.step_calls import step_spec
 from celery_durable.service.validation import (
     ValidateArgs,
@@ -66,6 +66,23 @@ class Decorator(Protocol):
     def __call__(self, function: Callable[P, R], /) -> Callable[P, R]: ...
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class SameTypeDecorator(Protocol):
+    """What ``@DBOS.required_roles()`` returns: keeps the type of what it decorates (a
+    workflow keeps its ``s``, ``si`` and ``signature``)."""
+
+    def __call__(self, function: F, /) -> F: ...
+
+
+class WorkflowDecorator(Protocol):
+    """What ``@DBOS.workflow()`` returns: keeps the function's signature and adds
+    Celery's ``s``, ``si`` and ``signature`` (:class:`WorkflowFunction`)."""
+
+    def __call__(self, function: Callable[P, R], /) -> WorkflowFunction[P, R]: ...
+
+
 def declare_workflow(
     registry: Registry,
     service: Callable[[], DirectCalls],
@@ -75,7 +92,7 @@ def declare_workflow(
     serialization_type: object = None,
     validate_args: ValidateArgs | None = None,
     auto_upgrade: bool | None = None,
-) -> Decorator:
+) -> WorkflowDecorator:
     """``@DBOS.workflow(...)``: validates the options, then registers each function."""
     portable = workflow_options(serialization_type, auto_upgrade)
     if max_recovery_attempts is not None and (
@@ -85,7 +102,7 @@ def declare_workflow(
             f"max_recovery_attempts must be an integer >= 0, not {max_recovery_attempts!r}"
         )
 
-    def decorator(function: Callable[P, R]) -> Callable[P, R]:
+    def decorator(function: Callable[P, R]) -> WorkflowFunction[P, R]:
         spec = WorkflowSpec(
             name=name or function.__qualname__,
             function=function,
@@ -100,7 +117,7 @@ def declare_workflow(
         validator = resolve_validate_args(validate_args, function, spec)
         spec = dataclasses.replace(spec, validate_args=validator)
         registry.register(spec)
-        return workflow_wrapper(spec, function, service)
+        return cast(WorkflowFunction[P, R], workflow_wrapper(spec, function, service))
 
     return decorator
 
@@ -145,7 +162,7 @@ def declare_transaction(
     return decorator
 
 
-def declare_required_roles(registry: Registry, roles: list[str]) -> Decorator:
+def declare_required_roles(registry: Registry, roles: list[str]) -> SameTypeDecorator:
     """``@DBOS.required_roles(roles)`` on a workflow, a step or any function: the caller
     must have one of ``roles`` (``DBOSContextSetAuth``), which it assumes while the
     function runs.
@@ -159,7 +176,7 @@ def declare_required_roles(registry: Registry, roles: list[str]) -> Decorator:
         raise ValueError(f"required_roles takes a list of strings, not {roles!r}")
     required = list(roles)
 
-    def decorator(function: Callable[P, R]) -> Callable[P, R]:
+    def decorator(function: F) -> F:
         spec = getattr(function, WORKFLOW_ATTRIBUTE, None)
         name = function.__qualname__
         if isinstance(spec, WorkflowSpec):
@@ -169,7 +186,7 @@ def declare_required_roles(registry: Registry, roles: list[str]) -> Decorator:
         wrapper = _role_checked(function, required, name)
         if isinstance(spec, WorkflowSpec):
             setattr(wrapper, WORKFLOW_ATTRIBUTE, spec)
-        return wrapper
+        return cast(F, wrapper)
 
     return decorator
 

@@ -10,7 +10,7 @@ with its arguments and its task id as the workflow id (see
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ParamSpec, Protocol, TypeVar, overload
 
 from celery import Celery
 from celery.canvas import Signature
@@ -18,6 +18,41 @@ from celery.canvas import Signature
 from celery_durable.engine.registry import WorkflowSpec
 from celery_durable.error import DBOSException
 from celery_durable.service.direct_calls import DirectCalls
+
+P = ParamSpec("P")
+R_co = TypeVar("R_co", covariant=True)
+
+
+class WorkflowFunction(Protocol[P, R_co]):
+    """What ``@DBOS.workflow()`` returns, for type checkers: the function (the same
+    parameters and result, so ``DBOS.start_workflow(fn, ...)`` checks its arguments),
+    plus Celery's ``s``, ``si`` and ``signature``. As a method of a class it binds as a
+    function does (its arguments are then not checked)."""
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
+
+    @overload
+    def __get__(
+        self, instance: None, owner: type[Any] | None = None, /
+    ) -> WorkflowFunction[P, R_co]: ...
+
+    @overload
+    def __get__(
+        self, instance: object, owner: type[Any] | None = None, /
+    ) -> Callable[..., R_co]: ...
+
+    def s(self, *args: Any, **kwargs: Any) -> Signature[Any]:
+        """A signature of the workflow with these arguments (``.si``: immutable)."""
+        ...
+
+    def si(self, *args: Any, **kwargs: Any) -> Signature[Any]: ...
+
+    def signature(
+        self,
+        args: tuple[Any, ...] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> Signature[Any]: ...
 
 
 def add_signature_methods(

@@ -4,6 +4,9 @@ nothing of celery_durable (as a user's existing workers do) and has no result ba
 Run as ``celery -A tests.integration.plain_tasks_app worker`` with ``PLAIN_BROKER_URL``,
 ``PLAIN_QUEUE`` and ``PLAIN_DIR`` (a directory: each task execution appends its task id
 to ``runs``, so a test counts dispatches after the workers are gone).
+``PLAIN_ACKS_LATE=0`` runs it with Celery's default early acknowledgement, and
+``PLAIN_VISIBILITY_TIMEOUT`` (seconds) makes Redis hand an unacknowledged message of a
+killed worker to the next one that soon (Celery's default is an hour).
 """
 
 from __future__ import annotations
@@ -22,8 +25,15 @@ app.conf.update(
     worker_prefetch_multiplier=1,
     # Set by one test only: with a result backend, a failed task's error travels.
     result_backend=os.environ.get("TASKS_RESULT_BACKEND") or None,
-    task_acks_late=True,
+    task_acks_late=os.environ.get("PLAIN_ACKS_LATE", "1") == "1",
 )
+if os.environ.get("PLAIN_VISIBILITY_TIMEOUT"):
+    app.conf.broker_transport_options = {
+        "visibility_timeout": float(os.environ["PLAIN_VISIBILITY_TIMEOUT"]),
+        # Look for such messages every second (kombu's default: every 100 s).
+        "unacked_restore_interval": 1,
+        "unacked_restore_throttle": 1,
+    }
 DIRECTORY = Path(os.environ["PLAIN_DIR"])
 
 

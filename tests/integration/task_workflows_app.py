@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery
-from celery.signals import task_prerun
+from celery.signals import task_postrun, task_prerun, task_retry
 
 from celery_durable import DBOS
 from celery_durable.error import DBOSMaxStepRetriesExceeded
@@ -101,6 +101,18 @@ def _note_execution(task: Any = None, args: Any = None, **_: Any) -> None:
         executions.write(f"{task.name if task else ''} {args!r}\n")
 
 
+@task_postrun.connect(weak=False)
+def _note_end(task: Any = None, state: Any = None, retval: Any = None, **_: Any) -> None:
+    with (DIRECTORY / "ends").open("a") as ends:
+        ends.write(f"{task.name if task else ''} {state} {retval!r}\n")
+
+
+@task_retry.connect(weak=False)
+def _note_retry(request: Any = None, reason: Any = None, **_: Any) -> None:
+    with (DIRECTORY / "retries").open("a") as retries:
+        retries.write(f"{getattr(request, 'task', '')} {reason!r}\n")
+
+
 def _die_once_after_the_first_call() -> None:
     """Set by one test: the process that runs the workflow on after its first call's
     outcome was recorded (and the workflow claimed, in the same statement) dies there,
@@ -140,6 +152,11 @@ def halves_thrice(number: int) -> int:
 def halves_within_a_time_limit(number: int) -> int:
     """A task with a time limit: its worker does not run the workflow inside it."""
     return int(DBOS.run_task(halve.s(number).set(soft_time_limit=30)))
+
+
+@DBOS.workflow()
+def slow_without_timeout(key: str, seconds: float) -> str:
+    return str(DBOS.run_task(app.signature("plain.slow", args=(key, seconds))))
 
 
 @DBOS.workflow()

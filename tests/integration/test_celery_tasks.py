@@ -152,6 +152,22 @@ def test_a_callback_continues_the_workflow_without_a_message_of_its_own(
     assert executions.count("adds") in (1, 2)
 
 
+def test_a_delivery_that_parks_on_a_task_ends_without_a_celery_retry(cluster: Cluster) -> None:
+    """The workflow's message parks it until the task's callback: the delivery returns
+    (a Celery retry would pickle a traceback to the pool's parent, and nothing runs it)."""
+    # A task of two seconds: the workflow has parked before it ends (one that ended
+    # first would wake the workflow while it runs, whose delivery then goes on at once).
+    handle = cluster.enqueue("slow_without_timeout", "parks", 2.0)
+    assert handle.get_result() == "parks slept"
+    retries = cluster.directory / "retries"
+    assert not retries.exists(), retries.read_text()
+    ends = (cluster.directory / "ends").read_text().splitlines()
+    assert [line for line in ends if line.startswith("slow_without_timeout ")] == [
+        f"slow_without_timeout SUCCESS 'parked: waiting for task "
+        f"plain.slow[{handle.workflow_id}:task:1:1]'"
+    ]
+
+
 def test_a_task_of_the_workflow_worker_reports_in_process_without_a_callback_message(
     cluster: Cluster,
 ) -> None:
@@ -362,3 +378,54 @@ def test_a_broker_restart_while_the_task_runs_loses_no_call(
     finally:
         cluster.close()
         broker.close()
+
+
+def _kill_the_plain_worker_while_the_task_runs(cluster: Cluster, key: str) -> None:
+    wait_until(lambda: (cluster.directory / f"started-{key}").exists(), 30, "the task to start")
+    os.killpg(cluster.plain.popen.pid, signal.SIGKILL)
+    cluster.plain.popen.wait(timeout=30)
+    cluster.plain = cluster.start("tests.integration.plain_tasks_app", "plain-again")
+
+
+def test_sigkill_of_a_late_acking_plain_worker_redelivers_the_same_attempt(
+    tasks_database: str, tmp_path: Path
+) -> None:
+    """The plain worker acknowledges late (``task_acks_late``) and dies while the task
+    runs: the broker hands the message to the next plain worker, which runs the task
+    again under the same task id; its outcome is recorded once, as the one attempt's,
+    and no timeout is needed."""
+    redis.Redis.from_url(BROKER_URL).flushdb()
+    cluster = Cluster(tmp_path, PLAIN_VISIBILITY_TIMEOUT="8")
+    try:
+        handle = cluster.enqueue("slow_without_timeout", "late", 2.0)
+        _kill_the_plain_worker_while_the_task_runs(cluster, "late")
+        assert handle.get_result() == "late slept"
+        task_id = f"{handle.workflow_id}:task:1:1"
+        assert [line.split()[0] for line in cluster.runs()] == [task_id, task_id]
+        (step,) = cluster.steps(handle.workflow_id)
+        assert (step["attempts"], step["task_id"], step["output"]) == (1, task_id, "late slept")
+    finally:
+        cluster.close()
+
+
+def test_sigkill_of_an_early_acking_plain_worker_times_the_attempt_out_and_retries(
+    tasks_database: str, tmp_path: Path
+) -> None:
+    """With Celery's default early acknowledgement the killed worker's message is gone:
+    the attempt's timeout counts it failed, and the next attempt (a new task id) runs."""
+    redis.Redis.from_url(BROKER_URL).flushdb()
+    cluster = Cluster(tmp_path, PLAIN_ACKS_LATE="0")
+    try:
+        handle = cluster.enqueue("slow_with_timeout", "early", 2.0, 6.0)
+        _kill_the_plain_worker_while_the_task_runs(cluster, "early")
+        assert handle.get_result() == "early slept"
+        wid = handle.workflow_id
+        assert [line.split()[0] for line in cluster.runs()] == [
+            f"{wid}:task:1:1",
+            f"{wid}:task:1:2",
+        ]
+        (step,) = cluster.steps(wid)
+        assert step["attempts"] == 2
+        assert "TimeoutError" in str(step["attempt_history"][0]["error"])
+    finally:
+        cluster.close()

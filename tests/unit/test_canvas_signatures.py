@@ -21,19 +21,19 @@ def test_a_workflow_has_its_task_signatures() -> None:
     def process_order(order_id: str, express: bool = False) -> str:
         return order_id
 
-    partial: Any = process_order.s("o-1", express=True)  # type: ignore[attr-defined]
+    partial: Any = process_order.s("o-1", express=True)
     assert (partial.task, partial.args, partial.kwargs) == (
         "orders.process",
         ("o-1",),
         {"express": True},
     )
     assert not partial.immutable
-    immutable: Any = process_order.si("o-2")  # type: ignore[attr-defined]
+    immutable: Any = process_order.si("o-2")
     assert immutable.immutable and immutable.args == ("o-2",)
-    routed: Any = process_order.signature(("o-3",), queue="orders")  # type: ignore[attr-defined]
+    routed: Any = process_order.signature(("o-3",), queue="orders")
     assert routed.options == {"queue": "orders"}
     app = Celery("signatures", set_as_current=False)
-    linked = chain(app.signature("billing.charge"), process_order.s())  # type: ignore[attr-defined]
+    linked = chain(app.signature("billing.charge"), process_order.s())
     assert [task.task for task in linked.tasks] == ["billing.charge", "orders.process"]
 
 
@@ -45,4 +45,4 @@ def test_required_roles_keep_the_signatures() -> None:
     def audit(order_id: str) -> str:
         return order_id
 
-    assert audit.s("o-1").task == "orders.audit"  # type: ignore[attr-defined]
+    assert audit.s("o-1").task == "orders.audit"

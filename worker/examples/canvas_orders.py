@@ -43,6 +43,6 @@ def ship_order(order_id: str) -> dict[str, Any]:
 def shipping_pipeline(order_id: str) -> Any:
     """The chain: the durable shipping, then the ops team's existing notification."""
     return chain(
-        ship_order.s(order_id),  # type: ignore[attr-defined]
+        ship_order.s(order_id),
         signature("ops.notify_customer", queue=OPS_QUEUE),
     )
