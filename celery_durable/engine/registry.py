@@ -55,6 +55,13 @@ class Registry:
             existing = self._workflows.get(spec.name)
             if existing is not None and existing.function is not spec.function:
                 _check_reregistration(spec.name, existing.function, spec.function)
+        self.replace(spec)
+
+    def replace(self, spec: WorkflowSpec) -> None:
+        """Registers a workflow in place of its own earlier registration, without the
+        duplicate check: a decorator above ``@DBOS.workflow()`` (``required_roles``)
+        wrapping what executions run."""
+        with self._lock:
             self._workflows[spec.name] = spec
             listeners = list(self._listeners)
         for listener in listeners:

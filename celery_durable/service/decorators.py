@@ -182,7 +182,7 @@ def declare_required_roles(registry: Registry, roles: list[str]) -> SameTypeDeco
         if isinstance(spec, WorkflowSpec):
             name = spec.name
             spec = dataclasses.replace(spec, function=_role_checked(spec.function, required, name))
-            registry.register(spec)  # executions run the checked function
+            registry.replace(spec)  # executions run the checked function
         wrapper = _role_checked(function, required, name)
         if isinstance(spec, WorkflowSpec):
             setattr(wrapper, WORKFLOW_ATTRIBUTE, spec)

@@ -72,3 +72,20 @@ def test_registering_the_same_function_again_is_silent(caplog: pytest.LogCapture
     with caplog.at_level(logging.WARNING, "dbos"):
         registry.register(spec(first))
     assert caplog.text == ""
+
+
+def test_required_roles_above_a_workflow_is_not_a_duplicate(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``@DBOS.required_roles`` re-registers the workflow it wraps (executions run the
+    checked function): that is the same workflow, not a second one."""
+    from celery_durable import DBOS
+
+    with caplog.at_level(logging.WARNING):
+
+        @DBOS.required_roles(["billing"])
+        @DBOS.workflow(name="unit_roles_checked_once")
+        def renew() -> int:
+            return 1
+
+    assert "Duplicate registration" not in caplog.text
