@@ -257,7 +257,10 @@ class WorkflowEngine:
             signal.workflow_name, signal.queue_name = woken.name, woken.queue_name
         if rescheduled.due_at_epoch_ms < due:  # a child finished meanwhile: go at once
             signal.due_at_epoch_ms = rescheduled.due_at_epoch_ms
-            signal.countdown_seconds = max(0.0, (rescheduled.due_at_epoch_ms - now) / 1000)
+            # Against the clock after the statement: the due time it wrote is that
+            # statement's "now", a millisecond or two after ``now`` above.
+            remaining = rescheduled.due_at_epoch_ms - now_epoch_ms()
+            signal.countdown_seconds = max(0.0, remaining / 1000)
 
     def finish(
         self,
