@@ -20,6 +20,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from celery_durable import DBOS
+from celery_durable.store import SystemStore
 
 DATABASE_URL = os.environ.get(
     "CELERY_DURABLE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/celery_durable_test"
@@ -40,6 +41,23 @@ def recreate_database(url: str) -> None:
     with psycopg.connect(admin_url(url), autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def migrate_database(url: str) -> str:
+    """Creates or upgrades celery_durable's tables in the database at ``url``."""
+    store = SystemStore(url, pool_size=1)
+    try:
+        store.schema.migrate()
+    finally:
+        store.dispose()
+    return url
+
+
+def migrated_database(url: str) -> str:
+    """A fresh database at ``url`` with celery_durable's tables (for workers started
+    as subprocesses, which do not migrate on their own first)."""
+    recreate_database(url)
+    return migrate_database(url)
 
 
 @pytest.fixture(scope="session")

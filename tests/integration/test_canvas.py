@@ -24,8 +24,7 @@ from celery import Celery, chain, chord, group
 from sqlalchemy.engine import make_url
 
 from celery_durable import DBOSClient
-from celery_durable.store import SystemStore
-from tests.conftest import BROKER_URL, DATABASE_URL, recreate_database
+from tests.conftest import BROKER_URL, DATABASE_URL, migrate_database, migrated_database
 from tests.integration.private_postgres import PrivatePostgres
 from tests.integration.subprocesses import CELERY, Process, spawn, wait_for
 
@@ -91,11 +90,7 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def canvas_database() -> str:
-    recreate_database(CANVAS_DATABASE_URL)
-    store = SystemStore(CANVAS_DATABASE_URL, pool_size=1)
-    store.schema.migrate()
-    store.dispose()
-    return CANVAS_DATABASE_URL
+    return migrated_database(CANVAS_DATABASE_URL)
 
 
 @pytest.fixture
@@ -333,9 +328,7 @@ def test_a_canvas_message_waits_for_postgresql_instead_of_failing(tmp_path: Path
     postgres = PrivatePostgres()
     cluster: Cluster | None = None
     try:
-        store = SystemStore(postgres.url(), pool_size=1)
-        store.schema.migrate()
-        store.dispose()
+        migrate_database(postgres.url())
         redis.Redis.from_url(BROKER_URL).flushdb()
         redis.Redis.from_url(BACKEND_URL).flushdb()
         cluster = Cluster(tmp_path, postgres.url())

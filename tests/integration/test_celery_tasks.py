@@ -21,8 +21,7 @@ import redis
 from sqlalchemy.engine import make_url
 
 from celery_durable import DBOSClient
-from celery_durable.store import SystemStore
-from tests.conftest import BROKER_URL, DATABASE_URL, recreate_database
+from tests.conftest import BROKER_URL, DATABASE_URL, migrated_database
 from tests.integration.private_brokers import PrivateRedis
 from tests.integration.subprocesses import CELERY, Process, spawn
 
@@ -94,11 +93,7 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def tasks_database() -> str:
-    recreate_database(TASKS_DATABASE_URL)
-    store = SystemStore(TASKS_DATABASE_URL, pool_size=1)
-    store.schema.migrate()
-    store.dispose()
-    return TASKS_DATABASE_URL
+    return migrated_database(TASKS_DATABASE_URL)
 
 
 @pytest.fixture

@@ -36,8 +36,7 @@ from celery_durable.error import (
     DBOSWorkflowMaxRecoveryAttemptsExceededError,
 )
 from celery_durable.integration.publishing import publish_workflow
-from celery_durable.store import SystemStore
-from tests.conftest import DATABASE_URL, recreate_database
+from tests.conftest import DATABASE_URL, migrated_database
 from tests.integration.subprocesses import CELERY, ROOT, spawn
 
 FAULT_DATABASE_URL = (
@@ -170,10 +169,7 @@ def fault_database() -> str:
 def create_fault_database(url: str = FAULT_DATABASE_URL) -> str:
     """A fresh, migrated fault database (at ``url``) with the tables of
     tests.integration.fault_app."""
-    recreate_database(url)
-    store = SystemStore(url, pool_size=1)
-    store.schema.migrate()
-    store.dispose()
+    migrated_database(url)
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute(
             "CREATE TABLE fault_effects (workflow_id text, step text, pid integer, "
