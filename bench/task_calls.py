@@ -10,6 +10,10 @@ which claims the workflow in the same statement and replays it to its next call)
 alternate ``repeats`` times. Throughput = size / (the last completion - the clock read
 before the batch was sent); the ratio is the median of each repetition's (pairwise).
 The chain has no durability: a worker that dies mid-chain loses the rest of it.
+
+Each task is measured at several amounts of work (``work_ms``: each task waits that
+long, as a task making a request or a query does; 0 is a task that does nothing, the
+worst case for the workflow, whose cost per call is then all overhead).
 """
 
 from __future__ import annotations
@@ -39,11 +43,13 @@ WORKFLOW_QUEUE = "celery_durable_bench_task_workflows"
 class Params:
     size: int
     repeats: int
+    # Each task's work in milliseconds (a wait), one comparison each.
+    work_ms: tuple[int, ...] = (0, 5, 20)
     timeout: float = 600.0
 
 
 FULL = Params(size=200, repeats=3)
-QUICK = Params(size=5, repeats=1)
+QUICK = Params(size=5, repeats=1, work_ms=(0, 5))
 
 
 def run(params: Params = FULL, *, log_dir: Path | None = None) -> Result:
@@ -56,39 +62,45 @@ def run(params: Params = FULL, *, log_dir: Path | None = None) -> Result:
         database_url=url, queues=[WORKFLOW_QUEUE, TASK_QUEUE], log=logs / f"{NAME}-worker.log"
     )
     client = DBOSClient(url, BROKER_URL)
-    chains: list[float] = []
-    workflows: list[float] = []
+    figures: list[Figure] = []
     try:
         wait_ready(worker)
-        _chains(2, params.timeout)  # warm-up: pool processes, connections
-        _workflows(client, url, 2, params.timeout)
-        for _ in range(params.repeats):
-            chains.append(_chains(params.size, params.timeout))
-            workflows.append(_workflows(client, url, params.size, params.timeout))
+        _chains(2, 0, params.timeout)  # warm-up: pool processes, connections
+        _workflows(client, url, 2, 0, params.timeout)
+        for work_ms in params.work_ms:
+            figures.extend(_compare(client, url, params, work_ms))
     finally:
         kill_worker(worker)
         client.destroy()
+    return Result(benchmark=NAME, params=asdict(params), figures=figures)
+
+
+def _compare(client: DBOSClient, url: str, params: Params, work_ms: int) -> list[Figure]:
+    chains: list[float] = []
+    workflows: list[float] = []
+    for _ in range(params.repeats):
+        chains.append(_chains(params.size, work_ms, params.timeout))
+        workflows.append(_workflows(client, url, params.size, work_ms, params.timeout))
     # Pairwise: each batch of workflows against the batch of chains just before it (both
     # saw the same machine), then the median of those ratios.
     ratios = [workflow / chain for chain, workflow in zip(chains, workflows, strict=True)]
-    return Result(
-        benchmark=NAME,
-        params=asdict(params),
-        figures=[
-            Figure.of("plain chain of ten tasks", chains, "chains/s"),
-            Figure.of("workflow calling the ten tasks (run_task)", workflows, "workflows/s"),
-            Figure.of("workflow / chain", ratios, "x", note="pairwise; goal >= 0.8 (issue 25)"),
-        ],
-    )
+    work = f"tasks of {work_ms} ms" if work_ms else "tasks that do nothing"
+    return [
+        Figure.of(f"plain chain of ten tasks, {work}", chains, "chains/s"),
+        Figure.of(f"workflow calling the ten tasks (run_task), {work}", workflows, "workflows/s"),
+        Figure.of(
+            f"workflow / chain, {work}", ratios, "x", note="pairwise; goal >= 0.8 (issue 25)"
+        ),
+    ]
 
 
-def _chains(size: int, timeout: float) -> float:
+def _chains(size: int, work_ms: int, timeout: float) -> float:
     counter = f"bench:chains:{uuid.uuid4().hex[:8]}"
     client = redis.Redis.from_url(BROKER_URL)
     started = time.time()
     for _ in range(size):
-        links = [add_one.s(0), *(add_one.s() for _ in range(8))]
-        tenth = add_one_and_count.s(counter, size)
+        links = [add_one.s(0, work_ms), *(add_one.s(work_ms=work_ms) for _ in range(8))]
+        tenth = add_one_and_count.s(counter, size, work_ms)
         # Each link names its queue: a chain's later tasks are routed one by one.
         chain(*(link.set(queue=TASK_QUEUE) for link in (*links, tenth))).apply_async()
     deadline = time.monotonic() + timeout
@@ -99,11 +111,11 @@ def _chains(size: int, timeout: float) -> float:
     return size / (float(last) - started)
 
 
-def _workflows(client: DBOSClient, url: str, size: int, timeout: float) -> float:
+def _workflows(client: DBOSClient, url: str, size: int, work_ms: int, timeout: float) -> float:
     started = time.time()
     ids = [
         client.enqueue(
-            {"workflow_name": "bench.ten_tasks", "queue_name": WORKFLOW_QUEUE}
+            {"workflow_name": "bench.ten_tasks", "queue_name": WORKFLOW_QUEUE}, work_ms
         ).workflow_id
         for _ in range(size)
     ]

@@ -358,21 +358,26 @@ TASK_QUEUE = "celery_durable_bench_tasks"
 
 
 @app.task(name="bench.add_one", ignore_result=True)
-def add_one(value: int) -> int:
+def add_one(value: int, work_ms: int = 0) -> int:
+    """One task; ``work_ms`` > 0 stands for its work as that long a wait (I/O: a
+    request, a query), which holds the worker's slot as real work would."""
+    if work_ms:
+        time.sleep(work_ms / 1000)
     return value + 1
 
 
 @app.task(name="bench.add_one_and_count", ignore_result=True)
-def add_one_and_count(value: int, counter_key: str, total: int) -> int:
+def add_one_and_count(value: int, counter_key: str, total: int, work_ms: int = 0) -> int:
     """The chain's tenth task: it also counts the chain done."""
+    result = add_one(value, work_ms)
     count_done(counter_key, total)
-    return value + 1
+    return result
 
 
 @DBOS.workflow(name="bench.ten_tasks")
-def ten_tasks() -> int:
+def ten_tasks(work_ms: int = 0) -> int:
     """The same ten tasks as the chain, each a durable call (``DBOS.run_task``)."""
     value = 0
     for _ in range(10):
-        value = DBOS.run_task(add_one.s(value).set(queue=TASK_QUEUE))
+        value = DBOS.run_task(add_one.s(value, work_ms).set(queue=TASK_QUEUE))
     return value
