@@ -113,7 +113,8 @@ def _validate(
     by_name = {n: a for n, a, _, k in named if k is not inspect.Parameter.POSITIONAL_ONLY}
     for key, value in out_kwargs.items():
         adapter = by_name.get(key, var_kwargs[1])
-        provided.add(key)
+        if key in by_name:  # a positional-only parameter's name goes to **kwargs
+            provided.add(key)
         if adapter is not None:
             try:
                 out_kwargs[key] = adapter.validate_python(value)

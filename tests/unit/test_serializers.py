@@ -125,6 +125,17 @@ def test_make_pydantic_args_validator() -> None:
         validate((1, "2026-01-02"), {"x": 5})
 
 
+def _positional_only(n: int, /, **options: str) -> None:
+    return None
+
+
+def test_a_keyword_named_after_a_positional_only_parameter_goes_to_kwargs() -> None:
+    validate = make_pydantic_args_validator(_positional_only)
+    assert validate((1,), {"n": "x"}) == ((1,), {"n": "x"})
+    with pytest.raises(ValueError, match="Missing required argument: 'n'"):
+        validate((), {"n": "x"})
+
+
 def test_a_portable_error_keeps_its_fields_through_json_and_pickle() -> None:
     error = PortableWorkflowError("declined", "PaymentDeclined", 402, {"retry": False})
     for name in ("json", "pickle"):
