@@ -42,8 +42,13 @@ class DBOSNotAuthorizedError(DBOSException):
         super().__init__(msg, DBOSErrorCode.NotAuthorized)
 
 
-class DBOSSerializationError(DBOSException):
-    """A value could not be serialized or deserialized."""
+class DBOSSerializationError(DBOSException, TypeError):
+    """A value could not be serialized or deserialized.
+
+    Also a ``TypeError``, which is what DBOS Transact raises for a value its serializer
+    cannot write (pickle's error, or the portable format's): a ported program's
+    ``except TypeError`` still catches it.
+    """
 
     _constructed_from = ("message",)
 

@@ -53,6 +53,9 @@ def test_values_round_trip_exactly(value: Any) -> None:
 def test_unsupported_types_are_a_clear_error() -> None:
     with pytest.raises(DBOSSerializationError, match=r"builtins\.object is not serializable"):
         json.dumps({"x": object()})
+    # As DBOS raises it: a ported program's ``except TypeError`` catches it.
+    with pytest.raises(TypeError, match=r"builtins\.generator is not serializable"):
+        json.dumps(x for x in "ab")
 
 
 class CustomError(Exception):
