@@ -29,6 +29,8 @@ from celery_durable.error import DBOSSerializationError
 
 PORTABLE_PREFIX = "!portable:"
 PORTABLE_ERROR_PREFIX = "!portable-error:"
+# A custom serializer's text: the marker, its name(), a newline, then its own text.
+CUSTOM_PREFIX = "!serializer:"
 PORTABLE_JSON = "portable_json"
 
 JsonValue = Any
@@ -184,7 +186,14 @@ def is_portable(text: str | None) -> bool:
 
 
 def loads_portable(text: str) -> tuple[bool, Any]:
-    """``(True, value)`` for a portable row's text, ``(False, None)`` for another."""
+    """``(True, value)`` for a portable row's text, ``(False, None)`` for another.
+
+    A custom serializer's row, read by any other serializer, is ``(True, its text)``:
+    as DBOS returns it to a reader that does not know the serializer it names.
+    """
+    if text.startswith(CUSTOM_PREFIX):
+        _, _, own_text = text.partition("\n")
+        return True, own_text
     try:
         if text.startswith(PORTABLE_PREFIX):
             return True, json.loads(text[len(PORTABLE_PREFIX) :])
@@ -246,15 +255,23 @@ def _holds_error(value: Any) -> bool:
 
 
 class CustomSerializer:
-    """A DBOS ``Serializer`` as our serializer: its text, as it writes it; a portable
-    row is read as portable whatever the configured serializer."""
+    """A DBOS ``Serializer`` as our serializer: its text, as it writes it, after a
+    marker naming it (``!serializer:<name>`` and a newline), so a reader configured
+    otherwise gets the text itself, as DBOS's does; a portable row is read as portable
+    whatever the configured serializer. A row written before the marker existed is
+    read with the serializer."""
 
     def __init__(self, inner: Serializer) -> None:
         self.inner = inner
+        self._marker = f"{CUSTOM_PREFIX}{inner.name()}\n"
+        if "\n" in str(inner.name()):
+            raise DBOSSerializationError(
+                f"A serializer's name() must be one line, not {inner.name()!r}"
+            )
 
     def dumps(self, value: Any) -> str:
         try:
-            return self.inner.serialize(value)
+            return self._marker + self.inner.serialize(value)
         except Exception as exc:
             if _holds_error(value):
                 # An error (or a step's attempt history) it cannot write: the portable
@@ -267,6 +284,8 @@ class CustomSerializer:
             ) from exc
 
     def loads(self, text: str) -> Any:
+        if text.startswith(self._marker):
+            return self.inner.deserialize(text[len(self._marker) :])
         found, value = loads_portable(text)
         if found:
             return value

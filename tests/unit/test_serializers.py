@@ -49,9 +49,26 @@ def test_the_format_enum_is_dboss() -> None:
 def test_a_custom_serializer_writes_its_own_text_and_reads_portable_rows() -> None:
     serializer = make_serializer(Reversed())
     text = serializer.dumps({"a": (1, 2)})
-    assert text == repr({"a": (1, 2)})[::-1]
+    assert text == "!serializer:reversed\n" + repr({"a": (1, 2)})[::-1]
     assert serializer.loads(text) == {"a": (1, 2)}
+    assert serializer.loads(repr([3])[::-1]) == [3]  # a row written before the marker
     assert serializer.loads(PORTABLE.dumps({"b": [1]})) == {"b": [1]}
+
+
+def test_a_reader_without_the_custom_serializer_gets_its_text() -> None:
+    # As DBOS: a client not configured with the serializer a row names reads the text.
+    text = make_serializer(Reversed()).dumps({"a": 1})
+    for other in ("json", "pickle", DBOSPortableJSONSerializer(), JsonOnly()):
+        assert make_serializer(other).loads(text) == repr({"a": 1})[::-1]
+
+
+def test_a_custom_serializer_name_must_be_one_line() -> None:
+    class TwoLines(Reversed):
+        def name(self) -> str:
+            return "two\nlines"
+
+    with pytest.raises(DBOSSerializationError, match="one line"):
+        make_serializer(TwoLines())
 
 
 def test_config_takes_a_serializer_instance_and_refuses_other_objects() -> None:
@@ -194,6 +211,6 @@ def test_a_custom_serializer_that_cannot_write_an_error_records_it_portable() ->
     assert history == [
         {"attempt": 1, "error": {"name": "ValueError", "message": "v", "code": None}}
     ]
-    assert serializer.dumps({"a": 1}) == '{"a": 1}'
+    assert serializer.dumps({"a": 1}) == '!serializer:custom_serializer\n{"a": 1}'
     with pytest.raises(DBOSSerializationError, match=r"JsonOnly\.serialize failed"):
         serializer.dumps(object())
