@@ -33,11 +33,13 @@ def decode_outcome(
 
 def decode_status(row: RawWorkflowRow, serializer: Serializer) -> WorkflowStatus:
     """Turns a stored row into the public record, decoding its serialized columns."""
-    inputs = None if row.inputs is None else native_inputs(serializer.loads(row.inputs))
+    loaded = None if row.inputs is None else serializer.loads(row.inputs)
+    # A custom serializer's text this process cannot read: the text, as DBOS shows it.
+    inputs = loaded if loaded is None or isinstance(loaded, str) else native_inputs(loaded)
     # A method's receiver is recorded with its inputs (engine/classes.py), by name: known
     # only when the inputs are loaded.
     class_name, config_name = (
-        (None, None) if inputs is None else inputs.pop("receiver", (None, None))
+        (None, None) if not isinstance(inputs, dict) else inputs.pop("receiver", (None, None))
     )
     return WorkflowStatus(
         workflow_id=row.workflow_uuid,

@@ -42,7 +42,8 @@ class WorkflowStatus:
     status: str
     name: str
     queue_name: str | None
-    input: dict[str, Any] | None
+    # The text itself when the row's serializer is a custom one this process lacks.
+    input: dict[str, Any] | str | None
     output: Any
     error: BaseException | None
     authenticated_user: str | None

@@ -227,6 +227,12 @@ def native_inputs(recorded: Any) -> dict[str, Any]:
         if recorded.get("receiver") is not None:
             inputs["receiver"] = recorded["receiver"]
         return inputs
+    if not isinstance(recorded, dict):
+        raise DBOSSerializationError(
+            "A workflow's inputs were written by a serializer this process is not "
+            "configured with (its text reads as a string): configure the same "
+            'config["serializer"] as the process that started it'
+        )
     return dict(recorded)
 
 

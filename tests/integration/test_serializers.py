@@ -25,6 +25,7 @@ from celery_durable import (
     DBOSClient,
     DBOSPortableJSONSerializer,
     PortableWorkflowError,
+    Serializer,
     SetWorkflowID,
     WorkflowSerializationFormat,
     pydantic_args_validator,
@@ -219,6 +220,30 @@ def test_a_client_with_dboss_portable_serializer_talks_to_a_json_deployment() ->
         assert client.get_event(events.workflow_id, "portable") == [1, "2026-01-02T03:04:05.678Z"]
         assert client.get_event(events.workflow_id, "native") == (1, WHEN)
         assert client.retrieve_workflow(events.workflow_id).get_result() == "done"
+    finally:
+        client.destroy()
+
+
+class JsonText(Serializer):
+    def serialize(self, data: Any) -> str:
+        return json.dumps(data)
+
+    def deserialize(cls, serialized_data: str) -> Any:
+        return json.loads(serialized_data)
+
+    def name(self) -> str:
+        return "json_text"
+
+
+def test_a_custom_serializers_rows_read_as_their_text_where_it_is_not_configured() -> None:
+    client = DBOSClient(DATABASE_URL, serializer=JsonText())
+    try:
+        handle = start(ser_receiver)
+        client.send(handle.workflow_id, {"a": 1}, "t")
+        client.send(handle.workflow_id, [2], "t")
+        # The deployment (JSON) lacks the client's serializer: it reads each message's
+        # text, as DBOS does, rather than failing on (or misreading) it.
+        assert handle.get_result(timeout=RESULT_TIMEOUT) == ['{"a": 1}', "[2]"]
     finally:
         client.destroy()
 
