@@ -132,11 +132,6 @@ def check_keys(config: Mapping[str, Any]) -> None:
 
 def _check_values(config: Mapping[str, Any]) -> None:
     """The keys honoured only for some values."""
-    if config.get("use_listen_notify") is False:
-        raise DBOSInitializationError(
-            "config['use_listen_notify'] = False is not supported: celery_durable always "
-            "uses LISTEN/NOTIFY, with polling as its fallback (remove the key)"
-        )
     serializer = config.get("serializer")
     if serializer is not None and not isinstance(serializer, str | Serializer):
         raise DBOSInitializationError(

@@ -276,8 +276,9 @@ class WorkerHooks:
         with self._lock:
             if self._shut_down:  # the worker stopped while this thread started up
                 return
-            self._relay = EnqueueRelay(runtime.process.store, runtime.process.celery)
-            self._relay.start()
+            if runtime.process.store.notifications.listen:  # else the sweep publishes them
+                self._relay = EnqueueRelay(runtime.process.store, runtime.process.celery)
+                self._relay.start()
         # The worker's sweeps also say which application version it runs, and consume
         # the queues registered at run time (from the start: see queue_consumers).
         sweep = functools.partial(

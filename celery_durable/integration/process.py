@@ -92,6 +92,7 @@ class ProcessServices:
             pool_size=merged["sys_db_pool_size"],
             synchronous_checkpoints=merged["synchronous_checkpoints"],
             session_url=merged.get("session_database_url"),
+            listen=merged.get("use_listen_notify") is not False,
         )
         self.application_store = ApplicationStore(
             merged.get("application_database_url") or url, pool_size=merged["sys_db_pool_size"]

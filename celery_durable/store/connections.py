@@ -33,6 +33,7 @@ class Connections:
             fence's advisory locks, LISTEN): directly to PostgreSQL, when ``url`` is a
             transaction-mode pooler such as PgBouncer. Given, the pooled connections
             (``url``) prepare no statements on the server. Default: ``url``.
+        listen: False: nothing LISTENs (``use_listen_notify: False``); waiters poll.
     """
 
     def __init__(
@@ -42,6 +43,7 @@ class Connections:
         pool_size: int = 5,
         synchronous_checkpoints: bool = True,
         session_url: str | None = None,
+        listen: bool = True,
     ) -> None:
         url = normalize(url)
         session_url = normalize(session_url) if session_url else None
@@ -69,7 +71,7 @@ class Connections:
             listeners=self.statement_listeners,
         )
         # Notifications for waiters outside any workflow (started on first use).
-        self.notifications = NotificationListener(self.session_url)
+        self.notifications = NotificationListener(self.session_url, listen=listen)
 
     @property
     def engine(self) -> Engine:

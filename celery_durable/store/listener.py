@@ -32,10 +32,13 @@ class NotificationListener:
 
     Args:
         url: The system database (a ``postgresql://`` URL, as ``urls.normalize`` returns).
+        listen: False (``use_listen_notify: False``): no LISTEN connection; every waiter
+            looks at the database every ``FALLBACK_SECONDS``.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, listen: bool = True) -> None:
         self._conninfo = url
+        self.listen = listen
         self._lock = threading.Lock()
         self._waiters: dict[tuple[str, str], list[threading.Event]] = {}
         self._listening = threading.Event()
@@ -66,6 +69,8 @@ class NotificationListener:
         self._stopped.set()
 
     def _ensure_started(self) -> None:
+        if not self.listen:
+            return
         pid = os.getpid()
         if self._thread is not None and self._pid == pid and self._thread.is_alive():
             return

@@ -50,6 +50,7 @@ class SystemStore:
         synchronous_checkpoints: False: executions commit asynchronously.
         session_url: Where the connections that need a session of their own go (the
             fence's advisory locks, LISTEN); see :class:`Connections`.
+        listen: False: nothing LISTENs (``use_listen_notify: False``); waiters poll.
     """
 
     def __init__(
@@ -59,12 +60,14 @@ class SystemStore:
         pool_size: int = 5,
         synchronous_checkpoints: bool = True,
         session_url: str | None = None,
+        listen: bool = True,
     ) -> None:
         connections = Connections(
             url,
             pool_size=pool_size,
             synchronous_checkpoints=synchronous_checkpoints,
             session_url=session_url,
+            listen=listen,
         )
         self.connections = connections
         self.schema = SchemaStore(connections)

@@ -119,6 +119,31 @@ def test_in_process_worker_false_leaves_the_workflows_to_celery_workers(
     assert output.split() == ["ENQUEUED"]
 
 
+@pytest.mark.parametrize(("listen", "listening"), [("1", True), ("0", False)])
+def test_use_listen_notify_false_reads_by_polling_and_listens_to_nothing(
+    program_database: str, listen: str, listening: bool
+) -> None:
+    output = _run(
+        f"""
+        import psycopg
+        from celery_durable import DBOS
+        from {PROGRAM} import count_to, config
+        DBOS.launch()
+        handle = DBOS.start_workflow(count_to, 3)
+        print(list(DBOS.read_stream(handle.workflow_id, "count")))
+        with psycopg.connect(config["system_database_url"]) as connection:
+            row = connection.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND query LIKE 'LISTEN %'"
+            ).fetchone()
+        print(row[0] > 0)
+        DBOS.destroy()
+        """,
+        _env(program_database, PORTING_USE_LISTEN_NOTIFY=listen),
+    )
+    assert output.split() == ["[1,", "2,", "3]", str(listening)]
+
+
 @pytest.mark.parametrize(("timeout", "seconds", "status"), [(30, 5, "SUCCESS"), (0, 15, "PENDING")])
 def test_destroy_waits_for_running_workflows_as_long_as_it_is_told(
     program_database: str, timeout: int, seconds: int, status: str

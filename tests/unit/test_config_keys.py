@@ -142,7 +142,6 @@ def test_none_counts_as_absent() -> None:
 @pytest.mark.parametrize(
     ("extra", "words"),
     [
-        ({"use_listen_notify": False}, "LISTEN/NOTIFY"),
         ({"serializer": object()}, '"json"'),
         ({"max_executor_threads": 0}, "positive integer"),
         ({"sys_db_pool_sise": 5}, "Unknown configuration key 'sys_db_pool_sise'"),

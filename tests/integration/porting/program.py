@@ -13,6 +13,7 @@ config: DBOSConfig = {
     "name": "porting-program",
     "system_database_url": os.environ["PORTING_DATABASE_URL"],
     "in_process_worker": os.environ.get("PORTING_IN_PROCESS_WORKER", "1") == "1",
+    "use_listen_notify": os.environ.get("PORTING_USE_LISTEN_NOTIFY", "1") == "1",
 }
 DBOS(config=config)
 
@@ -25,6 +26,14 @@ def add_one(value: int) -> int:
 @DBOS.workflow()
 def increment(value: int) -> int:
     return add_one(value)
+
+
+@DBOS.workflow()
+def count_to(last: int) -> None:
+    for value in range(1, last + 1):
+        DBOS.write_stream("count", value)
+        DBOS.sleep(0.2)
+    DBOS.close_stream("count")
 
 
 if os.environ.get("PORTING_LAUNCH_ON_IMPORT") == "1":
