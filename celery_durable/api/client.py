@@ -25,10 +25,12 @@ from celery_durable.core.serialization import SerializerChoice
 from celery_durable.service.client_setup import ClientParameters, configured_client_service
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
 from celery_durable.service.management import refuse_partition_key, refuse_shard_key
+from celery_durable.service.outside_workflow import outside_workflow_code
 from celery_durable.service.overview import Overview
 from celery_durable.service.types import WorkerVersion
 
 
+@outside_workflow_code  # as DBOS's: it knows nothing of a workflow that calls it
 class DBOSClient(
     ClientMessaging,
     ClientQueues,

@@ -20,6 +20,7 @@ from celery_durable.integration.runtime import Runtime
 from celery_durable.integration.task_calls import register_task_callbacks
 from celery_durable.integration.tasks import register_workflow_task
 from celery_durable.observability.setup import configure_tracing
+from celery_durable.service.outside_workflow import ClientWorkflowService
 from celery_durable.service.workflows import WorkflowService
 from celery_durable.store import QueueLimits, redact
 
@@ -132,7 +133,7 @@ def client_service(
     """A producer's service: no registered workflows, a small pool (2 connections
     unless ``pool_size``). Without ``celery`` it publishes nothing: the workers publish
     what it commits (LISTEN/NOTIFY)."""
-    service = WorkflowService(
+    service = ClientWorkflowService(
         Runtime(
             celery=celery or Celery("celery_durable_client", set_as_current=False),
             config={

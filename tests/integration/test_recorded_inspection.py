@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from celery_durable import DBOS, SetWorkflowID
+from celery_durable import DBOS, DBOSClient, SetWorkflowID
+from tests.conftest import DATABASE_URL
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -76,3 +77,37 @@ def test_reads_in_workflow_code_are_recorded_as_dbos_names_them() -> None:
     fork = DBOS.fork_workflow(workflow_id, len(names))
     assert fork.get_result(timeout=60) == first
     assert runs[prefix] == 2  # the fork ran the code again
+
+
+@DBOS.workflow()
+def writes_a_stream() -> None:
+    DBOS.write_stream("s", "v0")
+    DBOS.close_stream("s")
+
+
+@DBOS.workflow()
+def reads_through_a_client(target_id: str) -> dict[str, Any]:
+    client = DBOSClient(DATABASE_URL)
+    try:
+        return {
+            "stream": list(client.read_stream(target_id, "s")),
+            "status": client.retrieve_workflow(target_id).get_status().status,
+            "listed": len(client.list_workflows(workflow_ids=[target_id])),
+        }
+    finally:
+        client.destroy()
+
+
+def test_a_clients_reads_in_workflow_code_are_not_recorded() -> None:
+    # As DBOS's: a client knows nothing of the workflow that calls it.
+    target = f"client-target-{uuid.uuid4().hex[:8]}"
+    with SetWorkflowID(target):
+        writes_a_stream()
+    reader = f"client-reader-{uuid.uuid4().hex[:8]}"
+    with SetWorkflowID(reader):
+        assert reads_through_a_client(target) == {
+            "stream": ["v0"],
+            "status": "SUCCESS",
+            "listed": 1,
+        }
+    assert DBOS.list_workflow_steps(reader) == []
