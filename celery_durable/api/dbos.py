@@ -266,6 +266,11 @@ class DBOS(
         message (which carries only the workflow id) is published. Inside a
         ``SetWorkflowID`` block, a second start with the same id returns a handle to
         the first workflow and runs nothing. Inside a workflow, it starts a child.
+
+        Raises:
+            DBOSException: ``SetEnqueueOptions`` sets what only a queue acts on
+                (``deduplication_id``, ``priority``, ``queue_partition_key``,
+                ``delay_seconds``): use ``DBOS.enqueue_workflow`` (as DBOS 3.4).
         """
         return cast(WorkflowHandle[R], cls._service().start(workflow, args, kwargs, queue=None))
 

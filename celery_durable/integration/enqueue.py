@@ -44,6 +44,28 @@ class EnqueueSettings(TypedDict, total=False):
     duplication_policy: str | None
 
 
+# The options only a queue acts on (DBOS 3.4's list; app_version is not one: it decides
+# which workers run any workflow).
+_QUEUE_ONLY_OPTIONS = ("deduplication_id", "priority", "queue_partition_key", "delay_seconds")
+
+
+def refuse_queue_only_options() -> None:
+    """For a workflow started without a queue (``DBOS.start_workflow``): the block's
+    ``SetEnqueueOptions`` must not set what only a queue acts on, as DBOS 3.4 checks it.
+
+    Raises:
+        DBOSException: DBOS's text, naming the options set (nothing is written).
+    """
+    settings: EnqueueSettings = enqueue_options.get() or EnqueueSettings()
+    named = [name for name in _QUEUE_ONLY_OPTIONS if settings.get(name) is not None]
+    if named:
+        raise DBOSException(
+            f"Enqueue option(s) {', '.join(named)} set on a workflow that is not being "
+            "enqueued. These options are only supported when enqueueing a workflow onto "
+            "a queue."
+        )
+
+
 def new_workflow_row(
     serializer: Serializer,
     spec: WorkflowSpec,

@@ -19,6 +19,7 @@ from celery_durable.engine import children_and_sleep
 from celery_durable.engine.context import in_workflow_code
 from celery_durable.engine.registry import WorkflowSpec
 from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
+from celery_durable.integration.enqueue import refuse_queue_only_options
 from celery_durable.integration.runtime import Runtime
 from celery_durable.service import inspection
 from celery_durable.service.app_versions import ApplicationVersions
@@ -153,11 +154,15 @@ class WorkflowService:
         args = with_receiver(workflow, args)
         if in_workflow_code() is not None:
             return self.handle_async(self._start(spec, args, kwargs, queue))
+        if queue is None:
+            refuse_queue_only_options()
         starter = self.runtime.starter
         workflow_id = await starter.start_async(spec, tuple(args), dict(kwargs), queue=queue)
         return self.handle_async(workflow_id)
 
     def _start(self, spec: WorkflowSpec, args: Any, kwargs: Any, queue: str | None) -> str:
+        if queue is None:
+            refuse_queue_only_options()
         parent = in_workflow_code()
         if parent is not None:
             return children_and_sleep.start_child(parent, spec, args, kwargs, queue_name=queue)

@@ -187,6 +187,28 @@ def test_async_twins_register_read_change_and_delete(worker: Any) -> None:
     assert asyncio.run(scenario()) == (5, True, None)
 
 
+def test_the_sync_queue_calls_refuse_a_running_event_loop(worker: Any) -> None:
+    # As DBOS 3.4: they would block the loop on a database round trip.
+    name = _name()
+
+    async def scenario() -> list[str]:
+        refused = []
+        for call in (
+            lambda: DBOS.register_queue(name),
+            lambda: DBOS.retrieve_queue(name),
+            lambda: DBOS.delete_queue(name),
+            lambda: DBOS.list_queues(),
+        ):
+            with pytest.raises(RuntimeError, match="while an event loop is running") as caught:
+                call()
+            refused.append(str(caught.value).split("(")[0])
+        return refused
+
+    refused = asyncio.run(scenario())
+    assert refused == ["register_queue", "retrieve_queue", "delete_queue", "list_queues"]
+    assert DBOS.retrieve_queue(name) is None  # nothing was registered
+
+
 def test_list_queues_lists_the_registered_queues_only(registered: list[str]) -> None:
     declared = Queue(_name(), 2)
     DBOS._service().runtime.process.store.workers.register(
@@ -355,6 +377,39 @@ def test_a_client_bound_queue_changes_limits_but_does_not_enqueue(client: DBOSCl
     finally:
         client.delete_queue(queue.name)
     assert client.retrieve_queue(queue.name) is None
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        {"deduplication_id": "no-queue"},
+        {"priority": 5},
+        {"queue_partition_key": "no-queue"},
+        {"delay_seconds": 30.0},
+    ],
+)
+def test_queue_only_options_refuse_a_start_without_a_queue(
+    worker: Any, option: dict[str, Any]
+) -> None:
+    # As DBOS 3.4: they would do nothing, and a deduplication id would be a trap.
+    workflow_id = f"no-queue-{uuid.uuid4().hex}"
+    with (
+        SetEnqueueOptions(**option),
+        SetWorkflowID(workflow_id),
+        pytest.raises(DBOSException, match=f"{next(iter(option))} set on a workflow that is not"),
+    ):
+        DBOS.start_workflow(doubled, 1)
+
+    async def start_async() -> None:
+        with SetEnqueueOptions(**option), SetWorkflowID(workflow_id):
+            await DBOS.start_workflow_async(doubled, 1)
+
+    with pytest.raises(DBOSException, match="not being enqueued"):
+        asyncio.run(start_async())
+    assert DBOS.get_workflow_status(workflow_id) is None  # nothing was written
+    # app_version still applies without a queue: it decides who runs the workflow.
+    with SetEnqueueOptions(app_version=DBOS.application_version):
+        assert DBOS.start_workflow(doubled, 2).get_result(timeout=30) == 4
 
 
 def test_an_invalid_priority_is_refused_with_dbos_message(worker: Any) -> None:
