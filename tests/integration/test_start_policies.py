@@ -11,6 +11,7 @@ import pytest
 
 from celery_durable import DBOS, Queue, SetEnqueueOptions, SetWorkflowID
 from celery_durable.error import (
+    DBOSConflictingWorkflowError,
     DBOSException,
     DBOSQueueDeduplicatedError,
     DBOSWorkflowIDInUseError,
@@ -44,6 +45,27 @@ def test_set_workflow_id_takes_dbos_parameter_names(dbos: type[DBOS], worker: An
     # The default ("return-existing", or None) returns the first workflow's handle.
     with SetWorkflowID(workflow_id, workflow_id_reuse_policy="return-existing"):
         assert DBOS.start_workflow(policy_echo, "b").get_result() == "a"
+
+
+@DBOS.workflow()
+def other_echo(value: str) -> str:
+    return value
+
+
+def test_an_id_in_use_by_another_function_is_refused_with_dbos_text(
+    dbos: type[DBOS], worker: Any
+) -> None:
+    workflow_id = new_id()
+    with SetWorkflowID(workflow_id):
+        assert DBOS.start_workflow(policy_echo, "first").get_result() == "first"
+    for start in (lambda: DBOS.start_workflow(other_echo, "x"), lambda: other_echo("x")):
+        with SetWorkflowID(workflow_id), pytest.raises(DBOSConflictingWorkflowError) as raised:
+            start()
+        assert str(raised.value) == (
+            f"DBOS Error 9: Conflicting workflow invocation with the same ID ({workflow_id}): "
+            "Workflow already exists with a different function name: policy_echo, "
+            "but the provided function name is: other_echo"
+        )
 
 
 def test_reject_refuses_an_id_in_use(dbos: type[DBOS], worker: Any) -> None:
