@@ -13,6 +13,7 @@ from celery_durable.service.context import (
     Identity,
     authentication,
     enqueue_options,
+    ignore_propagated_deadline,
     next_workflow_id,
     next_workflow_id_reuse,
     workflow_attributes,
@@ -185,6 +186,8 @@ class SetWorkflowTimeout:
     direct call): once the deadline passes the workflow becomes CANCELLED within about a
     second, whatever it is doing (a running step finishes first); its children share its
     deadline. The deadline is fixed at start, or when a queue first admits the workflow.
+    In workflow code, a child started in the block has the block's timeout instead of
+    its parent's deadline (``SetWorkflowTimeout(None)``: none), as in DBOS.
 
     Args:
         workflow_timeout_sec: Seconds (> 0), or None for no timeout.
@@ -201,11 +204,16 @@ class SetWorkflowTimeout:
         self._token: Any = None
 
     def __enter__(self) -> SetWorkflowTimeout:
-        self._token = workflow_timeout.set(self.workflow_timeout_sec)
+        self._token = (
+            workflow_timeout.set(self.workflow_timeout_sec),
+            ignore_propagated_deadline.set(True),
+        )
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        workflow_timeout.reset(self._token)
+        timeout_token, deadline_token = self._token
+        ignore_propagated_deadline.reset(deadline_token)
+        workflow_timeout.reset(timeout_token)
 
 
 class DBOSContextSetAuth:

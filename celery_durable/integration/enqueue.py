@@ -14,6 +14,7 @@ from celery_durable.engine.classes import split_receiver
 from celery_durable.engine.context import (
     Identity,
     enqueue_options,
+    ignore_propagated_deadline,
     in_workflow_code,
     next_workflow_id,
     next_workflow_id_reuse,
@@ -113,6 +114,7 @@ def new_workflow_row(
         authenticated_roles=None if identity is None else encode_roles(identity.roles),
         assumed_role=None if identity is None else identity.assumed_role,
         inherit_identity=identity is None,
+        inherit_deadline=not ignore_propagated_deadline.get(),
         max_recovery_attempts=spec.max_recovery_attempts,
         parent_workflow_id=parent_workflow_id,
         deduplication_id=settings.get("deduplication_id"),

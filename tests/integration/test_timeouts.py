@@ -141,6 +141,33 @@ def test_a_child_waiting_in_its_queue_is_cancelled_at_the_inherited_deadline() -
     assert calls["never"] == 0
 
 
+@DBOS.workflow()
+def starts_an_unbounded_and_a_bounded_child(free_id: str, bound_id: str) -> None:
+    with SetWorkflowID(free_id), SetWorkflowTimeout(None):
+        TIMED.enqueue(sleeps_briefly)  # no deadline: not its parent's either
+    with SetWorkflowID(bound_id):
+        TIMED.enqueue(sleeps_briefly)  # its parent's deadline
+
+
+@DBOS.workflow()
+def sleeps_briefly() -> str:
+    DBOS.sleep(4)
+    return "slept"
+
+
+def test_set_workflow_timeout_none_starts_a_child_without_its_parents_deadline() -> None:
+    free_id, bound_id = (f"unset-timeout-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    with SetWorkflowTimeout(2.0):
+        parent = TIMED.enqueue(starts_an_unbounded_and_a_bounded_child, free_id, bound_id)
+    parent.get_result(timeout=30)
+    with pytest.raises(DBOSAwaitedWorkflowCancelledError):
+        DBOS.retrieve_workflow(bound_id).get_result(timeout=30)
+    free = DBOS.retrieve_workflow(free_id)
+    assert free.get_result(timeout=30) == "slept"
+    status = free.get_status()
+    assert (status.workflow_timeout_ms, status.workflow_deadline_epoch_ms) == (None, None)
+
+
 def test_a_queued_workflows_deadline_starts_when_its_queue_admits_it() -> None:
     # Queue.enqueue: the timeout counts from admission, as DBOS's dequeue.
     with SetWorkflowTimeout(60.0):
