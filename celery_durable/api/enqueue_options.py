@@ -36,7 +36,8 @@ class EnqueueOptions(TypedDict):
         workflow_timeout: Seconds; CANCELLED once the deadline (fixed when its queue
             first admits it) passes.
         delay_seconds: DELAYED that long before it is ENQUEUED.
-        deduplication_id: At most one ENQUEUED or PENDING workflow of the queue has it.
+        deduplication_id: At most one DELAYED, ENQUEUED or PENDING workflow of the queue
+            has it.
         duplication_policy: On a taken deduplication id: ``"reject"`` (default,
             ``DBOSQueueDeduplicatedError``) or ``"return-existing"`` (its handle).
         priority: Lower runs first (0 to 2**31-1), on every queue.

@@ -79,8 +79,8 @@ def SetEnqueueOptions(
     """Enqueue options for workflows started in this block (as in DBOS).
 
     Args:
-        deduplication_id: While a workflow of the queue with this id is ENQUEUED or
-            PENDING, enqueuing another raises ``DBOSQueueDeduplicatedError``.
+        deduplication_id: While a workflow of the queue with this id is DELAYED,
+            ENQUEUED or PENDING, enqueuing another raises ``DBOSQueueDeduplicatedError``.
         priority: 0 to 2**31-1; lower runs first (on every queue, as in DBOS 3.x).
         delay_seconds: The workflow is DELAYED that long before it is ENQUEUED (it waits
             in PostgreSQL, not on the broker; ``cancel_workflow`` works meanwhile).

@@ -24,7 +24,11 @@ from celery_durable import (
     SetWorkflowID,
     SetWorkflowTimeout,
 )
-from celery_durable.error import DBOSAwaitedWorkflowCancelledError, DBOSException
+from celery_durable.error import (
+    DBOSAwaitedWorkflowCancelledError,
+    DBOSException,
+    DBOSQueueDeduplicatedError,
+)
 from tests.conftest import BROKER_URL, DATABASE_URL, TEST_QUEUE
 from tests.integration.test_faults import wait_until
 
@@ -199,6 +203,17 @@ def test_a_delayed_workflow_can_be_cancelled_and_never_runs() -> None:
     time.sleep(4.5)
     assert calls["cancelled-while-delayed"] == 0
     assert handle.get_status().status == "CANCELLED"
+
+
+def test_a_delayed_workflow_holds_its_deduplication_id() -> None:
+    deduplication_id = f"delayed-{uuid.uuid4().hex}"
+    with SetEnqueueOptions(delay_seconds=60.0, deduplication_id=deduplication_id):
+        holder = TIMED.enqueue(quick, "delayed holder")
+        with pytest.raises(DBOSQueueDeduplicatedError):
+            TIMED.enqueue(quick, "refused")
+    DBOS.cancel_workflow(holder.workflow_id)  # the id is free again
+    with SetEnqueueOptions(deduplication_id=deduplication_id):
+        assert TIMED.enqueue(quick, "after").get_result(timeout=30) == "after"
 
 
 def test_the_client_takes_a_timeout_and_a_delay() -> None:
