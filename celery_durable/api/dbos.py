@@ -322,9 +322,9 @@ class DBOS(
     ) -> WorkflowHandle[Any]:
         """Runs a CANCELLED or MAX_RECOVERY_ATTEMPTS_EXCEEDED workflow again from its
         checkpoints (completed steps are not re-run), with a fresh recovery budget and
-        deadline, on ``queue_name`` if given. As in DBOS 3.4, a workflow that ended in
-        ERROR or SUCCESS is left alone (its handle is returned); fork it from a step to
-        run it again."""
+        deadline, on ``queue_name`` if given; a DELAYED workflow is enqueued now, its
+        delay dropped. As in DBOS 3.4, a workflow that ended in ERROR or SUCCESS is left
+        alone (its handle is returned); fork it from a step to run it again."""
         refuse_shard_key(shard_key)
         return cls._service().resume(workflow_id, queue_name=queue_name)
 

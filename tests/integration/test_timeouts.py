@@ -205,6 +205,15 @@ def test_a_delayed_workflow_can_be_cancelled_and_never_runs() -> None:
     assert handle.get_status().status == "CANCELLED"
 
 
+def test_resuming_a_delayed_workflow_starts_it_now() -> None:
+    with SetEnqueueOptions(delay_seconds=3600.0):
+        handle = TIMED.enqueue(quick, "resumed early")
+    assert handle.get_status().status == "DELAYED"
+    DBOS.resume_workflow(handle.workflow_id)
+    assert handle.get_result(timeout=30) == "resumed early"
+    assert calls["resumed early"] == 1
+
+
 def test_a_delayed_workflow_holds_its_deduplication_id() -> None:
     deduplication_id = f"delayed-{uuid.uuid4().hex}"
     with SetEnqueueOptions(delay_seconds=60.0, deduplication_id=deduplication_id):
