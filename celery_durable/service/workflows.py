@@ -9,7 +9,7 @@ the caller's context, so ``SetWorkflowID`` and a running workflow travel with it
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from celery import Celery
@@ -19,6 +19,7 @@ from celery_durable.engine import children_and_sleep
 from celery_durable.engine.context import in_workflow_code
 from celery_durable.engine.registry import WorkflowSpec
 from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
+from celery_durable.integration import queue_consumers
 from celery_durable.integration.enqueue import refuse_queue_only_options
 from celery_durable.integration.runtime import Runtime
 from celery_durable.service import inspection
@@ -62,6 +63,7 @@ class WorkflowService:
         self.transactions = CallerTransactions(runtime)
         self._on_release: list[Callable[[], None]] = []
         self.launched = False
+        self.listened_queues: list[str] | None = None
 
     # -- the process ------------------------------------------------------------------
 
@@ -76,6 +78,25 @@ class WorkflowService:
         self.launched = True
         if self.runtime.in_process_worker is not None:
             self.runtime.in_process_worker.start()
+
+    def listen_queues(self, names: Sequence[str]) -> None:
+        """This process's workers consume the default queue and ``names`` only, of the
+        queues declared or registered (see ``DBOS.listen_queues``).
+
+        Raises:
+            DBOSException: after launch, a second time, or names that are not
+                non-empty strings (as DBOS checks them).
+        """
+        if self.launched:
+            raise DBOSException("listen_queues called after DBOS is launched")
+        if self.listened_queues is not None:
+            raise DBOSException("listen_queues called more than once")
+        if isinstance(names, str) or not all(isinstance(n, str) and n for n in names):
+            raise DBOSException(
+                f"listen_queues takes a list of queue names (non-empty strings), not {names!r}"
+            )
+        self.listened_queues = list(names)
+        queue_consumers.listen_only(self.runtime.process.celery, self.listened_queues)
 
     def refresh_worker(self) -> None:
         """Lets the in-process worker, if it runs, serve what was declared since it
@@ -126,6 +147,8 @@ class WorkflowService:
     def release(self) -> None:
         """Closes the service's connections (and whatever was wired to it)."""
         self.stop_worker(0)
+        if self.listened_queues is not None:
+            queue_consumers.listen_only(self.runtime.process.celery, None)
         for callback in self._on_release:
             callback()
         self.runtime.process.dispose()
