@@ -19,7 +19,6 @@ from celery_durable.integration import publishing, task_calls
 from celery_durable.integration.direct import DirectCall
 from celery_durable.integration.enqueue import EnqueueSettings, new_workflow_row
 from celery_durable.integration.process import ProcessServices
-from celery_durable.integration.receivers import refuse_another_receiver
 from celery_durable.store import Dispatch, InsertedWorkflow, NewWorkflow
 
 
@@ -122,23 +121,8 @@ class WorkflowStarter:
         *,
         queue: str | None,
     ) -> str:
-        """Enqueues a workflow for the workers; returns its id.
-
-        Raises:
-            DBOSConflictingWorkflowError: ``SetWorkflowID`` names a workflow of another
-                function, or (a method) of another receiver.
-        """
-        chosen_id = next_workflow_id.get()
-        row = self.new_row(spec, args, kwargs, status="ENQUEUED", queue_name=queue)
-        if chosen_id is not None:
-            self._refuse_another_receiver(spec, args, row.workflow_uuid)
-        return self.enqueue(row)
-
-    def _refuse_another_receiver(
-        self, spec: WorkflowSpec, args: tuple[Any, ...], workflow_id: str
-    ) -> None:
-        process = self.process
-        refuse_another_receiver(process.store, process.serializer, spec, args, workflow_id)
+        """Enqueues a workflow for the workers; returns its id."""
+        return self.enqueue(self.new_row(spec, args, kwargs, status="ENQUEUED", queue_name=queue))
 
     async def start_async(
         self,
@@ -261,10 +245,7 @@ class WorkflowStarter:
     def call(self, spec: WorkflowSpec, args: Any, kwargs: Any) -> Any:
         """A direct call: the workflow's row is written in the round trip that claims
         it; calling a finished workflow again returns its recorded outcome."""
-        chosen_id = next_workflow_id.get()
         row = self.new_row(spec, args, kwargs, status="PENDING")
-        if chosen_id is not None:
-            self._refuse_another_receiver(spec, tuple(args), row.workflow_uuid)
         if row.attributes is not None or row.reject_reused_id:
             # call_workflow's one round trip has no place for attributes nor for
             # rejecting an id in use: the row is written first (one statement more,
@@ -274,12 +255,7 @@ class WorkflowStarter:
         return self.run_inline(row.workflow_uuid, spec, new=row)
 
     async def call_async(self, spec: WorkflowSpec, args: Any, kwargs: Any) -> Any:
-        chosen_id = next_workflow_id.get()
         row = self.new_row(spec, args, kwargs, status="PENDING")
-        if chosen_id is not None:
-            await asyncio.to_thread(
-                self._refuse_another_receiver, spec, tuple(args), row.workflow_uuid
-            )
         if row.attributes is not None or row.reject_reused_id:  # as in call
             await asyncio.to_thread(self._insert_new, row)
             return await self.run_inline_async(row.workflow_uuid, spec)

@@ -16,11 +16,12 @@ from celery import Celery
 
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.engine import children_and_sleep
-from celery_durable.engine.context import in_workflow_code
+from celery_durable.engine.context import in_workflow_code, next_workflow_id
 from celery_durable.engine.registry import WorkflowSpec
 from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
 from celery_durable.integration import queue_consumers
 from celery_durable.integration.enqueue import refuse_queue_only_options
+from celery_durable.integration.receivers import refuse_another_receiver
 from celery_durable.integration.runtime import Runtime
 from celery_durable.service import inspection
 from celery_durable.service.app_versions import ApplicationVersions
@@ -179,6 +180,8 @@ class WorkflowService:
             return self.handle_async(self._start(spec, args, kwargs, queue))
         if queue is None:
             refuse_queue_only_options()
+        if next_workflow_id.get() is not None:
+            await asyncio.to_thread(self._refuse_another_receiver, spec, args)
         starter = self.runtime.starter
         workflow_id = await starter.start_async(spec, tuple(args), dict(kwargs), queue=queue)
         return self.handle_async(workflow_id)
@@ -189,14 +192,28 @@ class WorkflowService:
         parent = in_workflow_code()
         if parent is not None:
             return children_and_sleep.start_child(parent, spec, args, kwargs, queue_name=queue)
+        self._refuse_another_receiver(spec, args)
         return self.runtime.starter.start(spec, tuple(args), dict(kwargs), queue=queue)
 
     def call(self, spec: WorkflowSpec, args: Any, kwargs: Any) -> Any:
         """A direct call of a workflow, run to its end in this process."""
+        self._refuse_another_receiver(spec, args)
         return self.runtime.starter.call(spec, args, kwargs)
 
     async def call_async(self, spec: WorkflowSpec, args: Any, kwargs: Any) -> Any:
+        if next_workflow_id.get() is not None:
+            await asyncio.to_thread(self._refuse_another_receiver, spec, args)
         return await self.runtime.starter.call_async(spec, args, kwargs)
+
+    def _refuse_another_receiver(self, spec: WorkflowSpec, args: Any) -> None:
+        """A method started or called under ``SetWorkflowID`` whose id names its run on
+        another receiver raises ``DBOSConflictingWorkflowError``, as in DBOS."""
+        workflow_id = next_workflow_id.get()
+        if workflow_id is not None:
+            process = self.runtime.process
+            refuse_another_receiver(
+                process.store, process.serializer, spec, tuple(args), workflow_id
+            )
 
     def enqueue_request(
         self, request: EnqueueRequest, args: Any, kwargs: Any
