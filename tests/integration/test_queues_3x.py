@@ -412,6 +412,16 @@ def test_queue_only_options_refuse_a_start_without_a_queue(
         assert DBOS.start_workflow(doubled, 2).get_result(timeout=30) == 4
 
 
+def test_a_workflows_partition_key_is_in_its_status_and_listings(registered: list[str]) -> None:
+    queue = _register(registered, partition_concurrency=1)
+    with SetEnqueueOptions(queue_partition_key="customer-7"):
+        handle = DBOS.enqueue_workflow(queue.name, doubled, 3)
+    assert handle.get_result(timeout=60) == 6
+    assert handle.get_status().queue_partition_key == "customer-7"
+    (listed,) = DBOS.list_workflows(workflow_ids=[handle.workflow_id], load_input=False)
+    assert listed.queue_partition_key == "customer-7"
+
+
 def test_an_invalid_priority_is_refused_with_dbos_message(worker: Any) -> None:
     with (
         pytest.raises(DBOSException, match="Invalid priority -100"),

@@ -144,7 +144,7 @@ WORKFLOW_COLUMNS_WITHOUT_PAYLOAD = f"""
     EXISTS (SELECT 1 FROM {SCHEMA}.workflow_status AS fork
             WHERE fork.forked_from = workflow_status.workflow_uuid) AS was_forked_from,
     CASE WHEN status = 'DELAYED' THEN next_dispatch_at_epoch_ms END AS delay_until_epoch_ms,
-    attributes, schedule_name
+    attributes, schedule_name, queue_partition_key
 """
 
 _WORKFLOW_COLUMNS = f"{WORKFLOW_COLUMNS_WITHOUT_PAYLOAD}, inputs, output, error"
