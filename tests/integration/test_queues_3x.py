@@ -412,6 +412,27 @@ def test_queue_only_options_refuse_a_start_without_a_queue(
         assert DBOS.start_workflow(doubled, 2).get_result(timeout=30) == 4
 
 
+def test_a_worker_concurrency_of_zero_pauses_the_queue_until_raised(
+    registered: list[str],
+) -> None:
+    # DBOS accepts 0 (its pause idiom); a negative limit is still refused.
+    queue = _register(registered, worker_concurrency=0)
+    handle = DBOS.enqueue_workflow(queue.name, doubled, 5)
+    time.sleep(2)
+    assert handle.get_status().status == "ENQUEUED"
+    queue.set_worker_concurrency(1)
+    assert handle.get_result(timeout=60) == 10
+    queue.set_worker_concurrency(None)
+    queue.set_global_concurrency(0)  # the queue-wide pause
+    paused = DBOS.enqueue_workflow(queue.name, doubled, 6)
+    time.sleep(2)
+    assert paused.get_status().status == "ENQUEUED"
+    queue.set_global_concurrency(None)
+    assert paused.get_result(timeout=60) == 12
+    with pytest.raises(DBOSException, match="worker_concurrency must be an integer >= 0"):
+        DBOS.register_queue(_name(), worker_concurrency=-1)
+
+
 def test_a_workflows_partition_key_is_in_its_status_and_listings(registered: list[str]) -> None:
     queue = _register(registered, partition_concurrency=1)
     with SetEnqueueOptions(queue_partition_key="customer-7"):
