@@ -143,6 +143,23 @@ def _check_partition_key(queue_partition_key: object) -> None:
         )
 
 
+def check_attributes(attributes: object) -> None:
+    """Workflow attributes are None or a JSON-serializable dict (DBOS's checks and texts).
+
+    Raises:
+        DBOSException: anything else.
+    """
+    if attributes is not None and not isinstance(attributes, dict):
+        raise DBOSException(f"Invalid workflow attributes {attributes}. Attributes must be a dict.")
+    if attributes is not None:
+        try:
+            json.dumps(attributes)
+        except (TypeError, ValueError) as error:
+            raise DBOSException(
+                f"Invalid workflow attributes {attributes}. Attributes must be JSON-serializable."
+            ) from error
+
+
 class SetWorkflowAttributes:
     """Attributes (a JSON object) recorded with each workflow started, enqueued or
     called in this block, as DBOS 3.4's: ``WorkflowStatus.attributes``, found by
@@ -156,18 +173,7 @@ class SetWorkflowAttributes:
     """
 
     def __init__(self, attributes: dict[str, Any] | None) -> None:
-        if attributes is not None and not isinstance(attributes, dict):
-            raise DBOSException(
-                f"Invalid workflow attributes {attributes}. Attributes must be a dict."
-            )
-        if attributes is not None:
-            try:
-                json.dumps(attributes)
-            except (TypeError, ValueError) as error:
-                raise DBOSException(
-                    f"Invalid workflow attributes {attributes}. "
-                    "Attributes must be JSON-serializable."
-                ) from error
+        check_attributes(attributes)
         self.attributes = attributes
         self._token: Any = None
 

@@ -26,6 +26,7 @@ from celery_durable import (
     EnqueueOptions,
     Queue,
     SetEnqueueOptions,
+    SetWorkflowAttributes,
     SetWorkflowID,
 )
 from celery_durable.error import (
@@ -326,13 +327,33 @@ def test_enqueue_with_options_takes_names_this_process_lacks_and_ambient_options
     assert (status.priority, status.deduplication_id) == (3, "amb")
 
 
+def test_enqueue_options_attributes_merge_over_the_ambient_ones(
+    registered: list[str], client: DBOSClient
+) -> None:
+    queue = _register(registered)
+    options: EnqueueOptions = {
+        "workflow_name": doubled.__qualname__,
+        "queue_name": queue.name,
+        "attributes": {"explicit": "b", "both": "options"},
+    }
+    with SetWorkflowAttributes({"ambient": "a", "both": "block"}):
+        handle = DBOS.enqueue_workflow_with_options(options, 1)
+    assert handle.get_result(timeout=60) == 2
+    assert handle.get_status().attributes == {"ambient": "a", "explicit": "b", "both": "options"}
+    by_client = client.enqueue(options, 2)
+    assert by_client.get_result(timeout=60) == 4
+    assert by_client.get_status().attributes == {"explicit": "b", "both": "options"}
+    for bad in ("x", {"not json": object()}):
+        with pytest.raises(DBOSException, match="Invalid workflow attributes"):
+            DBOS.enqueue_workflow_with_options({**options, "attributes": bad}, 3)  # type: ignore[typeddict-item]
+
+
 @pytest.mark.parametrize(
     "field",
     [
         "serialization_type",
         "class_name",
         "instance_name",
-        "attributes",
         "application_name",
         "otel_context",
         "shard_key",
