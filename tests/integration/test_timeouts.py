@@ -172,6 +172,26 @@ def test_set_workflow_timeout_none_starts_a_child_without_its_parents_deadline()
     assert (status.workflow_timeout_ms, status.workflow_deadline_epoch_ms) == (None, None)
 
 
+@DBOS.workflow()
+def enqueues_quick(name: str) -> str:
+    handle = TIMED.enqueue(quick, name)
+    return handle.workflow_id
+
+
+def test_a_direct_calls_children_inherit_its_deadline_not_the_callers_block() -> None:
+    # The direct call runs in its caller's context: the SetWorkflowTimeout block is
+    # the call's own timeout, and its children share the call's deadline.
+    workflow_id = f"direct-parent-{uuid.uuid4().hex[:8]}"
+    with SetWorkflowTimeout(300), SetWorkflowID(workflow_id):
+        child_id = enqueues_quick("direct child")
+    assert DBOS.retrieve_workflow(child_id).get_result(timeout=30) == "direct child"
+    parent = DBOS.retrieve_workflow(workflow_id).get_status()
+    child = DBOS.retrieve_workflow(child_id).get_status()
+    assert parent.workflow_deadline_epoch_ms is not None
+    assert child.workflow_timeout_ms is None
+    assert child.workflow_deadline_epoch_ms == parent.workflow_deadline_epoch_ms
+
+
 def test_a_queued_workflows_deadline_starts_when_its_queue_admits_it() -> None:
     # Queue.enqueue: the timeout counts from admission, as DBOS's dequeue.
     with SetWorkflowTimeout(60.0):
