@@ -124,3 +124,32 @@ def test_return_existing_returns_the_deduplication_holder(dbos: type[DBOS]) -> N
     ):
         policy_echo("direct")
     DBOS.cancel_workflow(holder.workflow_id)
+
+
+@DBOS.workflow()
+def enqueues_under_a_taken_key(dedup: str) -> str:
+    try:
+        with SetEnqueueOptions(deduplication_id=dedup):
+            idle_queue.enqueue(policy_echo, "refused child")
+    except DBOSQueueDeduplicatedError:
+        return "refused"
+    return "enqueued"
+
+
+def test_a_refused_enqueue_in_workflow_code_is_checkpointed_and_replayed(
+    dbos: type[DBOS], worker: Any
+) -> None:
+    dedup = f"dedup-{uuid.uuid4()}"
+    with SetEnqueueOptions(deduplication_id=dedup):
+        holder = idle_queue.enqueue(policy_echo, "holder")
+    workflow_id = new_id()
+    with SetWorkflowID(workflow_id):
+        assert enqueues_under_a_taken_key(dedup) == "refused"
+    (step,) = DBOS.list_workflow_steps(workflow_id)
+    assert isinstance(step["error"], DBOSQueueDeduplicatedError)
+    assert step["child_workflow_id"] is None
+    # With the key free, a replay of the checkpoint still raises, not enqueues.
+    DBOS.cancel_workflow(holder.workflow_id)
+    forked = DBOS.fork_workflow(workflow_id, 2)
+    assert forked.get_result(timeout=30) == "refused"
+    assert len(DBOS.list_workflow_steps(forked.workflow_id)) == 1
