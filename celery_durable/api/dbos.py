@@ -266,6 +266,11 @@ class DBOS(
         message (which carries only the workflow id) is published. Inside a
         ``SetWorkflowID`` block, a second start with the same id returns a handle to
         the first workflow and runs nothing. Inside a workflow, it starts a child.
+
+        Raises:
+            DBOSException: ``SetEnqueueOptions`` sets what only a queue acts on
+                (``deduplication_id``, ``priority``, ``queue_partition_key``,
+                ``delay_seconds``): use ``DBOS.enqueue_workflow`` (as DBOS 3.4).
         """
         return cast(WorkflowHandle[R], cls._service().start(workflow, args, kwargs, queue=None))
 
@@ -317,9 +322,9 @@ class DBOS(
     ) -> WorkflowHandle[Any]:
         """Runs a CANCELLED or MAX_RECOVERY_ATTEMPTS_EXCEEDED workflow again from its
         checkpoints (completed steps are not re-run), with a fresh recovery budget and
-        deadline, on ``queue_name`` if given. As in DBOS 3.4, a workflow that ended in
-        ERROR or SUCCESS is left alone (its handle is returned); fork it from a step to
-        run it again."""
+        deadline, on ``queue_name`` if given; a DELAYED workflow is enqueued now, its
+        delay dropped. As in DBOS 3.4, a workflow that ended in ERROR or SUCCESS is left
+        alone (its handle is returned); fork it from a step to run it again."""
         refuse_shard_key(shard_key)
         return cls._service().resume(workflow_id, queue_name=queue_name)
 

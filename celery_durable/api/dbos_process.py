@@ -1,7 +1,7 @@
 """The ``DBOS`` facade's process-level members from DBOS 3.4 (a part of ``DBOS``):
 ``executor_id``, ``span`` and ``tracer`` (class properties), ``set_authentication``,
-and the members of features a Celery deployment has elsewhere
-(``listen_queues``, ``alert_handler``, ``kafka_consumer``), which say what to use."""
+``listen_queues``, and the members of features a Celery deployment has elsewhere
+(``alert_handler``, ``kafka_consumer``), which say what to use."""
 
 from __future__ import annotations
 
@@ -41,7 +41,8 @@ class ProcessProperties(AmbientProperties):
 
 
 class WorkflowProcess(ConfiguredFacade):
-    """``DBOS.set_authentication`` and the members that say what to use instead."""
+    """``DBOS.set_authentication``, ``DBOS.listen_queues`` and the members that say
+    what to use instead."""
 
     @classmethod
     def set_authentication(
@@ -54,16 +55,21 @@ class WorkflowProcess(ConfiguredFacade):
 
     @classmethod
     def listen_queues(cls, queues: Sequence[str]) -> None:
-        """Not supported: which queues a process consumes is the Celery worker's choice.
+        """This process's workers consume only these queues (and the app's default
+        queue, where workflows started without a queue go), as in DBOS. Call it before
+        ``DBOS.launch()``.
+
+        The in-process worker of ``DBOS.launch()`` consumes the default queue and the
+        listed queues, and no other queue declared in code or registered at run time.
+        In a ``celery worker`` process, its ``-Q`` decides what it consumes, as
+        always; ``listen_queues`` there narrows the queues registered at run time that
+        a general-purpose worker (one consuming the default queue) adopts to the
+        listed ones (see docs/queues.md).
 
         Raises:
-            DBOSException: always, naming ``celery worker -Q``.
+            DBOSException: after ``DBOS.launch()``, or called twice.
         """
-        raise DBOSException(
-            "DBOS.listen_queues is not supported by celery_durable: start the Celery "
-            f"worker with -Q {','.join(queues)} to consume only these queues (the "
-            "in-process worker of DBOS.launch() consumes every declared queue)"
-        )
+        cls._service().listen_queues(queues)
 
     @classmethod
     def alert_handler(

@@ -15,6 +15,7 @@ from celery_durable.api.facade import ConfiguredFacade
 from celery_durable.api.queue_limits import QueueRateLimit, queue_limits
 from celery_durable.api.queues import Queue
 from celery_durable.error import DBOSException
+from celery_durable.service.event_loops import refuse_running_loop
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
 from celery_durable.service.types import OnConflict
 
@@ -50,6 +51,7 @@ class WorkflowQueues(ConfiguredFacade):
         ``"update_if_latest_version"``: updated unless another application version
         registered it and a worker still runs that version.
         """
+        refuse_running_loop("register_queue")
         limits = queue_limits(
             name,
             concurrency=concurrency,
@@ -98,6 +100,7 @@ class WorkflowQueues(ConfiguredFacade):
     def retrieve_queue(cls, name: str) -> Queue | None:
         """The queue of this name in the system database (registered, or declared
         in a worker's code), or None."""
+        refuse_running_loop("retrieve_queue")
         stored = cls._service().queues.retrieve(name)
         return None if stored is None else Queue._stored(stored)
 
@@ -111,6 +114,7 @@ class WorkflowQueues(ConfiguredFacade):
     def delete_queue(cls, name: str) -> None:
         """Deletes a queue's row: its limits no longer hold. Its workflows stay in the
         Celery queue; workers that consume it go on running them."""
+        refuse_running_loop("delete_queue")
         cls._service().queues.delete(name)
 
     @classmethod
@@ -128,6 +132,7 @@ class WorkflowQueues(ConfiguredFacade):
             DBOSException: ``application_name``: queues have no owning application
                 here (one system database serves one Celery app's fleet).
         """
+        refuse_running_loop("list_queues")
         _no_application_name(application_name)
         stored = cls._service().queues.list_all()
         return [Queue._stored(limits) for limits in stored]

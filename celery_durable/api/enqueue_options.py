@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, NoReturn, NotRequired, TypedDict
 
-from celery_durable.api.options import check_version, validate_identity
+from celery_durable.api.options import check_attributes, check_version, validate_identity
 from celery_durable.error import DBOSException
 from celery_durable.service.queues import EnqueueRequest
 from celery_durable.service.types import (
@@ -36,7 +36,8 @@ class EnqueueOptions(TypedDict):
         workflow_timeout: Seconds; CANCELLED once the deadline (fixed when its queue
             first admits it) passes.
         delay_seconds: DELAYED that long before it is ENQUEUED.
-        deduplication_id: At most one ENQUEUED or PENDING workflow of the queue has it.
+        deduplication_id: At most one DELAYED, ENQUEUED or PENDING workflow of the queue
+            has it.
         duplication_policy: On a taken deduplication id: ``"reject"`` (default,
             ``DBOSQueueDeduplicatedError``) or ``"return-existing"`` (its handle).
         priority: Lower runs first (0 to 2**31-1), on every queue.
@@ -48,9 +49,12 @@ class EnqueueOptions(TypedDict):
     ``serialization_type``: ``WorkflowSerializationFormat.PORTABLE`` writes the
     inputs in DBOS's portable JSON (the workflow then finishes portable too).
 
+    ``attributes``: a JSON object recorded with the workflow (as
+    ``SetWorkflowAttributes``; merged over a ``SetWorkflowAttributes`` block's, key by
+    key, for ``DBOS.enqueue_workflow_with_options``).
+
     Refused with an error naming the alternative: ``class_name`` and
-    ``instance_name``, ``attributes``, ``application_name``, ``otel_context``,
-    ``shard_key``.
+    ``instance_name``, ``application_name``, ``otel_context``, ``shard_key``.
     """
 
     workflow_name: str
@@ -81,7 +85,6 @@ class EnqueueOptions(TypedDict):
 _REFUSED = {
     "class_name": "enqueue a workflow declared as a function, by its name",
     "instance_name": "enqueue a workflow declared as a function, by its name",
-    "attributes": "pass what the workflow needs as its arguments",
     "application_name": "one system database serves one Celery app; omit it",
     "otel_context": "the producer's trace travels in the Celery message's headers",
     "shard_key": "the system database is not sharded; omit it",
@@ -164,6 +167,10 @@ def _settings(options: EnqueueOptions) -> EnqueueSettings:
         settings["authenticated_roles"] = roles
     check_version(options.get("app_version"))
     settings["app_version"] = options.get("app_version")
+    attributes = options.get("attributes")
+    check_attributes(attributes)
+    if attributes is not None:
+        settings["attributes"] = attributes
     return settings
 
 

@@ -13,6 +13,7 @@ from celery_durable.service.context import (
     Identity,
     authentication,
     enqueue_options,
+    ignore_propagated_deadline,
     next_workflow_id,
     next_workflow_id_reuse,
     workflow_attributes,
@@ -78,8 +79,8 @@ def SetEnqueueOptions(
     """Enqueue options for workflows started in this block (as in DBOS).
 
     Args:
-        deduplication_id: While a workflow of the queue with this id is ENQUEUED or
-            PENDING, enqueuing another raises ``DBOSQueueDeduplicatedError``.
+        deduplication_id: While a workflow of the queue with this id is DELAYED,
+            ENQUEUED or PENDING, enqueuing another raises ``DBOSQueueDeduplicatedError``.
         priority: 0 to 2**31-1; lower runs first (on every queue, as in DBOS 3.x).
         delay_seconds: The workflow is DELAYED that long before it is ENQUEUED (it waits
             in PostgreSQL, not on the broker; ``cancel_workflow`` works meanwhile).
@@ -142,6 +143,23 @@ def _check_partition_key(queue_partition_key: object) -> None:
         )
 
 
+def check_attributes(attributes: object) -> None:
+    """Workflow attributes are None or a JSON-serializable dict (DBOS's checks and texts).
+
+    Raises:
+        DBOSException: anything else.
+    """
+    if attributes is not None and not isinstance(attributes, dict):
+        raise DBOSException(f"Invalid workflow attributes {attributes}. Attributes must be a dict.")
+    if attributes is not None:
+        try:
+            json.dumps(attributes)
+        except (TypeError, ValueError) as error:
+            raise DBOSException(
+                f"Invalid workflow attributes {attributes}. Attributes must be JSON-serializable."
+            ) from error
+
+
 class SetWorkflowAttributes:
     """Attributes (a JSON object) recorded with each workflow started, enqueued or
     called in this block, as DBOS 3.4's: ``WorkflowStatus.attributes``, found by
@@ -155,18 +173,7 @@ class SetWorkflowAttributes:
     """
 
     def __init__(self, attributes: dict[str, Any] | None) -> None:
-        if attributes is not None and not isinstance(attributes, dict):
-            raise DBOSException(
-                f"Invalid workflow attributes {attributes}. Attributes must be a dict."
-            )
-        if attributes is not None:
-            try:
-                json.dumps(attributes)
-            except (TypeError, ValueError) as error:
-                raise DBOSException(
-                    f"Invalid workflow attributes {attributes}. "
-                    "Attributes must be JSON-serializable."
-                ) from error
+        check_attributes(attributes)
         self.attributes = attributes
         self._token: Any = None
 
@@ -185,6 +192,8 @@ class SetWorkflowTimeout:
     direct call): once the deadline passes the workflow becomes CANCELLED within about a
     second, whatever it is doing (a running step finishes first); its children share its
     deadline. The deadline is fixed at start, or when a queue first admits the workflow.
+    In workflow code, a child started in the block has the block's timeout instead of
+    its parent's deadline (``SetWorkflowTimeout(None)``: none), as in DBOS.
 
     Args:
         workflow_timeout_sec: Seconds (> 0), or None for no timeout.
@@ -201,11 +210,16 @@ class SetWorkflowTimeout:
         self._token: Any = None
 
     def __enter__(self) -> SetWorkflowTimeout:
-        self._token = workflow_timeout.set(self.workflow_timeout_sec)
+        self._token = (
+            workflow_timeout.set(self.workflow_timeout_sec),
+            ignore_propagated_deadline.set(True),
+        )
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        workflow_timeout.reset(self._token)
+        timeout_token, deadline_token = self._token
+        ignore_propagated_deadline.reset(deadline_token)
+        workflow_timeout.reset(timeout_token)
 
 
 class DBOSContextSetAuth:

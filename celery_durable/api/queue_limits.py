@@ -34,7 +34,8 @@ def queue_limits(
     """A queue's checked limits (DBOS's ``ValueError`` messages for its own checks).
 
     Raises:
-        DBOSException: a name that is not a non-empty string, a limit that is not an
+        DBOSException: a name that is not a non-empty string, a concurrency that is
+            not an integer >= 0 (0 pauses, as in DBOS), a limiter's limit that is not an
             integer >= 1, a limiter period that is not > 0.
         ValueError: what DBOS 3.x rejects (a reserved name, limits that contradict).
     """
@@ -50,8 +51,8 @@ def queue_limits(
             "concurrency is deprecated in favor of global_concurrency; set only one of them"
         )
     overall = concurrency if global_concurrency is None else global_concurrency
-    positive("concurrency", overall)
-    positive("worker_concurrency", worker_concurrency)
+    not_negative("concurrency", overall)
+    not_negative("worker_concurrency", worker_concurrency)
     at_least_one("partition_concurrency", partition_concurrency)
     at_least_one("partition_worker_concurrency", partition_worker_concurrency)
     check_bounds(overall, worker_concurrency, partition_concurrency, partition_worker_concurrency)
@@ -111,6 +112,13 @@ def at_least_one(label: str, value: object) -> None:
     if isinstance(value, int) and not isinstance(value, bool) and value < 1:
         raise ValueError(f"{label} must be at least 1")
     positive(label, value)
+
+
+def not_negative(label: str, value: object) -> None:
+    """A queue-wide or per-worker concurrency: an integer >= 0, as DBOS accepts it (0
+    pauses the queue, or this worker's dequeuing: DBOS's pause idiom)."""
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+        raise DBOSException(f"{label} must be an integer >= 0, not {value!r}")
 
 
 def positive(label: str, value: object) -> None:

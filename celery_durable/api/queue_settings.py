@@ -19,7 +19,7 @@ from celery_durable.api.queue_limits import (
     at_least_one,
     check_bounds,
     limiter_columns,
-    positive,
+    not_negative,
 )
 from celery_durable.error import DBOSException
 from celery_durable.service.queues import QueueService
@@ -180,8 +180,8 @@ class QueueSettings:
 
 def _bounded(limits: QueueLimits) -> None:
     """A changed queue's limits still hold together (DBOS's checks)."""
-    positive("concurrency", limits.concurrency)
-    positive("worker_concurrency", limits.worker_concurrency)
+    not_negative("concurrency", limits.concurrency)
+    not_negative("worker_concurrency", limits.worker_concurrency)
     at_least_one("partition_concurrency", limits.partition_concurrency)
     at_least_one("partition_worker_concurrency", limits.partition_worker_concurrency)
     check_bounds(

@@ -74,6 +74,7 @@ def decode_status(row: RawWorkflowRow, serializer: Serializer) -> WorkflowStatus
         delay_until_epoch_ms=row.delay_until_epoch_ms,
         attributes=row.attributes,
         schedule_name=row.schedule_name,
+        queue_partition_key=row.queue_partition_key,
     )
 
 

@@ -130,6 +130,7 @@ class RawWorkflowRow:
     delay_until_epoch_ms: int | None = None
     attributes: dict[str, Any] | None = None
     schedule_name: str | None = None
+    queue_partition_key: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -20,7 +20,11 @@ from celery_durable.core.signals import RescheduleWorkflow
 from celery_durable.engine import checkpoints, outcome_polling
 from celery_durable.engine.context import WorkflowContext, in_workflow_code, next_workflow_id
 from celery_durable.engine.registry import WorkflowSpec
-from celery_durable.error import DBOSAwaitedWorkflowCancelledError, DBOSNonExistentWorkflowError
+from celery_durable.error import (
+    DBOSAwaitedWorkflowCancelledError,
+    DBOSNonExistentWorkflowError,
+    DBOSQueueDeduplicatedError,
+)
 
 SLEEP_NAME = "DBOS.sleep"
 GET_RESULT_NAME = "DBOS.getResult"
@@ -150,25 +154,37 @@ def _child(
     publish: bool,
     queue_name: str | None = None,
 ) -> tuple[int, str, StepRecord | None]:
-    """Takes the call's function id and makes sure the child exists (and is published)."""
+    """Takes the call's function id and makes sure the child exists (and is published).
+
+    A start refused for its deduplication id is recorded as the operation's error, as
+    DBOS records it: a replay raises it again rather than starting the child once the
+    id is free.
+    """
     function_id = parent.next_function_id()
     recorded = parent.checkpoints.get(function_id)
     if recorded is not None:
         checkpoints.expect_name(parent, function_id, spec.name, recorded.function_name)
         next_workflow_id.set(None)
+        if recorded.error is not None and recorded.child_workflow_id is None:
+            checkpoints.replay(parent, recorded)  # the refused start: raises its error
         return function_id, str(recorded.child_workflow_id), recorded
     child_id = next_workflow_id.get() or f"{parent.workflow_id}-{function_id}"
     next_workflow_id.set(None)  # SetWorkflowID names one workflow only.
-    with checkpoints.system_database_failure_reschedules():
-        parent.launcher.start_child(
-            spec,
-            tuple(args),
-            dict(kwargs),
-            workflow_id=child_id,
-            parent_workflow_id=parent.workflow_id,
-            publish=publish,
-            queue_name=queue_name,
-        )
+    try:
+        with checkpoints.system_database_failure_reschedules():
+            parent.launcher.start_child(
+                spec,
+                tuple(args),
+                dict(kwargs),
+                workflow_id=child_id,
+                parent_workflow_id=parent.workflow_id,
+                publish=publish,
+                queue_name=queue_name,
+            )
+    except DBOSQueueDeduplicatedError as refused:
+        error = parent.serializer.dumps(refused)
+        _record(parent, function_id, spec.name, None, output=None, error=error, final=True)
+        raise
     return function_id, child_id, None
 
 

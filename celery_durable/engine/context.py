@@ -127,6 +127,11 @@ next_workflow_id_reuse: ContextVar[str | None] = ContextVar(
 workflow_timeout: ContextVar[float | None] = ContextVar(
     "celery_durable_workflow_timeout", default=None
 )
+# Inside a ``SetWorkflowTimeout`` block (even ``SetWorkflowTimeout(None)``): a child
+# started there does not inherit its parent's deadline, as in DBOS.
+ignore_propagated_deadline: ContextVar[bool] = ContextVar(
+    "celery_durable_ignore_propagated_deadline", default=False
+)
 # Deduplication id, priority and delay of workflows enqueued in this block
 # (``SetEnqueueOptions``).
 enqueue_options: ContextVar[Any] = ContextVar("celery_durable_enqueue_options", default=None)

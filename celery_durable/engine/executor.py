@@ -21,7 +21,12 @@ from celery_durable.core.serializers import is_portable
 from celery_durable.core.signals import RescheduleWorkflow, WorkflowCancelled
 from celery_durable.engine import arguments
 from celery_durable.engine.classes import ClassRegistry, Receiver
-from celery_durable.engine.context import WorkflowContext, current_workflow
+from celery_durable.engine.context import (
+    WorkflowContext,
+    current_workflow,
+    ignore_propagated_deadline,
+    workflow_timeout,
+)
 from celery_durable.engine.launcher import Launcher
 from celery_durable.engine.loops import run_in_own_loop
 from celery_durable.engine.observed import observed
@@ -70,6 +75,10 @@ class _Run:
         cancellation stops here; any other exception is the workflow's error.
         """
         token = current_workflow.set(self.context)
+        # A direct call runs in its caller's context: the caller's SetWorkflowTimeout
+        # block gave this workflow its timeout, not its children theirs (they inherit
+        # its deadline unless the body sets one, as in DBOS).
+        timeout_tokens = (workflow_timeout.set(None), ignore_propagated_deadline.set(False))
         try:
             yield
         except RescheduleWorkflow as signal:
@@ -81,6 +90,8 @@ class _Run:
             self.result = self._engine.finish(self.execution, error=error)
         finally:
             self.context.ended = True
+            ignore_propagated_deadline.reset(timeout_tokens[1])
+            workflow_timeout.reset(timeout_tokens[0])
             current_workflow.reset(token)
         if self.result is None:
             self.result = self._engine.finish(self.execution, output=self.output)

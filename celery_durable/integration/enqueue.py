@@ -14,6 +14,7 @@ from celery_durable.engine.classes import split_receiver
 from celery_durable.engine.context import (
     Identity,
     enqueue_options,
+    ignore_propagated_deadline,
     in_workflow_code,
     next_workflow_id,
     next_workflow_id_reuse,
@@ -42,6 +43,30 @@ class EnqueueSettings(TypedDict, total=False):
     queue_partition_key: str | None
     # DBOS 3.4's SetEnqueueOptions(duplication_policy=): "reject" or "return-existing".
     duplication_policy: str | None
+    # EnqueueOptions' attributes: over the SetWorkflowAttributes block's, key by key.
+    attributes: dict[str, Any] | None
+
+
+# The options only a queue acts on (DBOS 3.4's list; app_version is not one: it decides
+# which workers run any workflow).
+_QUEUE_ONLY_OPTIONS = ("deduplication_id", "priority", "queue_partition_key", "delay_seconds")
+
+
+def refuse_queue_only_options() -> None:
+    """For a workflow started without a queue (``DBOS.start_workflow``): the block's
+    ``SetEnqueueOptions`` must not set what only a queue acts on, as DBOS 3.4 checks it.
+
+    Raises:
+        DBOSException: DBOS's text, naming the options set (nothing is written).
+    """
+    settings: EnqueueSettings = enqueue_options.get() or EnqueueSettings()
+    named = [name for name in _QUEUE_ONLY_OPTIONS if settings.get(name) is not None]
+    if named:
+        raise DBOSException(
+            f"Enqueue option(s) {', '.join(named)} set on a workflow that is not being "
+            "enqueued. These options are only supported when enqueueing a workflow onto "
+            "a queue."
+        )
 
 
 def new_workflow_row(
@@ -91,6 +116,7 @@ def new_workflow_row(
         authenticated_roles=None if identity is None else encode_roles(identity.roles),
         assumed_role=None if identity is None else identity.assumed_role,
         inherit_identity=identity is None,
+        inherit_deadline=not ignore_propagated_deadline.get(),
         max_recovery_attempts=spec.max_recovery_attempts,
         parent_workflow_id=parent_workflow_id,
         deduplication_id=settings.get("deduplication_id"),
@@ -98,7 +124,7 @@ def new_workflow_row(
         require_registered=require_registered,
         application_version=settings.get("app_version") or application_version,
         queue_partition_key=settings.get("queue_partition_key"),
-        attributes=_attributes(parent_workflow_id),
+        attributes=_attributes(settings, parent_workflow_id),
         reject_reused_id=_takes_reuse_policy(parent_workflow_id) and workflow_id is None,
         return_deduplicated=return_deduplicated,
         **timing,
@@ -175,11 +201,15 @@ def portable_caller() -> bool:
     return workflow is not None and workflow.portable
 
 
-def _attributes(parent_workflow_id: str | None) -> str | None:
-    """The ``SetWorkflowAttributes`` block's attributes as JSON; a child started in
-    workflow code takes none (attributes are not inherited, as in DBOS)."""
-    attributes = workflow_attributes.get()
-    return None if attributes is None or parent_workflow_id is not None else json.dumps(attributes)
+def _attributes(settings: EnqueueSettings, parent_workflow_id: str | None) -> str | None:
+    """The ``SetWorkflowAttributes`` block's attributes as JSON, with the options'
+    attributes over them key by key (as DBOS merges them); a child started in workflow
+    code takes none of the block's (attributes are not inherited, as in DBOS)."""
+    ambient = None if parent_workflow_id is not None else workflow_attributes.get()
+    given = settings.get("attributes")
+    if ambient is None and given is None:
+        return None
+    return json.dumps({**(ambient or {}), **(given or {})})
 
 
 class _Timing(TypedDict):

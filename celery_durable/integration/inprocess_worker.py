@@ -105,7 +105,11 @@ class InProcessWorker:
         logger.info("In-process worker started (%d threads)", self._threads)
 
     def _consumed(self) -> list[str]:
-        return [self._app.conf.task_default_queue, *self._queue_names()]
+        """The default queue and the declared ones, or, after ``DBOS.listen_queues``,
+        the default queue and the listed ones."""
+        only = queue_consumers.listened(self._app)
+        names = self._queue_names() if only is None else sorted(only)
+        return [self._app.conf.task_default_queue, *names]
 
     def refresh(self) -> None:
         """Lets the running worker accept tasks registered after it started (a workflow

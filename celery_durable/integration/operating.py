@@ -107,8 +107,8 @@ class WorkflowOperator:
         self, workflow_id: str, *, queue_name: str | None = None, include_failed: bool = False
     ) -> None:
         """Runs a cancelled workflow (or one out of recovery attempts; a failed one too
-        with ``include_failed``) again from its checkpoints, on ``queue_name`` if given.
-        Any other workflow is left alone, as in DBOS 3.4."""
+        with ``include_failed``) again from its checkpoints, on ``queue_name`` if given;
+        a delayed one starts now. Any other workflow is left alone."""
         store = self.process.store
         dispatch = store.operations.resume_workflow(
             workflow_id, queue_name=queue_name, include_failed=include_failed

@@ -9,11 +9,16 @@ started with ``-Q`` naming other queues only is dedicated to those and left alon
   its consumer's loop, so a running worker consumes the queue at once;
 - each worker's sweep (and its start-up) consumes every registered queue it does not
   consume yet, so a worker started later, or one that missed the broadcast, catches up.
+
+``DBOS.listen_queues(names)`` narrows both to ``names`` for the workers of its Celery
+app in this process (:func:`listen_only`): the in-process worker then consumes the
+default queue and those queues only.
 """
 
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,6 +28,23 @@ from celery.worker.control import control_command
 logger = logging.getLogger("celery_durable.queues")
 
 ADOPT_QUEUES_COMMAND = "celery_durable_adopt_queues"
+
+# Per Celery app: the only queues its workers in this process adopt (listen_queues).
+_listened: weakref.WeakKeyDictionary[Celery, frozenset[str]] = weakref.WeakKeyDictionary()
+
+
+def listen_only(app: Celery, names: Iterable[str] | None) -> None:
+    """The workers of ``app`` in this process adopt only ``names`` of the queues
+    registered or declared (None: every one, the default)."""
+    if names is None:
+        _listened.pop(app, None)
+    else:
+        _listened[app] = frozenset(names)
+
+
+def listened(app: Celery) -> frozenset[str] | None:
+    """The queues ``listen_only`` left ``app``'s workers, or None (every queue)."""
+    return _listened.get(app)
 
 
 def consumed_queue_names(consumer: Any) -> set[str]:
@@ -39,7 +61,8 @@ def adopt_queues(consumer: Any, names: Iterable[str]) -> list[str]:
     consumed = consumed_queue_names(consumer)
     if consumer.app.conf.task_default_queue not in consumed:
         return []
-    added = [name for name in names if name not in consumed]
+    only = listened(consumer.app)
+    added = [name for name in names if name not in consumed and (only is None or name in only)]
     for name in added:
         consumer.call_soon(consumer.add_task_queue, name)
     return added

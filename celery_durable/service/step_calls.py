@@ -19,6 +19,7 @@ from celery_durable.engine.context import WorkflowContext, current_step, current
 from celery_durable.engine.steps import StepSpec, run_step_async
 from celery_durable.engine.steps import run_step as run_sync_step
 from celery_durable.error import DBOSException
+from celery_durable.service.event_loops import refuse_running_loop
 
 
 class StepOptions(TypedDict, total=False):
@@ -93,17 +94,6 @@ def spec_from_options(options: StepOptions | None, function: Callable[..., Any])
     )
 
 
-def _refuse_running_loop(operation: str) -> None:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return
-    raise RuntimeError(
-        f"{operation}() was called while an event loop is running. "
-        f"Use await {operation}_async(...) instead."
-    )
-
-
 def run_step(
     options: StepOptions | None,
     function: Callable[..., Any],
@@ -113,7 +103,7 @@ def run_step(
     function_id: int | None = None,
 ) -> Any:
     """Runs ``function`` as a step (an ``async def`` one to its end in this thread)."""
-    _refuse_running_loop("run_step")
+    refuse_running_loop("run_step")
     spec = spec_from_options(options, function)
     if inspect.iscoroutinefunction(function):
         return asyncio.run(run_step_async(spec, function, args, kwargs, function_id=function_id))
@@ -186,7 +176,7 @@ class StepReservation:
         **kwargs: Any,
     ) -> Any:
         """Runs ``func`` as the step at the reserved id and checkpoints its result."""
-        _refuse_running_loop("run")
+        refuse_running_loop("run")
         self._claim()
         return run_step(dbos_step_options, func, args, kwargs, function_id=self._function_id)
 

@@ -9,16 +9,19 @@ the caller's context, so ``SetWorkflowID`` and a running workflow travel with it
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from celery import Celery
 
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.engine import children_and_sleep
-from celery_durable.engine.context import in_workflow_code
+from celery_durable.engine.context import in_workflow_code, next_workflow_id
 from celery_durable.engine.registry import WorkflowSpec
 from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
+from celery_durable.integration import queue_consumers
+from celery_durable.integration.enqueue import refuse_queue_only_options
+from celery_durable.integration.receivers import refuse_another_receiver
 from celery_durable.integration.runtime import Runtime
 from celery_durable.service import inspection
 from celery_durable.service.app_versions import ApplicationVersions
@@ -61,6 +64,7 @@ class WorkflowService:
         self.transactions = CallerTransactions(runtime)
         self._on_release: list[Callable[[], None]] = []
         self.launched = False
+        self.listened_queues: list[str] | None = None
 
     # -- the process ------------------------------------------------------------------
 
@@ -75,6 +79,25 @@ class WorkflowService:
         self.launched = True
         if self.runtime.in_process_worker is not None:
             self.runtime.in_process_worker.start()
+
+    def listen_queues(self, names: Sequence[str]) -> None:
+        """This process's workers consume the default queue and ``names`` only, of the
+        queues declared or registered (see ``DBOS.listen_queues``).
+
+        Raises:
+            DBOSException: after launch, a second time, or names that are not
+                non-empty strings (as DBOS checks them).
+        """
+        if self.launched:
+            raise DBOSException("listen_queues called after DBOS is launched")
+        if self.listened_queues is not None:
+            raise DBOSException("listen_queues called more than once")
+        if isinstance(names, str) or not all(isinstance(n, str) and n for n in names):
+            raise DBOSException(
+                f"listen_queues takes a list of queue names (non-empty strings), not {names!r}"
+            )
+        self.listened_queues = list(names)
+        queue_consumers.listen_only(self.runtime.process.celery, self.listened_queues)
 
     def refresh_worker(self) -> None:
         """Lets the in-process worker, if it runs, serve what was declared since it
@@ -125,6 +148,8 @@ class WorkflowService:
     def release(self) -> None:
         """Closes the service's connections (and whatever was wired to it)."""
         self.stop_worker(0)
+        if self.listened_queues is not None:
+            queue_consumers.listen_only(self.runtime.process.celery, None)
         for callback in self._on_release:
             callback()
         self.runtime.process.dispose()
@@ -153,22 +178,42 @@ class WorkflowService:
         args = with_receiver(workflow, args)
         if in_workflow_code() is not None:
             return self.handle_async(self._start(spec, args, kwargs, queue))
+        if queue is None:
+            refuse_queue_only_options()
+        if next_workflow_id.get() is not None:
+            await asyncio.to_thread(self._refuse_another_receiver, spec, args)
         starter = self.runtime.starter
         workflow_id = await starter.start_async(spec, tuple(args), dict(kwargs), queue=queue)
         return self.handle_async(workflow_id)
 
     def _start(self, spec: WorkflowSpec, args: Any, kwargs: Any, queue: str | None) -> str:
+        if queue is None:
+            refuse_queue_only_options()
         parent = in_workflow_code()
         if parent is not None:
             return children_and_sleep.start_child(parent, spec, args, kwargs, queue_name=queue)
+        self._refuse_another_receiver(spec, args)
         return self.runtime.starter.start(spec, tuple(args), dict(kwargs), queue=queue)
 
     def call(self, spec: WorkflowSpec, args: Any, kwargs: Any) -> Any:
         """A direct call of a workflow, run to its end in this process."""
+        self._refuse_another_receiver(spec, args)
         return self.runtime.starter.call(spec, args, kwargs)
 
     async def call_async(self, spec: WorkflowSpec, args: Any, kwargs: Any) -> Any:
+        if next_workflow_id.get() is not None:
+            await asyncio.to_thread(self._refuse_another_receiver, spec, args)
         return await self.runtime.starter.call_async(spec, args, kwargs)
+
+    def _refuse_another_receiver(self, spec: WorkflowSpec, args: Any) -> None:
+        """A method started or called under ``SetWorkflowID`` whose id names its run on
+        another receiver raises ``DBOSConflictingWorkflowError``, as in DBOS."""
+        workflow_id = next_workflow_id.get()
+        if workflow_id is not None:
+            process = self.runtime.process
+            refuse_another_receiver(
+                process.store, process.serializer, spec, tuple(args), workflow_id
+            )
 
     def enqueue_request(
         self, request: EnqueueRequest, args: Any, kwargs: Any

@@ -106,9 +106,9 @@ class OperationStore:
     def resume_workflow(
         self, workflow_uuid: str, *, queue_name: str | None = None, include_failed: bool = False
     ) -> Dispatch | None:
-        """Makes a CANCELLED or MAX_RECOVERY_ATTEMPTS_EXCEEDED workflow (an ERROR one
-        too with ``include_failed``) ENQUEUED, on ``queue_name`` if given; None if it
-        was not one of those."""
+        """Makes a CANCELLED, MAX_RECOVERY_ATTEMPTS_EXCEEDED or DELAYED workflow (an
+        ERROR one too with ``include_failed``) ENQUEUED now, on ``queue_name`` if given;
+        None if it was not one of those."""
         row = self._connections.run(
             f"resuming workflow {workflow_uuid}",
             lambda connection: connection.execute(

@@ -35,6 +35,9 @@ class NewWorkflow:
     authenticated_roles: str | None = None
     assumed_role: str | None = None
     inherit_identity: bool = False
+    # Without a timeout of its own, a child takes its parent's deadline unless False
+    # (started in a SetWorkflowTimeout block, even SetWorkflowTimeout(None)).
+    inherit_deadline: bool = True
     # The application version it must run on (None: the first worker to claim it
     # stamps its own).
     application_version: str | None = None

@@ -141,6 +141,7 @@ def new_workflow_params(workflow: NewWorkflow) -> dict[str, Any]:
         "authenticated_roles": workflow.authenticated_roles,
         "assumed_role": workflow.assumed_role,
         "inherit_identity": workflow.inherit_identity,
+        "inherit_deadline": workflow.inherit_deadline,
         "max_recovery_attempts": workflow.max_recovery_attempts,
         "parent_workflow_id": workflow.parent_workflow_id,
         "deduplication_id": workflow.deduplication_id,
@@ -165,5 +166,7 @@ def deduplicated(workflow: NewWorkflow) -> DBOSQueueDeduplicatedError:
 def conflict(workflow_uuid: str, existing_name: str, wanted: str) -> DBOSConflictingWorkflowError:
     """The error of an id that another workflow function already uses."""
     return DBOSConflictingWorkflowError(
-        workflow_uuid, f"workflow {existing_name!r} already uses this id, not {wanted!r}"
+        workflow_uuid,
+        f"Workflow already exists with a different function name: {existing_name}, "
+        f"but the provided function name is: {wanted}",
     )

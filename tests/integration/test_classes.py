@@ -13,7 +13,11 @@ import pytest
 from sqlalchemy import text
 
 from celery_durable import DBOS, DBOSConfiguredInstance, DBOSContextSetAuth, SetWorkflowID
-from celery_durable.error import DBOSException, DBOSNotAuthorizedError
+from celery_durable.error import (
+    DBOSConflictingWorkflowError,
+    DBOSException,
+    DBOSNotAuthorizedError,
+)
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -100,6 +104,25 @@ def test_a_direct_call_of_an_instance_workflow_runs_once_per_id() -> None:
     assert calls["quote:cheap"] == ran  # the recorded outcome, not a new run
     status = DBOS.retrieve_workflow(workflow_id).get_status()
     assert (status.class_name, status.config_name) == ("Pricing", "cheap")
+
+
+def test_an_id_reused_on_another_instance_is_refused_with_dbos_text() -> None:
+    workflow_id = f"quote-{uuid.uuid4()}"
+    with SetWorkflowID(workflow_id):
+        assert cheap.quote(4) == "q:8:8"
+    expected = (
+        f"DBOS Error 9: Conflicting workflow invocation with the same ID ({workflow_id}): "
+        "Workflow already exists with a different config name: cheap, "
+        "but the provided config name is: dear"
+    )
+    ran = calls["quote:dear"]
+    for call in (lambda: dear.quote(4), lambda: DBOS.start_workflow(dear.quote, 4)):
+        with SetWorkflowID(workflow_id), pytest.raises(DBOSConflictingWorkflowError) as raised:
+            call()
+        assert str(raised.value) == expected
+    assert calls["quote:dear"] == ran  # nothing ran
+    with SetWorkflowID(workflow_id):
+        assert cheap.quote(4) == "q:8:8"  # its own instance still gets its outcome
 
 
 def test_an_async_instance_workflow() -> None:

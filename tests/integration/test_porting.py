@@ -144,6 +144,48 @@ def test_use_listen_notify_false_reads_by_polling_and_listens_to_nothing(
     assert output.split() == ["[1,", "2,", "3]", str(listening)]
 
 
+def test_listen_queues_makes_the_in_process_worker_consume_only_the_listed_queues(
+    program_database: str,
+) -> None:
+    output = _run(
+        f"""
+        import time
+        from celery_durable import DBOS, Queue
+        from celery_durable.error import DBOSException
+        import {PROGRAM} as program
+        from {PROGRAM} import increment
+
+        Queue("declared")  # declared in code, not listed: not consumed either
+        DBOS.listen_queues(["one"])
+        DBOS.launch()
+        try:
+            DBOS.listen_queues(["two"])
+        except DBOSException as error:
+            print("refused:", "after DBOS is launched" in str(error))
+        DBOS.register_queue("one")
+        DBOS.register_queue("two")
+        one = DBOS.enqueue_workflow("one", increment, 1)
+        two = DBOS.enqueue_workflow("two", increment, 2)
+        declared = DBOS.enqueue_workflow("declared", increment, 3)
+        print(one.get_result(timeout=30))
+        # Started without a queue: the default queue, always consumed.
+        print(DBOS.start_workflow(increment, 4).get_result(timeout=30))
+        DBOS.recover()  # a sweep adopts registered queues: not "two"
+        time.sleep(3)
+        print(two.get_status().status, declared.get_status().status)
+        DBOS.destroy()
+
+        DBOS(config=program.config)
+        DBOS.listen_queues(["two", "declared"])
+        DBOS.launch()
+        print(two.get_result(timeout=30), declared.get_result(timeout=30))
+        DBOS.destroy()
+        """,
+        _env(program_database),
+    )
+    assert output.splitlines() == ["refused: True", "2", "5", "ENQUEUED ENQUEUED", "3 4"]
+
+
 @pytest.mark.parametrize(("timeout", "seconds", "status"), [(30, 5, "SUCCESS"), (0, 15, "PENDING")])
 def test_destroy_waits_for_running_workflows_as_long_as_it_is_told(
     program_database: str, timeout: int, seconds: int, status: str

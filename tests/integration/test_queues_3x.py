@@ -26,6 +26,7 @@ from celery_durable import (
     EnqueueOptions,
     Queue,
     SetEnqueueOptions,
+    SetWorkflowAttributes,
     SetWorkflowID,
 )
 from celery_durable.error import (
@@ -187,6 +188,28 @@ def test_async_twins_register_read_change_and_delete(worker: Any) -> None:
     assert asyncio.run(scenario()) == (5, True, None)
 
 
+def test_the_sync_queue_calls_refuse_a_running_event_loop(worker: Any) -> None:
+    # As DBOS 3.4: they would block the loop on a database round trip.
+    name = _name()
+
+    async def scenario() -> list[str]:
+        refused = []
+        for call in (
+            lambda: DBOS.register_queue(name),
+            lambda: DBOS.retrieve_queue(name),
+            lambda: DBOS.delete_queue(name),
+            lambda: DBOS.list_queues(),
+        ):
+            with pytest.raises(RuntimeError, match="while an event loop is running") as caught:
+                call()
+            refused.append(str(caught.value).split("(")[0])
+        return refused
+
+    refused = asyncio.run(scenario())
+    assert refused == ["register_queue", "retrieve_queue", "delete_queue", "list_queues"]
+    assert DBOS.retrieve_queue(name) is None  # nothing was registered
+
+
 def test_list_queues_lists_the_registered_queues_only(registered: list[str]) -> None:
     declared = Queue(_name(), 2)
     DBOS._service().runtime.process.store.workers.register(
@@ -304,13 +327,33 @@ def test_enqueue_with_options_takes_names_this_process_lacks_and_ambient_options
     assert (status.priority, status.deduplication_id) == (3, "amb")
 
 
+def test_enqueue_options_attributes_merge_over_the_ambient_ones(
+    registered: list[str], client: DBOSClient
+) -> None:
+    queue = _register(registered)
+    options: EnqueueOptions = {
+        "workflow_name": doubled.__qualname__,
+        "queue_name": queue.name,
+        "attributes": {"explicit": "b", "both": "options"},
+    }
+    with SetWorkflowAttributes({"ambient": "a", "both": "block"}):
+        handle = DBOS.enqueue_workflow_with_options(options, 1)
+    assert handle.get_result(timeout=60) == 2
+    assert handle.get_status().attributes == {"ambient": "a", "explicit": "b", "both": "options"}
+    by_client = client.enqueue(options, 2)
+    assert by_client.get_result(timeout=60) == 4
+    assert by_client.get_status().attributes == {"explicit": "b", "both": "options"}
+    for bad in ("x", {"not json": object()}):
+        with pytest.raises(DBOSException, match="Invalid workflow attributes"):
+            DBOS.enqueue_workflow_with_options({**options, "attributes": bad}, 3)  # type: ignore[typeddict-item]
+
+
 @pytest.mark.parametrize(
     "field",
     [
         "serialization_type",
         "class_name",
         "instance_name",
-        "attributes",
         "application_name",
         "otel_context",
         "shard_key",
@@ -355,6 +398,70 @@ def test_a_client_bound_queue_changes_limits_but_does_not_enqueue(client: DBOSCl
     finally:
         client.delete_queue(queue.name)
     assert client.retrieve_queue(queue.name) is None
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        {"deduplication_id": "no-queue"},
+        {"priority": 5},
+        {"queue_partition_key": "no-queue"},
+        {"delay_seconds": 30.0},
+    ],
+)
+def test_queue_only_options_refuse_a_start_without_a_queue(
+    worker: Any, option: dict[str, Any]
+) -> None:
+    # As DBOS 3.4: they would do nothing, and a deduplication id would be a trap.
+    workflow_id = f"no-queue-{uuid.uuid4().hex}"
+    with (
+        SetEnqueueOptions(**option),
+        SetWorkflowID(workflow_id),
+        pytest.raises(DBOSException, match=f"{next(iter(option))} set on a workflow that is not"),
+    ):
+        DBOS.start_workflow(doubled, 1)
+
+    async def start_async() -> None:
+        with SetEnqueueOptions(**option), SetWorkflowID(workflow_id):
+            await DBOS.start_workflow_async(doubled, 1)
+
+    with pytest.raises(DBOSException, match="not being enqueued"):
+        asyncio.run(start_async())
+    assert DBOS.get_workflow_status(workflow_id) is None  # nothing was written
+    # app_version still applies without a queue: it decides who runs the workflow.
+    with SetEnqueueOptions(app_version=DBOS.application_version):
+        assert DBOS.start_workflow(doubled, 2).get_result(timeout=30) == 4
+
+
+def test_a_worker_concurrency_of_zero_pauses_the_queue_until_raised(
+    registered: list[str],
+) -> None:
+    # DBOS accepts 0 (its pause idiom); a negative limit is still refused.
+    queue = _register(registered, worker_concurrency=0)
+    handle = DBOS.enqueue_workflow(queue.name, doubled, 5)
+    time.sleep(2)
+    assert handle.get_status().status == "ENQUEUED"
+    queue.set_worker_concurrency(1)
+    assert handle.get_result(timeout=60) == 10
+    queue.set_worker_concurrency(None)
+    queue.set_global_concurrency(0)  # the queue-wide pause
+    paused = DBOS.enqueue_workflow(queue.name, doubled, 6)
+    time.sleep(2)
+    assert paused.get_status().status == "ENQUEUED"
+    queue.set_global_concurrency(None)
+    assert paused.get_result(timeout=60) == 12
+    with pytest.raises(DBOSException, match="worker_concurrency must be an integer >= 0"):
+        DBOS.register_queue(_name(), worker_concurrency=-1)
+
+
+def test_a_workflows_partition_key_is_in_its_status_and_listings(registered: list[str]) -> None:
+    queue = _register(registered, partition_concurrency=1)
+    with SetEnqueueOptions(queue_partition_key="customer-7"):
+        handle = DBOS.enqueue_workflow(queue.name, doubled, 3)
+    assert handle.get_result(timeout=60) == 6
+    assert handle.get_status().queue_partition_key == "customer-7"
+    (listed,) = DBOS.list_workflows(workflow_ids=[handle.workflow_id], load_input=False)
+    assert listed.queue_partition_key == "customer-7"
 
 
 def test_an_invalid_priority_is_refused_with_dbos_message(worker: Any) -> None:

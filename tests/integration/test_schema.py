@@ -294,3 +294,53 @@ def test_schema_sql_is_what_migrating_an_empty_database_produces() -> None:
         "celery_durable/store/sql/schema.sql is not what the migrations produce: run "
         "`python -m tests.schema_dump --write` and review the difference"
     )
+
+
+def test_version_17_leaves_one_holder_per_deduplication_id_delayed_ones_included(
+    fresh_database: str,
+) -> None:
+    # Until version 17 a DELAYED workflow did not hold its deduplication id: two could
+    # share one, or share it with an ENQUEUED one. The ENQUEUED one keeps it, else the
+    # earliest DELAYED one.
+    with psycopg.connect(fresh_database, autocommit=True) as connection:
+        connection.execute(BOOTSTRAP)
+        for version, sql in MIGRATIONS:
+            if version == 17:
+                break
+            connection.execute(sql)
+            connection.execute(f"INSERT INTO {SCHEMA}.schema_version VALUES (%s, 0)", (version,))
+        rows = [
+            ("enqueued", "ENQUEUED", "a", 5),
+            ("delayed-behind-enqueued", "DELAYED", "a", 1),
+            ("delayed-first", "DELAYED", "b", 1),
+            ("delayed-second", "DELAYED", "b", 2),
+        ]
+        for workflow_uuid, status, key, created in rows:
+            connection.execute(
+                f"INSERT INTO {SCHEMA}.workflow_status (workflow_uuid, name, status, inputs, "
+                "max_recovery_attempts, created_at_epoch_ms, updated_at_epoch_ms, "
+                "next_dispatch_at_epoch_ms, queue_name, deduplication_id) "
+                "VALUES (%s, 'w', %s, '{}', 1, %s, 0, 0, 'q', %s)",
+                (workflow_uuid, status, created, key),
+            )
+    store = SystemStore(fresh_database)
+    try:
+        assert store.schema.migrate() == LATEST_VERSION
+    finally:
+        store.dispose()
+    with psycopg.connect(fresh_database) as connection:
+        kept = connection.execute(
+            f"SELECT workflow_uuid, deduplication_id FROM {SCHEMA}.workflow_status "
+            "ORDER BY workflow_uuid"
+        ).fetchall()
+        assert kept == [
+            ("delayed-behind-enqueued", None),
+            ("delayed-first", "b"),
+            ("delayed-second", None),
+            ("enqueued", "a"),
+        ]
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            connection.execute(
+                f"UPDATE {SCHEMA}.workflow_status SET deduplication_id = 'b' "
+                "WHERE workflow_uuid = 'delayed-second'"
+            )

@@ -11,6 +11,7 @@ import pytest
 
 from celery_durable import DBOS, Queue, SetEnqueueOptions, SetWorkflowID
 from celery_durable.error import (
+    DBOSConflictingWorkflowError,
     DBOSException,
     DBOSQueueDeduplicatedError,
     DBOSWorkflowIDInUseError,
@@ -44,6 +45,27 @@ def test_set_workflow_id_takes_dbos_parameter_names(dbos: type[DBOS], worker: An
     # The default ("return-existing", or None) returns the first workflow's handle.
     with SetWorkflowID(workflow_id, workflow_id_reuse_policy="return-existing"):
         assert DBOS.start_workflow(policy_echo, "b").get_result() == "a"
+
+
+@DBOS.workflow()
+def other_echo(value: str) -> str:
+    return value
+
+
+def test_an_id_in_use_by_another_function_is_refused_with_dbos_text(
+    dbos: type[DBOS], worker: Any
+) -> None:
+    workflow_id = new_id()
+    with SetWorkflowID(workflow_id):
+        assert DBOS.start_workflow(policy_echo, "first").get_result() == "first"
+    for start in (lambda: DBOS.start_workflow(other_echo, "x"), lambda: other_echo("x")):
+        with SetWorkflowID(workflow_id), pytest.raises(DBOSConflictingWorkflowError) as raised:
+            start()
+        assert str(raised.value) == (
+            f"DBOS Error 9: Conflicting workflow invocation with the same ID ({workflow_id}): "
+            "Workflow already exists with a different function name: policy_echo, "
+            "but the provided function name is: other_echo"
+        )
 
 
 def test_reject_refuses_an_id_in_use(dbos: type[DBOS], worker: Any) -> None:
@@ -102,3 +124,32 @@ def test_return_existing_returns_the_deduplication_holder(dbos: type[DBOS]) -> N
     ):
         policy_echo("direct")
     DBOS.cancel_workflow(holder.workflow_id)
+
+
+@DBOS.workflow()
+def enqueues_under_a_taken_key(dedup: str) -> str:
+    try:
+        with SetEnqueueOptions(deduplication_id=dedup):
+            idle_queue.enqueue(policy_echo, "refused child")
+    except DBOSQueueDeduplicatedError:
+        return "refused"
+    return "enqueued"
+
+
+def test_a_refused_enqueue_in_workflow_code_is_checkpointed_and_replayed(
+    dbos: type[DBOS], worker: Any
+) -> None:
+    dedup = f"dedup-{uuid.uuid4()}"
+    with SetEnqueueOptions(deduplication_id=dedup):
+        holder = idle_queue.enqueue(policy_echo, "holder")
+    workflow_id = new_id()
+    with SetWorkflowID(workflow_id):
+        assert enqueues_under_a_taken_key(dedup) == "refused"
+    (step,) = DBOS.list_workflow_steps(workflow_id)
+    assert isinstance(step["error"], DBOSQueueDeduplicatedError)
+    assert step["child_workflow_id"] is None
+    # With the key free, a replay of the checkpoint still raises, not enqueues.
+    DBOS.cancel_workflow(holder.workflow_id)
+    forked = DBOS.fork_workflow(workflow_id, 2)
+    assert forked.get_result(timeout=30) == "refused"
+    assert len(DBOS.list_workflow_steps(forked.workflow_id)) == 1

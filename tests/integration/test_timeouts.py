@@ -24,7 +24,11 @@ from celery_durable import (
     SetWorkflowID,
     SetWorkflowTimeout,
 )
-from celery_durable.error import DBOSAwaitedWorkflowCancelledError, DBOSException
+from celery_durable.error import (
+    DBOSAwaitedWorkflowCancelledError,
+    DBOSException,
+    DBOSQueueDeduplicatedError,
+)
 from tests.conftest import BROKER_URL, DATABASE_URL, TEST_QUEUE
 from tests.integration.test_faults import wait_until
 
@@ -141,6 +145,53 @@ def test_a_child_waiting_in_its_queue_is_cancelled_at_the_inherited_deadline() -
     assert calls["never"] == 0
 
 
+@DBOS.workflow()
+def starts_an_unbounded_and_a_bounded_child(free_id: str, bound_id: str) -> None:
+    with SetWorkflowID(free_id), SetWorkflowTimeout(None):
+        TIMED.enqueue(sleeps_briefly)  # no deadline: not its parent's either
+    with SetWorkflowID(bound_id):
+        TIMED.enqueue(sleeps_briefly)  # its parent's deadline
+
+
+@DBOS.workflow()
+def sleeps_briefly() -> str:
+    DBOS.sleep(4)
+    return "slept"
+
+
+def test_set_workflow_timeout_none_starts_a_child_without_its_parents_deadline() -> None:
+    free_id, bound_id = (f"unset-timeout-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    with SetWorkflowTimeout(2.0):
+        parent = TIMED.enqueue(starts_an_unbounded_and_a_bounded_child, free_id, bound_id)
+    parent.get_result(timeout=30)
+    with pytest.raises(DBOSAwaitedWorkflowCancelledError):
+        DBOS.retrieve_workflow(bound_id).get_result(timeout=30)
+    free = DBOS.retrieve_workflow(free_id)
+    assert free.get_result(timeout=30) == "slept"
+    status = free.get_status()
+    assert (status.workflow_timeout_ms, status.workflow_deadline_epoch_ms) == (None, None)
+
+
+@DBOS.workflow()
+def enqueues_quick(name: str) -> str:
+    handle = TIMED.enqueue(quick, name)
+    return handle.workflow_id
+
+
+def test_a_direct_calls_children_inherit_its_deadline_not_the_callers_block() -> None:
+    # The direct call runs in its caller's context: the SetWorkflowTimeout block is
+    # the call's own timeout, and its children share the call's deadline.
+    workflow_id = f"direct-parent-{uuid.uuid4().hex[:8]}"
+    with SetWorkflowTimeout(300), SetWorkflowID(workflow_id):
+        child_id = enqueues_quick("direct child")
+    assert DBOS.retrieve_workflow(child_id).get_result(timeout=30) == "direct child"
+    parent = DBOS.retrieve_workflow(workflow_id).get_status()
+    child = DBOS.retrieve_workflow(child_id).get_status()
+    assert parent.workflow_deadline_epoch_ms is not None
+    assert child.workflow_timeout_ms is None
+    assert child.workflow_deadline_epoch_ms == parent.workflow_deadline_epoch_ms
+
+
 def test_a_queued_workflows_deadline_starts_when_its_queue_admits_it() -> None:
     # Queue.enqueue: the timeout counts from admission, as DBOS's dequeue.
     with SetWorkflowTimeout(60.0):
@@ -172,6 +223,26 @@ def test_a_delayed_workflow_can_be_cancelled_and_never_runs() -> None:
     time.sleep(4.5)
     assert calls["cancelled-while-delayed"] == 0
     assert handle.get_status().status == "CANCELLED"
+
+
+def test_resuming_a_delayed_workflow_starts_it_now() -> None:
+    with SetEnqueueOptions(delay_seconds=3600.0):
+        handle = TIMED.enqueue(quick, "resumed early")
+    assert handle.get_status().status == "DELAYED"
+    DBOS.resume_workflow(handle.workflow_id)
+    assert handle.get_result(timeout=30) == "resumed early"
+    assert calls["resumed early"] == 1
+
+
+def test_a_delayed_workflow_holds_its_deduplication_id() -> None:
+    deduplication_id = f"delayed-{uuid.uuid4().hex}"
+    with SetEnqueueOptions(delay_seconds=60.0, deduplication_id=deduplication_id):
+        holder = TIMED.enqueue(quick, "delayed holder")
+        with pytest.raises(DBOSQueueDeduplicatedError):
+            TIMED.enqueue(quick, "refused")
+    DBOS.cancel_workflow(holder.workflow_id)  # the id is free again
+    with SetEnqueueOptions(deduplication_id=deduplication_id):
+        assert TIMED.enqueue(quick, "after").get_result(timeout=30) == "after"
 
 
 def test_the_client_takes_a_timeout_and_a_delay() -> None:

@@ -18,8 +18,9 @@ CANCEL_WORKFLOW = text(
 
 # Runs the workflow again from its checkpoints: a new generation, a fresh recovery
 # budget, no outcome, and (as DBOS) no deadline or deduplication id: its timeout counts
-# again from when a worker next starts it. An ERROR workflow only with :include_failed
-# (DBOS 3.4 leaves it alone); on :queue_name when given.
+# again from when a worker next starts it. A DELAYED workflow is enqueued now, its delay
+# dropped (as DBOS). An ERROR workflow only with :include_failed (DBOS 3.4 leaves it
+# alone); on :queue_name when given.
 RESUME_WORKFLOW = text(
     f"""
     UPDATE {SCHEMA}.workflow_status
@@ -30,7 +31,7 @@ RESUME_WORKFLOW = text(
         workflow_deadline_epoch_ms = NULL, started_at_epoch_ms = NULL,
         deduplication_id = NULL
     WHERE workflow_uuid = :workflow_uuid
-      AND (status IN ('CANCELLED', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED')
+      AND (status IN ('CANCELLED', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED', 'DELAYED')
            OR (:include_failed AND status = 'ERROR'))
     RETURNING name, queue_name, dispatch_generation
     """

@@ -1284,7 +1284,7 @@ CREATE INDEX workflow_status_deadline_idx ON celery_durable.workflow_status USIN
 
 -- INDEX: workflow_status_deduplication_idx
 
-CREATE UNIQUE INDEX workflow_status_deduplication_idx ON celery_durable.workflow_status USING btree (queue_name, deduplication_id) WHERE ((deduplication_id IS NOT NULL) AND (status = ANY (ARRAY['ENQUEUED'::text, 'PENDING'::text])));
+CREATE UNIQUE INDEX workflow_status_deduplication_idx ON celery_durable.workflow_status USING btree (queue_name, deduplication_id) WHERE ((deduplication_id IS NOT NULL) AND (status = ANY (ARRAY['DELAYED'::text, 'ENQUEUED'::text, 'PENDING'::text])));
 
 -- INDEX: workflow_status_delayed_idx
 

@@ -29,9 +29,11 @@ INSERT_WORKFLOW = text(
                :max_recovery_attempts, :now, :now,
                COALESCE(CAST(:delay_until AS bigint), :now), false, :parent_workflow_id,
                :deduplication_id, :priority, :workflow_timeout_ms,
-               -- Without a timeout of its own, a child inherits its parent's deadline.
+               -- Without a timeout of its own, a child inherits its parent's deadline
+               -- (unless started in a SetWorkflowTimeout block).
                CASE WHEN CAST(:workflow_timeout_ms AS bigint) IS NOT NULL
                     THEN CAST(:deadline AS bigint)
+                    WHEN NOT :inherit_deadline THEN NULL
                     ELSE (SELECT COALESCE(p.workflow_deadline_epoch_ms,
                                           p.started_at_epoch_ms + p.workflow_timeout_ms)
                           FROM {SCHEMA}.workflow_status AS p
@@ -142,7 +144,7 @@ WORKFLOW_COLUMNS_WITHOUT_PAYLOAD = f"""
     EXISTS (SELECT 1 FROM {SCHEMA}.workflow_status AS fork
             WHERE fork.forked_from = workflow_status.workflow_uuid) AS was_forked_from,
     CASE WHEN status = 'DELAYED' THEN next_dispatch_at_epoch_ms END AS delay_until_epoch_ms,
-    attributes, schedule_name
+    attributes, schedule_name, queue_partition_key
 """
 
 _WORKFLOW_COLUMNS = f"{WORKFLOW_COLUMNS_WITHOUT_PAYLOAD}, inputs, output, error"
