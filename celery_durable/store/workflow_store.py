@@ -152,6 +152,7 @@ def new_workflow_params(workflow: NewWorkflow) -> dict[str, Any]:
         "queue_partition_key": workflow.queue_partition_key,
         "schedule_name": workflow.schedule_name,
         "attributes": workflow.attributes,
+        "dbos_queue_name": workflow.dbos_queue_name,
     }
 
 

@@ -24,6 +24,7 @@ from celery_durable.store.migrations.v13 import V13
 from celery_durable.store.migrations.v14 import V14
 from celery_durable.store.migrations.v15 import V15
 from celery_durable.store.migrations.v16 import V16
+from celery_durable.store.migrations.v17 import V17
 
 # Serializes concurrent migrations (an arbitrary constant: "cd-migrate").
 MIGRATION_LOCK_KEY = 0x63642D6D69677261
@@ -54,6 +55,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (14, V14),
     (15, V15),
     (16, V16),
+    (17, V17),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -20,7 +20,7 @@ _ANY_OF = (
     ("forked_from", "forked_from = ANY(:forked_from)"),
     ("parent_workflow_ids", "parent_workflow_id = ANY(:parent_workflow_ids)"),
     ("users", "authenticated_user = ANY(:users)"),
-    ("queue_names", "queue_name = ANY(:queue_names)"),
+    ("queue_names", "dbos_queue_name = ANY(:queue_names)"),
     ("executor_ids", "executor_id = ANY(:executor_ids)"),
     ("schedule_names", "schedule_name = ANY(:schedule_names)"),
     # A prefix's LIKE wildcards are escaped by the caller's parameter (see _prefixes).
@@ -71,7 +71,7 @@ def list_workflows(query: WorkflowQuery) -> tuple[TextClause, dict[str, Any]]:
         conditions.append("attributes @> CAST(:attributes AS jsonb)")
         params["attributes"] = query.attributes
     if query.queues_only:
-        conditions.append("queue_name IS NOT NULL")
+        conditions.append("dbos_queue_name IS NOT NULL")
         if query.statuses is None:
             conditions.append("status IN ('DELAYED', 'ENQUEUED', 'PENDING')")
     return text(_select(query, conditions)), params | {
