@@ -58,9 +58,7 @@ class WorkflowStarter:
         # A queue named by the caller (Queue.enqueue, DBOSClient) admits the workflow
         # later: its timeout's deadline is fixed then.
         admitted_later = queue_name is not None and status == "ENQUEUED"
-        queue = (
-            queue_name or celery_queue or publishing.resolve_queue(process.celery, spec.name)
-        )
+        queue = queue_name or celery_queue or publishing.resolve_queue(process.celery, spec.name)
         row = new_workflow_row(
             process.serializer,
             spec,
