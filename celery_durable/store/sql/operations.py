@@ -11,7 +11,8 @@ from celery_durable.store.migrations.schema import SCHEMA
 CANCEL_WORKFLOW = text(
     f"""
     UPDATE {SCHEMA}.workflow_status
-    SET status = 'CANCELLED', dispatch_parked = false, updated_at_epoch_ms = :now
+    SET status = 'CANCELLED', dispatch_parked = false, updated_at_epoch_ms = :now,
+        completed_at_epoch_ms = :now
     WHERE workflow_uuid = :workflow_uuid AND status IN ('ENQUEUED', 'PENDING', 'DELAYED')
     RETURNING workflow_uuid
     """

@@ -370,7 +370,7 @@ BEGIN
     RETURN QUERY
     UPDATE celery_durable.workflow_status AS w
     SET status = 'CANCELLED', dispatch_parked = false, wait_key = NULL,
-        updated_at_epoch_ms = p_now_epoch_ms
+        updated_at_epoch_ms = p_now_epoch_ms, completed_at_epoch_ms = p_now_epoch_ms
     WHERE w.workflow_uuid IN (
         SELECT o.workflow_uuid FROM celery_durable.workflow_status AS o
         WHERE o.status IN ('ENQUEUED', 'PENDING', 'DELAYED')
