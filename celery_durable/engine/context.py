@@ -7,6 +7,7 @@ the DBOS facade (``DBOS.workflow_id``, ``DBOS.get_context()``, ...).
 
 from __future__ import annotations
 
+import asyncio
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +55,22 @@ class WorkflowContext:
     # Set when this execution's code has returned (a task it left behind, still holding
     # this context, may not run its operations: DBOS.reserve_step's reservations).
     ended: bool = field(default=False)
+    # The asyncio task that runs an ``async def`` workflow's body (None: a synchronous
+    # workflow, or not known). Its code may create tasks of its own (asyncio.gather).
+    root_task: Any = field(default=None)
+
+    def in_side_task(self) -> bool:
+        """Whether the running code is an asyncio task the workflow's code created (not
+        its body's own task). Such a task cannot unwind the execution with a reschedule
+        (the workflow's code would receive it, e.g. from ``asyncio.gather(...,
+        return_exceptions=True)``): its waits happen in process, as in a direct call."""
+        if self.root_task is None:
+            return False
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # no running loop: not a task at all
+            return False
+        return task is not None and task is not self.root_task
 
     def identity(self) -> Identity:
         """The identity recorded on the workflow (``DBOSContextSetAuth``, inherited by

@@ -105,8 +105,11 @@ class StepRun:
             RescheduleWorkflow: under Celery, to free the worker until it is due.
         """
         wait = max(0.0, (self.due_at_epoch_ms - now_epoch_ms()) / 1000)
-        if wait > 0 and self.workflow is not None and not self.workflow.inline_retries:
-            raise self._reschedule(wait)
+        workflow = self.workflow
+        if wait > 0 and workflow is not None and not workflow.inline_retries:
+            # A task the workflow's code created waits here (see in_side_task).
+            if not workflow.in_side_task():
+                raise self._reschedule(wait)
         return wait
 
     def _reschedule(self, wait_seconds: float) -> RescheduleWorkflow:
