@@ -106,10 +106,10 @@ class StepRun:
         """
         wait = max(0.0, (self.due_at_epoch_ms - now_epoch_ms()) / 1000)
         workflow = self.workflow
-        if wait > 0 and workflow is not None and not workflow.inline_retries:
-            # A task the workflow's code created waits here (see in_side_task).
-            if not workflow.in_side_task():
-                raise self._reschedule(wait)
+        # Waits here: a direct call, or a task the workflow's code created (in_side_task).
+        waits_here = workflow is None or workflow.inline_retries or workflow.in_side_task()
+        if wait > 0 and not waits_here:
+            raise self._reschedule(wait)
         return wait
 
     def _reschedule(self, wait_seconds: float) -> RescheduleWorkflow:
