@@ -891,6 +891,45 @@ def test_get_event_in_a_workflow_frees_its_slot_is_woken_and_replays_its_value(
     assert steps(reader) == [(1, "DBOS.getEvent"), (2, "DBOS.sleep")]
 
 
+@DBOS.step()
+async def msg_async_step(value: str) -> str:
+    return value
+
+
+@DBOS.workflow()
+async def msg_gathers_operations() -> list[Any]:
+    me = DBOS.workflow_id
+    assert me is not None
+    # Created in this order; the first three go to threads, the step does not.
+    results = await asyncio.gather(
+        asyncio.create_task(DBOS.send_async(me, "hi", "t")),
+        asyncio.create_task(DBOS.set_event_async("k", "v")),
+        asyncio.create_task(DBOS.get_workflow_status_async(me)),
+        asyncio.create_task(msg_async_step("step")),
+    )
+    return [results[0], results[1], results[2].workflow_id, results[3]]
+
+
+def test_async_operations_in_tasks_are_numbered_in_call_order() -> None:
+    # As DBOS numbers them: each takes its function id when called, before it waits
+    # for its thread, so a replay (whatever the threads' timing) finds the same ids.
+    async def direct() -> list[Any]:
+        with SetWorkflowID(new_id("gathered")):
+            return await msg_gathers_operations()
+
+    for result in (
+        asyncio.run(direct()),  # a direct call
+        DBOS.start_workflow(msg_gathers_operations).get_result(timeout=RESULT_TIMEOUT),
+    ):
+        assert result[0] is None and result[1] is None and result[3] == "step"
+        assert steps(result[2]) == [
+            (1, "DBOS.send"),
+            (2, "DBOS.setEvent"),
+            (3, "DBOS.getStatus"),
+            (4, msg_async_step.__qualname__),
+        ]
+
+
 def test_fork_copies_events_and_streams_of_earlier_operations_but_no_messages(
     sql: psycopg.Connection[Any],
 ) -> None:
