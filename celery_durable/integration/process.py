@@ -93,6 +93,9 @@ class ProcessServices:
             synchronous_checkpoints=merged["synchronous_checkpoints"],
             session_url=merged.get("session_database_url"),
         )
+        self.store.connections.set_observability_timeout(
+            merged.get("observability_query_timeout_sec")
+        )
         self.application_store = ApplicationStore(
             merged.get("application_database_url") or url, pool_size=merged["sys_db_pool_size"]
         )

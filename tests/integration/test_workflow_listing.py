@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 from celery import Celery
 
 from celery_durable import DBOS, DBOSClient, SetWorkflowID
 from celery_durable.core.records import INTERNAL_QUEUE_NAME, WorkflowStatus
-from celery_durable.error import DBOSException
+from celery_durable.error import DBOSException, DBOSQueryTimeoutError
 from tests.conftest import BROKER_URL, DATABASE_URL, TEST_QUEUE
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -292,6 +295,45 @@ def test_list_workflow_steps_pages_and_what_is_loaded(client: DBOSClient, prefix
     assert asyncio.run(client.list_workflow_steps_async(parent, limit=1)) == steps[:1]
     with pytest.raises(DBOSException, match="sharded"):
         client.list_workflow_steps(parent, shard_key="s")
+
+
+def test_a_listing_past_the_observability_query_timeout_is_cancelled(
+    client: DBOSClient, prefix: str
+) -> None:
+    # DBOS's default cap (30 s) on a DBOS's listings; a client's own, set per client.
+    connections = DBOS._service().runtime.process.store.connections
+    assert connections.observability_timeout_ms == 30_000
+    capped = DBOSClient(DATABASE_URL, observability_query_timeout_sec=0.3)
+    uncapped = DBOSClient(DATABASE_URL, observability_query_timeout_sec=0)
+    try:
+        enqueue(client, f"{prefix}a")
+        mine = {"workflow_id_prefix": prefix}
+        assert ids(capped.list_workflows(**mine)) == [f"{prefix}a"]
+        # A listing that waits behind a lock longer than that is cancelled.
+        with psycopg.connect(DATABASE_URL) as holder:
+            holder.execute(
+                "LOCK TABLE celery_durable.workflow_status, celery_durable.operation_outputs "
+                "IN ACCESS EXCLUSIVE MODE"
+            )
+            started = time.monotonic()
+            with pytest.raises(DBOSQueryTimeoutError, match=r"0\.3s statement timeout"):
+                capped.list_workflows(**mine)
+            with pytest.raises(DBOSQueryTimeoutError):
+                capped.list_workflow_steps(f"{prefix}a")
+            assert time.monotonic() - started < 5
+            waiting = threading.Thread(target=lambda: uncapped.list_workflows(**mine))
+            waiting.start()
+            time.sleep(0.6)
+            assert waiting.is_alive()  # uncapped: it waits for the lock
+            holder.rollback()
+        waiting.join(timeout=10)
+        # The timeout was the transaction's own: the pooled connection is not capped.
+        assert ids(capped.list_workflows(**mine)) == [f"{prefix}a"]
+        with capped._service.runtime.process.store.connections.engine.connect() as raw:
+            assert raw.exec_driver_sql("SHOW statement_timeout").scalar() == "0"
+    finally:
+        capped.destroy()
+        uncapped.destroy()
 
 
 def test_what_cannot_be_honoured_is_refused(client: DBOSClient) -> None:

@@ -11,6 +11,10 @@ from celery_durable.store.migrations.schema import SCHEMA
 from celery_durable.store.rows import WorkflowQuery
 from celery_durable.store.sql.workflows import WORKFLOW_COLUMNS_WITHOUT_PAYLOAD
 
+# The listings' statement timeout, for their transaction only ('30000ms'); a bound
+# parameter, as SET cannot take one.
+SET_STATEMENT_TIMEOUT = text("SELECT set_config('statement_timeout', :timeout, true)")
+
 # (the query's field, the fragment it adds): a list matches any of its values.
 _ANY_OF = (
     ("workflow_ids", "workflow_uuid = ANY(:workflow_ids)"),
