@@ -46,6 +46,7 @@ def decode_status(row: RawWorkflowRow, serializer: Serializer) -> WorkflowStatus
         status=row.status,
         name=row.name,
         queue_name=row.queue_name,
+        celery_queue=row.celery_queue,
         input=inputs,
         class_name=class_name,
         config_name=config_name,

@@ -19,6 +19,11 @@ class WorkflowStatusString(StrEnum):
     MAX_RECOVERY_ATTEMPTS_EXCEEDED = "MAX_RECOVERY_ATTEMPTS_EXCEEDED"
 
 
+# The queue DBOS reports for a workflow resumed or forked without a queue of its own
+# (DBOS's ``dbos._utils.INTERNAL_QUEUE_NAME``). Here it names no queue: the workflow's
+# messages still go to its Celery queue.
+INTERNAL_QUEUE_NAME = "_dbos_internal_queue"
+
 TERMINAL_STATUSES = frozenset(
     {
         WorkflowStatusString.SUCCESS,
@@ -96,6 +101,11 @@ class WorkflowStatus:
     app_id: str | None = None
     shard_key: str | None = None
     parent_shard_key: str | None = None
+    # Ours: the Celery queue its messages are published to. Every workflow has one;
+    # ``queue_name`` is the DBOS queue it was enqueued on, as DBOS reports it (None when
+    # started or called without one; ``_dbos_internal_queue`` once resumed or forked
+    # without a queue).
+    celery_queue: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,6 +141,7 @@ class RawWorkflowRow:
     attributes: dict[str, Any] | None = None
     schedule_name: str | None = None
     queue_partition_key: str | None = None
+    celery_queue: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

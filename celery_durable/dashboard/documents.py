@@ -82,6 +82,9 @@ def workflow(status: WorkflowStatus, reveal: bool) -> dict[str, Any]:
         "celery_task_id": status.workflow_id,
         "name": status.name,
         "status": status.status,
+        # The Celery queue its messages go to; DBOS's queue_name (None unless it was
+        # enqueued on a DBOS queue) beside it.
+        "celery_queue": status.celery_queue,
         "queue_name": status.queue_name,
         "input": value(status.input, reveal),
         "output": value(status.output, reveal) if status.output is not None else None,

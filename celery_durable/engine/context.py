@@ -7,15 +7,19 @@ the DBOS facade (``DBOS.workflow_id``, ``DBOS.get_context()``, ...).
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from celery_durable.core.outcomes import decode_roles
 from celery_durable.core.records import StepRecord
 from celery_durable.core.serialization import Serializer
 from celery_durable.engine.launcher import Launcher
 from celery_durable.engine.ports import EngineStore, Execution
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +58,22 @@ class WorkflowContext:
     # Set when this execution's code has returned (a task it left behind, still holding
     # this context, may not run its operations: DBOS.reserve_step's reservations).
     ended: bool = field(default=False)
+    # The asyncio task that runs an ``async def`` workflow's body (None: a synchronous
+    # workflow, or not known). Its code may create tasks of its own (asyncio.gather).
+    root_task: Any = field(default=None)
+
+    def in_side_task(self) -> bool:
+        """Whether the running code is an asyncio task the workflow's code created (not
+        its body's own task). Such a task cannot unwind the execution with a reschedule
+        (the workflow's code would receive it, e.g. from ``asyncio.gather(...,
+        return_exceptions=True)``): its waits happen in process, as in a direct call."""
+        if self.root_task is None:
+            return False
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # no running loop: not a task at all
+            return False
+        return task is not None and task is not self.root_task
 
     def identity(self) -> Identity:
         """The identity recorded on the workflow (``DBOSContextSetAuth``, inherited by
@@ -78,8 +98,13 @@ class WorkflowContext:
         """Takes the next operation's id, as DBOS does: the first is 1.
 
         Every durable operation (step, transaction, child workflow, result wait, sleep)
-        takes one, in call order; replay depends on this order being deterministic.
+        takes one, in call order; replay depends on this order being deterministic. An
+        operation run in a thread (see :func:`in_thread_in_call_order`) takes the ids
+        reserved for it when it was called.
         """
+        reserved = _reserved_ids.get()
+        if reserved:
+            return reserved.pop(0)
         self._function_id += 1
         return self._function_id
 
@@ -218,3 +243,27 @@ def starting_identity(parent_workflow_id: str | None) -> Identity | None:
         roles=recorded.roles if scope is None else scope.roles,
         assumed_role=role if role is not None else recorded.assumed_role,
     )
+
+
+# The function ids an operation of workflow code took when it was called, before it
+# went to a thread (see in_thread_in_call_order).
+_reserved_ids: ContextVar[list[int] | None] = ContextVar(
+    "celery_durable_reserved_ids", default=None
+)
+
+
+async def in_thread_in_call_order(ids: int, function: Callable[[], T]) -> T:
+    """Runs ``function`` (an operation of workflow code taking ``ids`` function ids) in
+    a thread, its ids taken now, in the calling task, as DBOS numbers its async
+    operations: workflow code that creates tasks (``asyncio.gather``) numbers them in
+    the order it called them, not the order their threads reach the database."""
+    workflow = in_workflow_code()
+    if workflow is None:
+        return await asyncio.to_thread(function)
+    reserved = [workflow.next_function_id() for _ in range(ids)]
+
+    def run() -> T:
+        _reserved_ids.set(reserved)  # in the thread's copy of the context only
+        return function()
+
+    return await asyncio.to_thread(run)

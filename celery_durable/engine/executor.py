@@ -8,10 +8,11 @@ step that runs, and one UPDATE that records the outcome and releases the fence.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 from celery_durable.core.clock import now_epoch_ms
@@ -157,7 +158,9 @@ class WorkflowEngine:
             with observed(claimed), claimed.running(options.max_countdown_seconds):
                 function = claimed.spec.function
                 if claimed.spec.is_async:
-                    claimed.output = run_in_own_loop(function, claimed.args, claimed.kwargs)
+                    claimed.output = run_in_own_loop(
+                        _as_root_task(claimed.context, function), claimed.args, claimed.kwargs
+                    )
                 else:
                     claimed.output = function(*claimed.args, **claimed.kwargs)
             return claimed.ended()
@@ -168,6 +171,7 @@ class WorkflowEngine:
             if isinstance(claimed, RunResult):
                 return claimed
             with observed(claimed), claimed.running(options.max_countdown_seconds):
+                claimed.context.root_task = asyncio.current_task()
                 claimed.output = await claimed.spec.function(*claimed.args, **claimed.kwargs)
             return claimed.ended()
 
@@ -315,3 +319,15 @@ class WorkflowEngine:
                 self._dispatch(parent_workflow_id, dispatch)
         except Exception:
             logger.warning("Could not wake parent workflow %s", parent_workflow_id, exc_info=True)
+
+
+def _as_root_task(
+    context: WorkflowContext, function: Callable[..., Coroutine[Any, Any, Any]]
+) -> Callable[..., Coroutine[Any, Any, Any]]:
+    """``function``, noting the task that runs it as the workflow's body's own."""
+
+    async def body(*args: Any, **kwargs: Any) -> Any:
+        context.root_task = asyncio.current_task()
+        return await function(*args, **kwargs)
+
+    return body

@@ -196,6 +196,7 @@ def durable_wait(
         checkpoints.expect_name(workflow, function_id, name, recorded.function_name)
         return checkpoints.replay(workflow, recorded)
     deadline_ms = _deadline(workflow, deadline_function_id, timeout_seconds)
+    started_ms = _wait_started(workflow, deadline_function_id)
     deadline_text = workflow.serializer.dumps(deadline_ms)
     with _subscription(workflow, channel, f"{wait.target}::{wait.key}") as notified:
         while True:
@@ -210,7 +211,7 @@ def durable_wait(
                 )
             remaining = (deadline_ms - now_epoch_ms()) / 1000
             if remaining <= 0:
-                record_outcome(workflow, function_id, name, output=None)
+                record_outcome(workflow, function_id, name, output=None, started_at=started_ms)
                 return None
             if notified is None:
                 until = dt.datetime.fromtimestamp(deadline_ms / 1000, tz=dt.UTC)
@@ -246,6 +247,14 @@ def _deadline(workflow: WorkflowContext, function_id: int, timeout_seconds: floa
     return int(checkpoints.replay(workflow, recorded))
 
 
+def _wait_started(workflow: WorkflowContext, deadline_function_id: int) -> int:
+    """When the wait began: when its deadline was recorded (by an earlier execution),
+    else now. The wait's operation spans it, as DBOS times a ``recv``."""
+    recorded = workflow.checkpoints.get(deadline_function_id)
+    started = None if recorded is None else recorded.started_at_epoch_ms
+    return now_epoch_ms() if started is None else started
+
+
 def _load(workflow: WorkflowContext, function_id: int, name: str, text: str) -> Any:
     return checkpoints.load(workflow, function_id, name, text)
 
@@ -257,6 +266,7 @@ def record_outcome(
     *,
     output: Any = None,
     error: BaseException | None = None,
+    started_at: int | None = None,
 ) -> None:
     now = now_epoch_ms()
     serializer = workflow.serializer
@@ -270,7 +280,7 @@ def record_outcome(
             attempts=1,
             attempt_log=None,
             retry_due_at_epoch_ms=None,
-            started_at_epoch_ms=now,
+            started_at_epoch_ms=now if started_at is None else started_at,
             completed_at_epoch_ms=now,
         ),
     )

@@ -105,7 +105,10 @@ class StepRun:
             RescheduleWorkflow: under Celery, to free the worker until it is due.
         """
         wait = max(0.0, (self.due_at_epoch_ms - now_epoch_ms()) / 1000)
-        if wait > 0 and self.workflow is not None and not self.workflow.inline_retries:
+        workflow = self.workflow
+        # Waits here: a direct call, or a task the workflow's code created (in_side_task).
+        waits_here = workflow is None or workflow.inline_retries or workflow.in_side_task()
+        if wait > 0 and not waits_here:
             raise self._reschedule(wait)
         return wait
 

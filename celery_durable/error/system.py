@@ -79,8 +79,9 @@ class RecordedError(DBOSException):
 
 
 class DBOSQueryTimeoutError(DBOSException):
-    """An observability query exceeded its statement timeout (not raised by
-    celery_durable today: its queries have no statement timeout)."""
+    """A listing (``list_workflows``, ``list_queued_workflows``,
+    ``list_workflow_steps``) ran past ``observability_query_timeout_sec`` and
+    PostgreSQL cancelled it."""
 
     _constructed_from = ("timeout_seconds",)
 

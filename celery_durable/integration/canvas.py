@@ -97,7 +97,7 @@ def start_from_canvas(task: Task[Any, Any], spec: WorkflowSpec, process: Process
         tuple(request.args or ()),
         dict(request.kwargs or {}),
         status="ENQUEUED",
-        queue_name=_delivery_queue(process.celery, request.delivery_info, spec.name),
+        celery_queue=_delivery_queue(process.celery, request.delivery_info, spec.name),
         workflow_id=workflow_id,
     )
     # When the workflow exists (a redelivery, or an idempotent id), running it finds it

@@ -17,6 +17,7 @@ typo is not dropped.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -42,9 +43,6 @@ REPLACED: dict[str, str] = {
     ),
     "sys_db_idle_transaction_timeout_sec": (
         "set idle_in_transaction_session_timeout on the database role (ALTER ROLE ... SET)"
-    ),
-    "observability_query_timeout_sec": (
-        "set statement_timeout on the role the dashboard or CLI connects as"
     ),
     "dbos_system_schema": (
         "celery_durable's tables live in the schema celery_durable: give the application "
@@ -130,8 +128,23 @@ def check_keys(config: Mapping[str, Any]) -> None:
     _check_values(config)
 
 
+def check_observability_timeout(value: object) -> None:
+    """``observability_query_timeout_sec``: seconds (None: DBOS's 30; 0 or less: no cap).
+
+    Raises:
+        DBOSInitializationError: not a finite number (as DBOS).
+    """
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise DBOSInitializationError(
+            f"observability_query_timeout_sec must be a finite number, got {value}"
+        )
+
+
 def _check_values(config: Mapping[str, Any]) -> None:
     """The keys honoured only for some values."""
+    check_observability_timeout(config.get("observability_query_timeout_sec"))
     serializer = config.get("serializer")
     if serializer is not None and not isinstance(serializer, str | Serializer):
         raise DBOSInitializationError(

@@ -94,6 +94,9 @@ class ProcessServices:
             session_url=merged.get("session_database_url"),
             listen=merged.get("use_listen_notify") is not False,
         )
+        self.store.connections.set_observability_timeout(
+            merged.get("observability_query_timeout_sec")
+        )
         self.application_store = ApplicationStore(
             merged.get("application_database_url") or url, pool_size=merged["sys_db_pool_size"]
         )

@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 
 from croniter import CroniterError, croniter
 
+from celery_durable.core.records import INTERNAL_QUEUE_NAME
 from celery_durable.engine.registry import DEFAULT_MAX_RECOVERY_ATTEMPTS, WorkflowSpec
 from celery_durable.error import DBOSException
 from celery_durable.integration.enqueue import EnqueueSettings
@@ -310,7 +311,9 @@ class ScheduleKeeper:
             workflow_id=workflow_id or tick_workflow_id(schedule_name, tick),
             options=EnqueueSettings(),
         )
-        return dataclasses.replace(row, schedule_name=schedule_name)
+        # Without a queue of its own, a tick reports DBOS's internal queue, as DBOS's do.
+        dbos_queue = queue_name or INTERNAL_QUEUE_NAME
+        return dataclasses.replace(row, schedule_name=schedule_name, dbos_queue_name=dbos_queue)
 
     def _publish(self, created: list[NewWorkflow]) -> None:
         for row in created:

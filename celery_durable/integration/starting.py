@@ -6,6 +6,7 @@ workflows and runs awaited ones inline."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from typing import Any, Literal
 
@@ -45,14 +46,20 @@ class WorkflowStarter:
         parent_workflow_id: str | None = None,
         options: EnqueueSettings | None = None,
         require_registered: bool = False,
+        celery_queue: str | None = None,
     ) -> NewWorkflow:
-        """A workflow's row, not yet written; its queue is resolved here, once."""
+        """A workflow's row, not yet written; its queue is resolved here, once.
+
+        ``queue_name`` is the DBOS queue it is enqueued on (its Celery queue too);
+        without one, its messages go to ``celery_queue``, or where Celery's routing
+        sends its name, and it has no DBOS queue (``queue_name`` None, as in DBOS).
+        """
         process = self.process
         # A queue named by the caller (Queue.enqueue, DBOSClient) admits the workflow
         # later: its timeout's deadline is fixed then.
         admitted_later = queue_name is not None and status == "ENQUEUED"
-        queue = queue_name or publishing.resolve_queue(process.celery, spec.name)
-        return new_workflow_row(
+        queue = queue_name or celery_queue or publishing.resolve_queue(process.celery, spec.name)
+        row = new_workflow_row(
             process.serializer,
             spec,
             args,
@@ -67,6 +74,7 @@ class WorkflowStarter:
             admitted_later=admitted_later,
             application_version=process.config.get("application_version"),
         )
+        return dataclasses.replace(row, dbos_queue_name=queue_name)
 
     def insert(self, row: NewWorkflow) -> InsertedWorkflow:
         """Writes a workflow's row (see :meth:`new_row`), or finds the one with its id."""

@@ -20,7 +20,12 @@ from sqlalchemy import Engine
 
 from celery_durable.core.serialization import SerializerChoice
 from celery_durable.error import DBOSException, DBOSInitializationError
-from celery_durable.integration.config_keys import NOT_APPLICABLE, REPLACED, ConfigKeyWarning
+from celery_durable.integration.config_keys import (
+    NOT_APPLICABLE,
+    REPLACED,
+    ConfigKeyWarning,
+    check_observability_timeout,
+)
 from celery_durable.service.tools import SCHEMA_NAMES
 from celery_durable.service.wiring import client_service
 from celery_durable.service.workflows import WorkflowService
@@ -80,6 +85,7 @@ def configured_client_service(
         system_database_url, celery, serializer, parameters.system_database_pool_size
     )
     connections = service.runtime.process.store.connections
+    connections.set_observability_timeout(parameters.observability_query_timeout_sec)
     if engine is not None:
         connections.adopt_engine(engine)
     if not parameters.lazy:
@@ -111,9 +117,10 @@ def _check(parameters: ClientParameters) -> None:
             f"dbos_system_schema={parameters.dbos_system_schema!r} is not supported: "
             f"{REPLACED['dbos_system_schema']}"
         )
-    for name in ("observability_query_timeout_sec", "sys_db_idle_transaction_timeout_sec"):
-        if getattr(parameters, name) is not None:
-            raise DBOSInitializationError(f"{name} is not supported: {REPLACED[name]}")
+    check_observability_timeout(parameters.observability_query_timeout_sec)
+    name = "sys_db_idle_transaction_timeout_sec"
+    if parameters.sys_db_idle_transaction_timeout_sec is not None:
+        raise DBOSInitializationError(f"{name} is not supported: {REPLACED[name]}")
     if parameters.system_database_polling_concurrency is not None:
         warnings.warn(
             "system_database_polling_concurrency has no effect here: "

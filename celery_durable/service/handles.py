@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Generic, TypeVar
 
 from celery_durable.core.outcomes import decode_status
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.core.serialization import Serializer
 from celery_durable.engine import children_and_sleep, outcome_polling, recorded_calls
-from celery_durable.engine.context import in_workflow_code
+from celery_durable.engine.context import in_thread_in_call_order, in_workflow_code
 from celery_durable.error import DBOSNonExistentWorkflowError
 from celery_durable.store import SystemStore
 
@@ -103,4 +102,4 @@ class WorkflowHandleAsync(_HandleBase, Generic[R]):
         return output
 
     async def get_status(self) -> WorkflowStatus:
-        return await asyncio.to_thread(self._status)
+        return await in_thread_in_call_order(1, self._status)

@@ -5,12 +5,12 @@ context)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from celery_durable.engine import bulk_send, events, mailbox, stream_offset, streams
+from celery_durable.engine.context import in_thread_in_call_order
 from celery_durable.integration.runtime import Runtime
 from celery_durable.service.management import refuse_shard_key
 
@@ -77,7 +77,8 @@ class MessageService:
         send_to_forks: bool = False,
         shard_key: str | None = None,
     ) -> None:
-        await asyncio.to_thread(
+        await in_thread_in_call_order(
+            1,
             lambda: self.send(
                 destination_id,
                 message,
@@ -86,7 +87,7 @@ class MessageService:
                 serialization_type=serialization_type,
                 send_to_forks=send_to_forks,
                 shard_key=shard_key,
-            )
+            ),
         )
 
     def send_bulk(
@@ -117,10 +118,11 @@ class MessageService:
         serialization_type: object = None,
         send_to_forks: bool = False,
     ) -> None:
-        await asyncio.to_thread(
+        await in_thread_in_call_order(
+            1,
             lambda: self.send_bulk(
                 messages, serialization_type=serialization_type, send_to_forks=send_to_forks
-            )
+            ),
         )
 
     def _send_bulk(
@@ -153,7 +155,9 @@ class MessageService:
     async def get_event_async(
         self, workflow_id: str, key: str, timeout_seconds: float = 60, shard_key: str | None = None
     ) -> Any:
-        return await asyncio.to_thread(self.get_event, workflow_id, key, timeout_seconds, shard_key)
+        return await in_thread_in_call_order(
+            2, lambda: self.get_event(workflow_id, key, timeout_seconds, shard_key)
+        )
 
     def get_all_events(self, workflow_id: str, shard_key: str | None = None) -> dict[str, Any]:
         refuse_shard_key(shard_key)
@@ -163,7 +167,7 @@ class MessageService:
     async def get_all_events_async(
         self, workflow_id: str, shard_key: str | None = None
     ) -> dict[str, Any]:
-        return await asyncio.to_thread(self.get_all_events, workflow_id, shard_key)
+        return await in_thread_in_call_order(1, lambda: self.get_all_events(workflow_id, shard_key))
 
     def read_stream(
         self,

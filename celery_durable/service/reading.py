@@ -5,12 +5,12 @@ workflow code, each is recorded as an operation, as DBOS records it
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
 from celery_durable.core.records import StepInfo, WorkflowStatus
 from celery_durable.engine import recorded_calls
+from celery_durable.engine.context import in_thread_in_call_order
 from celery_durable.engine.recorded_calls import (
     LIST_QUEUED_WORKFLOWS_NAME,
     LIST_STEPS_NAME,
@@ -43,7 +43,9 @@ class WorkflowReading:
     async def list_workflows_async(
         self, filters: Mapping[str, Any], *, queues_only: bool = False
     ) -> list[WorkflowStatus]:
-        return await asyncio.to_thread(self.list_workflows, filters, queues_only=queues_only)
+        return await in_thread_in_call_order(
+            1, lambda: self.list_workflows(filters, queues_only=queues_only)
+        )
 
     def list_workflow_steps(
         self,
@@ -74,10 +76,9 @@ class WorkflowReading:
         limit: int | None = None,
         offset: int | None = None,
     ) -> list[StepInfo]:
-        return await asyncio.to_thread(
-            self.list_workflow_steps,
-            workflow_id,
-            load_output=load_output,
-            limit=limit,
-            offset=offset,
+        return await in_thread_in_call_order(
+            1,
+            lambda: self.list_workflow_steps(
+                workflow_id, load_output=load_output, limit=limit, offset=offset
+            ),
         )

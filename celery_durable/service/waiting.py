@@ -15,7 +15,7 @@ from typing import Any
 from celery_durable.core.outcomes import decode_status
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.engine import children_and_sleep, outcome_polling, recorded_calls
-from celery_durable.engine.context import in_workflow_code
+from celery_durable.engine.context import in_thread_in_call_order, in_workflow_code
 from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
 from celery_durable.integration.runtime import Runtime
 from celery_durable.service.handles import WorkflowHandleAsync
@@ -46,7 +46,7 @@ class WaitingService:
         )
 
     async def get_workflow_status_async(self, workflow_id: str) -> WorkflowStatus | None:
-        return await asyncio.to_thread(self.get_workflow_status, workflow_id)
+        return await in_thread_in_call_order(1, lambda: self.get_workflow_status(workflow_id))
 
     async def retrieve_async(
         self, workflow_id: str, existing_workflow: bool = True
@@ -76,7 +76,7 @@ class WaitingService:
         )
 
     async def get_result_async(self, workflow_id: str) -> Any:
-        return await asyncio.to_thread(self.get_result, workflow_id)
+        return await in_thread_in_call_order(1, lambda: self.get_result(workflow_id))
 
     def wait_first(self, workflow_ids: Sequence[str], polling_interval_sec: float) -> str:
         """The id of the first of these workflows to finish, polling every

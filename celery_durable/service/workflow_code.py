@@ -3,8 +3,8 @@ configuration, only the running workflow's context, so ``DBOS`` delegates to the
 functions rather than to its :class:`~celery_durable.service.workflows.WorkflowService`.
 
 Each ``_async`` twin is the sync operation run in a thread (the context travels with
-it), except where the operation never blocks (``patch``) or waits with ``asyncio``
-(``sleep_async``).
+it; its function ids are taken before, in call order), except where the operation never
+blocks (``patch``) or waits with ``asyncio`` (``sleep_async``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,12 @@ import time
 from typing import Any
 
 from celery_durable.engine import children_and_sleep, events, mailbox, patches, streams
-from celery_durable.engine.context import StepContext, current_step, current_workflow
+from celery_durable.engine.context import (
+    StepContext,
+    current_step,
+    current_workflow,
+    in_thread_in_call_order,
+)
 
 
 def recv(topic: str | None = None, timeout_seconds: float = 60) -> Any:
@@ -22,7 +27,7 @@ def recv(topic: str | None = None, timeout_seconds: float = 60) -> Any:
 
 
 async def recv_async(topic: str | None = None, timeout_seconds: float = 60) -> Any:
-    return await asyncio.to_thread(mailbox.recv, topic, timeout_seconds)
+    return await in_thread_in_call_order(2, lambda: mailbox.recv(topic, timeout_seconds))
 
 
 def set_event(key: str, value: Any, serialization_type: object = None) -> None:
@@ -30,7 +35,7 @@ def set_event(key: str, value: Any, serialization_type: object = None) -> None:
 
 
 async def set_event_async(key: str, value: Any, serialization_type: object = None) -> None:
-    await asyncio.to_thread(events.set_event, key, value, serialization_type)
+    await in_thread_in_call_order(1, lambda: events.set_event(key, value, serialization_type))
 
 
 def write_stream(key: str, value: Any, serialization_type: object = None) -> None:
@@ -38,7 +43,7 @@ def write_stream(key: str, value: Any, serialization_type: object = None) -> Non
 
 
 async def write_stream_async(key: str, value: Any, serialization_type: object = None) -> None:
-    await asyncio.to_thread(streams.write_stream, key, value, serialization_type)
+    await in_thread_in_call_order(1, lambda: streams.write_stream(key, value, serialization_type))
 
 
 def close_stream(key: str) -> None:
@@ -46,7 +51,7 @@ def close_stream(key: str) -> None:
 
 
 async def close_stream_async(key: str) -> None:
-    await asyncio.to_thread(streams.close_stream, key)
+    await in_thread_in_call_order(1, lambda: streams.close_stream(key))
 
 
 def patch(patch_name: str) -> bool:

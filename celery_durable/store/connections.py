@@ -9,16 +9,22 @@ from typing import Any, TypeVar
 import psycopg
 from sqlalchemy import Connection, Engine, exc
 
+from celery_durable.error import DBOSQueryTimeoutError, DBOSSystemDatabaseError
 from celery_durable.store.driver_errors import system_error, violates, wrap_errors
 from celery_durable.store.engines import ProcessEngine
 from celery_durable.store.fence import Fence, StatementListener
 from celery_durable.store.group_commit import GroupCommit
 from celery_durable.store.listener import NotificationListener
-from celery_durable.store.sql import steps
+from celery_durable.store.sql import listing, steps
 from celery_durable.store.statements import StatementPool
 from celery_durable.store.urls import normalize
 
 T = TypeVar("T")
+
+# DBOS's default cap on its observability reads (observability_query_timeout_sec).
+DEFAULT_OBSERVABILITY_TIMEOUT_MS = 30_000
+# PostgreSQL's SQLSTATE for a statement cancelled (by statement_timeout).
+QUERY_CANCELED = "57014"
 
 
 class Connections:
@@ -72,6 +78,17 @@ class Connections:
         )
         # Notifications for waiters outside any workflow (started on first use).
         self.notifications = NotificationListener(self.session_url, listen=listen)
+        # The statement timeout of the listings (see observe); None: uncapped.
+        self.observability_timeout_ms: int | None = DEFAULT_OBSERVABILITY_TIMEOUT_MS
+
+    def set_observability_timeout(self, seconds: float | None) -> None:
+        """DBOS's ``observability_query_timeout_sec``: None keeps the default (30 s, as
+        DBOS); 0 or less uncaps the listings; under a millisecond is 1 ms (PostgreSQL
+        reads 0 as no timeout)."""
+        if seconds is None:
+            self.observability_timeout_ms = DEFAULT_OBSERVABILITY_TIMEOUT_MS
+        else:
+            self.observability_timeout_ms = max(1, int(seconds * 1000)) if seconds > 0 else None
 
     @property
     def engine(self) -> Engine:
@@ -130,11 +147,38 @@ class Connections:
             with connection.begin():
                 yield connection
 
+    def observe(self, action: str, work: Callable[[Connection], T]) -> T:
+        """Runs a read-only listing (``work``) as :meth:`run` does, under the statement
+        timeout of observability reads (set for its transaction only), as DBOS caps
+        them: one scanning a huge table cannot hold back vacuum for minutes.
+
+        Raises:
+            DBOSQueryTimeoutError: it ran past the timeout (cancelled by PostgreSQL).
+            DBOSSystemDatabaseError: any other database failure.
+        """
+        timeout_ms = self.observability_timeout_ms
+        if timeout_ms is None:
+            return self.run(action, work)
+
+        def capped(connection: Connection) -> T:
+            with connection.begin():
+                connection.execute(listing.SET_STATEMENT_TIMEOUT, {"timeout": f"{timeout_ms}ms"})
+                return work(connection)
+
+        try:
+            return self.run(action, capped, isolation_level="READ COMMITTED")
+        except DBOSSystemDatabaseError as error:
+            driver = getattr(error.__cause__, "orig", None)  # SQLAlchemy's, then psycopg's
+            if getattr(driver, "sqlstate", None) == QUERY_CANCELED:
+                raise DBOSQueryTimeoutError(timeout_ms / 1000) from error
+            raise
+
     def run(
         self,
         action: str,
         work: Callable[[Connection], T],
         deduplicated: Callable[[], Exception] | None = None,
+        isolation_level: str | None = None,
     ) -> T:
         """Runs ``work`` on a pooled autocommit connection.
 
@@ -145,6 +189,8 @@ class Connections:
         for attempt in (1, 2):
             try:
                 with self.engine.connect() as connection:
+                    if isolation_level is not None:
+                        connection = connection.execution_options(isolation_level=isolation_level)
                     return work(connection)
             except exc.DBAPIError as error:
                 if attempt == 1 and error.connection_invalidated:

@@ -13,6 +13,8 @@ class NewWorkflow:
     workflow_uuid: str
     name: str
     status: Literal["ENQUEUED", "PENDING"]
+    # The Celery queue its messages go to; the DBOS queue it is enqueued on (None: not
+    # enqueued on one), which WorkflowStatus.queue_name reports.
     queue_name: str | None
     inputs: str
     authenticated_user: str | None
@@ -47,6 +49,7 @@ class NewWorkflow:
     schedule_name: str | None = None
     # SetWorkflowAttributes: a JSON object (None: none).
     attributes: str | None = None
+    dbos_queue_name: str | None = None
     # How the starter treats a conflict (not columns): SetWorkflowID's reuse policy
     # "reject" (an id in use raises) and SetEnqueueOptions' duplication policy
     # "return-existing" (a taken deduplication id returns the holder's id).

@@ -110,7 +110,7 @@ class WorkflowStore:
     def list_workflows(self, query: WorkflowQuery) -> list[RawWorkflowRow]:
         """The workflows ``query`` selects, by creation time (then id)."""
         statement, params = listing.list_workflows(query)
-        rows = self._connections.run(
+        rows = self._connections.observe(
             "listing workflows", lambda connection: connection.execute(statement, params).all()
         )
         return [RawWorkflowRow(**row._asdict()) for row in rows]
@@ -120,7 +120,7 @@ class WorkflowStore:
     ) -> list[StepRecord]:
         """Every checkpoint of a workflow, by function_id (or a page of them: None is no
         limit, no offset)."""
-        rows = self._connections.run(
+        rows = self._connections.observe(
             f"listing steps of {workflow_uuid}",
             lambda connection: connection.execute(
                 steps.LIST_STEPS,
@@ -153,6 +153,7 @@ def new_workflow_params(workflow: NewWorkflow) -> dict[str, Any]:
         "queue_partition_key": workflow.queue_partition_key,
         "schedule_name": workflow.schedule_name,
         "attributes": workflow.attributes,
+        "dbos_queue_name": workflow.dbos_queue_name,
     }
 
 

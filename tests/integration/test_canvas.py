@@ -135,7 +135,8 @@ def test_a_routed_immutable_workflow_signature(cluster: Cluster) -> None:
     result = chain(cluster.sig("canvas.add", 1, 1), routed, cluster.sig("canvas.add", 1))
     assert result.apply_async().get(timeout=WAIT_SECONDS) == 15
     status = cluster.client.retrieve_workflow(workflow_id).get_status()
-    assert status is not None and status.queue_name == f"{cluster.queue}-b"
+    assert status is not None and status.celery_queue == f"{cluster.queue}-b"
+    assert status.queue_name is None  # a Celery queue, not a DBOS queue
 
 
 def test_a_workflow_first_in_a_chain(cluster: Cluster) -> None:

@@ -96,7 +96,7 @@ def test_the_pool_size_and_default_values_are_honoured() -> None:
         ({"application_name": "billing"}, "application_name is not supported"),
         ({"dbos_system_schema": "other"}, "dbos_system_schema='other' is not supported"),
         ({"sharding": True}, "sharding=True is not supported"),
-        ({"observability_query_timeout_sec": 5.0}, "statement_timeout"),
+        ({"observability_query_timeout_sec": float("nan")}, "must be a finite number"),
         ({"sys_db_idle_transaction_timeout_sec": 5.0}, "idle_in_transaction_session_timeout"),
         ({"lazy": True, "use_listen_notify": True}, "both lazy and use_listen_notify"),
         ({"system_database_url": None}, "requires a system_database_url or"),

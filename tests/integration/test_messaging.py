@@ -441,6 +441,7 @@ def test_a_workflow_waiting_in_recv_holds_no_slot_and_send_wakes_it(
     assert [h.get_result(timeout=RESULT_TIMEOUT) for h in quick] == [0, 1, 2, 3]
     for waiter in waiters:
         assert waiting_for(sql, waiter.workflow_id, "msg:slot")
+    sent_at = _now_ms()
     for index, waiter in enumerate(waiters):
         DBOS.send(waiter.workflow_id, {"n": index}, "slot")
     # Far sooner than the 300 s timeout: the send published the workflow again.
@@ -448,6 +449,12 @@ def test_a_workflow_waiting_in_recv_holds_no_slot_and_send_wakes_it(
     for waiter in waiters:
         assert steps(waiter.workflow_id) == [(1, "DBOS.recv"), (2, "DBOS.sleep")]
         assert status_row(sql, waiter.workflow_id)["wait_key"] is None
+        # As DBOS times them: the deadline's DBOS.sleep is recorded at once; the recv
+        # spans the wait, from then until the message came.
+        [recv, deadline] = DBOS.list_workflow_steps(waiter.workflow_id)
+        assert deadline["started_at_epoch_ms"] == deadline["completed_at_epoch_ms"]
+        assert recv["started_at_epoch_ms"] == deadline["started_at_epoch_ms"] < sent_at
+        assert recv["completed_at_epoch_ms"] >= sent_at
 
 
 def test_one_topic_is_fifo_and_each_message_is_received_once_despite_duplicates(
@@ -620,6 +627,10 @@ def test_recv_returns_none_after_its_timeout(sql: psycopg.Connection[Any]) -> No
     assert (received["function_name"], received["output"]) == ("DBOS.recv", None)
     assert deadline["function_name"] == "DBOS.sleep"
     assert deadline["output"] >= received["started_at_epoch_ms"] - 1000
+    # The recv spans its wait: it times out at its deadline (it started as the deadline
+    # was recorded: in-process, just before the statement that recorded it).
+    assert 0 <= deadline["started_at_epoch_ms"] - received["started_at_epoch_ms"] < 1000
+    assert received["completed_at_epoch_ms"] >= deadline["output"]
     # Under Celery: rescheduled for the timeout, then None.
     handle = DBOS.start_workflow(msg_receive, "never", 2, 0.5)
     assert handle.get_result(timeout=RESULT_TIMEOUT) == [None, None]
@@ -629,6 +640,9 @@ def test_recv_returns_none_after_its_timeout(sql: psycopg.Connection[Any]) -> No
         (3, "DBOS.recv"),
         (4, "DBOS.sleep"),
     ]
+    first, first_deadline = DBOS.list_workflow_steps(handle.workflow_id)[:2]
+    assert first["started_at_epoch_ms"] == first_deadline["started_at_epoch_ms"]
+    assert first["completed_at_epoch_ms"] >= first_deadline["output"]
     # A message sent after the timeout is left for a later recv.
     DBOS.send(handle.workflow_id, "too late", "never")
     assert notifications(sql, handle.workflow_id) == [("never", "too late", None)]
@@ -863,13 +877,57 @@ def test_get_event_in_a_workflow_frees_its_slot_is_woken_and_replays_its_value(
     wait_for_wait(sql, source.workflow_id, "msg:next")
     assert DBOS.start_workflow(msg_quick, 7).get_result(timeout=RESULT_TIMEOUT) == 7
     # The source's set_event wakes the waiter at once (long before its 300 s).
+    sent_at = _now_ms()
     DBOS.send(source.workflow_id, {"paid": True}, "next")
     assert waiter.get_result(timeout=RESULT_TIMEOUT) == {"paid": True}
+    # The getEvent spans the wait, from its deadline's recording to the event.
+    [get, deadline] = DBOS.list_workflow_steps(waiter.workflow_id)
+    assert get["started_at_epoch_ms"] == deadline["started_at_epoch_ms"] < sent_at
+    assert get["completed_at_epoch_ms"] >= sent_at
     assert source.get_result(timeout=RESULT_TIMEOUT) == "done"
     assert DBOS.get_event(source.workflow_id, "v", timeout_seconds=0) == "second"
     # The crashed reader replays the value it recorded, though the event changed since.
     assert call_as(reader, msg_event_reader, source.workflow_id, "v", RESULT_TIMEOUT) == "first"
     assert steps(reader) == [(1, "DBOS.getEvent"), (2, "DBOS.sleep")]
+
+
+@DBOS.step()
+async def msg_async_step(value: str) -> str:
+    return value
+
+
+@DBOS.workflow()
+async def msg_gathers_operations() -> list[Any]:
+    me = DBOS.workflow_id
+    assert me is not None
+    # Created in this order; the first three go to threads, the step does not.
+    results = await asyncio.gather(
+        asyncio.create_task(DBOS.send_async(me, "hi", "t")),
+        asyncio.create_task(DBOS.set_event_async("k", "v")),
+        asyncio.create_task(DBOS.get_workflow_status_async(me)),
+        asyncio.create_task(msg_async_step("step")),
+    )
+    return [results[0], results[1], results[2].workflow_id, results[3]]
+
+
+def test_async_operations_in_tasks_are_numbered_in_call_order() -> None:
+    # As DBOS numbers them: each takes its function id when called, before it waits
+    # for its thread, so a replay (whatever the threads' timing) finds the same ids.
+    async def direct() -> list[Any]:
+        with SetWorkflowID(new_id("gathered")):
+            return await msg_gathers_operations()
+
+    for result in (
+        asyncio.run(direct()),  # a direct call
+        DBOS.start_workflow(msg_gathers_operations).get_result(timeout=RESULT_TIMEOUT),
+    ):
+        assert result[0] is None and result[1] is None and result[3] == "step"
+        assert steps(result[2]) == [
+            (1, "DBOS.send"),
+            (2, "DBOS.setEvent"),
+            (3, "DBOS.getStatus"),
+            (4, msg_async_step.__qualname__),
+        ]
 
 
 def test_fork_copies_events_and_streams_of_earlier_operations_but_no_messages(

@@ -129,6 +129,9 @@ def test_ticks_fire_on_the_worker_with_the_tick_as_their_id() -> None:
             assert scheduled_time == tick and scheduled_time.tzinfo is not None
             assert context == {"k": [1, 2]}
             assert DBOS.retrieve_workflow(workflow_id).get_result(timeout=20) == tick.isoformat()
+            # No queue of its own: DBOS's internal queue, as DBOS reports a tick's.
+            status = DBOS.get_workflow_status(workflow_id)
+            assert status is not None and status.queue_name == "_dbos_internal_queue"
         # Consecutive seconds: no tick skipped while the worker ran.
         assert [b - a for a, b in itertools.pairwise(times)] == [dt.timedelta(seconds=1)] * 2
         listed = DBOS.get_schedule(name)
@@ -308,6 +311,7 @@ def test_backfill_schedule_starts_each_tick_in_the_window_once() -> None:
             f"sched-{name}-{t.isoformat()}" for t in expected
         ]
         assert [h.get_result(timeout=30) for h in handles] == [t.isoformat() for t in expected]
+        assert handles[0].get_status().queue_name == TEST_QUEUE
         again = DBOS.backfill_schedule(name, start, end)
         assert [h.workflow_id for h in again] == [h.workflow_id for h in handles]
         time.sleep(1.0)

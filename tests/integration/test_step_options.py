@@ -271,6 +271,32 @@ def test_run_step_async_checkpoints_sync_and_async_functions(dbos: type[DBOS], w
     assert names == [greet.__qualname__, "second"]
 
 
+@DBOS.step(max_attempts=5, interval_seconds=0.05, backoff_rate=1)
+async def fails_twice(name: str) -> str:
+    calls[name] += 1
+    if calls[name] <= 2:
+        raise ValueError("not yet")
+    return name
+
+
+@DBOS.workflow()
+async def gathers_retrying_steps() -> list[Any]:
+    tasks = [asyncio.create_task(fails_twice(name)) for name in ("a", "b", "c")]
+    return await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def test_steps_retrying_in_tasks_of_their_own_wait_there_and_never_leak_a_signal(
+    dbos: type[DBOS], worker: Any
+) -> None:
+    # Under Celery a step's retry frees the worker by unwinding the execution; in a task
+    # the workflow's code created, that would hand the code our signal as a result.
+    handle = DBOS.start_workflow(gathers_retrying_steps)
+    assert handle.get_result() == ["a", "b", "c"]
+    assert [calls[name] for name in "abc"] == [3, 3, 3]
+    steps = DBOS.list_workflow_steps(handle.workflow_id)
+    assert [step["attempts"] for step in steps] == [3, 3, 3]
+
+
 def flaky() -> str:
     calls["flaky"] += 1
     if calls["flaky"] < 3:

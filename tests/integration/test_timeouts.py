@@ -103,7 +103,11 @@ def test_a_workflow_past_its_deadline_is_cancelled_whatever_it_waits_for(state: 
         handle.get_result(timeout=30)
     # Long before any of the waits would have ended on its own.
     assert time.monotonic() - started < 30
-    assert handle.get_status().status == "CANCELLED"
+    cancelled = handle.get_status()
+    assert cancelled.status == "CANCELLED"
+    # Cancelled at its deadline: it completed then (DBOS's completed_at).
+    assert cancelled.completed_at is not None and status.workflow_deadline_epoch_ms is not None
+    assert cancelled.completed_at >= status.workflow_deadline_epoch_ms
     time.sleep(1.5)
     assert calls[f"{state}:after"] == 0  # nothing after the deadline ran
     if state == "step":
@@ -219,7 +223,9 @@ def test_a_delayed_workflow_can_be_cancelled_and_never_runs() -> None:
     with SetEnqueueOptions(delay_seconds=3.0):
         handle = TIMED.enqueue(quick, "cancelled-while-delayed")
     DBOS.cancel_workflow(handle.workflow_id)
-    assert handle.get_status().status == "CANCELLED"
+    cancelled = handle.get_status()
+    assert cancelled.status == "CANCELLED" and cancelled.completed_at is not None
+    assert cancelled.completed_at >= cancelled.created_at
     time.sleep(4.5)
     assert calls["cancelled-while-delayed"] == 0
     assert handle.get_status().status == "CANCELLED"

@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 from celery import Celery
 
 from celery_durable import DBOS, DBOSClient, SetWorkflowID
-from celery_durable.core.records import WorkflowStatus
-from celery_durable.error import DBOSException
+from celery_durable.core.records import INTERNAL_QUEUE_NAME, WorkflowStatus
+from celery_durable.error import DBOSException, DBOSQueryTimeoutError
 from tests.conftest import BROKER_URL, DATABASE_URL, TEST_QUEUE
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -87,8 +90,8 @@ def test_user_prefix_status_name_and_queue_filters(
     assert ids(client.list_workflows(name="other", **mine)) == []
     assert ids(client.list_workflows(status=["SUCCESS"], **mine)) == three
     assert ids(client.list_workflows(status="ERROR", **mine)) == []
-    assert ids(client.list_workflows(queue_name=[TEST_QUEUE, "other"], **mine)) == three
-    assert ids(client.list_workflows(queue_name="other", **mine)) == []
+    # Enqueued without a DBOS queue: no queue_name, whatever their Celery queue.
+    assert ids(client.list_workflows(queue_name=[TEST_QUEUE, "other"], **mine)) == []
     # Several prefixes: any of them; a prefix's "_" and "%" are not wildcards.
     assert ids(client.list_workflows(workflow_id_prefix=[f"{prefix}a", f"{prefix}b"])) == [
         alice,
@@ -100,6 +103,9 @@ def test_user_prefix_status_name_and_queue_filters(
     # An empty list is no filter, as in DBOS, except for ids (none listed, none found).
     assert ids(client.list_workflows(user=[], **mine)) == three
     assert client.list_workflows(workflow_ids=[]) == []
+    queued = enqueue(client, f"{prefix}q", queue_name=TEST_QUEUE)
+    assert ids(client.list_workflows(queue_name=[TEST_QUEUE, "other"], **mine)) == [queued]
+    assert ids(client.list_workflows(queue_name="other", **mine)) == []
 
 
 def test_order_limit_offset_and_what_is_loaded(
@@ -185,9 +191,11 @@ def test_queued_workflows(client: DBOSClient, prefix: str, three: list[str]) -> 
         1,
     )
     mine = {"workflow_id_prefix": prefix}
-    # Finished ones (three) are not queued any more; a status filter replaces the default.
+    # Finished ones are not queued any more; a status filter replaces the default. The
+    # three were enqueued on no DBOS queue: never listed as queued.
+    finished = enqueue(client, f"{prefix}finished", queue_name=TEST_QUEUE)
     assert ids(DBOS.list_queued_workflows(**mine)) == [waiting.workflow_id, delayed.workflow_id]
-    assert ids(client.list_queued_workflows(status="SUCCESS", **mine)) == three
+    assert ids(client.list_queued_workflows(status="SUCCESS", **mine)) == [finished]
     assert ids(client.list_queued_workflows(queue_name=f"{prefix}nobody-consumes")) == [
         waiting.workflow_id
     ]
@@ -201,6 +209,40 @@ def test_queued_workflows(client: DBOSClient, prefix: str, three: list[str]) -> 
     client.cancel_workflow(waiting.workflow_id)
     client.cancel_workflow(delayed.workflow_id)
     assert ids(client.list_queued_workflows(**mine)) == []
+
+
+def test_queue_name_is_the_dbos_queue_and_celery_queue_the_route(
+    client: DBOSClient, prefix: str
+) -> None:
+    # Started without a DBOS queue: queue_name None (as DBOS), the Celery queue beside it.
+    with SetWorkflowID(f"{prefix}started"):
+        started = DBOS.start_workflow(listed, 1)
+    started.get_result(timeout=30)
+    status = started.get_status()
+    assert status.queue_name is None and status.celery_queue == TEST_QUEUE
+    with SetWorkflowID(f"{prefix}called"):
+        assert listed(2) == 4
+    called = DBOS.get_workflow_status(f"{prefix}called")
+    assert called is not None and called.queue_name is None and called.celery_queue
+    queued = client.retrieve_workflow(enqueue(client, f"{prefix}queued", queue_name=TEST_QUEUE))
+    assert queued.get_status().queue_name == TEST_QUEUE == queued.get_status().celery_queue
+    # Forked or resumed without a queue: DBOS's internal queue's name, on the same route.
+    fork = client.fork_workflow(started.workflow_id, 1)
+    assert fork.get_result(timeout=30) == 2
+    assert fork.get_status().queue_name == INTERNAL_QUEUE_NAME == "_dbos_internal_queue"
+    assert fork.get_status().celery_queue == TEST_QUEUE
+    parked = f"{prefix}nobody-consumes"
+    onto = client.fork_workflow(started.workflow_id, 1, queue_name=parked)
+    assert onto.get_status().queue_name == parked == onto.get_status().celery_queue
+    client.cancel_workflow(onto.workflow_id)
+    resumed = client.resume_workflow(onto.workflow_id)
+    assert resumed.get_status().queue_name == INTERNAL_QUEUE_NAME
+    assert resumed.get_status().celery_queue == parked  # still where it was routed
+    client.cancel_workflow(onto.workflow_id)
+    assert ids(client.list_queued_workflows(workflow_id_prefix=prefix)) == []
+    assert ids(
+        client.list_workflows(queue_name=INTERNAL_QUEUE_NAME, forked_from=started.workflow_id)
+    ) == [fork.workflow_id, onto.workflow_id]
 
 
 def test_async_twins(client: DBOSClient, prefix: str, three: list[str]) -> None:
@@ -253,6 +295,45 @@ def test_list_workflow_steps_pages_and_what_is_loaded(client: DBOSClient, prefix
     assert asyncio.run(client.list_workflow_steps_async(parent, limit=1)) == steps[:1]
     with pytest.raises(DBOSException, match="sharded"):
         client.list_workflow_steps(parent, shard_key="s")
+
+
+def test_a_listing_past_the_observability_query_timeout_is_cancelled(
+    client: DBOSClient, prefix: str
+) -> None:
+    # DBOS's default cap (30 s) on a DBOS's listings; a client's own, set per client.
+    connections = DBOS._service().runtime.process.store.connections
+    assert connections.observability_timeout_ms == 30_000
+    capped = DBOSClient(DATABASE_URL, observability_query_timeout_sec=0.3)
+    uncapped = DBOSClient(DATABASE_URL, observability_query_timeout_sec=0)
+    try:
+        enqueue(client, f"{prefix}a")
+        mine = {"workflow_id_prefix": prefix}
+        assert ids(capped.list_workflows(**mine)) == [f"{prefix}a"]
+        # A listing that waits behind a lock longer than that is cancelled.
+        with psycopg.connect(DATABASE_URL) as holder:
+            holder.execute(
+                "LOCK TABLE celery_durable.workflow_status, celery_durable.operation_outputs "
+                "IN ACCESS EXCLUSIVE MODE"
+            )
+            started = time.monotonic()
+            with pytest.raises(DBOSQueryTimeoutError, match=r"0\.3s statement timeout"):
+                capped.list_workflows(**mine)
+            with pytest.raises(DBOSQueryTimeoutError):
+                capped.list_workflow_steps(f"{prefix}a")
+            assert time.monotonic() - started < 5
+            waiting = threading.Thread(target=lambda: uncapped.list_workflows(**mine))
+            waiting.start()
+            time.sleep(0.6)
+            assert waiting.is_alive()  # uncapped: it waits for the lock
+            holder.rollback()
+        waiting.join(timeout=10)
+        # The timeout was the transaction's own: the pooled connection is not capped.
+        assert ids(capped.list_workflows(**mine)) == [f"{prefix}a"]
+        with capped._service.runtime.process.store.connections.engine.connect() as raw:
+            assert raw.exec_driver_sql("SHOW statement_timeout").scalar() == "0"
+    finally:
+        capped.destroy()
+        uncapped.destroy()
 
 
 def test_what_cannot_be_honoured_is_refused(client: DBOSClient) -> None:

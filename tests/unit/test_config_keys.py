@@ -70,6 +70,7 @@ HONOURED = {
     "use_listen_notify": True,
     "run_migrations": False,
     "max_executor_threads": 4,
+    "observability_query_timeout_sec": 5.0,
 }
 
 APP = Celery("config-keys", set_as_current=False)
@@ -144,6 +145,8 @@ def test_none_counts_as_absent() -> None:
     [
         ({"serializer": object()}, '"json"'),
         ({"max_executor_threads": 0}, "positive integer"),
+        ({"observability_query_timeout_sec": float("inf")}, "must be a finite number"),
+        ({"observability_query_timeout_sec": "5"}, "must be a finite number"),
         ({"sys_db_pool_sise": 5}, "Unknown configuration key 'sys_db_pool_sise'"),
     ],
 )

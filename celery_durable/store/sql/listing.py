@@ -11,6 +11,10 @@ from celery_durable.store.migrations.schema import SCHEMA
 from celery_durable.store.rows import WorkflowQuery
 from celery_durable.store.sql.workflows import WORKFLOW_COLUMNS_WITHOUT_PAYLOAD
 
+# The listings' statement timeout, for their transaction only ('30000ms'); a bound
+# parameter, as SET cannot take one.
+SET_STATEMENT_TIMEOUT = text("SELECT set_config('statement_timeout', :timeout, true)")
+
 # (the query's field, the fragment it adds): a list matches any of its values.
 _ANY_OF = (
     ("workflow_ids", "workflow_uuid = ANY(:workflow_ids)"),
@@ -20,7 +24,7 @@ _ANY_OF = (
     ("forked_from", "forked_from = ANY(:forked_from)"),
     ("parent_workflow_ids", "parent_workflow_id = ANY(:parent_workflow_ids)"),
     ("users", "authenticated_user = ANY(:users)"),
-    ("queue_names", "queue_name = ANY(:queue_names)"),
+    ("queue_names", "dbos_queue_name = ANY(:queue_names)"),
     ("executor_ids", "executor_id = ANY(:executor_ids)"),
     ("schedule_names", "schedule_name = ANY(:schedule_names)"),
     # A prefix's LIKE wildcards are escaped by the caller's parameter (see _prefixes).
@@ -71,7 +75,7 @@ def list_workflows(query: WorkflowQuery) -> tuple[TextClause, dict[str, Any]]:
         conditions.append("attributes @> CAST(:attributes AS jsonb)")
         params["attributes"] = query.attributes
     if query.queues_only:
-        conditions.append("queue_name IS NOT NULL")
+        conditions.append("dbos_queue_name IS NOT NULL")
         if query.statuses is None:
             conditions.append("status IN ('DELAYED', 'ENQUEUED', 'PENDING')")
     return text(_select(query, conditions)), params | {

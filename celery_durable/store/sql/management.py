@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
+from celery_durable.core.records import INTERNAL_QUEUE_NAME
 from celery_durable.store.migrations.schema import SCHEMA
 
 # The first of these workflows to have finished (not DELAYED, ENQUEUED or PENDING).
@@ -150,6 +151,7 @@ REQUEUE_REWOUND = text(
         wake_requested = false, wait_key = NULL,
         dispatch_generation = dispatch_generation + 1, next_dispatch_at_epoch_ms = :now,
         updated_at_epoch_ms = :now, queue_name = COALESCE(:queue_name, queue_name),
+        dbos_queue_name = COALESCE(:queue_name, '{INTERNAL_QUEUE_NAME}'),
         application_version = COALESCE(:application_version, application_version),
         workflow_deadline_epoch_ms = NULL, started_at_epoch_ms = NULL,
         deduplication_id = NULL

@@ -31,7 +31,14 @@ RESCHEDULE_TO_WAIT = text(
     ":workflow_uuid, :due, :parked, :now, :wait_kind, :target, :wait_key)"
 )
 
-# A wait's deadline, recorded once as its DBOS.sleep (a replay keeps the first).
+# A wait's deadline, recorded once as its DBOS.sleep (a replay keeps the first): it
+# completes at once; the wait's own operation starts when it was recorded, and
+# completes when the message or event arrives (as DBOS times them).
+_WAIT_STARTED = f"""
+        COALESCE((SELECT started_at_epoch_ms FROM {SCHEMA}.operation_outputs
+                  WHERE workflow_uuid = :workflow_uuid
+                    AND function_id = :deadline_function_id), :now)
+    """
 _RECORD_DEADLINE = f"""
         INSERT INTO {SCHEMA}.operation_outputs (
             workflow_uuid, function_id, function_name, output, attempts,
@@ -60,7 +67,8 @@ RECV_MESSAGE = text(
         INSERT INTO {SCHEMA}.operation_outputs (
             workflow_uuid, function_id, function_name, output, attempts,
             started_at_epoch_ms, completed_at_epoch_ms)
-        SELECT :workflow_uuid, :function_id, 'DBOS.recv', message, 1, :now, :now
+        SELECT :workflow_uuid, :function_id, 'DBOS.recv', message, 1,
+               {_WAIT_STARTED}, :now
         FROM consumed
         RETURNING output
     )
@@ -81,7 +89,8 @@ GET_EVENT_IN_WORKFLOW = text(
         INSERT INTO {SCHEMA}.operation_outputs (
             workflow_uuid, function_id, function_name, output, attempts,
             started_at_epoch_ms, completed_at_epoch_ms)
-        SELECT :workflow_uuid, :function_id, 'DBOS.getEvent', value, 1, :now, :now
+        SELECT :workflow_uuid, :function_id, 'DBOS.getEvent', value, 1,
+               {_WAIT_STARTED}, :now
         FROM event
         RETURNING output
     )

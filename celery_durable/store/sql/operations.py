@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
+from celery_durable.core.records import INTERNAL_QUEUE_NAME
 from celery_durable.store.migrations.schema import SCHEMA
 
 CANCEL_WORKFLOW = text(
     f"""
     UPDATE {SCHEMA}.workflow_status
-    SET status = 'CANCELLED', dispatch_parked = false, updated_at_epoch_ms = :now
+    SET status = 'CANCELLED', dispatch_parked = false, updated_at_epoch_ms = :now,
+        completed_at_epoch_ms = :now
     WHERE workflow_uuid = :workflow_uuid AND status IN ('ENQUEUED', 'PENDING', 'DELAYED')
     RETURNING workflow_uuid
     """
@@ -28,6 +30,7 @@ RESUME_WORKFLOW = text(
         recovery_attempts = 0, execution_active = false, dispatch_parked = false,
         dispatch_generation = dispatch_generation + 1, next_dispatch_at_epoch_ms = :now,
         updated_at_epoch_ms = :now, queue_name = COALESCE(:queue_name, queue_name),
+        dbos_queue_name = COALESCE(:queue_name, '{INTERNAL_QUEUE_NAME}'),
         workflow_deadline_epoch_ms = NULL, started_at_epoch_ms = NULL,
         deduplication_id = NULL
     WHERE workflow_uuid = :workflow_uuid
@@ -51,12 +54,14 @@ FORK_WORKFLOW = text(
             workflow_uuid, name, status, queue_name, inputs, authenticated_user,
             max_recovery_attempts, created_at_epoch_ms, updated_at_epoch_ms,
             next_dispatch_at_epoch_ms, priority, authenticated_roles, assumed_role,
-            application_version, forked_from, attributes, workflow_timeout_ms)
+            application_version, forked_from, attributes, workflow_timeout_ms,
+            dbos_queue_name)
         -- The fork runs on the version asked for, or on the first worker to claim it.
         SELECT :forked_uuid, name, 'ENQUEUED', COALESCE(:queue_name, queue_name), inputs,
                authenticated_user, max_recovery_attempts, :now, :now, :now, priority,
                authenticated_roles, assumed_role, :application_version, :workflow_uuid,
-               attributes, :workflow_timeout_ms
+               attributes, :workflow_timeout_ms,
+               COALESCE(:queue_name, '{INTERNAL_QUEUE_NAME}')
         FROM source
         RETURNING name, queue_name
     ), copied AS (

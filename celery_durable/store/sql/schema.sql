@@ -370,7 +370,7 @@ BEGIN
     RETURN QUERY
     UPDATE celery_durable.workflow_status AS w
     SET status = 'CANCELLED', dispatch_parked = false, wait_key = NULL,
-        updated_at_epoch_ms = p_now_epoch_ms
+        updated_at_epoch_ms = p_now_epoch_ms, completed_at_epoch_ms = p_now_epoch_ms
     WHERE w.workflow_uuid IN (
         SELECT o.workflow_uuid FROM celery_durable.workflow_status AS o
         WHERE o.status IN ('ENQUEUED', 'PENDING', 'DELAYED')
@@ -1143,7 +1143,8 @@ CREATE TABLE celery_durable.workflow_status (
     attributes jsonb,
     schedule_name text,
     is_debounced boolean DEFAULT false NOT NULL,
-    debounce_deadline_epoch_ms bigint
+    debounce_deadline_epoch_ms bigint,
+    dbos_queue_name text
 );
 
 -- DEFAULT: notifications message_id
@@ -1277,6 +1278,10 @@ CREATE INDEX workflow_status_authenticated_user_idx ON celery_durable.workflow_s
 -- INDEX: workflow_status_created_idx
 
 CREATE INDEX workflow_status_created_idx ON celery_durable.workflow_status USING btree (created_at_epoch_ms);
+
+-- INDEX: workflow_status_dbos_queue_name_idx
+
+CREATE INDEX workflow_status_dbos_queue_name_idx ON celery_durable.workflow_status USING btree (dbos_queue_name, status) WHERE (dbos_queue_name IS NOT NULL);
 
 -- INDEX: workflow_status_deadline_idx
 

@@ -20,7 +20,7 @@ INSERT_WORKFLOW = text(
             next_dispatch_at_epoch_ms, execution_active, parent_workflow_id,
             deduplication_id, priority, workflow_timeout_ms, workflow_deadline_epoch_ms,
             authenticated_roles, assumed_role, application_version, queue_partition_key,
-            schedule_name, attributes)
+            schedule_name, attributes, dbos_queue_name)
         SELECT :workflow_uuid, :name,
                CASE WHEN CAST(:delay_until AS bigint) IS NULL THEN :status ELSE 'DELAYED' END,
                :queue_name, :inputs,
@@ -42,7 +42,7 @@ INSERT_WORKFLOW = text(
                     ELSE :authenticated_roles END,
                CASE WHEN :inherit_identity THEN parent.assumed_role ELSE :assumed_role END,
                :application_version, :queue_partition_key, :schedule_name,
-               CAST(:attributes AS jsonb)
+               CAST(:attributes AS jsonb), :dbos_queue_name
         -- A child that inherits its parent's identity copies it from the parent's row.
         FROM (SELECT 1) AS one
         LEFT JOIN {SCHEMA}.workflow_status AS parent
@@ -134,8 +134,8 @@ COMPLETE_WORKFLOW = text(
 # A workflow's row as WorkflowStatus shows it; the outcome and inputs come last, so a
 # listing that does not load them (listing.py) replaces them.
 WORKFLOW_COLUMNS_WITHOUT_PAYLOAD = f"""
-    workflow_uuid, status, name, queue_name, authenticated_user,
-    executor_id, recovery_attempts, max_recovery_attempts, created_at_epoch_ms,
+    workflow_uuid, status, name, dbos_queue_name AS queue_name, queue_name AS celery_queue,
+    authenticated_user, executor_id, recovery_attempts, max_recovery_attempts, created_at_epoch_ms,
     updated_at_epoch_ms, started_at_epoch_ms, completed_at_epoch_ms, parent_workflow_id,
     deduplication_id, priority, workflow_timeout_ms,
     COALESCE(workflow_deadline_epoch_ms, started_at_epoch_ms + workflow_timeout_ms)
