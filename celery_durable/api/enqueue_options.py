@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, NoReturn, NotRequired, TypedDict
 
-from celery_durable.api.options import check_version, validate_identity
+from celery_durable.api.options import check_version, check_workflow_id, validate_identity
 from celery_durable.error import DBOSException
 from celery_durable.service.queues import EnqueueRequest
 from celery_durable.service.types import (
@@ -102,6 +102,8 @@ def enqueue_request(options: EnqueueOptions, *, from_application: bool = False) 
     for field, instead in _REFUSED.items():
         if options.get(field) is not None:
             raise DBOSException(f"EnqueueOptions {field!r} is not supported: {instead}")
+    if options.get("workflow_id") is not None:
+        check_workflow_id(options["workflow_id"])
     reuse = options.get("workflow_id_reuse_policy", "return-existing")
     if reuse not in ("return-existing", "reject"):
         raise DBOSException(
