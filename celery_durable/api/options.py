@@ -154,18 +154,7 @@ class SetWorkflowAttributes:
     """
 
     def __init__(self, attributes: dict[str, Any] | None) -> None:
-        if attributes is not None and not isinstance(attributes, dict):
-            raise DBOSException(
-                f"Invalid workflow attributes {attributes}. Attributes must be a dict."
-            )
-        if attributes is not None:
-            try:
-                json.dumps(attributes)
-            except (TypeError, ValueError) as error:
-                raise DBOSException(
-                    f"Invalid workflow attributes {attributes}. "
-                    "Attributes must be JSON-serializable."
-                ) from error
+        check_attributes(attributes)
         self.attributes = attributes
         self._token: Any = None
 
@@ -175,6 +164,23 @@ class SetWorkflowAttributes:
 
     def __exit__(self, *exc_info: object) -> None:
         workflow_attributes.reset(self._token)
+
+
+def check_attributes(attributes: object) -> None:
+    """Workflow attributes are a JSON object (or None: none).
+
+    Raises:
+        DBOSException: attributes that are not a dict, or not JSON-serializable.
+    """
+    if attributes is not None and not isinstance(attributes, dict):
+        raise DBOSException(f"Invalid workflow attributes {attributes}. Attributes must be a dict.")
+    if attributes is not None:
+        try:
+            json.dumps(attributes)
+        except (TypeError, ValueError) as error:
+            raise DBOSException(
+                f"Invalid workflow attributes {attributes}. Attributes must be JSON-serializable."
+            ) from error
 
 
 class SetWorkflowTimeout:

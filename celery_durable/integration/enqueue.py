@@ -42,6 +42,9 @@ class EnqueueSettings(TypedDict, total=False):
     queue_partition_key: str | None
     # DBOS 3.4's SetEnqueueOptions(duplication_policy=): "reject" or "return-existing".
     duplication_policy: str | None
+    # EnqueueOptions' "attributes" (with "otel_context"'s carrier), merged over the
+    # SetWorkflowAttributes block's key by key, as DBOS 3.4 merges them.
+    attributes: dict[str, Any] | None
 
 
 def new_workflow_row(
@@ -98,7 +101,7 @@ def new_workflow_row(
         require_registered=require_registered,
         application_version=settings.get("app_version") or application_version,
         queue_partition_key=settings.get("queue_partition_key"),
-        attributes=_attributes(parent_workflow_id),
+        attributes=_attributes(settings, parent_workflow_id),
         reject_reused_id=_takes_reuse_policy(parent_workflow_id) and workflow_id is None,
         return_deduplicated=return_deduplicated,
         **timing,
@@ -175,11 +178,15 @@ def portable_caller() -> bool:
     return workflow is not None and workflow.portable
 
 
-def _attributes(parent_workflow_id: str | None) -> str | None:
-    """The ``SetWorkflowAttributes`` block's attributes as JSON; a child started in
-    workflow code takes none (attributes are not inherited, as in DBOS)."""
-    attributes = workflow_attributes.get()
-    return None if attributes is None or parent_workflow_id is not None else json.dumps(attributes)
+def _attributes(settings: EnqueueSettings, parent_workflow_id: str | None) -> str | None:
+    """The row's attributes as JSON: the ``SetWorkflowAttributes`` block's (a child
+    started in workflow code takes none: attributes are not inherited, as in DBOS), with
+    the enqueue options' over them, key by key."""
+    ambient = None if parent_workflow_id is not None else workflow_attributes.get()
+    given = settings.get("attributes")
+    if ambient is None and given is None:
+        return None
+    return json.dumps({**(ambient or {}), **(given or {})})
 
 
 class _Timing(TypedDict):

@@ -310,9 +310,7 @@ def test_enqueue_with_options_takes_names_this_process_lacks_and_ambient_options
         "serialization_type",
         "class_name",
         "instance_name",
-        "attributes",
         "application_name",
-        "otel_context",
         "shard_key",
     ],
 )
