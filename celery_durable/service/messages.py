@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from celery_durable.engine import bulk_send, events, mailbox, stream_offset, streams
+from celery_durable.engine.context import in_workflow_code
 from celery_durable.integration.runtime import Runtime
 from celery_durable.service.management import refuse_shard_key
 
@@ -153,7 +154,15 @@ class MessageService:
     async def get_event_async(
         self, workflow_id: str, key: str, timeout_seconds: float = 60, shard_key: str | None = None
     ) -> Any:
-        return await asyncio.to_thread(self.get_event, workflow_id, key, timeout_seconds, shard_key)
+        if in_workflow_code() is not None:  # a durable wait, in the workflow's thread
+            return await asyncio.to_thread(
+                self.get_event, workflow_id, key, timeout_seconds, shard_key
+            )
+        refuse_shard_key(shard_key)
+        process = self.runtime.process
+        return await events.get_event_async(
+            process.store, process.serializer, workflow_id, key, timeout_seconds
+        )
 
     def get_all_events(self, workflow_id: str, shard_key: str | None = None) -> dict[str, Any]:
         refuse_shard_key(shard_key)
