@@ -133,9 +133,12 @@ def check_keys(config: Mapping[str, Any]) -> None:
 def _check_values(config: Mapping[str, Any]) -> None:
     """The keys honoured only for some values."""
     if config.get("use_listen_notify") is False:
-        raise DBOSInitializationError(
-            "config['use_listen_notify'] = False is not supported: celery_durable always "
-            "uses LISTEN/NOTIFY, with polling as its fallback (remove the key)"
+        # As DBOSClient(use_listen_notify=False): latency only, nothing to observe.
+        warnings.warn(
+            "config['use_listen_notify'] = False has no effect here: waits are woken by "
+            "LISTEN/NOTIFY, with polling as their fallback",
+            ConfigKeyWarning,
+            stacklevel=5,
         )
     serializer = config.get("serializer")
     if serializer is not None and not isinstance(serializer, str | Serializer):

@@ -139,10 +139,18 @@ def test_none_counts_as_absent() -> None:
     assert merged["sys_db_pool_size"] == 5  # the default, not None
 
 
+def test_use_listen_notify_false_warns_that_waits_are_notified_anyway() -> None:
+    """As ``DBOSClient(use_listen_notify=False)``: polling instead would change latency
+    only, so the key is accepted (DBOS's own tests turn it off)."""
+    with pytest.warns(ConfigKeyWarning, match="woken by LISTEN/NOTIFY") as caught:
+        merged = _validated(use_listen_notify=False)
+    assert len(caught) == 1
+    assert merged["use_listen_notify"] is False
+
+
 @pytest.mark.parametrize(
     ("extra", "words"),
     [
-        ({"use_listen_notify": False}, "LISTEN/NOTIFY"),
         ({"serializer": object()}, '"json"'),
         ({"max_executor_threads": 0}, "positive integer"),
         ({"sys_db_pool_sise": 5}, "Unknown configuration key 'sys_db_pool_sise'"),
