@@ -97,8 +97,10 @@ class DBOSClient(
         (unless ``workflow_id_reuse_policy="reject"``).
 
         Raises:
-            DBOSWorkflowFunctionNotFoundError: no worker has registered the name (and
-                ``allow_unregistered`` is not set).
+            DBOSWorkflowFunctionNotFoundError: workers have registered their
+                workflows, none of them this name, and ``allow_unregistered`` is not
+                set. (Before any worker has, the workflow waits ENQUEUED for the first
+                worker serving it, as in DBOS.)
             DBOSQueueDeduplicatedError: the deduplication id is taken in the queue
                 (unless ``duplication_policy="return-existing"``).
             DBOSWorkflowIDInUseError: ``workflow_id_reuse_policy="reject"`` and the id

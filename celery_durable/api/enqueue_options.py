@@ -9,8 +9,14 @@ from __future__ import annotations
 
 from typing import Any, Literal, NoReturn, NotRequired, TypedDict
 
-from celery_durable.api.options import check_attributes, check_version, validate_identity
+from celery_durable.api.options import (
+    check_attributes,
+    check_version,
+    check_workflow_id,
+    validate_identity,
+)
 from celery_durable.error import DBOSException
+from celery_durable.service import trace_context
 from celery_durable.service.queues import EnqueueRequest
 from celery_durable.service.types import (
     DEFAULT_MAX_RECOVERY_ATTEMPTS,
@@ -20,6 +26,8 @@ from celery_durable.service.types import (
 from celery_durable.service.validation import workflow_options
 
 MAX_PRIORITY = 2**31 - 1
+# The attribute that holds ``otel_context``'s trace context (DBOS 3.4's name).
+OTEL_CARRIER_ATTRIBUTE = "dbos.otelContext"
 
 
 class EnqueueOptions(TypedDict):
@@ -43,6 +51,12 @@ class EnqueueOptions(TypedDict):
         priority: Lower runs first (0 to 2**31-1), on every queue.
         queue_partition_key: The partition of a partitioned queue.
         authenticated_user, authenticated_roles: Who it runs as.
+        attributes: A JSON object recorded with the workflow
+            (``WorkflowStatus.attributes``), over a ``SetWorkflowAttributes`` block's.
+        otel_context: An OpenTelemetry ``Context`` whose trace the workflow continues:
+            its W3C trace context is recorded in the attribute ``dbos.otelContext``
+            (nothing when it has no valid span) and carried by the workflow's Celery
+            message when this process publishes it.
         max_recovery_attempts: (ours) Used until a worker's code declares its own.
         allow_unregistered: (ours) Enqueue a name no worker has registered yet.
 
@@ -54,7 +68,7 @@ class EnqueueOptions(TypedDict):
     key, for ``DBOS.enqueue_workflow_with_options``).
 
     Refused with an error naming the alternative: ``class_name`` and
-    ``instance_name``, ``application_name``, ``otel_context``, ``shard_key``.
+    ``instance_name``, ``application_name``, ``shard_key``.
     """
 
     workflow_name: str
@@ -86,7 +100,6 @@ _REFUSED = {
     "class_name": "enqueue a workflow declared as a function, by its name",
     "instance_name": "enqueue a workflow declared as a function, by its name",
     "application_name": "one system database serves one Celery app; omit it",
-    "otel_context": "the producer's trace travels in the Celery message's headers",
     "shard_key": "the system database is not sharded; omit it",
 }
 
@@ -105,6 +118,8 @@ def enqueue_request(options: EnqueueOptions, *, from_application: bool = False) 
     for field, instead in _REFUSED.items():
         if options.get(field) is not None:
             raise DBOSException(f"EnqueueOptions {field!r} is not supported: {instead}")
+    if options.get("workflow_id") is not None:
+        check_workflow_id(options["workflow_id"])
     reuse = options.get("workflow_id_reuse_policy", "return-existing")
     if reuse not in ("return-existing", "reject"):
         raise DBOSException(
@@ -125,6 +140,7 @@ def enqueue_request(options: EnqueueOptions, *, from_application: bool = False) 
         settings=_settings(options),
         require_registered=not (from_application or options.get("allow_unregistered", False)),
         with_ambient_options=from_application,
+        otel_context=options.get("otel_context"),
         reject_reused_id=reuse == "reject",
         return_deduplicated=duplication == "return-existing",
     )
@@ -167,11 +183,20 @@ def _settings(options: EnqueueOptions) -> EnqueueSettings:
         settings["authenticated_roles"] = roles
     check_version(options.get("app_version"))
     settings["app_version"] = options.get("app_version")
+    settings["attributes"] = _attributes(options)
+    return settings
+
+
+def _attributes(options: EnqueueOptions) -> dict[str, Any] | None:
+    """The options' attributes, with ``otel_context``'s trace context under
+    ``dbos.otelContext`` (it wins over one written by hand), as DBOS 3.4 records them."""
     attributes = options.get("attributes")
     check_attributes(attributes)
-    if attributes is not None:
-        settings["attributes"] = attributes
-    return settings
+    context = options.get("otel_context")
+    carrier = None if context is None else trace_context.trace_carrier(context)
+    if carrier is None:
+        return attributes
+    return {**(attributes or {}), OTEL_CARRIER_ATTRIBUTE: carrier}
 
 
 def _code_elsewhere(*args: Any, **kwargs: Any) -> NoReturn:

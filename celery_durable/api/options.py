@@ -42,8 +42,7 @@ class SetWorkflowID:
     def __init__(
         self, wfid: str, *, workflow_id_reuse_policy: WorkflowIDReusePolicy | None = None
     ) -> None:
-        if not isinstance(wfid, str) or not wfid.strip():
-            raise DBOSException(f"A workflow id must be a non-empty string, not {wfid!r}")
+        check_workflow_id(wfid)
         if workflow_id_reuse_policy not in (None, "return-existing", "reject"):
             raise DBOSException(
                 f"Invalid workflow_id_reuse_policy {workflow_id_reuse_policy}. "
@@ -284,3 +283,17 @@ def check_version(app_version: object) -> None:
     """An application version is a non-empty string (or None: not given)."""
     if app_version is not None and (not isinstance(app_version, str) or not app_version):
         raise DBOSException(f"app_version must be a non-empty string, not {app_version!r}")
+
+
+def check_workflow_id(workflow_id: object) -> None:
+    """A workflow id is a string with something besides whitespace (DBOS 3.4's check and
+    text: an empty id is refused, never written).
+
+    Raises:
+        DBOSException: an empty, blank or non-string id.
+    """
+    if not isinstance(workflow_id, str) or not workflow_id.strip():
+        raise DBOSException(
+            f"Invalid workflow ID {workflow_id!r}: workflow IDs must be non-empty and "
+            "cannot be only whitespace."
+        )

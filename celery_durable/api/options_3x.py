@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from celery_durable.service import process_extras
+from celery_durable.service import trace_context
 
 
 class DBOSContextEnsure:
@@ -35,7 +35,7 @@ class PropagateOtelContext:
         self._block: Any = None
 
     def __enter__(self) -> PropagateOtelContext:
-        self._block = process_extras.propagated_context(self.context)
+        self._block = trace_context.propagated_context(self.context)
         self._block.__enter__()
         return self
 

@@ -9,6 +9,8 @@ Outside any workflow, ``get_event`` waits for the database's notification.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -96,6 +98,34 @@ def get_event(
             if remaining <= 0:
                 return None
             notified.wait(min(remaining, FALLBACK_SECONDS))
+            notified.clear()
+
+
+async def get_event_async(
+    store: EngineStore,
+    serializer: Serializer,
+    workflow_id: str,
+    key: str,
+    timeout_seconds: float = 60,
+) -> Any:
+    """``get_event`` for a coroutine outside workflow code: it awaits the notification,
+    holding no thread while it waits (each read of the database runs in one briefly), so
+    any number of waits run at once."""
+    require_id("workflow_id", workflow_id)
+    require_key(key)
+    timeout = require_timeout(timeout_seconds)
+    deadline = time.monotonic() + timeout
+    subscription = store.notifications.subscribe_async(EVENTS_CHANNEL, f"{workflow_id}::{key}")
+    async with subscription as notified:
+        while True:
+            value = await asyncio.to_thread(store.messages.get_event, workflow_id, key)
+            if value is not None:
+                return serializer.loads(value)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(notified.wait(), min(remaining, FALLBACK_SECONDS))
             notified.clear()
 
 

@@ -10,9 +10,10 @@ workflow.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Protocol
 
 from celery_durable.core.records import StepRecord, Wait
@@ -152,6 +153,10 @@ class Notifications(Protocol):
     """Wake-ups for waiters outside any workflow (a lost one costs latency only)."""
 
     def subscribe(self, channel: str, payload: str) -> AbstractContextManager[threading.Event]: ...
+
+    def subscribe_async(
+        self, channel: str, payload: str
+    ) -> AbstractAsyncContextManager[asyncio.Event]: ...
 
 
 class EngineStore(Protocol):

@@ -3,6 +3,10 @@ caller without the role a function requires."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import exc
+
 from celery_durable.error.base import DBOSErrorCode, DBOSException
 
 
@@ -15,13 +19,43 @@ class DBOSInitializationError(DBOSException):
         super().__init__(message, DBOSErrorCode.InitializationError)
 
 
-class DBOSSystemDatabaseError(DBOSException):
-    """The system database could not be reached or refused a statement."""
+class DBOSSystemDatabaseError(DBOSException, exc.DBAPIError):
+    """The system database could not be reached or refused a statement.
+
+    Also a SQLAlchemy ``DBAPIError``, which is what DBOS Transact raises for the same
+    failures (a ported ``except DBAPIError:`` still catches it): ``orig`` is the driver's
+    error, ``connection_invalidated`` whether the connection died, from the error it
+    was raised from.
+    """
 
     _constructed_from = ("message",)
 
     def __init__(self, message: str) -> None:
-        super().__init__(message)
+        # Not DBAPIError's constructor (a statement, its parameters and the driver's
+        # error): its fields are read from the cause, below.
+        self.message = message
+        self.dbos_error_code = None
+        Exception.__init__(self, message)
+
+    @property
+    def orig(self) -> BaseException | None:  # type: ignore[override]
+        cause = self.__cause__
+        return cause.orig if isinstance(cause, exc.DBAPIError) else cause
+
+    @property
+    def connection_invalidated(self) -> bool:  # type: ignore[override]
+        cause = self.__cause__
+        return isinstance(cause, exc.DBAPIError) and cause.connection_invalidated
+
+    @property
+    def statement(self) -> str | None:  # type: ignore[override]
+        cause = self.__cause__
+        return cause.statement if isinstance(cause, exc.StatementError) else None
+
+    @property
+    def params(self) -> Any:  # type: ignore[override]
+        cause = self.__cause__
+        return cause.params if isinstance(cause, exc.StatementError) else None
 
 
 class DBOSSchemaMissingError(DBOSSystemDatabaseError):

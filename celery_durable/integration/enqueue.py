@@ -43,7 +43,8 @@ class EnqueueSettings(TypedDict, total=False):
     queue_partition_key: str | None
     # DBOS 3.4's SetEnqueueOptions(duplication_policy=): "reject" or "return-existing".
     duplication_policy: str | None
-    # EnqueueOptions' attributes: over the SetWorkflowAttributes block's, key by key.
+    # EnqueueOptions' "attributes" (with "otel_context"'s carrier), merged over the
+    # SetWorkflowAttributes block's key by key, as DBOS 3.4 merges them.
     attributes: dict[str, Any] | None
 
 
@@ -202,9 +203,9 @@ def portable_caller() -> bool:
 
 
 def _attributes(settings: EnqueueSettings, parent_workflow_id: str | None) -> str | None:
-    """The ``SetWorkflowAttributes`` block's attributes as JSON, with the options'
-    attributes over them key by key (as DBOS merges them); a child started in workflow
-    code takes none of the block's (attributes are not inherited, as in DBOS)."""
+    """The row's attributes as JSON: the ``SetWorkflowAttributes`` block's (a child
+    started in workflow code takes none: attributes are not inherited, as in DBOS), with
+    the enqueue options' over them, key by key."""
     ambient = None if parent_workflow_id is not None else workflow_attributes.get()
     given = settings.get("attributes")
     if ambient is None and given is None:

@@ -50,6 +50,7 @@ class EnqueueRelay:
                     taken.workflow_uuid,
                     queue=taken.queue_name,
                     generation=taken.generation,
+                    trace=taken.trace_carrier,
                 )
         except Exception:
             logger.exception(

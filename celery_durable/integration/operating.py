@@ -37,14 +37,33 @@ class WorkflowOperator:
 
     def register_served(self, executor_id: str) -> None:
         """Records the workflow names a worker serves (its queues: see ``engine``) and
-        its application version (``list_application_versions``)."""
-        self.process.worker_engine()  # migrates the schemas, once per worker process
-        self.process.store.workers.register(
-            workflow_names=[spec.name for spec in self.process.registry.all()],
+        its application version (``list_application_versions``), and publishes the
+        workflows enqueued by a name no worker served before (a producer ahead of the
+        deployment) at once; a failed publish is left to the recovery sweep."""
+        process = self.process
+        process.worker_engine()  # migrates the schemas, once per worker process
+        released = process.store.workers.register(
+            workflow_names=[spec.name for spec in process.registry.all()],
             queues=[],
             executor_id=executor_id,
         )
-        self.process.store.management.register_version(self.process.application_version)
+        process.store.management.register_version(process.application_version)
+        for waiting in released:
+            try:
+                publishing.publish_workflow(
+                    process.celery,
+                    waiting.name,
+                    waiting.workflow_uuid,
+                    queue=waiting.queue_name,
+                    generation=waiting.generation,
+                    trace=waiting.trace_carrier,
+                )
+            except Exception as error:
+                logger.warning(
+                    "Could not publish workflow %s (%s); the recovery sweep will",
+                    waiting.workflow_uuid,
+                    error,
+                )
 
     def keep_time(self) -> int:
         """One timekeeping pass: cancels workflows past their deadline (waking their

@@ -53,9 +53,11 @@ def publish_workflow(
     queue: str | None = None,
     generation: int = 0,
     countdown: float | None = None,
+    trace: object = None,
 ) -> None:
     """Publishes a workflow's message by task name, carrying its dispatch generation
-    (delivered after ``countdown`` seconds, if given).
+    (delivered after ``countdown`` seconds, if given) and the current trace context (or
+    ``trace``, a stored W3C carrier, when given).
 
     The message's only argument is the workflow id (inputs are read from PostgreSQL);
     its task id is the workflow id, so Flower shows one row per workflow; its Celery
@@ -70,7 +72,7 @@ def publish_workflow(
     # Marks the message as a workflow's (a worker without the workflow says so in one
     # line: see ``unknown_tasks``). The producer's trace continues in the execution
     # (kept by Celery across retries).
-    options["headers"] = {WORKFLOW_HEADER: name, **(trace_headers() or {})}
+    options["headers"] = {WORKFLOW_HEADER: name, **(trace_headers(trace) or {})}
     app.send_task(name, args=[workflow_id], task_id=workflow_id, retries=generation, **options)
 
 

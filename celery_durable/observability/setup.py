@@ -45,11 +45,20 @@ def configure_tracing(enabled: bool | None) -> None:
         probes.enable("tracing", module.Tracing())
 
 
-def trace_headers() -> dict[str, str] | None:
+# The W3C trace context's headers, the ones a stored carrier may give.
+_W3C_HEADERS = ("traceparent", "tracestate")
+
+
+def trace_headers(stored: object = None) -> dict[str, str] | None:
     """The headers that carry the current trace context to a workflow's execution (None
-    outside any span, or without tracing)."""
+    outside any span, or without tracing), or, given a ``stored`` carrier (the
+    ``dbos.otelContext`` attribute a client's ``otel_context`` recorded), its W3C keys."""
     if not _tracing_allowed:
         return None
+    if isinstance(stored, dict):
+        given = {key: stored[key] for key in _W3C_HEADERS if isinstance(stored.get(key), str)}
+        if given:
+            return given
     module = _tracing_module()
     if module is None:
         return None

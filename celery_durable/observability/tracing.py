@@ -17,6 +17,7 @@ from typing import Any
 from celery import current_task
 from opentelemetry import context, propagate, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from celery_durable.core.instrumentation import Observation
 
@@ -43,6 +44,15 @@ def current_headers() -> dict[str, str]:
     """The current trace context as message headers (empty outside any span)."""
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
+    return carrier
+
+
+def trace_context_carrier(context: Any) -> dict[str, str]:
+    """``context``'s W3C trace context (``traceparent``, ``tracestate``) as a carrier;
+    empty when it has no valid span. Only the trace context: not baggage, which may be
+    large and carry user data (as DBOS 3.4's ``EnqueueOptions["otel_context"]``)."""
+    carrier: dict[str, str] = {}
+    TraceContextTextMapPropagator().inject(carrier, context=context)
     return carrier
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from celery_durable.engine import bulk_send, events, mailbox, stream_offset, streams
-from celery_durable.engine.context import in_thread_in_call_order
+from celery_durable.engine.context import in_thread_in_call_order, in_workflow_code
 from celery_durable.integration.runtime import Runtime
 from celery_durable.service.management import refuse_shard_key
 
@@ -155,8 +155,14 @@ class MessageService:
     async def get_event_async(
         self, workflow_id: str, key: str, timeout_seconds: float = 60, shard_key: str | None = None
     ) -> Any:
-        return await in_thread_in_call_order(
-            2, lambda: self.get_event(workflow_id, key, timeout_seconds, shard_key)
+        if in_workflow_code() is not None:  # a durable wait, in the workflow's thread
+            return await in_thread_in_call_order(
+                2, lambda: self.get_event(workflow_id, key, timeout_seconds, shard_key)
+            )
+        refuse_shard_key(shard_key)
+        process = self.runtime.process
+        return await events.get_event_async(
+            process.store, process.serializer, workflow_id, key, timeout_seconds
         )
 
     def get_all_events(self, workflow_id: str, shard_key: str | None = None) -> dict[str, Any]:

@@ -4,14 +4,12 @@ authentication."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from celery_durable.engine.context import Identity, authentication
-from celery_durable.error import DBOSException
+from celery_durable.service.trace_context import tracing_module
 
 if TYPE_CHECKING:
     from celery_durable.service.workflows import WorkflowService
@@ -24,43 +22,17 @@ def executor_id(service: WorkflowService | None) -> str:
     return str(configured or f"{socket.gethostname()}:{os.getpid()}")
 
 
-def _tracing_module() -> Any:
-    try:
-        from celery_durable.observability import tracing
-    except ImportError as error:  # the optional extra is not installed
-        raise DBOSException(
-            "Tracing needs OpenTelemetry: pip install 'celery-durable[otel]' "
-            f"(see docs/observability.md); {error}"
-        ) from error
-    return tracing
-
-
 def current_span() -> Any:
     """The current OpenTelemetry span: the running step attempt's or workflow
     execution's while tracing is on (``celery-durable[otel]``), else OpenTelemetry's
     invalid span."""
-    return _tracing_module().trace.get_current_span()
+    return tracing_module().trace.get_current_span()
 
 
 def tracer() -> Any:
     """An OpenTelemetry tracer of the ``celery_durable`` instrumentation."""
-    tracing = _tracing_module()
+    tracing = tracing_module()
     return tracing.trace.get_tracer(tracing.TRACER_NAME)
-
-
-@contextlib.contextmanager
-def propagated_context(context: Any | None) -> Iterator[None]:
-    """Workflows started in the block continue ``context``'s trace (the current one
-    already travels in every workflow's Celery message)."""
-    if context is None:
-        yield
-        return
-    otel_context = _tracing_module().context
-    token = otel_context.attach(context)
-    try:
-        yield
-    finally:
-        otel_context.detach(token)
 
 
 def set_authentication(user: str | None, roles: list[str] | None) -> None:

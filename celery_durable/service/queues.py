@@ -23,6 +23,7 @@ from celery_durable.error import (
 from celery_durable.integration.enqueue import EnqueueSettings
 from celery_durable.integration.queue_consumers import announce_queue
 from celery_durable.integration.runtime import Runtime
+from celery_durable.service import trace_context
 from celery_durable.store import NewWorkflow, QueueLimits
 from celery_durable.store.queue_store import OnConflict
 
@@ -48,6 +49,9 @@ class EnqueueRequest:
     # The caller's SetEnqueueOptions fill the settings left unset (DBOS's application
     # enqueue; a client's options are the whole request).
     with_ambient_options: bool = False
+    # An OpenTelemetry Context (EnqueueOptions' otel_context): current while the
+    # workflow is enqueued, so that its Celery message carries its trace.
+    otel_context: Any = None
 
     def effective_settings(self) -> EnqueueSettings:
         if not self.with_ambient_options:
@@ -145,6 +149,10 @@ class QueueService:
 
     def enqueue(self, request: EnqueueRequest, args: Any, kwargs: Any) -> str:
         """Enqueues the request's workflow (in workflow code: as a child); returns its id."""
+        with trace_context.propagated_context(request.otel_context):
+            return self._enqueue(request, args, kwargs)
+
+    def _enqueue(self, request: EnqueueRequest, args: Any, kwargs: Any) -> str:
         settings = request.effective_settings()
         parent = in_workflow_code()
         if parent is not None:

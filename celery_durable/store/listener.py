@@ -8,11 +8,13 @@ costs latency only: every waiter looks again at least every ``fallback_seconds``
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Protocol
 
 import psycopg
 
@@ -25,6 +27,22 @@ FALLBACK_SECONDS = 2.0
 # How long the listening thread blocks on the connection before checking for stop.
 _POLL_SECONDS = 1.0
 _RECONNECT_SECONDS = 1.0
+
+
+class _Waiter(Protocol):
+    def set(self) -> None: ...
+
+
+class _LoopWaiter:
+    """Wakes an ``asyncio.Event`` of an event loop from the listening thread."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
+        self._loop = loop
+        self._event = event
+
+    def set(self) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
+            self._loop.call_soon_threadsafe(self._event.set)
 
 
 class NotificationListener:
@@ -40,7 +58,7 @@ class NotificationListener:
         self._conninfo = url
         self.listen = listen
         self._lock = threading.Lock()
-        self._waiters: dict[tuple[str, str], list[threading.Event]] = {}
+        self._waiters: dict[tuple[str, str], list[_Waiter]] = {}
         self._listening = threading.Event()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -52,16 +70,29 @@ class NotificationListener:
         check the database, then wait on it)."""
         self._ensure_started()
         event = threading.Event()
-        key = (channel, payload)
-        with self._lock:
-            self._waiters.setdefault(key, []).append(event)
-        try:
+        with self._registered((channel, payload), event):
             yield event
+
+    @contextlib.asynccontextmanager
+    async def subscribe_async(self, channel: str, payload: str) -> AsyncIterator[asyncio.Event]:
+        """``subscribe`` for a coroutine: an ``asyncio.Event`` of the running loop, so
+        that a wait holds no thread (the listener's thread wakes the loop)."""
+        await asyncio.to_thread(self._ensure_started)
+        event = asyncio.Event()
+        with self._registered((channel, payload), _LoopWaiter(asyncio.get_running_loop(), event)):
+            yield event
+
+    @contextlib.contextmanager
+    def _registered(self, key: tuple[str, str], waiter: _Waiter) -> Iterator[None]:
+        with self._lock:
+            self._waiters.setdefault(key, []).append(waiter)
+        try:
+            yield
         finally:
             with self._lock:
                 waiters = self._waiters.get(key, [])
-                if event in waiters:
-                    waiters.remove(event)
+                if waiter in waiters:
+                    waiters.remove(waiter)
                 if not waiters:
                     self._waiters.pop(key, None)
 

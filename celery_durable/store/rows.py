@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from celery_durable.core.records import StepRecord
 
@@ -172,6 +172,9 @@ class Redispatch:
     queue_name: str | None
     generation: int
     reason: str
+    # The stored trace context it continues (the ``dbos.otelContext`` attribute), for a
+    # workflow a producer without a broker enqueued.
+    trace_carrier: Any = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -6,7 +6,7 @@ from sqlalchemy import Connection
 
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.store.connections import Connections
-from celery_durable.store.rows import QueueLimits, WorkerVersion
+from celery_durable.store.rows import QueueLimits, Redispatch, WorkerVersion
 from celery_durable.store.sql import registry
 
 
@@ -18,12 +18,21 @@ class WorkerRegistry:
 
     def register(
         self, *, workflow_names: list[str], queues: list[QueueLimits], executor_id: str
-    ) -> None:
-        """Records the workflows and queues a worker serves (at worker start)."""
+    ) -> list[Redispatch]:
+        """Records the workflows and queues a worker serves (at worker start); returns
+        the workflows of names no worker served before that waited ENQUEUED (enqueued
+        ahead of the deployment), each with a new generation, for the caller to publish."""
 
-        def work(connection: Connection) -> None:
+        def work(connection: Connection) -> list[Redispatch]:
             now = now_epoch_ms()
+            released: list[Redispatch] = []
             if workflow_names:
+                released = [
+                    Redispatch(**row._asdict(), reason="now served")
+                    for row in connection.execute(
+                        registry.RELEASE_NEWLY_SERVED, {"names": workflow_names, "now": now}
+                    )
+                ]
                 connection.execute(
                     registry.REGISTER_WORKFLOW,
                     [{"name": n, "now": now, "executor_id": executor_id} for n in workflow_names],
@@ -44,8 +53,9 @@ class WorkerRegistry:
                         for q in queues
                     ],
                 )
+            return released
 
-        self._connections.run("registering workflows and queues", work)
+        return self._connections.run("registering workflows and queues", work)
 
     def forget_worker(self, executor_id: str) -> None:
         """A worker leaves: its version no longer counts as running because of it."""

@@ -31,8 +31,8 @@ class WorkflowStore:
             DBOSConflictingWorkflowError: the id belongs to another workflow function.
             DBOSQueueDeduplicatedError: an active workflow of the queue has the same
                 deduplication id.
-            DBOSWorkflowFunctionNotFoundError: ``require_registered`` and no worker has
-                registered the name.
+            DBOSWorkflowFunctionNotFoundError: ``require_registered``, and workers have
+                registered names, none of them this one.
             DBOSSystemDatabaseError: the database cannot be reached.
         """
         row = self._connections.run(

@@ -7,8 +7,10 @@ import asyncio
 import uuid
 import warnings
 
+import psycopg
 import pytest
 from sqlalchemy import create_engine
+from sqlalchemy.exc import DBAPIError
 
 from celery_durable import DBOS, DBOSClient
 from celery_durable.error import DBOSException, DBOSSystemDatabaseError
@@ -142,3 +144,19 @@ def test_rename_application_says_there_is_nothing_to_rename() -> None:
             asyncio.run(client.rename_application_async(None, "new", adopt_unclaimed_rows=True))
     finally:
         client.destroy()
+
+
+def test_an_unreachable_database_raises_sqlalchemys_dbapi_error_as_dbos_does() -> None:
+    # DBOS Transact lets SQLAlchemy's error through; ours is both, so a ported
+    # ``except DBAPIError`` and ``except DBOSSystemDatabaseError`` both catch it.
+    with pytest.raises(DBAPIError) as raised:
+        DBOSClient(system_database_url=UNREACHABLE)
+    assert isinstance(raised.value, DBOSSystemDatabaseError)
+    assert isinstance(raised.value.orig, psycopg.OperationalError)
+    assert not raised.value.connection_invalidated
+    lazy = DBOSClient(system_database_url=UNREACHABLE, lazy=True, retry_connection_errors=False)
+    try:
+        with pytest.raises(DBAPIError, match="Connection refused"):
+            lazy.enqueue({"workflow_name": "client_parameters_echo"}, "v")
+    finally:
+        lazy.destroy()

@@ -355,7 +355,6 @@ def test_enqueue_options_attributes_merge_over_the_ambient_ones(
         "class_name",
         "instance_name",
         "application_name",
-        "otel_context",
         "shard_key",
     ],
 )

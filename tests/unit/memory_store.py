@@ -14,12 +14,13 @@ backend, and shipping it would invite running workflows without durability.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import itertools
 import threading
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.core.records import StepRecord
@@ -43,7 +44,7 @@ class MemoryNotifications:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._waiters: dict[tuple[str, str], list[threading.Event]] = defaultdict(list)
+        self._waiters: dict[tuple[str, str], list[threading.Event | _LoopWaker]] = defaultdict(list)
 
     @contextlib.contextmanager
     def subscribe(self, channel: str, payload: str) -> Iterator[threading.Event]:
@@ -56,11 +57,32 @@ class MemoryNotifications:
             with self._lock:
                 self._waiters[(channel, payload)].remove(event)
 
+    @contextlib.asynccontextmanager
+    async def subscribe_async(self, channel: str, payload: str) -> AsyncIterator[asyncio.Event]:
+        event = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        waker = _LoopWaker(loop, event)
+        with self._lock:
+            self._waiters[(channel, payload)].append(waker)
+        try:
+            yield event
+        finally:
+            with self._lock:
+                self._waiters[(channel, payload)].remove(waker)
+
     def notify(self, channel: str, payload: str) -> None:
         with self._lock:
             waiters = list(self._waiters[(channel, payload)])
         for event in waiters:
             event.set()
+
+
+class _LoopWaker:
+    def __init__(self, loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
+        self._loop, self._event = loop, event
+
+    def set(self) -> None:
+        self._loop.call_soon_threadsafe(self._event.set)
 
 
 class MemoryExecutions:

@@ -140,6 +140,14 @@ def test_none_counts_as_absent() -> None:
     assert merged["sys_db_pool_size"] == 5  # the default, not None
 
 
+def test_use_listen_notify_false_is_accepted_without_a_warning() -> None:
+    """Honoured (nothing LISTENs: test_porting checks it), so nothing to warn of."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        merged = _validated(use_listen_notify=False)
+    assert merged["use_listen_notify"] is False
+
+
 @pytest.mark.parametrize(
     ("extra", "words"),
     [

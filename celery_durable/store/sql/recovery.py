@@ -27,5 +27,7 @@ TAKE_FOR_PUBLISHING = text(
     "SET dispatch_generation = dispatch_generation + 1, next_dispatch_at_epoch_ms = :now "
     "WHERE workflow_uuid = :workflow_id AND dispatch_generation = :generation "
     "AND status IN ('ENQUEUED', 'PENDING') AND NOT execution_active AND NOT dispatch_parked "
-    "RETURNING workflow_uuid, name, queue_name, dispatch_generation AS generation"
+    "RETURNING workflow_uuid, name, queue_name, dispatch_generation AS generation, "
+    # The trace a client's EnqueueOptions(otel_context=) asked it to continue.
+    "attributes -> 'dbos.otelContext' AS trace_carrier"
 )

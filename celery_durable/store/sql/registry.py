@@ -18,6 +18,26 @@ REGISTER_WORKFLOW = text(
     """
 )
 
+# Before a worker registers its names: the workflows enqueued by name while no worker
+# served it (a producer ahead of the deployment) are taken to be published now, rather
+# than after the recovery sweep's grace period. Only names no worker has registered
+# yet: a backlog of a name already served has its messages in the broker.
+RELEASE_NEWLY_SERVED = text(
+    f"""
+    WITH fresh AS (
+        SELECT unnest(CAST(:names AS text[])) AS name
+        EXCEPT SELECT name FROM {SCHEMA}.registered_workflows
+    )
+    UPDATE {SCHEMA}.workflow_status AS w
+    SET dispatch_generation = w.dispatch_generation + 1, next_dispatch_at_epoch_ms = :now
+    FROM fresh
+    WHERE w.name = fresh.name AND w.status = 'ENQUEUED'
+      AND NOT w.execution_active AND NOT w.dispatch_parked
+    RETURNING w.workflow_uuid, w.name, w.queue_name, w.dispatch_generation AS generation,
+              w.attributes -> 'dbos.otelContext' AS trace_carrier
+    """
+)
+
 REGISTER_QUEUE = text(
     f"""
     INSERT INTO {SCHEMA}.queues (

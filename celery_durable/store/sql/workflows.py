@@ -47,9 +47,12 @@ INSERT_WORKFLOW = text(
         FROM (SELECT 1) AS one
         LEFT JOIN {SCHEMA}.workflow_status AS parent
                ON :inherit_identity AND parent.workflow_uuid = :parent_workflow_id
-        -- A producer without the code may only start names some worker has served.
+        -- A producer without the code may only start names some worker has served,
+        -- once workers have served any: before the first worker (producers deployed
+        -- first) the workflow waits ENQUEUED, as in DBOS, until a worker serves it.
         WHERE NOT :require_registered
            OR EXISTS (SELECT 1 FROM {SCHEMA}.registered_workflows WHERE name = :name)
+           OR NOT EXISTS (SELECT 1 FROM {SCHEMA}.registered_workflows)
         ON CONFLICT (workflow_uuid) DO NOTHING
         RETURNING name, status
     )
