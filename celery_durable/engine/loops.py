@@ -1,9 +1,14 @@
 """The event loop of an ``async def`` workflow run from synchronous code (a worker).
 
-Each such execution runs in an event loop of its own (``asyncio.run``) in the thread
-that executes it. asyncio keeps "the running loop" per OS thread, and under gevent
-every greenlet of a worker shares one OS thread: while one workflow's loop waits in
-its (monkeypatched, cooperative) selector, another greenlet's ``asyncio.run`` would
+When ``DBOS.launch()`` ran inside an event loop that still runs (the program's main
+loop, adopted as DBOS 3.4 adopts it), a workflow that a worker thread of this process
+executes runs on that loop, as a task, while the thread waits for it: the program's
+loop-bound objects (``asyncio.Event``, clients, ...) work in its workflows.
+
+Otherwise each such execution runs in an event loop of its own (``asyncio.run``) in
+the thread that executes it. asyncio keeps "the running loop" per OS thread, and under
+gevent every greenlet of a worker shares one OS thread: while one workflow's loop waits
+in its (monkeypatched, cooperative) selector, another greenlet's ``asyncio.run`` would
 find that loop running and raise ``RuntimeError``, failing its workflow. So the loops
 of one OS thread take turns: a re-entrant lock per native thread id, created at first
 use, after gevent's monkeypatching, so under gevent it is a greenlet lock and the
@@ -15,20 +20,97 @@ instead of waiting for itself.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import os
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
+
+from celery_durable.core.signals import RescheduleWorkflow
 
 # Native thread id -> the lock of that OS thread's event loop. Bounded by the number
 # of OS threads (ids are reused); setdefault is atomic, so no lock guards it.
 _loop_locks: dict[int, Any] = {}
 
+# The adopted main loop and the process that adopted it (a forked child inherits the
+# object, not the thread that runs it).
+_adopted: tuple[asyncio.AbstractEventLoop, int] | None = None
+
+# How often a thread waiting on the adopted loop checks that the loop still runs.
+_CHECK_SECONDS = 1.0
+# When the adopted loop stopped under a workflow: run it again this soon.
+_LOOP_STOPPED_RETRY_SECONDS = 1.0
+
+
+def adopt_running_loop() -> None:
+    """Makes the running event loop, if any, the one this process's workflows run on
+    (``DBOS.launch()`` calls it)."""
+    global _adopted
+    try:
+        _adopted = (asyncio.get_running_loop(), os.getpid())
+    except RuntimeError:
+        _adopted = None
+
+
+def release_adopted_loop() -> None:
+    """Workflows run in loops of their own again (``DBOS.destroy()``)."""
+    global _adopted
+    _adopted = None
+
+
+def adopted_loop() -> asyncio.AbstractEventLoop | None:
+    """The adopted loop, if it still runs in this process."""
+    if _adopted is None:
+        return None
+    loop, pid = _adopted
+    return loop if pid == os.getpid() and loop.is_running() and not loop.is_closed() else None
+
 
 def run_in_own_loop(
     function: Callable[..., Coroutine[Any, Any, Any]], args: Any, kwargs: Any
 ) -> Any:
-    """Runs ``function(*args, **kwargs)`` to its end in a new event loop, after any
-    other loop of this OS thread has finished (see the module's docstring)."""
+    """Runs ``function(*args, **kwargs)`` to its end: on the adopted loop if it runs
+    (and is not this thread's), else in a new event loop, after any other loop of this
+    OS thread has finished (see the module's docstring).
+
+    Raises:
+        RescheduleWorkflow: the adopted loop stopped before the workflow ended (it runs
+            again from its checkpoints).
+    """
+    loop = adopted_loop()
+    if loop is not None and not _runs_here(loop):
+        return _run_on(loop, function(*args, **kwargs))
     lock = _loop_locks.setdefault(threading.get_native_id(), threading.RLock())
     with lock:
         return asyncio.run(function(*args, **kwargs))
+
+
+def _runs_here(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+def _run_on(loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, Any]) -> Any:
+    """Runs the coroutine as a task of ``loop`` (in this thread's context: the task
+    sees the running workflow) and waits for it here."""
+    try:
+        future = asyncio.run_coroutine_threadsafe(coroutine, loop)
+    except RuntimeError:  # closed in the meantime
+        coroutine.close()
+        raise _loop_stopped() from None
+    while not future.done():
+        concurrent.futures.wait([future], timeout=_CHECK_SECONDS)
+        if not future.done() and not loop.is_running():
+            future.cancel()
+    if future.cancelled():
+        # The loop shut down (and cancelled its tasks): not the workflow's outcome.
+        raise _loop_stopped()
+    return future.result()
+
+
+def _loop_stopped() -> RescheduleWorkflow:
+    return RescheduleWorkflow(
+        _LOOP_STOPPED_RETRY_SECONDS, "the program's event loop stopped", routine=True
+    )

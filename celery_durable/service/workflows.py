@@ -15,10 +15,11 @@ from typing import Any
 from celery import Celery
 
 from celery_durable.core.records import WorkflowStatus
-from celery_durable.engine import children_and_sleep
+from celery_durable.engine import children_and_sleep, loops
 from celery_durable.engine.context import in_workflow_code
 from celery_durable.engine.registry import WorkflowSpec
 from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
+from celery_durable.integration import loop_start
 from celery_durable.integration.runtime import Runtime
 from celery_durable.service import inspection
 from celery_durable.service.app_versions import ApplicationVersions
@@ -74,6 +75,9 @@ class WorkflowService:
         self.runtime.operator.schedules.write_declared()
         self.launched = True
         if self.runtime.in_process_worker is not None:
+            # Launched in a running event loop (the program's main loop): the workflows
+            # this process runs run on it, as DBOS 3.4's do (engine.loops).
+            loops.adopt_running_loop()
             self.runtime.in_process_worker.start()
 
     def refresh_worker(self) -> None:
@@ -87,6 +91,7 @@ class WorkflowService:
         workflows it is running."""
         if self.runtime.in_process_worker is not None:
             self.runtime.in_process_worker.stop(workflow_completion_timeout_sec)
+            loops.release_adopted_loop()
 
     def reset_system_database(self, *, truncate: bool) -> None:
         """Destroys every workflow of the system database (tests only; before launch).
@@ -154,6 +159,12 @@ class WorkflowService:
         if in_workflow_code() is not None:
             return self.handle_async(self._start(spec, args, kwargs, queue))
         starter = self.runtime.starter
+        if queue is None and spec.is_async and self.runtime.in_process_worker is not None:
+            # The program is its own worker: on this loop, as DBOS runs it.
+            workflow_id = await loop_start.start_on_running_loop(
+                starter, spec, tuple(args), dict(kwargs)
+            )
+            return self.handle_async(workflow_id)
         workflow_id = await starter.start_async(spec, tuple(args), dict(kwargs), queue=queue)
         return self.handle_async(workflow_id)
 
