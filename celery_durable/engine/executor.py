@@ -146,7 +146,14 @@ class WorkflowEngine:
             with observed(claimed), claimed.running(options.max_countdown_seconds):
                 function = claimed.spec.function
                 if claimed.spec.is_async:
-                    claimed.output = run_in_own_loop(function, claimed.args, claimed.kwargs)
+                    # A direct call's thread may be one its caller's loop blocks on (a
+                    # child run inline): only a delivery's runs on the adopted loop.
+                    claimed.output = run_in_own_loop(
+                        function,
+                        claimed.args,
+                        claimed.kwargs,
+                        adopted=not options.inline_retries,
+                    )
                 else:
                     claimed.output = function(*claimed.args, **claimed.kwargs)
             return claimed.ended()

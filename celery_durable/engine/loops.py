@@ -67,17 +67,21 @@ def adopted_loop() -> asyncio.AbstractEventLoop | None:
 
 
 def run_in_own_loop(
-    function: Callable[..., Coroutine[Any, Any, Any]], args: Any, kwargs: Any
+    function: Callable[..., Coroutine[Any, Any, Any]],
+    args: Any,
+    kwargs: Any,
+    *,
+    adopted: bool = False,
 ) -> Any:
-    """Runs ``function(*args, **kwargs)`` to its end: on the adopted loop if it runs
-    (and is not this thread's), else in a new event loop, after any other loop of this
-    OS thread has finished (see the module's docstring).
+    """Runs ``function(*args, **kwargs)`` to its end: with ``adopted``, on the adopted
+    loop if it runs (and is not this thread's), else in a new event loop, after any
+    other loop of this OS thread has finished (see the module's docstring).
 
     Raises:
         RescheduleWorkflow: the adopted loop stopped before the workflow ended (it runs
             again from its checkpoints).
     """
-    loop = adopted_loop()
+    loop = adopted_loop() if adopted else None
     if loop is not None and not _runs_here(loop):
         return _run_on(loop, function(*args, **kwargs))
     lock = _loop_locks.setdefault(threading.get_native_id(), threading.RLock())

@@ -50,6 +50,16 @@ async def sleeps() -> int:
     return id(asyncio.get_running_loop())
 
 
+@DBOS.workflow()
+async def child() -> int:
+    return 7
+
+
+@DBOS.workflow()
+async def calls_a_child() -> int:
+    return await child()  # run inline in a thread, while this loop waits for it
+
+
 def launch() -> None:
     # A queue of its own on the shared broker: no other worker takes its messages.
     DBOS._service().celery.conf.task_default_queue = "loop-program"
@@ -84,6 +94,8 @@ async def launch_in_a_loop() -> None:
     # the worker; it runs on this loop again after it).
     queued = await DBOS.retrieve_workflow_async(DBOS.start_workflow(sleeps).workflow_id)
     print("worker", await asyncio.wait_for(queued.get_result(), timeout=30) == loop_id)
+    # A direct call's child does not run on the adopted loop, which waits for it.
+    print("direct", await calls_a_child())
 
 
 launch()  # outside any loop, as DBOS's test fixture does
@@ -100,4 +112,4 @@ def test_async_workflows_run_on_the_loop_the_program_launched_in(
 ) -> None:
     env = {**_env(loop_program_database), "CELERY_BROKER_URL": BROKER_URL}
     output = _run(SCRIPT, env)
-    assert output.split() == ["started", "True", "again", "True", "worker", "True"]
+    assert output.split() == ["started", "True", "again", "True", "worker", "True", "direct", "7"]
