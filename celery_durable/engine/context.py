@@ -54,6 +54,9 @@ class WorkflowContext:
     # Set when this execution's code has returned (a task it left behind, still holding
     # this context, may not run its operations: DBOS.reserve_step's reservations).
     ended: bool = field(default=False)
+    # Set when this process cancelled the workflow (engine.live_executions): the next
+    # step stops it instead of running.
+    cancel_requested: bool = field(default=False)
 
     def identity(self) -> Identity:
         """The identity recorded on the workflow (``DBOSContextSetAuth``, inherited by

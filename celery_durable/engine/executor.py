@@ -19,7 +19,7 @@ from celery_durable.core.records import WorkflowStatusString
 from celery_durable.core.serialization import Serializer
 from celery_durable.core.serializers import is_portable
 from celery_durable.core.signals import RescheduleWorkflow, WorkflowCancelled
-from celery_durable.engine import arguments
+from celery_durable.engine import arguments, live_executions
 from celery_durable.engine.classes import ClassRegistry, Receiver
 from celery_durable.engine.context import WorkflowContext, current_workflow
 from celery_durable.engine.launcher import Launcher
@@ -230,6 +230,7 @@ class WorkflowEngine:
             inline_retries=inline_retries,
             portable=is_portable(claim.inputs),
         )
+        live_executions.register(context)
         return _Run(self, execution, spec, context, inputs)
 
     def reschedule(
