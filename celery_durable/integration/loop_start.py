@@ -31,9 +31,10 @@ _running: set[asyncio.Task[Any]] = set()
 
 async def start_on_running_loop(
     starter: WorkflowStarter, spec: WorkflowSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> str:
+) -> tuple[str, asyncio.Task[Any] | None]:
     """Writes the workflow's row and runs it as a task of the running loop; returns its
-    id at once (a workflow with this id already written is not run again here).
+    id at once, with the task (None: a workflow with this id was already written, and
+    is not run again here).
 
     Raises:
         DBOSWorkflowIDInUseError: ``SetWorkflowID(..., "reject")`` and the id is in use.
@@ -44,7 +45,7 @@ async def start_on_running_loop(
     if not found.inserted:
         if row.reject_reused_id:
             raise DBOSWorkflowIDInUseError(row.workflow_uuid, found.status, found.name)
-        return row.workflow_uuid
+        return row.workflow_uuid, None
     # The task starts from the caller's context (its authenticated user, ...), less
     # the id just used.
     context = contextvars.copy_context()
@@ -55,7 +56,7 @@ async def start_on_running_loop(
     )
     _running.add(task)
     task.add_done_callback(_finished)
-    return row.workflow_uuid
+    return row.workflow_uuid, task
 
 
 def _finished(task: asyncio.Task[Any]) -> None:

@@ -27,6 +27,7 @@ from celery_durable.service.caller_transactions import CallerTransactions
 from celery_durable.service.class_decorators import with_receiver
 from celery_durable.service.decorators import spec_of
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
+from celery_durable.service.loop_handles import TaskWorkflowHandleAsync
 from celery_durable.service.management import WorkflowManagement
 from celery_durable.service.messages import MessageService
 from celery_durable.service.overview import Overview
@@ -161,10 +162,13 @@ class WorkflowService:
         starter = self.runtime.starter
         if queue is None and spec.is_async and self.runtime.in_process_worker is not None:
             # The program is its own worker: on this loop, as DBOS runs it.
-            workflow_id = await loop_start.start_on_running_loop(
+            workflow_id, task = await loop_start.start_on_running_loop(
                 starter, spec, tuple(args), dict(kwargs)
             )
-            return self.handle_async(workflow_id)
+            if task is None:
+                return self.handle_async(workflow_id)
+            process = self.runtime.process
+            return TaskWorkflowHandleAsync(workflow_id, process.store, process.serializer, task)
         workflow_id = await starter.start_async(spec, tuple(args), dict(kwargs), queue=queue)
         return self.handle_async(workflow_id)
 

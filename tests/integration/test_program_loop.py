@@ -34,6 +34,7 @@ import contextlib
 
 import {PROGRAM} as program
 from celery_durable import DBOS, SetWorkflowID
+from celery_durable.error import DBOSAwaitedWorkflowCancelledError
 
 release: asyncio.Event
 
@@ -42,6 +43,24 @@ release: asyncio.Event
 async def waits_for_release() -> int:
     await release.wait()  # an Event of the caller's loop
     return id(asyncio.get_running_loop())
+
+
+left: list[str] = []
+
+
+@DBOS.step()
+async def a_step() -> None:
+    pass
+
+
+@DBOS.workflow()
+async def cancelled_at_release() -> None:
+    await a_step()
+    await release.wait()
+    try:
+        await a_step()  # cancelled meanwhile: it does not run
+    finally:
+        left.append("left")
 
 
 @DBOS.workflow()
@@ -85,6 +104,16 @@ async def start_from_a_loop() -> None:
     with SetWorkflowID("started-on-loop"):
         again = await DBOS.start_workflow_async(waits_for_release)
     print("again", await asyncio.wait_for(again.get_result(), timeout=30) == loop_id)
+    # The handle's get_result waits for the execution to end, then reads the outcome.
+    release = asyncio.Event()
+    handle = await DBOS.start_workflow_async(cancelled_at_release)
+    while len(await DBOS.list_workflow_steps_async(handle.workflow_id)) < 1:
+        await asyncio.sleep(0.01)
+    await DBOS.cancel_workflow_async(handle.workflow_id)
+    asyncio.get_running_loop().call_later(0.5, release.set)
+    with contextlib.suppress(DBOSAwaitedWorkflowCancelledError):
+        await asyncio.wait_for(handle.get_result(), timeout=30)
+    print("cancelled", left, len(await DBOS.list_workflow_steps_async(handle.workflow_id)))
 
 
 async def launch_in_a_loop() -> None:
@@ -112,4 +141,16 @@ def test_async_workflows_run_on_the_loop_the_program_launched_in(
 ) -> None:
     env = {**_env(loop_program_database), "CELERY_BROKER_URL": BROKER_URL}
     output = _run(SCRIPT, env)
-    assert output.split() == ["started", "True", "again", "True", "worker", "True", "direct", "7"]
+    assert output.split() == [
+        "started",
+        "True",
+        "again",
+        "True",
+        "cancelled",
+        "['left']",
+        "1",
+        "worker",
+        "True",
+        "direct",
+        "7",
+    ]
