@@ -79,6 +79,7 @@ class WorkflowService:
             # Launched in a running event loop (the program's main loop): the workflows
             # this process runs run on it, as DBOS 3.4's do (engine.loops).
             loops.adopt_running_loop()
+            loops.keep_loops()
             self.runtime.in_process_worker.start()
 
     def refresh_worker(self) -> None:
@@ -93,6 +94,7 @@ class WorkflowService:
         if self.runtime.in_process_worker is not None:
             self.runtime.in_process_worker.stop(workflow_completion_timeout_sec)
             loops.release_adopted_loop()
+            loops.finalize_kept_loops()
 
     def reset_system_database(self, *, truncate: bool) -> None:
         """Destroys every workflow of the system database (tests only; before launch).

@@ -79,6 +79,25 @@ async def calls_a_child() -> int:
     return await child()  # run inline in a thread, while this loop waits for it
 
 
+closed: list[str] = []
+
+
+async def source():
+    try:
+        yield "ready"
+    finally:
+        await asyncio.sleep(0)  # its cleanup needs its loop
+        closed.append("closed")
+
+
+stream = source()
+
+
+@DBOS.workflow()
+async def consume_one() -> str:
+    return await anext(stream)  # left suspended on the loop the workflow ran on
+
+
 def launch() -> None:
     # A queue of its own on the shared broker: no other worker takes its messages.
     DBOS._service().celery.conf.task_default_queue = "loop-program"
@@ -129,7 +148,10 @@ async def launch_in_a_loop() -> None:
 
 launch()  # outside any loop, as DBOS's test fixture does
 asyncio.run(start_from_a_loop())
+# A worker thread's loop outlives the workflow: destroy() finalizes what it left there.
+print("generator", DBOS.start_workflow(consume_one).get_result(timeout=30), len(closed))
 DBOS.destroy()
+print("destroyed", len(closed))
 DBOS(config=program.config)
 asyncio.run(launch_in_a_loop())
 DBOS.destroy()
@@ -148,6 +170,11 @@ def test_async_workflows_run_on_the_loop_the_program_launched_in(
         "True",
         "cancelled",
         "['left']",
+        "1",
+        "generator",
+        "ready",
+        "0",
+        "destroyed",
         "1",
         "worker",
         "True",
