@@ -34,9 +34,10 @@ class WorkflowVersioning(ConfiguredFacade):
 
     @staticmethod
     async def patch_async(patch_name: str) -> bool:
-        """``patch`` for ``async def`` workflows (it does not yield to the event loop
-        between reading and taking the position, so sibling tasks cannot interleave)."""
-        return workflow_code.patch(patch_name)
+        """``patch`` for sequential ``async def`` workflow code: called concurrently
+        with the workflow's other operations (sibling tasks), it raises
+        ``DBOSPatchNondeterminismError``, as DBOS's does."""
+        return await workflow_code.patch_async(patch_name)
 
     @staticmethod
     def deprecate_patch(patch_name: str) -> bool:
@@ -47,8 +48,9 @@ class WorkflowVersioning(ConfiguredFacade):
 
     @staticmethod
     async def deprecate_patch_async(patch_name: str) -> bool:
-        """``deprecate_patch`` for ``async def`` workflows."""
-        return workflow_code.deprecate_patch(patch_name)
+        """``deprecate_patch`` for sequential ``async def`` workflow code (as
+        ``patch_async``)."""
+        return await workflow_code.deprecate_patch_async(patch_name)
 
     @classmethod
     def fork_workflow(

@@ -65,8 +65,8 @@ class WorkflowWaiting(ConfiguredFacade):
         polling_interval_sec: float = DEFAULT_POLLING_INTERVAL,
     ) -> WorkflowHandle[Any]:
         """Waits until one of the workflows has finished and returns its handle (polling
-        every ``polling_interval_sec`` seconds). Not in workflow code yet: it raises
-        ``DBOSException`` there."""
+        every ``polling_interval_sec`` seconds). In workflow code the answer is recorded
+        (as DBOS's ``DBOS.waitFirst``) and the wait frees the worker."""
         by_id = {handle.workflow_id: handle for handle in handles}
         ids = [handle.workflow_id for handle in handles]
         return by_id[cls._service().waiting.wait_first(ids, polling_interval_sec)]
@@ -92,8 +92,8 @@ class WorkflowWaiting(ConfiguredFacade):
         timeout: float | None = None,
         return_when: str = asyncio.ALL_COMPLETED,
     ) -> tuple[set[asyncio.Task[Any]], set[asyncio.Task[Any]]]:
-        """``asyncio.wait`` outside workflow code; in workflow code it raises
-        ``DBOSException`` (which tasks finished is not recorded yet)."""
+        """``asyncio.wait``; in workflow code, which awaitables were done is recorded (as
+        DBOS's ``DBOS.asyncio_wait``) and a replay returns the same."""
         return await waiting.asyncio_wait(fs, timeout, return_when)
 
     @classmethod

@@ -75,6 +75,10 @@ class WorkflowContext:
             return False
         return task is not None and task is not self.root_task
 
+    # Set when this process cancelled the workflow (engine.live_executions): the next
+    # step stops it instead of running.
+    cancel_requested: bool = field(default=False)
+
     def identity(self) -> Identity:
         """The identity recorded on the workflow (``DBOSContextSetAuth``, inherited by
         children), read from its row the first time it is asked for.

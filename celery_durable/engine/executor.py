@@ -20,7 +20,7 @@ from celery_durable.core.records import WorkflowStatusString
 from celery_durable.core.serialization import Serializer
 from celery_durable.core.serializers import is_portable
 from celery_durable.core.signals import RescheduleWorkflow, WorkflowCancelled
-from celery_durable.engine import arguments
+from celery_durable.engine import arguments, live_executions
 from celery_durable.engine.classes import ClassRegistry, Receiver
 from celery_durable.engine.context import (
     WorkflowContext,
@@ -158,8 +158,13 @@ class WorkflowEngine:
             with observed(claimed), claimed.running(options.max_countdown_seconds):
                 function = claimed.spec.function
                 if claimed.spec.is_async:
+                    # A direct call's thread may be one its caller's loop blocks on (a
+                    # child run inline): only a delivery's runs on the adopted loop.
                     claimed.output = run_in_own_loop(
-                        _as_root_task(claimed.context, function), claimed.args, claimed.kwargs
+                        _as_root_task(claimed.context, function),
+                        claimed.args,
+                        claimed.kwargs,
+                        adopted=not options.inline_retries,
                     )
                 else:
                     claimed.output = function(*claimed.args, **claimed.kwargs)
@@ -238,6 +243,7 @@ class WorkflowEngine:
             inline_retries=inline_retries,
             portable=is_portable(claim.inputs),
         )
+        live_executions.register(context)
         return _Run(self, execution, spec, context, inputs)
 
     def reschedule(

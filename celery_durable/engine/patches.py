@@ -11,15 +11,22 @@ operation after it (DBOS 3.x's semantics):
 - ``deprecate_patch``: once no workflow that started before the patch can replay, code
   drops the old branch; it takes the marker's position where one is recorded and never
   writes one (always True). When no workflow with the marker remains, remove the call.
+
+Their ``_async`` twins yield to the event loop once before taking the position, as
+DBOS's do (they probe the database in a thread): if a sibling task of the workflow took
+a position meanwhile, where the marker lands depends on task scheduling, and they raise
+``DBOSPatchNondeterminismError`` rather than record a history a replay cannot follow.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.core.records import StepRecord
 from celery_durable.engine import checkpoints
 from celery_durable.engine.context import WorkflowContext, in_workflow_code
-from celery_durable.error import DBOSException
+from celery_durable.error import DBOSException, DBOSPatchNondeterminismError
 
 PATCH_PREFIX = "DBOS.patch-"
 
@@ -60,6 +67,42 @@ def deprecate_patch(name: str) -> bool:
     if recorded is not None and recorded.function_name == PATCH_PREFIX + name:
         workflow.next_function_id()
     return True
+
+
+async def patch_async(name: str) -> bool:
+    """``patch`` from sequential ``async def`` workflow code (see the module).
+
+    Raises:
+        DBOSPatchNondeterminismError: called concurrently with other operations of the
+            workflow.
+    """
+    await _alone(_workflow("patch_async", name), "patch_async", name)
+    return patch(name)
+
+
+async def deprecate_patch_async(name: str) -> bool:
+    """``deprecate_patch`` from sequential ``async def`` workflow code.
+
+    Raises:
+        DBOSPatchNondeterminismError: called concurrently with other operations of the
+            workflow.
+    """
+    await _alone(_workflow("deprecate_patch_async", name), "deprecate_patch_async", name)
+    return deprecate_patch(name)
+
+
+async def _alone(workflow: WorkflowContext, method: str, name: str) -> None:
+    """Yields once; raises if another task of the workflow took a position meanwhile."""
+    position = workflow.peek_function_id()
+    await asyncio.sleep(0)
+    if workflow.peek_function_id() != position:
+        raise DBOSPatchNondeterminismError(
+            workflow.workflow_id,
+            PATCH_PREFIX + name,
+            f"DBOS.{method} was called concurrently with other operations in the same "
+            "workflow, so the position of its marker would depend on task scheduling; "
+            "call it from sequential workflow code",
+        )
 
 
 def _workflow(method: str, name: str) -> WorkflowContext:

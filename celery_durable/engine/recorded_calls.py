@@ -47,13 +47,13 @@ def call_recorded(
     try:
         value = function()
     except Exception as failure:
-        _record(workflow, function_id, name, started, None, workflow.serializer.dumps(failure))
+        record(workflow, function_id, name, started, None, workflow.serializer.dumps(failure))
         raise
-    _record(workflow, function_id, name, started, workflow.serializer.dumps(encode(value)), None)
+    record(workflow, function_id, name, started, workflow.serializer.dumps(encode(value)), None)
     return value
 
 
-def _record(
+def record(
     workflow: WorkflowContext,
     function_id: int,
     name: str,
@@ -61,6 +61,8 @@ def _record(
     output: str | None,
     error: str | None,
 ) -> None:
+    """Records operation ``function_id``'s outcome (its serialized output or error),
+    completed now."""
     checkpoints.record(
         workflow,
         StepRecord(

@@ -23,7 +23,7 @@ from celery_durable.core.clock import now_epoch_ms
 from celery_durable.core.instrumentation import StepOutcome
 from celery_durable.core.records import StepRecord
 from celery_durable.core.retry import RetryPolicy
-from celery_durable.core.signals import RescheduleWorkflow
+from celery_durable.core.signals import RescheduleWorkflow, WorkflowCancelled
 from celery_durable.engine import checkpoints, step_supervision
 from celery_durable.engine.context import (
     StepContext,
@@ -103,7 +103,11 @@ class StepRun:
 
         Raises:
             RescheduleWorkflow: under Celery, to free the worker until it is due.
+            WorkflowCancelled: this process cancelled the workflow (see
+                ``engine.live_executions``): the attempt does not run.
         """
+        if self.workflow is not None and self.workflow.cancel_requested:
+            raise WorkflowCancelled(self.workflow.workflow_id)
         wait = max(0.0, (self.due_at_epoch_ms - now_epoch_ms()) / 1000)
         workflow = self.workflow
         # Waits here: a direct call, or a task the workflow's code created (in_side_task).

@@ -107,8 +107,9 @@ class DBOSStepNondeterminismError(DBOSException):
 
 
 class DBOSPatchNondeterminismError(DBOSException):
-    """A patch could not be applied deterministically (not raised by celery_durable
-    today: ``DBOS.patch`` is not supported yet)."""
+    """A patch could not be applied deterministically: ``DBOS.patch_async`` (or
+    ``deprecate_patch_async``) called concurrently with other operations of the
+    workflow."""
 
     _constructed_from = ("workflow_id", "patch_name", "details")
 

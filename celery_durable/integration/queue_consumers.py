@@ -25,6 +25,8 @@ from typing import Any
 from celery import Celery
 from celery.worker.control import control_command
 
+from celery_durable.error import DBOSException
+
 logger = logging.getLogger("celery_durable.queues")
 
 ADOPT_QUEUES_COMMAND = "celery_durable_adopt_queues"
@@ -33,13 +35,22 @@ ADOPT_QUEUES_COMMAND = "celery_durable_adopt_queues"
 _listened: weakref.WeakKeyDictionary[Celery, frozenset[str]] = weakref.WeakKeyDictionary()
 
 
-def listen_only(app: Celery, names: Iterable[str] | None) -> None:
+def listen_only(app: Celery, names: Iterable[str] | None) -> list[str] | None:
     """The workers of ``app`` in this process adopt only ``names`` of the queues
-    registered or declared (None: every one, the default)."""
+    registered or declared (None: every one, the default); returns them as a list.
+
+    Raises:
+        DBOSException: ``names`` is not a list of non-empty strings (as DBOS checks it).
+    """
     if names is None:
         _listened.pop(app, None)
-    else:
-        _listened[app] = frozenset(names)
+        return None
+    if isinstance(names, str) or not all(isinstance(n, str) and n for n in names):
+        raise DBOSException(
+            f"listen_queues takes a list of queue names (non-empty strings), not {names!r}"
+        )
+    _listened[app] = frozenset(names)
+    return list(names)
 
 
 def listened(app: Celery) -> frozenset[str] | None:

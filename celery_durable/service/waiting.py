@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from celery_durable.core.outcomes import decode_status
 from celery_durable.core.records import WorkflowStatus
-from celery_durable.engine import children_and_sleep, outcome_polling, recorded_calls
+from celery_durable.engine import children_and_sleep, first_done, outcome_polling, recorded_calls
 from celery_durable.engine.context import in_thread_in_call_order, in_workflow_code
-from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
+from celery_durable.error import DBOSNonExistentWorkflowError
 from celery_durable.integration.runtime import Runtime
 from celery_durable.service.handles import WorkflowHandleAsync
 
@@ -80,24 +80,25 @@ class WaitingService:
 
     def wait_first(self, workflow_ids: Sequence[str], polling_interval_sec: float) -> str:
         """The id of the first of these workflows to finish, polling every
-        ``polling_interval_sec`` seconds.
+        ``polling_interval_sec`` seconds; in workflow code, recorded as DBOS's
+        ``DBOS.waitFirst`` (a replay returns the same id), and under Celery the wait
+        frees the worker (``engine.first_done``).
 
         Raises:
             ValueError: no ids, or one twice (as DBOS).
-            DBOSException: called in workflow code, where the choice would not be
-                recorded (await each handle's ``get_result`` there).
         """
         if not workflow_ids:
             raise ValueError("handles must not be empty")
         if len(set(workflow_ids)) != len(workflow_ids):
             raise ValueError("handles must not contain duplicate workflow IDs")
-        if in_workflow_code() is not None:
-            raise DBOSException(
-                "wait_first is not durable in workflow code yet: its choice would differ "
-                "on replay. Await each handle's get_result() instead"
-            )
         management = self.runtime.process.store.management
-        while (first := management.first_finished(list(workflow_ids))) is None:
+        ids = list(workflow_ids)
+        workflow = in_workflow_code()
+        if workflow is not None:
+            return first_done.wait_first(
+                workflow, ids, lambda: management.first_finished(ids), polling_interval_sec
+            )
+        while (first := management.first_finished(ids)) is None:
             time.sleep(polling_interval_sec)
         return first
 
@@ -110,17 +111,18 @@ class WaitingService:
 async def asyncio_wait(
     fs: list[Awaitable[Any]], timeout: float | None, return_when: str
 ) -> tuple[set[asyncio.Task[Any]], set[asyncio.Task[Any]]]:
-    """``asyncio.wait`` over these awaitables, outside workflow code (DBOS's
-    ``asyncio_wait``).
-
-    Raises:
-        DBOSException: in workflow code, where which ones finished would not be
-            recorded (await them one by one there).
-    """
-    if in_workflow_code() is not None:
-        raise DBOSException(
-            "asyncio_wait is not durable in workflow code yet: which tasks finished would "
-            "differ on replay. Await the tasks one by one instead"
+    """``asyncio.wait`` over these awaitables (DBOS's ``asyncio_wait``); in workflow
+    code, which ones were done is recorded as the operation ``DBOS.asyncio_wait`` and
+    a replay returns the same (``engine.first_done``)."""
+    workflow = in_workflow_code()
+    if workflow is not None:
+        # ensure_future makes a Task of each awaitable that is not already a future.
+        return cast(
+            "tuple[set[asyncio.Task[Any]], set[asyncio.Task[Any]]]",
+            await first_done.asyncio_wait(workflow, fs, timeout, return_when),
         )
     tasks = [asyncio.ensure_future(f) for f in fs]
-    return await asyncio.wait(tasks, timeout=timeout, return_when=return_when)
+    return cast(
+        "tuple[set[asyncio.Task[Any]], set[asyncio.Task[Any]]]",
+        await asyncio.wait(tasks, timeout=timeout, return_when=return_when),
+    )

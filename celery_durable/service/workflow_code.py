@@ -62,6 +62,14 @@ def deprecate_patch(patch_name: str) -> bool:
     return patches.deprecate_patch(patch_name)
 
 
+async def patch_async(patch_name: str) -> bool:
+    return await patches.patch_async(patch_name)
+
+
+async def deprecate_patch_async(patch_name: str) -> bool:
+    return await patches.deprecate_patch_async(patch_name)
+
+
 def sleep(seconds: float) -> None:
     """A durable sleep in workflow code (the wake-up time is recorded once); elsewhere
     ``time.sleep``."""

@@ -15,11 +15,11 @@ from typing import Any
 from celery import Celery
 
 from celery_durable.core.records import WorkflowStatus
-from celery_durable.engine import children_and_sleep
+from celery_durable.engine import children_and_sleep, loops
 from celery_durable.engine.context import in_workflow_code, next_workflow_id
 from celery_durable.engine.registry import WorkflowSpec
 from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
-from celery_durable.integration import queue_consumers
+from celery_durable.integration import loop_start, queue_consumers
 from celery_durable.integration.enqueue import refuse_queue_only_options
 from celery_durable.integration.receivers import refuse_another_receiver
 from celery_durable.integration.runtime import Runtime
@@ -29,6 +29,7 @@ from celery_durable.service.caller_transactions import CallerTransactions
 from celery_durable.service.class_decorators import with_receiver
 from celery_durable.service.decorators import spec_of
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
+from celery_durable.service.loop_handles import TaskWorkflowHandleAsync
 from celery_durable.service.management import WorkflowManagement
 from celery_durable.service.messages import MessageService
 from celery_durable.service.overview import Overview
@@ -78,6 +79,10 @@ class WorkflowService:
         self.runtime.operator.schedules.write_declared()
         self.launched = True
         if self.runtime.in_process_worker is not None:
+            # Launched in a running event loop (the program's main loop): the workflows
+            # this process runs run on it, as DBOS 3.4's do (engine.loops).
+            loops.adopt_running_loop()
+            loops.keep_loops()
             self.runtime.in_process_worker.start()
 
     def listen_queues(self, names: Sequence[str]) -> None:
@@ -88,16 +93,10 @@ class WorkflowService:
             DBOSException: after launch, a second time, or names that are not
                 non-empty strings (as DBOS checks them).
         """
-        if self.launched:
-            raise DBOSException("listen_queues called after DBOS is launched")
-        if self.listened_queues is not None:
-            raise DBOSException("listen_queues called more than once")
-        if isinstance(names, str) or not all(isinstance(n, str) and n for n in names):
-            raise DBOSException(
-                f"listen_queues takes a list of queue names (non-empty strings), not {names!r}"
-            )
-        self.listened_queues = list(names)
-        queue_consumers.listen_only(self.runtime.process.celery, self.listened_queues)
+        when = "after DBOS is launched" if self.launched else "more than once"
+        if self.launched or self.listened_queues is not None:
+            raise DBOSException(f"listen_queues called {when}")
+        self.listened_queues = queue_consumers.listen_only(self.runtime.process.celery, names)
 
     def refresh_worker(self) -> None:
         """Lets the in-process worker, if it runs, serve what was declared since it
@@ -110,6 +109,8 @@ class WorkflowService:
         workflows it is running."""
         if self.runtime.in_process_worker is not None:
             self.runtime.in_process_worker.stop(workflow_completion_timeout_sec)
+            loops.release_adopted_loop()
+            loops.finalize_kept_loops()
 
     def reset_system_database(self, *, truncate: bool) -> None:
         """Destroys every workflow of the system database (tests only; before launch).
@@ -183,6 +184,15 @@ class WorkflowService:
         if next_workflow_id.get() is not None:
             await asyncio.to_thread(self._refuse_another_receiver, spec, args)
         starter = self.runtime.starter
+        if queue is None and spec.is_async and self.runtime.in_process_worker is not None:
+            # The program is its own worker: on this loop, as DBOS runs it.
+            workflow_id, task = await loop_start.start_on_running_loop(
+                starter, spec, tuple(args), dict(kwargs)
+            )
+            if task is None:
+                return self.handle_async(workflow_id)
+            process = self.runtime.process
+            return TaskWorkflowHandleAsync(workflow_id, process.store, process.serializer, task)
         workflow_id = await starter.start_async(spec, tuple(args), dict(kwargs), queue=queue)
         return self.handle_async(workflow_id)
 
@@ -206,14 +216,10 @@ class WorkflowService:
         return await self.runtime.starter.call_async(spec, args, kwargs)
 
     def _refuse_another_receiver(self, spec: WorkflowSpec, args: Any) -> None:
-        """A method started or called under ``SetWorkflowID`` whose id names its run on
-        another receiver raises ``DBOSConflictingWorkflowError``, as in DBOS."""
-        workflow_id = next_workflow_id.get()
-        if workflow_id is not None:
+        """:func:`refuse_another_receiver` for the id ``SetWorkflowID`` set, if any."""
+        if (workflow_id := next_workflow_id.get()) is not None:
             process = self.runtime.process
-            refuse_another_receiver(
-                process.store, process.serializer, spec, tuple(args), workflow_id
-            )
+            refuse_another_receiver(process.store, process.serializer, spec, (*args,), workflow_id)
 
     def enqueue_request(
         self, request: EnqueueRequest, args: Any, kwargs: Any

@@ -7,6 +7,7 @@ its version by ``CD_FAULT_APP_VERSION``; their steps say which version ran them.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -20,7 +21,12 @@ from celery import Celery
 
 from celery_durable import DBOS, SetEnqueueOptions, SetWorkflowID
 from celery_durable.engine.registry import Registry
-from celery_durable.error import DBOSException, DBOSInitializationError, DBOSUnexpectedStepError
+from celery_durable.error import (
+    DBOSException,
+    DBOSInitializationError,
+    DBOSPatchNondeterminismError,
+    DBOSUnexpectedStepError,
+)
 from celery_durable.integration.runtime import Runtime
 from celery_durable.store import SystemStore
 from tests.conftest import DATABASE_URL
@@ -264,6 +270,40 @@ def test_a_workflow_from_before_the_patch_fails_loudly_on_code_without_its_branc
     DBOS.send(before.workflow_id, "5", "go")
     with pytest.raises(DBOSUnexpectedStepError):
         before.get_result(timeout=TIMEOUT)
+
+
+@DBOS.step()
+async def tagged(tag: str, i: int) -> str:
+    await asyncio.sleep(0)
+    return f"{tag}:{i}"
+
+
+async def patch_then_steps(tag: str) -> str:
+    if await DBOS.patch_async(tag):
+        for i in range(3):
+            await tagged(tag, i)
+    return tag
+
+
+@DBOS.workflow()
+async def patches_in_parallel() -> list[str]:
+    return list(await asyncio.gather(patch_then_steps("a"), patch_then_steps("b")))
+
+
+@DBOS.workflow()
+async def patches_in_sequence() -> list[str]:
+    return [await patch_then_steps("a"), await patch_then_steps("b")]
+
+
+@pytest.mark.usefixtures("worker")
+def test_patch_async_called_concurrently_fails_the_workflow() -> None:
+    # Where each marker lands would depend on task scheduling: no replay could follow.
+    with pytest.raises(DBOSPatchNondeterminismError, match="concurrently"):
+        DBOS.start_workflow(patches_in_parallel).get_result(timeout=TIMEOUT)
+    handle = DBOS.start_workflow(patches_in_sequence)
+    assert handle.get_result(timeout=TIMEOUT) == ["a", "b"]
+    assert names(handle.workflow_id)[0] == "DBOS.patch-a"
+    assert names(handle.workflow_id)[4] == "DBOS.patch-b"
 
 
 @pytest.mark.usefixtures("dbos")
