@@ -19,11 +19,11 @@ from celery_durable.core.records import WorkflowStatusString
 from celery_durable.core.serialization import Serializer
 from celery_durable.core.serializers import is_portable
 from celery_durable.core.signals import RescheduleWorkflow, WorkflowCancelled
-from celery_durable.engine import arguments
+from celery_durable.engine import arguments, cancelled_here
 from celery_durable.engine.classes import ClassRegistry, Receiver
 from celery_durable.engine.context import WorkflowContext, current_workflow
 from celery_durable.engine.launcher import Launcher
-from celery_durable.engine.loops import run_in_own_loop
+from celery_durable.engine.loops import run_workflow_coroutine
 from celery_durable.engine.observed import observed
 from celery_durable.engine.ports import EngineStore, Execution
 from celery_durable.engine.registry import WorkflowSpec
@@ -146,7 +146,9 @@ class WorkflowEngine:
             with observed(claimed), claimed.running(options.max_countdown_seconds):
                 function = claimed.spec.function
                 if claimed.spec.is_async:
-                    claimed.output = run_in_own_loop(function, claimed.args, claimed.kwargs)
+                    claimed.output = run_workflow_coroutine(
+                        workflow_id, function, claimed.args, claimed.kwargs
+                    )
                 else:
                     claimed.output = function(*claimed.args, **claimed.kwargs)
             return claimed.ended()
@@ -187,6 +189,7 @@ class WorkflowEngine:
                 woken=claim.woken,
             )
         assert claim.name is not None and claim.inputs is not None
+        cancelled_here.note_claimed(execution.workflow_uuid)
         spec = self._lookup(claim.name)
         if spec is None:
             # Leave the workflow as it is: a process that knows it can run it later.

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from celery_durable.core.signals import WorkflowCancelled
+from celery_durable.engine import cancelled_here
 from celery_durable.engine.context import WorkflowContext
 from celery_durable.error import DBOSException, DBOSStepTimeoutError
 
@@ -103,14 +104,25 @@ async def supervise(
 
 async def _cancelled(workflow: WorkflowContext) -> None:
     """Returns once the workflow is seen CANCELLED, or no longer PENDING at all
-    (resumed under this execution, as a checkpoint would find it), read every second."""
-    while True:
-        await asyncio.sleep(CANCELLATION_POLL_SECONDS)
-        try:
-            outcome = await asyncio.to_thread(
-                workflow.store.workflows.get_outcome, workflow.workflow_id
-            )
-        except Exception:
-            continue
-        if outcome is not None and outcome[1] != "PENDING":
-            return
+    (resumed under this execution, as a checkpoint would find it), read every second;
+    at once when this process cancels it (:mod:`~celery_durable.engine.cancelled_here`)."""
+    loop = asyncio.get_running_loop()
+    told = asyncio.Event()
+
+    def tell() -> None:
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nothing waits
+            loop.call_soon_threadsafe(told.set)
+
+    with cancelled_here.watching(workflow.workflow_id, tell):
+        while not cancelled_here.cancelled(workflow.workflow_id):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(told.wait(), CANCELLATION_POLL_SECONDS)
+                return
+            try:
+                outcome = await asyncio.to_thread(
+                    workflow.store.workflows.get_outcome, workflow.workflow_id
+                )
+            except Exception:
+                continue
+            if outcome is not None and outcome[1] != "PENDING":
+                return

@@ -24,7 +24,7 @@ from celery_durable.core.instrumentation import StepOutcome
 from celery_durable.core.records import StepRecord
 from celery_durable.core.retry import RetryPolicy
 from celery_durable.core.signals import RescheduleWorkflow
-from celery_durable.engine import checkpoints, step_supervision
+from celery_durable.engine import cancelled_here, checkpoints, step_supervision
 from celery_durable.engine.context import (
     StepContext,
     WorkflowContext,
@@ -139,6 +139,7 @@ class StepRun:
                 workflow.execution.check_fence(
                     lambda: f"running step {self.function_id} of {workflow.workflow_id}"
                 )
+            cancelled_here.stop_if_cancelled_here(workflow.workflow_id)
         started = now_epoch_ms()
         if self.first_started_at_epoch_ms is None:
             self.first_started_at_epoch_ms = started

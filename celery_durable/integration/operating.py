@@ -9,6 +9,7 @@ import logging
 import uuid
 
 from celery_durable.core import forking
+from celery_durable.engine import cancelled_here
 from celery_durable.engine.context import next_workflow_id
 from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
 from celery_durable.integration import canvas, publishing
@@ -99,6 +100,7 @@ class WorkflowOperator:
             if store.workflows.get_outcome(workflow_id) is None:
                 raise DBOSNonExistentWorkflowError(workflow_id)
             return  # already finished: nothing to cancel
+        cancelled_here.note_cancelled(workflow_id)
         row = store.workflows.get_workflow(workflow_id)
         if row is not None and row.parent_workflow_id is not None:
             self.process.engine().wake(row.parent_workflow_id)

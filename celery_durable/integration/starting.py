@@ -10,7 +10,7 @@ import time
 from typing import Any, Literal
 
 from celery_durable.core.signals import RescheduleWorkflow
-from celery_durable.engine import outcome_polling
+from celery_durable.engine import loops, outcome_polling
 from celery_durable.engine.context import next_workflow_id
 from celery_durable.engine.executor import RunResult
 from celery_durable.engine.registry import WorkflowSpec
@@ -134,9 +134,19 @@ class WorkflowStarter:
     ) -> str:
         # The database work runs in a thread, with this task's SetWorkflowID and
         # SetEnqueueOptions (to_thread copies the context).
-        workflow_id = await asyncio.to_thread(self.start, spec, args, kwargs, queue=queue)
+        row = await asyncio.to_thread(
+            self.new_row, spec, args, kwargs, status="ENQUEUED", queue_name=queue
+        )
         next_workflow_id.set(None)
-        return workflow_id
+        if queue is not None or not self.process.config.get("in_process_worker"):
+            return await asyncio.to_thread(self.enqueue, row)
+        # As in DBOS, it runs in this event loop if this process's worker executes it.
+        loops.remember_home_loop(row.workflow_uuid, asyncio.get_running_loop())
+        try:
+            return await asyncio.to_thread(self.enqueue, row)
+        except BaseException:
+            loops.forget_home_loop(row.workflow_uuid)
+            raise
 
     def publish(self, workflow_id: str, dispatch: Dispatch) -> None:
         """Publishes a workflow that a message, an event or an operation made due."""
