@@ -37,6 +37,16 @@ class Membership:
 
     def __init__(self) -> None:
         self.kind: MethodKind = "function"
+        # The class whose body defines the method (set with ``kind``).
+        self.owner: type | None = None
+
+    @property
+    def class_name(self) -> str | None:
+        """DBOS's ``workflow_class_name`` of a class method: its class's registered
+        name (None for any other workflow)."""
+        if self.kind != "class" or self.owner is None:
+            return None
+        return registered_class_name(self.owner)
 
 
 @dataclass(frozen=True, kw_only=True)
