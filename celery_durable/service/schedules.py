@@ -9,13 +9,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Callable
-from typing import Any, Protocol, TypedDict, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from celery_durable.engine.context import in_workflow_code
 from celery_durable.engine.recorded_calls import call_recorded
 from celery_durable.engine.registry import WorkflowSpec
 from celery_durable.error import DBOSException
-from celery_durable.integration.process import ProcessServices
 from celery_durable.integration.runtime import Runtime
 from celery_durable.integration.schedule_keeper import SCHEDULED_ID_PREFIX, check_cron
 from celery_durable.service.decorators import OPERATION_ATTRIBUTE, WORKFLOW_ATTRIBUTE
@@ -27,30 +26,12 @@ from celery_durable.service.schedule_inputs import (
     refuse_class_name,
     refuse_owner,
 )
+from celery_durable.service.schedule_listing import WorkflowSchedule, schedule_dict
 from celery_durable.store.schedule_store import NewSchedule, ScheduleRow
 
 __all__ = ["SCHEDULED_ID_PREFIX", "ScheduleService", "WorkflowSchedule", "declare_scheduled"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class WorkflowSchedule(TypedDict):
-    """A schedule as ``list_schedules`` returns it (DBOS's keys, plus the next tick)."""
-
-    schedule_id: str
-    schedule_name: str
-    workflow_name: str
-    workflow_class_name: str | None
-    schedule: str
-    status: str
-    context: Any
-    last_fired_at: str | None
-    automatic_backfill: bool
-    cron_timezone: str | None
-    queue_name: str | None
-    application_name: str | None
-    shard_key: str | None
-    next_fire_at: str
 
 
 class ScheduleService:
@@ -296,29 +277,6 @@ class ScheduleService:
 
     def _dict(self, row: ScheduleRow) -> WorkflowSchedule:
         return schedule_dict(row, self._runtime.process)
-
-
-def schedule_dict(row: ScheduleRow, process: ProcessServices) -> WorkflowSchedule:
-    """A schedule's row as ``list_schedules`` returns it."""
-    # A class method's class, known to a process with its code (the row keeps only
-    # the workflow's name: the name finds the method, and the method its class).
-    spec = process.registry.get(row.workflow_name)
-    return WorkflowSchedule(
-        schedule_id=row.schedule_id,
-        schedule_name=row.schedule_name,
-        workflow_name=row.workflow_name,
-        workflow_class_name=None if spec is None else spec.membership.class_name,
-        schedule=row.schedule,
-        status=row.status,
-        context=process.serializer.loads(row.context),
-        last_fired_at=row.last_fired_at,
-        automatic_backfill=row.automatic_backfill,
-        cron_timezone=row.cron_timezone,
-        queue_name=row.queue_name,
-        application_name=None,
-        shard_key=None,
-        next_fire_at=dt.datetime.fromtimestamp(row.next_fire_epoch_ms / 1000, dt.UTC).isoformat(),
-    )
 
 
 class HasSchedules(Protocol):

@@ -626,3 +626,31 @@ def test_a_class_method_runs_on_its_class_and_lists_the_class_name() -> None:
         DBOS.delete_schedule(on_tick_schedule)
     finally:
         DBOS.delete_schedule(name)
+
+
+def test_a_context_the_code_cannot_read_is_listed_as_its_text(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """As DBOS: listing does not fail for every schedule because one context (written
+    by older code) can no longer be read; that one comes back as its text, warned of."""
+    good, bad = unique("readable"), unique("unreadable")
+    for name in (good, bad):
+        DBOS.create_schedule(
+            schedule_name=name, workflow_fn=on_tick, schedule="0 0 1 1 *", context={"n": name}
+        )
+    try:
+        with psycopg.connect(DATABASE_URL) as connection:
+            connection.execute(
+                f"UPDATE {SCHEMA}.workflow_schedules SET context = %s WHERE schedule_name = %s",
+                ("{not json", bad),
+            )
+        with caplog.at_level("WARNING", "dbos"):
+            listed = {s["schedule_name"]: s["context"] for s in DBOS.list_schedules()}
+            fetched = DBOS.get_schedule(bad)
+        assert listed[good] == {"n": good}
+        assert listed[bad] == "{not json"
+        assert fetched is not None and fetched["context"] == "{not json"
+        assert f"could not be deserialized for schedule {bad}" in caplog.text
+    finally:
+        DBOS.delete_schedule(good)
+        DBOS.delete_schedule(bad)
