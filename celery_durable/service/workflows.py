@@ -17,6 +17,7 @@ from celery import Celery
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.engine import children_and_sleep
 from celery_durable.engine.context import in_workflow_code
+from celery_durable.engine.recorded_calls import FORK_NAME, RESUME_NAME, call_recorded
 from celery_durable.engine.registry import WorkflowSpec
 from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
 from celery_durable.integration.runtime import Runtime
@@ -190,8 +191,12 @@ class WorkflowService:
     def resume(
         self, workflow_id: str, *, queue_name: str | None = None, include_failed: bool = False
     ) -> WorkflowHandle[Any]:
-        self.runtime.operator.resume(
-            workflow_id, queue_name=queue_name, include_failed=include_failed
+        operator = self.runtime.operator
+        call_recorded(
+            RESUME_NAME,
+            lambda: operator.resume(
+                workflow_id, queue_name=queue_name, include_failed=include_failed
+            ),
         )
         return self.handle(workflow_id)
 
@@ -206,13 +211,17 @@ class WorkflowService:
         timeout_seconds: float | None = None,
     ) -> WorkflowHandle[Any]:
         """DBOS 3.4's ``fork_workflow`` (see ``WorkflowOperator.fork``)."""
-        forked = self.runtime.operator.fork(
-            workflow_id,
-            start_step,
-            application_version,
-            queue_name=queue_name,
-            replacement_children=replacement_children,
-            timeout_seconds=timeout_seconds,
+        operator = self.runtime.operator
+        forked = call_recorded(
+            FORK_NAME,
+            lambda: operator.fork(
+                workflow_id,
+                start_step,
+                application_version,
+                queue_name=queue_name,
+                replacement_children=replacement_children,
+                timeout_seconds=timeout_seconds,
+            ),
         )
         return self.handle(forked)
 
