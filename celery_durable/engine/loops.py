@@ -17,6 +17,11 @@ the starter remembers the loop (:func:`remember_home_loop`) before publishing, a
 worker's thread hands the coroutine to it (``run_coroutine_threadsafe``) and waits. So
 the workflow and its starter may share asyncio objects (an ``asyncio.Event`` set by one
 and awaited by the other), which belong to one loop and would never wake the other.
+Any other ``async def`` workflow this process's worker runs (enqueued, recovered,
+started synchronously) goes, as in DBOS, to the loop that called ``DBOS.launch()`` if
+there was one and it still runs (:func:`adopt_main_loop`). A loop that has not begun
+the workflow within 5 s (its thread blocked, perhaps on a synchronous ``get_result`` of
+this very workflow) is given up on: the workflow runs in a loop of its own.
 """
 
 from __future__ import annotations
@@ -41,8 +46,24 @@ _loop_locks: dict[int, Any] = {}
 _HOME_LOOPS_KEPT = 10_000
 _home_loops: OrderedDict[str, weakref.ref[asyncio.AbstractEventLoop]] = OrderedDict()
 _home_loops_lock = threading.Lock()
+# The loop that called DBOS.launch() (see adopt_main_loop).
+_main_loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
+# How long a loop may take to begin a workflow handed to it before the worker runs it
+# in a loop of its own (a loop whose thread blocks, on a synchronous get_result of this
+# workflow for instance, would never begin it).
+_HOME_LOOP_START_SECONDS = 5.0
 # How often a worker waiting for a workflow in its starting loop checks that it runs.
 _HOME_LOOP_CHECK_SECONDS = 0.5
+
+
+def adopt_main_loop() -> None:
+    """The loop running in this thread, if any, runs the workflows that have no loop of
+    their own (``DBOS.launch()`` calls it, as DBOS adopts its caller's loop)."""
+    global _main_loop
+    try:
+        _main_loop = weakref.ref(asyncio.get_running_loop())
+    except RuntimeError:
+        _main_loop = None
 
 
 def remember_home_loop(workflow_id: str, loop: asyncio.AbstractEventLoop) -> None:
@@ -60,9 +81,10 @@ def forget_home_loop(workflow_id: str) -> None:
 
 
 def _home_loop(workflow_id: str) -> asyncio.AbstractEventLoop | None:
-    """The workflow's starting loop, if it still runs in another thread."""
+    """The workflow's starting loop (else the main loop), if it still runs in another
+    thread."""
     with _home_loops_lock:
-        reference = _home_loops.get(workflow_id)
+        reference = _home_loops.get(workflow_id) or _main_loop
     loop = reference() if reference is not None else None
     if loop is None or loop.is_closed() or not loop.is_running():
         return None
@@ -80,12 +102,25 @@ def run_workflow_coroutine(
     kwargs: Any,
 ) -> Any:
     """Runs an ``async def`` workflow to its end from this (synchronous) thread: in the
-    loop that started it if that still runs, else in a loop of its own."""
+    loop that started it (else the main loop) if that still runs, else in a loop of its
+    own."""
     loop = _home_loop(workflow_id)
     if loop is None:
         return run_in_own_loop(function, args, kwargs)
+    start = _Start()
+
+    async def started_there() -> Any:
+        if not start.begin():
+            return None  # given up on: it runs in a loop of its own instead
+        return await function(*args, **kwargs)
+
     # The coroutine's task copies this thread's context (the running workflow's).
-    future = asyncio.run_coroutine_threadsafe(function(*args, **kwargs), loop)
+    future = asyncio.run_coroutine_threadsafe(started_there(), loop)
+    if not start.began.wait(_HOME_LOOP_START_SECONDS) and start.give_up():
+        # That loop is blocked (its thread may be waiting for this very workflow).
+        future.cancel()
+        forget_home_loop(workflow_id)
+        return run_in_own_loop(function, args, kwargs)
     try:
         output = _outcome(future, loop)
     except RescheduleWorkflow:
@@ -95,6 +130,30 @@ def run_workflow_coroutine(
         raise
     forget_home_loop(workflow_id)
     return output
+
+
+class _Start:
+    """Whether a workflow handed to another loop began there, or was given up on first
+    (one or the other, never both)."""
+
+    def __init__(self) -> None:
+        self.began = threading.Event()
+        self._given_up = False
+        self._lock = threading.Lock()
+
+    def begin(self) -> bool:
+        with self._lock:
+            if self._given_up:
+                return False
+            self.began.set()
+            return True
+
+    def give_up(self) -> bool:
+        with self._lock:
+            if self.began.is_set():
+                return False
+            self._given_up = True
+            return True
 
 
 def _outcome(future: concurrent.futures.Future[Any], loop: asyncio.AbstractEventLoop) -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 from celery import Celery
 
 from celery_durable.core.records import WorkflowStatus
-from celery_durable.engine import children_and_sleep
+from celery_durable.engine import children_and_sleep, loops
 from celery_durable.engine.context import in_workflow_code
 from celery_durable.engine.recorded_calls import FORK_NAME, RESUME_NAME, call_recorded
 from celery_durable.engine.registry import WorkflowSpec
@@ -75,6 +75,7 @@ class WorkflowService:
         self.runtime.operator.schedules.write_declared()
         self.launched = True
         if self.runtime.in_process_worker is not None:
+            loops.adopt_main_loop()
             self.runtime.in_process_worker.start()
 
     def refresh_worker(self) -> None:

@@ -191,3 +191,55 @@ def test_a_workflow_whose_starting_loop_ends_first_runs_again_in_a_loop_of_its_o
         """,
     )
     assert output == ["finished", "2", "SUCCESS"]
+
+
+def test_enqueued_workflows_run_in_the_loop_that_launched(program_database: str) -> None:
+    # As DBOS: the loop that called DBOS.launch() runs the workflows the worker executes.
+    output = _run(
+        program_database,
+        """
+        @DBOS.workflow()
+        async def which_loop() -> int:
+            await asyncio.sleep(0)
+            return id(asyncio.get_running_loop())
+
+        async def main() -> None:
+            DBOS.launch()
+            await DBOS.register_queue_async("launch-loop-queue")
+            handle = await DBOS.enqueue_workflow_async("launch-loop-queue", which_loop)
+            result = await asyncio.wait_for(handle.get_result(), 30)
+            print(result == id(asyncio.get_running_loop()))
+            DBOS.destroy()
+
+        asyncio.run(main())
+        """,
+    )
+    assert output == ["True"]
+
+
+def test_a_loop_blocked_on_its_workflow_is_given_up_on(program_database: str) -> None:
+    # The starter's loop waits synchronously: the workflow cannot begin there, and runs
+    # in a loop of its own after 5 s instead of never.
+    output = _run(
+        program_database,
+        """
+        import time
+
+        @DBOS.workflow()
+        async def blocked_on() -> int:
+            await note("ran")
+            return id(asyncio.get_running_loop())
+
+        async def main() -> None:
+            handle = await DBOS.start_workflow_async(blocked_on)
+            started = time.monotonic()
+            result = DBOS.retrieve_workflow(handle.workflow_id).get_result(timeout=30)
+            print(result != id(asyncio.get_running_loop()), time.monotonic() - started < 20)
+
+        DBOS.launch()
+        asyncio.run(main())
+        print(",".join(calls))
+        DBOS.destroy()
+        """,
+    )
+    assert output == ["True", "True", "ran"]
