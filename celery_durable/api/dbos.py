@@ -222,6 +222,7 @@ class DBOS(
             ),
             preemptible,
             timeout_seconds,
+            registry=DBOS._registry,
         )
 
     @staticmethod

@@ -37,6 +37,16 @@ class Membership:
 
     def __init__(self) -> None:
         self.kind: MethodKind = "function"
+        # The class whose body defines the method (set with ``kind``).
+        self.owner: type | None = None
+
+    @property
+    def class_name(self) -> str | None:
+        """DBOS's ``workflow_class_name`` of a class method: its class's registered
+        name (None for any other workflow)."""
+        if self.kind != "class" or self.owner is None:
+            return None
+        return registered_class_name(self.owner)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,22 +125,23 @@ class ClassRegistry:
 
     def register_class(self, cls: type, class_name: str) -> None:
         """Raises:
-        DBOSException: another class has this name."""
+        Exception: another class has this name (a plain ``Exception`` with DBOS's
+            message, as DBOS raises it)."""
         with self._lock:
             existing = self._classes.get(class_name)
             if existing is not None and existing is not cls:
-                raise DBOSException(f"Duplicate type registration for class '{class_name}'")
+                raise Exception(f"Duplicate type registration for class '{class_name}'")
             self._classes[class_name] = cls
 
     def register_instance(self, instance: object, config_name: str) -> None:
         """Raises:
-        DBOSException: another instance of the class has this ``config_name``."""
+        Exception: another instance of the class has this ``config_name`` (as DBOS)."""
         class_name = registered_class_name(type(instance))
         with self._lock:
             key = (class_name, config_name)
             existing = self._instances.get(key)
             if existing is not None and existing is not instance:
-                raise DBOSException(
+                raise Exception(
                     f"Duplicate instance registration for class '{class_name}' "
                     f"instance '{config_name}'"
                 )

@@ -5,7 +5,9 @@ DBOS Transact records ``DBOS.get_workflow_status`` (and a handle's ``get_status`
 ``DBOS.list_queued_workflows`` as ``DBOS.listQueuedWorkflows`` and
 ``DBOS.list_workflow_steps`` as ``DBOS.listWorkflowSteps`` when workflow code calls
 them: a replay reads what the first execution read, not what is there now. Outside
-workflow code (and inside a step) they run as plain reads.
+workflow code (and inside a step) they run as plain reads. Cancelling, resuming,
+deleting and forking workflows are recorded the same way (``DBOS.cancelWorkflow``,
+...): a replay does not act again (a fork would otherwise fork again, under a new id).
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ GET_STATUS_NAME = "DBOS.getStatus"
 LIST_WORKFLOWS_NAME = "DBOS.listWorkflows"
 LIST_QUEUED_WORKFLOWS_NAME = "DBOS.listQueuedWorkflows"
 LIST_STEPS_NAME = "DBOS.listWorkflowSteps"
+# Operating on workflows from workflow code, as DBOS records it (the bulk calls too).
+CANCEL_NAME = "DBOS.cancelWorkflow"
+RESUME_NAME = "DBOS.resumeWorkflow"
+DELETE_NAME = "DBOS.deleteWorkflow"
+FORK_NAME = "DBOS.forkWorkflow"
 
 
 def call_recorded(

@@ -42,6 +42,7 @@ class Registry:
         self._workflows: dict[str, WorkflowSpec] = {}
         self._listeners: list[Callable[[WorkflowSpec], None]] = []
         self._lock = threading.Lock()
+        self._step_names: set[str] = set()
         # Methods' receivers (see engine/classes.py), registered as the workflows are.
         self.classes = ClassRegistry()
 
@@ -67,6 +68,15 @@ class Registry:
         for listener in listeners:
             listener(spec)
 
+    def note_step(self, name: str) -> None:
+        """A step's name. Steps are not looked up by name here, but DBOS registers each
+        under its name and warns of one used twice: so does this."""
+        with self._lock:
+            seen = name in self._step_names
+            self._step_names.add(name)
+        if seen:
+            warn_duplicate(name)
+
     def get(self, name: str) -> WorkflowSpec | None:
         return self._workflows.get(name)
 
@@ -75,10 +85,11 @@ class Registry:
             return list(self._workflows.values())
 
     def clear(self) -> None:
-        """Forgets every workflow (``DBOS.destroy(destroy_registry=True)``); listeners
+        """Forgets every workflow and step name (``DBOS.destroy(destroy_registry=True)``); listeners
         stay subscribed."""
         with self._lock:
             self._workflows.clear()
+            self._step_names.clear()
 
     def subscribe(self, listener: Callable[[WorkflowSpec], None]) -> None:
         """Calls ``listener`` for every workflow registered now and later."""

@@ -19,6 +19,8 @@ from celery_durable.error import DBOSException, DBOSStepTimeoutError
 
 # How often a preemptible step reads its workflow's status (DBOS polls once a second).
 CANCELLATION_POLL_SECONDS = 1.0
+# How often a preemptible step looks at its context's in-process cancel flag.
+FLAG_POLL_SECONDS = 0.05
 
 
 def check_options(
@@ -103,9 +105,18 @@ async def supervise(
 
 async def _cancelled(workflow: WorkflowContext) -> None:
     """Returns once the workflow is seen CANCELLED, or no longer PENDING at all
-    (resumed under this execution, as a checkpoint would find it), read every second."""
+    (resumed under this execution, as a checkpoint would find it), read every second;
+    within ``FLAG_POLL_SECONDS`` when this process cancels it (its context is flagged:
+    :mod:`~celery_durable.engine.live_executions`)."""
+    waited = 0.0
     while True:
-        await asyncio.sleep(CANCELLATION_POLL_SECONDS)
+        await asyncio.sleep(FLAG_POLL_SECONDS)
+        if workflow.cancel_requested:
+            return
+        waited += FLAG_POLL_SECONDS
+        if waited < CANCELLATION_POLL_SECONDS:
+            continue
+        waited = 0.0
         try:
             outcome = await asyncio.to_thread(
                 workflow.store.workflows.get_outcome, workflow.workflow_id

@@ -302,9 +302,13 @@ class ScheduleKeeper:
         workflow_id: str | None = None,
     ) -> NewWorkflow:
         second = context if kind == "schedule" else dt.datetime.now(dt.UTC)
+        arguments: tuple[Any, ...] = (tick, second)
+        owner = spec.membership.owner
+        if spec.membership.kind == "class" and owner is not None:
+            arguments = (owner, *arguments)  # a class method's receiver, as when called
         row = self._starter.new_row(
             spec,
-            (tick, second),
+            arguments,
             {},
             status="ENQUEUED",
             queue_name=queue_name,

@@ -78,6 +78,7 @@ def _register(registry: Registry, cls: type, class_name: str | None) -> None:
             kind = "class"
         for spec in _workflow_specs(function):
             spec.membership.kind = kind
+            spec.membership.owner = cls
 
 
 def _unwrapped(attribute: Any) -> tuple[Any, Callable[[Any], Any]]:

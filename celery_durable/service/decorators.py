@@ -43,6 +43,8 @@ WORKFLOW_ATTRIBUTE = "__celery_durable_workflow__"
 OPERATION_ATTRIBUTE = "__celery_durable_operation__"
 # The roles @DBOS.required_roles requires, on what it returns (and what wraps that).
 ROLES_ATTRIBUTE = "__celery_durable_required_roles__"
+# DBOS's name for the registered name of a workflow or step, on its function.
+DBOS_NAME_ATTRIBUTE = "dbos_function_name"
 
 
 def spec_of(workflow: Callable[..., Any]) -> WorkflowSpec:
@@ -127,9 +129,11 @@ def declare_step(
     policy: RetryPolicy,
     preemptible: bool = False,
     timeout_seconds: float | None = None,
+    registry: Registry | None = None,
 ) -> Decorator:
     """``@DBOS.step(...)``; DBOS 3.4's ``preemptible`` and ``timeout_seconds`` are
-    checked when a function is decorated (``async def`` only, as in DBOS)."""
+    checked when a function is decorated (``async def`` only, as in DBOS). With a
+    ``registry``, a step name used twice is warned of (DBOS's warning)."""
 
     def decorator(function: Callable[P, R]) -> Callable[P, R]:
         spec = step_spec(
@@ -139,6 +143,8 @@ def declare_step(
             preemptible=preemptible,
             timeout_seconds=timeout_seconds,
         )
+        if registry is not None:
+            registry.note_step(spec.name)
         return step_wrapper(spec, function)
 
     return decorator
@@ -280,6 +286,7 @@ def workflow_wrapper(
 
         wrapper = sync_wrapper
     setattr(wrapper, WORKFLOW_ATTRIBUTE, spec)
+    _name_as_dbos(spec.name, function, wrapper)
     add_signature_methods(wrapper, spec, service)
     return cast(Callable[P, R], wrapper)
 
@@ -302,7 +309,16 @@ def step_wrapper(spec: StepSpec, function: Callable[P, R]) -> Callable[P, R]:
 
         wrapper = sync_wrapper
     setattr(wrapper, OPERATION_ATTRIBUTE, "step")
+    _name_as_dbos(spec.name, function, wrapper)
     return cast(Callable[P, R], wrapper)
+
+
+def _name_as_dbos(name: str, function: Callable[..., Any], wrapper: Callable[..., Any]) -> None:
+    """DBOS's ``dbos_function_name`` attribute (the registered name), on the decorated
+    function and on what decorating it returns, as DBOS sets it on both."""
+    for named in (function, wrapper):
+        with contextlib.suppress(AttributeError, TypeError):  # a builtin, a slotted callable
+            setattr(named, DBOS_NAME_ATTRIBUTE, name)
 
 
 def transaction_wrapper(spec: TransactionSpec, function: Callable[P, R]) -> Callable[P, R]:

@@ -17,6 +17,12 @@ from typing import Any
 
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.engine import streams
+from celery_durable.engine.recorded_calls import (
+    CANCEL_NAME,
+    DELETE_NAME,
+    RESUME_NAME,
+    call_recorded,
+)
 from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
 from celery_durable.integration.runtime import Runtime
 from celery_durable.service.handles import WorkflowHandle, WorkflowHandleAsync
@@ -65,8 +71,12 @@ class WorkflowManagement:
     def delete_workflows(self, workflow_ids: list[str], delete_children: bool) -> None:
         """Deletes the workflows (and with ``delete_children`` every workflow they
         started) with everything recorded for them. Ids that do not exist are skipped."""
-        doomed = self.with_descendants(workflow_ids, delete_children)
-        self.runtime.process.store.management.delete_workflows(doomed)
+
+        def delete() -> None:
+            doomed = self.with_descendants(workflow_ids, delete_children)
+            self.runtime.process.store.management.delete_workflows(doomed)
+
+        call_recorded(DELETE_NAME, delete)
 
     def cancel_workflows(self, workflow_ids: list[str], cancel_children: bool) -> None:
         """Cancels each workflow (and with ``cancel_children`` every workflow they
@@ -75,8 +85,12 @@ class WorkflowManagement:
         Raises:
             DBOSNonExistentWorkflowError: one of ``workflow_ids`` does not exist.
         """
-        for workflow_id in self.with_descendants(workflow_ids, cancel_children):
-            self.runtime.operator.cancel(workflow_id)
+
+        def cancel() -> None:
+            for workflow_id in self.with_descendants(workflow_ids, cancel_children):
+                self.runtime.operator.cancel(workflow_id)
+
+        call_recorded(CANCEL_NAME, cancel)
 
     def resume_workflows(
         self, workflow_ids: list[str], queue_name: str | None
@@ -88,11 +102,15 @@ class WorkflowManagement:
                 is resumed, as DBOS does).
         """
         workflows = self.runtime.process.store.workflows
-        missing = [w for w in workflow_ids if workflows.get_outcome(w) is None]
-        if missing:
-            raise DBOSNonExistentWorkflowError(", ".join(missing))
-        for workflow_id in workflow_ids:
-            self.runtime.operator.resume(workflow_id, queue_name=queue_name)
+
+        def resume() -> None:
+            missing = [w for w in workflow_ids if workflows.get_outcome(w) is None]
+            if missing:
+                raise DBOSNonExistentWorkflowError(", ".join(missing))
+            for workflow_id in workflow_ids:
+                self.runtime.operator.resume(workflow_id, queue_name=queue_name)
+
+        call_recorded(RESUME_NAME, resume)
         return [self._handle(workflow_id) for workflow_id in workflow_ids]
 
     async def resume_workflows_async(

@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Callable
-from typing import Any, Protocol, TypedDict, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from celery_durable.engine.context import in_workflow_code
+from celery_durable.engine.recorded_calls import call_recorded
 from celery_durable.engine.registry import WorkflowSpec
 from celery_durable.error import DBOSException
 from celery_durable.integration.runtime import Runtime
@@ -25,6 +26,7 @@ from celery_durable.service.schedule_inputs import (
     refuse_class_name,
     refuse_owner,
 )
+from celery_durable.service.schedule_listing import WorkflowSchedule, schedule_dict
 from celery_durable.store.schedule_store import NewSchedule, ScheduleRow
 
 __all__ = ["SCHEDULED_ID_PREFIX", "ScheduleService", "WorkflowSchedule", "declare_scheduled"]
@@ -32,30 +34,13 @@ __all__ = ["SCHEDULED_ID_PREFIX", "ScheduleService", "WorkflowSchedule", "declar
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class WorkflowSchedule(TypedDict):
-    """A schedule as ``list_schedules`` returns it (DBOS's keys, plus the next tick)."""
-
-    schedule_id: str
-    schedule_name: str
-    workflow_name: str
-    workflow_class_name: str | None
-    schedule: str
-    status: str
-    context: Any
-    last_fired_at: str | None
-    automatic_backfill: bool
-    cron_timezone: str | None
-    queue_name: str | None
-    application_name: str | None
-    shard_key: str | None
-    next_fire_at: str
-
-
 class ScheduleService:
     """Creating, reading and operating the cron schedules of one configuration.
 
-    Each method that writes refuses to run in workflow code (as DBOS's do). The
-    pause and resume methods return whether the schedule exists.
+    As in DBOS, workflow code's calls of ``create``, ``find``, ``get``, ``delete``,
+    ``pause`` and ``resume`` are recorded operations (``DBOS.createSchedule``, ...,
+    replayed from the record); ``apply``, ``trigger`` and ``backfill`` refuse to run
+    there. The pause and resume methods return whether the schedule exists.
     """
 
     def __init__(self, runtime: Runtime, handle: Callable[[str], WorkflowHandle[Any]]) -> None:
@@ -73,20 +58,25 @@ class ScheduleService:
         cron_timezone: str | None = None,
         queue_name: str | None = None,
     ) -> None:
-        _outside_workflow_code("create_schedule")
+        """In workflow code, recorded as ``DBOS.createSchedule`` (as DBOS): a replay
+        returns what the first execution got, its error included."""
         keeper = self._runtime.operator.schedules
-        keeper.create(
-            keeper.new_schedule(
-                schedule_name=schedule_name,
-                spec=_scheduled_spec(workflow_fn),
-                schedule=schedule,
-                kind="schedule",
-                context=context,
-                automatic_backfill=automatic_backfill,
-                cron_timezone=cron_timezone,
-                queue_name=queue_name,
+
+        def create() -> None:
+            keeper.create(
+                keeper.new_schedule(
+                    schedule_name=schedule_name,
+                    spec=_scheduled_spec(workflow_fn),
+                    schedule=schedule,
+                    kind="schedule",
+                    context=context,
+                    automatic_backfill=automatic_backfill,
+                    cron_timezone=cron_timezone,
+                    queue_name=queue_name,
+                )
             )
-        )
+
+        call_recorded("DBOS.createSchedule", create)
 
     async def create_async(
         self,
@@ -121,12 +111,18 @@ class ScheduleService:
         """``application_name`` selects the schedules an application owns and those no
         application owns (DBOS's filter); no schedule has an owner here, so it selects
         every one, as ``list_workflows``'s does."""
-        rows = self._runtime.operator.schedules.store.list_all(
-            statuses=_as_list(status),
-            workflow_names=_as_list(workflow_name),
-            prefixes=_as_list(schedule_name_prefix),
+        store = self._runtime.operator.schedules.store
+        return call_recorded(
+            "DBOS.listSchedules",
+            lambda: [
+                self._dict(row)
+                for row in store.list_all(
+                    statuses=_as_list(status),
+                    workflow_names=_as_list(workflow_name),
+                    prefixes=_as_list(schedule_name_prefix),
+                )
+            ],
         )
-        return [self._dict(row) for row in rows]
 
     async def find_async(
         self,
@@ -238,26 +234,31 @@ class ScheduleService:
         )
 
     def get(self, name: str) -> WorkflowSchedule | None:
-        row = self._runtime.operator.schedules.store.get(name)
-        return None if row is None else self._dict(row)
+        store = self._runtime.operator.schedules.store
+
+        def get() -> WorkflowSchedule | None:
+            row = store.get(name)
+            return None if row is None else self._dict(row)
+
+        return call_recorded("DBOS.getSchedule", get)
 
     async def get_async(self, name: str) -> WorkflowSchedule | None:
         return await asyncio.to_thread(self.get, name)
 
     def delete(self, name: str) -> None:
-        _outside_workflow_code("delete_schedule")
-        self._runtime.operator.schedules.store.delete(name)
+        store = self._runtime.operator.schedules.store
+        call_recorded("DBOS.deleteSchedule", lambda: store.delete(name))
 
     async def delete_async(self, name: str) -> None:
         await asyncio.to_thread(self.delete, name)
 
     def pause(self, name: str) -> bool:
-        _outside_workflow_code("pause_schedule")
-        return self._runtime.operator.schedules.store.pause(name)
+        store = self._runtime.operator.schedules.store
+        return call_recorded("DBOS.pauseSchedule", lambda: store.pause(name))
 
     def resume(self, name: str) -> bool:
-        _outside_workflow_code("resume_schedule")
-        return self._runtime.operator.schedules.resume(name)
+        keeper = self._runtime.operator.schedules
+        return call_recorded("DBOS.resumeSchedule", lambda: keeper.resume(name))
 
     def trigger(self, schedule_name: str) -> WorkflowHandle[None]:
         _outside_workflow_code("trigger_schedule")
@@ -275,24 +276,7 @@ class ScheduleService:
         self._runtime.operator.schedules.declare(workflow_name, cron)
 
     def _dict(self, row: ScheduleRow) -> WorkflowSchedule:
-        return WorkflowSchedule(
-            schedule_id=row.schedule_id,
-            schedule_name=row.schedule_name,
-            workflow_name=row.workflow_name,
-            workflow_class_name=None,
-            schedule=row.schedule,
-            status=row.status,
-            context=self._runtime.process.serializer.loads(row.context),
-            last_fired_at=row.last_fired_at,
-            automatic_backfill=row.automatic_backfill,
-            cron_timezone=row.cron_timezone,
-            queue_name=row.queue_name,
-            application_name=None,
-            shard_key=None,
-            next_fire_at=dt.datetime.fromtimestamp(
-                row.next_fire_epoch_ms / 1000, dt.UTC
-            ).isoformat(),
-        )
+        return schedule_dict(row, self._runtime.process)
 
 
 class HasSchedules(Protocol):
@@ -346,11 +330,12 @@ def _scheduled_spec(function: Callable[..., Any]) -> WorkflowSpec:
             f"Workflow function '{label}' is not registered: decorate it with "
             "@DBOS.workflow() (below @DBOS.scheduled)"
         )
+    if spec.membership.kind == "instance":
+        # A schedule has no instance to call it on (as DBOS refuses it).
+        raise DBOSException("Configured instance methods cannot be used as scheduled workflows")
     return spec
 
 
 def _outside_workflow_code(method: str) -> None:
     if in_workflow_code() is not None:
-        raise DBOSException(
-            f"DBOS.{method} cannot be called from workflow code (call it from a step)"
-        )
+        raise DBOSException(f"DBOS.{method} cannot be called from within a workflow")

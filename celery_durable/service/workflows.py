@@ -9,6 +9,7 @@ the caller's context, so ``SetWorkflowID`` and a running workflow travel with it
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,6 +18,7 @@ from celery import Celery
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.engine import children_and_sleep, loops
 from celery_durable.engine.context import in_workflow_code, next_workflow_id
+from celery_durable.engine.recorded_calls import FORK_NAME, RESUME_NAME, call_recorded
 from celery_durable.engine.registry import WorkflowSpec
 from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
 from celery_durable.integration import loop_start, queue_consumers
@@ -113,11 +115,8 @@ class WorkflowService:
             loops.finalize_kept_loops()
 
     def reset_system_database(self, *, truncate: bool) -> None:
-        """Destroys every workflow of the system database (tests only; before launch).
-
-        Raises:
-            DBOSException: the service was launched.
-        """
+        """Destroys every workflow of the system database (tests only); raises
+        ``DBOSException`` once the service was launched."""
         if self.launched:
             raise DBOSException(
                 "The system database cannot be reset after DBOS is launched: call "
@@ -241,9 +240,10 @@ class WorkflowService:
     def resume(
         self, workflow_id: str, *, queue_name: str | None = None, include_failed: bool = False
     ) -> WorkflowHandle[Any]:
-        self.runtime.operator.resume(
-            workflow_id, queue_name=queue_name, include_failed=include_failed
+        resume = functools.partial(
+            self.runtime.operator.resume, queue_name=queue_name, include_failed=include_failed
         )
+        call_recorded(RESUME_NAME, lambda: resume(workflow_id))
         return self.handle(workflow_id)
 
     def fork(
@@ -257,13 +257,14 @@ class WorkflowService:
         timeout_seconds: float | None = None,
     ) -> WorkflowHandle[Any]:
         """DBOS 3.4's ``fork_workflow`` (see ``WorkflowOperator.fork``)."""
-        forked = self.runtime.operator.fork(
-            workflow_id,
-            start_step,
-            application_version,
+        fork = functools.partial(
+            self.runtime.operator.fork,
             queue_name=queue_name,
             replacement_children=replacement_children,
             timeout_seconds=timeout_seconds,
+        )
+        forked = call_recorded(
+            FORK_NAME, lambda: fork(workflow_id, start_step, application_version)
         )
         return self.handle(forked)
 

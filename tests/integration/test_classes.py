@@ -6,6 +6,7 @@ is in tests/integration/test_classes_recovery.py."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections import Counter
 
@@ -210,16 +211,54 @@ def test_duplicate_classes_and_instances_are_refused() -> None:
     class Twice(DBOSConfiguredInstance):
         pass
 
-    with pytest.raises(DBOSException, match="Duplicate type registration for class"):
+    # DBOS raises a plain Exception with its bare message (no "DBOS Error: ").
+    with pytest.raises(Exception) as refused:
 
         @DBOS.dbos_class(class_name=Twice.__qualname__)
         class Other:
             pass
 
+    assert str(refused.value) == f"Duplicate type registration for class '{Twice.__qualname__}'"
     Twice("one")
-    with pytest.raises(DBOSException, match="Duplicate instance registration for class"):
+    with pytest.raises(Exception) as refused:
         Twice("one")
+    assert str(refused.value) == (
+        f"Duplicate instance registration for class '{Twice.__qualname__}' instance 'one'"
+    )
     Twice("two")  # another name of the same class
+
+
+def test_workflows_and_steps_carry_dbos_function_name() -> None:
+    """DBOS sets its registered name on the decorated function and on the wrapper."""
+
+    def plain_workflow() -> None: ...
+
+    async def plain_step() -> None: ...
+
+    workflow = DBOS.workflow(name="named_by_dbos")(plain_workflow)
+    step = DBOS.step()(plain_step)
+    assert workflow.dbos_function_name == "named_by_dbos"  # type: ignore[attr-defined]
+    assert plain_workflow.dbos_function_name == "named_by_dbos"  # type: ignore[attr-defined]
+    assert step.dbos_function_name == plain_step.__qualname__  # type: ignore[attr-defined]
+    assert plain_step.dbos_function_name == plain_step.__qualname__  # type: ignore[attr-defined]
+
+
+def test_two_steps_of_one_name_log_dbos_duplicate_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, "dbos"):
+
+        @DBOS.step(name="a_step_name_used_twice")
+        def first() -> int:
+            return 1
+
+        assert "Duplicate registration" not in caplog.text
+
+        @DBOS.step(name="a_step_name_used_twice")
+        async def second() -> int:
+            return 2
+
+    assert "Duplicate registration of function 'a_step_name_used_twice'" in caplog.text
 
 
 def test_steps_of_a_class_without_workflows_need_no_decorator() -> None:

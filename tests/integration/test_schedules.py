@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from celery_durable import DBOS, Queue
+from celery_durable import DBOS, DBOSConfiguredInstance, Queue
 from celery_durable.error import DBOSException
 from celery_durable.store.migrations import SCHEMA
 from tests.conftest import BROKER_URL, DATABASE_URL, TEST_QUEUE
@@ -525,3 +525,136 @@ def test_the_schedules_commands() -> None:
         assert bad.returncode != 0 and "ISO-8601" in bad.stderr
     finally:
         DBOS.delete_schedule(name)
+
+
+@DBOS.workflow()
+def operates_schedules(name: str) -> list[Any]:
+    seen: list[Any] = []
+    DBOS.create_schedule(
+        schedule_name=name, workflow_fn=on_tick, schedule="0 0 1 1 *", context={"from": "wf"}
+    )
+    try:
+        DBOS.create_schedule(schedule_name=name, workflow_fn=on_tick, schedule="0 0 1 1 *")
+    except DBOSException as error:
+        seen.append(type(error).__name__)
+    seen.append([s["context"] for s in DBOS.list_schedules(schedule_name_prefix=name)])
+    schedule = DBOS.get_schedule(name)
+    seen.append(None if schedule is None else schedule["status"])
+    seen.append(DBOS.pause_schedule(name))
+    seen.append(DBOS.resume_schedule(name))
+    DBOS.delete_schedule(name)
+    seen.append(DBOS.get_schedule(name))
+    return seen
+
+
+def test_workflow_code_operates_schedules_as_recorded_operations() -> None:
+    """As in DBOS: each call is an operation of the workflow (its value or its error
+    recorded), and a replay reads the record instead of acting again."""
+    name = unique("from-workflow")
+    handle = DBOS.start_workflow(operates_schedules, name)
+    expected = ["DBOSException", [{"from": "wf"}], "ACTIVE", None, None, None]
+    assert handle.get_result(timeout=30) == expected
+    steps = DBOS.list_workflow_steps(handle.workflow_id)
+    assert [s["function_name"] for s in steps] == [
+        "DBOS.createSchedule",
+        "DBOS.createSchedule",
+        "DBOS.listSchedules",
+        "DBOS.getSchedule",
+        "DBOS.pauseSchedule",
+        "DBOS.resumeSchedule",
+        "DBOS.deleteSchedule",
+        "DBOS.getSchedule",
+    ]
+    assert isinstance(steps[1]["error"], DBOSException)
+    # Every operation replayed from its record: the schedule is not created again.
+    forked = DBOS.fork_workflow(handle.workflow_id, max(s["function_id"] for s in steps) + 1)
+    assert forked.get_result(timeout=30) == expected
+    assert DBOS.get_schedule(name) is None
+    # apply, trigger and backfill still refuse to run in workflow code, as DBOS's do.
+    with pytest.raises(DBOSException, match="cannot be called from within a workflow"):
+        DBOS.start_workflow(applies_schedules).get_result(timeout=30)
+
+
+@DBOS.workflow()
+def applies_schedules() -> None:
+    DBOS.apply_schedules([])
+
+
+@DBOS.dbos_class()
+class ScheduledOwner(DBOSConfiguredInstance):
+    @DBOS.workflow()
+    def instance_tick(self, scheduled_time: dt.datetime, context: Any) -> None:
+        pass
+
+
+def test_a_configured_instances_method_cannot_be_scheduled() -> None:
+    owner = ScheduledOwner("schedules-owner")
+    for workflow_fn in (owner.instance_tick, ScheduledOwner.instance_tick):
+        with pytest.raises(DBOSException, match="Configured instance methods cannot be used"):
+            DBOS.create_schedule(
+                schedule_name=unique("instance"), workflow_fn=workflow_fn, schedule=EVERY_SECOND
+            )
+
+
+@DBOS.dbos_class(class_name="ScheduledByClass")
+class ScheduledByClass:
+    @classmethod
+    @DBOS.workflow()
+    def class_tick(cls, scheduled_time: dt.datetime, context: Any) -> str:
+        return f"{cls.__name__} {context}"
+
+
+def test_a_class_method_runs_on_its_class_and_lists_the_class_name() -> None:
+    name = unique("class-method")
+    DBOS.create_schedule(
+        schedule_name=name,
+        workflow_fn=ScheduledByClass.class_tick,
+        schedule="0 0 1 1 *",
+        context="ctx",
+    )
+    try:
+        schedule = DBOS.get_schedule(name)
+        assert schedule is not None
+        assert schedule["workflow_class_name"] == "ScheduledByClass"
+        # The tick's arguments start with the class, as a call of the method does.
+        assert DBOS.trigger_schedule(name).get_result(timeout=30) == "ScheduledByClass ctx"
+        start = dt.datetime(2025, 12, 31, tzinfo=dt.UTC)
+        (tick,) = DBOS.backfill_schedule(name, start, start + dt.timedelta(days=2))
+        assert tick.get_result(timeout=30) == "ScheduledByClass ctx"
+        on_tick_schedule = unique("plain")
+        DBOS.create_schedule(
+            schedule_name=on_tick_schedule, workflow_fn=on_tick, schedule="0 0 1 1 *"
+        )
+        plain = DBOS.get_schedule(on_tick_schedule)
+        assert plain is not None and plain["workflow_class_name"] is None
+        DBOS.delete_schedule(on_tick_schedule)
+    finally:
+        DBOS.delete_schedule(name)
+
+
+def test_a_context_the_code_cannot_read_is_listed_as_its_text(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """As DBOS: listing does not fail for every schedule because one context (written
+    by older code) can no longer be read; that one comes back as its text, warned of."""
+    good, bad = unique("readable"), unique("unreadable")
+    for name in (good, bad):
+        DBOS.create_schedule(
+            schedule_name=name, workflow_fn=on_tick, schedule="0 0 1 1 *", context={"n": name}
+        )
+    try:
+        with psycopg.connect(DATABASE_URL) as connection:
+            connection.execute(
+                f"UPDATE {SCHEMA}.workflow_schedules SET context = %s WHERE schedule_name = %s",
+                ("{not json", bad),
+            )
+        with caplog.at_level("WARNING", "dbos"):
+            listed = {s["schedule_name"]: s["context"] for s in DBOS.list_schedules()}
+            fetched = DBOS.get_schedule(bad)
+        assert listed[good] == {"n": good}
+        assert listed[bad] == "{not json"
+        assert fetched is not None and fetched["context"] == "{not json"
+        assert f"could not be deserialized for schedule {bad}" in caplog.text
+    finally:
+        DBOS.delete_schedule(good)
+        DBOS.delete_schedule(bad)

@@ -11,7 +11,7 @@ from celery_durable.engine.classes import (
     Receiver,
     split_receiver,
 )
-from celery_durable.error import DBOSException, DBOSWorkflowFunctionNotFoundError
+from celery_durable.error import DBOSWorkflowFunctionNotFoundError
 
 
 class Shop:
@@ -61,5 +61,5 @@ def test_a_registered_instance_is_found_again_and_a_missing_one_is_named() -> No
         registry.resolve("w", Receiver(class_name="Shop", config_name="south"))
     with pytest.raises(DBOSWorkflowFunctionNotFoundError, match="class 'Gone' is not registered"):
         registry.resolve("w", Receiver(class_name="Gone", config_name=None))
-    with pytest.raises(DBOSException, match="Duplicate instance registration"):
+    with pytest.raises(Exception, match=r"^Duplicate instance registration"):
         registry.register_instance(Shop("north"), "north")
