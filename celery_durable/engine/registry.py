@@ -14,6 +14,8 @@ from celery_durable.engine.classes import ClassRegistry, Membership
 from celery_durable.error import DBOSException
 
 DEFAULT_MAX_RECOVERY_ATTEMPTS = 100
+# DBOS's prefix of a temporary workflow's name: a step started as a workflow.
+TEMP_PREFIX = "<temp>."
 # DBOS's logger, where DBOS warns of a name registered twice.
 logger = logging.getLogger("dbos")
 
@@ -33,6 +35,9 @@ class WorkflowSpec:
     # @DBOS.workflow(validate_args=...): (args, kwargs) -> (args, kwargs), run on the
     # inputs before each execution (an error there is the workflow's error).
     validate_args: Callable[[tuple[Any, ...], dict[str, Any]], Any] | None = None
+    # A step or transaction started as a workflow (DBOS's ``<temp>.<name>``, see
+    # service/temp_workflows.py): its one operation is the step.
+    temporary: bool = False
 
 
 class Registry:
@@ -49,12 +54,17 @@ class Registry:
         """Registers a workflow.
 
         Raises:
-            DBOSException: another function already uses this name.
+            DBOSException: another function, from another module, already uses this
+                name (a temporary workflow's name only warns).
         """
         with self._lock:
             existing = self._workflows.get(spec.name)
             if existing is not None and existing.function is not spec.function:
-                _check_reregistration(spec.name, existing.function, spec.function)
+                if spec.temporary:
+                    # As DBOS: a step's name may repeat across modules; the last wins.
+                    warn_duplicate(spec.name.removeprefix(TEMP_PREFIX))
+                else:
+                    _check_reregistration(spec.name, existing.function, spec.function)
         self.replace(spec)
 
     def replace(self, spec: WorkflowSpec) -> None:

@@ -1,0 +1,225 @@
+"""Steps and transactions started as workflows (DBOS's temporary workflows,
+``<temp>.<step name>``): started, enqueued and started as children, run by a real
+Celery worker, listed as DBOS lists them, run once per workflow id, and recovered by
+the recovery sweep. A step called outside any workflow records nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import text
+
+from celery_durable import DBOS, DBOSConfiguredInstance, Queue, SetWorkflowID
+from celery_durable.error import DBOSMaxStepRetriesExceeded
+from celery_durable.store import NewWorkflow
+from tests.conftest import DATABASE_URL
+
+calls: Counter[str] = Counter()
+
+temp_queue = Queue("temp_workflows_queue")
+
+
+@pytest.fixture(autouse=True)
+def _reset(dbos: type[DBOS], worker: Any) -> None:
+    calls.clear()
+
+
+def new_id() -> str:
+    return f"temp-{uuid.uuid4()}"
+
+
+@DBOS.step()
+def doubles(value: int) -> int:
+    calls["doubles"] += 1
+    assert DBOS.workflow_id is not None  # a step of the temporary workflow
+    return value * 2
+
+
+@DBOS.step(name="renamed_step")
+async def async_greets(name: str) -> str:
+    calls["async_greets"] += 1
+    return f"hello {name}"
+
+
+@DBOS.step(max_attempts=2, interval_seconds=0.1)
+def always_fails() -> None:
+    calls["always_fails"] += 1
+    raise ValueError("fails")
+
+
+@DBOS.transaction()
+def selects(value: int) -> int:
+    calls["selects"] += 1
+    return int(DBOS.sql_session.execute(text("SELECT :v + 1"), {"v": value}).scalar_one())
+
+
+@DBOS.workflow()
+def starts_a_step_child(value: int) -> int:
+    handle = DBOS.start_workflow(doubles, value)
+    return int(handle.get_result())
+
+
+@DBOS.workflow()
+def enqueues_a_failing_step() -> None:
+    temp_queue.enqueue(always_fails).get_result()
+
+
+@DBOS.dbos_class()
+class Multiplier(DBOSConfiguredInstance):
+    def __init__(self, factor: int) -> None:
+        self.factor = factor
+        super().__init__(f"multiplier-{factor}")
+
+    @DBOS.step()
+    def times(self, value: int) -> int:
+        calls["times"] += 1
+        return value * self.factor
+
+
+by_three = Multiplier(3)
+
+
+def test_a_started_step_runs_on_a_worker_as_a_named_workflow_of_one_step() -> None:
+    workflow_id = new_id()
+    with SetWorkflowID(workflow_id):
+        handle = DBOS.start_workflow(doubles, 21)
+    assert handle.get_result() == 42
+    status = handle.get_status()
+    assert (status.name, status.status) == (f"<temp>.{doubles.__qualname__}", "SUCCESS")
+    assert status.executor_id != ""  # executed by the worker, not here
+    [step] = DBOS.list_workflow_steps(workflow_id)
+    assert (step["function_id"], step["function_name"]) == (1, doubles.__qualname__)
+    assert (step["output"], step["error"], step["child_workflow_id"]) == (42, None, None)
+    [listed] = DBOS.list_workflows(
+        name=f"<temp>.{doubles.__qualname__}", workflow_ids=[workflow_id]
+    )
+    assert listed.workflow_id == workflow_id
+
+    # Once and only once: the same id returns the first outcome, the step not re-run.
+    with SetWorkflowID(workflow_id):
+        assert DBOS.start_workflow(doubles, 21).get_result() == 42
+    assert calls["doubles"] == 1
+
+
+def test_an_enqueued_step_runs_on_its_queue_and_keeps_its_custom_name() -> None:
+    handle = asyncio.run(_enqueue_async_step())
+    assert handle.get_result() == "hello ann"
+    status = handle.get_status()
+    assert (status.name, status.queue_name) == ("<temp>.renamed_step", temp_queue.name)
+    [step] = DBOS.list_workflow_steps(handle.workflow_id)
+    assert step["function_name"] == "renamed_step"
+    assert calls["async_greets"] == 1
+
+
+async def _enqueue_async_step() -> Any:
+    return await temp_queue.enqueue_async(async_greets, "ann")
+
+
+def test_a_failing_step_started_as_a_workflow_ends_in_error_after_its_retries() -> None:
+    handle = DBOS.start_workflow(always_fails)
+    with pytest.raises(DBOSMaxStepRetriesExceeded):
+        handle.get_result()
+    assert handle.get_status().status == "ERROR"
+    assert calls["always_fails"] == 2
+    [step] = DBOS.list_workflow_steps(handle.workflow_id)
+    assert step["function_name"] == always_fails.__qualname__
+    assert isinstance(step["error"], DBOSMaxStepRetriesExceeded)
+
+
+def test_a_step_started_from_a_workflow_is_its_child() -> None:
+    workflow_id = new_id()
+    with SetWorkflowID(workflow_id):
+        assert DBOS.start_workflow(starts_a_step_child, 5).get_result() == 10
+    started, awaited = DBOS.list_workflow_steps(workflow_id)
+    assert started["function_name"] == f"<temp>.{doubles.__qualname__}"
+    assert started["child_workflow_id"] == f"{workflow_id}-1"
+    assert awaited["function_name"] == "DBOS.getResult"
+    child = DBOS.retrieve_workflow(f"{workflow_id}-1").get_status()
+    assert (child.name, child.parent_workflow_id) == (
+        f"<temp>.{doubles.__qualname__}",
+        workflow_id,
+    )
+
+
+def test_a_failing_step_enqueued_from_a_workflow_fails_the_workflow() -> None:
+    workflow_id = new_id()
+    with SetWorkflowID(workflow_id), pytest.raises(DBOSMaxStepRetriesExceeded):
+        enqueues_a_failing_step()
+    enqueued, awaited = DBOS.list_workflow_steps(workflow_id)
+    assert enqueued["function_name"] == f"<temp>.{always_fails.__qualname__}"
+    assert (enqueued["output"], enqueued["error"]) == (None, None)
+    assert isinstance(awaited["error"], DBOSMaxStepRetriesExceeded)
+
+
+def test_a_transaction_and_a_method_step_start_as_workflows() -> None:
+    assert DBOS.start_workflow(selects, 6).get_result() == 7
+    handle = DBOS.start_workflow(by_three.times, 4)
+    assert handle.get_result() == 12
+    status = handle.get_status()
+    assert (status.name, status.config_name) == (
+        f"<temp>.{Multiplier.times.__qualname__}",
+        "multiplier-3",
+    )
+    assert calls == Counter({"selects": 1, "times": 1})
+
+
+def test_a_step_called_outside_a_workflow_runs_here_and_records_nothing() -> None:
+    before = len(DBOS.list_workflows())
+    assert doubles(4) == 8
+    assert len(DBOS.list_workflows()) == before
+    assert calls["doubles"] == 1
+
+
+def test_a_started_step_is_listed_like_a_workflow_after_the_fact() -> None:
+    handle = DBOS.start_workflow(doubles, 1)
+    handle.get_result()
+    names = {w.name for w in DBOS.list_workflows(workflow_ids=[handle.workflow_id])}
+    assert names == {f"<temp>.{doubles.__qualname__}"}
+
+
+def test_the_recovery_sweep_finishes_a_pending_temporary_workflow() -> None:
+    # A row left PENDING with no execution (its worker died before running it): the
+    # sweep publishes it again by its name, and the worker runs the step.
+    lost = new_id()
+    store = DBOS._service().runtime.process.store
+    store.workflows.insert_workflow(
+        NewWorkflow(
+            workflow_uuid=lost,
+            name=f"<temp>.{doubles.__qualname__}",
+            status="PENDING",
+            queue_name=None,
+            inputs='{"args": [8], "kwargs": {}}',
+            authenticated_user=None,
+            max_recovery_attempts=100,
+        )
+    )
+    # A finished one made PENDING again (as DBOS's test_recovery_temp_workflow): its
+    # recovery returns the recorded step without running it.
+    finished = new_id()
+    with SetWorkflowID(finished):
+        assert DBOS.start_workflow(doubles, 9).get_result() == 18
+    with psycopg.connect(DATABASE_URL, autocommit=True) as connection:
+        connection.execute(
+            "UPDATE celery_durable.workflow_status SET status = 'PENDING', "
+            "next_dispatch_at_epoch_ms = 0 WHERE workflow_uuid = ANY(%s)",
+            ([lost, finished],),
+        )
+    recovered = {r.workflow_uuid for r in DBOS.recover()}
+    assert {lost, finished} <= recovered
+    assert DBOS.retrieve_workflow(lost).get_result() == 16
+    assert DBOS.retrieve_workflow(finished).get_result() == 18
+    _wait_for_status(finished, "SUCCESS")
+    assert calls["doubles"] == 2  # the lost one's step, and the first run of the other
+
+
+def _wait_for_status(workflow_id: str, status: str) -> None:
+    deadline = time.monotonic() + 30
+    while DBOS.retrieve_workflow(workflow_id).get_status().status != status:
+        assert time.monotonic() < deadline, workflow_id
+        time.sleep(0.05)
