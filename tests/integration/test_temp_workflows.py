@@ -9,25 +9,35 @@ import asyncio
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
 from sqlalchemy import text
 
-from celery_durable import DBOS, DBOSConfiguredInstance, Queue, SetWorkflowID
+from celery_durable import DBOS, DBOSConfiguredInstance, SetWorkflowID
 from celery_durable.error import DBOSMaxStepRetriesExceeded
 from celery_durable.store import NewWorkflow
 from tests.conftest import DATABASE_URL
 
 calls: Counter[str] = Counter()
-
-temp_queue = Queue("temp_workflows_queue")
+# A database-backed queue (DBOS 3.x), served by the running worker once registered.
+QUEUE = f"temp-{uuid.uuid4().hex[:8]}"
+seen_workflow_ids: list[str | None] = []
 
 
 @pytest.fixture(autouse=True)
 def _reset(dbos: type[DBOS], worker: Any) -> None:
     calls.clear()
+    seen_workflow_ids.clear()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _queue(dbos: type[DBOS], worker: Any) -> Iterator[None]:
+    DBOS.register_queue(QUEUE)
+    yield
+    DBOS.delete_queue(QUEUE)
 
 
 def new_id() -> str:
@@ -37,7 +47,7 @@ def new_id() -> str:
 @DBOS.step()
 def doubles(value: int) -> int:
     calls["doubles"] += 1
-    assert DBOS.workflow_id is not None  # a step of the temporary workflow
+    seen_workflow_ids.append(DBOS.workflow_id)
     return value * 2
 
 
@@ -67,7 +77,7 @@ def starts_a_step_child(value: int) -> int:
 
 @DBOS.workflow()
 def enqueues_a_failing_step() -> None:
-    temp_queue.enqueue(always_fails).get_result()
+    DBOS.enqueue_workflow(QUEUE, always_fails).get_result()
 
 
 @DBOS.dbos_class()
@@ -92,7 +102,7 @@ def test_a_started_step_runs_on_a_worker_as_a_named_workflow_of_one_step() -> No
     assert handle.get_result() == 42
     status = handle.get_status()
     assert (status.name, status.status) == (f"<temp>.{doubles.__qualname__}", "SUCCESS")
-    assert status.executor_id != ""  # executed by the worker, not here
+    assert seen_workflow_ids == [workflow_id]  # the step ran in the temporary workflow
     [step] = DBOS.list_workflow_steps(workflow_id)
     assert (step["function_id"], step["function_name"]) == (1, doubles.__qualname__)
     assert (step["output"], step["error"], step["child_workflow_id"]) == (42, None, None)
@@ -107,18 +117,17 @@ def test_a_started_step_runs_on_a_worker_as_a_named_workflow_of_one_step() -> No
     assert calls["doubles"] == 1
 
 
-def test_an_enqueued_step_runs_on_its_queue_and_keeps_its_custom_name() -> None:
-    handle = asyncio.run(_enqueue_async_step())
-    assert handle.get_result() == "hello ann"
-    status = handle.get_status()
-    assert (status.name, status.queue_name) == ("<temp>.renamed_step", temp_queue.name)
-    [step] = DBOS.list_workflow_steps(handle.workflow_id)
+def test_an_enqueued_async_step_runs_on_its_queue_and_keeps_its_custom_name() -> None:
+    async def enqueue_and_wait() -> tuple[str, Any]:
+        handle = await DBOS.enqueue_workflow_async(QUEUE, async_greets, "ann")
+        return await handle.get_result(), await handle.get_status()
+
+    result, status = asyncio.run(enqueue_and_wait())
+    assert result == "hello ann"
+    assert (status.name, status.queue_name) == ("<temp>.renamed_step", QUEUE)
+    [step] = DBOS.list_workflow_steps(status.workflow_id)
     assert step["function_name"] == "renamed_step"
     assert calls["async_greets"] == 1
-
-
-async def _enqueue_async_step() -> Any:
-    return await temp_queue.enqueue_async(async_greets, "ann")
 
 
 def test_a_failing_step_started_as_a_workflow_ends_in_error_after_its_retries() -> None:
@@ -173,7 +182,7 @@ def test_a_step_called_outside_a_workflow_runs_here_and_records_nothing() -> Non
     before = len(DBOS.list_workflows())
     assert doubles(4) == 8
     assert len(DBOS.list_workflows()) == before
-    assert calls["doubles"] == 1
+    assert seen_workflow_ids == [None]
 
 
 def test_a_started_step_is_listed_like_a_workflow_after_the_fact() -> None:
