@@ -27,6 +27,7 @@ from celery_durable.engine.registry import (
     Registry,
     WorkflowSpec,
 )
+from celery_durable.error import DBOSException
 
 # The temporary workflow's spec, on what ``@DBOS.step`` and ``@DBOS.transaction`` return.
 TEMP_WORKFLOW_ATTRIBUTE = "__celery_durable_temp_workflow__"
@@ -58,3 +59,24 @@ def temp_workflow_of(function: Callable[..., Any]) -> WorkflowSpec | None:
     """The temporary workflow a step or transaction runs as when started, if any."""
     spec = getattr(function, TEMP_WORKFLOW_ATTRIBUTE, None)
     return spec if isinstance(spec, WorkflowSpec) else None
+
+
+def check_not_shadowed(spec: WorkflowSpec, registry: Registry) -> None:
+    """Refuses to start a step whose temporary workflow's name another step took since.
+
+    Two steps may share a name (DBOS only warns), but a worker runs a workflow by its
+    name: started, the earlier step would run as the later one.
+
+    Raises:
+        DBOSException: the name now belongs to another step; nothing is started.
+    """
+    if not spec.temporary:
+        return
+    current = registry.get(spec.name)
+    if current is not None and current is not spec and current.function is not spec.function:
+        step_name = spec.name.removeprefix(TEMP_PREFIX)
+        raise DBOSException(
+            f"Cannot start step {step_name} as a workflow: another step registered the "
+            f"name {step_name!r} after it, and workers run the workflow {spec.name!r} by "
+            "name; give one of the steps a distinct @DBOS.step(name=...)"
+        )

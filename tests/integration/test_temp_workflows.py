@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from celery_durable import DBOS, DBOSConfiguredInstance, SetWorkflowID
-from celery_durable.error import DBOSMaxStepRetriesExceeded
+from celery_durable.error import DBOSException, DBOSMaxStepRetriesExceeded
 from celery_durable.store import NewWorkflow
 from tests.conftest import DATABASE_URL
 
@@ -58,8 +58,8 @@ async def async_greets(name: str) -> str:
 
 
 @DBOS.step(max_attempts=2, interval_seconds=0.1)
-def always_fails() -> None:
-    calls["always_fails"] += 1
+def temp_wf_fails_twice() -> None:
+    calls["temp_wf_fails_twice"] += 1
     raise ValueError("fails")
 
 
@@ -77,7 +77,7 @@ def starts_a_step_child(value: int) -> int:
 
 @DBOS.workflow()
 def enqueues_a_failing_step() -> None:
-    DBOS.enqueue_workflow(QUEUE, always_fails).get_result()
+    DBOS.enqueue_workflow(QUEUE, temp_wf_fails_twice).get_result()
 
 
 @DBOS.dbos_class()
@@ -131,13 +131,13 @@ def test_an_enqueued_async_step_runs_on_its_queue_and_keeps_its_custom_name() ->
 
 
 def test_a_failing_step_started_as_a_workflow_ends_in_error_after_its_retries() -> None:
-    handle = DBOS.start_workflow(always_fails)
+    handle = DBOS.start_workflow(temp_wf_fails_twice)
     with pytest.raises(DBOSMaxStepRetriesExceeded):
         handle.get_result()
     assert handle.get_status().status == "ERROR"
-    assert calls["always_fails"] == 2
+    assert calls["temp_wf_fails_twice"] == 2
     [step] = DBOS.list_workflow_steps(handle.workflow_id)
-    assert step["function_name"] == always_fails.__qualname__
+    assert step["function_name"] == temp_wf_fails_twice.__qualname__
     assert isinstance(step["error"], DBOSMaxStepRetriesExceeded)
 
 
@@ -161,7 +161,7 @@ def test_a_failing_step_enqueued_from_a_workflow_fails_the_workflow() -> None:
     with SetWorkflowID(workflow_id), pytest.raises(DBOSMaxStepRetriesExceeded):
         enqueues_a_failing_step()
     enqueued, awaited = DBOS.list_workflow_steps(workflow_id)
-    assert enqueued["function_name"] == f"<temp>.{always_fails.__qualname__}"
+    assert enqueued["function_name"] == f"<temp>.{temp_wf_fails_twice.__qualname__}"
     assert (enqueued["output"], enqueued["error"]) == (None, None)
     assert isinstance(awaited["error"], DBOSMaxStepRetriesExceeded)
 
@@ -232,3 +232,25 @@ def _wait_for_status(workflow_id: str, status: str) -> None:
     while DBOS.retrieve_workflow(workflow_id).get_status().status != status:
         assert time.monotonic() < deadline, workflow_id
         time.sleep(0.05)
+
+
+def _shared_name_step(value: int) -> Any:
+    @DBOS.step(name="temp_shared_step_name")
+    def shared() -> int:
+        return value
+
+    return shared
+
+
+# Two steps of one name (DBOS warns), made at import, before the worker starts.
+shadowed_step, current_step = _shared_name_step(1), _shared_name_step(2)
+
+
+def test_a_step_whose_name_another_step_took_since_is_refused_at_start() -> None:
+    # The worker runs <temp>.temp_shared_step_name by name: the first step, started,
+    # would run as the second. Refused, and nothing is recorded.
+    before = len(DBOS.list_workflows())
+    with pytest.raises(DBOSException, match="another step registered the name"):
+        DBOS.start_workflow(shadowed_step)
+    assert len(DBOS.list_workflows()) == before
+    assert DBOS.start_workflow(current_step).get_result() == 2
