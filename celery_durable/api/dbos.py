@@ -212,6 +212,7 @@ class DBOS(
         ``preemptible`` step is cancelled when its workflow is (nothing is recorded).
         """
         return declare_step(
+            DBOS._registry,
             name,
             RetryPolicy(
                 retries_allowed=retries_allowed,
@@ -222,7 +223,6 @@ class DBOS(
             ),
             preemptible,
             timeout_seconds,
-            registry=DBOS._registry,
         )
 
     @staticmethod
@@ -249,7 +249,12 @@ class DBOS(
                 or ``READ COMMITTED``.
             name: Defaults to the function's ``__qualname__``.
         """
-        return declare_transaction(name, isolation_level, lambda: DBOS._service().application_store)
+        return declare_transaction(
+            DBOS._registry,
+            name,
+            isolation_level,
+            lambda: DBOS._service().application_store,
+        )
 
     # -- starting workflows -----------------------------------------------------------
 

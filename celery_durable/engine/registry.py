@@ -14,6 +14,8 @@ from celery_durable.engine.classes import ClassRegistry, Membership
 from celery_durable.error import DBOSException
 
 DEFAULT_MAX_RECOVERY_ATTEMPTS = 100
+# DBOS's prefix of a temporary workflow's name: a step started as a workflow.
+TEMP_PREFIX = "<temp>."
 # DBOS's logger, where DBOS warns of a name registered twice.
 logger = logging.getLogger("dbos")
 
@@ -33,6 +35,9 @@ class WorkflowSpec:
     # @DBOS.workflow(validate_args=...): (args, kwargs) -> (args, kwargs), run on the
     # inputs before each execution (an error there is the workflow's error).
     validate_args: Callable[[tuple[Any, ...], dict[str, Any]], Any] | None = None
+    # A step or transaction started as a workflow (DBOS's ``<temp>.<name>``, see
+    # service/temp_workflows.py): its one operation is the step.
+    temporary: bool = False
 
 
 class Registry:
@@ -42,7 +47,6 @@ class Registry:
         self._workflows: dict[str, WorkflowSpec] = {}
         self._listeners: list[Callable[[WorkflowSpec], None]] = []
         self._lock = threading.Lock()
-        self._step_names: set[str] = set()
         # Methods' receivers (see engine/classes.py), registered as the workflows are.
         self.classes = ClassRegistry()
 
@@ -50,12 +54,17 @@ class Registry:
         """Registers a workflow.
 
         Raises:
-            DBOSException: another function already uses this name.
+            DBOSException: another function, from another module, already uses this
+                name (a temporary workflow's name only warns).
         """
         with self._lock:
             existing = self._workflows.get(spec.name)
             if existing is not None and existing.function is not spec.function:
-                _check_reregistration(spec.name, existing.function, spec.function)
+                if spec.temporary:
+                    # As DBOS: a step's name may repeat across modules; the last wins.
+                    warn_duplicate(spec.name.removeprefix(TEMP_PREFIX))
+                else:
+                    _check_reregistration(spec.name, existing.function, spec.function)
         self.replace(spec)
 
     def replace(self, spec: WorkflowSpec) -> None:
@@ -68,15 +77,6 @@ class Registry:
         for listener in listeners:
             listener(spec)
 
-    def note_step(self, name: str) -> None:
-        """A step's name. Steps are not looked up by name here, but DBOS registers each
-        under its name and warns of one used twice: so does this."""
-        with self._lock:
-            seen = name in self._step_names
-            self._step_names.add(name)
-        if seen:
-            warn_duplicate(name)
-
     def get(self, name: str) -> WorkflowSpec | None:
         return self._workflows.get(name)
 
@@ -85,11 +85,10 @@ class Registry:
             return list(self._workflows.values())
 
     def clear(self) -> None:
-        """Forgets every workflow and step name (``DBOS.destroy(destroy_registry=True)``); listeners
-        stay subscribed."""
+        """Forgets every workflow, steps' temporary ones included
+        (``DBOS.destroy(destroy_registry=True)``); listeners stay subscribed."""
         with self._lock:
             self._workflows.clear()
-            self._step_names.clear()
 
     def subscribe(self, listener: Callable[[WorkflowSpec], None]) -> None:
         """Calls ``listener`` for every workflow registered now and later."""

@@ -25,11 +25,17 @@ def compute_app_version(app_name: str, workflows: list[WorkflowSpec]) -> str:
     ``compute_app_version``): the same code gives the same version in every process,
     and changing a workflow changes it.
 
+    A step's temporary workflow (``<temp>.<name>``) is not workflow code: its step
+    runs once and is never replayed against changed code, so it is left out (a step's
+    body may change without changing the version, as in DBOS).
+
     When a workflow's source cannot be read (defined in a REPL, say), the version is
     ``DEFAULT_VERSION-<app name>``, as DBOS's; configure ``application_version`` then.
     """
     try:
-        sources = sorted(inspect.getsource(spec.function) for spec in workflows)
+        sources = sorted(
+            inspect.getsource(spec.function) for spec in workflows if not spec.temporary
+        )
     except (OSError, TypeError):
         logger.warning(
             "Could not read the source of every workflow to compute the application "

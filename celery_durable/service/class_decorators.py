@@ -21,6 +21,7 @@ from celery_durable.service.decorators import (
     WORKFLOW_ATTRIBUTE,
     declare_required_roles,
 )
+from celery_durable.service.temp_workflows import temp_workflow_of
 
 C = TypeVar("C", bound=type)
 
@@ -100,4 +101,7 @@ def _workflow_specs(function: Any) -> Iterator[WorkflowSpec]:
         spec = getattr(function, WORKFLOW_ATTRIBUTE, None)
         if isinstance(spec, WorkflowSpec):
             yield spec
+        temporary = temp_workflow_of(function)  # a step's, started as a workflow
+        if temporary is not None:
+            yield temporary
         function = getattr(function, "__wrapped__", None)

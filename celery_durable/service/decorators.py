@@ -28,6 +28,11 @@ from celery_durable.error import DBOSException, DBOSNotAuthorizedError
 from celery_durable.service.direct_calls import DirectCalls
 from celery_durable.service.signatures import WorkflowFunction, add_signature_methods
 from celery_durable.service.step_calls import step_spec
+from celery_durable.service.temp_workflows import (
+    TEMP_WORKFLOW_ATTRIBUTE,
+    register_temp_workflow,
+    temp_workflow_of,
+)
 from celery_durable.service.validation import (
     ValidateArgs,
     resolve_validate_args,
@@ -48,18 +53,24 @@ DBOS_NAME_ATTRIBUTE = "dbos_function_name"
 
 
 def spec_of(workflow: Callable[..., Any]) -> WorkflowSpec:
-    """The workflow a ``@DBOS.workflow()`` function declares.
+    """The workflow a ``@DBOS.workflow()`` function declares, or the temporary workflow
+    a ``@DBOS.step()`` or ``@DBOS.transaction()`` runs as when it is started
+    (:mod:`~celery_durable.service.temp_workflows`).
 
     Raises:
-        DBOSException: ``workflow`` is not one.
+        DBOSException: ``workflow`` is none of these.
     """
     spec = getattr(workflow, WORKFLOW_ATTRIBUTE, None)
-    if not isinstance(spec, WorkflowSpec):
-        label = getattr(workflow, "__qualname__", repr(workflow))
-        raise DBOSException(
-            f"{label} is not a workflow: decorate it with @DBOS.workflow() to start it"
-        )
-    return spec
+    if isinstance(spec, WorkflowSpec):
+        return spec
+    temporary = temp_workflow_of(workflow)
+    if temporary is not None:
+        return temporary
+    label = getattr(workflow, "__qualname__", repr(workflow))
+    raise DBOSException(
+        f"{label} is not a workflow: decorate it with @DBOS.workflow() (or @DBOS.step()) "
+        "to start it"
+    )
 
 
 class Decorator(Protocol):
@@ -125,15 +136,15 @@ def declare_workflow(
 
 
 def declare_step(
+    registry: Registry,
     name: str | None,
     policy: RetryPolicy,
     preemptible: bool = False,
     timeout_seconds: float | None = None,
-    registry: Registry | None = None,
 ) -> Decorator:
     """``@DBOS.step(...)``; DBOS 3.4's ``preemptible`` and ``timeout_seconds`` are
-    checked when a function is decorated (``async def`` only, as in DBOS). With a
-    ``registry``, a step name used twice is warned of (DBOS's warning)."""
+    checked when a function is decorated (``async def`` only, as in DBOS). The step's
+    temporary workflow (``<temp>.<name>``) is registered with it."""
 
     def decorator(function: Callable[P, R]) -> Callable[P, R]:
         spec = step_spec(
@@ -143,17 +154,21 @@ def declare_step(
             preemptible=preemptible,
             timeout_seconds=timeout_seconds,
         )
-        if registry is not None:
-            registry.note_step(spec.name)
-        return step_wrapper(spec, function)
+        wrapper = step_wrapper(spec, function)
+        register_temp_workflow(registry, spec.name, wrapper)
+        return wrapper
 
     return decorator
 
 
 def declare_transaction(
-    name: str | None, isolation_level: str, store: Callable[[], ApplicationStore]
+    registry: Registry,
+    name: str | None,
+    isolation_level: str,
+    store: Callable[[], ApplicationStore],
 ) -> Decorator:
-    """``@DBOS.transaction(...)``: validates the isolation level first."""
+    """``@DBOS.transaction(...)``: validates the isolation level first. The
+    transaction's temporary workflow (``<temp>.<name>``) is registered with it."""
     if isolation_level not in ISOLATION_LEVELS:
         raise ValueError(
             f"isolation_level must be one of {sorted(ISOLATION_LEVELS)}, not {isolation_level!r}"
@@ -163,7 +178,9 @@ def declare_transaction(
         spec = TransactionSpec(
             name=name or function.__qualname__, isolation_level=isolation_level, store=store
         )
-        return transaction_wrapper(spec, function)
+        wrapper = transaction_wrapper(spec, function)
+        register_temp_workflow(registry, spec.name, wrapper)
+        return wrapper
 
     return decorator
 
@@ -192,6 +209,14 @@ def declare_required_roles(registry: Registry, roles: list[str]) -> SameTypeDeco
         wrapper = _role_checked(function, required, name)
         if isinstance(spec, WorkflowSpec):
             setattr(wrapper, WORKFLOW_ATTRIBUTE, spec)
+        temporary = temp_workflow_of(function)
+        if temporary is not None:
+            # A step started as a workflow checks the roles as it executes, as in DBOS.
+            temporary = dataclasses.replace(
+                temporary, function=_role_checked(temporary.function, required, name)
+            )
+            registry.replace(temporary)
+            setattr(wrapper, TEMP_WORKFLOW_ATTRIBUTE, temporary)
         return cast(F, wrapper)
 
     return decorator

@@ -38,6 +38,7 @@ from celery_durable.service.overview import Overview
 from celery_durable.service.queues import EnqueueRequest, QueueService
 from celery_durable.service.reading import WorkflowReading
 from celery_durable.service.schedules import ScheduleService
+from celery_durable.service.temp_workflows import check_not_shadowed
 from celery_durable.service.waiting import WaitingService
 from celery_durable.store import Redispatch, WorkerVersion
 from celery_durable.store.application import ApplicationStore
@@ -169,12 +170,14 @@ class WorkflowService:
     ) -> WorkflowHandle[Any]:
         """Enqueues a ``@DBOS.workflow()`` function (in workflow code: starts a child)."""
         spec = spec_of(workflow)
+        check_not_shadowed(spec, self.runtime.process.registry)
         return self.handle(self._start(spec, with_receiver(workflow, args), kwargs, queue))
 
     async def start_async(
         self, workflow: Callable[..., Any], args: Any, kwargs: Any, *, queue: str | None
     ) -> WorkflowHandleAsync[Any]:
         spec = spec_of(workflow)
+        check_not_shadowed(spec, self.runtime.process.registry)
         args = with_receiver(workflow, args)
         if in_workflow_code() is not None:
             return self.handle_async(self._start(spec, args, kwargs, queue))

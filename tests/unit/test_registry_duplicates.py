@@ -89,3 +89,50 @@ def test_required_roles_above_a_workflow_is_not_a_duplicate(
             return 1
 
     assert "Duplicate registration" not in caplog.text
+
+
+def test_a_step_name_shared_by_two_modules_warns_with_the_step_name_and_the_last_wins(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A step's temporary workflow (``<temp>.<name>``): step names need not be unique
+    across modules, so DBOS only warns, naming the step without the prefix."""
+    registry = Registry()
+    orders = defined_in("orders", "/src/orders.py")
+    billing = defined_in("billing", "/src/billing.py")
+    registry.register(temporary(orders))
+    with caplog.at_level(logging.WARNING, "dbos"):
+        registry.register(temporary(billing))
+    assert "Duplicate registration of function 'shared_name'" in caplog.text
+    found = registry.get("<temp>.shared_name")
+    assert found is not None and found.function is billing
+
+
+def temporary(function: Callable[..., Any]) -> WorkflowSpec:
+    return WorkflowSpec(
+        name="<temp>.shared_name",
+        function=function,
+        is_async=False,
+        max_recovery_attempts=1,
+        temporary=True,
+    )
+
+
+def test_a_decorated_step_registers_its_temporary_workflow_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``@DBOS.step()`` registers ``<temp>.<name>``; ``@DBOS.required_roles`` above it
+    re-registers the same workflow (checking the roles), which is no duplicate."""
+    from celery_durable import DBOS
+
+    registry = DBOS._registry
+    with caplog.at_level(logging.WARNING):
+
+        @DBOS.required_roles(["billing"])
+        @DBOS.step(name="unit_temp_step")
+        def charge() -> int:
+            return 1
+
+    assert "Duplicate registration" not in caplog.text
+    found = registry.get("<temp>.unit_temp_step")
+    assert found is not None and found.temporary
+    assert registry.get("unit_temp_step") is None  # the step itself is no workflow
