@@ -76,6 +76,10 @@ class WaitingService:
         )
 
     async def get_result_async(self, workflow_id: str) -> Any:
+        parent = in_workflow_code()
+        if parent is not None:
+            # Its id taken now, in call order; the wait does not block the loop.
+            return await children_and_sleep.await_result_async(parent, workflow_id)
         return await asyncio.to_thread(self.get_result, workflow_id)
 
     def wait_first(self, workflow_ids: Sequence[str], polling_interval_sec: float) -> str:
