@@ -9,6 +9,7 @@ lost). A direct in-process call waits in-process instead: its children run inlin
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import threading
 from typing import Any
@@ -94,17 +95,53 @@ def _run_inline_child_if_direct(parent: WorkflowContext, child_id: str, spec: Wo
 
 def await_result(parent: WorkflowContext, workflow_id: str) -> Any:
     """``handle.get_result()`` inside a workflow: a durable wait, recorded once done."""
+    function_id, recorded = _begin_await(parent, workflow_id)
+    if recorded is not None:
+        return checkpoints.replay(parent, recorded)
+    return _await(parent, function_id, GET_RESULT_NAME, workflow_id, backoff=True)
+
+
+async def await_result_async(parent: WorkflowContext, workflow_id: str) -> Any:
+    """``await handle.get_result()`` inside an ``async def`` workflow: ``await_result``
+    that never blocks the event loop (its id is taken at the call, before any await, so
+    waits started together are numbered in call order). A direct call's wait polls from
+    the loop: the workflow it waits for may need that loop, or its threads."""
+    function_id, recorded = _begin_await(parent, workflow_id)
+    if recorded is not None:
+        return checkpoints.replay(parent, recorded)
+    if not parent.inline_retries:
+        return await asyncio.to_thread(
+            lambda: _await(parent, function_id, GET_RESULT_NAME, workflow_id, backoff=True)
+        )
+    try:
+        with checkpoints.system_database_failure_reschedules():
+            result = await outcome_polling.wait_for_async(
+                parent.store, parent.serializer, workflow_id
+            )
+        output, error = parent.serializer.dumps(result), None
+    except DBOSNonExistentWorkflowError:
+        raise  # nothing to record, as _await
+    except Exception as failure:  # the workflow's own failure, or its cancellation
+        output, error = None, parent.serializer.dumps(failure)
+    return await asyncio.to_thread(
+        _settle, parent, function_id, GET_RESULT_NAME, workflow_id, output, error
+    )
+
+
+def _begin_await(parent: WorkflowContext, workflow_id: str) -> tuple[int, StepRecord | None]:
+    """Takes the wait's id; returns it with its completed checkpoint, if recorded (a
+    new wait is recorded as started)."""
     function_id = parent.next_function_id()
     recorded = parent.checkpoints.get(function_id)
     if recorded is not None:
         checkpoints.expect_name(parent, function_id, GET_RESULT_NAME, recorded.function_name)
         if recorded.completed:
-            return checkpoints.replay(parent, recorded)
+            return function_id, recorded
     else:
         _record(
             parent, function_id, GET_RESULT_NAME, workflow_id, output=None, error=None, final=False
         )
-    return _await(parent, function_id, GET_RESULT_NAME, workflow_id, backoff=True)
+    return function_id, None
 
 
 def sleep_remaining(seconds: float) -> float:
@@ -249,6 +286,18 @@ def _await(
             decode_outcome(child_id, status, output, error, parent.serializer)
         except Exception as failure:
             output, error = None, parent.serializer.dumps(failure)
+    return _settle(parent, function_id, name, child_id, output, error)
+
+
+def _settle(
+    parent: WorkflowContext,
+    function_id: int,
+    name: str,
+    child_id: str,
+    output: str | None,
+    error: str | None,
+) -> Any:
+    """Records the wait's outcome; returns the output or raises the error."""
     _record(parent, function_id, name, child_id, output=output, error=error, final=True)
     return decode_outcome(
         child_id,

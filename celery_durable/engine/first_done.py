@@ -44,27 +44,67 @@ def wait_first(
 ) -> str:
     """The id of the first of these workflows to finish (``first_finished`` reads it),
     recorded as ``DBOS.waitFirst``."""
-    function_id = workflow.next_function_id()
-    recorded = workflow.checkpoints.get(function_id)
-    if recorded is not None and recorded.completed:
-        checkpoints.expect_name(workflow, function_id, WAIT_FIRST_NAME, recorded.function_name)
-        return str(checkpoints.replay(workflow, recorded))
+    function_id, recorded = _begin_wait_first(workflow)
+    if recorded is not None:
+        return recorded
     started = now_epoch_ms()
     while True:
         with checkpoints.system_database_failure_reschedules():
             first = first_finished()
         if first is not None:
             break
-        if not workflow.inline_retries:
-            raise RescheduleWorkflow(
-                workflow.launcher.child_poll_seconds,
-                f"waiting for the first of workflows {', '.join(workflow_ids)}",
-                routine=True,
-            )
+        _no_wait_under_celery(workflow, workflow_ids)
         time.sleep(polling_interval_sec)
+    _record_first(workflow, function_id, started, first)
+    return first
+
+
+async def wait_first_async(
+    workflow: WorkflowContext,
+    workflow_ids: Sequence[str],
+    first_finished: Callable[[], str | None],
+    polling_interval_sec: float,
+) -> str:
+    """``wait_first`` for ``async def`` workflow code: its id is taken at the call (in
+    call order), and the reads run in a thread."""
+    function_id, recorded = _begin_wait_first(workflow)
+    if recorded is not None:
+        return recorded
+    started = now_epoch_ms()
+    while True:
+        with checkpoints.system_database_failure_reschedules():
+            first = await asyncio.to_thread(first_finished)
+        if first is not None:
+            break
+        _no_wait_under_celery(workflow, workflow_ids)
+        await asyncio.sleep(polling_interval_sec)
+    _record_first(workflow, function_id, started, first)
+    return first
+
+
+def _begin_wait_first(workflow: WorkflowContext) -> tuple[int, str | None]:
+    """Takes the wait's id; returns it with the recorded answer, if any."""
+    function_id = workflow.next_function_id()
+    recorded = workflow.checkpoints.get(function_id)
+    if recorded is not None and recorded.completed:
+        checkpoints.expect_name(workflow, function_id, WAIT_FIRST_NAME, recorded.function_name)
+        return function_id, str(checkpoints.replay(workflow, recorded))
+    return function_id, None
+
+
+def _no_wait_under_celery(workflow: WorkflowContext, workflow_ids: Sequence[str]) -> None:
+    """Under Celery, none finished frees the worker (a direct call polls instead)."""
+    if not workflow.inline_retries:
+        raise RescheduleWorkflow(
+            workflow.launcher.child_poll_seconds,
+            f"waiting for the first of workflows {', '.join(workflow_ids)}",
+            routine=True,
+        )
+
+
+def _record_first(workflow: WorkflowContext, function_id: int, started: int, first: str) -> None:
     output = workflow.serializer.dumps(first)
     recorded_calls.record(workflow, function_id, WAIT_FIRST_NAME, started, output, None)
-    return first
 
 
 async def asyncio_wait(

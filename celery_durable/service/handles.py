@@ -90,7 +90,7 @@ class WorkflowHandleAsync(_HandleBase, Generic[R]):
         worker under Celery."""
         parent = in_workflow_code()
         if parent is not None:
-            result: R = children_and_sleep.await_result(parent, self._workflow_id)
+            result: R = await children_and_sleep.await_result_async(parent, self._workflow_id)
             return result
         output: R = await outcome_polling.wait_for_async(
             self._store,

@@ -76,7 +76,11 @@ class WaitingService:
         )
 
     async def get_result_async(self, workflow_id: str) -> Any:
-        return await in_thread_in_call_order(1, lambda: self.get_result(workflow_id))
+        parent = in_workflow_code()
+        if parent is not None:
+            # Its id taken now, in call order; the wait does not block the loop.
+            return await children_and_sleep.await_result_async(parent, workflow_id)
+        return await asyncio.to_thread(self.get_result, workflow_id)
 
     def wait_first(self, workflow_ids: Sequence[str], polling_interval_sec: float) -> str:
         """The id of the first of these workflows to finish, polling every
@@ -87,10 +91,7 @@ class WaitingService:
         Raises:
             ValueError: no ids, or one twice (as DBOS).
         """
-        if not workflow_ids:
-            raise ValueError("handles must not be empty")
-        if len(set(workflow_ids)) != len(workflow_ids):
-            raise ValueError("handles must not contain duplicate workflow IDs")
+        _check_ids(workflow_ids)
         management = self.runtime.process.store.management
         ids = list(workflow_ids)
         workflow = in_workflow_code()
@@ -105,7 +106,23 @@ class WaitingService:
     async def wait_first_async(
         self, workflow_ids: Sequence[str], polling_interval_sec: float
     ) -> str:
-        return await asyncio.to_thread(self.wait_first, workflow_ids, polling_interval_sec)
+        workflow = in_workflow_code()
+        if workflow is None:
+            return await asyncio.to_thread(self.wait_first, workflow_ids, polling_interval_sec)
+        _check_ids(workflow_ids)
+        management = self.runtime.process.store.management
+        ids = list(workflow_ids)
+        return await first_done.wait_first_async(
+            workflow, ids, lambda: management.first_finished(ids), polling_interval_sec
+        )
+
+
+def _check_ids(workflow_ids: Sequence[str]) -> None:
+    """As DBOS: at least one id, none twice."""
+    if not workflow_ids:
+        raise ValueError("handles must not be empty")
+    if len(set(workflow_ids)) != len(workflow_ids):
+        raise ValueError("handles must not contain duplicate workflow IDs")
 
 
 async def asyncio_wait(

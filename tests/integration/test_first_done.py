@@ -142,3 +142,62 @@ def test_wait_first_in_workflow_code_is_recorded() -> None:
     # A replay returns the recorded first, though both have finished now.
     forked = DBOS.fork_workflow(workflow_id, 100)
     assert forked.get_result(timeout=30) == ["b", "a"]
+
+
+@DBOS.workflow()
+async def gathers_results(seconds: list[float]) -> list[str]:
+    children = [await DBOS.start_workflow_async(sleeps_a_moment, s) for s in seconds]
+    return list(await asyncio.gather(*[child.get_result() for child in children]))
+
+
+def test_async_get_result_in_a_direct_call_leaves_the_loop_free() -> None:
+    async def main() -> tuple[list[str], int]:
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.05)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        workflow_id = f"gathers-{uuid.uuid4().hex[:8]}"
+        with SetWorkflowID(workflow_id):
+            results = await gathers_results([1.0, 0.1])
+        ticker.cancel()
+        steps = DBOS.list_workflow_steps(workflow_id)
+        # The waits are numbered in the order they were called, whichever ends first.
+        assert [(s["function_name"], s["child_workflow_id"]) for s in steps[2:]] == [
+            ("DBOS.getResult", f"{workflow_id}-1"),
+            ("DBOS.getResult", f"{workflow_id}-2"),
+        ]
+        return results, ticks
+
+    results, ticks = asyncio.run(main())
+    assert results == ["slept", "slept"]
+    assert ticks >= 10  # the loop ran on while the workflow waited for its children
+
+
+@DBOS.step()
+async def noted() -> str:
+    return "noted"
+
+
+@DBOS.workflow()
+async def first_of_sleepers() -> list[Any]:
+    handles = [await DBOS.start_workflow_async(sleeps_a_moment, s) for s in (2.0, 0.1)]
+    first, note = await asyncio.gather(
+        DBOS.wait_first_async(handles, polling_interval_sec=0.1), noted()
+    )
+    return [first.workflow_id, await first.get_result(), note]
+
+
+def test_wait_first_async_in_workflow_code_is_recorded() -> None:
+    workflow_id = f"first-async-{uuid.uuid4().hex[:8]}"
+    with SetWorkflowID(workflow_id):
+        handle = DBOS.start_workflow(first_of_sleepers)
+    assert handle.get_result(timeout=60) == [f"{workflow_id}-2", "slept", "noted"]
+    steps = DBOS.list_workflow_steps(workflow_id)
+    # The wait takes its id when called, before the step started beside it.
+    assert [s["function_name"] for s in steps[2:4]] == ["DBOS.waitFirst", noted.__qualname__]
+    assert steps[2]["output"] == f"{workflow_id}-2"
