@@ -207,6 +207,16 @@ class MessageService:
         shard_key: str | None = None,
     ) -> AsyncIterator[Any]:
         refuse_shard_key(shard_key)
+        if in_workflow_code() is not None:
+            # An async workflow's read is recorded value by value, as a sync one's.
+            values = self.read_stream(
+                workflow_id,
+                key,
+                offset=offset,
+                timeout_seconds=timeout_seconds,
+                polling_interval_sec=polling_interval_sec,
+            )
+            return _in_threads(values)
         process = self.runtime.process
         return streams.read_stream_async(
             process.store,
@@ -251,6 +261,15 @@ class MessageService:
         shard_key: str | None = None,
     ) -> Any:
         refuse_shard_key(shard_key)
+        if in_workflow_code() is not None:  # recorded, in the workflow's thread
+            return await asyncio.to_thread(
+                self.read_stream_offset,
+                workflow_id,
+                key,
+                offset,
+                polling_interval_sec=polling_interval_sec,
+                timeout_seconds=timeout_seconds,
+            )
         process = self.runtime.process
         return await stream_offset.read_stream_offset_async(
             process.store,
@@ -261,3 +280,16 @@ class MessageService:
             polling_interval_sec=polling_interval_sec,
             timeout_seconds=timeout_seconds,
         )
+
+
+_END = object()
+
+
+async def _in_threads(values: Iterator[Any]) -> AsyncIterator[Any]:
+    """A blocking iterator as an async one: each step runs in a thread (with the
+    caller's context, so an async workflow's reads are its operations)."""
+    try:
+        while (value := await asyncio.to_thread(next, values, _END)) is not _END:
+            yield value
+    finally:
+        await asyncio.to_thread(getattr(values, "close", lambda: None))
