@@ -1,8 +1,6 @@
 """``DBOSClient``'s messages, events and streams (as DBOS 3.4's ``DBOSClient``): each
 delegates to the service's :class:`~celery_durable.service.messages.MessageService`,
-the same operations ``DBOS`` uses. ``shard_key`` is accepted as None only. Its reads
-called from workflow code are not that workflow's operations (nothing is recorded), as
-with DBOS's client: they run :mod:`~celery_durable.service.detached`."""
+the same operations ``DBOS`` uses. ``shard_key`` is accepted as None only."""
 
 from __future__ import annotations
 
@@ -10,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from celery_durable.core.serializers import WorkflowSerializationFormat
-from celery_durable.service import WorkflowService, detached
+from celery_durable.service import WorkflowService
 from celery_durable.service.messages import SendMessage
 
 _DEFAULT = WorkflowSerializationFormat.DEFAULT
@@ -100,9 +98,7 @@ class ClientMessaging:
         shard_key: str | None = None,
     ) -> Any:
         """As ``DBOS.get_event``: waits up to ``timeout_seconds`` (then None)."""
-        return detached.run(
-            self._service.messages.get_event, workflow_id, key, timeout_seconds, shard_key
-        )
+        return self._service.messages.get_event(workflow_id, key, timeout_seconds, shard_key)
 
     async def get_event_async(
         self,
@@ -113,8 +109,8 @@ class ClientMessaging:
         shard_key: str | None = None,
     ) -> Any:
         """``get_event`` for async callers."""
-        return await detached.wait(
-            self._service.messages.get_event_async(workflow_id, key, timeout_seconds, shard_key)
+        return await self._service.messages.get_event_async(
+            workflow_id, key, timeout_seconds, shard_key
         )
 
     def get_all_events(self, workflow_id: str, *, shard_key: str | None = None) -> dict[str, Any]:
@@ -138,15 +134,13 @@ class ClientMessaging:
         shard_key: str | None = None,
     ) -> Iterator[Any]:
         """As ``DBOS.read_stream``."""
-        return detached.iterate(
-            lambda: self._service.messages.read_stream(
-                workflow_id,
-                key,
-                offset=offset,
-                timeout_seconds=timeout_seconds,
-                polling_interval_sec=polling_interval_sec,
-                shard_key=shard_key,
-            )
+        return self._service.messages.read_stream(
+            workflow_id,
+            key,
+            offset=offset,
+            timeout_seconds=timeout_seconds,
+            polling_interval_sec=polling_interval_sec,
+            shard_key=shard_key,
         )
 
     def read_stream_async(
@@ -160,8 +154,7 @@ class ClientMessaging:
         shard_key: str | None = None,
     ) -> AsyncIterator[Any]:
         """``read_stream`` for async callers (an async iterator)."""
-        return detached.run(
-            self._service.messages.read_stream_async,
+        return self._service.messages.read_stream_async(
             workflow_id,
             key,
             offset=offset,
@@ -181,8 +174,7 @@ class ClientMessaging:
         shard_key: str | None = None,
     ) -> Any:
         """As ``DBOS.read_stream_offset``."""
-        return detached.run(
-            self._service.messages.read_stream_offset,
+        return self._service.messages.read_stream_offset(
             workflow_id,
             key,
             offset,
@@ -202,13 +194,11 @@ class ClientMessaging:
         shard_key: str | None = None,
     ) -> Any:
         """``read_stream_offset`` for async callers."""
-        return await detached.wait(
-            self._service.messages.read_stream_offset_async(
-                workflow_id,
-                key,
-                offset,
-                polling_interval_sec=polling_interval_sec,
-                timeout_seconds=timeout_seconds,
-                shard_key=shard_key,
-            )
+        return await self._service.messages.read_stream_offset_async(
+            workflow_id,
+            key,
+            offset,
+            polling_interval_sec=polling_interval_sec,
+            timeout_seconds=timeout_seconds,
+            shard_key=shard_key,
         )

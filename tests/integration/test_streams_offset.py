@@ -53,25 +53,6 @@ async def offset_reader_async(target: str) -> list[Any]:
     return [one, every]
 
 
-# The client the workflows below read through (set by their test).
-reading_client: list[DBOSClient] = []
-
-
-@DBOS.workflow()
-def reads_through_a_client(target: str) -> list[Any]:
-    client = reading_client[0]
-    every = list(client.read_stream(target, "s"))
-    return [every, client.read_stream_offset(target, "s", 1), client.get_event(target, "k", 0)]
-
-
-@DBOS.workflow()
-async def reads_through_a_client_async(target: str) -> list[Any]:
-    client = reading_client[0]
-    every = [value async for value in client.read_stream_async(target, "s")]
-    one = await client.read_stream_offset_async(target, "s", 1)
-    return [every, one, await client.get_event_async(target, "k", 0)]
-
-
 @pytest.fixture
 def client(worker: Any) -> Iterator[DBOSClient]:
     client = DBOSClient(DATABASE_URL)
@@ -141,18 +122,6 @@ def test_an_async_workflows_reads_are_recorded_operations_too() -> None:
         ("DBOS.readStream", "y"),
         ("DBOS.readStream", "__DBOS_STREAM_CLOSED__"),
     ]
-
-
-@pytest.mark.parametrize("reader", [reads_through_a_client, reads_through_a_client_async])
-def test_a_clients_reads_in_workflow_code_are_not_its_operations(
-    client: DBOSClient, reader: Any
-) -> None:
-    # As DBOS's client: it reads its own system database and records nothing.
-    reading_client[:] = [client]
-    writer = start(offset_writer, ["x", "y"], True)
-    handle = start(reader, writer.workflow_id)
-    assert handle.get_result(timeout=RESULT_TIMEOUT) == [["x", "y"], "y", None]
-    assert DBOS.list_workflow_steps(handle.workflow_id) == []
 
 
 def test_the_client_and_the_async_twins(client: DBOSClient) -> None:
