@@ -154,11 +154,9 @@ class MessageService:
     async def get_event_async(
         self, workflow_id: str, key: str, timeout_seconds: float = 60, shard_key: str | None = None
     ) -> Any:
-        if in_workflow_code() is not None:  # a durable wait, in the workflow's thread
-            return await asyncio.to_thread(
-                self.get_event, workflow_id, key, timeout_seconds, shard_key
-            )
         refuse_shard_key(shard_key)
+        if in_workflow_code() is not None:  # a durable wait, in the workflow's thread
+            return await asyncio.to_thread(self.get_event, workflow_id, key, timeout_seconds)
         process = self.runtime.process
         return await events.get_event_async(
             process.store, process.serializer, workflow_id, key, timeout_seconds
