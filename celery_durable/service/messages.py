@@ -5,6 +5,7 @@ context)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -155,11 +156,11 @@ class MessageService:
     async def get_event_async(
         self, workflow_id: str, key: str, timeout_seconds: float = 60, shard_key: str | None = None
     ) -> Any:
+        refuse_shard_key(shard_key)
         if in_workflow_code() is not None:  # a durable wait, in the workflow's thread
             return await in_thread_in_call_order(
-                2, lambda: self.get_event(workflow_id, key, timeout_seconds, shard_key)
+                2, lambda: self.get_event(workflow_id, key, timeout_seconds)
             )
-        refuse_shard_key(shard_key)
         process = self.runtime.process
         return await events.get_event_async(
             process.store, process.serializer, workflow_id, key, timeout_seconds
@@ -208,6 +209,16 @@ class MessageService:
         shard_key: str | None = None,
     ) -> AsyncIterator[Any]:
         refuse_shard_key(shard_key)
+        if in_workflow_code() is not None:
+            # An async workflow's read is recorded value by value, as a sync one's.
+            values = self.read_stream(
+                workflow_id,
+                key,
+                offset=offset,
+                timeout_seconds=timeout_seconds,
+                polling_interval_sec=polling_interval_sec,
+            )
+            return _in_threads(values)
         process = self.runtime.process
         return streams.read_stream_async(
             process.store,
@@ -253,12 +264,28 @@ class MessageService:
     ) -> Any:
         refuse_shard_key(shard_key)
         process = self.runtime.process
+        at = (process.store, process.serializer, workflow_id, key, offset)
+        every, limit = polling_interval_sec, timeout_seconds
+        if in_workflow_code() is not None:  # recorded, in the workflow's thread
+            return await in_thread_in_call_order(
+                1,
+                lambda: stream_offset.read_stream_offset(
+                    *at, polling_interval_sec=every, timeout_seconds=limit
+                ),
+            )
         return await stream_offset.read_stream_offset_async(
-            process.store,
-            process.serializer,
-            workflow_id,
-            key,
-            offset,
-            polling_interval_sec=polling_interval_sec,
-            timeout_seconds=timeout_seconds,
+            *at, polling_interval_sec=every, timeout_seconds=limit
         )
+
+
+_END = object()
+
+
+async def _in_threads(values: Iterator[Any]) -> AsyncIterator[Any]:
+    """A blocking iterator as an async one: each step runs in a thread (with the
+    caller's context, so an async workflow's reads are its operations)."""
+    try:
+        while (value := await asyncio.to_thread(next, values, _END)) is not _END:
+            yield value
+    finally:
+        await asyncio.to_thread(getattr(values, "close", lambda: None))

@@ -46,6 +46,13 @@ def offset_reader(target: str, offset: int) -> Any:
     return DBOS.read_stream_offset(target, "s", offset, timeout_seconds=RESULT_TIMEOUT)
 
 
+@DBOS.workflow()
+async def offset_reader_async(target: str) -> list[Any]:
+    one = await DBOS.read_stream_offset_async(target, "s", 1, timeout_seconds=RESULT_TIMEOUT)
+    every = [value async for value in DBOS.read_stream_async(target, "s")]
+    return [one, every]
+
+
 @pytest.fixture
 def client(worker: Any) -> Iterator[DBOSClient]:
     client = DBOSClient(DATABASE_URL)
@@ -101,6 +108,20 @@ def test_in_workflow_code_it_is_a_recorded_operation() -> None:
     assert reader.get_result(timeout=RESULT_TIMEOUT) == "y"
     [step] = DBOS.list_workflow_steps(reader.workflow_id)
     assert (step["function_name"], step["output"]) == ("DBOS.readStreamOffset", "y")
+
+
+def test_an_async_workflows_reads_are_recorded_operations_too() -> None:
+    writer = start(offset_writer, ["x", "y"], True)
+    reader = start(offset_reader_async, writer.workflow_id)
+    assert reader.get_result(timeout=RESULT_TIMEOUT) == ["y", ["x", "y"]]
+    steps = DBOS.list_workflow_steps(reader.workflow_id)
+    # The stream's end is recorded too (DBOS's close marker), so a replay stops there.
+    assert [(s["function_name"], s["output"]) for s in steps] == [
+        ("DBOS.readStreamOffset", "y"),
+        ("DBOS.readStream", "x"),
+        ("DBOS.readStream", "y"),
+        ("DBOS.readStream", "__DBOS_STREAM_CLOSED__"),
+    ]
 
 
 def test_the_client_and_the_async_twins(client: DBOSClient) -> None:
