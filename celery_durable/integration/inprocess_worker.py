@@ -29,7 +29,7 @@ from celery import Celery
 from celery.worker import state as worker_state
 
 from celery_durable.integration import queue_consumers
-from celery_durable.integration.late_tasks import LateTasksConsumer
+from celery_durable.integration.inprocess_consumer import InProcessConsumer
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class InProcessWorker:
             without_heartbeat=True,
             without_mingle=True,
             without_gossip=True,
-            consumer_cls=LateTasksConsumer,
+            consumer_cls=InProcessConsumer,
         )
         self._thread = threading.Thread(
             target=self._controller.start, name="celery-durable-worker", daemon=True
