@@ -31,6 +31,7 @@ from celery_durable.engine.context import (
     WorkflowContext,
     current_step,
     current_workflow,
+    next_workflow_id,
 )
 from celery_durable.error import (
     DBOSException,
@@ -165,19 +166,25 @@ class StepRun:
                 authenticated_user=workflow.authenticated_user if workflow else None,
             )
         )
-        probe = instrumentation.probe
-        if probe is None:
-            yield from self._attempting(token)
-            return
-        observed = probe.step_started(
-            workflow_id, self.spec.name, self.function_id, self.attempts_made + 1
-        )
+        # The workflow code's SetWorkflowID names its next workflow, not one the step
+        # starts or forks (as in DBOS); a SetWorkflowID inside the step still does.
+        hidden = next_workflow_id.set(None)
         try:
-            outcome = yield from self._attempting(token)
-        except BaseException as error:
-            observed.end("error", error)
-            raise
-        observed.end(outcome, self.last_error if outcome == "retry" else None)
+            probe = instrumentation.probe
+            if probe is None:
+                yield from self._attempting(token)
+                return
+            observed = probe.step_started(
+                workflow_id, self.spec.name, self.function_id, self.attempts_made + 1
+            )
+            try:
+                outcome = yield from self._attempting(token)
+            except BaseException as error:
+                observed.end("error", error)
+                raise
+            observed.end(outcome, self.last_error if outcome == "retry" else None)
+        finally:
+            next_workflow_id.reset(hidden)
 
     def _attempting(self, token: Token[StepContext | None]) -> Generator[None, None, StepOutcome]:
         """The body of :meth:`attempt`; returns the attempt's outcome (or raises)."""
