@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery
+from celery.app.registry import TaskRegistry
 from celery.worker import state as worker_state
 
 from celery_durable.integration import queue_consumers
@@ -42,6 +43,22 @@ _READY_SECONDS = 60.0
 def default_threads() -> int:
     """Python's (and so DBOS's) default for a thread pool's size."""
     return min(32, (os.cpu_count() or 1) + 4)
+
+
+class _SnapshotTaskRegistry(TaskRegistry):
+    """Celery's task registry, whose ``items()`` is a copy taken at once: the consumer
+    iterates over it (``update_strategies``, at start and at each refresh) in its own
+    thread while the program's thread may register a workflow defined meanwhile, which
+    ended the worker with "dictionary changed size during iteration"."""
+
+    def items(self) -> Any:
+        return list(super().items())  # one C-level copy: no other thread runs during it
+
+
+def _iterate_tasks_by_snapshot(app: Celery) -> None:
+    tasks = app.tasks
+    if type(tasks) is TaskRegistry:
+        tasks.__class__ = _SnapshotTaskRegistry
 
 
 def inside_celery_worker() -> bool:
@@ -84,6 +101,9 @@ class InProcessWorker:
             return
         # A worker stopped earlier in this process left Celery's shutdown flag set.
         worker_state.should_stop = None
+        # Workflows defined while the worker starts (or refreshes) register tasks while
+        # its consumer iterates over them.
+        _iterate_tasks_by_snapshot(self._app)
         # The pool's threads find the task of a message in the current app (Celery's
         # trace looks there for a task registered after the worker started).
         self._app.set_default()
