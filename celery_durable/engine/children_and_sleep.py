@@ -22,6 +22,9 @@ from celery_durable.engine.context import WorkflowContext, in_workflow_code, nex
 from celery_durable.engine.registry import WorkflowSpec
 from celery_durable.error import DBOSAwaitedWorkflowCancelledError, DBOSNonExistentWorkflowError
 
+# How soon a workflow waiting for a workflow it did not start looks again, at first.
+_FIRST_POLL_SECONDS = 0.5
+
 SLEEP_NAME = "DBOS.sleep"
 GET_RESULT_NAME = "DBOS.getResult"
 
@@ -207,7 +210,9 @@ def _await(parent: WorkflowContext, function_id: int, name: str, child_id: str) 
     if status not in TERMINAL_STATUSES:
         if not parent.inline_retries:
             raise RescheduleWorkflow(
-                parent.launcher.child_poll_seconds, f"waiting for workflow {child_id}", routine=True
+                _poll_seconds(parent, function_id, child_id),
+                f"waiting for workflow {child_id}",
+                routine=True,
             )
         # Run elsewhere (started, or by another process): a direct call waits here.
         try:
@@ -230,6 +235,26 @@ def _await(parent: WorkflowContext, function_id: int, name: str, child_id: str) 
         error,
         parent.serializer,
     )[1]
+
+
+def _poll_seconds(parent: WorkflowContext, function_id: int, awaited_id: str) -> float:
+    """When a workflow waiting for another's outcome looks again. A child wakes its
+    parent when it finishes (the poll, ``child_poll_seconds``, only covers a lost
+    wake-up); any other workflow (a fork, one started elsewhere) wakes nobody: it is
+    looked at soon, then less often (a quarter of the wait so far, from half a second),
+    up to ``child_poll_seconds``."""
+    longest = parent.launcher.child_poll_seconds
+    started_here = any(
+        record.child_workflow_id == awaited_id and record.function_name != GET_RESULT_NAME
+        for record in parent.checkpoints.values()
+    )
+    if started_here:
+        return longest
+    recorded = parent.checkpoints.get(function_id)
+    now = now_epoch_ms()
+    since = recorded.started_at_epoch_ms if recorded is not None else None
+    waited = (now - (since or now)) / 1000
+    return min(longest, max(_FIRST_POLL_SECONDS, waited / 4))
 
 
 def _record(

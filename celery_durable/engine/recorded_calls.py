@@ -3,9 +3,10 @@
 DBOS Transact records ``DBOS.get_workflow_status`` (and a handle's ``get_status``) as
 ``DBOS.getStatus``, ``DBOS.list_workflows`` as ``DBOS.listWorkflows``,
 ``DBOS.list_queued_workflows`` as ``DBOS.listQueuedWorkflows`` and
-``DBOS.list_workflow_steps`` as ``DBOS.listWorkflowSteps`` when workflow code calls
-them: a replay reads what the first execution read, not what is there now. Outside
-workflow code (and inside a step) they run as plain reads.
+``DBOS.list_workflow_steps`` as ``DBOS.listWorkflowSteps`` (and ``DBOS.fork_workflow``
+as ``DBOS.forkWorkflow``, its new id) when workflow code calls them: a replay reads
+what the first execution read, not what is there now (and forks nothing again).
+Outside workflow code (and inside a step) they run as plain calls.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ GET_STATUS_NAME = "DBOS.getStatus"
 LIST_WORKFLOWS_NAME = "DBOS.listWorkflows"
 LIST_QUEUED_WORKFLOWS_NAME = "DBOS.listQueuedWorkflows"
 LIST_STEPS_NAME = "DBOS.listWorkflowSteps"
+FORK_NAME = "DBOS.forkWorkflow"
 
 
 def call_recorded(

@@ -8,15 +8,14 @@ the caller's context, so ``SetWorkflowID`` and a running workflow travel with it
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
 
 from celery_durable.core.records import WorkflowStatus
-from celery_durable.engine import children_and_sleep
-from celery_durable.engine.context import in_workflow_code
+from celery_durable.engine import children_and_sleep, recorded_calls
+from celery_durable.engine.context import in_thread_in_call_order, in_workflow_code
 from celery_durable.engine.registry import WorkflowSpec
 from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
 from celery_durable.integration.runtime import Runtime
@@ -205,14 +204,19 @@ class WorkflowService:
         replacement_children: dict[str, str] | None = None,
         timeout_seconds: float | None = None,
     ) -> WorkflowHandle[Any]:
-        """DBOS 3.4's ``fork_workflow`` (see ``WorkflowOperator.fork``)."""
-        forked = self.runtime.operator.fork(
-            workflow_id,
-            start_step,
-            application_version,
-            queue_name=queue_name,
-            replacement_children=replacement_children,
-            timeout_seconds=timeout_seconds,
+        """DBOS 3.4's ``fork_workflow`` (see ``WorkflowOperator.fork``); from workflow
+        code, recorded as DBOS's ``DBOS.forkWorkflow`` operation: a replay returns the
+        fork it made, instead of forking again."""
+        forked = recorded_calls.call_recorded(
+            recorded_calls.FORK_NAME,
+            lambda: self.runtime.operator.fork(
+                workflow_id,
+                start_step,
+                application_version,
+                queue_name=queue_name,
+                replacement_children=replacement_children,
+                timeout_seconds=timeout_seconds,
+            ),
         )
         return self.handle(forked)
 
@@ -220,7 +224,9 @@ class WorkflowService:
         self, workflow_id: str, start_step: int, **options: Any
     ) -> WorkflowHandleAsync[Any]:
         """``fork`` for async callers; ``options`` are ``fork``'s keywords."""
-        forked = await asyncio.to_thread(self.fork, workflow_id, start_step, **options)
+        forked = await in_thread_in_call_order(
+            1, lambda: self.fork(workflow_id, start_step, **options)
+        )
         return self.handle_async(forked.workflow_id)
 
     # -- reading ----------------------------------------------------------------------

@@ -462,3 +462,19 @@ def test_a_fork_in_a_step_keeps_the_workflow_codes_set_workflow_id(prefix: str) 
     assert started == child and forked not in (child, fork) and named == fork
     assert DBOS.retrieve_workflow(forked).get_result(timeout=30) == 3
     assert DBOS.retrieve_workflow(fork).get_result(timeout=30) == 3
+
+
+@DBOS.workflow()
+def forks_and_waits(source_id: str) -> Any:
+    return DBOS.fork_workflow(source_id, 1).get_result()
+
+
+def test_a_workflow_awaiting_its_fork_under_celery_looks_again_soon(prefix: str) -> None:
+    # A fork wakes nobody when it finishes (it is no one's child): the waiting workflow
+    # looks again after half a second, then less often, not after child_poll_seconds.
+    source = f"{prefix}source"
+    with SetWorkflowID(source):
+        assert managed(4) == 12
+    started = time.monotonic()
+    assert DBOS.start_workflow(forks_and_waits, source).get_result(timeout=20) == 12
+    assert time.monotonic() - started < 10
