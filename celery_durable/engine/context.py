@@ -90,6 +90,14 @@ class WorkflowContext:
             )
         return self._identity
 
+    def act_as(self, user: str | None, roles: list[str] | None) -> None:
+        """``DBOS.set_authentication`` in this workflow's code: the whole workflow acts as
+        ``user`` from now on (every task its code created, and the children it starts),
+        as DBOS changes its workflow's context; the assumed role is kept."""
+        assumed = self.identity().assumed_role
+        self.authenticated_user = user
+        self._identity = Identity(user=user, roles=roles, assumed_role=assumed)
+
     @property
     def identity_loaded(self) -> bool:
         return self._identity is not None
