@@ -172,6 +172,7 @@ def _child(
             publish=publish,
             queue_name=queue_name,
         )
+    parent.started_children.add(child_id)
     return function_id, child_id, None
 
 
@@ -244,7 +245,7 @@ def _poll_seconds(parent: WorkflowContext, function_id: int, awaited_id: str) ->
     looked at soon, then less often (a quarter of the wait so far, from half a second),
     up to ``child_poll_seconds``."""
     longest = parent.launcher.child_poll_seconds
-    started_here = any(
+    started_here = awaited_id in parent.started_children or any(
         record.child_workflow_id == awaited_id and record.function_name != GET_RESULT_NAME
         for record in parent.checkpoints.values()
     )

@@ -61,6 +61,8 @@ class WorkflowContext:
     # The asyncio task that runs an ``async def`` workflow's body (None: a synchronous
     # workflow, or not known). Its code may create tasks of its own (asyncio.gather).
     root_task: Any = field(default=None)
+    # The children this execution started (it waits for them knowing they wake it).
+    started_children: set[str] = field(default_factory=set)
 
     def in_side_task(self) -> bool:
         """Whether the running code is an asyncio task the workflow's code created (not
