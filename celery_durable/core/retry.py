@@ -4,7 +4,7 @@ long a workflow waits when a database cannot be reached."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 # A workflow whose system or application database failed runs again after this many
@@ -24,7 +24,8 @@ class RetryPolicy:
     max_attempts: int = 3
     interval_seconds: float = 1.0
     backoff_rate: float = 2.0
-    should_retry: Callable[[Exception], bool] | None = None
+    # Sync, or (for an async step) ``async def``: its verdict is then awaited there.
+    should_retry: Callable[[Exception], bool | Awaitable[bool]] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_attempts, int) or self.max_attempts < 1:

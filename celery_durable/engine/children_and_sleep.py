@@ -27,12 +27,11 @@ from celery_durable.error import (
     DBOSQueueDeduplicatedError,
 )
 
+# How soon a workflow waiting for a workflow it did not start looks again, at first.
+_FIRST_POLL_SECONDS = 0.5
+
 SLEEP_NAME = "DBOS.sleep"
 GET_RESULT_NAME = "DBOS.getResult"
-# A workflow awaited by a handle (not necessarily a child: nothing wakes the waiter
-# when it ends) is read again after 1 s, then after as long as the wait has lasted so
-# far, up to ``child_poll_seconds``.
-FIRST_HANDLE_POLL_SECONDS = 1.0
 
 
 def start_child(
@@ -98,7 +97,7 @@ def await_result(parent: WorkflowContext, workflow_id: str) -> Any:
     function_id, recorded = _begin_await(parent, workflow_id)
     if recorded is not None:
         return checkpoints.replay(parent, recorded)
-    return _await(parent, function_id, GET_RESULT_NAME, workflow_id, backoff=True)
+    return _await(parent, function_id, GET_RESULT_NAME, workflow_id)
 
 
 async def await_result_async(parent: WorkflowContext, workflow_id: str) -> Any:
@@ -110,9 +109,7 @@ async def await_result_async(parent: WorkflowContext, workflow_id: str) -> Any:
     if recorded is not None:
         return checkpoints.replay(parent, recorded)
     if not parent.inline_retries:
-        return await asyncio.to_thread(
-            lambda: _await(parent, function_id, GET_RESULT_NAME, workflow_id, backoff=True)
-        )
+        return await asyncio.to_thread(_await, parent, function_id, GET_RESULT_NAME, workflow_id)
     try:
         with checkpoints.system_database_failure_reschedules():
             result = await outcome_polling.wait_for_async(
@@ -226,6 +223,7 @@ def _child(
         error = parent.serializer.dumps(refused)
         _record(parent, function_id, spec.name, None, output=None, error=error, final=True)
         raise
+    parent.started_children.add(child_id)
     return function_id, child_id, None
 
 
@@ -255,12 +253,10 @@ def _run_inline_child(parent: WorkflowContext, child_id: str, spec: WorkflowSpec
             raise failures[0]
 
 
-def _await(
-    parent: WorkflowContext, function_id: int, name: str, child_id: str, *, backoff: bool = False
-) -> Any:
+def _await(parent: WorkflowContext, function_id: int, name: str, child_id: str) -> Any:
     """The awaited workflow's outcome, recorded at ``function_id``; while it runs, a
-    reschedule (a child wakes its parent when it ends; with ``backoff``, for a workflow
-    awaited by a handle, the reads come sooner at first)."""
+    reschedule (a child wakes its parent when it ends; any other workflow is read again
+    sooner at first: ``_poll_seconds``)."""
     with checkpoints.system_database_failure_reschedules():
         outcome = parent.store.workflows.get_outcome(child_id)
     if outcome is None:
@@ -269,7 +265,7 @@ def _await(
     if status not in TERMINAL_STATUSES:
         if not parent.inline_retries:
             raise RescheduleWorkflow(
-                _poll_seconds(parent, function_id, backoff),
+                _poll_seconds(parent, function_id, child_id),
                 f"waiting for workflow {child_id}",
                 routine=True,
             )
@@ -308,16 +304,24 @@ def _settle(
     )[1]
 
 
-def _poll_seconds(parent: WorkflowContext, function_id: int, backoff: bool) -> float:
+def _poll_seconds(parent: WorkflowContext, function_id: int, awaited_id: str) -> float:
+    """When a workflow waiting for another's outcome looks again. A child wakes its
+    parent when it finishes (the poll, ``child_poll_seconds``, only covers a lost
+    wake-up); any other workflow (a fork, one started elsewhere) wakes nobody: it is
+    looked at soon, then less often (a quarter of the wait so far, from half a second),
+    up to ``child_poll_seconds``."""
     longest = parent.launcher.child_poll_seconds
-    if not backoff:
+    started_here = awaited_id in parent.started_children or any(
+        record.child_workflow_id == awaited_id and record.function_name != GET_RESULT_NAME
+        for record in parent.checkpoints.values()
+    )
+    if started_here:
         return longest
-    # Not among the checkpoints this execution was claimed with: its wait starts now.
-    waiting = parent.checkpoints.get(function_id)
+    recorded = parent.checkpoints.get(function_id)
     now = now_epoch_ms()
-    started = waiting.started_at_epoch_ms if waiting is not None else now
-    waited = max(0.0, (now - started) / 1000)
-    return min(longest, max(FIRST_HANDLE_POLL_SECONDS, waited))
+    since = recorded.started_at_epoch_ms if recorded is not None else None
+    waited = (now - (since or now)) / 1000
+    return min(longest, max(_FIRST_POLL_SECONDS, waited / 4))
 
 
 def _record(

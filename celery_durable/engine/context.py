@@ -61,6 +61,8 @@ class WorkflowContext:
     # The asyncio task that runs an ``async def`` workflow's body (None: a synchronous
     # workflow, or not known). Its code may create tasks of its own (asyncio.gather).
     root_task: Any = field(default=None)
+    # The children this execution started (it waits for them knowing they wake it).
+    started_children: set[str] = field(default_factory=set)
 
     def in_side_task(self) -> bool:
         """Whether the running code is an asyncio task the workflow's code created (not
@@ -93,6 +95,14 @@ class WorkflowContext:
                 user=self.authenticated_user, roles=decode_roles(roles), assumed_role=assumed
             )
         return self._identity
+
+    def act_as(self, user: str | None, roles: list[str] | None) -> None:
+        """``DBOS.set_authentication`` in this workflow's code: the whole workflow acts as
+        ``user`` from now on (every task its code created, and the children it starts),
+        as DBOS changes its workflow's context; the assumed role is kept."""
+        assumed = self.identity().assumed_role
+        self.authenticated_user = user
+        self._identity = Identity(user=user, roles=roles, assumed_role=assumed)
 
     @property
     def identity_loaded(self) -> bool:

@@ -10,6 +10,7 @@ outside any workflow, sleeps instead. The synchronous and ``async def`` runners 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Generator, Iterator
@@ -30,8 +31,13 @@ from celery_durable.engine.context import (
     WorkflowContext,
     current_step,
     current_workflow,
+    next_workflow_id,
 )
-from celery_durable.error import DBOSMaxStepRetriesExceeded, DBOSSerializationError
+from celery_durable.error import (
+    DBOSException,
+    DBOSMaxStepRetriesExceeded,
+    DBOSSerializationError,
+)
 
 logger = logging.getLogger("celery_durable.steps")
 
@@ -70,6 +76,9 @@ class StepRun:
         self._attempt_started_at_epoch_ms = 0
         self.due_at_epoch_ms = 0
         self.last_error: Exception | None = None
+        # An async validator's verdict on the attempt's error, awaited by the async
+        # step's loop before the attempt ends (None: the policy decides).
+        self.verdict: bool | None = None
         self.value: Any = None
         self.finished = False
         if workflow is not None:
@@ -161,19 +170,25 @@ class StepRun:
                 authenticated_user=workflow.authenticated_user if workflow else None,
             )
         )
-        probe = instrumentation.probe
-        if probe is None:
-            yield from self._attempting(token)
-            return
-        observed = probe.step_started(
-            workflow_id, self.spec.name, self.function_id, self.attempts_made + 1
-        )
+        # The workflow code's SetWorkflowID names its next workflow, not one the step
+        # starts or forks (as in DBOS); a SetWorkflowID inside the step still does.
+        hidden = next_workflow_id.set(None)
         try:
-            outcome = yield from self._attempting(token)
-        except BaseException as error:
-            observed.end("error", error)
-            raise
-        observed.end(outcome, self.last_error if outcome == "retry" else None)
+            probe = instrumentation.probe
+            if probe is None:
+                yield from self._attempting(token)
+                return
+            observed = probe.step_started(
+                workflow_id, self.spec.name, self.function_id, self.attempts_made + 1
+            )
+            try:
+                outcome = yield from self._attempting(token)
+            except BaseException as error:
+                observed.end("error", error)
+                raise
+            observed.end(outcome, self.last_error if outcome == "retry" else None)
+        finally:
+            next_workflow_id.reset(hidden)
 
     def _attempting(self, token: Token[StepContext | None]) -> Generator[None, None, StepOutcome]:
         """The body of :meth:`attempt`; returns the attempt's outcome (or raises)."""
@@ -214,7 +229,8 @@ class StepRun:
             }
         )
         policy = self.spec.policy
-        if not policy.retries(error):
+        verdict, self.verdict = self.verdict, None
+        if not (policy.retries(error) if verdict is None else verdict):
             self._record(error=error, final=True)
             raise error
         if self.attempts_made >= policy.max_attempts:
@@ -282,6 +298,11 @@ def run_step(
     one was reserved, else at the workflow's next one)."""
     if current_step.get() is not None:
         return fn(*args, **kwargs)  # A step inside a step is a plain call.
+    if inspect.iscoroutinefunction(spec.policy.should_retry):
+        raise DBOSException(
+            f"Step {spec.name} is sync but should_retry is async. "
+            "Use an async step to pair with an async validator."
+        )
     run = StepRun(spec, current_workflow.get(), function_id)
     while not run.finished:
         if (wait := run.wait_in_process()) > 0:
@@ -314,14 +335,31 @@ async def run_step_async(
         if (wait := run.wait_in_process()) > 0:
             await asyncio.sleep(wait)
         with run.attempt():
-            if workflow is not None and spec.supervised:
-                run.value = await step_supervision.supervise(
-                    workflow,
-                    spec.name,
-                    lambda: fn(*args, **kwargs),
-                    preemptible=spec.preemptible,
-                    timeout_seconds=spec.timeout_seconds,
-                )
-            else:
-                run.value = await fn(*args, **kwargs)
+            try:
+                if workflow is not None and spec.supervised:
+                    run.value = await step_supervision.supervise(
+                        workflow,
+                        spec.name,
+                        lambda: fn(*args, **kwargs),
+                        preemptible=spec.preemptible,
+                        timeout_seconds=spec.timeout_seconds,
+                    )
+                else:
+                    run.value = await fn(*args, **kwargs)
+            except Exception as error:
+                run.verdict = await _should_retry(spec, error)
+                raise
     return run.result()
+
+
+async def _should_retry(spec: StepSpec, error: Exception) -> bool | None:
+    """An async step's retry validator's verdict on ``error``, awaited when it is an
+    ``async def`` (as DBOS pairs async validators with async steps); None: no
+    validator to await (the policy decides)."""
+    policy = spec.policy
+    if policy.should_retry is None or not policy.retries_allowed:
+        return None
+    verdict = policy.should_retry(error)
+    if inspect.isawaitable(verdict):
+        verdict = await verdict
+    return bool(verdict)

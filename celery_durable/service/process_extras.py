@@ -8,7 +8,12 @@ import os
 import socket
 from typing import TYPE_CHECKING, Any
 
-from celery_durable.engine.context import Identity, authentication
+from celery_durable.engine.context import (
+    Identity,
+    authentication,
+    current_step,
+    current_workflow,
+)
 from celery_durable.service.trace_context import tracing_module
 
 if TYPE_CHECKING:
@@ -36,6 +41,11 @@ def tracer() -> Any:
 
 
 def set_authentication(user: str | None, roles: list[str] | None) -> None:
-    """Acts as ``user`` with ``roles`` from here on in this context (what
-    ``DBOSContextSetAuth`` does for a block)."""
+    """Acts as ``user`` with ``roles`` from here on, as DBOS: in the innermost scope,
+    the enclosing ``DBOSContextSetAuth`` block (in this context), else the running
+    workflow (all of it: see ``WorkflowContext.act_as``), else this context."""
+    workflow = current_workflow.get()
+    if authentication.get() is None and workflow is not None and current_step.get() is None:
+        workflow.act_as(user, roles)
+        return
     authentication.set(Identity(user=user, roles=roles, assumed_role=None))

@@ -17,7 +17,11 @@ from celery import Celery
 
 from celery_durable.core.records import WorkflowStatus
 from celery_durable.engine import children_and_sleep, loops
-from celery_durable.engine.context import in_workflow_code, next_workflow_id
+from celery_durable.engine.context import (
+    in_thread_in_call_order,
+    in_workflow_code,
+    next_workflow_id,
+)
 from celery_durable.engine.recorded_calls import FORK_NAME, RESUME_NAME, call_recorded
 from celery_durable.engine.registry import WorkflowSpec
 from celery_durable.error import DBOSException, DBOSNonExistentWorkflowError
@@ -266,17 +270,16 @@ class WorkflowService:
             replacement_children=replacement_children,
             timeout_seconds=timeout_seconds,
         )
-        forked = call_recorded(
-            FORK_NAME, lambda: fork(workflow_id, start_step, application_version)
+        return self.handle(
+            call_recorded(FORK_NAME, lambda: fork(workflow_id, start_step, application_version))
         )
-        return self.handle(forked)
 
     async def fork_async(
         self, workflow_id: str, start_step: int, **options: Any
     ) -> WorkflowHandleAsync[Any]:
         """``fork`` for async callers; ``options`` are ``fork``'s keywords."""
-        forked = await asyncio.to_thread(self.fork, workflow_id, start_step, **options)
-        return self.handle_async(forked.workflow_id)
+        fork = functools.partial(self.fork, workflow_id, start_step, **options)
+        return self.handle_async((await in_thread_in_call_order(1, fork)).workflow_id)
 
     # -- reading ----------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ members that say what to use instead (``kafka_consumer``, ``alert_handler``), an
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 import uuid
@@ -49,6 +50,38 @@ def test_set_authentication_acts_as_the_user_from_then_on(dbos: type[DBOS]) -> N
     assert DBOS.authenticated_user is None
     with pytest.raises(DBOSException, match="roles"):
         DBOS.set_authentication("ann", "admin")  # type: ignore[arg-type]
+
+
+@DBOS.workflow()
+async def sets_its_user_in_one_task() -> list[str | None]:
+    reader_started, identity_set = asyncio.Event(), asyncio.Event()
+
+    async def setter() -> None:
+        await reader_started.wait()
+        DBOS.set_authentication("bea", ["admin"])
+        identity_set.set()
+
+    async def reader() -> str | None:
+        reader_started.set()  # running already when its sibling sets the identity
+        await identity_set.wait()
+        return DBOS.authenticated_user
+
+    _, seen = await asyncio.gather(setter(), reader())
+    return [seen, DBOS.authenticated_user, DBOS.authenticated_roles and "admin"]
+
+
+def test_set_authentication_in_workflow_code_applies_to_the_whole_workflow(
+    dbos: type[DBOS],
+) -> None:
+    # As DBOS: the workflow's identity, seen by its other tasks and after them.
+    workflow_id = f"extras-{uuid.uuid4()}"
+
+    async def direct() -> list[str | None]:
+        with SetWorkflowID(workflow_id):
+            return await sets_its_user_in_one_task()
+
+    assert asyncio.run(direct()) == ["bea", "bea", "admin"]
+    assert DBOS.authenticated_user is None  # nothing outside the workflow changed
 
 
 def test_span_and_tracer_are_opentelemetry_s(dbos: type[DBOS]) -> None:

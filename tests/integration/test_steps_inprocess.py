@@ -153,6 +153,45 @@ def test_should_retry_false_raises_the_steps_own_error_at_once() -> None:
     assert calls["selective"] == 2
 
 
+async def only_timeouts(error: BaseException) -> bool:
+    await asyncio.sleep(0)  # a validator that really awaits
+    return isinstance(error, TimeoutError)
+
+
+@DBOS.step(max_attempts=5, interval_seconds=0.01, should_retry=only_timeouts)
+async def selective_async() -> None:
+    calls["selective_async"] += 1
+    if calls["selective_async"] == 1:
+        raise TimeoutError("transient")
+    raise PermissionError("permanent")
+
+
+@DBOS.workflow()
+async def selective_async_workflow() -> None:
+    await selective_async()
+
+
+@DBOS.step(max_attempts=2, interval_seconds=0, should_retry=only_timeouts)
+def sync_with_an_async_validator() -> None:
+    calls["sync_with_an_async_validator"] += 1
+
+
+@DBOS.workflow()
+def calls_sync_with_an_async_validator() -> None:
+    sync_with_an_async_validator()
+
+
+def test_an_async_validator_is_awaited_for_an_async_step_and_refused_for_a_sync_one() -> None:
+    # Awaited: False ends the retries with the step's own error (True retried once).
+    with pytest.raises(PermissionError, match="permanent"):
+        asyncio.run(selective_async_workflow())
+    assert calls["selective_async"] == 2
+    # A sync step cannot await it: refused when called, before any attempt (as DBOS).
+    with pytest.raises(DBOSException, match="sync but should_retry is async"):
+        calls_sync_with_an_async_validator()
+    assert calls["sync_with_an_async_validator"] == 0
+
+
 def test_a_step_outside_a_workflow_retries_in_process() -> None:
     assert fails_twice(5) == 10
     assert calls["fails_twice"] == 3

@@ -431,3 +431,50 @@ def test_set_workflow_attributes_on_started_and_called_workflows(
 def listed_parent_of_managed(child_id: str) -> int:
     with SetWorkflowID(child_id):
         return DBOS.start_workflow(managed, 3).get_result()
+
+
+@DBOS.step()
+def forks_in_a_step(workflow_id: str) -> str:
+    return DBOS.fork_workflow(workflow_id, 1).workflow_id
+
+
+@DBOS.step()
+def forks_under_its_own_id(workflow_id: str, fork_id: str) -> str:
+    with SetWorkflowID(fork_id):
+        return DBOS.fork_workflow(workflow_id, 1).workflow_id
+
+
+@DBOS.workflow()
+def forks_then_starts(source_id: str, child_id: str, fork_id: str) -> list[str]:
+    with SetWorkflowID(child_id):
+        # The block names the next workflow this code starts, not the step's fork.
+        forked = forks_in_a_step(source_id)
+        started = DBOS.start_workflow(managed, 2).workflow_id
+    return [forked, started, forks_under_its_own_id(source_id, fork_id)]
+
+
+def test_a_fork_in_a_step_keeps_the_workflow_codes_set_workflow_id(prefix: str) -> None:
+    source = f"{prefix}source"
+    with SetWorkflowID(source):
+        assert managed(1) == 3
+    child, fork = f"{prefix}child", f"{prefix}fork"
+    forked, started, named = forks_then_starts(source, child, fork)
+    assert started == child and forked not in (child, fork) and named == fork
+    assert DBOS.retrieve_workflow(forked).get_result(timeout=30) == 3
+    assert DBOS.retrieve_workflow(fork).get_result(timeout=30) == 3
+
+
+@DBOS.workflow()
+def forks_and_waits(source_id: str) -> Any:
+    return DBOS.fork_workflow(source_id, 1).get_result()
+
+
+def test_a_workflow_awaiting_its_fork_under_celery_looks_again_soon(prefix: str) -> None:
+    # A fork wakes nobody when it finishes (it is no one's child): the waiting workflow
+    # looks again after half a second, then less often, not after child_poll_seconds.
+    source = f"{prefix}source"
+    with SetWorkflowID(source):
+        assert managed(4) == 12
+    started = time.monotonic()
+    assert DBOS.start_workflow(forks_and_waits, source).get_result(timeout=20) == 12
+    assert time.monotonic() - started < 10
