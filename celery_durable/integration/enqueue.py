@@ -51,6 +51,10 @@ class EnqueueSettings(TypedDict, total=False):
 # The options only a queue acts on (DBOS 3.4's list; app_version is not one: it decides
 # which workers run any workflow).
 _QUEUE_ONLY_OPTIONS = ("deduplication_id", "priority", "queue_partition_key", "delay_seconds")
+_RETURN_EXISTING_NEEDS_A_QUEUE = (
+    "duplication_policy 'return-existing' requires a queue. It is only supported when "
+    "enqueueing a workflow onto a queue."
+)
 
 
 def refuse_queue_only_options() -> None:
@@ -61,6 +65,8 @@ def refuse_queue_only_options() -> None:
         DBOSException: DBOS's text, naming the options set (nothing is written).
     """
     settings: EnqueueSettings = enqueue_options.get() or EnqueueSettings()
+    if settings.get("duplication_policy") == "return-existing":
+        raise DBOSException(_RETURN_EXISTING_NEEDS_A_QUEUE)
     named = [name for name in _QUEUE_ONLY_OPTIONS if settings.get(name) is not None]
     if named:
         raise DBOSException(
@@ -165,10 +171,7 @@ def _check_deduplication(
     if settings.get("duplication_policy") != "return-existing":
         return False
     if status != "ENQUEUED":
-        raise DBOSException(
-            "duplication_policy 'return-existing' requires a queue. It is only "
-            "supported when enqueueing a workflow onto a queue."
-        )
+        raise DBOSException(_RETURN_EXISTING_NEEDS_A_QUEUE)
     if settings.get("deduplication_id") is None:
         raise DBOSException("duplication_policy 'return-existing' requires a deduplication_id.")
     if parent_workflow_id is not None:

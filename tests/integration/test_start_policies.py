@@ -123,6 +123,16 @@ def test_return_existing_returns_the_deduplication_holder(dbos: type[DBOS]) -> N
         pytest.raises(DBOSException, match="requires a queue"),
     ):
         policy_echo("direct")
+    # A start without a queue (its row would be ENQUEUED too, until a worker claims it)
+    # is refused before anything is written, as DBOS refuses it.
+    started_id = f"return-existing-start-{uuid.uuid4()}"
+    with (
+        SetEnqueueOptions(duplication_policy="return-existing"),
+        SetWorkflowID(started_id),
+        pytest.raises(DBOSException, match="requires a queue"),
+    ):
+        DBOS.start_workflow(policy_echo, "started")
+    assert DBOS.get_workflow_status(started_id) is None
     DBOS.cancel_workflow(holder.workflow_id)
 
 
