@@ -15,7 +15,7 @@ pytestmark = pytest.mark.usefixtures("worker")
 
 
 @DBOS.workflow()
-def doubled(value: int) -> int:
+def doubled_in_operations(value: int) -> int:
     return value * 2
 
 
@@ -30,7 +30,7 @@ def operates(cancelled: str, resumed: str, deleted: str, forked_from: str) -> li
 
 
 def test_workflow_code_operates_on_workflows_as_recorded_operations() -> None:
-    finished = [DBOS.start_workflow(doubled, n) for n in range(4)]
+    finished = [DBOS.start_workflow(doubled_in_operations, n) for n in range(4)]
     assert [h.get_result(timeout=30) for h in finished] == [0, 2, 4, 6]
     cancelled, resumed, deleted, forked_from = (h.workflow_id for h in finished)
     handle = DBOS.start_workflow(operates, cancelled, resumed, deleted, forked_from)
@@ -49,6 +49,6 @@ def test_workflow_code_operates_on_workflows_as_recorded_operations() -> None:
     replay = DBOS.fork_workflow(handle.workflow_id, len(steps) + 1)
     assert replay.get_result(timeout=60) == result
     forks = [
-        w for w in DBOS.list_workflows(name=doubled.__qualname__) if w.forked_from == forked_from
+        w for w in DBOS.list_workflows(name=doubled_in_operations.__qualname__) if w.forked_from == forked_from
     ]
     assert [w.workflow_id for w in forks] == [result[1]]
