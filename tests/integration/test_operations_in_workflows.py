@@ -49,6 +49,8 @@ def test_workflow_code_operates_on_workflows_as_recorded_operations() -> None:
     replay = DBOS.fork_workflow(handle.workflow_id, len(steps) + 1)
     assert replay.get_result(timeout=60) == result
     forks = [
-        w for w in DBOS.list_workflows(name=doubled_in_operations.__qualname__) if w.forked_from == forked_from
+        w
+        for w in DBOS.list_workflows(name=doubled_in_operations.__qualname__)
+        if w.forked_from == forked_from
     ]
     assert [w.workflow_id for w in forks] == [result[1]]
