@@ -15,11 +15,15 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import redis
 from sqlalchemy.engine import make_url
 
 from tests.conftest import BROKER_URL, DATABASE_URL, admin_url
 
 ROOT = Path(__file__).resolve().parents[2]
+# A Redis database of its own: the program's worker consumes Celery's default queue,
+# which the session's worker may consume too on the tests' database.
+PROGRAM_BROKER = str(make_url(BROKER_URL).set(database="12"))
 
 PRELUDE = """
 import asyncio, os, threading
@@ -44,7 +48,9 @@ def program_database() -> Iterator[str]:
     """A database of its own (the program's ``DBOS.launch()`` creates it), dropped after."""
     url = make_url(DATABASE_URL)
     name = f"{url.database}_async_starts"
+    redis.Redis.from_url(PROGRAM_BROKER).flushdb()
     yield url.set(database=name).render_as_string(hide_password=False)
+    redis.Redis.from_url(PROGRAM_BROKER).flushdb()
     with psycopg.connect(admin_url(DATABASE_URL), autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -53,7 +59,7 @@ def _run(program_database: str, script: str) -> list[str]:
     env = {
         **os.environ,
         "PROGRAM_DATABASE_URL": program_database,
-        "CELERY_BROKER_URL": BROKER_URL,
+        "CELERY_BROKER_URL": PROGRAM_BROKER,
         "PYTHONPATH": str(ROOT),
     }
     result = subprocess.run(

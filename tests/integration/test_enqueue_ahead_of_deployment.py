@@ -73,7 +73,9 @@ def test_a_workflow_enqueued_before_any_worker_runs_when_one_serves_it(
             "PATH": "/usr/bin:/bin",
             "PYTHONPATH": str(ROOT),
             "AHEAD_DATABASE_URL": fresh_database,
-            "CELERY_BROKER_URL": BROKER_URL,
+            # A Redis database of its own: its worker consumes Celery's default queue,
+            # which the session's worker may consume too on the tests' database.
+            "CELERY_BROKER_URL": str(make_url(BROKER_URL).set(database="12")),
         },
         cwd=ROOT,
         capture_output=True,
