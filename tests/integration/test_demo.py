@@ -35,7 +35,8 @@ def test_demo_runs_on_embedded_servers(tmp_path: Path) -> None:
     )
     # Attempt n of the step's budget, as the worker's log says it: the flaky call
     # (max_attempts=4) succeeds on attempt 3 of 4.
-    rows = [line.split() for line in output.splitlines() if "call_flaky_api" in line]
+    # The table's rows (id, step, attempt, ...), not the worker's banner or log lines.
+    rows = [row for row in map(str.split, output.splitlines()) if row[1:2] == ["call_flaky_api"]]
     assert [row[2] for row in rows[:3]] == ["1/4", "2/4", "3/4"], output
     assert "attempt 2/4 failed" in result.stderr
     # The worker's log shows the step retries as Celery retries.
