@@ -79,8 +79,8 @@ class ExecutionStore:
         }
         new = self._insert_unless_combinable(new)
         fence = self._connections.fence
-        if not fence.hold(workflow_uuid):
-            # Another execution of this process holds it (a duplicate delivery).
+        if not fence.hold(workflow_uuid, _HOLDER_WAIT_SECONDS):
+            # Another execution of this process holds it (see _HOLDER_WAIT_SECONDS).
             busy = _BUSY if reported is None else self._record_only(workflow_uuid, reported)
             yield self._execution(workflow_uuid, busy, fence.epoch, params)
             return
@@ -249,6 +249,13 @@ def _reported_params(reported: ReportedOutcome) -> dict[str, Any]:
         "error": reported.error,
     }
 
+
+# How long a delivery waits for another execution of this process (a duplicate
+# delivery) to let go of the workflow before it counts as ``busy``. A holder that only
+# claims (a delivery of an older generation, which finds itself stale) lets go within
+# a round trip: the wait keeps the current generation's delivery from being dropped
+# beside it, and the workflow from being left ENQUEUED by both.
+_HOLDER_WAIT_SECONDS = 2.0
 
 # What an execution sees when another execution of this process holds the workflow.
 _BUSY = Claim(

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -73,14 +74,20 @@ class Fence:
         self._pid = 0
         self.epoch = 0
         self._held: set[str] = set()
+        # Signalled when an execution lets go of its workflow (see hold).
+        self._let_go = threading.Condition(self._lock)
 
-    def hold(self, workflow_uuid: str) -> bool:
+    def hold(self, workflow_uuid: str, wait_seconds: float = 0.0) -> bool:
         """Reserves ``workflow_uuid`` for an execution of this process; False if one
-        already holds it (the claim is then ``busy``)."""
+        still holds it after ``wait_seconds`` (the claim is then ``busy``)."""
+        deadline = time.monotonic() + wait_seconds
         with self._lock:
             self._reset_after_fork()
-            if workflow_uuid in self._held:
-                return False
+            while workflow_uuid in self._held:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._let_go.wait(remaining)
             self._held.add(workflow_uuid)
             return True
 
@@ -88,6 +95,7 @@ class Fence:
         """Forgets an execution's reservation (after its fence was released)."""
         with self._lock:
             self._held.discard(workflow_uuid)
+            self._let_go.notify_all()
 
     def send(
         self,
