@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
 
-from celery import signals
-
-from celery_durable.integration.publishing import WORKFLOW_HEADER, publish_workflow
+from celery_durable.integration.publishing import WORKFLOW_HEADER
 
 CONSUMER_LOGGER = "celery.worker.consumer.consumer"
 
@@ -48,34 +45,14 @@ class UnregisteredWorkflowFilter(logging.Filter):
         return True
 
 
-def redeliver_if_served(sender: Any, message: Any, name: str, id: str, **_: Any) -> None:
-    """Celery's ``task_unknown``: a workflow message refused although the app has its
-    task now, because the consumer read the app's tasks before it was defined (a
-    workflow defined just after ``DBOS.launch()``, while the in-process worker started).
-    The consumer reads them again and the message is published again at once, rather
-    than after the recovery sweep's grace period. Runs on the consumer's thread."""
-    headers = getattr(message, "headers", None) or {}
-    app = getattr(sender, "app", None)
-    if app is None or not headers.get(WORKFLOW_HEADER) or name not in app.tasks:
-        return
-    sender.update_strategies()
-    if name not in sender.strategies:
-        return  # still refused: leave it to the sweep rather than loop
-    queue = (getattr(message, "delivery_info", None) or {}).get("routing_key")
-    generation = int(headers.get("retries") or 0)
-    publish_workflow(app, name, id, queue=queue, generation=generation)
-
-
 _lock = threading.Lock()
 _installed = False
 
 
 def install() -> None:
-    """Adds the filter to Celery's consumer logger, and the redelivery of workflows
-    defined after the consumer started (once per process)."""
+    """Adds the filter to Celery's consumer logger (once per process)."""
     global _installed
     with _lock:
         if not _installed:
             logging.getLogger(CONSUMER_LOGGER).addFilter(UnregisteredWorkflowFilter())
-            signals.task_unknown.connect(redeliver_if_served, weak=False)
             _installed = True

@@ -1,5 +1,6 @@
 """The in-process worker (``DBOS.launch()`` without ``celery worker``) with workflows
-defined while it starts: a message for one its consumer has not read yet is delivered.
+defined while it starts: a message for one its consumer has not read yet is delivered
+(its consumer builds the task's strategy on demand: integration/inprocess_consumer.py).
 
 The worker runs in a process of its own: stopping a Celery worker sets Celery's
 process-wide shutdown flags, which would stop this test session's own worker too.
@@ -18,11 +19,9 @@ from tests.integration.subprocesses import ROOT
 SCRIPT = """
 import threading, time, uuid
 from celery import Celery
-from celery_durable.integration import unknown_tasks
 from celery_durable.integration.inprocess_worker import InProcessWorker
 from celery_durable.integration.publishing import publish_workflow
 
-unknown_tasks.install()
 app = Celery(f"inprocess-{uuid.uuid4().hex[:8]}", broker=BROKER, set_as_current=False)
 app.conf.task_default_queue = f"inprocess-{uuid.uuid4().hex[:8]}"
 worker = InProcessWorker(app, threads=1, queue_names=list)
