@@ -8,6 +8,7 @@ fails here, so the engine's unit tests cannot drift from the real store.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -17,7 +18,7 @@ import pytest
 from celery_durable.core.clock import now_epoch_ms
 from celery_durable.core.records import StepRecord, Wait
 from celery_durable.engine.ports import EngineStore
-from celery_durable.store import Dispatch, NewWorkflow, SystemStore
+from celery_durable.store import Dispatch, NewWorkflow, ReportedOutcome, SystemStore
 from tests.conftest import DATABASE_URL
 from tests.unit.memory_store import MemoryStore
 
@@ -201,6 +202,34 @@ def test_an_outcome_is_not_written_over_a_cancellation(store: EngineStore) -> No
         assert not execution.complete("SUCCESS", output="1", error=None)
         assert execution.reschedule(due_at_epoch_ms=now_epoch_ms(), parked=False) is None
     assert store.workflows.get_outcome(workflow_id) == (NAME, "CANCELLED", None, None)
+
+
+def test_a_task_outcome_is_recorded_once_and_claims_the_workflow_it_wakes(
+    store: EngineStore,
+) -> None:
+    workflow_id = insert(store)
+    task_id = f"{workflow_id}:task:1:1"
+    in_flight = dataclasses.replace(
+        record(1, completed=False), output=None, child_workflow_id=task_id
+    )
+    with store.executions.claim(workflow_id, "a", generation=0) as execution:
+        parked = execution.reschedule(
+            due_at_epoch_ms=now_epoch_ms() + 60_000, parked=True, checkpoint=in_flight
+        )
+        assert parked is not None and parked.generation == 1
+    outcome = ReportedOutcome(function_id=1, task_id=task_id, output='"v"', error=None)
+    with store.executions.claim(workflow_id, "b", reported=outcome) as continued:
+        assert (continued.claim.outcome, continued.fenced) == ("claimed", True)
+        assert continued.claim.woken == Dispatch(name=NAME, queue_name=None, generation=2)
+        step = continued.claim.checkpoints[1]
+        assert (step.output, step.completed) == ('"v"', True)
+    with store.executions.claim(workflow_id, "b", reported=outcome) as duplicate:
+        assert (duplicate.claim.outcome, duplicate.fenced) == ("unrecorded", False)
+    stale = ReportedOutcome(
+        function_id=1, task_id=f"{workflow_id}:task:1:0", output="1", error=None
+    )
+    with store.executions.claim(workflow_id, "b", reported=stale) as other_attempt:
+        assert other_attempt.claim.outcome == "unrecorded"
 
 
 def _steps(store: Any, workflow_id: str) -> list[StepRecord]:

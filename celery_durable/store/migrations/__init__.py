@@ -26,6 +26,7 @@ from celery_durable.store.migrations.v15 import V15
 from celery_durable.store.migrations.v16 import V16
 from celery_durable.store.migrations.v17 import V17
 from celery_durable.store.migrations.v18 import V18
+from celery_durable.store.migrations.v19 import V19
 
 # Serializes concurrent migrations (an arbitrary constant: "cd-migrate").
 MIGRATION_LOCK_KEY = 0x63642D6D69677261
@@ -58,6 +59,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (16, V16),
     (17, V17),
     (18, V18),
+    (19, V19),
 )
 
 LATEST_VERSION = MIGRATIONS[-1][0]

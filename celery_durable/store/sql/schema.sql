@@ -102,6 +102,7 @@ CREATE FUNCTION celery_durable.claim_after_task(p_workflow_uuid text, p_function
     AS $$
 #variable_conflict use_column
 DECLARE
+    lock_key bigint := hashtextextended(p_workflow_uuid, 0);
     woken record;
 BEGIN
     -- Committed durably even on a connection with asynchronous commit (DBOSConfig's
@@ -123,6 +124,45 @@ BEGIN
             NULL::text, NULL::json, NULL::bigint, NULL::text, NULL::text, NULL::text,
             NULL::text, NULL::integer;
         RETURN;
+    END IF;
+    -- The common case: woken and claimed in one update (see the migration's docstring).
+    IF pg_try_advisory_lock(lock_key) THEN
+        UPDATE celery_durable.workflow_status AS w
+        SET dispatch_generation = w.dispatch_generation + 1,
+            execution_active = true,
+            dispatch_parked = false,
+            wake_requested = false,
+            executor_id = p_executor_id,
+            updated_at_epoch_ms = p_now_epoch_ms,
+            max_recovery_attempts = COALESCE(p_max_recovery_attempts,
+                                             w.max_recovery_attempts),
+            application_version = COALESCE(w.application_version, p_app_version),
+            owner_token = p_owner_token
+        WHERE w.workflow_uuid = p_workflow_uuid AND w.status = 'PENDING'
+          AND NOT w.execution_active
+          AND (w.application_version IS NULL OR p_app_version IS NULL
+               OR w.application_version = p_app_version)
+          AND w.recovery_attempts <= COALESCE(p_max_recovery_attempts,
+                                              w.max_recovery_attempts)
+        RETURNING w.name, w.queue_name, w.dispatch_generation, w.inputs,
+                  w.authenticated_user, w.parent_workflow_id
+        INTO woken;
+        IF FOUND THEN
+            RETURN QUERY
+            SELECT 'claimed'::text, woken.name, 'PENDING'::text, woken.inputs,
+                   woken.authenticated_user,
+                   (SELECT json_agg(json_build_array(
+                               o.function_id, o.function_name, o.output, o.error,
+                               o.attempts, o.attempt_log, o.retry_due_at_epoch_ms,
+                               o.started_at_epoch_ms, o.completed_at_epoch_ms,
+                               o.child_workflow_id) ORDER BY o.function_id)
+                    FROM celery_durable.operation_outputs AS o
+                    WHERE o.workflow_uuid = p_workflow_uuid),
+                   NULL::bigint, woken.parent_workflow_id, NULL::text,
+                   woken.name, woken.queue_name, woken.dispatch_generation;
+            RETURN;
+        END IF;
+        PERFORM pg_advisory_unlock(lock_key);
     END IF;
     UPDATE celery_durable.workflow_status AS w
     SET wake_requested = w.execution_active,
@@ -1145,7 +1185,8 @@ CREATE TABLE celery_durable.workflow_status (
     is_debounced boolean DEFAULT false NOT NULL,
     debounce_deadline_epoch_ms bigint,
     dbos_queue_name text
-);
+)
+WITH (fillfactor='80');
 
 -- DEFAULT: notifications message_id
 

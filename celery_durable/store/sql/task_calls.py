@@ -60,6 +60,15 @@ RECORD_TASK_OUTCOME_SQL = driver_sql(RECORD_TASK_OUTCOME)
 # written: the task is sent once both are committed). Returns no row when nothing was
 # written (another owner, or the workflow no longer PENDING: then nothing is sent);
 # else the reschedule's (generation, due time, parked).
+#
+# A parked workflow keeps the look-again time it already has when that is at most
+# ``KEPT_DUE_MS`` (and 1% of the wait) before the new one (the next call of a workflow
+# that waits for task after task without a timeout: a day ahead, milliseconds apart). The time is an
+# indexed column: left alone, the row's update stays on its page (with the claim of
+# ``claim_after_task``, v19, that leaves it alone too), instead of a new entry in every
+# index of ``workflow_status`` per call. Looking again that much early is harmless (the
+# workflow finds nothing due and parks again); the due time returned is still ``:due``.
+KEPT_DUE_MS = 60_000
 RECORD_AND_PARK = text(
     f"""
     WITH owner AS (
@@ -79,15 +88,21 @@ RECORD_AND_PARK = text(
     UPDATE {SCHEMA}.workflow_status AS w
     SET execution_active = false,
         dispatch_generation = w.dispatch_generation + 1,
-        next_dispatch_at_epoch_ms = CASE WHEN w.wake_requested THEN :now ELSE :due END,
+        next_dispatch_at_epoch_ms = CASE
+            WHEN w.wake_requested THEN :now
+            WHEN :parked AND w.next_dispatch_at_epoch_ms
+                BETWEEN :due - LEAST({KEPT_DUE_MS}, (:due - :now) / 100) AND :due
+                THEN w.next_dispatch_at_epoch_ms
+            ELSE :due END,
         dispatch_parked = :parked AND NOT w.wake_requested,
         wake_requested = false,
         wait_key = NULL,
         updated_at_epoch_ms = :now
     FROM recorded
     WHERE w.workflow_uuid = recorded.workflow_uuid
-    RETURNING w.dispatch_generation, w.next_dispatch_at_epoch_ms, w.dispatch_parked,
-              pg_advisory_unlock(hashtextextended(:workflow_uuid, 0))
+    RETURNING w.dispatch_generation,
+              CASE WHEN w.dispatch_parked THEN :due ELSE w.next_dispatch_at_epoch_ms END,
+              w.dispatch_parked, pg_advisory_unlock(hashtextextended(:workflow_uuid, 0))
     """
 )
 
