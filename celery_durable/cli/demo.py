@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 from celery import Celery
+from kombu.utils.url import maybe_sanitize_url
 
 from celery_durable.api.client import DBOSClient
 from celery_durable.cli import options, tables
@@ -82,7 +83,7 @@ def demo(database_url: str | None, broker_url: str | None, timeout: float) -> No
             click.echo("No --broker-url: starting embedded Redis ...")
             broker_url = start_redis()
         click.echo(f"System database: {redact(database_url)}")
-        click.echo(f"Broker:          {redact(broker_url)} (queue {DEMO_QUEUE})")
+        click.echo(f"Broker:          {maybe_sanitize_url(broker_url)} (queue {DEMO_QUEUE})")
         migrate_databases(database_url)
         producer = Celery("celery_durable_demo_client", broker=broker_url)
         producer.conf.task_default_queue = DEMO_QUEUE

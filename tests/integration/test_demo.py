@@ -26,6 +26,9 @@ def test_demo_runs_on_embedded_servers(tmp_path: Path) -> None:
     output = result.stdout
     assert result.returncode == 0, output + result.stderr
     assert "starting embedded PostgreSQL" in output and "starting embedded Redis" in output
+    # Where it runs, each server's address readable (the broker's is not a database URL).
+    broker = next(line for line in output.splitlines() if line.startswith("Broker:"))
+    assert "redis+socket://" in broker and "invalid" not in broker, broker
     assert (
         "flaky_order" in output and "SUCCESS -> {'order_id': 'order-1', 'charged': 'yes'}" in output
     )
