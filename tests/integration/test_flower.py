@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
@@ -128,6 +129,21 @@ class Stack:
             "Flower to see the worker",
             self.processes,
         )
+        # The worker registers the workflows it serves just after it is ready, and
+        # publishes again what was enqueued by a name never served before (the first
+        # message then goes stale): enqueue only once it has, or a stale delivery shows.
+        wait_for(self.registered, 30, "the worker to register its workflows", self.processes)
+
+    def registered(self) -> bool:
+        try:
+            with psycopg.connect(FLOWER_DATABASE_URL) as connection:
+                row = connection.execute(
+                    "SELECT count(*) FROM celery_durable.registered_workflows "
+                    "WHERE name IN ('flower_checkout', 'flower_parked_checkout')"
+                ).fetchone()
+        except psycopg.Error:
+            return False  # not migrated yet
+        return row is not None and row[0] == 2
 
     def close(self) -> None:
         for process in self.processes:
@@ -227,7 +243,6 @@ def _eta_epoch(eta: str) -> float:
 
 def test_flower_shows_each_step_retry_then_success(stack: Stack) -> None:
     retried_before = stack.retried_events("flower_checkout")
-    # The worker registers its workflows just after it is ready: don't race it.
     handle = stack.client.enqueue(
         {"workflow_name": "flower_checkout", "allow_unregistered": True}, "o-1"
     )
