@@ -192,6 +192,7 @@ class Fence:
         connection, self._connection, self._cursor = self._connection, None, None
         self.epoch += 1
         self._held.clear()
+        self._let_go.notify_all()  # a hold waiting for one of them goes on at once
         if connection is not None:
             connection.close()
 

@@ -32,3 +32,17 @@ def test_a_hold_still_held_after_the_wait_is_busy() -> None:
     assert not fence.hold("wf")  # no wait: busy at once
     assert not fence.hold("wf", wait_seconds=0.05)
     assert fence.hold("other")
+
+
+def test_a_hold_waiting_goes_on_when_the_fence_is_dropped() -> None:
+    fence = _fence()
+    assert fence.hold("wf")
+
+    def lose_the_connection() -> None:  # as Fence.send does, under the fence's lock
+        with fence._lock:
+            fence._discard()
+
+    threading.Timer(0.1, lose_the_connection).start()  # every hold goes with it
+    started = time.monotonic()
+    assert fence.hold("wf", wait_seconds=5.0)
+    assert time.monotonic() - started < 4.0
